@@ -1,0 +1,213 @@
+//! Offline validation of a whole cinit tree (`cinit-ctl check [DIR]`).
+//!
+//! Every directory below `svc/` is a service (nesting is allowed, as in
+//! `getty/1`). Each is loaded exactly as cinit loads it at boot, plus the
+//! checks that cinit can only make when it executes a program: `on`/`off`
+//! exist, are regular files (or links to one) and are executable, and their
+//! `.params`/`.env` parse. Nothing is started. Every problem is collected;
+//! one bad service never hides another.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::conf::read_conf;
+use crate::svcdir::{describe_io, read_exec};
+use crate::tree::{load, service_name, Problem, MAX_SERVICES};
+
+/// What `check` found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub services: usize,
+    pub problems: Vec<Problem>,
+}
+
+/// Every service directory below `svc` (not following symlinks, skipping
+/// dot-directories), in sorted order.
+fn service_dirs(svc: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![svc.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(Problem {
+                    service: service_name(svc, &dir),
+                    file: dir.clone(),
+                    reason: describe_io(&e),
+                });
+                continue;
+            }
+        };
+        let mut subdirs: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .map(|e| e.path())
+            .collect();
+        subdirs.sort();
+        for sub in subdirs.into_iter().rev() {
+            if found.len() >= MAX_SERVICES {
+                break;
+            }
+            found.push(sub.clone());
+            todo.push(sub);
+        }
+    }
+    found.sort();
+    // `needs/` and `wants/` directories are not services themselves.
+    found.retain(|d| {
+        !matches!(
+            d.file_name().and_then(|n| n.to_str()),
+            Some("needs" | "wants")
+        )
+    });
+    found
+}
+
+/// Problems with `on` or `off` that only show when executing it.
+fn check_program(name: &str, dir: &Path, prog: &str, problems: &mut Vec<Problem>) {
+    let path = dir.join(prog);
+    let mut add = |reason: String| {
+        problems.push(Problem {
+            service: name.to_string(),
+            file: path.clone(),
+            reason,
+        })
+    };
+    let Ok(link_meta) = fs::symlink_metadata(&path) else {
+        return; // absent: nothing to run, which is valid
+    };
+    match fs::metadata(&path) {
+        Err(e) if link_meta.file_type().is_symlink() => {
+            let target = fs::read_link(&path).unwrap_or_default();
+            add(format!(
+                "broken symlink to {}: {}",
+                target.display(),
+                describe_io(&e)
+            ));
+        }
+        Err(e) => add(describe_io(&e)),
+        Ok(m) if !m.is_file() => add("not a regular file".to_string()),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => add("not executable".to_string()),
+        Ok(_) => {}
+    }
+    if let Err(e) = read_exec(dir, prog) {
+        problems.push(Problem {
+            service: name.to_string(),
+            file: e.file,
+            reason: e.reason,
+        });
+    }
+}
+
+/// Check the tree under `base` (a directory holding `svc/` and maybe `conf/`).
+pub fn check(base: &Path) -> Report {
+    let mut report = Report::default();
+    let svc = base.join("svc");
+    if !svc.is_dir() {
+        report.problems.push(Problem {
+            service: "-".to_string(),
+            file: svc,
+            reason: "no service directory here".to_string(),
+        });
+        return report;
+    }
+    let svc = fs::canonicalize(&svc).unwrap_or(svc);
+    let dirs = service_dirs(&svc, &mut report.problems);
+    let tree = load(&svc, &dirs);
+    report.services = tree.nodes.len();
+    report.problems.extend(tree.problems);
+    for (node, dir) in tree.nodes.iter().zip(&tree.dirs) {
+        for prog in ["on", "off"] {
+            check_program(&node.name, dir, prog, &mut report.problems);
+        }
+    }
+    let (_, conf_problems) = read_conf(&base.join("conf"));
+    for e in conf_problems {
+        report.problems.push(Problem {
+            service: "conf".to_string(),
+            file: e.file,
+            reason: e.reason,
+        });
+    }
+    for hook in ["last", "panic"] {
+        let dir = base.join("conf");
+        let mut ps = Vec::new();
+        check_program("conf", &dir, hook, &mut ps);
+        // read_exec problems were already reported by read_conf.
+        report
+            .problems
+            .extend(ps.into_iter().filter(|p| p.file == dir.join(hook)));
+    }
+    report.problems.sort_by(|a, b| a.file.cmp(&b.file));
+    report.problems.dedup();
+    report
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn exe(path: &Path) {
+        fs::write(path, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    #[test]
+    fn clean_tree_has_no_problems_and_counts_nested_services() {
+        let t = tempfile::tempdir().unwrap();
+        let svc = t.path().join("svc");
+        fs::create_dir_all(svc.join("init/needs")).unwrap();
+        fs::create_dir_all(svc.join("getty/1")).unwrap();
+        exe(&svc.join("getty/1/on"));
+        symlink("/bin/true", svc.join("getty/on")).unwrap();
+        symlink("../../getty/1", svc.join("init/needs/g1")).unwrap();
+        let r = check(t.path());
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.services, 3);
+    }
+
+    #[test]
+    fn every_problem_is_listed() {
+        let t = tempfile::tempdir().unwrap();
+        let svc = t.path().join("svc");
+        for s in ["init", "a", "b", "c", "d"] {
+            fs::create_dir_all(svc.join(s)).unwrap();
+        }
+        fs::write(svc.join("a/on"), "#!/bin/sh\n").unwrap(); // not executable
+        symlink("/nonexistent/prog", svc.join("b/on")).unwrap();
+        fs::create_dir_all(svc.join("c/needs")).unwrap();
+        symlink("../../d", svc.join("c/needs/d")).unwrap();
+        fs::create_dir_all(svc.join("d/wants")).unwrap();
+        symlink("../../c", svc.join("d/wants/c")).unwrap();
+        symlink("../../zz", svc.join("d/wants/zz")).unwrap();
+        fs::write(svc.join("d/delay"), "x").unwrap();
+        exe(&svc.join("init/on"));
+        fs::write(svc.join("init/on.env"), "PATH=/bin\nnonsense\n").unwrap();
+        let r = check(t.path());
+        let text: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
+        let has = |s: &str| text.iter().any(|p| p.contains(s));
+        assert!(has("a/on: a: not executable"), "{text:#?}");
+        assert!(
+            has("b/on: b: broken symlink to /nonexistent/prog"),
+            "{text:#?}"
+        );
+        assert!(has("c: dependency cycle: c -> d -> c"), "{text:#?}");
+        assert!(has("zz: d: want: no such service"), "{text:#?}");
+        assert!(has("d/delay: d:"), "{text:#?}");
+        assert!(
+            has("init/on.env: init: line 2: not NAME=value"),
+            "{text:#?}"
+        );
+        assert_eq!(text.len(), 7, "{text:#?}");
+    }
+
+    #[test]
+    fn missing_svc_dir_is_a_problem() {
+        let t = tempfile::tempdir().unwrap();
+        assert_eq!(check(t.path()).problems.len(), 1);
+    }
+}

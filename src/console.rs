@@ -1,0 +1,127 @@
+//! cinit's own log: lines to the console, never blocking PID 1.
+//!
+//! The console is opened twice: a blocking descriptor that children inherit
+//! as stdio, and a non-blocking one (its own open file description, so the
+//! flag does not leak to children) that only cinit writes to. Lines go into a
+//! bounded buffer; whatever the console does not take now is written when
+//! `poll()` reports it writable. When the buffer is full, new lines are
+//! dropped and counted, and the count is reported once there is room again.
+//!
+//! Invariant: the buffer never exceeds [`BUFFER_BYTES`]; no call blocks.
+
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+
+/// Console output held while the console is slow (a 9600-baud serial line
+/// takes about 7 s to drain this much).
+pub const BUFFER_BYTES: usize = 64 * 1024;
+/// Longest line kept; longer ones are cut.
+pub const MAX_LINE: usize = 1024;
+
+pub struct Console {
+    fd: Option<OwnedFd>,
+    buf: VecDeque<u8>,
+    dropped: u64,
+}
+
+impl Console {
+    /// A console writing to `fd` (which should be non-blocking), or nowhere.
+    pub fn new(fd: Option<OwnedFd>) -> Console {
+        Console {
+            fd,
+            buf: VecDeque::with_capacity(4096),
+            dropped: 0,
+        }
+    }
+
+    /// Queue one line (a newline is added) and write what the console takes.
+    pub fn line(&mut self, text: &str) {
+        if self.dropped > 0 && self.room_for(80) {
+            let note = format!("cinit: {} console lines dropped\n", self.dropped);
+            self.dropped = 0;
+            self.buf.extend(note.as_bytes());
+        }
+        let bytes = text.as_bytes();
+        let cut = bytes.get(..MAX_LINE).unwrap_or(bytes);
+        if self.room_for(cut.len() + 1) {
+            self.buf.extend(cut);
+            self.buf.push_back(b'\n');
+        } else {
+            self.dropped += 1;
+        }
+        self.flush();
+    }
+
+    fn room_for(&self, n: usize) -> bool {
+        self.buf.len().saturating_add(n) <= BUFFER_BYTES
+    }
+
+    /// Whether output is waiting for the console to become writable.
+    pub fn pending(&self) -> bool {
+        !self.buf.is_empty() && self.fd.is_some()
+    }
+
+    pub fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.fd.as_ref().map(|f| f.as_fd())
+    }
+
+    /// Write as much as the console takes without blocking.
+    pub fn flush(&mut self) {
+        let Some(fd) = self.fd.as_ref() else {
+            self.buf.clear();
+            return;
+        };
+        while !self.buf.is_empty() {
+            let (front, _) = self.buf.as_slices();
+            match nix::unistd::write(fd, front) {
+                Ok(0) => return,
+                Ok(n) => {
+                    self.buf.drain(..n.min(self.buf.len()));
+                }
+                Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return,
+                Err(_) => {
+                    // A console that errors (hung up, gone) is not retried
+                    // forever: drop what is queued.
+                    self.dropped += 1;
+                    self.buf.clear();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use nix::fcntl::OFlag;
+
+    #[test]
+    fn full_pipe_never_blocks_and_drops_are_counted() {
+        let (r, w) = nix::unistd::pipe2(OFlag::O_NONBLOCK).unwrap();
+        let mut c = Console::new(Some(w));
+        let line = "x".repeat(100);
+        for _ in 0..5000 {
+            c.line(&line); // 500 KB into a 64 KiB pipe + 64 KiB buffer
+        }
+        assert!(c.pending());
+        assert!(c.buf.len() <= BUFFER_BYTES);
+        assert!(c.dropped > 0);
+        // Drain the pipe; the next line reports the drops.
+        let mut sink = vec![0u8; 1 << 20];
+        while nix::unistd::read(&r, &mut sink).is_ok() {}
+        c.flush();
+        while nix::unistd::read(&r, &mut sink).is_ok() {}
+        c.flush();
+        while nix::unistd::read(&r, &mut sink).is_ok() {}
+        c.line("after");
+        let n = nix::unistd::read(&r, &mut sink).unwrap();
+        let text = String::from_utf8_lossy(&sink[..n]);
+        assert!(text.contains("console lines dropped"), "{text}");
+        assert!(text.ends_with("after\n"));
+    }
+}

@@ -1,0 +1,735 @@
+//! The supervision engine: start order, process exits, restarts and stops.
+//!
+//! Pure logic. Everything that touches the system goes through the [`Host`]
+//! trait (spawn, signal, report), and time is passed in as milliseconds, so the
+//! whole state machine is unit-tested without forking.
+//!
+//! Rules (see the README for the user-facing table):
+//! - A waiting service starts as soon as every need has *started* (once: done;
+//!   respawn: spawned at least once) and every want has *settled* (started,
+//!   failed, or stopped). Everything that is ready starts in the same call:
+//!   starts are parallel, nothing waits on a timer.
+//! - A need in `failed`/`need-failed`, or a need link to nowhere, makes the
+//!   service `need-failed`; that propagates to its own dependents.
+//! - A respawn service that exits is restarted at once the first time; quick
+//!   deaths back off (see [`restart_delay`]).
+//! - Stopping runs `off`, then SIGTERM (+SIGCONT) to the process group, then
+//!   SIGKILL after `delay` seconds. Only pids that have not been reaped are ever
+//!   signalled: the pid map is updated the moment a child is reaped.
+//!
+//! Invariants: at most one main process and one `off` process per service; a
+//! pid is in `pids` exactly while its process is unreaped; the work queue is
+//! drained before every public method returns.
+
+use std::collections::{HashMap, VecDeque};
+
+use nix::sys::signal::Signal;
+
+use crate::state::{ExitStatus, Reason, SpawnError, State};
+
+pub type Pid = i32;
+/// Milliseconds on the monotonic clock.
+pub type Millis = u64;
+
+/// Seconds from SIGTERM to SIGKILL when a service has no `delay` file.
+pub const DEFAULT_DELAY_S: u32 = 5;
+/// A respawn service that ran at least this long has its backoff reset.
+pub const STABLE_MS: Millis = 10_000;
+/// Delay before the second quick restart; doubles for each further one.
+pub const BACKOFF_FIRST_MS: Millis = 100;
+/// Longest delay between two restarts.
+pub const BACKOFF_MAX_MS: Millis = 30_000;
+
+/// Restart delay after the `quick_deaths`-th quick death in a row:
+/// 0 (immediate), 100 ms, 200 ms, 400 ms, … capped at 30 s.
+pub fn restart_delay(quick_deaths: u32) -> Millis {
+    if quick_deaths <= 1 {
+        return 0;
+    }
+    let shift = (quick_deaths - 2).min(20);
+    BACKOFF_FIRST_MS
+        .saturating_mul(1 << shift)
+        .min(BACKOFF_MAX_MS)
+}
+
+/// The static description of one service, as loaded from its directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub name: String,
+    pub respawn: bool,
+    /// Seconds between SIGTERM and SIGKILL; `None` = [`DEFAULT_DELAY_S`].
+    pub delay_s: Option<u32>,
+    pub needs: Vec<usize>,
+    pub wants: Vec<usize>,
+    /// A `needs/` entry pointing nowhere: (entry, why). Makes it need-failed.
+    pub missing_need: Option<(String, String)>,
+    /// A reason this service can never start (cycle, unreadable directory).
+    pub broken: Option<Reason>,
+}
+
+impl Node {
+    pub fn new(name: &str) -> Self {
+        Node {
+            name: name.to_string(),
+            respawn: false,
+            delay_s: None,
+            needs: Vec::new(),
+            wants: Vec::new(),
+            missing_need: None,
+            broken: None,
+        }
+    }
+}
+
+/// Which program of a service a process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    On,
+    Off,
+}
+
+/// Result of a successful [`Host::spawn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spawned {
+    Pid(Pid),
+    /// The service has no `on` (or `off`): nothing to run, success.
+    Nothing,
+}
+
+/// One line for the console: a service entered `state`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub state: State,
+    pub pid: Option<Pid>,
+    /// How long the previous phase took (a once run, an uptime).
+    pub took: Option<Millis>,
+    pub detail: Option<String>,
+}
+
+/// The engine's window on the system.
+pub trait Host {
+    /// Start `role` of service `svc` in a clean child. Must not block beyond
+    /// the spawn itself.
+    fn spawn(&mut self, svc: usize, role: Role) -> Result<Spawned, SpawnError>;
+    /// Send `sig` to the process group led by `pgid` (an unreaped child).
+    fn signal_group(&mut self, pgid: Pid, sig: Signal);
+    /// A service changed state.
+    fn report(&mut self, svc: usize, name: &str, report: Report);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopStep {
+    /// `off` is running (or about to be skipped).
+    Off,
+    /// SIGTERM sent to the main process group.
+    Term,
+    /// SIGKILL sent; waiting for the exit.
+    Kill,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stop {
+    main: Option<Pid>,
+    off: Option<Pid>,
+    step: StopStep,
+    deadline: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Waiting,
+    Starting { pid: Pid },
+    Running { pid: Pid },
+    Done,
+    Failed,
+    NeedFailed,
+    Backoff { until: Millis },
+    Stopping(Stop),
+    Stopped,
+}
+
+impl Phase {
+    fn state(self) -> State {
+        match self {
+            Phase::Waiting => State::Waiting,
+            Phase::Starting { .. } => State::Starting,
+            Phase::Running { .. } => State::Running,
+            Phase::Done => State::Done,
+            Phase::Failed => State::Failed,
+            Phase::NeedFailed => State::NeedFailed,
+            Phase::Backoff { .. } => State::Backoff,
+            Phase::Stopping(_) => State::Stopping,
+            Phase::Stopped => State::Stopped,
+        }
+    }
+
+    fn main_pid(self) -> Option<Pid> {
+        match self {
+            Phase::Starting { pid } | Phase::Running { pid } => Some(pid),
+            Phase::Stopping(s) => s.main,
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Svc {
+    phase: Phase,
+    reason: Option<Reason>,
+    /// When the current phase began.
+    since: Millis,
+    /// When the current main process was spawned.
+    spawned_at: Millis,
+    restarts: u32,
+    quick_deaths: u32,
+    started_once: bool,
+}
+
+/// A read-only view of one service, for status displays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status<'a> {
+    pub name: &'a str,
+    pub state: State,
+    pub pid: Option<Pid>,
+    pub reason: Option<&'a Reason>,
+    pub restarts: u32,
+    pub since: Millis,
+}
+
+/// The service table and its state machine.
+pub struct Engine {
+    nodes: Vec<Node>,
+    /// Reverse edges: services that need or want each service.
+    dependents: Vec<Vec<usize>>,
+    svcs: Vec<Svc>,
+    pids: HashMap<Pid, (usize, Role)>,
+    queue: VecDeque<usize>,
+}
+
+impl Engine {
+    /// Build the table. Every service starts `stopped` until [`Engine::start`].
+    pub fn new(nodes: Vec<Node>) -> Engine {
+        let n = nodes.len();
+        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, node) in nodes.iter().enumerate() {
+            for &d in node.needs.iter().chain(node.wants.iter()) {
+                if let Some(list) = dependents.get_mut(d) {
+                    if !list.contains(&i) {
+                        list.push(i);
+                    }
+                }
+            }
+        }
+        let svcs = (0..n)
+            .map(|_| Svc {
+                phase: Phase::Stopped,
+                reason: None,
+                since: 0,
+                spawned_at: 0,
+                restarts: 0,
+                quick_deaths: 0,
+                started_once: false,
+            })
+            .collect();
+        Engine {
+            nodes,
+            dependents,
+            svcs,
+            pids: HashMap::new(),
+            queue: VecDeque::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn state(&self, i: usize) -> Option<State> {
+        self.svcs.get(i).map(|s| s.phase.state())
+    }
+
+    pub fn status(&self, i: usize) -> Option<Status<'_>> {
+        let (node, svc) = (self.nodes.get(i)?, self.svcs.get(i)?);
+        Some(Status {
+            name: &node.name,
+            state: svc.phase.state(),
+            pid: svc.phase.main_pid(),
+            reason: svc.reason.as_ref(),
+            restarts: svc.restarts,
+            since: svc.since,
+        })
+    }
+
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.name == name)
+    }
+
+    /// Whether `pid` is a process this engine is waiting for.
+    pub fn owns(&self, pid: Pid) -> bool {
+        self.pids.contains_key(&pid)
+    }
+
+    /// Request `root` and, transitively, everything it needs or wants.
+    /// Services already up are left alone; failed ones are tried again.
+    pub fn start(&mut self, host: &mut dyn Host, now: Millis, root: usize) {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut todo = vec![root];
+        while let Some(i) = todo.pop() {
+            match seen.get_mut(i) {
+                Some(s) if !*s => *s = true,
+                _ => continue,
+            }
+            if let Some(node) = self.nodes.get(i) {
+                todo.extend(node.needs.iter().chain(node.wants.iter()).copied());
+            }
+            let phase = self.phase(i);
+            if matches!(
+                phase,
+                Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed)
+            ) {
+                self.enter(host, now, i, Phase::Waiting, None, None, None);
+            }
+        }
+        self.drain(host, now);
+    }
+
+    /// Stop one service (its dependents are the caller's business).
+    pub fn stop(&mut self, host: &mut dyn Host, now: Millis, i: usize) {
+        match self.phase(i) {
+            Some(Phase::Waiting | Phase::Backoff { .. } | Phase::Failed | Phase::NeedFailed) => {
+                self.enter(host, now, i, Phase::Stopped, None, None, None);
+            }
+            Some(Phase::Done) => self.begin_stop(host, now, i, None),
+            Some(Phase::Starting { pid } | Phase::Running { pid }) => {
+                self.begin_stop(host, now, i, Some(pid))
+            }
+            Some(Phase::Stopping(_) | Phase::Stopped) | None => {}
+        }
+        self.drain(host, now);
+    }
+
+    /// A child was reaped. Returns false if it was not one of ours (an orphan).
+    pub fn child_exited(
+        &mut self,
+        host: &mut dyn Host,
+        now: Millis,
+        pid: Pid,
+        status: ExitStatus,
+    ) -> bool {
+        let Some((i, role)) = self.pids.remove(&pid) else {
+            return false;
+        };
+        let Some(phase) = self.phase(i) else {
+            return true;
+        };
+        match (role, phase) {
+            (Role::On, Phase::Starting { pid: p }) if p == pid => {
+                let took = Some(self.elapsed(i, now));
+                if status.success() {
+                    self.enter(host, now, i, Phase::Done, None, took, None);
+                } else {
+                    let reason = Reason::Exit(status);
+                    let detail = reason.to_string();
+                    self.enter(
+                        host,
+                        now,
+                        i,
+                        Phase::Failed,
+                        Some(reason),
+                        took,
+                        Some(detail),
+                    );
+                }
+            }
+            (Role::On, Phase::Running { pid: p }) if p == pid => {
+                self.respawn_after_exit(host, now, i, status)
+            }
+            (Role::On, Phase::Stopping(mut st)) if st.main == Some(pid) => {
+                st.main = None;
+                self.set_phase(i, Phase::Stopping(st));
+                self.advance_stop(host, now, i);
+            }
+            (Role::Off, Phase::Stopping(mut st)) if st.off == Some(pid) => {
+                st.off = None;
+                self.set_phase(i, Phase::Stopping(st));
+                self.advance_stop(host, now, i);
+            }
+            // A pid in the map always matches its service's phase; anything
+            // else would be a bookkeeping bug, and ignoring it is the safe choice.
+            _ => {}
+        }
+        self.drain(host, now);
+        true
+    }
+
+    /// Fire every deadline that is due.
+    pub fn tick(&mut self, host: &mut dyn Host, now: Millis) {
+        for i in 0..self.svcs.len() {
+            match self.phase(i) {
+                Some(Phase::Backoff { until }) if until <= now => {
+                    self.spawn_main(host, now, i, None)
+                }
+                Some(Phase::Stopping(mut st)) if st.deadline.is_some_and(|d| d <= now) => {
+                    st.deadline = None;
+                    match st.step {
+                        StopStep::Off => {
+                            if let Some(off) = st.off {
+                                host.signal_group(off, Signal::SIGKILL);
+                            }
+                            self.set_phase(i, Phase::Stopping(st));
+                            self.term_step(host, now, i);
+                        }
+                        StopStep::Term => {
+                            if let Some(main) = st.main {
+                                host.signal_group(main, Signal::SIGKILL);
+                            }
+                            st.step = StopStep::Kill;
+                            self.set_phase(i, Phase::Stopping(st));
+                        }
+                        StopStep::Kill => self.set_phase(i, Phase::Stopping(st)),
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.drain(host, now);
+    }
+
+    /// The earliest pending deadline, if any.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.svcs
+            .iter()
+            .filter_map(|s| match s.phase {
+                Phase::Backoff { until } => Some(until),
+                Phase::Stopping(st) => st.deadline,
+                _ => None,
+            })
+            .min()
+    }
+
+    // ----- internals -----
+
+    fn phase(&self, i: usize) -> Option<Phase> {
+        self.svcs.get(i).map(|s| s.phase)
+    }
+
+    fn set_phase(&mut self, i: usize, phase: Phase) {
+        if let Some(s) = self.svcs.get_mut(i) {
+            s.phase = phase;
+        }
+    }
+
+    fn elapsed(&self, i: usize, now: Millis) -> Millis {
+        self.svcs
+            .get(i)
+            .map(|s| now.saturating_sub(s.since))
+            .unwrap_or(0)
+    }
+
+    fn delay_ms(&self, i: usize) -> Option<Millis> {
+        let s = self
+            .nodes
+            .get(i)
+            .and_then(|n| n.delay_s)
+            .unwrap_or(DEFAULT_DELAY_S);
+        (s > 0).then(|| Millis::from(s) * 1000)
+    }
+
+    /// Enter a new phase, report it, and queue the dependents for evaluation.
+    #[allow(clippy::too_many_arguments)]
+    fn enter(
+        &mut self,
+        host: &mut dyn Host,
+        now: Millis,
+        i: usize,
+        phase: Phase,
+        reason: Option<Reason>,
+        took: Option<Millis>,
+        detail: Option<String>,
+    ) {
+        let Some(svc) = self.svcs.get_mut(i) else {
+            return;
+        };
+        svc.phase = phase;
+        svc.since = now;
+        // The last reason is kept for status displays until the next request.
+        if reason.is_some() || phase == Phase::Waiting {
+            svc.reason = reason;
+        }
+        let name = self.nodes.get(i).map(|n| n.name.as_str()).unwrap_or("");
+        host.report(
+            i,
+            name,
+            Report {
+                state: phase.state(),
+                pid: phase.main_pid().or(match phase {
+                    Phase::Stopping(st) => st.off,
+                    _ => None,
+                }),
+                took,
+                detail,
+            },
+        );
+        self.queue.push_back(i);
+        if let Some(deps) = self.dependents.get(i) {
+            self.queue.extend(deps.iter().copied());
+        }
+    }
+
+    fn drain(&mut self, host: &mut dyn Host, now: Millis) {
+        while let Some(i) = self.queue.pop_front() {
+            self.evaluate(host, now, i);
+        }
+    }
+
+    fn started(&self, i: usize) -> bool {
+        match (self.phase(i), self.svcs.get(i)) {
+            (Some(Phase::Done | Phase::Running { .. }), _) => true,
+            (Some(Phase::Backoff { .. }), Some(s)) => s.started_once,
+            _ => false,
+        }
+    }
+
+    fn settled(&self, i: usize) -> bool {
+        !matches!(
+            self.phase(i),
+            Some(Phase::Waiting | Phase::Starting { .. }) | None
+        )
+    }
+
+    /// Decide what a waiting service does now.
+    fn evaluate(&mut self, host: &mut dyn Host, now: Millis, i: usize) {
+        if self.phase(i) != Some(Phase::Waiting) {
+            return;
+        }
+        let Some(node) = self.nodes.get(i) else {
+            return;
+        };
+        if let Some(reason) = node.broken.clone() {
+            let detail = reason.to_string();
+            self.enter(
+                host,
+                now,
+                i,
+                Phase::Failed,
+                Some(reason),
+                None,
+                Some(detail),
+            );
+            return;
+        }
+        if let Some((entry, why)) = node.missing_need.clone() {
+            let reason = Reason::NeedMissing(entry, why);
+            let detail = reason.to_string();
+            self.enter(
+                host,
+                now,
+                i,
+                Phase::NeedFailed,
+                Some(reason),
+                None,
+                Some(detail),
+            );
+            return;
+        }
+        let failed_need = node
+            .needs
+            .iter()
+            .copied()
+            .find(|&n| matches!(self.phase(n), Some(Phase::Failed | Phase::NeedFailed)));
+        if let Some(n) = failed_need {
+            let need = self
+                .nodes
+                .get(n)
+                .map(|x| x.name.clone())
+                .unwrap_or_default();
+            let reason = Reason::NeedFailed(need);
+            let detail = reason.to_string();
+            self.enter(
+                host,
+                now,
+                i,
+                Phase::NeedFailed,
+                Some(reason),
+                None,
+                Some(detail),
+            );
+            return;
+        }
+        let ready = node.needs.iter().all(|&n| self.started(n))
+            && node.wants.iter().all(|&w| self.settled(w));
+        if ready {
+            self.spawn_main(host, now, i, None);
+        }
+    }
+
+    /// Spawn the main process (first start, restart, or end of backoff).
+    fn spawn_main(&mut self, host: &mut dyn Host, now: Millis, i: usize, note: Option<String>) {
+        let respawn = self.nodes.get(i).is_some_and(|n| n.respawn);
+        match host.spawn(i, Role::On) {
+            Ok(Spawned::Pid(pid)) => {
+                self.pids.insert(pid, (i, Role::On));
+                if let Some(s) = self.svcs.get_mut(i) {
+                    s.spawned_at = now;
+                    s.started_once |= respawn;
+                }
+                let phase = if respawn {
+                    Phase::Running { pid }
+                } else {
+                    Phase::Starting { pid }
+                };
+                self.enter(host, now, i, phase, None, None, note);
+            }
+            Ok(Spawned::Nothing) => {
+                let detail = respawn.then(|| "nothing to run (no on)".to_string());
+                self.enter(host, now, i, Phase::Done, None, None, detail);
+            }
+            Err(err) if respawn && err.is_transient() => {
+                let quick = self.bump_quick_deaths(i, now, false);
+                let delay = restart_delay(quick).max(BACKOFF_FIRST_MS);
+                let detail = format!("{err}; retry in {}", seconds(delay));
+                let until = now.saturating_add(delay);
+                let reason = Some(Reason::Spawn(err));
+                self.enter(
+                    host,
+                    now,
+                    i,
+                    Phase::Backoff { until },
+                    reason,
+                    None,
+                    Some(detail),
+                );
+            }
+            Err(err) => {
+                let reason = Reason::Spawn(err);
+                let detail = reason.to_string();
+                self.enter(
+                    host,
+                    now,
+                    i,
+                    Phase::Failed,
+                    Some(reason),
+                    None,
+                    Some(detail),
+                );
+            }
+        }
+    }
+
+    /// Count one more quick death (resetting the count after a stable run).
+    fn bump_quick_deaths(&mut self, i: usize, now: Millis, ran: bool) -> u32 {
+        let Some(s) = self.svcs.get_mut(i) else {
+            return 1;
+        };
+        if ran && now.saturating_sub(s.spawned_at) >= STABLE_MS {
+            s.quick_deaths = 0;
+        }
+        s.quick_deaths = s.quick_deaths.saturating_add(1);
+        s.quick_deaths
+    }
+
+    fn respawn_after_exit(
+        &mut self,
+        host: &mut dyn Host,
+        now: Millis,
+        i: usize,
+        status: ExitStatus,
+    ) {
+        let uptime = self.svcs.get(i).map(|s| now.saturating_sub(s.spawned_at));
+        let quick = self.bump_quick_deaths(i, now, true);
+        if let Some(s) = self.svcs.get_mut(i) {
+            s.restarts = s.restarts.saturating_add(1);
+        }
+        let delay = restart_delay(quick);
+        if let Some(s) = self.svcs.get_mut(i) {
+            s.reason = Some(Reason::Exit(status));
+        }
+        if delay == 0 {
+            let took = uptime.map(seconds).unwrap_or_default();
+            self.spawn_main(
+                host,
+                now,
+                i,
+                Some(format!("restarted after {status} (up {took})")),
+            );
+            return;
+        }
+        let until = now.saturating_add(delay);
+        let detail = format!("{status}; restart in {}", seconds(delay));
+        let reason = Some(Reason::Exit(status));
+        self.enter(
+            host,
+            now,
+            i,
+            Phase::Backoff { until },
+            reason,
+            uptime,
+            Some(detail),
+        );
+    }
+
+    fn begin_stop(&mut self, host: &mut dyn Host, now: Millis, i: usize, main: Option<Pid>) {
+        let deadline = self.delay_ms(i).map(|d| now.saturating_add(d));
+        let mut st = Stop {
+            main,
+            off: None,
+            step: StopStep::Off,
+            deadline: None,
+        };
+        let mut detail = None;
+        match host.spawn(i, Role::Off) {
+            Ok(Spawned::Pid(pid)) => {
+                self.pids.insert(pid, (i, Role::Off));
+                st.off = Some(pid);
+                st.deadline = deadline;
+            }
+            Ok(Spawned::Nothing) => {}
+            Err(err) => detail = Some(format!("off: {err}")),
+        }
+        self.enter(host, now, i, Phase::Stopping(st), None, None, detail);
+        self.advance_stop(host, now, i);
+    }
+
+    /// `off` is finished (or absent): signal the main process group.
+    fn term_step(&mut self, host: &mut dyn Host, now: Millis, i: usize) {
+        let Some(Phase::Stopping(mut st)) = self.phase(i) else {
+            return;
+        };
+        st.step = StopStep::Term;
+        st.deadline = None;
+        if let Some(main) = st.main {
+            host.signal_group(main, Signal::SIGTERM);
+            host.signal_group(main, Signal::SIGCONT);
+            st.deadline = self.delay_ms(i).map(|d| now.saturating_add(d));
+        }
+        self.set_phase(i, Phase::Stopping(st));
+        self.advance_stop(host, now, i);
+    }
+
+    fn advance_stop(&mut self, host: &mut dyn Host, now: Millis, i: usize) {
+        let Some(Phase::Stopping(st)) = self.phase(i) else {
+            return;
+        };
+        match st.step {
+            StopStep::Off if st.off.is_none() => self.term_step(host, now, i),
+            StopStep::Term | StopStep::Kill if st.main.is_none() && st.off.is_none() => {
+                let took = Some(self.elapsed(i, now));
+                self.enter(host, now, i, Phase::Stopped, None, took, None);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Format milliseconds as seconds with three decimals: `0.100s`.
+pub fn seconds(ms: Millis) -> String {
+    format!("{}.{:03}s", ms / 1000, ms % 1000)
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

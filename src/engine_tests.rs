@@ -1,0 +1,452 @@
+//! Unit tests of the engine against a recording fake host (no forking).
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+use super::*;
+use proptest::prelude::*;
+use std::collections::HashSet;
+
+/// What the fake host answers for each service's spawns.
+#[derive(Clone, Debug)]
+enum Plan {
+    Run,
+    Nothing,
+    Fail(i32),
+}
+
+struct Fake {
+    plan: Vec<Plan>,
+    has_off: Vec<bool>,
+    next_pid: Pid,
+    spawns: Vec<(usize, Role, Pid)>,
+    signals: Vec<(Pid, Signal)>,
+    reports: Vec<(String, Report)>,
+    live: HashSet<Pid>,
+}
+
+impl Fake {
+    fn new(plan: Vec<Plan>) -> Fake {
+        let n = plan.len();
+        Fake {
+            plan,
+            has_off: vec![false; n],
+            next_pid: 100,
+            spawns: vec![],
+            signals: vec![],
+            reports: vec![],
+            live: HashSet::new(),
+        }
+    }
+    fn pid_of(&self, svc: usize, role: Role) -> Pid {
+        self.spawns
+            .iter()
+            .rev()
+            .find(|s| s.0 == svc && s.1 == role)
+            .unwrap()
+            .2
+    }
+    fn spawned(&self, svc: usize) -> usize {
+        self.spawns
+            .iter()
+            .filter(|s| s.0 == svc && s.1 == Role::On)
+            .count()
+    }
+    fn states_of(&self, name: &str) -> Vec<State> {
+        self.reports
+            .iter()
+            .filter(|r| r.0 == name)
+            .map(|r| r.1.state)
+            .collect()
+    }
+}
+
+impl Host for Fake {
+    fn spawn(&mut self, svc: usize, role: Role) -> Result<Spawned, SpawnError> {
+        if role == Role::Off && !self.has_off[svc] {
+            return Ok(Spawned::Nothing);
+        }
+        match self.plan[svc] {
+            Plan::Run => {
+                self.next_pid += 1;
+                self.spawns.push((svc, role, self.next_pid));
+                self.live.insert(self.next_pid);
+                Ok(Spawned::Pid(self.next_pid))
+            }
+            Plan::Nothing => Ok(Spawned::Nothing),
+            Plan::Fail(errno) => Err(SpawnError::Exec {
+                path: "/x".into(),
+                errno,
+            }),
+        }
+    }
+    fn signal_group(&mut self, pgid: Pid, sig: Signal) {
+        assert!(self.live.contains(&pgid), "signalled reaped pid {pgid}");
+        self.signals.push((pgid, sig));
+    }
+    fn report(&mut self, _svc: usize, name: &str, report: Report) {
+        self.reports.push((name.to_string(), report));
+    }
+}
+
+fn exit_on(e: &mut Engine, h: &mut Fake, now: Millis, svc: usize, code: i32) {
+    let pid = h.pid_of(svc, Role::On);
+    exit(e, h, now, pid, code);
+}
+
+fn exit(e: &mut Engine, h: &mut Fake, now: Millis, pid: Pid, code: i32) {
+    h.live.remove(&pid);
+    assert!(e.child_exited(h, now, pid, ExitStatus::Code(code)));
+}
+
+/// Nodes named by letter; `deps` is (from, to, is_need).
+fn graph(n: usize, deps: &[(usize, usize, bool)]) -> Vec<Node> {
+    let mut nodes: Vec<Node> = (0..n)
+        .map(|i| Node::new(&((b'a' + i as u8) as char).to_string()))
+        .collect();
+    for &(from, to, need) in deps {
+        if need {
+            nodes[from].needs.push(to);
+        } else {
+            nodes[from].wants.push(to);
+        }
+    }
+    nodes
+}
+
+#[test]
+fn independent_services_start_in_the_same_call() {
+    // a needs b, c, d; b, c, d are leaves: all three spawn before any exits.
+    let mut e = Engine::new(graph(4, &[(0, 1, true), (0, 2, true), (0, 3, true)]));
+    let mut h = Fake::new(vec![Plan::Run; 4]);
+    e.start(&mut h, 0, 0);
+    assert_eq!(h.spawns.len(), 3);
+    assert_eq!(e.state(0), Some(State::Waiting));
+    for i in 1..4 {
+        assert_eq!(e.state(i), Some(State::Starting));
+    }
+}
+
+#[test]
+fn need_must_finish_before_dependent_starts() {
+    let mut e = Engine::new(graph(2, &[(0, 1, true)]));
+    let mut h = Fake::new(vec![Plan::Run; 2]);
+    e.start(&mut h, 0, 0);
+    assert_eq!(h.spawned(0), 0);
+    let b = h.pid_of(1, Role::On);
+    exit(&mut e, &mut h, 50, b, 0);
+    assert_eq!(e.state(1), Some(State::Done));
+    assert_eq!(h.spawned(0), 1);
+    assert_eq!(e.state(0), Some(State::Starting));
+    let done = h
+        .reports
+        .iter()
+        .find(|r| r.0 == "b" && r.1.state == State::Done);
+    assert_eq!(done.unwrap().1.took, Some(50));
+}
+
+#[test]
+fn respawn_need_is_satisfied_when_spawned() {
+    let mut nodes = graph(2, &[(0, 1, true)]);
+    nodes[1].respawn = true;
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run; 2]);
+    e.start(&mut h, 0, 0);
+    assert_eq!(e.state(1), Some(State::Running));
+    assert_eq!(h.spawned(0), 1);
+}
+
+#[test]
+fn need_failure_propagates_transitively_but_wants_still_start() {
+    // a needs b, b needs c, d wants c, c fails.
+    let mut nodes = graph(4, &[(0, 1, true), (1, 2, true), (3, 2, false)]);
+    nodes.push(Node::new("root"));
+    nodes[4].needs = vec![0, 3];
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run; 5]);
+    e.start(&mut h, 0, 4);
+    assert_eq!(h.spawned(3), 0, "d must wait for its want");
+    let c = h.pid_of(2, Role::On);
+    exit(&mut e, &mut h, 10, c, 3);
+    assert_eq!(e.state(2), Some(State::Failed));
+    assert_eq!(e.state(1), Some(State::NeedFailed));
+    assert_eq!(e.state(0), Some(State::NeedFailed));
+    assert_eq!(e.state(4), Some(State::NeedFailed));
+    assert_eq!(
+        e.status(0).unwrap().reason,
+        Some(&Reason::NeedFailed("b".into()))
+    );
+    assert_eq!(h.spawned(0) + h.spawned(1), 0);
+    assert_eq!(
+        e.state(3),
+        Some(State::Starting),
+        "want failure must not block"
+    );
+}
+
+#[test]
+fn missing_on_is_done_at_once_and_releases_dependents() {
+    let mut e = Engine::new(graph(2, &[(0, 1, true)]));
+    let mut h = Fake::new(vec![Plan::Run, Plan::Nothing]);
+    e.start(&mut h, 0, 0);
+    assert_eq!(e.state(1), Some(State::Done));
+    assert_eq!(e.state(0), Some(State::Starting));
+}
+
+#[test]
+fn missing_need_link_is_need_failed_with_the_entry_named() {
+    let mut nodes = graph(1, &[]);
+    nodes[0].missing_need = Some(("needs/db".into(), "no such service".into()));
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run]);
+    e.start(&mut h, 0, 0);
+    assert_eq!(e.state(0), Some(State::NeedFailed));
+    assert_eq!(h.spawns.len(), 0);
+    assert_eq!(
+        h.reports[1].1.detail.as_deref(),
+        Some("need needs/db: no such service")
+    );
+}
+
+#[test]
+fn broken_service_fails_and_its_dependents_are_need_failed() {
+    let mut nodes = graph(3, &[(0, 1, true), (2, 1, false)]);
+    nodes[1].broken = Some(Reason::Cycle("b -> b".into()));
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run; 3]);
+    e.start(&mut h, 0, 0);
+    e.start(&mut h, 0, 2);
+    assert_eq!(e.state(1), Some(State::Failed));
+    assert_eq!(e.state(0), Some(State::NeedFailed));
+    assert_eq!(e.state(2), Some(State::Starting));
+}
+
+#[test]
+fn permanent_exec_error_fails_transient_one_backs_off() {
+    let mut nodes = graph(2, &[]);
+    nodes[0].respawn = true;
+    nodes[1].respawn = true;
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Fail(libc::ENOENT), Plan::Fail(libc::EAGAIN)]);
+    e.start(&mut h, 0, 0);
+    e.start(&mut h, 0, 1);
+    assert_eq!(e.state(0), Some(State::Failed));
+    assert_eq!(e.state(1), Some(State::Backoff));
+    assert_eq!(e.next_deadline(), Some(BACKOFF_FIRST_MS));
+    h.plan[1] = Plan::Run;
+    e.tick(&mut h, BACKOFF_FIRST_MS);
+    assert_eq!(e.state(1), Some(State::Running));
+}
+
+#[test]
+fn restart_delays_double_up_to_the_cap() {
+    let d: Vec<_> = (1..=12).map(restart_delay).collect();
+    assert_eq!(
+        d,
+        [0, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 30000, 30000]
+    );
+    assert_eq!(restart_delay(u32::MAX), BACKOFF_MAX_MS);
+}
+
+#[test]
+fn crash_loop_backs_off_and_stable_run_resets() {
+    let mut nodes = graph(1, &[]);
+    nodes[0].respawn = true;
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run]);
+    e.start(&mut h, 0, 0);
+    let mut now = 0;
+    // First death: immediate restart.
+    exit_on(&mut e, &mut h, now, 0, 1);
+    assert_eq!(h.spawned(0), 2);
+    assert_eq!(e.state(0), Some(State::Running));
+    // Following quick deaths wait 100, 200, 400 ms.
+    for expect in [100, 200, 400] {
+        exit_on(&mut e, &mut h, now, 0, 1);
+        assert_eq!(e.state(0), Some(State::Backoff));
+        assert_eq!(e.next_deadline(), Some(now + expect));
+        e.tick(&mut h, now + expect - 1);
+        assert_eq!(e.state(0), Some(State::Backoff), "no early restart");
+        now += expect;
+        e.tick(&mut h, now);
+        assert_eq!(e.state(0), Some(State::Running));
+    }
+    assert_eq!(e.status(0).unwrap().restarts, 4);
+    // A run longer than STABLE_MS resets: immediate restart again.
+    now += STABLE_MS;
+    exit_on(&mut e, &mut h, now, 0, 1);
+    assert_eq!(e.state(0), Some(State::Running));
+}
+
+#[test]
+fn stop_runs_off_then_term_then_kill_after_delay() {
+    let mut nodes = graph(1, &[]);
+    nodes[0].respawn = true;
+    nodes[0].delay_s = Some(2);
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run]);
+    h.has_off[0] = true;
+    e.start(&mut h, 0, 0);
+    let main = h.pid_of(0, Role::On);
+    e.stop(&mut h, 10, 0);
+    assert_eq!(e.state(0), Some(State::Stopping));
+    let off = h.pid_of(0, Role::Off);
+    assert!(h.signals.is_empty(), "no signal while off runs");
+    exit(&mut e, &mut h, 20, off, 0);
+    assert_eq!(
+        h.signals,
+        [(main, Signal::SIGTERM), (main, Signal::SIGCONT)]
+    );
+    assert_eq!(e.next_deadline(), Some(2020));
+    e.tick(&mut h, 2020);
+    assert_eq!(h.signals.last(), Some(&(main, Signal::SIGKILL)));
+    assert_eq!(e.state(0), Some(State::Stopping));
+    h.live.remove(&main);
+    assert!(e.child_exited(&mut h, 2021, main, ExitStatus::Signal(9)));
+    assert_eq!(e.state(0), Some(State::Stopped));
+    assert_eq!(h.spawned(0), 1, "no respawn after stop");
+}
+
+#[test]
+fn stuck_off_is_killed_after_delay_and_delay_zero_never_kills() {
+    let mut nodes = graph(2, &[]);
+    nodes[0].delay_s = Some(1);
+    nodes[1].delay_s = Some(0);
+    nodes[1].respawn = true;
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run; 2]);
+    h.has_off[0] = true;
+    e.start(&mut h, 0, 0);
+    e.start(&mut h, 0, 1);
+    let a = h.pid_of(0, Role::On);
+    exit(&mut e, &mut h, 0, a, 0);
+    e.stop(&mut h, 0, 0);
+    let off = h.pid_of(0, Role::Off);
+    e.tick(&mut h, 1000);
+    assert_eq!(h.signals, [(off, Signal::SIGKILL)]);
+    exit(&mut e, &mut h, 1001, off, 0);
+    assert_eq!(e.state(0), Some(State::Stopped));
+
+    h.signals.clear();
+    let b = h.pid_of(1, Role::On);
+    e.stop(&mut h, 0, 1);
+    assert_eq!(h.signals, [(b, Signal::SIGTERM), (b, Signal::SIGCONT)]);
+    assert_eq!(e.next_deadline(), None, "delay 0 never escalates to KILL");
+}
+
+#[test]
+fn stopping_a_service_whose_process_already_died_sends_nothing() {
+    let mut nodes = graph(1, &[]);
+    nodes[0].respawn = true;
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run]);
+    e.start(&mut h, 0, 0);
+    // Two quick deaths: second leaves it in backoff with no process.
+    exit_on(&mut e, &mut h, 0, 0, 1);
+    exit_on(&mut e, &mut h, 0, 0, 1);
+    assert_eq!(e.state(0), Some(State::Backoff));
+    e.stop(&mut h, 1, 0);
+    assert_eq!(e.state(0), Some(State::Stopped));
+    assert!(h.signals.is_empty());
+    e.tick(&mut h, 60_000);
+    assert_eq!(h.spawned(0), 2, "a stopped service is not restarted");
+}
+
+#[test]
+fn orphans_are_not_ours_and_start_retries_failed_services() {
+    let mut e = Engine::new(graph(1, &[]));
+    let mut h = Fake::new(vec![Plan::Run]);
+    assert!(!e.child_exited(&mut h, 0, 4242, ExitStatus::Code(0)));
+    e.start(&mut h, 0, 0);
+    exit_on(&mut e, &mut h, 1, 0, 2);
+    assert_eq!(e.state(0), Some(State::Failed));
+    e.start(&mut h, 2, 0);
+    assert_eq!(e.state(0), Some(State::Starting));
+    assert_eq!(
+        h.states_of("a"),
+        [
+            State::Waiting,
+            State::Starting,
+            State::Failed,
+            State::Waiting,
+            State::Starting
+        ]
+    );
+}
+
+// ----- properties over random graphs and random exit orders -----
+
+/// (edges as (from, to, is_need), respawn flag per node, exit choices)
+type Case = (Vec<(usize, usize, bool)>, Vec<bool>, Vec<u8>);
+
+fn random_case() -> impl Strategy<Value = Case> {
+    (2usize..9).prop_flat_map(|n| {
+        (
+            proptest::collection::vec((0..n, 0..n, any::<bool>()), 0..12),
+            proptest::collection::vec(any::<bool>(), n),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        )
+    })
+}
+
+proptest! {
+    /// Whatever the graph and the order and results of exits:
+    /// a service is spawned only when all its needs have started and every
+    /// want has settled; a failed need never lets a dependent run; cycle
+    /// members never run; every spawned pid is tracked until it exits.
+    #[test]
+    fn start_order_invariants((edges, respawn, exits) in random_case()) {
+        let n = respawn.len();
+        let mut nodes = graph(n, &edges);
+        let adj: Vec<Vec<usize>> = nodes
+            .iter()
+            .map(|x| x.needs.iter().chain(x.wants.iter()).copied().collect())
+            .collect();
+        for c in crate::graph::find_cycles(&adj) {
+            for m in c.members {
+                nodes[m].broken = Some(Reason::Cycle("x".into()));
+            }
+        }
+        for (i, r) in respawn.iter().enumerate() {
+            nodes[i].respawn = *r;
+        }
+        let mut e = Engine::new(nodes.clone());
+        let mut h = Fake::new(vec![Plan::Run; n]);
+        let mut seen_spawns = 0;
+        let check = |e: &Engine, h: &Fake, seen: &mut usize| {
+            for &(svc, _, _) in &h.spawns[*seen..] {
+                prop_assert!(nodes[svc].broken.is_none());
+                // At the moment of spawning, needs were started; they can only
+                // have moved on to a later state since.
+                for &need in &nodes[svc].needs {
+                    let st = e.state(need).unwrap();
+                    prop_assert!(matches!(st, State::Done | State::Running | State::Backoff),
+                        "{} spawned while need {} is {}", svc, need, st);
+                }
+            }
+            *seen = h.spawns.len();
+            Ok(())
+        };
+        for root in 0..n {
+            e.start(&mut h, 0, root);
+            check(&e, &h, &mut seen_spawns)?;
+        }
+        for (t, pick) in exits.iter().enumerate() {
+            let live: Vec<Pid> = {
+                let mut v: Vec<Pid> = h.live.iter().copied().collect();
+                v.sort();
+                v
+            };
+            if live.is_empty() { break; }
+            let pid = live[*pick as usize % live.len()];
+            let code = i32::from(pick % 3 == 0);
+            exit(&mut e, &mut h, t as Millis, pid, code);
+            e.tick(&mut h, t as Millis * 1000);
+            check(&e, &h, &mut seen_spawns)?;
+        }
+        // Nobody whose need failed has ever been spawned.
+        for i in 0..n {
+            if e.state(i) == Some(State::NeedFailed) {
+                prop_assert_eq!(h.spawned(i), 0);
+            }
+        }
+    }
+}

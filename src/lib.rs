@@ -1,0 +1,29 @@
+//! cinit: a minimal, static init system for Linux.
+//!
+//! Pure logic (no system calls, unit-tested without forking):
+//! [`svcdir`] file formats, [`tree`] loading, [`graph`] cycles, [`engine`]
+//! the supervision state machine, [`state`] the user-visible words,
+//! [`paths`], [`conf`], [`check`].
+//!
+//! System edges (used only by the PID-1 binary): [`spawn`], [`signals`],
+//! [`reap`], [`console`], [`boot`], [`clock`], and [`daemon`], the event loop
+//! that ties them together.
+//!
+//! Daemon code must not panic: `unwrap`, `expect`, `panic!` and indexing are
+//! denied by the lint table in `Cargo.toml`; tests opt out locally.
+
+pub mod boot;
+pub mod check;
+pub mod clock;
+pub mod conf;
+pub mod console;
+pub mod daemon;
+pub mod engine;
+pub mod graph;
+pub mod paths;
+pub mod reap;
+pub mod signals;
+pub mod spawn;
+pub mod state;
+pub mod svcdir;
+pub mod tree;

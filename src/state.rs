@@ -1,0 +1,215 @@
+//! The user-visible service states and failure reasons.
+//!
+//! These words are an interface: the console log, `cinit-ctl` and the tests
+//! read them. Never rename one; add new ones only with a protocol version bump.
+
+use std::fmt;
+
+/// A service's state, as users see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Requested, waiting for its needs and wants.
+    Waiting,
+    /// A once service whose `on` is running.
+    Starting,
+    /// A respawn service whose process is running.
+    Running,
+    /// A once service that exited 0, or a service with nothing to run.
+    Done,
+    /// Failed: exit status, signal, exec error, bad configuration or a cycle.
+    Failed,
+    /// Not run because a need failed (or does not exist).
+    NeedFailed,
+    /// A respawn service waiting out its restart delay.
+    Backoff,
+    /// Being stopped: `off`, then SIGTERM, then SIGKILL.
+    Stopping,
+    /// Stopped on request (or never requested).
+    Stopped,
+}
+
+impl State {
+    /// Every state, in the order of the README's table.
+    pub const ALL: [State; 9] = [
+        State::Waiting,
+        State::Starting,
+        State::Running,
+        State::Done,
+        State::Failed,
+        State::NeedFailed,
+        State::Backoff,
+        State::Stopping,
+        State::Stopped,
+    ];
+
+    /// The exact word shown to users.
+    pub fn word(self) -> &'static str {
+        match self {
+            State::Waiting => "waiting",
+            State::Starting => "starting",
+            State::Running => "running",
+            State::Done => "done",
+            State::Failed => "failed",
+            State::NeedFailed => "need-failed",
+            State::Backoff => "backoff",
+            State::Stopping => "stopping",
+            State::Stopped => "stopped",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
+    }
+}
+
+/// How a process ended (from `waitpid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+impl ExitStatus {
+    pub fn success(self) -> bool {
+        self == ExitStatus::Code(0)
+    }
+}
+
+impl fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ExitStatus::Code(c) => write!(f, "exit status {c}"),
+            ExitStatus::Signal(s) => match nix::sys::signal::Signal::try_from(s) {
+                Ok(sig) => write!(f, "killed by {}", sig.as_str()),
+                Err(_) => write!(f, "killed by signal {s}"),
+            },
+        }
+    }
+}
+
+/// Why a spawn did not happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpawnError {
+    /// `execve` (or the spawn itself) failed with this errno.
+    Exec { path: String, errno: i32 },
+    /// The service's files could not be read or are malformed.
+    Config(String),
+}
+
+impl SpawnError {
+    /// Errors that may go away by themselves (resources, a busy binary):
+    /// a respawn service retries these with backoff instead of failing.
+    pub fn is_transient(&self) -> bool {
+        use nix::errno::Errno;
+        match self {
+            SpawnError::Exec { errno, .. } => matches!(
+                Errno::from_raw(*errno),
+                Errno::EAGAIN
+                    | Errno::ENOMEM
+                    | Errno::EMFILE
+                    | Errno::ENFILE
+                    | Errno::ETXTBSY
+                    | Errno::EIO
+                    | Errno::EINTR
+            ),
+            SpawnError::Config(_) => false,
+        }
+    }
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SpawnError::Exec { path, errno } => write!(
+                f,
+                "cannot execute {path}: {}",
+                nix::errno::Errno::from_raw(*errno).desc()
+            ),
+            SpawnError::Config(msg) => f.write_str(msg),
+        }
+    }
+}
+
+/// Why a service is in `failed`, `need-failed` or `backoff`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    Exit(ExitStatus),
+    Spawn(SpawnError),
+    /// A need ended in `failed` or `need-failed`.
+    NeedFailed(String),
+    /// A `needs/` entry that points nowhere: (entry path, why).
+    NeedMissing(String, String),
+    /// Member of a dependency cycle; the text is the cycle path.
+    Cycle(String),
+    /// The service directory itself could not be read.
+    Config(String),
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Exit(status) => write!(f, "{status}"),
+            Reason::Spawn(e) => write!(f, "{e}"),
+            Reason::NeedFailed(name) => write!(f, "need {name} failed"),
+            Reason::NeedMissing(entry, why) => write!(f, "need {entry}: {why}"),
+            Reason::Cycle(path) => write!(f, "dependency cycle: {path}"),
+            Reason::Config(msg) => f.write_str(msg),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_words_are_the_documented_ones() {
+        let words: Vec<_> = State::ALL.iter().map(|s| s.word()).collect();
+        assert_eq!(
+            words,
+            [
+                "waiting",
+                "starting",
+                "running",
+                "done",
+                "failed",
+                "need-failed",
+                "backoff",
+                "stopping",
+                "stopped"
+            ]
+        );
+    }
+
+    #[test]
+    fn reasons_read_well() {
+        assert_eq!(
+            Reason::Exit(ExitStatus::Code(3)).to_string(),
+            "exit status 3"
+        );
+        assert_eq!(
+            Reason::Exit(ExitStatus::Signal(9)).to_string(),
+            "killed by SIGKILL"
+        );
+        let e = SpawnError::Exec {
+            path: "/x/on".into(),
+            errno: libc::ENOENT,
+        };
+        assert_eq!(
+            e.to_string(),
+            "cannot execute /x/on: No such file or directory"
+        );
+        assert!(!e.is_transient());
+        assert!(SpawnError::Exec {
+            path: String::new(),
+            errno: libc::EAGAIN
+        }
+        .is_transient());
+        assert_eq!(
+            Reason::Cycle("a -> b -> a".into()).to_string(),
+            "dependency cycle: a -> b -> a"
+        );
+    }
+}

@@ -1,0 +1,322 @@
+//! Loading a service tree: from root directories, follow `needs/` and `wants/`
+//! breadth-first and build the engine's [`Node`] table.
+//!
+//! Identity is the canonical path: two links to one directory are one
+//! service. A service's name is that path relative to the canonical `svc/`
+//! directory (or the absolute path, for a service outside it).
+//!
+//! Invariants: at most [`MAX_SERVICES`] services; every problem found is
+//! returned as a [`Problem`] naming the service, the file and the reason, and
+//! never stops the rest of the tree from loading. Cycles are marked on every
+//! member (they can never start), so the engine need not know about them.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::engine::Node;
+use crate::graph::find_cycles;
+use crate::state::Reason;
+use crate::svcdir::{read_delay, read_deps, read_respawn, resolve_service_dir};
+
+/// Most services one tree may hold; beyond this, links are reported and ignored.
+/// 16 Ki services × a few hundred bytes stays well under the memory budget.
+pub const MAX_SERVICES: usize = 16 * 1024;
+
+/// Something wrong in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub service: String,
+    pub file: PathBuf,
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}: {}",
+            self.file.display(),
+            self.service,
+            self.reason
+        )
+    }
+}
+
+/// A loaded tree.
+#[derive(Debug, Default)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+    /// Canonical directory of each node.
+    pub dirs: Vec<PathBuf>,
+    /// Indices of the requested roots, in order (a root that could not be
+    /// loaded is missing here and reported in `problems`).
+    pub roots: Vec<usize>,
+    pub problems: Vec<Problem>,
+}
+
+/// The display name of a service directory.
+pub fn service_name(svc_root: &Path, dir: &Path) -> String {
+    match dir.strip_prefix(svc_root) {
+        Ok(rel) if rel.as_os_str().is_empty() => ".".to_string(),
+        Ok(rel) => rel.to_string_lossy().into_owned(),
+        Err(_) => dir.to_string_lossy().into_owned(),
+    }
+}
+
+struct Loader {
+    svc_root: PathBuf,
+    tree: Tree,
+    index: HashMap<PathBuf, usize>,
+    queue: VecDeque<usize>,
+}
+
+impl Loader {
+    fn problem(&mut self, service: &str, file: &Path, reason: impl Into<String>) {
+        self.tree.problems.push(Problem {
+            service: service.to_string(),
+            file: file.to_path_buf(),
+            reason: reason.into(),
+        });
+    }
+
+    /// The index of the service at canonical `dir`, adding it if new.
+    fn add(&mut self, dir: PathBuf) -> Option<usize> {
+        if let Some(&i) = self.index.get(&dir) {
+            return Some(i);
+        }
+        if self.tree.nodes.len() >= MAX_SERVICES {
+            return None;
+        }
+        let i = self.tree.nodes.len();
+        self.tree
+            .nodes
+            .push(Node::new(&service_name(&self.svc_root, &dir)));
+        self.tree.dirs.push(dir.clone());
+        self.index.insert(dir, i);
+        self.queue.push_back(i);
+        Some(i)
+    }
+
+    fn read_service(&mut self, i: usize) {
+        let (Some(dir), Some(name)) = (
+            self.tree.dirs.get(i).cloned(),
+            self.tree.nodes.get(i).map(|n| n.name.clone()),
+        ) else {
+            return;
+        };
+        let mut node = Node::new(&name);
+        match read_respawn(&dir) {
+            Ok(r) => node.respawn = r,
+            Err(e) => {
+                self.problem(&name, &e.file, &e.reason);
+                node.broken = Some(Reason::Config(e.to_string()));
+            }
+        }
+        match read_delay(&dir) {
+            Ok(d) => node.delay_s = d,
+            Err(e) => self.problem(&name, &e.file, format!("{}; using the default", e.reason)),
+        }
+        for kind in ["needs", "wants"] {
+            let entries = match read_deps(&dir, kind) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    self.problem(&name, &e.file, &e.reason);
+                    node.broken = Some(Reason::Config(e.to_string()));
+                    continue;
+                }
+            };
+            for entry in entries {
+                let shown = service_name(&self.svc_root, &entry.entry);
+                let target = match entry.target {
+                    Ok(t) => t,
+                    Err(why) => {
+                        if kind == "needs" {
+                            self.problem(&name, &entry.entry, format!("need: {why}"));
+                            node.missing_need.get_or_insert((shown, why));
+                        } else {
+                            self.problem(&name, &entry.entry, format!("want: {why} (ignored)"));
+                        }
+                        continue;
+                    }
+                };
+                let Some(j) = self.add(target) else {
+                    let why = format!("more than {MAX_SERVICES} services");
+                    self.problem(&name, &entry.entry, &why);
+                    if kind == "needs" {
+                        node.missing_need.get_or_insert((shown, why));
+                    }
+                    continue;
+                };
+                let list = if kind == "needs" {
+                    &mut node.needs
+                } else {
+                    &mut node.wants
+                };
+                if !list.contains(&j) {
+                    list.push(j);
+                }
+            }
+        }
+        if let Some(slot) = self.tree.nodes.get_mut(i) {
+            *slot = node;
+        }
+    }
+
+    fn mark_cycles(&mut self) {
+        let adj: Vec<Vec<usize>> = self
+            .tree
+            .nodes
+            .iter()
+            .map(|n| n.needs.iter().chain(n.wants.iter()).copied().collect())
+            .collect();
+        for cycle in find_cycles(&adj) {
+            let mut names: Vec<&str> = cycle
+                .path
+                .iter()
+                .filter_map(|&i| self.tree.nodes.get(i).map(|n| n.name.as_str()))
+                .collect();
+            if let Some(&first) = names.first() {
+                names.push(first);
+            }
+            let path = names.join(" -> ");
+            for &m in &cycle.members {
+                let (name, dir) = match (self.tree.nodes.get(m), self.tree.dirs.get(m)) {
+                    (Some(n), Some(d)) => (n.name.clone(), d.clone()),
+                    _ => continue,
+                };
+                self.problem(&name, &dir, format!("dependency cycle: {path}"));
+                if let Some(node) = self.tree.nodes.get_mut(m) {
+                    node.broken.get_or_insert(Reason::Cycle(path.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Load the services reachable from `roots` (paths, usually inside `svc_root`).
+pub fn load(svc_root: &Path, roots: &[PathBuf]) -> Tree {
+    let canonical_root = std::fs::canonicalize(svc_root).unwrap_or_else(|_| svc_root.to_path_buf());
+    let mut loader = Loader {
+        svc_root: canonical_root,
+        tree: Tree::default(),
+        index: HashMap::new(),
+        queue: VecDeque::new(),
+    };
+    for root in roots {
+        let name = service_name(&loader.svc_root, root);
+        match resolve_service_dir(root) {
+            Ok(dir) => match loader.add(dir) {
+                Some(i) => loader.tree.roots.push(i),
+                None => loader.problem(&name, root, format!("more than {MAX_SERVICES} services")),
+            },
+            Err(why) => loader.problem(&name, root, why),
+        }
+    }
+    while let Some(i) = loader.queue.pop_front() {
+        loader.read_service(i);
+    }
+    loader.mark_cycles();
+    loader.tree
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    fn mk(root: &Path, name: &str) {
+        fs::create_dir_all(root.join(name)).unwrap();
+    }
+    fn link(root: &Path, from: &str, kind: &str, to: &str) {
+        let d = root.join(from).join(kind);
+        fs::create_dir_all(&d).unwrap();
+        let entry = to.replace('/', "_");
+        symlink(root.join(to), d.join(entry)).unwrap();
+    }
+
+    #[test]
+    fn loads_reachable_services_with_identity_by_canonical_path() {
+        let t = tempfile::tempdir().unwrap();
+        let svc = t.path().join("svc");
+        for s in ["init", "a", "b", "getty/1", "unused"] {
+            mk(&svc, s);
+        }
+        link(&svc, "init", "needs", "a");
+        link(&svc, "init", "wants", "getty/1");
+        link(&svc, "a", "needs", "b");
+        // A second link to b under another name is the same service.
+        symlink(svc.join("b"), svc.join("init/needs/b-again")).unwrap();
+        fs::write(svc.join("a/respawn"), "").unwrap();
+        fs::write(svc.join("b/delay"), "9\n").unwrap();
+
+        let tree = load(&svc, &[svc.join("init")]);
+        assert!(tree.problems.is_empty(), "{:?}", tree.problems);
+        let names: Vec<_> = tree.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["init", "a", "b", "getty/1"]);
+        assert_eq!(tree.nodes[0].needs, [1, 2]);
+        assert_eq!(tree.nodes[0].wants, [3]);
+        assert!(tree.nodes[1].respawn);
+        assert_eq!(tree.nodes[2].delay_s, Some(9));
+        assert_eq!(tree.roots, [0]);
+    }
+
+    #[test]
+    fn cycles_are_marked_on_members_only_with_the_path() {
+        let t = tempfile::tempdir().unwrap();
+        let svc = t.path().join("svc");
+        for s in ["init", "x", "y", "z", "ok"] {
+            mk(&svc, s);
+        }
+        link(&svc, "init", "wants", "x");
+        link(&svc, "init", "wants", "ok");
+        link(&svc, "x", "needs", "y");
+        link(&svc, "y", "wants", "x");
+        link(&svc, "z", "needs", "x");
+        link(&svc, "init", "wants", "z");
+        let tree = load(&svc, &[svc.join("init")]);
+        let by = |n: &str| tree.nodes.iter().find(|x| x.name == n).unwrap();
+        assert_eq!(by("x").broken, Some(Reason::Cycle("x -> y -> x".into())));
+        assert_eq!(by("y").broken, Some(Reason::Cycle("x -> y -> x".into())));
+        assert_eq!(by("z").broken, None);
+        assert_eq!(by("ok").broken, None);
+        assert_eq!(by("init").broken, None);
+        assert_eq!(tree.problems.len(), 2);
+        assert!(tree.problems[0].reason.contains("x -> y -> x"));
+    }
+
+    #[test]
+    fn broken_links_and_bad_files_are_reported_and_loading_goes_on() {
+        let t = tempfile::tempdir().unwrap();
+        let svc = t.path().join("svc");
+        for s in ["init", "a"] {
+            mk(&svc, s);
+        }
+        fs::create_dir_all(svc.join("init/needs")).unwrap();
+        fs::create_dir_all(svc.join("init/wants")).unwrap();
+        symlink("/nonexistent", svc.join("init/needs/db")).unwrap();
+        symlink("/nonexistent", svc.join("init/wants/opt")).unwrap();
+        symlink(svc.join("a"), svc.join("init/wants/a")).unwrap();
+        fs::write(svc.join("a/delay"), "soon").unwrap();
+        fs::write(svc.join("a/needs"), "not a dir").unwrap();
+        let tree = load(&svc, &[svc.join("init"), svc.join("missing")]);
+        assert_eq!(tree.nodes.len(), 2);
+        assert_eq!(
+            tree.nodes[0].missing_need,
+            Some(("init/needs/db".into(), "no such service".into()))
+        );
+        assert_eq!(tree.nodes[1].delay_s, None);
+        assert!(matches!(tree.nodes[1].broken, Some(Reason::Config(_))));
+        let text: Vec<String> = tree.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(text.len(), 5, "{text:#?}");
+        assert!(text.iter().any(|p| p.contains("missing: no such service")));
+        assert!(text
+            .iter()
+            .any(|p| p.contains("want: no such service (ignored)")));
+        assert!(text
+            .iter()
+            .any(|p| p.contains("a/delay: a: \"soon\" is not")));
+    }
+}

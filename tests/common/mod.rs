@@ -1,0 +1,1062 @@
+//! Shared harness for the integration tests.
+//!
+//! * [`Fixture`]: a temporary directory holding `etc/svc/<name>/…` service
+//!   trees (built with [`Service`]), a `marks/` directory that test services
+//!   write marker files into, and the console file.
+//! * [`Cinit`]: the real `cinit` binary running as PID 1 in fresh user, PID
+//!   and mount namespaces (`unshare … --kill-child`), torn down by SIGKILL in
+//!   `Drop`. It reads the console log, parses the `cinit: STATE NAME` lines,
+//!   and inspects cinit's children through the host's `/proc`.
+//! * [`Proc`]: one process seen through `/proc/PID/…`.
+//!
+//! Every wait has a deadline; a timed-out wait panics with a message that
+//! includes the console log and unshare's own output.
+
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::fs::File;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+/// Default deadline for a single wait.
+pub const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Poll interval of every wait loop.
+pub const POLL: Duration = Duration::from_millis(10);
+
+/// The `PATH` line written to `on.env` of script services (nothing is
+/// inherited, so scripts need it to find `touch`, `sleep`, `date`, …).
+pub const PATH_ENV: &str = "PATH=/usr/bin:/bin";
+
+/// The states a once service ends in.
+pub const OUTCOMES: &[&str] = &["done", "failed", "need-failed"];
+
+/// Path of the `cinit` binary under test.
+pub fn cinit_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_cinit")
+}
+
+/// Path of the `cinit-ctl` binary under test.
+pub fn ctl_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_cinit-ctl")
+}
+
+/// Absolute path of `unshare` (the launch environment is cleared, so no
+/// `PATH` lookup).
+pub fn unshare_bin() -> &'static str {
+    ["/usr/bin/unshare", "/bin/unshare"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("unshare(1) from util-linux is required for the namespace tests")
+}
+
+// ---------------------------------------------------------------------------
+// Fixture
+// ---------------------------------------------------------------------------
+
+/// A temporary service tree plus marker directory and console file.
+pub struct Fixture {
+    tmp: tempfile::TempDir,
+    base: PathBuf,
+}
+
+impl Default for Fixture {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Fixture {
+    /// Creates `<tmp>/etc/svc/` and `<tmp>/marks/`.
+    pub fn new() -> Self {
+        let tmp = tempfile::Builder::new()
+            .prefix("cinit-test.")
+            .tempdir()
+            .expect("create temporary directory");
+        // Canonical, so paths compare equal to what /proc reports.
+        let base = fs::canonicalize(tmp.path()).expect("canonicalize tempdir");
+        fs::create_dir_all(base.join("etc/svc")).expect("mkdir etc/svc");
+        fs::create_dir_all(base.join("marks")).expect("mkdir marks");
+        Self { tmp, base }
+    }
+
+    /// The temporary directory itself.
+    pub fn path(&self) -> &Path {
+        &self.base
+    }
+
+    /// `CINIT_DIR`: the base directory containing `svc/`.
+    pub fn etc(&self) -> PathBuf {
+        self.base.join("etc")
+    }
+
+    /// `<etc>/svc`.
+    pub fn svc_root(&self) -> PathBuf {
+        self.base.join("etc/svc")
+    }
+
+    /// Directory of service `name` (e.g. `getty/1`).
+    pub fn svc_path(&self, name: &str) -> PathBuf {
+        self.svc_root().join(name)
+    }
+
+    /// The console file given to cinit as `CINIT_CONSOLE`.
+    pub fn console_path(&self) -> PathBuf {
+        self.base.join("console")
+    }
+
+    /// The marker directory.
+    pub fn marks(&self) -> PathBuf {
+        self.base.join("marks")
+    }
+
+    /// Path of marker `name`.
+    pub fn mark(&self, name: &str) -> PathBuf {
+        self.marks().join(name)
+    }
+
+    /// Whether marker `name` exists.
+    pub fn has_mark(&self, name: &str) -> bool {
+        self.mark(name).exists()
+    }
+
+    /// Contents of marker `name` (empty if missing).
+    pub fn read_mark(&self, name: &str) -> String {
+        fs::read_to_string(self.mark(name)).unwrap_or_default()
+    }
+
+    /// Creates (if needed) the directory of service `name` and returns a
+    /// builder for its files.
+    pub fn service(&self, name: &str) -> Service {
+        let dir = self.svc_path(name);
+        fs::create_dir_all(&dir).expect("mkdir service dir");
+        Service {
+            dir,
+            svc_root: self.svc_root(),
+        }
+    }
+
+    /// Boots cinit as PID 1 with no arguments (root service `init`).
+    pub fn boot(&self) -> Cinit {
+        self.boot_with(&[])
+    }
+
+    /// Boots cinit as PID 1 with the given arguments (e.g. `cprofile:x`).
+    pub fn boot_with(&self, args: &[&str]) -> Cinit {
+        Cinit::launch(self, args, &[])
+    }
+
+    /// Boots cinit as PID 1 with the given arguments and the signals in
+    /// `ignored` set to SIG_IGN (inherited by cinit through exec).
+    pub fn boot_ignoring(&self, args: &[&str], ignored: &[libc::c_int]) -> Cinit {
+        Cinit::launch(self, args, ignored)
+    }
+}
+
+/// Builder for the files of one service directory. Every method writes
+/// immediately and returns `&Self` for chaining.
+pub struct Service {
+    dir: PathBuf,
+    svc_root: PathBuf,
+}
+
+fn write_file(path: &Path, content: &[u8], mode: u32) {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).expect("mkdir parent");
+    }
+    fs::write(path, content).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .unwrap_or_else(|e| panic!("chmod {}: {e}", path.display()));
+}
+
+fn make_link(target: &Path, link: &Path) {
+    if let Some(parent) = link.parent() {
+        fs::create_dir_all(parent).expect("mkdir parent");
+    }
+    symlink(target, link)
+        .unwrap_or_else(|e| panic!("symlink {} -> {}: {e}", link.display(), target.display()));
+}
+
+impl Service {
+    /// The service directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `on` as a `#!/bin/sh` script (mode 0755) with `body`, and
+    /// `on.env` = [`PATH_ENV`] unless an `on.env` already exists.
+    pub fn script(&self, body: &str) -> &Self {
+        let text = format!("#!/bin/sh\n{body}\n");
+        write_file(&self.dir.join("on"), text.as_bytes(), 0o755);
+        if !self.dir.join("on.env").exists() {
+            self.env(&[PATH_ENV]);
+        }
+        self
+    }
+
+    /// Writes `on` as a script with the given mode (e.g. 0o644 = not
+    /// executable).
+    pub fn script_mode(&self, body: &str, mode: u32) -> &Self {
+        let text = format!("#!/bin/sh\n{body}\n");
+        write_file(&self.dir.join("on"), text.as_bytes(), mode);
+        self
+    }
+
+    /// Makes `on` a symlink whose target is `target`, verbatim (absolute or
+    /// relative to the service directory).
+    pub fn on_link(&self, target: &str) -> &Self {
+        make_link(Path::new(target), &self.dir.join("on"));
+        self
+    }
+
+    /// Copies the binary `src` to `on` (mode 0755).
+    pub fn on_copy(&self, src: &str) -> &Self {
+        let bytes = fs::read(src).unwrap_or_else(|e| panic!("read {src}: {e}"));
+        write_file(&self.dir.join("on"), &bytes, 0o755);
+        self
+    }
+
+    /// Writes `on.params` with one argument per line plus one trailing
+    /// newline; an empty slice writes an empty file (= no arguments).
+    pub fn params(&self, args: &[&str]) -> &Self {
+        self.params_raw(&lines(args))
+    }
+
+    /// Writes `on.params` verbatim.
+    pub fn params_raw(&self, content: &str) -> &Self {
+        write_file(&self.dir.join("on.params"), content.as_bytes(), 0o644);
+        self
+    }
+
+    /// Writes `on.env` with one `NAME=value` per line plus one trailing
+    /// newline.
+    pub fn env(&self, vars: &[&str]) -> &Self {
+        self.env_raw(&lines(vars))
+    }
+
+    /// Writes `on.env` verbatim.
+    pub fn env_raw(&self, content: &str) -> &Self {
+        write_file(&self.dir.join("on.env"), content.as_bytes(), 0o644);
+        self
+    }
+
+    /// Creates the `respawn` flag file.
+    pub fn respawn(&self) -> &Self {
+        write_file(&self.dir.join("respawn"), b"", 0o644);
+        self
+    }
+
+    /// Writes an arbitrary file relative to the service directory.
+    pub fn file(&self, rel: &str, content: &str) -> &Self {
+        write_file(&self.dir.join(rel), content.as_bytes(), 0o644);
+        self
+    }
+
+    /// Creates a symlink `rel` (relative to the service directory) pointing
+    /// at `target` verbatim.
+    pub fn link(&self, rel: &str, target: &str) -> &Self {
+        make_link(Path::new(target), &self.dir.join(rel));
+        self
+    }
+
+    /// `needs/<other with / replaced by _>` → absolute path of service
+    /// `other`.
+    pub fn needs(&self, other: &str) -> &Self {
+        self.dep_link(
+            "needs",
+            &other.replace('/', "_"),
+            &self.svc_root.join(other),
+        )
+    }
+
+    /// `wants/<other with / replaced by _>` → absolute path of service
+    /// `other`.
+    pub fn wants(&self, other: &str) -> &Self {
+        self.dep_link(
+            "wants",
+            &other.replace('/', "_"),
+            &self.svc_root.join(other),
+        )
+    }
+
+    /// `needs/<link_name>` → `target` verbatim.
+    pub fn need_link(&self, link_name: &str, target: impl AsRef<Path>) -> &Self {
+        self.dep_link("needs", link_name, target.as_ref())
+    }
+
+    /// `wants/<link_name>` → `target` verbatim.
+    pub fn want_link(&self, link_name: &str, target: impl AsRef<Path>) -> &Self {
+        self.dep_link("wants", link_name, target.as_ref())
+    }
+
+    fn dep_link(&self, kind: &str, link_name: &str, target: &Path) -> &Self {
+        make_link(target, &self.dir.join(kind).join(link_name));
+        self
+    }
+}
+
+fn lines(items: &[&str]) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!("{}\n", items.join("\n"))
+    }
+}
+
+/// Shell snippet: wait (bounded by `tries` × 20 ms) for `path` to exist,
+/// `exit 1` if it never does.
+pub fn sh_wait_for(path: &Path, tries: u32) -> String {
+    format!(
+        "i=0\nwhile [ ! -e '{p}' ]; do\n  i=$((i+1))\n  [ $i -gt {tries} ] && exit 1\n  sleep 0.02\ndone",
+        p = path.display()
+    )
+}
+
+/// Shell snippet: `touch` the marker at `path`.
+pub fn sh_touch(path: &Path) -> String {
+    format!("touch '{}'", path.display())
+}
+
+// ---------------------------------------------------------------------------
+// Console log parsing
+// ---------------------------------------------------------------------------
+
+/// A parsed `cinit: STATE NAME[ rest| : reason]` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateLine {
+    /// Index of the line in the console log.
+    pub index: usize,
+    /// The state word (`running`, `done`, …).
+    pub state: String,
+    /// The service name.
+    pub name: String,
+    /// The whole line.
+    pub line: String,
+}
+
+/// Parses one console line; `None` if it is not a `cinit: STATE NAME` line.
+/// The name ends at a space, a colon or the end of the line.
+pub fn parse_state_line(index: usize, line: &str) -> Option<StateLine> {
+    let pos = line.find("cinit: ")?;
+    let rest = &line[pos + "cinit: ".len()..];
+    let (state, rest) = rest.split_once(' ')?;
+    let end = rest.find([' ', ':']).unwrap_or(rest.len());
+    let name = &rest[..end];
+    if state.is_empty() || name.is_empty() {
+        return None;
+    }
+    Some(StateLine {
+        index,
+        state: state.to_owned(),
+        name: name.to_owned(),
+        line: line.to_owned(),
+    })
+}
+
+/// All state lines of a console log, in order.
+pub fn state_lines(log: &str) -> Vec<StateLine> {
+    log.lines()
+        .enumerate()
+        .filter_map(|(i, l)| parse_state_line(i, l))
+        .collect()
+}
+
+/// Whether `word` occurs in `text` as a whole word, words being maximal runs
+/// of characters other than whitespace and `: , ; ( ) [ ] = ' "` and `/`.
+pub fn has_word(text: &str, word: &str) -> bool {
+    text.split(|ch: char| ch.is_whitespace() || ":,;()[]='\"/".contains(ch))
+        .any(|w| w == word)
+}
+
+impl StateLine {
+    /// The part of the line after the service name (the details / reason).
+    pub fn rest(&self) -> &str {
+        let prefix = format!("cinit: {} {}", self.state, self.name);
+        match self.line.find(&prefix) {
+            Some(p) => &self.line[p + prefix.len()..],
+            None => "",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// /proc
+// ---------------------------------------------------------------------------
+
+/// One process, seen through the host's `/proc`. Readers return empty
+/// values when the process is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Proc {
+    /// Host pid.
+    pub pid: i32,
+}
+
+impl Proc {
+    fn file(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/{name}", self.pid))
+    }
+
+    /// `/proc/PID/status`.
+    pub fn status(&self) -> String {
+        fs::read_to_string(self.file("status")).unwrap_or_default()
+    }
+
+    /// The value of one `/proc/PID/status` field, trimmed.
+    pub fn status_field(&self, key: &str) -> Option<String> {
+        self.status().lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k == key).then(|| v.trim().to_owned())
+        })
+    }
+
+    /// The fields of `/proc/PID/stat` after `(comm)`: `[0]` = state,
+    /// `[1]` = ppid, `[2]` = pgrp, `[3]` = session, …
+    pub fn stat_fields(&self) -> Vec<String> {
+        let stat = fs::read_to_string(self.file("stat")).unwrap_or_default();
+        match stat.rfind(')') {
+            Some(p) => stat[p + 1..]
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// The one-letter process state (`R`, `S`, `Z`, …), `'?'` if gone.
+    pub fn state(&self) -> char {
+        self.stat_fields()
+            .first()
+            .and_then(|s| s.chars().next())
+            .unwrap_or('?')
+    }
+
+    fn stat_num(&self, i: usize) -> i32 {
+        self.stat_fields()
+            .get(i)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(-1)
+    }
+
+    /// Parent pid (host view).
+    pub fn ppid(&self) -> i32 {
+        self.stat_num(1)
+    }
+
+    /// Process group id (host view).
+    pub fn pgrp(&self) -> i32 {
+        self.stat_num(2)
+    }
+
+    /// Session id (host view).
+    pub fn session(&self) -> i32 {
+        self.stat_num(3)
+    }
+
+    /// The pid inside the innermost PID namespace (last `NSpid` field).
+    pub fn ns_pid(&self) -> Option<i32> {
+        self.status_field("NSpid")?
+            .split_whitespace()
+            .last()?
+            .parse()
+            .ok()
+    }
+
+    fn nul_list(&self, name: &str) -> Vec<String> {
+        let bytes = fs::read(self.file(name)).unwrap_or_default();
+        let mut s = String::from_utf8_lossy(&bytes).into_owned();
+        if s.is_empty() {
+            return Vec::new();
+        }
+        if s.ends_with('\0') {
+            s.pop();
+        }
+        s.split('\0').map(str::to_owned).collect()
+    }
+
+    /// argv from `/proc/PID/cmdline` (empty arguments preserved).
+    pub fn cmdline(&self) -> Vec<String> {
+        self.nul_list("cmdline")
+    }
+
+    /// The environment from `/proc/PID/environ`.
+    pub fn environ(&self) -> Vec<String> {
+        self.nul_list("environ")
+    }
+
+    /// `readlink /proc/PID/cwd`.
+    pub fn cwd(&self) -> PathBuf {
+        fs::read_link(self.file("cwd")).unwrap_or_default()
+    }
+
+    /// `readlink /proc/PID/exe`.
+    pub fn exe(&self) -> PathBuf {
+        fs::read_link(self.file("exe")).unwrap_or_default()
+    }
+
+    /// Open fds and their link targets, sorted by fd.
+    pub fn fds(&self) -> Vec<(i32, PathBuf)> {
+        let mut fds: Vec<(i32, PathBuf)> = fs::read_dir(self.file("fd"))
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .filter_map(|e| {
+                        let fd = e.file_name().to_str()?.parse().ok()?;
+                        Some((fd, fs::read_link(e.path()).unwrap_or_default()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        fds.sort();
+        fds
+    }
+
+    /// Children of every thread of this process (zombies included).
+    pub fn children(&self) -> Vec<Proc> {
+        let mut pids = BTreeSet::new();
+        if let Ok(tasks) = fs::read_dir(self.file("task")) {
+            for task in tasks.filter_map(Result::ok) {
+                let text = fs::read_to_string(task.path().join("children")).unwrap_or_default();
+                pids.extend(
+                    text.split_whitespace()
+                        .filter_map(|p| p.parse::<i32>().ok()),
+                );
+            }
+        }
+        pids.into_iter().map(|pid| Proc { pid }).collect()
+    }
+
+    /// Whether the process exists and is not a zombie.
+    pub fn is_alive(&self) -> bool {
+        !matches!(self.state(), '?' | 'Z' | 'X')
+    }
+
+    /// One-line description for failure messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "pid {} state {} ns_pid {:?} cmdline {:?}",
+            self.pid,
+            self.state(),
+            self.ns_pid(),
+            self.cmdline()
+        )
+    }
+}
+
+/// Decodes a `/proc/PID/status` signal mask (`SigIgn:` etc., hex) into the
+/// signal numbers it contains.
+pub fn signals_in_mask(hex: &str) -> Vec<u32> {
+    let bits = u64::from_str_radix(hex.trim(), 16).unwrap_or(0);
+    (0..64)
+        .filter(|b| bits & (1u64 << b) != 0)
+        .map(|b| b + 1)
+        .collect()
+}
+
+/// Sends `sig` to host pid `pid`; returns whether `kill(2)` succeeded.
+pub fn send_signal(pid: i32, sig: libc::c_int) -> bool {
+    // SAFETY: kill(2) takes plain integers and has no memory-safety
+    // preconditions.
+    unsafe { libc::kill(pid, sig) == 0 }
+}
+
+/// The kernel's `struct sigaction` (x86-64 and arm64 layout; the restorer is
+/// irrelevant for SIG_DFL and SIG_IGN).
+#[repr(C)]
+struct KernelSigaction {
+    handler: libc::sighandler_t,
+    flags: libc::c_ulong,
+    restorer: usize,
+    mask: u64,
+}
+
+/// Sets the disposition of `sig` with the raw `rt_sigaction` syscall, which,
+/// unlike glibc's `sigaction`, also accepts glibc's internal signals 32, 33.
+///
+/// # Safety
+/// Only `SIG_DFL` or `SIG_IGN` may be passed as `handler`.
+unsafe fn raw_set_disposition(sig: libc::c_int, handler: libc::sighandler_t) {
+    let act = KernelSigaction {
+        handler,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    // SAFETY: `act` is a valid kernel sigaction that lives across the call;
+    // the old-action pointer is null; DFL/IGN install no code.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            &act as *const KernelSigaction,
+            std::ptr::null_mut::<KernelSigaction>(),
+            8usize,
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Running cinit as PID 1
+// ---------------------------------------------------------------------------
+
+/// cinit running as PID 1 of its own namespaces. Dropping it SIGKILLs
+/// `unshare` (and, through `--kill-child`, the whole namespace) and reaps it.
+pub struct Cinit {
+    child: Child,
+    console: PathBuf,
+    output: PathBuf,
+    host_pid: i32,
+}
+
+impl Cinit {
+    fn launch(fx: &Fixture, args: &[&str], ignored: &[libc::c_int]) -> Self {
+        let console = fx.console_path();
+        File::create(&console).expect("create console file");
+        let output = fx.path().join("unshare.out");
+        let out = File::create(&output).expect("create unshare output file");
+        let err = out.try_clone().expect("dup output file");
+        let mut cmd = Command::new(unshare_bin());
+        cmd.args([
+            "--user",
+            "--map-root-user",
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount",
+            "--propagation",
+            "private",
+            "--mount-proc",
+        ])
+        .arg(cinit_bin())
+        .args(args)
+        .env_clear()
+        .env("CINIT_DIR", fx.etc())
+        .env("CINIT_CONSOLE", &console)
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+        // Start cinit the way the kernel starts init: every signal at its
+        // default disposition, an empty signal mask and no fds but 0, 1, 2.
+        // The test runner is not that clean: a binary spawned by cargo with
+        // glibc's posix_spawn inherits SIG_IGN for glibc's internal signal 32,
+        // and cargo may leak jobserver fds. `ignored` then deliberately sets
+        // SIG_IGN for some signals (to test that cinit cleans up after its
+        // own parent).
+        let ignored = ignored.to_vec();
+        // SAFETY: the closure only makes raw syscalls (rt_sigaction,
+        // rt_sigprocmask, close_range), which are async-signal-safe, on
+        // stack values it owns; `ignored` was allocated before the fork and
+        // is only read.
+        unsafe {
+            cmd.pre_exec(move || {
+                for sig in 1..=64 {
+                    if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                        raw_set_disposition(sig, libc::SIG_DFL);
+                    }
+                }
+                for &sig in &ignored {
+                    raw_set_disposition(sig, libc::SIG_IGN);
+                }
+                let empty: u64 = 0;
+                libc::syscall(
+                    libc::SYS_rt_sigprocmask,
+                    libc::SIG_SETMASK,
+                    &empty as *const u64,
+                    std::ptr::null_mut::<u64>(),
+                    8usize,
+                );
+                const CLOSE_RANGE_CLOEXEC: libc::c_uint = 4;
+                // Mark every fd >= 3 close-on-exec; std's own exec-error pipe
+                // is already CLOEXEC, so it keeps working.
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3 as libc::c_uint,
+                    libc::c_uint::MAX,
+                    CLOSE_RANGE_CLOEXEC,
+                );
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn unshare");
+        let mut me = Self {
+            child,
+            console,
+            output,
+            host_pid: 0,
+        };
+        let unshare = Proc {
+            pid: i32::try_from(me.child.id()).expect("pid fits i32"),
+        };
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(first) = unshare.children().first() {
+                me.host_pid = first.pid;
+                break;
+            }
+            if let Ok(Some(status)) = me.child.try_wait() {
+                me.fail(&format!(
+                    "unshare exited with {status} before cinit started"
+                ));
+            }
+            if Instant::now() > deadline {
+                me.fail("cinit (unshare's child) did not appear");
+            }
+            sleep(POLL);
+        }
+        // Wait until unshare's child has exec'd cinit.
+        let want = fs::canonicalize(cinit_bin()).unwrap_or_else(|_| PathBuf::from(cinit_bin()));
+        me.wait_until("cinit to be exec'd in the namespace", TIMEOUT, |c| {
+            c.proc().exe() == want
+        });
+        me
+    }
+
+    /// cinit's pid in the host's PID namespace.
+    pub fn host_pid(&self) -> i32 {
+        self.host_pid
+    }
+
+    /// cinit as a [`Proc`].
+    pub fn proc(&self) -> Proc {
+        Proc { pid: self.host_pid }
+    }
+
+    /// Path of the console file.
+    pub fn console_path(&self) -> &Path {
+        &self.console
+    }
+
+    /// The whole console log.
+    pub fn console(&self) -> String {
+        String::from_utf8_lossy(&fs::read(&self.console).unwrap_or_default()).into_owned()
+    }
+
+    /// unshare's stdout+stderr.
+    pub fn unshare_output(&self) -> String {
+        String::from_utf8_lossy(&fs::read(&self.output).unwrap_or_default()).into_owned()
+    }
+
+    /// Panics with `msg`, the console log, unshare's output and cinit's
+    /// children.
+    #[track_caller]
+    pub fn fail(&self, msg: &str) -> ! {
+        let children: Vec<String> = if self.host_pid > 0 {
+            self.children().iter().map(Proc::describe).collect()
+        } else {
+            Vec::new()
+        };
+        panic!(
+            "{msg}\n--- console log ({}) ---\n{}--- unshare output ---\n{}--- cinit children ---\n{}\n",
+            self.console.display(),
+            self.console(),
+            self.unshare_output(),
+            children.join("\n")
+        );
+    }
+
+    /// Asserts `cond`, failing with the console log otherwise.
+    #[track_caller]
+    pub fn check(&self, cond: bool, msg: &str) {
+        if !cond {
+            self.fail(msg);
+        }
+    }
+
+    /// Checks every `(condition, message)` pair and fails once, listing all
+    /// the messages whose condition is false.
+    #[track_caller]
+    pub fn check_all(&self, checks: Vec<(bool, String)>) {
+        let failed: Vec<String> = checks
+            .into_iter()
+            .filter(|(ok, _)| !ok)
+            .map(|(_, msg)| format!("  - {msg}"))
+            .collect();
+        if !failed.is_empty() {
+            self.fail(&format!(
+                "{} check(s) failed:\n{}",
+                failed.len(),
+                failed.join("\n")
+            ));
+        }
+    }
+
+    /// Polls `cond` until it holds; fails with `what` after `timeout`.
+    #[track_caller]
+    pub fn wait_until(&self, what: &str, timeout: Duration, mut cond: impl FnMut(&Self) -> bool) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if cond(self) {
+                return;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("timed out after {timeout:?} waiting for {what}"));
+            }
+            sleep(POLL);
+        }
+    }
+
+    /// Polls `f` until it returns `Some`; fails with `what` after `timeout`.
+    #[track_caller]
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut f: impl FnMut(&Self) -> Option<T>,
+    ) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = f(self) {
+                return v;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!("timed out after {timeout:?} waiting for {what}"));
+            }
+            sleep(POLL);
+        }
+    }
+
+    /// All `cinit: STATE NAME` lines so far.
+    pub fn states(&self) -> Vec<StateLine> {
+        state_lines(&self.console())
+    }
+
+    /// State lines of service `name`.
+    pub fn lines_of(&self, name: &str) -> Vec<StateLine> {
+        self.states()
+            .into_iter()
+            .filter(|s| s.name == name)
+            .collect()
+    }
+
+    /// The first `cinit: STATE NAME` line, if any.
+    pub fn find_state(&self, state: &str, name: &str) -> Option<StateLine> {
+        self.states()
+            .into_iter()
+            .find(|s| s.state == state && s.name == name)
+    }
+
+    /// Whether a `cinit: STATE NAME` line exists.
+    pub fn has_state(&self, state: &str, name: &str) -> bool {
+        self.find_state(state, name).is_some()
+    }
+
+    /// Number of `cinit: STATE NAME` lines.
+    pub fn count_state(&self, state: &str, name: &str) -> usize {
+        self.states()
+            .iter()
+            .filter(|s| s.state == state && s.name == name)
+            .count()
+    }
+
+    /// Waits (up to [`TIMEOUT`]) for a `cinit: STATE NAME` line.
+    #[track_caller]
+    pub fn wait_state(&self, state: &str, name: &str) -> StateLine {
+        self.wait_state_for(state, name, TIMEOUT)
+    }
+
+    /// Waits (up to `timeout`) for a `cinit: STATE NAME` line.
+    #[track_caller]
+    pub fn wait_state_for(&self, state: &str, name: &str, timeout: Duration) -> StateLine {
+        self.wait_for(&format!("`cinit: {state} {name}`"), timeout, |c| {
+            c.find_state(state, name)
+        })
+    }
+
+    /// Waits (up to `timeout`) for the outcome of once service `name`: the
+    /// first `done`, `failed` or `need-failed` line.
+    #[track_caller]
+    pub fn outcome_for(&self, name: &str, timeout: Duration) -> StateLine {
+        self.wait_for(
+            &format!("an outcome (done/failed/need-failed) of `{name}`"),
+            timeout,
+            |c| {
+                c.lines_of(name)
+                    .into_iter()
+                    .find(|s| OUTCOMES.contains(&s.state.as_str()))
+            },
+        )
+    }
+
+    /// [`Self::outcome_for`] with [`TIMEOUT`].
+    #[track_caller]
+    pub fn outcome(&self, name: &str) -> StateLine {
+        self.outcome_for(name, TIMEOUT)
+    }
+
+    /// Waits for the outcome of `name` and asserts it is `state`.
+    #[track_caller]
+    pub fn expect_outcome(&self, name: &str, state: &str) -> StateLine {
+        let got = self.outcome(name);
+        if got.state != state {
+            self.fail(&format!(
+                "expected `{name}` to end `{state}`, got: {}",
+                got.line
+            ));
+        }
+        got
+    }
+
+    /// cinit's children (zombies included).
+    pub fn children(&self) -> Vec<Proc> {
+        self.proc().children()
+    }
+
+    /// Number of zombies among cinit's children.
+    pub fn zombie_children(&self) -> usize {
+        self.children().iter().filter(|p| p.state() == 'Z').count()
+    }
+
+    /// Children of cinit whose argv equals `argv`.
+    pub fn children_with_argv(&self, argv: &[&str]) -> Vec<Proc> {
+        self.children()
+            .into_iter()
+            .filter(|p| p.cmdline() == argv)
+            .collect()
+    }
+
+    /// Waits for exactly one live child of cinit whose argv equals `argv`,
+    /// other than `except`.
+    #[track_caller]
+    pub fn wait_child_argv(&self, argv: &[&str], except: Option<Proc>) -> Proc {
+        self.wait_for(
+            &format!("a child of cinit with argv {argv:?} (other than {except:?})"),
+            TIMEOUT,
+            |c| {
+                c.children_with_argv(argv)
+                    .into_iter()
+                    .find(|p| Some(*p) != except && p.is_alive())
+            },
+        )
+    }
+
+    /// Asserts that cinit (PID 1) is still running: unshare has not exited
+    /// and cinit is neither gone nor a zombie.
+    #[track_caller]
+    pub fn assert_alive(&mut self) {
+        match self.child.try_wait() {
+            Ok(None) => {}
+            Ok(Some(status)) => {
+                self.fail(&format!("PID 1 exited: unshare finished with {status}"));
+            }
+            Err(e) => self.fail(&format!("try_wait on unshare: {e}")),
+        }
+        if !self.proc().is_alive() {
+            self.fail(&format!("cinit (host pid {}) is not alive", self.host_pid));
+        }
+    }
+
+    /// Kills the namespace and returns unshare's exit status.
+    pub fn kill(&mut self) -> ExitStatus {
+        let _ = self.child.kill();
+        self.child.wait().expect("wait for unshare")
+    }
+}
+
+impl Drop for Cinit {
+    fn drop(&mut self) {
+        // Debug aid: `CINIT_TEST_SHOW_LOG=1 cargo test -- --nocapture`.
+        if std::env::var_os("CINIT_TEST_SHOW_LOG").is_some() {
+            eprintln!(
+                "--- console log ({}) ---\n{}--- end ---",
+                self.console.display(),
+                self.console()
+            );
+        }
+        // SIGKILL to unshare: --kill-child then SIGKILLs cinit, and the death
+        // of a PID namespace's init kills every process in it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if self.host_pid > 0 {
+            // Belt and braces, in case unshare died before its child.
+            let _ = send_signal(self.host_pid, libc::SIGKILL);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Running short-lived commands
+// ---------------------------------------------------------------------------
+
+/// Result of [`run`].
+#[derive(Debug)]
+pub struct RunOutput {
+    /// Exit status.
+    pub status: ExitStatus,
+    /// Captured stdout.
+    pub stdout: String,
+    /// Captured stderr.
+    pub stderr: String,
+}
+
+impl RunOutput {
+    /// stdout followed by stderr.
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// Exit code (`None` if killed by a signal).
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// Human-readable dump for failure messages.
+    pub fn dump(&self) -> String {
+        format!(
+            "status: {}\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs `cmd` with stdin `/dev/null`, stdout/stderr captured through files
+/// in `scratch`, and a deadline: on timeout the process is SIGKILLed and the
+/// test panics.
+#[track_caller]
+pub fn run(mut cmd: Command, scratch: &Path, timeout: Duration) -> RunOutput {
+    let out_path = scratch.join(".run.stdout");
+    let err_path = scratch.join(".run.stderr");
+    let out = File::create(&out_path).expect("create stdout file");
+    let err = File::create(&err_path).expect("create stderr file");
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{cmd:?} did not exit within {timeout:?}\nstdout: {}\nstderr: {}",
+                fs::read_to_string(&out_path).unwrap_or_default(),
+                fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        sleep(POLL);
+    };
+    let read = |p: &Path| String::from_utf8_lossy(&fs::read(p).unwrap_or_default()).into_owned();
+    let result = RunOutput {
+        status,
+        stdout: read(&out_path),
+        stderr: read(&err_path),
+    };
+    let _ = fs::remove_file(&out_path);
+    let _ = fs::remove_file(&err_path);
+    result
+}

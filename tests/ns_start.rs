@@ -1,0 +1,464 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Boot-time start rules, with the real `cinit` as PID 1 in namespaces:
+//! parallel start, `needs`/`wants` ordering and failure propagation, missing
+//! `on`, broken links, dot entries, service identity, dependency cycles and
+//! `cprofile:` root selection.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+/// Proves the harness's console parser extracts STATE and NAME from every
+/// documented line shape (so the other tests' assertions mean something).
+#[test]
+fn harness_parses_state_lines() {
+    let cases = [
+        ("[    0.002] cinit: running web (pid 12)", "running", "web"),
+        (
+            "[    0.010] cinit: starting mount/tmp (pid 13)",
+            "starting",
+            "mount/tmp",
+        ),
+        (
+            "[    0.300] cinit: done mount/tmp in 0.290s",
+            "done",
+            "mount/tmp",
+        ),
+        (
+            "[    0.300] cinit: failed c in 0.010s: exit status 3",
+            "failed",
+            "c",
+        ),
+        (
+            "[    0.300] cinit: need-failed d: need c failed",
+            "need-failed",
+            "d",
+        ),
+        (
+            "[    0.301] cinit: backoff e: exit status 1; restart in 0.100s",
+            "backoff",
+            "e",
+        ),
+        (
+            "[    0.400] cinit: failed x: dependency cycle: x -> y -> x",
+            "failed",
+            "x",
+        ),
+        ("cinit: stopped getty/1", "stopped", "getty/1"),
+    ];
+    for (line, state, name) in cases {
+        let got = parse_state_line(0, line).unwrap_or_else(|| panic!("unparsed: {line}"));
+        assert_eq!(
+            (got.state.as_str(), got.name.as_str()),
+            (state, name),
+            "{line}"
+        );
+    }
+    assert!(parse_state_line(0, "hello from a service").is_none());
+    assert_eq!(
+        state_lines("x\ncinit: done a\ny\ncinit: done b:\n").len(),
+        2
+    );
+}
+
+/// Proves services whose dependencies are satisfied start in parallel, without
+/// relying on timing: `a` and `b` each create a marker and then wait (bounded,
+/// ~3 s) for the other's marker before exiting 0. Were starts serialized, the
+/// first one would time out and exit 1, so both must end `done`.
+#[test]
+fn independent_services_start_in_parallel() {
+    let fx = Fixture::new();
+    for (me, other) in [("a", "b"), ("b", "a")] {
+        fx.service(me).script(&format!(
+            "{}\n{}\nexit 0",
+            sh_touch(&fx.mark(me)),
+            sh_wait_for(&fx.mark(other), 150)
+        ));
+    }
+    fx.service("init").wants("a").wants("b");
+    let c = fx.boot();
+    c.expect_outcome("a", "done");
+    c.expect_outcome("b", "done");
+}
+
+/// Proves `needs` orders starts: `b` needs `a`, `a` sleeps 0.3 s before
+/// creating its marker and exiting 0, and `b` exits 1 unless that marker
+/// exists, so `b` is `done` only if it was started after `a` finished. Also
+/// checks the log order (`done a` before `starting b`).
+#[test]
+fn needs_start_after_the_needed_service_finished() {
+    let fx = Fixture::new();
+    fx.service("a")
+        .script(&format!("sleep 0.3\n{}", sh_touch(&fx.mark("a"))));
+    fx.service("b").needs("a").script(&format!(
+        "[ -e '{}' ] || exit 1\n{}",
+        fx.mark("a").display(),
+        sh_touch(&fx.mark("b"))
+    ));
+    fx.service("init").needs("b");
+    let c = fx.boot();
+    c.expect_outcome("b", "done");
+    c.check(fx.has_mark("b"), "b's marker missing although b is done");
+    let done_a = c.find_state("done", "a").map(|s| s.index);
+    let start_b = c.find_state("starting", "b").map(|s| s.index);
+    c.check(
+        matches!((done_a, start_b), (Some(d), Some(s)) if d < s),
+        "expected `done a` to be logged before `starting b`",
+    );
+}
+
+/// Proves a respawn service counts as started for `needs` once it has been
+/// spawned: `b` needs `r`, a respawn service that never exits; `b` must still
+/// run (if cinit waited for `r` to exit, `b` would never start).
+#[test]
+fn needs_on_respawn_service_is_satisfied_when_spawned() {
+    let fx = Fixture::new();
+    fx.service("r")
+        .respawn()
+        .on_link("/bin/sleep")
+        .params(&["1000"]);
+    fx.service("b").needs("r").script(&sh_touch(&fx.mark("b")));
+    fx.service("init").needs("b");
+    let c = fx.boot();
+    c.expect_outcome("b", "done");
+    c.check(fx.has_mark("b"), "b's marker missing although b is done");
+    let run_r = c.find_state("running", "r").map(|s| s.index);
+    let start_b = c.find_state("starting", "b").map(|s| s.index);
+    c.check(
+        matches!((run_r, start_b), (Some(r), Some(s)) if r < s),
+        "expected `running r` to be logged before `starting b`",
+    );
+}
+
+/// Proves `wants` orders starts too: `b` wants `a`, `a` sleeps 0.3 s before
+/// creating its marker, and `b` exits 1 unless that marker exists.
+#[test]
+fn wants_start_after_the_wanted_service_finished() {
+    let fx = Fixture::new();
+    fx.service("a")
+        .script(&format!("sleep 0.3\n{}", sh_touch(&fx.mark("a"))));
+    fx.service("b").wants("a").script(&format!(
+        "[ -e '{}' ] || exit 1\n{}",
+        fx.mark("a").display(),
+        sh_touch(&fx.mark("b"))
+    ));
+    fx.service("init").needs("b");
+    let c = fx.boot();
+    c.expect_outcome("b", "done");
+}
+
+/// Proves a failed need makes the dependent `need-failed` without ever running
+/// it, transitively: `crash` exits 3, `mid` needs `crash`, `top` needs `mid`.
+/// `mid` and `top` must be `need-failed` (the reason naming the failed need)
+/// and their markers must never appear; `crash`'s failure names status 3.
+#[test]
+fn need_failure_propagates_transitively() {
+    let fx = Fixture::new();
+    fx.service("crash").script("exit 3");
+    fx.service("mid")
+        .needs("crash")
+        .script(&sh_touch(&fx.mark("mid")));
+    fx.service("top")
+        .needs("mid")
+        .script(&sh_touch(&fx.mark("top")));
+    fx.service("init").wants("top");
+    let c = fx.boot();
+    let crash = c.expect_outcome("crash", "failed");
+    c.check(
+        has_word(crash.rest(), "3"),
+        "the failure line of `crash` should report exit status 3",
+    );
+    let mid = c.expect_outcome("mid", "need-failed");
+    c.check(
+        mid.line.contains("crash"),
+        "the need-failed line of `mid` should name the failed need `crash`",
+    );
+    let top = c.expect_outcome("top", "need-failed");
+    c.check(
+        top.line.contains("mid"),
+        "the need-failed line of `top` should name the failed need `mid`",
+    );
+    c.check(
+        !fx.has_mark("mid") && !fx.has_mark("top"),
+        "a need-failed service was run",
+    );
+    c.check(
+        !c.has_state("starting", "mid") && !c.has_state("starting", "top"),
+        "a need-failed service was logged as starting",
+    );
+}
+
+/// Proves a failed want does not block the dependent: `w` wants `bad` (exit
+/// 1); `w` must still run and be `done`, after `bad`'s failure was logged, and
+/// the root that needs `w` is `done`.
+#[test]
+fn want_failure_does_not_block() {
+    let fx = Fixture::new();
+    fx.service("bad").script("exit 1");
+    fx.service("w")
+        .wants("bad")
+        .script(&sh_touch(&fx.mark("w")));
+    fx.service("init").needs("w");
+    let c = fx.boot();
+    let bad = c.expect_outcome("bad", "failed");
+    c.expect_outcome("w", "done");
+    c.check(fx.has_mark("w"), "w's marker missing although w is done");
+    let start_w = c.find_state("starting", "w").map(|s| s.index);
+    c.check(
+        start_w.is_some_and(|s| s > bad.index),
+        "expected `failed bad` to be logged before `starting w`",
+    );
+    c.expect_outcome("init", "done");
+}
+
+/// Proves a service without `on` succeeds at once: `group` has no `on`, `h`
+/// needs it; `group` is `done` and `h` runs.
+#[test]
+fn missing_on_counts_as_done() {
+    let fx = Fixture::new();
+    fx.service("group");
+    fx.service("h")
+        .needs("group")
+        .script(&sh_touch(&fx.mark("h")));
+    fx.service("init").needs("h");
+    let c = fx.boot();
+    c.expect_outcome("group", "done");
+    c.expect_outcome("h", "done");
+    c.check(fx.has_mark("h"), "h's marker missing although h is done");
+}
+
+/// Proves a need link to a missing directory makes the service `need-failed`
+/// (it never runs) while an unrelated sibling still boots.
+#[test]
+fn need_link_to_missing_dir_need_fails() {
+    let fx = Fixture::new();
+    fx.service("m")
+        .need_link("ghost", fx.svc_path("ghost"))
+        .script(&sh_touch(&fx.mark("m")));
+    fx.service("n").script(&sh_touch(&fx.mark("n")));
+    fx.service("init").wants("m").wants("n");
+    let c = fx.boot();
+    c.expect_outcome("m", "need-failed");
+    c.expect_outcome("n", "done");
+    c.check(!fx.has_mark("m"), "need-failed service `m` was run");
+}
+
+/// Proves a broken want link is ignored: `w` wants a link to a missing
+/// directory and still runs to `done`.
+#[test]
+fn broken_want_link_is_ignored() {
+    let fx = Fixture::new();
+    fx.service("w")
+        .want_link("ghost", fx.svc_path("ghost"))
+        .want_link("nowhere", "/nonexistent/cinit-test/nowhere")
+        .script(&sh_touch(&fx.mark("w")));
+    fx.service("init").needs("w");
+    let c = fx.boot();
+    c.expect_outcome("w", "done");
+    c.check(fx.has_mark("w"), "w's marker missing although w is done");
+}
+
+/// Proves `needs/` and `wants/` entries starting with `.` are ignored: `x`
+/// has `needs/.ghost` (missing dir — would make `x` need-failed) and
+/// `needs/.hidden`, `wants/.hidden` (a service that would have run before `x`
+/// and left a marker). `x` must be `done`, and `hidden` must never run.
+#[test]
+fn dot_entries_in_needs_and_wants_are_ignored() {
+    let fx = Fixture::new();
+    fx.service("hidden").script(&sh_touch(&fx.mark("hidden")));
+    fx.service("x")
+        .need_link(".ghost", fx.svc_path("ghost"))
+        .need_link(".hidden", fx.svc_path("hidden"))
+        .want_link(".hidden", fx.svc_path("hidden"))
+        .script(&sh_touch(&fx.mark("x")));
+    fx.service("init").needs("x");
+    let c = fx.boot();
+    c.expect_outcome("x", "done");
+    c.check(!fx.has_mark("hidden"), "the dot-entry service `hidden` ran");
+    c.check(
+        c.lines_of("hidden").is_empty(),
+        "the dot-entry service `hidden` appears in the log",
+    );
+}
+
+/// Proves two links to the same directory are one service, started once: `a`
+/// needs `shared` through an absolute link, `b` through a relative
+/// `../../shared` link, and the root wants it through a non-canonical path;
+/// `shared` appends a line per run and must have run exactly once.
+#[test]
+fn two_links_to_one_dir_are_one_service() {
+    let fx = Fixture::new();
+    fx.service("shared").script(&format!(
+        "echo run >> '{}'\nsleep 0.2",
+        fx.mark("shared").display()
+    ));
+    fx.service("a")
+        .need_link("s1", fx.svc_path("shared"))
+        .script(&sh_touch(&fx.mark("a")));
+    fx.service("b")
+        .need_link("s2", "../../shared")
+        .script(&sh_touch(&fx.mark("b")));
+    fx.service("init")
+        .needs("a")
+        .needs("b")
+        .want_link("s3", fx.svc_root().join("a/../shared"));
+    let c = fx.boot();
+    c.expect_outcome("a", "done");
+    c.expect_outcome("b", "done");
+    c.expect_outcome("init", "done");
+    let runs = fx.read_mark("shared").lines().count();
+    c.check(runs == 1, &format!("`shared` ran {runs} times, expected 1"));
+    let starts = c.count_state("starting", "shared");
+    c.check(
+        starts == 1,
+        &format!("`starting shared` logged {starts} times, expected 1"),
+    );
+}
+
+/// Proves dependency cycles are detected at load: `cyca` needs `cycb` needs
+/// `cyca`, and `selfish` needs itself. Every member is `failed` with a reason
+/// naming the cycle path (`dependency cycle: … -> …`), never runs, a service
+/// needing a member is `need-failed`, and the rest (`ok`) still boots.
+#[test]
+fn need_cycle_fails_members_and_rest_boots() {
+    let fx = Fixture::new();
+    fx.service("cyca")
+        .needs("cycb")
+        .script(&sh_touch(&fx.mark("cyca")));
+    fx.service("cycb")
+        .needs("cyca")
+        .script(&sh_touch(&fx.mark("cycb")));
+    fx.service("selfish")
+        .needs("selfish")
+        .script(&sh_touch(&fx.mark("selfish")));
+    fx.service("after")
+        .needs("cyca")
+        .script(&sh_touch(&fx.mark("after")));
+    fx.service("ok").script(&sh_touch(&fx.mark("ok")));
+    fx.service("init")
+        .wants("cyca")
+        .wants("selfish")
+        .wants("after")
+        .wants("ok");
+    let c = fx.boot();
+    for member in ["cyca", "cycb"] {
+        let l = c.expect_outcome(member, "failed");
+        c.check(
+            l.line.contains("dependency cycle")
+                && l.line.contains("cyca")
+                && l.line.contains("cycb")
+                && l.line.contains("->"),
+            &format!(
+                "`{member}` should fail naming the cycle cyca -> cycb: {}",
+                l.line
+            ),
+        );
+    }
+    let s = c.expect_outcome("selfish", "failed");
+    c.check(
+        s.line.contains("dependency cycle") && s.line.contains("selfish -> selfish"),
+        &format!(
+            "`selfish` should fail with `selfish -> selfish`: {}",
+            s.line
+        ),
+    );
+    c.expect_outcome("after", "need-failed");
+    c.expect_outcome("ok", "done");
+    c.expect_outcome("init", "done");
+    for m in ["cyca", "cycb", "selfish", "after"] {
+        c.check(
+            !fx.has_mark(m),
+            &format!("cycle-affected service `{m}` ran"),
+        );
+    }
+}
+
+/// Proves cycles through `wants` are detected too: `p` wants `q` wants `p`;
+/// both are `failed` with a `dependency cycle` reason and never run, while
+/// `ok` boots.
+#[test]
+fn want_cycle_fails_members_and_rest_boots() {
+    let fx = Fixture::new();
+    fx.service("p").wants("q").script(&sh_touch(&fx.mark("p")));
+    fx.service("q").wants("p").script(&sh_touch(&fx.mark("q")));
+    fx.service("ok").script(&sh_touch(&fx.mark("ok")));
+    fx.service("init").wants("p").wants("ok");
+    let c = fx.boot();
+    for member in ["p", "q"] {
+        let l = c.expect_outcome(member, "failed");
+        c.check(
+            l.line.contains("dependency cycle") && l.line.contains("->"),
+            &format!("`{member}` should fail with a dependency cycle: {}", l.line),
+        );
+    }
+    c.expect_outcome("ok", "done");
+    c.check(!fx.has_mark("p") && !fx.has_mark("q"), "a cycle member ran");
+}
+
+/// Proves `cprofile:NAME` makes `svc/NAME` the root: with `cprofile:alt`,
+/// `alt` runs and `init` (which would have left its marker long before `alt`
+/// finished its 0.2 s sleep) never runs nor appears in the log.
+#[test]
+fn cprofile_selects_another_root() {
+    let fx = Fixture::new();
+    fx.service("init").script(&sh_touch(&fx.mark("init")));
+    fx.service("alt")
+        .script(&format!("sleep 0.2\n{}", sh_touch(&fx.mark("alt"))));
+    let mut c = fx.boot_with(&["cprofile:alt"]);
+    c.expect_outcome("alt", "done");
+    c.check(fx.has_mark("alt"), "the profile root `alt` did not run");
+    c.check(
+        !fx.has_mark("init"),
+        "`init` ran although cprofile:alt was given",
+    );
+    c.check(c.lines_of("init").is_empty(), "`init` appears in the log");
+    c.assert_alive();
+}
+
+/// Proves the last `cprofile:` argument wins: with `cprofile:alt
+/// cprofile:other`, only `other` runs.
+#[test]
+fn cprofile_last_one_wins() {
+    let fx = Fixture::new();
+    fx.service("init").script(&sh_touch(&fx.mark("init")));
+    fx.service("alt").script(&sh_touch(&fx.mark("alt")));
+    fx.service("other")
+        .script(&format!("sleep 0.2\n{}", sh_touch(&fx.mark("other"))));
+    let mut c = fx.boot_with(&["cprofile:alt", "cprofile:other"]);
+    c.expect_outcome("other", "done");
+    c.check(
+        !fx.has_mark("alt"),
+        "`alt` ran although a later cprofile: was given",
+    );
+    c.check(
+        !fx.has_mark("init"),
+        "`init` ran although cprofile: was given",
+    );
+    c.check(
+        c.lines_of("alt").is_empty() && c.lines_of("init").is_empty(),
+        "a non-selected root appears in the log",
+    );
+    c.assert_alive();
+}
+
+/// Proves cinit as PID 1 keeps running after every service has settled
+/// (PID 1 must never exit on its own), with no zombie children left.
+#[test]
+fn pid1_stays_up_after_boot_completes() {
+    let fx = Fixture::new();
+    fx.service("quick").script("exit 0");
+    fx.service("init").needs("quick");
+    let mut c = fx.boot();
+    c.expect_outcome("init", "done");
+    std::thread::sleep(Duration::from_millis(300));
+    c.assert_alive();
+    c.wait_until("no zombie children of cinit", TIMEOUT, |c| {
+        c.zombie_children() == 0
+    });
+}
