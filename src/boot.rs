@@ -63,9 +63,19 @@ pub struct ConsoleFds {
     pub log: Option<OwnedFd>,
 }
 
-fn open_console(path: &Path, extra: OFlag) -> nix::Result<OwnedFd> {
-    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_APPEND | extra;
-    open(path, flags, Mode::empty())
+/// Open a console. Always opened non-blocking (a serial line without CLOCAL
+/// can otherwise block the open itself); `blocking` clears the flag again
+/// afterwards for the descriptor children inherit.
+fn open_console(path: &Path, blocking: bool) -> nix::Result<OwnedFd> {
+    let flags = OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_APPEND;
+    let fd = open(path, flags | OFlag::O_NONBLOCK, Mode::empty())?;
+    if blocking {
+        nix::fcntl::fcntl(
+            &fd,
+            nix::fcntl::FcntlArg::F_SETFL(OFlag::O_RDWR | OFlag::O_APPEND),
+        )?;
+    }
+    Ok(fd)
 }
 
 /// Move an fd to a number ≥ 3, so that dup2 onto 0–2 never meets itself.
@@ -83,15 +93,15 @@ fn above_stdio(fd: OwnedFd) -> nix::Result<OwnedFd> {
 /// /dev/null, so services always have valid fds 0–2.
 pub fn setup_console(path: &Path) -> (ConsoleFds, Option<String>) {
     let mut note = None;
-    let child = match open_console(path, OFlag::empty()) {
+    let child = match open_console(path, true) {
         Ok(fd) => Some(fd),
         Err(e) => {
             note = Some(format!(
-                "cannot open console {}: {}; keeping inherited output",
+                "cannot open console {}: {}; using the inherited stdout",
                 path.display(),
                 e.desc()
             ));
-            open_console(Path::new("/proc/self/fd/1"), OFlag::empty())
+            open_console(Path::new("/proc/self/fd/1"), true)
                 .or_else(|_| {
                     open(
                         Path::new("/dev/null"),
@@ -107,9 +117,9 @@ pub fn setup_console(path: &Path) -> (ConsoleFds, Option<String>) {
         // A second open gives a separate file description for O_NONBLOCK.
         Some(fd) => open_console(
             Path::new(&format!("/proc/self/fd/{}", fd.as_raw_fd())),
-            OFlag::O_NONBLOCK,
+            false,
         )
-        .or_else(|_| open_console(path, OFlag::O_NONBLOCK))
+        .or_else(|_| open_console(path, false))
         .ok(),
         None => None,
     };

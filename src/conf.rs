@@ -27,7 +27,7 @@ pub fn read_conf(conf_dir: &Path) -> (GlobalConf, Vec<FileError>) {
     let path = conf_dir.join("sleep_before_kill");
     let sleep = match read_small_file(&path) {
         Ok(Some(data)) => match parse_delay(&path, &data) {
-            Ok(s) => s,
+            Ok(s) => s.unwrap_or(DEFAULT_SLEEP_BEFORE_KILL_S),
             Err(e) => {
                 problems.push(e);
                 DEFAULT_SLEEP_BEFORE_KILL_S
@@ -68,7 +68,19 @@ mod tests {
         fs::write(d.path().join("sleep_before_kill"), "7\n").unwrap();
         assert_eq!(read_conf(d.path()).0.sleep_before_kill_s, 7);
 
+        // An empty file is valid and means the default.
         fs::write(d.path().join("sleep_before_kill"), "").unwrap();
+        assert_eq!(
+            read_conf(d.path()),
+            (
+                GlobalConf {
+                    sleep_before_kill_s: 2
+                },
+                vec![]
+            )
+        );
+
+        fs::write(d.path().join("sleep_before_kill"), "soon").unwrap();
         fs::write(d.path().join("last"), "#!/bin/sh\n").unwrap();
         fs::write(d.path().join("last.env"), "oops\n").unwrap();
         let (c, p) = read_conf(d.path());

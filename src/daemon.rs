@@ -256,7 +256,13 @@ pub fn main() -> i32 {
     // Services get their own cwd; PID 1 should not pin any filesystem.
     let _ = std::env::set_current_dir("/");
 
-    let engine = boot_tree(&mut host, &paths);
+    let engine = match catch_unwind(AssertUnwindSafe(|| boot_tree(&mut host, &paths))) {
+        Ok(engine) => engine,
+        Err(_) => {
+            host.log("emergency: internal error while loading the service tree");
+            Engine::new(Vec::new())
+        }
+    };
     let mut daemon = Daemon {
         host,
         engine,
@@ -275,7 +281,12 @@ pub fn main() -> i32 {
 /// Load the tree from the root service and start it. On failure, an empty
 /// engine: the loop still reaps (the emergency path of the lifecycle work).
 fn boot_tree(host: &mut RealHost, paths: &Paths) -> Engine {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // The kernel passes unknown command-line words as raw bytes: never assume
+    // UTF-8 (std::env::args would panic); words that are not text are ignored.
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .filter_map(|a| a.into_string().ok())
+        .collect();
     let root_name = match profile_from_args(&args) {
         Ok(Some(p)) => {
             host.log(&format!("profile {p}"));

@@ -421,6 +421,12 @@ proptest! {
                     prop_assert!(matches!(st, State::Done | State::Running | State::Backoff),
                         "{} spawned while need {} is {}", svc, need, st);
                 }
+                // Wants settle before the dependent spawns, and never go back.
+                for &want in &nodes[svc].wants {
+                    let st = e.state(want).unwrap();
+                    prop_assert!(!matches!(st, State::Waiting | State::Starting),
+                        "{} spawned while want {} is {}", svc, want, st);
+                }
             }
             *seen = h.spawns.len();
             Ok(())

@@ -21,6 +21,7 @@ pub mod daemon;
 pub mod engine;
 pub mod graph;
 pub mod paths;
+pub mod proto;
 pub mod reap;
 pub mod signals;
 pub mod spawn;

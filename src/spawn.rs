@@ -41,19 +41,25 @@ fn include_libc_internal_signals(set: &mut libc::sigset_t) {
     }
 }
 
-/// Owns the spawn attribute and file-action objects, destroying them on drop.
+/// Owns the spawn attribute and file-action objects, destroying on drop
+/// exactly those that were initialised.
 struct SpawnSetup {
     attr: libc::posix_spawnattr_t,
     actions: libc::posix_spawn_file_actions_t,
+    attr_ready: bool,
+    actions_ready: bool,
 }
 
 impl Drop for SpawnSetup {
     fn drop(&mut self) {
-        // SAFETY: both objects were initialised in `SpawnSetup::new` and are
-        // destroyed exactly once, here.
+        // SAFETY: each object is destroyed only if its init succeeded, once.
         unsafe {
-            libc::posix_spawnattr_destroy(&mut self.attr);
-            libc::posix_spawn_file_actions_destroy(&mut self.actions);
+            if self.attr_ready {
+                libc::posix_spawnattr_destroy(&mut self.attr);
+            }
+            if self.actions_ready {
+                libc::posix_spawn_file_actions_destroy(&mut self.actions);
+            }
         }
     }
 }
@@ -68,18 +74,17 @@ fn check(rc: libc::c_int) -> Result<(), i32> {
 
 impl SpawnSetup {
     fn new(stdio: RawFd, cwd: &CStr) -> Result<Box<SpawnSetup>, i32> {
-        // SAFETY: zeroed memory is a valid argument for the *_init functions,
-        // which fully initialise the objects. The setup is boxed so that the
-        // objects never move after initialisation.
+        // SAFETY: all-zero bytes are a valid (uninitialised-state) value for
+        // these plain C structs; the *_init calls below initialise them. The
+        // setup is boxed so that the objects never move after initialisation.
         let mut s: Box<SpawnSetup> = Box::new(unsafe { std::mem::zeroed() });
         // SAFETY: pointers are to live, properly aligned objects owned by `s`;
         // the signal sets are initialised by sigemptyset/sigfillset before use.
         unsafe {
             check(libc::posix_spawnattr_init(&mut s.attr))?;
-            if let Err(e) = check(libc::posix_spawn_file_actions_init(&mut s.actions)) {
-                libc::posix_spawnattr_destroy(&mut s.attr);
-                return Err(e);
-            }
+            s.attr_ready = true;
+            check(libc::posix_spawn_file_actions_init(&mut s.actions))?;
+            s.actions_ready = true;
             let flags = libc::POSIX_SPAWN_SETSIGMASK as libc::c_short
                 | libc::POSIX_SPAWN_SETSIGDEF as libc::c_short
                 | libc::POSIX_SPAWN_SETSID;

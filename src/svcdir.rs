@@ -86,13 +86,26 @@ pub fn split_lines(data: &[u8]) -> Vec<&[u8]> {
     body.split(|&b| b == b'\n').collect()
 }
 
-/// Read a whole file of at most [`MAX_FILE_BYTES`]. `Ok(None)` if it does not exist.
+/// Read a whole regular file of at most [`MAX_FILE_BYTES`]. `Ok(None)` if it
+/// does not exist.
+///
+/// Opened non-blocking and checked with `fstat` before reading: a FIFO or a
+/// device in a service directory must be an error, not a hang of PID 1.
 pub fn read_small_file(path: &Path) -> Result<Option<Vec<u8>>, FileError> {
-    let file = match fs::File::open(path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(FileError::io(path, &e)),
     };
+    let meta = file.metadata().map_err(|e| FileError::io(path, &e))?;
+    if !meta.is_file() {
+        return Err(FileError::new(path, "not a regular file"));
+    }
     let mut data = Vec::new();
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut data)
@@ -153,12 +166,16 @@ pub fn parse_env(path: &Path, data: &[u8]) -> Result<Vec<CString>, FileError> {
     to_cstrings(path, lines)
 }
 
-/// Parse a `delay` file: a non-negative whole number of seconds.
-pub fn parse_delay(path: &Path, data: &[u8]) -> Result<u32, FileError> {
+/// Parse a `delay` file: a non-negative whole number of seconds. An empty
+/// (or blank) file means "not set": `Ok(None)`.
+pub fn parse_delay(path: &Path, data: &[u8]) -> Result<Option<u32>, FileError> {
     let text = std::str::from_utf8(data)
         .map_err(|_| FileError::new(path, "not a number of seconds"))?
         .trim();
-    text.parse::<u32>().map_err(|_| {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<u32>().map(Some).map_err(|_| {
         FileError::new(
             path,
             format!(
@@ -173,7 +190,7 @@ pub fn parse_delay(path: &Path, data: &[u8]) -> Result<u32, FileError> {
 pub fn read_delay(dir: &Path) -> Result<Option<u32>, FileError> {
     let path = dir.join("delay");
     match read_small_file(&path)? {
-        Some(data) => parse_delay(&path, &data).map(Some),
+        Some(data) => parse_delay(&path, &data),
         None => Ok(None),
     }
 }
@@ -328,11 +345,12 @@ mod tests {
     #[test]
     fn delay_accepts_whole_seconds_only() {
         let p = Path::new("delay");
-        assert_eq!(parse_delay(p, b"7\n").unwrap(), 7);
-        assert_eq!(parse_delay(p, b" 0 ").unwrap(), 0);
+        assert_eq!(parse_delay(p, b"7\n").unwrap(), Some(7));
+        assert_eq!(parse_delay(p, b" 0 ").unwrap(), Some(0));
         assert!(parse_delay(p, b"-1").is_err());
         assert!(parse_delay(p, b"1.5").is_err());
-        assert!(parse_delay(p, b"").is_err());
+        assert_eq!(parse_delay(p, b"").unwrap(), None, "empty = default");
+        assert_eq!(parse_delay(p, b"\n").unwrap(), None);
     }
 
     #[test]
@@ -358,6 +376,21 @@ mod tests {
         let off = read_exec(dir, "off").unwrap().unwrap();
         assert_eq!(off.argv, vec![off.path.clone()]);
         assert!(off.envp.is_empty());
+    }
+
+    #[test]
+    fn fifos_and_directories_are_refused_without_blocking() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("on.params");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert_eq!(
+            read_small_file(&fifo).unwrap_err().reason,
+            "not a regular file"
+        );
+        assert_eq!(
+            read_small_file(d.path()).unwrap_err().reason,
+            "not a regular file"
+        );
     }
 
     #[test]

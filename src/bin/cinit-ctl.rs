@@ -48,7 +48,14 @@ fn check(dir: Option<&str>) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(args) = std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string().ok())
+        .collect::<Option<Vec<String>>>()
+    else {
+        eprintln!("cinit-ctl: arguments must be valid UTF-8\n{USAGE}");
+        return ExitCode::from(2);
+    };
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     match words.as_slice() {
         ["check"] => check(None),

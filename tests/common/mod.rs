@@ -21,6 +21,7 @@
 )]
 
 use std::collections::BTreeSet;
+use std::ffi::OsString;
 use std::fs;
 use std::fs::File;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -155,13 +156,21 @@ impl Fixture {
 
     /// Boots cinit as PID 1 with the given arguments (e.g. `cprofile:x`).
     pub fn boot_with(&self, args: &[&str]) -> Cinit {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        Cinit::launch(self, &args, &[])
+    }
+
+    /// Boots cinit as PID 1 with arbitrary (possibly non-UTF-8) arguments,
+    /// as the kernel may pass them.
+    pub fn boot_with_os(&self, args: &[OsString]) -> Cinit {
         Cinit::launch(self, args, &[])
     }
 
     /// Boots cinit as PID 1 with the given arguments and the signals in
     /// `ignored` set to SIG_IGN (inherited by cinit through exec).
     pub fn boot_ignoring(&self, args: &[&str], ignored: &[libc::c_int]) -> Cinit {
-        Cinit::launch(self, args, ignored)
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        Cinit::launch(self, &args, ignored)
     }
 }
 
@@ -619,7 +628,7 @@ pub struct Cinit {
 }
 
 impl Cinit {
-    fn launch(fx: &Fixture, args: &[&str], ignored: &[libc::c_int]) -> Self {
+    fn launch(fx: &Fixture, args: &[OsString], ignored: &[libc::c_int]) -> Self {
         let console = fx.console_path();
         File::create(&console).expect("create console file");
         let output = fx.path().join("unshare.out");

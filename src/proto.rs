@@ -1,0 +1,514 @@
+//! The control protocol between `cinit` and `cinit-ctl`: encoding and
+//! decoding only, no I/O. `doc/PROTOCOL.md` is the specification.
+//!
+//! A frame is an 8-byte header — magic `ci`, protocol version, opcode,
+//! payload length (u32, big-endian) — and a payload of fields: tag (u8),
+//! length (u16, big-endian), value. Readers skip fields with unknown tags;
+//! opcodes and tags are never reused.
+//!
+//! Invariants: decoding never panics and never allocates more than the frame
+//! it is given (lengths are checked against the bytes present, and the frame
+//! size against [`MAX_REQUEST`] / [`MAX_REPLY`] before anyone allocates).
+
+use std::fmt;
+
+pub const MAGIC: [u8; 2] = *b"ci";
+/// The protocol version this build speaks.
+pub const VERSION: u8 = 1;
+pub const HEADER_LEN: usize = 8;
+/// Largest request frame (header included) a server accepts.
+pub const MAX_REQUEST: usize = 4096;
+/// Largest reply frame (header included) a client accepts.
+pub const MAX_REPLY: usize = 8 << 20;
+
+/// Opcodes. Requests are below 0x80, replies 0x80 and above.
+pub mod op {
+    pub const VERSION: u8 = 0x01;
+    pub const STATUS: u8 = 0x02;
+    pub const START: u8 = 0x03;
+    pub const STOP: u8 = 0x04;
+    pub const RESTART: u8 = 0x05;
+    pub const REBOOT: u8 = 0x10;
+    pub const HALT: u8 = 0x11;
+    pub const POWEROFF: u8 = 0x12;
+    pub const RESCUE: u8 = 0x13;
+    pub const UPDATE: u8 = 0x14;
+    pub const OK: u8 = 0x80;
+    pub const ERROR: u8 = 0x81;
+    pub const UNSUPPORTED: u8 = 0x82;
+    pub const VERSION_INFO: u8 = 0x83;
+    pub const SERVICES: u8 = 0x84;
+}
+
+/// Field tags.
+pub mod tag {
+    pub const NAME: u8 = 1;
+    pub const FLAGS: u8 = 2;
+    pub const SERVICE: u8 = 3;
+    pub const STATE: u8 = 4;
+    pub const PID: u8 = 5;
+    pub const SINCE_MS: u8 = 6;
+    pub const RESTARTS: u8 = 7;
+    pub const REASON: u8 = 8;
+    pub const MESSAGE: u8 = 9;
+    pub const CODE: u8 = 10;
+    pub const SERVER_VERSION: u8 = 11;
+    pub const OPCODE: u8 = 12;
+    pub const DEPENDENT: u8 = 13;
+    pub const RESPAWN: u8 = 14;
+}
+
+/// `FLAGS` bit of a start request: do not start needs and wants.
+pub const FLAG_NO_DEPS: u32 = 1;
+
+/// A system-wide action (the same as the signals).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemAction {
+    Reboot,
+    Halt,
+    Poweroff,
+    Rescue,
+    Update,
+}
+
+impl SystemAction {
+    fn opcode(self) -> u8 {
+        match self {
+            SystemAction::Reboot => op::REBOOT,
+            SystemAction::Halt => op::HALT,
+            SystemAction::Poweroff => op::POWEROFF,
+            SystemAction::Rescue => op::RESCUE,
+            SystemAction::Update => op::UPDATE,
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            SystemAction::Reboot => "reboot",
+            SystemAction::Halt => "halt",
+            SystemAction::Poweroff => "poweroff",
+            SystemAction::Rescue => "rescue",
+            SystemAction::Update => "update",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Version,
+    /// Status of the named services; all known services when empty.
+    Status {
+        names: Vec<String>,
+    },
+    Start {
+        names: Vec<String>,
+        no_deps: bool,
+    },
+    Stop {
+        names: Vec<String>,
+    },
+    Restart {
+        names: Vec<String>,
+    },
+    System(SystemAction),
+    /// A well-formed frame with an opcode this build does not know.
+    Unknown(u8),
+}
+
+impl Request {
+    /// Requests any local user may make; everything else needs uid 0.
+    pub fn is_read_only(&self) -> bool {
+        matches!(
+            self,
+            Request::Version | Request::Status { .. } | Request::Unknown(_)
+        )
+    }
+}
+
+/// Error codes; the same numbers are `cinit-ctl`'s exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// A negative result: failed, not running, need-failed.
+    Failed = 1,
+    /// Bad request or unknown service.
+    Usage = 2,
+    /// Malformed frame, unsupported version.
+    Protocol = 3,
+    /// The peer may not do this.
+    Permission = 4,
+}
+
+impl ErrorCode {
+    fn from_u8(v: u8) -> ErrorCode {
+        match v {
+            1 => ErrorCode::Failed,
+            2 => ErrorCode::Usage,
+            4 => ErrorCode::Permission,
+            _ => ErrorCode::Protocol,
+        }
+    }
+}
+
+/// One service in a status or result reply.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServiceInfo {
+    pub name: String,
+    pub state: String,
+    pub pid: Option<u32>,
+    /// Milliseconds since the service entered its state.
+    pub since_ms: u64,
+    pub restarts: u32,
+    pub reason: Option<String>,
+    pub respawn: bool,
+    /// Acted on because it depends on a requested service (stop/restart).
+    pub dependent: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Ok { message: Option<String> },
+    Error { code: ErrorCode, message: String },
+    Unsupported { opcode: u8 },
+    Version { server: String, protocol: u8 },
+    Services(Vec<ServiceInfo>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// More bytes are needed: at least this many in total.
+    Incomplete(usize),
+    BadMagic,
+    /// The header announces a frame larger than allowed.
+    TooLarge(u64),
+    /// A protocol version this build does not speak.
+    BadVersion(u8),
+    Malformed(&'static str),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Incomplete(n) => write!(f, "incomplete frame ({n} bytes needed)"),
+            DecodeError::BadMagic => f.write_str("not a cinit control frame"),
+            DecodeError::TooLarge(n) => write!(f, "frame of {n} bytes is too large"),
+            DecodeError::BadVersion(v) => {
+                write!(
+                    f,
+                    "protocol version {v} is not supported (this side speaks {VERSION})"
+                )
+            }
+            DecodeError::Malformed(what) => write!(f, "malformed frame: {what}"),
+        }
+    }
+}
+
+/// A decoded header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub version: u8,
+    pub opcode: u8,
+    /// Total frame length, header included.
+    pub frame_len: usize,
+}
+
+/// Decode a header from the start of `buf`, checking the frame size against
+/// `max` before anything is allocated for it.
+pub fn decode_header(buf: &[u8], max: usize) -> Result<Header, DecodeError> {
+    let Some(h) = buf.get(..HEADER_LEN) else {
+        if buf.len() >= 2 && buf.get(..2) != Some(&MAGIC[..]) {
+            return Err(DecodeError::BadMagic);
+        }
+        return Err(DecodeError::Incomplete(HEADER_LEN));
+    };
+    let (magic, version, opcode, len) = match h {
+        [m0, m1, v, o, l0, l1, l2, l3] => {
+            ([*m0, *m1], *v, *o, u32::from_be_bytes([*l0, *l1, *l2, *l3]))
+        }
+        _ => return Err(DecodeError::Incomplete(HEADER_LEN)),
+    };
+    if magic != MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    let total = u64::from(len) + HEADER_LEN as u64;
+    if total > max as u64 {
+        return Err(DecodeError::TooLarge(total));
+    }
+    if version != VERSION {
+        return Err(DecodeError::BadVersion(version));
+    }
+    Ok(Header {
+        version,
+        opcode,
+        frame_len: total as usize,
+    })
+}
+
+/// Iterate over the fields of a payload.
+struct Fields<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<(u8, &'a [u8]), DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let (tag, len, body) = match self.rest {
+            [tag, l0, l1, body @ ..] => (*tag, usize::from(u16::from_be_bytes([*l0, *l1])), body),
+            _ => {
+                self.rest = &[];
+                return Some(Err(DecodeError::Malformed("truncated field header")));
+            }
+        };
+        match (body.get(..len), body.get(len..)) {
+            (Some(value), Some(rest)) => {
+                self.rest = rest;
+                Some(Ok((tag, value)))
+            }
+            _ => {
+                self.rest = &[];
+                Some(Err(DecodeError::Malformed("field longer than the frame")))
+            }
+        }
+    }
+}
+
+fn fields(payload: &[u8]) -> Fields<'_> {
+    Fields { rest: payload }
+}
+
+fn text(v: &[u8]) -> Result<String, DecodeError> {
+    std::str::from_utf8(v)
+        .map(str::to_string)
+        .map_err(|_| DecodeError::Malformed("text is not UTF-8"))
+}
+
+fn be_u32(v: &[u8]) -> Result<u32, DecodeError> {
+    <[u8; 4]>::try_from(v)
+        .map(u32::from_be_bytes)
+        .map_err(|_| DecodeError::Malformed("bad u32 field"))
+}
+
+fn be_u64(v: &[u8]) -> Result<u64, DecodeError> {
+    <[u8; 8]>::try_from(v)
+        .map(u64::from_be_bytes)
+        .map_err(|_| DecodeError::Malformed("bad u64 field"))
+}
+
+fn byte(v: &[u8]) -> Result<u8, DecodeError> {
+    match v {
+        [b] => Ok(*b),
+        _ => Err(DecodeError::Malformed("bad u8 field")),
+    }
+}
+
+/// Split a complete frame into header and payload.
+fn split_frame(frame: &[u8], max: usize) -> Result<(Header, &[u8]), DecodeError> {
+    let header = decode_header(frame, max)?;
+    match frame.get(HEADER_LEN..header.frame_len) {
+        Some(payload) if frame.len() == header.frame_len => Ok((header, payload)),
+        Some(_) => Err(DecodeError::Malformed("bytes after the frame")),
+        None => Err(DecodeError::Incomplete(header.frame_len)),
+    }
+}
+
+/// Decode one complete request frame.
+pub fn decode_request(frame: &[u8]) -> Result<Request, DecodeError> {
+    let (header, payload) = split_frame(frame, MAX_REQUEST)?;
+    let mut names = Vec::new();
+    let mut flags = 0u32;
+    for field in fields(payload) {
+        let (t, v) = field?;
+        match t {
+            tag::NAME => names.push(text(v)?),
+            tag::FLAGS => flags = be_u32(v)?,
+            _ => {} // unknown fields are skipped
+        }
+    }
+    Ok(match header.opcode {
+        op::VERSION => Request::Version,
+        op::STATUS => Request::Status { names },
+        op::START => Request::Start {
+            names,
+            no_deps: flags & FLAG_NO_DEPS != 0,
+        },
+        op::STOP => Request::Stop { names },
+        op::RESTART => Request::Restart { names },
+        op::REBOOT => Request::System(SystemAction::Reboot),
+        op::HALT => Request::System(SystemAction::Halt),
+        op::POWEROFF => Request::System(SystemAction::Poweroff),
+        op::RESCUE => Request::System(SystemAction::Rescue),
+        op::UPDATE => Request::System(SystemAction::Update),
+        other => Request::Unknown(other),
+    })
+}
+
+fn decode_service(payload: &[u8]) -> Result<ServiceInfo, DecodeError> {
+    let mut s = ServiceInfo::default();
+    for field in fields(payload) {
+        let (t, v) = field?;
+        match t {
+            tag::NAME => s.name = text(v)?,
+            tag::STATE => s.state = text(v)?,
+            tag::PID => s.pid = Some(be_u32(v)?),
+            tag::SINCE_MS => s.since_ms = be_u64(v)?,
+            tag::RESTARTS => s.restarts = be_u32(v)?,
+            tag::REASON => s.reason = Some(text(v)?),
+            tag::RESPAWN => s.respawn = byte(v)? != 0,
+            tag::DEPENDENT => s.dependent = byte(v)? != 0,
+            _ => {}
+        }
+    }
+    Ok(s)
+}
+
+/// Decode one complete reply frame.
+pub fn decode_reply(frame: &[u8]) -> Result<Reply, DecodeError> {
+    let (header, payload) = split_frame(frame, MAX_REPLY)?;
+    let mut message = None;
+    let mut code = None;
+    let mut server = String::new();
+    let mut opcode = 0u8;
+    let mut services = Vec::new();
+    for field in fields(payload) {
+        let (t, v) = field?;
+        match t {
+            tag::MESSAGE => message = Some(text(v)?),
+            tag::CODE => code = Some(byte(v)?),
+            tag::SERVER_VERSION => server = text(v)?,
+            tag::OPCODE => opcode = byte(v)?,
+            tag::SERVICE => services.push(decode_service(v)?),
+            _ => {}
+        }
+    }
+    match header.opcode {
+        op::OK => Ok(Reply::Ok { message }),
+        op::ERROR => Ok(Reply::Error {
+            code: ErrorCode::from_u8(code.unwrap_or(3)),
+            message: message.unwrap_or_default(),
+        }),
+        op::UNSUPPORTED => Ok(Reply::Unsupported { opcode }),
+        op::VERSION_INFO => Ok(Reply::Version {
+            server,
+            protocol: header.version,
+        }),
+        op::SERVICES => Ok(Reply::Services(services)),
+        _ => Err(DecodeError::Malformed("unknown reply opcode")),
+    }
+}
+
+/// Builds a frame: header first, fields appended, length patched at the end.
+struct Frame {
+    buf: Vec<u8>,
+}
+
+impl Frame {
+    fn new(opcode: u8) -> Frame {
+        let mut buf = Vec::with_capacity(64);
+        buf.extend_from_slice(&MAGIC);
+        buf.extend_from_slice(&[VERSION, opcode, 0, 0, 0, 0]);
+        Frame { buf }
+    }
+
+    /// Append a field; values longer than a field can hold are cut (only our
+    /// own strings are encoded, and names are far shorter).
+    fn field(&mut self, t: u8, value: &[u8]) {
+        let len = value.len().min(usize::from(u16::MAX));
+        self.buf.push(t);
+        self.buf.extend_from_slice(&(len as u16).to_be_bytes());
+        self.buf
+            .extend_from_slice(value.get(..len).unwrap_or(value));
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        let len = u32::try_from(self.buf.len() - HEADER_LEN).unwrap_or(u32::MAX);
+        if let Some(slot) = self.buf.get_mut(4..8) {
+            slot.copy_from_slice(&len.to_be_bytes());
+        }
+        self.buf
+    }
+}
+
+pub fn encode_request(req: &Request) -> Vec<u8> {
+    let (opcode, names, flags): (u8, &[String], u32) = match req {
+        Request::Version => (op::VERSION, &[], 0),
+        Request::Status { names } => (op::STATUS, names, 0),
+        Request::Start { names, no_deps } => {
+            (op::START, names, if *no_deps { FLAG_NO_DEPS } else { 0 })
+        }
+        Request::Stop { names } => (op::STOP, names, 0),
+        Request::Restart { names } => (op::RESTART, names, 0),
+        Request::System(action) => (action.opcode(), &[], 0),
+        Request::Unknown(opcode) => (*opcode, &[], 0),
+    };
+    let mut f = Frame::new(opcode);
+    for name in names {
+        f.field(tag::NAME, name.as_bytes());
+    }
+    if flags != 0 {
+        f.field(tag::FLAGS, &flags.to_be_bytes());
+    }
+    f.finish()
+}
+
+fn encode_service(s: &ServiceInfo) -> Vec<u8> {
+    let mut f = Frame { buf: Vec::new() };
+    f.field(tag::NAME, s.name.as_bytes());
+    f.field(tag::STATE, s.state.as_bytes());
+    if let Some(pid) = s.pid {
+        f.field(tag::PID, &pid.to_be_bytes());
+    }
+    f.field(tag::SINCE_MS, &s.since_ms.to_be_bytes());
+    f.field(tag::RESTARTS, &s.restarts.to_be_bytes());
+    if let Some(reason) = &s.reason {
+        f.field(tag::REASON, reason.as_bytes());
+    }
+    if s.respawn {
+        f.field(tag::RESPAWN, &[1]);
+    }
+    if s.dependent {
+        f.field(tag::DEPENDENT, &[1]);
+    }
+    f.buf
+}
+
+pub fn encode_reply(reply: &Reply) -> Vec<u8> {
+    match reply {
+        Reply::Ok { message } => {
+            let mut f = Frame::new(op::OK);
+            if let Some(m) = message {
+                f.field(tag::MESSAGE, m.as_bytes());
+            }
+            f.finish()
+        }
+        Reply::Error { code, message } => {
+            let mut f = Frame::new(op::ERROR);
+            f.field(tag::CODE, &[*code as u8]);
+            f.field(tag::MESSAGE, message.as_bytes());
+            f.finish()
+        }
+        Reply::Unsupported { opcode } => {
+            let mut f = Frame::new(op::UNSUPPORTED);
+            f.field(tag::OPCODE, &[*opcode]);
+            f.finish()
+        }
+        Reply::Version { server, .. } => {
+            let mut f = Frame::new(op::VERSION_INFO);
+            f.field(tag::SERVER_VERSION, server.as_bytes());
+            f.finish()
+        }
+        Reply::Services(list) => {
+            let mut f = Frame::new(op::SERVICES);
+            for s in list {
+                f.field(tag::SERVICE, &encode_service(s));
+            }
+            f.finish()
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "proto_tests.rs"]
+mod tests;

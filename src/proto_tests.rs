@@ -1,0 +1,204 @@
+//! Golden vectors, round trips and fuzz-style properties for the codec.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use super::*;
+use proptest::prelude::*;
+
+#[test]
+fn golden_requests() {
+    assert_eq!(
+        encode_request(&Request::Version),
+        [b'c', b'i', 1, 0x01, 0, 0, 0, 0]
+    );
+    assert_eq!(
+        encode_request(&Request::Start {
+            names: vec!["a".into(), "getty/1".into()],
+            no_deps: true
+        }),
+        [
+            b'c', b'i', 1, 0x03, 0, 0, 0, 21, // header, 21-byte payload
+            1, 0, 1, b'a', // NAME "a"
+            1, 0, 7, b'g', b'e', b't', b't', b'y', b'/', b'1', // NAME "getty/1"
+            2, 0, 4, 0, 0, 0, 1, // FLAGS = no-deps
+        ]
+    );
+    assert_eq!(
+        encode_request(&Request::System(SystemAction::Poweroff)),
+        [b'c', b'i', 1, 0x12, 0, 0, 0, 0]
+    );
+}
+
+#[test]
+fn golden_replies() {
+    assert_eq!(
+        encode_reply(&Reply::Error {
+            code: ErrorCode::Permission,
+            message: "no".into()
+        }),
+        [b'c', b'i', 1, 0x81, 0, 0, 0, 9, 10, 0, 1, 4, 9, 0, 2, b'n', b'o']
+    );
+    let s = ServiceInfo {
+        name: "x".into(),
+        state: "running".into(),
+        pid: Some(258),
+        since_ms: 1,
+        restarts: 2,
+        reason: None,
+        respawn: true,
+        dependent: false,
+    };
+    let mut expect = vec![b'c', b'i', 1, 0x84, 0, 0, 0, 46, 3, 0, 43];
+    expect.extend([1, 0, 1, b'x']);
+    expect.extend([4, 0, 7]);
+    expect.extend(b"running");
+    expect.extend([5, 0, 4, 0, 0, 1, 2]);
+    expect.extend([6, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1]);
+    expect.extend([7, 0, 4, 0, 0, 0, 2]);
+    expect.extend([14, 0, 1, 1]);
+    assert_eq!(encode_reply(&Reply::Services(vec![s])), expect);
+}
+
+#[test]
+fn unknown_fields_are_skipped_and_unknown_opcodes_reported() {
+    let mut frame = encode_request(&Request::Status {
+        names: vec!["a".into()],
+    });
+    frame.extend([99, 0, 3, 1, 2, 3]); // an unknown tag from a newer client
+    let len = (frame.len() - HEADER_LEN) as u32;
+    frame[4..8].copy_from_slice(&len.to_be_bytes());
+    assert_eq!(
+        decode_request(&frame),
+        Ok(Request::Status {
+            names: vec!["a".into()]
+        })
+    );
+    let unknown = [b'c', b'i', 1, 0x7f, 0, 0, 0, 0];
+    assert_eq!(decode_request(&unknown), Ok(Request::Unknown(0x7f)));
+}
+
+#[test]
+fn bad_frames_are_rejected_before_allocation() {
+    assert_eq!(
+        decode_header(b"c", MAX_REQUEST),
+        Err(DecodeError::Incomplete(8))
+    );
+    assert_eq!(
+        decode_header(b"GET / HTTP/1.0", MAX_REQUEST),
+        Err(DecodeError::BadMagic)
+    );
+    assert_eq!(
+        decode_header(&[b'c', b'i', 1, 1, 0xff, 0xff, 0xff, 0xff], MAX_REQUEST),
+        Err(DecodeError::TooLarge(0xffff_ffff + 8))
+    );
+    assert_eq!(
+        decode_header(&[b'c', b'i', 9, 1, 0, 0, 0, 0], MAX_REQUEST),
+        Err(DecodeError::BadVersion(9))
+    );
+    // Truncated payload: header says 10 bytes, only 2 present.
+    let short = [b'c', b'i', 1, 2, 0, 0, 0, 10, 1, 0];
+    assert_eq!(decode_request(&short), Err(DecodeError::Incomplete(18)));
+    // A field claiming more bytes than the frame has.
+    let lying = [b'c', b'i', 1, 2, 0, 0, 0, 3, 1, 0, 9];
+    assert_eq!(
+        decode_request(&lying),
+        Err(DecodeError::Malformed("field longer than the frame"))
+    );
+}
+
+fn name() -> impl Strategy<Value = String> {
+    "[a-z0-9/_.-]{1,20}"
+}
+
+fn request() -> impl Strategy<Value = Request> {
+    prop_oneof![
+        Just(Request::Version),
+        proptest::collection::vec(name(), 0..5).prop_map(|names| Request::Status { names }),
+        (proptest::collection::vec(name(), 1..5), any::<bool>())
+            .prop_map(|(names, no_deps)| Request::Start { names, no_deps }),
+        proptest::collection::vec(name(), 1..5).prop_map(|names| Request::Stop { names }),
+        proptest::collection::vec(name(), 1..5).prop_map(|names| Request::Restart { names }),
+        Just(Request::System(SystemAction::Reboot)),
+        Just(Request::System(SystemAction::Update)),
+    ]
+}
+
+fn service() -> impl Strategy<Value = ServiceInfo> {
+    (
+        name(),
+        "[a-z-]{1,11}",
+        proptest::option::of(any::<u32>()),
+        any::<u64>(),
+        any::<u32>(),
+        proptest::option::of(".{0,40}"),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(name, state, pid, since_ms, restarts, reason, respawn, dependent)| ServiceInfo {
+                name,
+                state,
+                pid,
+                since_ms,
+                restarts,
+                reason,
+                respawn,
+                dependent,
+            },
+        )
+}
+
+fn reply() -> impl Strategy<Value = Reply> {
+    prop_oneof![
+        proptest::option::of(".{0,30}").prop_map(|message| Reply::Ok { message }),
+        ".{0,30}".prop_map(|message| Reply::Error {
+            code: ErrorCode::Failed,
+            message
+        }),
+        any::<u8>().prop_map(|opcode| Reply::Unsupported { opcode }),
+        "[0-9.]{1,8}".prop_map(|server| Reply::Version {
+            server,
+            protocol: VERSION
+        }),
+        proptest::collection::vec(service(), 0..8).prop_map(Reply::Services),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn requests_round_trip(r in request()) {
+        prop_assert_eq!(decode_request(&encode_request(&r)), Ok(r));
+    }
+
+    #[test]
+    fn replies_round_trip(r in reply()) {
+        prop_assert_eq!(decode_reply(&encode_reply(&r)), Ok(r));
+    }
+
+    /// Every strict prefix of a valid frame is "incomplete", never accepted.
+    #[test]
+    fn prefixes_are_incomplete(r in request()) {
+        let frame = encode_request(&r);
+        for cut in 0..frame.len() {
+            let got = decode_request(&frame[..cut]);
+            prop_assert!(matches!(got, Err(DecodeError::Incomplete(_))), "cut {}: {:?}", cut, got);
+        }
+    }
+
+    /// Random bytes never panic the decoders.
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = decode_request(&bytes);
+        let _ = decode_reply(&bytes);
+        let _ = decode_header(&bytes, MAX_REQUEST);
+    }
+
+    /// Random payloads behind a valid header never panic either.
+    #[test]
+    fn random_payloads_never_panic(op in any::<u8>(), body in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let mut frame = vec![b'c', b'i', VERSION, op];
+        frame.extend((body.len() as u32).to_be_bytes());
+        frame.extend(&body);
+        let _ = decode_request(&frame);
+        let _ = decode_reply(&frame);
+    }
+}
