@@ -183,6 +183,23 @@ struct Svc {
     restarts: u32,
     quick_deaths: u32,
     started_once: bool,
+    /// Stop requested; waits until every service needing it has stopped.
+    stop_requested: bool,
+}
+
+impl Svc {
+    fn new() -> Svc {
+        Svc {
+            phase: Phase::Stopped,
+            reason: None,
+            since: 0,
+            spawned_at: 0,
+            restarts: 0,
+            quick_deaths: 0,
+            started_once: false,
+            stop_requested: false,
+        }
+    }
 }
 
 /// A read-only view of one service, for status displays.
@@ -194,6 +211,7 @@ pub struct Status<'a> {
     pub reason: Option<&'a Reason>,
     pub restarts: u32,
     pub since: Millis,
+    pub respawn: bool,
 }
 
 /// The service table and its state machine.
@@ -201,6 +219,8 @@ pub struct Engine {
     nodes: Vec<Node>,
     /// Reverse edges: services that need or want each service.
     dependents: Vec<Vec<usize>>,
+    /// Reverse `needs` edges only: who must go down before each service.
+    needed_by: Vec<Vec<usize>>,
     svcs: Vec<Svc>,
     pids: HashMap<Pid, (usize, Role)>,
     queue: VecDeque<usize>,
@@ -209,34 +229,40 @@ pub struct Engine {
 impl Engine {
     /// Build the table. Every service starts `stopped` until [`Engine::start`].
     pub fn new(nodes: Vec<Node>) -> Engine {
-        let n = nodes.len();
-        let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for (i, node) in nodes.iter().enumerate() {
-            for &d in node.needs.iter().chain(node.wants.iter()) {
-                if let Some(list) = dependents.get_mut(d) {
+        let mut e = Engine {
+            nodes: Vec::new(),
+            dependents: Vec::new(),
+            needed_by: Vec::new(),
+            svcs: Vec::new(),
+            pids: HashMap::new(),
+            queue: VecDeque::new(),
+        };
+        e.add_nodes(nodes);
+        e
+    }
+
+    /// Add services loaded later (their indices continue the existing ones;
+    /// they may depend on existing services, never the other way round).
+    pub fn add_nodes(&mut self, nodes: Vec<Node>) {
+        self.svcs.extend(nodes.iter().map(|_| Svc::new()));
+        self.nodes.extend(nodes);
+        let n = self.nodes.len();
+        self.dependents = vec![Vec::new(); n];
+        self.needed_by = vec![Vec::new(); n];
+        for (i, node) in self.nodes.iter().enumerate() {
+            for (k, &d) in node.needs.iter().chain(node.wants.iter()).enumerate() {
+                let is_need = k < node.needs.len();
+                if let Some(list) = self.dependents.get_mut(d) {
+                    if !list.contains(&i) {
+                        list.push(i);
+                    }
+                }
+                if let Some(list) = self.needed_by.get_mut(d).filter(|_| is_need) {
                     if !list.contains(&i) {
                         list.push(i);
                     }
                 }
             }
-        }
-        let svcs = (0..n)
-            .map(|_| Svc {
-                phase: Phase::Stopped,
-                reason: None,
-                since: 0,
-                spawned_at: 0,
-                restarts: 0,
-                quick_deaths: 0,
-                started_once: false,
-            })
-            .collect();
-        Engine {
-            nodes,
-            dependents,
-            svcs,
-            pids: HashMap::new(),
-            queue: VecDeque::new(),
         }
     }
 
@@ -261,6 +287,7 @@ impl Engine {
             reason: svc.reason.as_ref(),
             restarts: svc.restarts,
             since: svc.since,
+            respawn: node.respawn,
         })
     }
 
@@ -286,6 +313,9 @@ impl Engine {
             if let Some(node) = self.nodes.get(i) {
                 todo.extend(node.needs.iter().chain(node.wants.iter()).copied());
             }
+            if let Some(s) = self.svcs.get_mut(i) {
+                s.stop_requested = false;
+            }
             let phase = self.phase(i);
             if matches!(
                 phase,
@@ -297,8 +327,102 @@ impl Engine {
         self.drain(host, now);
     }
 
+    /// Start one service now, ignoring its needs and wants.
+    pub fn start_alone(&mut self, host: &mut dyn Host, now: Millis, i: usize) {
+        if let Some(s) = self.svcs.get_mut(i) {
+            s.stop_requested = false;
+        }
+        if matches!(
+            self.phase(i),
+            Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed | Phase::Waiting)
+        ) {
+            match self.nodes.get(i).and_then(|n| n.broken.clone()) {
+                Some(reason) => {
+                    let detail = reason.to_string();
+                    self.enter(
+                        host,
+                        now,
+                        i,
+                        Phase::Failed,
+                        Some(reason),
+                        None,
+                        Some(detail),
+                    );
+                }
+                None => self.spawn_main(host, now, i, None),
+            }
+        }
+        self.drain(host, now);
+    }
+
+    /// Stop `roots` and, first, every service that (transitively) needs one
+    /// of them and is not already stopped. A service goes down only after
+    /// everything in the set that needs it is down; independent branches go
+    /// down in parallel. Returns the dependents added to the set.
+    pub fn stop_with_dependents(
+        &mut self,
+        host: &mut dyn Host,
+        now: Millis,
+        roots: &[usize],
+    ) -> Vec<usize> {
+        let mut in_set = vec![false; self.nodes.len()];
+        let mut todo: Vec<usize> = roots.to_vec();
+        let mut dependents = Vec::new();
+        while let Some(i) = todo.pop() {
+            match in_set.get_mut(i) {
+                Some(seen) if !*seen => *seen = true,
+                _ => continue,
+            }
+            if !roots.contains(&i) {
+                dependents.push(i);
+            }
+            if let Some(s) = self.svcs.get_mut(i) {
+                s.stop_requested = true;
+            }
+            self.queue.push_back(i);
+            if let Some(needers) = self.needed_by.get(i) {
+                todo.extend(needers.iter().copied().filter(|&n| {
+                    !matches!(
+                        self.phase(n),
+                        Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed)
+                    )
+                }));
+            }
+        }
+        dependents.sort_unstable();
+        self.drain(host, now);
+        dependents
+    }
+
+    /// Whether a service is down (stopped, failed, need-failed) and no stop
+    /// of it is pending.
+    pub fn is_down(&self, i: usize) -> bool {
+        self.svcs.get(i).is_some_and(|s| !s.stop_requested)
+            && matches!(
+                self.phase(i),
+                Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed)
+            )
+    }
+
+    /// Whether a requested start has come to a result (anything but
+    /// waiting, starting or stopping).
+    pub fn is_settled(&self, i: usize) -> bool {
+        !matches!(
+            self.phase(i),
+            Some(Phase::Waiting | Phase::Starting { .. } | Phase::Stopping(_)) | None
+        )
+    }
+
     /// Stop one service (its dependents are the caller's business).
     pub fn stop(&mut self, host: &mut dyn Host, now: Millis, i: usize) {
+        self.stop_one(host, now, i);
+        self.drain(host, now);
+    }
+
+    fn stop_one(&mut self, host: &mut dyn Host, now: Millis, i: usize) {
+        if let Some(s) = self.svcs.get_mut(i) {
+            s.stop_requested = false;
+        }
         match self.phase(i) {
             Some(Phase::Waiting | Phase::Backoff { .. } | Phase::Failed | Phase::NeedFailed) => {
                 self.enter(host, now, i, Phase::Stopped, None, None, None);
@@ -309,7 +433,6 @@ impl Engine {
             }
             Some(Phase::Stopping(_) | Phase::Stopped) | None => {}
         }
-        self.drain(host, now);
     }
 
     /// A child was reaped. Returns false if it was not one of ours (an orphan).
@@ -478,6 +601,10 @@ impl Engine {
         if let Some(deps) = self.dependents.get(i) {
             self.queue.extend(deps.iter().copied());
         }
+        // A service waiting to stop may be waiting for this one.
+        if let Some(node) = self.nodes.get(i) {
+            self.queue.extend(node.needs.iter().copied());
+        }
     }
 
     fn drain(&mut self, host: &mut dyn Host, now: Millis) {
@@ -501,8 +628,21 @@ impl Engine {
         )
     }
 
-    /// Decide what a waiting service does now.
+    /// Decide what a service does now: a pending stop proceeds once its
+    /// needers are down; a waiting service starts once its dependencies are.
     fn evaluate(&mut self, host: &mut dyn Host, now: Millis, i: usize) {
+        if self.svcs.get(i).is_some_and(|s| s.stop_requested) {
+            let blocked = self.needed_by.get(i).is_some_and(|needers| {
+                needers.iter().any(|&n| {
+                    self.svcs.get(n).is_some_and(|s| s.stop_requested)
+                        || matches!(self.phase(n), Some(Phase::Stopping(_)))
+                })
+            });
+            if !blocked {
+                self.stop_one(host, now, i);
+            }
+            return;
+        }
         if self.phase(i) != Some(Phase::Waiting) {
             return;
         }

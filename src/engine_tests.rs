@@ -456,3 +456,86 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn stop_with_dependents_takes_needers_down_first() {
+    // c needs b needs a; d wants a (not a needer); e needs a but failed.
+    let mut nodes = graph(
+        5,
+        &[(2, 1, true), (1, 0, true), (3, 0, false), (4, 0, true)],
+    );
+    for n in nodes.iter_mut().take(3) {
+        n.respawn = true;
+    }
+    nodes[3].respawn = true;
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run; 5]);
+    for root in [2, 3, 4] {
+        e.start(&mut h, 0, root);
+    }
+    exit_on(&mut e, &mut h, 0, 4, 1); // e (once) fails
+    let (a, b, c) = (
+        h.pid_of(0, Role::On),
+        h.pid_of(1, Role::On),
+        h.pid_of(2, Role::On),
+    );
+    let deps = e.stop_with_dependents(&mut h, 1, &[0]);
+    assert_eq!(
+        deps,
+        vec![1, 2],
+        "b and c need a; d only wants it; e is down"
+    );
+    // Only c (the outermost needer) is signalled first.
+    assert_eq!(h.signals, [(c, Signal::SIGTERM), (c, Signal::SIGCONT)]);
+    assert_eq!(e.state(0), Some(State::Running));
+    exit(&mut e, &mut h, 2, c, 0);
+    assert_eq!(h.signals[2..], [(b, Signal::SIGTERM), (b, Signal::SIGCONT)]);
+    exit(&mut e, &mut h, 3, b, 0);
+    assert_eq!(h.signals[4..], [(a, Signal::SIGTERM), (a, Signal::SIGCONT)]);
+    exit(&mut e, &mut h, 4, a, 0);
+    for i in 0..3 {
+        assert!(e.is_down(i));
+        assert_eq!(e.state(i), Some(State::Stopped));
+    }
+    assert_eq!(e.state(3), Some(State::Running), "wanting is not needing");
+}
+
+#[test]
+fn independent_needers_stop_in_parallel() {
+    let mut nodes = graph(3, &[(1, 0, true), (2, 0, true)]);
+    for n in nodes.iter_mut() {
+        n.respawn = true;
+    }
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run; 3]);
+    e.start(&mut h, 0, 1);
+    e.start(&mut h, 0, 2);
+    e.stop_with_dependents(&mut h, 1, &[0]);
+    let mut termed: Vec<Pid> = h
+        .signals
+        .iter()
+        .filter(|s| s.1 == Signal::SIGTERM)
+        .map(|s| s.0)
+        .collect();
+    termed.sort();
+    assert_eq!(termed, [h.pid_of(1, Role::On), h.pid_of(2, Role::On)]);
+}
+
+#[test]
+fn start_alone_ignores_dependencies_and_add_nodes_extends() {
+    let mut e = Engine::new(graph(2, &[(0, 1, true)]));
+    let mut h = Fake::new(vec![Plan::Run; 3]);
+    e.start_alone(&mut h, 0, 0);
+    assert_eq!(e.state(0), Some(State::Starting));
+    assert_eq!(e.state(1), Some(State::Stopped), "its need was not started");
+    let mut late = Node::new("late");
+    late.needs = vec![1];
+    e.add_nodes(vec![late]);
+    assert_eq!(e.len(), 3);
+    e.start(&mut h, 0, 2);
+    assert_eq!(e.state(1), Some(State::Starting));
+    assert_eq!(e.state(2), Some(State::Waiting));
+    exit_on(&mut e, &mut h, 1, 1, 0);
+    assert_eq!(e.state(2), Some(State::Starting));
+    assert!(e.is_settled(1) && !e.is_settled(2));
+}

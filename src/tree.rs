@@ -43,7 +43,8 @@ impl fmt::Display for Problem {
     }
 }
 
-/// A loaded tree.
+/// A loaded tree. More roots can be added later ([`Tree::add_root`]); new
+/// services get the next indices, so earlier indices stay valid.
 #[derive(Debug, Default)]
 pub struct Tree {
     pub nodes: Vec<Node>,
@@ -53,6 +54,10 @@ pub struct Tree {
     /// loaded is missing here and reported in `problems`).
     pub roots: Vec<usize>,
     pub problems: Vec<Problem>,
+    /// The canonical `svc/` directory.
+    svc_root: PathBuf,
+    index: HashMap<PathBuf, usize>,
+    queue: VecDeque<usize>,
 }
 
 /// The display name of a service directory.
@@ -64,16 +69,53 @@ pub fn service_name(svc_root: &Path, dir: &Path) -> String {
     }
 }
 
-struct Loader {
-    svc_root: PathBuf,
-    tree: Tree,
-    index: HashMap<PathBuf, usize>,
-    queue: VecDeque<usize>,
-}
+impl Tree {
+    /// An empty tree for services under `svc_root`.
+    pub fn new(svc_root: &Path) -> Tree {
+        let canonical = std::fs::canonicalize(svc_root).unwrap_or_else(|_| svc_root.to_path_buf());
+        Tree {
+            svc_root: canonical,
+            ..Tree::default()
+        }
+    }
 
-impl Loader {
+    /// The canonical `svc/` directory.
+    pub fn svc_root(&self) -> &Path {
+        &self.svc_root
+    }
+
+    /// The index of the service in canonical directory `dir`, if loaded.
+    pub fn index_of_dir(&self, dir: &Path) -> Option<usize> {
+        self.index.get(dir).copied()
+    }
+
+    /// Load `root` and everything it reaches that is not loaded yet.
+    /// Returns its index, or `None` (with a problem recorded) if it cannot
+    /// be a service.
+    pub fn add_root(&mut self, root: &Path) -> Option<usize> {
+        let name = service_name(&self.svc_root, root);
+        let i = match resolve_service_dir(root) {
+            Ok(dir) => match self.add(dir) {
+                Some(i) => i,
+                None => {
+                    self.problem(&name, root, format!("more than {MAX_SERVICES} services"));
+                    return None;
+                }
+            },
+            Err(why) => {
+                self.problem(&name, root, why);
+                return None;
+            }
+        };
+        while let Some(j) = self.queue.pop_front() {
+            self.read_service(j);
+        }
+        self.mark_cycles();
+        Some(i)
+    }
+
     fn problem(&mut self, service: &str, file: &Path, reason: impl Into<String>) {
-        self.tree.problems.push(Problem {
+        self.problems.push(Problem {
             service: service.to_string(),
             file: file.to_path_buf(),
             reason: reason.into(),
@@ -85,14 +127,13 @@ impl Loader {
         if let Some(&i) = self.index.get(&dir) {
             return Some(i);
         }
-        if self.tree.nodes.len() >= MAX_SERVICES {
+        if self.nodes.len() >= MAX_SERVICES {
             return None;
         }
-        let i = self.tree.nodes.len();
-        self.tree
-            .nodes
+        let i = self.nodes.len();
+        self.nodes
             .push(Node::new(&service_name(&self.svc_root, &dir)));
-        self.tree.dirs.push(dir.clone());
+        self.dirs.push(dir.clone());
         self.index.insert(dir, i);
         self.queue.push_back(i);
         Some(i)
@@ -100,8 +141,8 @@ impl Loader {
 
     fn read_service(&mut self, i: usize) {
         let (Some(dir), Some(name)) = (
-            self.tree.dirs.get(i).cloned(),
-            self.tree.nodes.get(i).map(|n| n.name.clone()),
+            self.dirs.get(i).cloned(),
+            self.nodes.get(i).map(|n| n.name.clone()),
         ) else {
             return;
         };
@@ -158,14 +199,13 @@ impl Loader {
                 }
             }
         }
-        if let Some(slot) = self.tree.nodes.get_mut(i) {
+        if let Some(slot) = self.nodes.get_mut(i) {
             *slot = node;
         }
     }
 
     fn mark_cycles(&mut self) {
         let adj: Vec<Vec<usize>> = self
-            .tree
             .nodes
             .iter()
             .map(|n| n.needs.iter().chain(n.wants.iter()).copied().collect())
@@ -174,20 +214,23 @@ impl Loader {
             let mut names: Vec<&str> = cycle
                 .path
                 .iter()
-                .filter_map(|&i| self.tree.nodes.get(i).map(|n| n.name.as_str()))
+                .filter_map(|&i| self.nodes.get(i).map(|n| n.name.as_str()))
                 .collect();
             if let Some(&first) = names.first() {
                 names.push(first);
             }
             let path = names.join(" -> ");
             for &m in &cycle.members {
-                let (name, dir) = match (self.tree.nodes.get(m), self.tree.dirs.get(m)) {
-                    (Some(n), Some(d)) => (n.name.clone(), d.clone()),
+                // Cycles found by an earlier load are already marked.
+                let (name, dir) = match (self.nodes.get(m), self.dirs.get(m)) {
+                    (Some(n), Some(d)) if !matches!(n.broken, Some(Reason::Cycle(_))) => {
+                        (n.name.clone(), d.clone())
+                    }
                     _ => continue,
                 };
                 self.problem(&name, &dir, format!("dependency cycle: {path}"));
-                if let Some(node) = self.tree.nodes.get_mut(m) {
-                    node.broken.get_or_insert(Reason::Cycle(path.clone()));
+                if let Some(node) = self.nodes.get_mut(m) {
+                    node.broken = Some(Reason::Cycle(path.clone()));
                 }
             }
         }
@@ -196,28 +239,13 @@ impl Loader {
 
 /// Load the services reachable from `roots` (paths, usually inside `svc_root`).
 pub fn load(svc_root: &Path, roots: &[PathBuf]) -> Tree {
-    let canonical_root = std::fs::canonicalize(svc_root).unwrap_or_else(|_| svc_root.to_path_buf());
-    let mut loader = Loader {
-        svc_root: canonical_root,
-        tree: Tree::default(),
-        index: HashMap::new(),
-        queue: VecDeque::new(),
-    };
+    let mut tree = Tree::new(svc_root);
     for root in roots {
-        let name = service_name(&loader.svc_root, root);
-        match resolve_service_dir(root) {
-            Ok(dir) => match loader.add(dir) {
-                Some(i) => loader.tree.roots.push(i),
-                None => loader.problem(&name, root, format!("more than {MAX_SERVICES} services")),
-            },
-            Err(why) => loader.problem(&name, root, why),
+        if let Some(i) = tree.add_root(root) {
+            tree.roots.push(i);
         }
     }
-    while let Some(i) = loader.queue.pop_front() {
-        loader.read_service(i);
-    }
-    loader.mark_cycles();
-    loader.tree
+    tree
 }
 
 #[cfg(test)]
@@ -285,6 +313,43 @@ mod tests {
         assert_eq!(by("init").broken, None);
         assert_eq!(tree.problems.len(), 2);
         assert!(tree.problems[0].reason.contains("x -> y -> x"));
+    }
+
+    #[test]
+    fn later_roots_extend_the_tree_and_keep_indices() {
+        let t = tempfile::tempdir().unwrap();
+        let svc = t.path().join("svc");
+        for s in ["init", "a", "extra", "p", "q"] {
+            mk(&svc, s);
+        }
+        link(&svc, "init", "needs", "a");
+        link(&svc, "extra", "needs", "a");
+        link(&svc, "p", "needs", "q");
+        link(&svc, "q", "needs", "p");
+        let mut tree = load(&svc, &[svc.join("init")]);
+        assert_eq!(tree.nodes.len(), 2);
+        let extra = tree.add_root(&svc.join("extra")).unwrap();
+        assert_eq!(extra, 2);
+        assert_eq!(tree.nodes[2].needs, [1], "existing service reused");
+        assert_eq!(tree.add_root(&svc.join("extra")), Some(2));
+        assert_eq!(tree.add_root(&svc.join("nope")), None);
+        let before = tree.problems.len();
+        tree.add_root(&svc.join("p")).unwrap();
+        assert_eq!(
+            tree.problems.len(),
+            before + 2,
+            "one problem per cycle member"
+        );
+        tree.add_root(&svc.join("a")).unwrap();
+        assert_eq!(
+            tree.problems.len(),
+            before + 2,
+            "old cycles are not reported again"
+        );
+        assert_eq!(
+            tree.index_of_dir(&fs::canonicalize(svc.join("q")).unwrap()),
+            Some(4)
+        );
     }
 
     #[test]
