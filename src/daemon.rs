@@ -2,164 +2,83 @@
 //!
 //! Order at start: block signals (so none is lost) → refuse unless PID 1 →
 //! signalfd → mount API filesystems → console as stdio → disable
-//! ctrl-alt-del → load the tree → start the root service → loop.
+//! ctrl-alt-del → control socket → load the tree → start the root service →
+//! loop.
 //!
 //! Each loop iteration, in this fixed order:
-//! 1. `poll()` on the signalfd (and the console when output is pending),
-//!    with the timeout of the nearest deadline. The only blocking call.
+//! 1. `poll()` on the signalfd, the control socket and its clients (and the
+//!    console when output is pending), with the timeout of the nearest
+//!    deadline. The only blocking call.
 //! 2. Drain the signalfd.
 //! 3. Reap every exited child (known services and orphans alike).
-//! 4. Fire due deadlines (restarts after backoff, stop escalations).
-//! 5. Flush the console as far as it goes without blocking.
+//! 4. Control: accept clients, read requests, carry them out.
+//! 5. Fire due deadlines (restarts after backoff, stop escalations).
+//! 6. Answer pending operations that have completed; expire slow clients.
+//! 7. Flush the console as far as it goes without blocking.
 //!
 //! An iteration that panics is caught and logged; the loop goes on. Nothing
 //! here ever returns or exits once the PID-1 check has passed.
 
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::Signal;
-use nix::unistd::Pid as NixPid;
 
 use crate::boot;
 use crate::clock::{now_ms, poll_timeout};
+use crate::commands::{execute, progress, Outcome, Pending, Services};
 use crate::conf::read_conf;
 use crate::console::Console;
-use crate::engine::{seconds, Engine, Host, Millis, Pid, Report, Role, Spawned};
+use crate::control::Control;
+use crate::engine::{Engine, Millis};
+use crate::host::RealHost;
 use crate::paths::{profile_from_args, Paths, DEFAULT_ROOT};
 use crate::reap::reap;
 use crate::signals::{block_handled, SignalSource};
-use crate::spawn::spawn;
-use crate::state::SpawnError;
-use crate::svcdir::read_exec;
-use crate::tree::load;
+use crate::tree::Tree;
 
 /// The non-blocking console fd, for the panic hook (which must not allocate
 /// or block). -1 until the console is open.
 static PANIC_FD: AtomicI32 = AtomicI32::new(-1);
 
-/// Format a log line with the monotonic time, like the kernel's printk.
-fn stamp(now: Millis, text: &str) -> String {
-    format!("[{:5}.{:03}] cinit: {text}", now / 1000, now % 1000)
-}
-
-/// The engine's view of the real system.
-struct RealHost {
-    console: Console,
-    /// Console fd given to children as stdio (≥ 3, close-on-exec).
-    child_stdio: Option<OwnedFd>,
-    dirs: Vec<PathBuf>,
-    cdirs: Vec<CString>,
-}
-
-impl RealHost {
-    fn log(&mut self, text: &str) {
-        self.console.line(&stamp(now_ms(), text));
-    }
-}
-
-impl Host for RealHost {
-    fn spawn(&mut self, svc: usize, role: Role) -> Result<Spawned, SpawnError> {
-        let (Some(dir), Some(cdir)) = (self.dirs.get(svc), self.cdirs.get(svc)) else {
-            return Err(SpawnError::Config("unknown service".into()));
-        };
-        let which = match role {
-            Role::On => "on",
-            Role::Off => "off",
-        };
-        let spec = match read_exec(dir, which) {
-            Ok(Some(spec)) => spec,
-            Ok(None) => return Ok(Spawned::Nothing),
-            Err(e) => return Err(SpawnError::Config(e.to_string())),
-        };
-        let stdio: RawFd = match &self.child_stdio {
-            Some(fd) => fd.as_raw_fd(),
-            None => return Err(SpawnError::Config("no console for stdio".into())),
-        };
-        spawn(&spec, cdir, stdio)
-            .map(Spawned::Pid)
-            .map_err(|errno| SpawnError::Exec {
-                path: String::from_utf8_lossy(spec.path.as_bytes()).into_owned(),
-                errno,
-            })
-    }
-
-    fn signal_group(&mut self, pgid: Pid, sig: Signal) {
-        // Never pgid 0 (our own group), 1 (init's group) or negative (-1 = all).
-        if pgid > 1 {
-            let _ = nix::sys::signal::killpg(NixPid::from_raw(pgid), sig);
-        }
-    }
-
-    fn report(&mut self, _svc: usize, name: &str, r: Report) {
-        // A line per start, finish and failure; `waiting` is the quiet default.
-        if r.state == crate::state::State::Waiting {
-            return;
-        }
-        let mut text = format!("{} {name}", r.state);
-        if let Some(pid) = r.pid {
-            text.push_str(&format!(" (pid {pid})"));
-        }
-        if let Some(took) = r.took {
-            text.push_str(&format!(" in {}", seconds(took)));
-        }
-        if let Some(detail) = r.detail {
-            text.push_str(": ");
-            text.push_str(&detail);
-        }
-        self.log(&text);
-    }
-}
-
 struct Daemon {
     host: RealHost,
     engine: Engine,
+    tree: Tree,
     signals: Option<SignalSource>,
+    control: Option<Control>,
+    pending: Vec<Pending>,
     /// More children may be waiting to be reaped.
     reap_pending: bool,
 }
 
 impl Daemon {
+    /// The nearest time something must happen without outside input.
+    fn next_deadline(&self) -> Option<Millis> {
+        [
+            self.engine.next_deadline(),
+            self.control.as_ref().and_then(Control::next_deadline),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
     /// One iteration of the loop (see the module doc for the order).
     fn iterate(&mut self) {
         let now = now_ms();
-        let mut timeout = poll_timeout(now, self.engine.next_deadline());
+        let mut timeout = poll_timeout(now, self.next_deadline());
         if self.signals.is_none() {
             // Degraded: without a signalfd, reap on a short timer.
             timeout = Some(timeout.map_or(100, |t| t.min(100)));
         }
-        if self.reap_pending {
-            // The reap bound was hit last time: do not sleep before the rest.
-            timeout = Some(0);
+        if self.reap_pending || self.control.as_ref().is_some_and(Control::has_ready) {
+            timeout = Some(0); // work is waiting: do not sleep
         }
-        let console_pending = self.host.console.pending();
-        let ready = {
-            let mut fds: Vec<PollFd> = Vec::with_capacity(2);
-            if let Some(s) = &self.signals {
-                fds.push(PollFd::new(s.fd(), PollFlags::POLLIN));
-            }
-            if console_pending {
-                if let Some(fd) = self.host.console.fd() {
-                    fds.push(PollFd::new(fd, PollFlags::POLLOUT));
-                }
-            }
-            let t = match timeout {
-                None => PollTimeout::NONE,
-                Some(ms) => PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-            };
-            poll(&mut fds, t)
-        };
-        if let Err(e) = ready {
-            if e != Errno::EINTR {
-                self.host.log(&format!("poll failed: {}", e.desc()));
-            }
-        }
+        let control_events = self.wait(now, timeout);
         self.drain_signals();
         let now = now_ms();
         let (engine, host) = (&mut self.engine, &mut self.host);
@@ -167,8 +86,99 @@ impl Daemon {
         self.reap_pending = reap(|pid, status| {
             engine.child_exited(host, now, pid, status);
         });
-        self.engine.tick(&mut self.host, now_ms());
+        self.serve_control(now, &control_events);
+        let now = now_ms();
+        self.engine.tick(&mut self.host, now);
+        self.answer_pending(now);
+        if let Some(control) = self.control.as_mut() {
+            control.expire(now);
+        }
         self.host.console.flush();
+    }
+
+    /// Poll; returns the control part of the poll results.
+    fn wait(&mut self, now: Millis, timeout: Option<u32>) -> Vec<PollFlags> {
+        let mut fds: Vec<PollFd> = Vec::with_capacity(4);
+        if let Some(s) = &self.signals {
+            fds.push(PollFd::new(s.fd(), PollFlags::POLLIN));
+        }
+        if self.host.console.pending() {
+            if let Some(fd) = self.host.console.fd() {
+                fds.push(PollFd::new(fd, PollFlags::POLLOUT));
+            }
+        }
+        let first_control = fds.len();
+        if let Some(control) = &self.control {
+            for (fd, flags) in control.poll_interest(now) {
+                fds.push(PollFd::new(fd, flags));
+            }
+        }
+        let t = match timeout {
+            None => PollTimeout::NONE,
+            Some(ms) => PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        };
+        let result = poll(&mut fds, t);
+        let events = fds
+            .iter()
+            .skip(first_control)
+            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+            .collect();
+        drop(fds);
+        if let Err(e) = result {
+            if e != Errno::EINTR {
+                self.host.log(&format!("poll failed: {}", e.desc()));
+            }
+            return Vec::new();
+        }
+        events
+    }
+
+    fn serve_control(&mut self, now: Millis, events: &[PollFlags]) {
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        let requests = if events.is_empty() && !control.has_ready() {
+            Vec::new()
+        } else {
+            control.handle_events(now, events)
+        };
+        for inc in requests {
+            let mut sv = Services {
+                engine: &mut self.engine,
+                tree: &mut self.tree,
+                host: &mut self.host,
+            };
+            match execute(&mut sv, now, inc.client, inc.uid, &inc.request) {
+                Outcome::Reply(reply) => control.reply(inc.client, now, &reply),
+                Outcome::Pending(p) => self.pending.push(p),
+            }
+        }
+    }
+
+    /// Reply to every pending operation that has completed; forget those
+    /// whose client went away.
+    fn answer_pending(&mut self, now: Millis) {
+        let Some(control) = self.control.as_mut() else {
+            self.pending.clear();
+            return;
+        };
+        let mut sv = Services {
+            engine: &mut self.engine,
+            tree: &mut self.tree,
+            host: &mut self.host,
+        };
+        self.pending.retain_mut(|p| {
+            if !control.is_connected(p.client()) {
+                return false;
+            }
+            match progress(&mut sv, now, p) {
+                Some(reply) => {
+                    control.reply(p.client(), now, &reply);
+                    false
+                }
+                None => true,
+            }
+        });
     }
 
     fn drain_signals(&mut self) {
@@ -227,12 +237,7 @@ pub fn main() -> i32 {
     if let Some(fd) = &fds.log {
         PANIC_FD.store(fd.as_raw_fd(), Ordering::Relaxed);
     }
-    let mut host = RealHost {
-        console: Console::new(fds.log),
-        child_stdio: fds.child,
-        dirs: Vec::new(),
-        cdirs: Vec::new(),
-    };
+    let mut host = RealHost::new(Console::new(fds.log), fds.child);
     host.log(&format!(
         "cinit {} booting as PID 1",
         env!("CARGO_PKG_VERSION")
@@ -255,18 +260,34 @@ pub fn main() -> i32 {
     };
     // Services get their own cwd; PID 1 should not pin any filesystem.
     let _ = std::env::set_current_dir("/");
+    let control = match Control::open(&paths.ctl) {
+        Ok((control, notes)) => {
+            for note in notes {
+                host.log(&note);
+            }
+            host.log(&format!("listening on {}", control.path().display()));
+            Some(control)
+        }
+        Err(e) => {
+            host.log(&format!("no control socket: {e}"));
+            None
+        }
+    };
 
-    let engine = match catch_unwind(AssertUnwindSafe(|| boot_tree(&mut host, &paths))) {
-        Ok(engine) => engine,
+    let (engine, tree) = match catch_unwind(AssertUnwindSafe(|| boot_tree(&mut host, &paths))) {
+        Ok(loaded) => loaded,
         Err(_) => {
             host.log("emergency: internal error while loading the service tree");
-            Engine::new(Vec::new())
+            (Engine::new(Vec::new()), Tree::new(&paths.svc))
         }
     };
     let mut daemon = Daemon {
         host,
         engine,
+        tree,
         signals,
+        control,
+        pending: Vec::new(),
         reap_pending: false,
     };
     loop {
@@ -278,9 +299,9 @@ pub fn main() -> i32 {
     }
 }
 
-/// Load the tree from the root service and start it. On failure, an empty
-/// engine: the loop still reaps (the emergency path of the lifecycle work).
-fn boot_tree(host: &mut RealHost, paths: &Paths) -> Engine {
+/// Load the tree from the root service and start it. Without a root, the
+/// engine is empty: the loop still reaps and serves the control socket.
+fn boot_tree(host: &mut RealHost, paths: &Paths) -> (Engine, Tree) {
     // The kernel passes unknown command-line words as raw bytes: never assume
     // UTF-8 (std::env::args would panic); words that are not text are ignored.
     let args: Vec<String> = std::env::args_os()
@@ -304,28 +325,26 @@ fn boot_tree(host: &mut RealHost, paths: &Paths) -> Engine {
     for p in conf_problems {
         host.log(&format!("config: conf: {p}"));
     }
-    let tree = load(&paths.svc, &[paths.svc.join(&root_name)]);
+    let mut tree = Tree::new(&paths.svc);
+    let root_path = paths.svc.join(&root_name);
+    let root = tree.add_root(&root_path);
     for p in &tree.problems {
         host.log(&format!("config: {p}"));
     }
-    let Some(&root) = tree.roots.first() else {
+    let mut engine = Engine::new(tree.nodes.clone());
+    host.add_dirs(&tree.dirs);
+    let Some(root) = root else {
         host.log(&format!(
             "emergency: no root service {}; nothing to start",
-            paths.svc.join(&root_name).display()
+            root_path.display()
         ));
-        return Engine::new(Vec::new());
+        return (engine, tree);
     };
-    host.cdirs = tree
-        .dirs
-        .iter()
-        .map(|d| CString::new(d.as_os_str().as_bytes()).unwrap_or_default())
-        .collect();
-    host.dirs = tree.dirs;
+    tree.roots.push(root);
     host.log(&format!(
         "root service {root_name}, {} services",
         tree.nodes.len()
     ));
-    let mut engine = Engine::new(tree.nodes);
     engine.start(host, now_ms(), root);
-    engine
+    (engine, tree)
 }

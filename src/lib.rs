@@ -14,12 +14,16 @@
 
 pub mod boot;
 pub mod check;
+pub mod client;
 pub mod clock;
+pub mod commands;
 pub mod conf;
 pub mod console;
+pub mod control;
 pub mod daemon;
 pub mod engine;
 pub mod graph;
+pub mod host;
 pub mod paths;
 pub mod proto;
 pub mod reap;

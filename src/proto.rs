@@ -72,7 +72,7 @@ pub enum SystemAction {
 }
 
 impl SystemAction {
-    fn opcode(self) -> u8 {
+    pub fn opcode(self) -> u8 {
         match self {
             SystemAction::Reboot => op::REBOOT,
             SystemAction::Halt => op::HALT,

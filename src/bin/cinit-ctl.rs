@@ -1,26 +1,148 @@
-//! `cinit-ctl`: the command-line client.
+//! `cinit-ctl`: control a running cinit, or check a service tree offline.
 //!
-//! Exit codes: 0 success; 1 negative result (problems found); 2 usage error.
+//! Exit codes: 0 success; 1 negative result (failed, not running,
+//! need-failed, problems found); 2 usage error or unknown service; 3 cannot
+//! reach cinit or protocol error; 4 permission denied.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
+use cinit::client::{request, ClientError};
+use cinit::control::SOCKET_NAME;
 use cinit::paths::Paths;
+use cinit::proto::{ErrorCode, Reply, Request, ServiceInfo, SystemAction};
 
 const USAGE: &str = "\
-usage: cinit-ctl check [DIR]
-       cinit-ctl --help | --version
+usage: cinit-ctl [--json] COMMAND [ARGS]
 
-  check [DIR]   validate the service tree under DIR (default: $CINIT_DIR,
-                else /etc/cinit) without starting anything; lists every problem
+  start [--no-deps] NAME...   start services (and what they need and want);
+                              waits until each is up or has failed
+  stop NAME...                stop services, and first every running service
+                              that needs them
+  restart NAME...             stop (with dependents), then start again
+  status [NAME...]            state, pid, time in state, restarts, last reason
+  list                        one line per known service: NAME STATE [PID]
+  pid NAME                    the pid of a running service
+  version                     client and server versions
+  reboot | halt | poweroff | rescue | update
+                              ask cinit for that system action
+  check [DIR]                 validate the tree under DIR (default $CINIT_DIR,
+                              else /etc/cinit) without starting anything
 
-exit status: 0 ok, 1 problems found, 2 usage error";
+  --json                      machine-readable output for status and list
 
-fn check(dir: Option<&str>) -> ExitCode {
-    let base = match dir {
-        Some(d) => PathBuf::from(d),
-        None => Paths::from_process_env().base,
+NAME is a service directory relative to $CINIT_DIR/svc (e.g. getty/1), or an
+absolute path inside it. The control socket is $CINIT_CTL_DIR/control
+(default /run/cinit/control). Installed as `reboot`, `halt` or `poweroff`,
+cinit-ctl performs that command (-f is accepted and ignored).
+
+exit status: 0 success, 1 negative result, 2 usage error or unknown service,
+3 cannot reach cinit or protocol error, 4 permission denied";
+
+/// How long to wait for replies that do not depend on services.
+const QUICK: Option<Duration> = Some(Duration::from_secs(10));
+
+#[derive(Debug)]
+enum Command {
+    Check(Option<PathBuf>),
+    Send(Request),
+    List,
+    Pid(String),
+}
+
+struct Cli {
+    json: bool,
+    command: Command,
+}
+
+fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, String> {
+    use lexopt::prelude::*;
+    let mut parser = lexopt::Parser::from_args(args);
+    let mut json = false;
+    let mut no_deps = false;
+    let mut words: Vec<String> = Vec::new();
+    let alias = match argv0 {
+        "reboot" | "halt" | "poweroff" => Some(argv0.to_string()),
+        _ => None,
     };
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        match arg {
+            Long("json") => json = true,
+            Long("no-deps") => no_deps = true,
+            Short('h') | Long("help") => return Ok(None),
+            Short('V') | Long("version") => {
+                println!("cinit-ctl {}", env!("CARGO_PKG_VERSION"));
+                std::process::exit(0);
+            }
+            Short('f') | Long("force") if alias.is_some() => {}
+            Value(v) => words.push(v.string().map_err(|e| e.to_string())?),
+            _ => return Err(arg.unexpected().to_string()),
+        }
+    }
+    if let Some(verb) = alias {
+        words.insert(0, verb);
+    }
+    let Some((verb, rest)) = words.split_first() else {
+        return Err("no command given".to_string());
+    };
+    let names = rest.to_vec();
+    let need_names = |names: Vec<String>| {
+        if names.is_empty() {
+            Err(format!("{verb}: name at least one service"))
+        } else {
+            Ok(names)
+        }
+    };
+    let no_args = |c: Command| {
+        if rest.is_empty() {
+            Ok(c)
+        } else {
+            Err(format!("{verb} takes no arguments"))
+        }
+    };
+    if no_deps && verb != "start" {
+        return Err("--no-deps only goes with start".to_string());
+    }
+    if json && !matches!(verb.as_str(), "status" | "list") {
+        return Err("--json only goes with status and list".to_string());
+    }
+    let system = |a| no_args(Command::Send(Request::System(a)));
+    let command = match verb.as_str() {
+        "start" => Command::Send(Request::Start {
+            names: need_names(names)?,
+            no_deps,
+        }),
+        "stop" => Command::Send(Request::Stop {
+            names: need_names(names)?,
+        }),
+        "restart" => Command::Send(Request::Restart {
+            names: need_names(names)?,
+        }),
+        "status" => Command::Send(Request::Status { names }),
+        "list" => no_args(Command::List)?,
+        "pid" => match rest {
+            [name] => Command::Pid(name.clone()),
+            _ => return Err("pid takes exactly one service".to_string()),
+        },
+        "version" => no_args(Command::Send(Request::Version))?,
+        "reboot" => system(SystemAction::Reboot)?,
+        "halt" => system(SystemAction::Halt)?,
+        "poweroff" => system(SystemAction::Poweroff)?,
+        "rescue" => system(SystemAction::Rescue)?,
+        "update" => system(SystemAction::Update)?,
+        "check" => match rest {
+            [] => Command::Check(None),
+            [dir] => Command::Check(Some(PathBuf::from(dir))),
+            _ => return Err("check takes at most one directory".to_string()),
+        },
+        other => return Err(format!("unknown command {other:?}")),
+    };
+    Ok(Some(Cli { json, command }))
+}
+
+fn check(dir: Option<PathBuf>) -> ExitCode {
+    let base = dir.unwrap_or_else(|| Paths::from_process_env().base);
     if !base.is_dir() {
         eprintln!("cinit-ctl: {}: no such directory", base.display());
         return ExitCode::from(2);
@@ -47,30 +169,221 @@ fn check(dir: Option<&str>) -> ExitCode {
     }
 }
 
-fn main() -> ExitCode {
-    let Some(args) = std::env::args_os()
-        .skip(1)
-        .map(|a| a.into_string().ok())
-        .collect::<Option<Vec<String>>>()
-    else {
-        eprintln!("cinit-ctl: arguments must be valid UTF-8\n{USAGE}");
-        return ExitCode::from(2);
-    };
-    let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    match words.as_slice() {
-        ["check"] => check(None),
-        ["check", dir] if !dir.starts_with('-') => check(Some(dir)),
-        ["--help" | "-h" | "help"] => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
         }
-        ["--version" | "version"] => {
-            println!("cinit-ctl {}", env!("CARGO_PKG_VERSION"));
-            ExitCode::SUCCESS
+    }
+    out.push('"');
+    out
+}
+
+fn json_service(s: &ServiceInfo) -> String {
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "null".to_string());
+    format!(
+        "{{\"name\":{},\"state\":{},\"pid\":{},\"since_ms\":{},\"restarts\":{},\"reason\":{},\"respawn\":{}}}",
+        json_string(&s.name),
+        json_string(&s.state),
+        opt(s.pid.map(|p| p.to_string())),
+        s.since_ms,
+        s.restarts,
+        opt(s.reason.as_deref().map(json_string)),
+        s.respawn
+    )
+}
+
+fn secs(ms: u64) -> String {
+    format!("{}.{:01}s", ms / 1000, (ms % 1000) / 100)
+}
+
+/// One human-readable status line.
+fn describe(s: &ServiceInfo) -> String {
+    let mut line = format!("{}: {}", s.name, s.state);
+    if let Some(pid) = s.pid {
+        line.push_str(&format!(", pid {pid}"));
+    }
+    line.push_str(&format!(", for {}", secs(s.since_ms)));
+    if s.restarts > 0 {
+        line.push_str(&format!(", {} restarts", s.restarts));
+    }
+    if let Some(reason) = &s.reason {
+        line.push_str(&format!(": {reason}"));
+    }
+    line
+}
+
+fn up(s: &ServiceInfo) -> bool {
+    matches!(s.state.as_str(), "running" | "done")
+}
+
+/// Map a reply that is not the expected kind to an exit code.
+fn unexpected(reply: Reply) -> ExitCode {
+    match reply {
+        Reply::Error { code, message } => {
+            eprintln!("cinit-ctl: {message}");
+            ExitCode::from(code as u8)
         }
-        _ => {
-            eprintln!("{USAGE}");
-            ExitCode::from(2)
+        Reply::Unsupported { .. } => {
+            eprintln!("cinit-ctl: cinit does not support this request (is it an older version?)");
+            ExitCode::from(3)
+        }
+        other => {
+            eprintln!("cinit-ctl: unexpected reply: {other:?}");
+            ExitCode::from(3)
         }
     }
 }
+
+fn run(cli: Cli, socket: &Path) -> ExitCode {
+    let (req, timeout) = match &cli.command {
+        Command::Check(_) => return ExitCode::from(2),
+        Command::List => (Request::Status { names: vec![] }, QUICK),
+        Command::Pid(name) => (
+            Request::Status {
+                names: vec![name.clone()],
+            },
+            QUICK,
+        ),
+        Command::Send(
+            r @ (Request::Start { .. } | Request::Stop { .. } | Request::Restart { .. }),
+        ) => (r.clone(), None),
+        Command::Send(r) => (r.clone(), QUICK),
+    };
+    let reply = match request(socket, &req, timeout) {
+        Ok(r) => r,
+        Err(e @ (ClientError::Connect(_) | ClientError::Protocol(_))) => {
+            eprintln!("cinit-ctl: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match (&cli.command, &req, reply) {
+        (_, Request::Version, Reply::Version { server, protocol }) => {
+            println!("cinit-ctl {}", env!("CARGO_PKG_VERSION"));
+            println!("cinit {server} (protocol {protocol})");
+            ExitCode::SUCCESS
+        }
+        (Command::List, _, Reply::Services(list)) => {
+            if cli.json {
+                println!(
+                    "[{}]",
+                    list.iter().map(json_service).collect::<Vec<_>>().join(",")
+                );
+            } else {
+                for s in &list {
+                    let pid = s.pid.map(|p| p.to_string()).unwrap_or_default();
+                    println!("{:<24} {:<12} {}", s.name, s.state, pid);
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        (Command::Pid(name), _, Reply::Services(list)) => match list.first().and_then(|s| s.pid) {
+            Some(pid) => {
+                println!("{pid}");
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("cinit-ctl: {name} is not running");
+                ExitCode::from(1)
+            }
+        },
+        (_, Request::Status { .. }, Reply::Services(list)) => {
+            if cli.json {
+                println!(
+                    "[{}]",
+                    list.iter().map(json_service).collect::<Vec<_>>().join(",")
+                );
+            } else {
+                for s in &list {
+                    println!("{}", describe(s));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        (_, Request::Start { .. } | Request::Restart { .. }, Reply::Services(list)) => {
+            for s in list.iter().filter(|s| s.dependent) {
+                println!("{} (dependent)", describe(s));
+            }
+            for s in list.iter().filter(|s| !s.dependent) {
+                println!("{}", describe(s));
+            }
+            if list.iter().all(up) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        (_, Request::Stop { .. }, Reply::Services(list)) => {
+            let deps: Vec<&str> = list
+                .iter()
+                .filter(|s| s.dependent)
+                .map(|s| s.name.as_str())
+                .collect();
+            if !deps.is_empty() {
+                println!("stopped first, because they need it: {}", deps.join(" "));
+            }
+            for s in &list {
+                println!("{}", describe(s));
+            }
+            if list.iter().all(|s| s.state == "stopped") {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        (_, Request::System(action), Reply::Ok { message }) => {
+            println!(
+                "{}",
+                message.unwrap_or_else(|| format!("{} requested", action.word()))
+            );
+            ExitCode::SUCCESS
+        }
+        (_, Request::System(action), Reply::Unsupported { .. }) => {
+            eprintln!(
+                "cinit-ctl: this cinit does not carry out {} yet",
+                action.word()
+            );
+            ExitCode::from(1)
+        }
+        (_, _, reply) => unexpected(reply),
+    }
+}
+
+fn main() -> ExitCode {
+    let argv0 = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let cli = match parse(args, &argv0) {
+        Ok(Some(cli)) => cli,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(msg) => {
+            eprintln!("cinit-ctl: {msg}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Command::Check(dir) = cli.command {
+        return check(dir);
+    }
+    let socket = Paths::from_process_env().ctl.join(SOCKET_NAME);
+    run(cli, &socket)
+}
+
+// The protocol's error codes are the exit codes; keep them in step.
+const _: () = assert!(
+    ErrorCode::Failed as u8 == 1
+        && ErrorCode::Usage as u8 == 2
+        && ErrorCode::Protocol as u8 == 3
+        && ErrorCode::Permission as u8 == 4
+);

@@ -1,0 +1,284 @@
+//! Carrying out control requests against the running services.
+//!
+//! A request is checked (permission, service names) and either answered at
+//! once or becomes a [`Pending`] operation, answered when the services it
+//! touches have come to a result: `start` when every named service is
+//! settled (running, done, failed, need-failed, backoff); `stop` when the
+//! named services and every service that needed them are down; `restart`
+//! when they are down and then settled again. Nothing here blocks.
+//!
+//! Service names are paths relative to `svc/`; an absolute path inside the
+//! tree also works; anything outside it is refused. A service that exists
+//! but is not loaded yet (not reachable from the root) is loaded on demand.
+
+use std::path::Path;
+
+use crate::engine::{Engine, Millis};
+use crate::host::RealHost;
+use crate::proto::{ErrorCode, Reply, Request, ServiceInfo};
+use crate::tree::Tree;
+
+/// Everything a request may touch.
+pub struct Services<'a> {
+    pub engine: &'a mut Engine,
+    pub tree: &'a mut Tree,
+    pub host: &'a mut RealHost,
+}
+
+/// An operation waiting for services to reach a result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pending {
+    Start {
+        client: u64,
+        svcs: Vec<usize>,
+    },
+    Stop {
+        client: u64,
+        roots: Vec<usize>,
+        deps: Vec<usize>,
+    },
+    Restart {
+        client: u64,
+        roots: Vec<usize>,
+        deps: Vec<usize>,
+        starting: bool,
+    },
+}
+
+impl Pending {
+    pub fn client(&self) -> u64 {
+        match self {
+            Pending::Start { client, .. }
+            | Pending::Stop { client, .. }
+            | Pending::Restart { client, .. } => *client,
+        }
+    }
+}
+
+pub enum Outcome {
+    Reply(Reply),
+    Pending(Pending),
+}
+
+fn error(code: ErrorCode, message: String) -> Outcome {
+    Outcome::Reply(Reply::Error { code, message })
+}
+
+fn verb(req: &Request) -> &'static str {
+    match req {
+        Request::Version => "version",
+        Request::Status { .. } => "status",
+        Request::Start { .. } => "start",
+        Request::Stop { .. } => "stop",
+        Request::Restart { .. } => "restart",
+        Request::System(a) => a.word(),
+        Request::Unknown(_) => "unknown",
+    }
+}
+
+/// Find (loading if needed) the service called `name`.
+fn resolve(sv: &mut Services, name: &str) -> Result<usize, String> {
+    if name.is_empty() {
+        return Err("empty service name".to_string());
+    }
+    let root = sv.tree.svc_root().to_path_buf();
+    let given = Path::new(name);
+    let path = if given.is_absolute() {
+        given.to_path_buf()
+    } else {
+        root.join(given)
+    };
+    let dir = std::fs::canonicalize(&path)
+        .map_err(|_| format!("no such service: {name} (no directory {})", path.display()))?;
+    if !dir.starts_with(&root) {
+        return Err(format!(
+            "{name} is outside the service tree {}",
+            root.display()
+        ));
+    }
+    if !dir.is_dir() {
+        return Err(format!("{name} is not a service directory"));
+    }
+    if let Some(i) = sv.tree.index_of_dir(&dir) {
+        return Ok(i);
+    }
+    let (nodes_before, problems_before) = (sv.tree.nodes.len(), sv.tree.problems.len());
+    let i = sv
+        .tree
+        .add_root(&dir)
+        .ok_or_else(|| format!("cannot load service {name}"))?;
+    let new_nodes = sv.tree.nodes.get(nodes_before..).unwrap_or(&[]).to_vec();
+    sv.engine.add_nodes(new_nodes);
+    sv.host
+        .add_dirs(sv.tree.dirs.get(nodes_before..).unwrap_or(&[]));
+    let problems: Vec<String> = sv
+        .tree
+        .problems
+        .get(problems_before..)
+        .unwrap_or(&[])
+        .iter()
+        .map(|p| format!("config: {p}"))
+        .collect();
+    for p in problems {
+        sv.host.log(&p);
+    }
+    Ok(i)
+}
+
+fn resolve_all(sv: &mut Services, names: &[String]) -> Result<Vec<usize>, Outcome> {
+    if names.is_empty() {
+        return Err(error(ErrorCode::Usage, "no service named".to_string()));
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        match resolve(sv, name) {
+            Ok(i) if !out.contains(&i) => out.push(i),
+            Ok(_) => {}
+            Err(msg) => return Err(error(ErrorCode::Usage, msg)),
+        }
+    }
+    Ok(out)
+}
+
+/// The status record of service `i`.
+pub fn info(engine: &Engine, now: Millis, i: usize, dependent: bool) -> ServiceInfo {
+    match engine.status(i) {
+        Some(st) => ServiceInfo {
+            name: st.name.to_string(),
+            state: st.state.word().to_string(),
+            pid: st.pid.and_then(|p| u32::try_from(p).ok()),
+            since_ms: now.saturating_sub(st.since),
+            restarts: st.restarts,
+            reason: st.reason.map(|r| r.to_string()),
+            respawn: st.respawn,
+            dependent,
+        },
+        None => ServiceInfo::default(),
+    }
+}
+
+fn infos(engine: &Engine, now: Millis, svcs: &[usize], dependent: bool) -> Vec<ServiceInfo> {
+    svcs.iter()
+        .map(|&i| info(engine, now, i, dependent))
+        .collect()
+}
+
+/// Carry out one request from a client with user id `uid`.
+pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Request) -> Outcome {
+    if uid != 0 && !req.is_read_only() {
+        return error(
+            ErrorCode::Permission,
+            format!(
+                "permission denied: {} needs root (you are uid {uid})",
+                verb(req)
+            ),
+        );
+    }
+    match req {
+        Request::Version => Outcome::Reply(Reply::Version {
+            server: env!("CARGO_PKG_VERSION").to_string(),
+            protocol: crate::proto::VERSION,
+        }),
+        Request::Status { names } => {
+            let svcs: Vec<usize> = if names.is_empty() {
+                (0..sv.engine.len()).collect()
+            } else {
+                match resolve_all(sv, names) {
+                    Ok(s) => s,
+                    Err(outcome) => return outcome,
+                }
+            };
+            Outcome::Reply(Reply::Services(infos(sv.engine, now, &svcs, false)))
+        }
+        Request::Start { names, no_deps } => {
+            let svcs = match resolve_all(sv, names) {
+                Ok(s) => s,
+                Err(outcome) => return outcome,
+            };
+            for &i in &svcs {
+                if *no_deps {
+                    sv.engine.start_alone(sv.host, now, i);
+                } else {
+                    sv.engine.start(sv.host, now, i);
+                }
+            }
+            Outcome::Pending(Pending::Start { client, svcs })
+        }
+        Request::Stop { names } | Request::Restart { names } => {
+            let roots = match resolve_all(sv, names) {
+                Ok(s) => s,
+                Err(outcome) => return outcome,
+            };
+            let deps = sv.engine.stop_with_dependents(sv.host, now, &roots);
+            if matches!(req, Request::Stop { .. }) {
+                Outcome::Pending(Pending::Stop {
+                    client,
+                    roots,
+                    deps,
+                })
+            } else {
+                Outcome::Pending(Pending::Restart {
+                    client,
+                    roots,
+                    deps,
+                    starting: false,
+                })
+            }
+        }
+        // The lifecycle actions are not carried out by this version.
+        Request::System(action) => Outcome::Reply(Reply::Unsupported {
+            opcode: action.opcode(),
+        }),
+        Request::Unknown(opcode) => Outcome::Reply(Reply::Unsupported { opcode: *opcode }),
+    }
+}
+
+/// Advance a pending operation; the reply once it is complete.
+pub fn progress(sv: &mut Services, now: Millis, p: &mut Pending) -> Option<Reply> {
+    match p {
+        Pending::Start { svcs, .. } => svcs
+            .iter()
+            .all(|&i| sv.engine.is_settled(i))
+            .then(|| Reply::Services(infos(sv.engine, now, svcs, false))),
+        Pending::Stop { roots, deps, .. } => {
+            let down = roots
+                .iter()
+                .chain(deps.iter())
+                .all(|&i| sv.engine.is_down(i));
+            down.then(|| {
+                let mut list = infos(sv.engine, now, deps, true);
+                list.extend(infos(sv.engine, now, roots, false));
+                Reply::Services(list)
+            })
+        }
+        Pending::Restart {
+            roots,
+            deps,
+            starting,
+            ..
+        } => {
+            if !*starting {
+                if !roots
+                    .iter()
+                    .chain(deps.iter())
+                    .all(|&i| sv.engine.is_down(i))
+                {
+                    return None;
+                }
+                *starting = true;
+                for &i in roots.iter().chain(deps.iter()) {
+                    sv.engine.start(sv.host, now, i);
+                }
+            }
+            let settled = roots
+                .iter()
+                .chain(deps.iter())
+                .all(|&i| sv.engine.is_settled(i));
+            settled.then(|| {
+                let mut list = infos(sv.engine, now, deps, true);
+                list.extend(infos(sv.engine, now, roots, false));
+                Reply::Services(list)
+            })
+        }
+    }
+}

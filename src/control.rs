@@ -1,0 +1,442 @@
+//! The control socket: a Unix stream socket in a tmpfs control directory,
+//! and the table of connected clients. I/O only; requests are decoded by
+//! [`crate::proto`] and carried out by [`crate::commands`].
+//!
+//! PID 1 never waits for a client: every socket is non-blocking; at most
+//! [`MAX_CLIENTS`] are connected (a new one evicts the oldest idle one);
+//! each connection has a deadline while it owes us a request or we owe it
+//! bytes; a request is read into a fixed buffer and its announced length is
+//! checked before anything else; replies are queued up to
+//! [`MAX_OUT_PER_CLIENT`] and a client that does not take them is dropped at
+//! its deadline. Unknown opcodes are answered, not disconnected.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::{mount, MsFlags};
+use nix::poll::PollFlags;
+use nix::sys::socket::{
+    accept4, bind, connect, getsockopt, listen, recv, send, socket, sockopt, AddressFamily,
+    Backlog, MsgFlags, SockFlag, SockType, UnixAddr,
+};
+
+use crate::engine::Millis;
+use crate::proto::{self, DecodeError, ErrorCode, Reply, Request};
+
+/// The socket's file name inside the control directory.
+pub const SOCKET_NAME: &str = "control";
+/// Most clients connected at once.
+pub const MAX_CLIENTS: usize = 64;
+/// How long a client may take to send a request or to read our reply.
+pub const CLIENT_DEADLINE_MS: Millis = 5_000;
+/// Most reply bytes queued for one client.
+pub const MAX_OUT_PER_CLIENT: usize = 1 << 20;
+/// Most connections accepted per wakeup, so a connect storm cannot starve
+/// signals and reaping.
+const ACCEPTS_PER_WAKEUP: usize = 32;
+/// How long to stop polling the listener after EMFILE/ENFILE, so a full
+/// descriptor table does not turn into a busy loop.
+const ACCEPT_PAUSE_MS: Millis = 100;
+
+const RAMFS_MAGIC: i64 = 0x8584_58f6;
+
+/// One connected client.
+struct Client {
+    id: u64,
+    fd: OwnedFd,
+    uid: u32,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    /// Close once the output is flushed.
+    closing: bool,
+    /// A request is being carried out; nothing more is read meanwhile.
+    busy: bool,
+    /// Close at this time; `None` while busy (the operation has its own pace).
+    deadline: Option<Millis>,
+}
+
+/// A decoded request, with who sent it.
+#[derive(Debug)]
+pub struct Incoming {
+    pub client: u64,
+    pub uid: u32,
+    pub request: Request,
+}
+
+pub struct Control {
+    listener: OwnedFd,
+    path: PathBuf,
+    clients: Vec<Client>,
+    next_id: u64,
+    accept_paused_until: Option<Millis>,
+    /// Requests already buffered (pipelined behind an earlier one).
+    ready: Vec<Incoming>,
+}
+
+/// Why there is no control socket.
+#[derive(Debug)]
+pub enum OpenError {
+    /// Another cinit answers on the socket.
+    InUse(PathBuf),
+    Failed(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::InUse(p) => write!(
+                f,
+                "{} is in use by another running cinit; not listening",
+                p.display()
+            ),
+            OpenError::Failed(msg) => f.write_str(msg),
+        }
+    }
+}
+
+fn on_tmpfs(dir: &Path) -> bool {
+    nix::sys::statfs::statfs(dir).is_ok_and(|s| {
+        let t = s.filesystem_type();
+        t == nix::sys::statfs::TMPFS_MAGIC || i64::from(t.0 as u32) == RAMFS_MAGIC
+    })
+}
+
+/// Create `dir` (root-writable, world-searchable) and make sure it sits on a
+/// tmpfs. Returns a note when a tmpfs was mounted.
+fn prepare_dir(dir: &Path) -> Result<Option<String>, String> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| format!("{what} {}: {e}", dir.display());
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(|e| fail("cannot create", &e))?;
+    let mut note = None;
+    if !on_tmpfs(dir) {
+        mount(
+            Some("tmpfs"),
+            dir,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            Some("mode=0755,size=1m"),
+        )
+        .map_err(|e| fail("cannot mount a tmpfs on", &e.desc()))?;
+        note = Some(format!("mounted tmpfs on {}", dir.display()));
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| fail("cannot chmod", &e))?;
+    Ok(note)
+}
+
+fn unix_socket() -> nix::Result<OwnedFd> {
+    socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+}
+
+impl Control {
+    /// Set up the control directory and listen on its socket.
+    /// Returns the server and notes for the console.
+    pub fn open(dir: &Path) -> Result<(Control, Vec<String>), OpenError> {
+        let mut notes = Vec::new();
+        if let Some(note) = prepare_dir(dir).map_err(OpenError::Failed)? {
+            notes.push(note);
+        }
+        let path = dir.join(SOCKET_NAME);
+        let addr = UnixAddr::new(&path).map_err(|e| OpenError::Failed(e.desc().to_string()))?;
+        if std::fs::symlink_metadata(&path).is_ok() {
+            // A live listener means another cinit; a refused connect means a
+            // stale socket from a dead one, which is replaced.
+            let probe = unix_socket().map_err(|e| OpenError::Failed(e.desc().to_string()))?;
+            match connect(probe.as_raw_fd(), &addr) {
+                Ok(()) | Err(Errno::EAGAIN) => return Err(OpenError::InUse(path)),
+                Err(_) => {
+                    let _ = std::fs::remove_file(&path);
+                    notes.push(format!("replaced stale socket {}", path.display()));
+                }
+            }
+        }
+        let listener = unix_socket().map_err(|e| OpenError::Failed(e.desc().to_string()))?;
+        let failed = |what: &str, e: Errno| {
+            OpenError::Failed(format!("cannot {what} {}: {}", path.display(), e.desc()))
+        };
+        bind(listener.as_raw_fd(), &addr).map_err(|e| failed("bind", e))?;
+        // Every local user may connect; what they may do is checked per request.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))
+            .map_err(|e| OpenError::Failed(format!("cannot chmod {}: {e}", path.display())))?;
+        let backlog = Backlog::new(128).unwrap_or(Backlog::MAXCONN);
+        listen(&listener, backlog).map_err(|e| failed("listen on", e))?;
+        Ok((
+            Control {
+                listener,
+                path,
+                clients: Vec::with_capacity(MAX_CLIENTS),
+                next_id: 1,
+                accept_paused_until: None,
+                ready: Vec::new(),
+            },
+            notes,
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The descriptors to poll and for what, in a fixed order that
+    /// [`Control::handle_events`] expects back.
+    pub fn poll_interest(&self, now: Millis) -> Vec<(BorrowedFd<'_>, PollFlags)> {
+        let mut v = Vec::with_capacity(self.clients.len() + 1);
+        let paused = self.accept_paused_until.is_some_and(|t| t > now);
+        v.push((
+            self.listener.as_fd(),
+            if paused {
+                PollFlags::empty()
+            } else {
+                PollFlags::POLLIN
+            },
+        ));
+        for c in &self.clients {
+            let mut flags = PollFlags::empty();
+            if !c.busy && !c.closing {
+                flags |= PollFlags::POLLIN;
+            }
+            if !c.output.is_empty() {
+                flags |= PollFlags::POLLOUT;
+            }
+            v.push((c.fd.as_fd(), flags));
+        }
+        v
+    }
+
+    /// The earliest client deadline (or the end of an accept pause).
+    pub fn next_deadline(&self) -> Option<Millis> {
+        self.clients
+            .iter()
+            .filter_map(|c| c.deadline)
+            .chain(self.accept_paused_until)
+            .min()
+    }
+
+    /// Act on poll results (same order as [`Control::poll_interest`]) and
+    /// return the complete requests read.
+    pub fn handle_events(&mut self, now: Millis, revents: &[PollFlags]) -> Vec<Incoming> {
+        let mut incoming = std::mem::take(&mut self.ready);
+        // Clients first (their indices match `revents`), then new connections.
+        for (k, ev) in revents.iter().enumerate().skip(1).rev() {
+            let Some(c) = self.clients.get_mut(k - 1) else {
+                continue;
+            };
+            if ev.contains(PollFlags::POLLOUT) {
+                flush(c, now);
+            }
+            if ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+                && !c.busy
+                && !c.closing
+            {
+                if let Some(req) = read_request(c, now) {
+                    incoming.push(req);
+                }
+            }
+        }
+        if revents
+            .first()
+            .is_some_and(|e| e.contains(PollFlags::POLLIN))
+        {
+            self.accept_new(now);
+        }
+        self.reap_closed();
+        incoming
+    }
+
+    /// Queue a reply for `client` (if it is still connected). A request the
+    /// client had already sent behind this one becomes ready.
+    pub fn reply(&mut self, client: u64, now: Millis, reply: &Reply) {
+        if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
+            c.busy = false;
+            queue(c, now, &proto::encode_reply(reply));
+            flush(c, now);
+            if !c.closing {
+                if let Some(next) = parse_request(c, now) {
+                    self.ready.push(next);
+                }
+            }
+        }
+        self.reap_closed();
+    }
+
+    /// Whether requests are waiting to be handled without any new I/O.
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// Whether `client` is still connected.
+    pub fn is_connected(&self, client: u64) -> bool {
+        self.clients.iter().any(|c| c.id == client)
+    }
+
+    /// Drop clients whose deadline has passed; end an accept pause.
+    pub fn expire(&mut self, now: Millis) {
+        for c in &mut self.clients {
+            if c.deadline.is_some_and(|d| d <= now) {
+                c.closing = true;
+                c.output.clear();
+            }
+        }
+        if self.accept_paused_until.is_some_and(|t| t <= now) {
+            self.accept_paused_until = None;
+        }
+        self.reap_closed();
+    }
+
+    fn reap_closed(&mut self) {
+        self.clients.retain(|c| !(c.closing && c.output.is_empty()));
+    }
+
+    fn accept_new(&mut self, now: Millis) {
+        for _ in 0..ACCEPTS_PER_WAKEUP {
+            let raw = match accept4(
+                self.listener.as_raw_fd(),
+                SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            ) {
+                Ok(fd) => fd,
+                Err(Errno::EINTR | Errno::ECONNABORTED) => continue,
+                Err(Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM) => {
+                    self.accept_paused_until = Some(now.saturating_add(ACCEPT_PAUSE_MS));
+                    return;
+                }
+                Err(_) => return, // EAGAIN: no more pending connections
+            };
+            // SAFETY: accept4 returned a new descriptor that nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            let Ok(cred) = getsockopt(&fd, sockopt::PeerCredentials) else {
+                continue; // no credentials, no service: drop it
+            };
+            if self.clients.len() >= MAX_CLIENTS {
+                // Evict the oldest client that is not waiting for an operation.
+                match self.clients.iter().position(|c| !c.busy) {
+                    Some(oldest) => {
+                        self.clients.remove(oldest);
+                    }
+                    None => continue, // all busy: the newcomer is dropped
+                }
+            }
+            self.clients.push(Client {
+                id: self.next_id,
+                fd,
+                uid: cred.uid(),
+                input: Vec::with_capacity(256),
+                output: Vec::new(),
+                closing: false,
+                busy: false,
+                deadline: Some(now.saturating_add(CLIENT_DEADLINE_MS)),
+            });
+            self.next_id += 1;
+        }
+    }
+}
+
+/// Queue bytes for a client, dropping the client if its queue would exceed
+/// [`MAX_OUT_PER_CLIENT`].
+fn queue(c: &mut Client, now: Millis, bytes: &[u8]) {
+    if c.output.len().saturating_add(bytes.len()) > MAX_OUT_PER_CLIENT {
+        c.closing = true;
+        c.output.clear();
+        return;
+    }
+    c.output.extend_from_slice(bytes);
+    c.deadline = Some(now.saturating_add(CLIENT_DEADLINE_MS));
+}
+
+/// Send what the socket takes now.
+fn flush(c: &mut Client, now: Millis) {
+    while !c.output.is_empty() {
+        match send(
+            c.fd.as_raw_fd(),
+            &c.output,
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+        ) {
+            Ok(n) => {
+                c.output.drain(..n.min(c.output.len()));
+            }
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => return,
+            Err(_) => {
+                c.closing = true;
+                c.output.clear();
+                return;
+            }
+        }
+    }
+    if !c.busy && !c.closing {
+        c.deadline = Some(now.saturating_add(CLIENT_DEADLINE_MS));
+    }
+}
+
+/// Read what is available; return a request once a whole frame is there.
+/// Protocol errors are answered and the client is closed after the reply.
+fn read_request(c: &mut Client, now: Millis) -> Option<Incoming> {
+    let mut chunk = [0u8; proto::MAX_REQUEST];
+    let room = proto::MAX_REQUEST.saturating_sub(c.input.len());
+    let buf = chunk.get_mut(..room.max(1))?;
+    match recv(c.fd.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT) {
+        Ok(0) => {
+            c.closing = true;
+            c.output.clear();
+            return None;
+        }
+        Ok(n) => c.input.extend_from_slice(buf.get(..n).unwrap_or(&[])),
+        Err(Errno::EAGAIN | Errno::EINTR) => return None,
+        Err(_) => {
+            c.closing = true;
+            c.output.clear();
+            return None;
+        }
+    }
+    parse_request(c, now)
+}
+
+/// Take one complete request from the client's input buffer, if there is one.
+fn parse_request(c: &mut Client, now: Millis) -> Option<Incoming> {
+    let header = match proto::decode_header(&c.input, proto::MAX_REQUEST) {
+        Ok(h) => h,
+        Err(DecodeError::Incomplete(_)) => return None,
+        Err(e) => {
+            refuse(c, now, &e);
+            return None;
+        }
+    };
+    let frame = c.input.get(..header.frame_len)?; // not complete yet
+    match proto::decode_request(frame) {
+        Ok(request) => {
+            c.input.drain(..header.frame_len);
+            c.busy = true;
+            c.deadline = None;
+            Some(Incoming {
+                client: c.id,
+                uid: c.uid,
+                request,
+            })
+        }
+        Err(DecodeError::Incomplete(_)) => None,
+        Err(e) => {
+            refuse(c, now, &e);
+            None
+        }
+    }
+}
+
+fn refuse(c: &mut Client, now: Millis, e: &DecodeError) {
+    let reply = Reply::Error {
+        code: ErrorCode::Protocol,
+        message: e.to_string(),
+    };
+    queue(c, now, &proto::encode_reply(&reply));
+    c.closing = true;
+    c.input.clear();
+    flush(c, now);
+}

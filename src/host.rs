@@ -1,0 +1,108 @@
+//! The engine's window on the real system: spawning with the console as
+//! stdio, signalling process groups, and logging state changes.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid as NixPid;
+
+use crate::clock::now_ms;
+use crate::console::Console;
+use crate::engine::{seconds, Host, Millis, Pid, Report, Role, Spawned};
+use crate::spawn::spawn;
+use crate::state::{SpawnError, State};
+use crate::svcdir::read_exec;
+
+/// Format a log line with the monotonic time, like the kernel's printk.
+pub fn stamp(now: Millis, text: &str) -> String {
+    format!("[{:5}.{:03}] cinit: {text}", now / 1000, now % 1000)
+}
+
+pub struct RealHost {
+    pub console: Console,
+    /// Console fd given to children as stdio (≥ 3, close-on-exec).
+    pub child_stdio: Option<OwnedFd>,
+    /// Service directory of each engine index, and the same as C strings.
+    dirs: Vec<PathBuf>,
+    cdirs: Vec<CString>,
+}
+
+impl RealHost {
+    pub fn new(console: Console, child_stdio: Option<OwnedFd>) -> RealHost {
+        RealHost {
+            console,
+            child_stdio,
+            dirs: Vec::new(),
+            cdirs: Vec::new(),
+        }
+    }
+
+    /// Register the directories of newly added services (in index order).
+    pub fn add_dirs(&mut self, dirs: &[PathBuf]) {
+        for d in dirs {
+            self.cdirs
+                .push(CString::new(d.as_os_str().as_bytes()).unwrap_or_default());
+            self.dirs.push(d.clone());
+        }
+    }
+
+    pub fn log(&mut self, text: &str) {
+        self.console.line(&stamp(now_ms(), text));
+    }
+}
+
+impl Host for RealHost {
+    fn spawn(&mut self, svc: usize, role: Role) -> Result<Spawned, SpawnError> {
+        let (Some(dir), Some(cdir)) = (self.dirs.get(svc), self.cdirs.get(svc)) else {
+            return Err(SpawnError::Config("unknown service".into()));
+        };
+        let which = match role {
+            Role::On => "on",
+            Role::Off => "off",
+        };
+        let spec = match read_exec(dir, which) {
+            Ok(Some(spec)) => spec,
+            Ok(None) => return Ok(Spawned::Nothing),
+            Err(e) => return Err(SpawnError::Config(e.to_string())),
+        };
+        let stdio: RawFd = match &self.child_stdio {
+            Some(fd) => fd.as_raw_fd(),
+            None => return Err(SpawnError::Config("no console for stdio".into())),
+        };
+        spawn(&spec, cdir, stdio)
+            .map(Spawned::Pid)
+            .map_err(|errno| SpawnError::Exec {
+                path: String::from_utf8_lossy(spec.path.as_bytes()).into_owned(),
+                errno,
+            })
+    }
+
+    fn signal_group(&mut self, pgid: Pid, sig: Signal) {
+        // Never pgid 0 (our own group), 1 (init's group) or negative (-1 = all).
+        if pgid > 1 {
+            let _ = nix::sys::signal::killpg(NixPid::from_raw(pgid), sig);
+        }
+    }
+
+    fn report(&mut self, _svc: usize, name: &str, r: Report) {
+        // A line per start, finish and failure; `waiting` is the quiet default.
+        if r.state == State::Waiting {
+            return;
+        }
+        let mut text = format!("{} {name}", r.state);
+        if let Some(pid) = r.pid {
+            text.push_str(&format!(" (pid {pid})"));
+        }
+        if let Some(took) = r.took {
+            text.push_str(&format!(" in {}", seconds(took)));
+        }
+        if let Some(detail) = r.detail {
+            text.push_str(": ");
+            text.push_str(&detail);
+        }
+        self.log(&text);
+    }
+}
