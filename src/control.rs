@@ -440,3 +440,43 @@ fn refuse(c: &mut Client, now: Millis, e: &DecodeError) {
     c.input.clear();
     flush(c, now);
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    /// A scratch control directory on an existing tmpfs (so no mount is
+    /// needed), or `None` where /dev/shm is not a tmpfs.
+    fn shm_dir() -> Option<tempfile::TempDir> {
+        let d = tempfile::tempdir_in("/dev/shm").ok()?;
+        on_tmpfs(d.path()).then_some(d)
+    }
+
+    #[test]
+    fn stale_socket_is_replaced_and_a_live_one_is_left_alone() {
+        let Some(d) = shm_dir() else {
+            eprintln!("skipped: /dev/shm is not a tmpfs here");
+            return;
+        };
+        // A socket file whose listener is gone: connect is refused.
+        drop(UnixListener::bind(d.path().join(SOCKET_NAME)).unwrap());
+        let (first, notes) = Control::open(d.path()).unwrap();
+        assert!(
+            notes.iter().any(|n| n.starts_with("replaced stale socket")),
+            "{notes:?}"
+        );
+        let mode = std::fs::metadata(first.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o666);
+        // While `first` listens, a second server must stay out.
+        match Control::open(d.path()) {
+            Err(OpenError::InUse(p)) => assert_eq!(p, first.path()),
+            other => panic!("expected InUse, got {:?}", other.map(|c| c.1)),
+        }
+        drop(first);
+    }
+}

@@ -29,6 +29,21 @@ fn golden_requests() {
 }
 
 #[test]
+fn protocol_md_example_is_exact() {
+    // doc/PROTOCOL.md, "Example": cinit-ctl start --no-deps web
+    assert_eq!(
+        encode_request(&Request::Start {
+            names: vec!["web".into()],
+            no_deps: true
+        }),
+        [
+            0x63, 0x69, 0x01, 0x03, 0x00, 0x00, 0x00, 0x0d, 0x01, 0x00, 0x03, 0x77, 0x65, 0x62,
+            0x02, 0x00, 0x04, 0x00, 0x00, 0x00, 0x01
+        ]
+    );
+}
+
+#[test]
 fn golden_replies() {
     assert_eq!(
         encode_reply(&Reply::Error {

@@ -1,0 +1,28 @@
+# bash completion for cinit-ctl
+_cinit_ctl_services() {
+    local svc="${CINIT_DIR:-/etc/cinit}/svc"
+    [ -d "$svc" ] || return
+    (cd "$svc" && find . -mindepth 1 -type d ! -name needs ! -name wants \
+        ! -path '*/needs/*' ! -path '*/wants/*' ! -name '.*' 2>/dev/null | sed 's|^\./||')
+}
+
+_cinit_ctl() {
+    local cur="${COMP_WORDS[COMP_CWORD]}"
+    local verbs="start stop restart status list pid version reboot halt poweroff rescue update check"
+    local verb="" i
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case "${COMP_WORDS[i]}" in
+            -*) ;;
+            *) verb="${COMP_WORDS[i]}"; break ;;
+        esac
+    done
+    case "$verb" in
+        "") COMPREPLY=($(compgen -W "$verbs --json --help --version" -- "$cur")) ;;
+        start) COMPREPLY=($(compgen -W "--no-deps $(_cinit_ctl_services)" -- "$cur")) ;;
+        stop|restart|pid) COMPREPLY=($(compgen -W "$(_cinit_ctl_services)" -- "$cur")) ;;
+        status) COMPREPLY=($(compgen -W "--json $(_cinit_ctl_services)" -- "$cur")) ;;
+        list) COMPREPLY=($(compgen -W "--json" -- "$cur")) ;;
+        check) COMPREPLY=($(compgen -d -- "$cur")) ;;
+    esac
+}
+complete -F _cinit_ctl cinit-ctl
