@@ -234,10 +234,15 @@ impl Control {
             if ev.contains(PollFlags::POLLOUT) {
                 flush(c, now);
             }
-            if ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
-                && !c.busy
-                && !c.closing
-            {
+            let gone = ev.intersects(PollFlags::POLLHUP | PollFlags::POLLERR);
+            if gone && (c.busy || c.closing) {
+                // poll reports a hang-up even when not asked for; a client
+                // that left while waiting must go now, or the loop would spin.
+                c.closing = true;
+                c.output.clear();
+                continue;
+            }
+            if (ev.intersects(PollFlags::POLLIN) || gone) && !c.busy && !c.closing {
                 if let Some(req) = read_request(c, now) {
                     incoming.push(req);
                 }
