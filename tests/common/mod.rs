@@ -7,6 +7,13 @@
 //!   and mount namespaces (`unshare … --kill-child`), torn down by SIGKILL in
 //!   `Drop`. It reads the console log, parses the `cinit: STATE NAME` lines,
 //!   and inspects cinit's children through the host's `/proc`.
+//!   [`Fixture::boot_ctl`] also gives it `CINIT_CTL_DIR` and waits for the
+//!   control socket; [`Fixture::boot_ctl_real_root`] does the same without a
+//!   user namespace (real root, for tests with non-root clients).
+//! * Control socket: [`Cinit::ctl`] runs `cinit-ctl` from the host through
+//!   `/proc/<cinit>/root/<ctl dir>`, [`Cinit::ctl_in_ns_as`] runs a client
+//!   inside the namespaces as another uid, [`Cinit::connect`] opens a raw
+//!   connection.
 //! * [`Proc`]: one process seen through `/proc/PID/…`.
 //!
 //! Every wait has a deadline; a timed-out wait panics with a message that
@@ -28,6 +35,7 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -149,9 +157,51 @@ impl Fixture {
         }
     }
 
+    /// The control directory given to cinit as `CINIT_CTL_DIR` by
+    /// [`Fixture::boot_ctl`] (cinit creates it and mounts a private tmpfs on
+    /// it, so from the host it is reached through `/proc/PID/root`).
+    pub fn ctl_dir(&self) -> PathBuf {
+        self.base.join("ctl")
+    }
+
     /// Boots cinit as PID 1 with no arguments (root service `init`).
     pub fn boot(&self) -> Cinit {
         self.boot_with(&[])
+    }
+
+    /// Boots cinit as PID 1 (user, PID and mount namespaces) with
+    /// `CINIT_CTL_DIR` = [`Fixture::ctl_dir`] and waits until it listens on
+    /// its control socket.
+    pub fn boot_ctl(&self) -> Cinit {
+        let c = Cinit::launch_with(
+            self,
+            &[],
+            &[],
+            &LaunchOpts {
+                user_ns: true,
+                ctl_dir: Some(self.ctl_dir()),
+            },
+        );
+        c.wait_listening();
+        c
+    }
+
+    /// Like [`Fixture::boot_ctl`], but WITHOUT a user namespace: cinit runs as
+    /// the real root, still PID 1 of its own PID and mount namespaces (so
+    /// reboot(2) and its mounts stay confined). Lets the tests use real
+    /// non-root uids as clients. Needs the test to run as root.
+    pub fn boot_ctl_real_root(&self) -> Cinit {
+        let c = Cinit::launch_with(
+            self,
+            &[],
+            &[],
+            &LaunchOpts {
+                user_ns: false,
+                ctl_dir: Some(self.ctl_dir()),
+            },
+        );
+        c.wait_listening();
+        c
     }
 
     /// Boots cinit as PID 1 with the given arguments (e.g. `cprofile:x`).
@@ -212,6 +262,29 @@ impl Service {
         if !self.dir.join("on.env").exists() {
             self.env(&[PATH_ENV]);
         }
+        self
+    }
+
+    /// Writes `off` as a `#!/bin/sh` script (mode 0755) with `body`, and
+    /// `off.env` = [`PATH_ENV`].
+    pub fn off_script(&self, body: &str) -> &Self {
+        let text = format!("#!/bin/sh\n{body}\n");
+        write_file(&self.dir.join("off"), text.as_bytes(), 0o755);
+        write_file(
+            &self.dir.join("off.env"),
+            format!("{PATH_ENV}\n").as_bytes(),
+            0o644,
+        );
+        self
+    }
+
+    /// Writes `delay` (seconds from SIGTERM to SIGKILL; 0 = never KILL).
+    pub fn delay(&self, secs: u32) -> &Self {
+        write_file(
+            &self.dir.join("delay"),
+            format!("{secs}\n").as_bytes(),
+            0o644,
+        );
         self
     }
 
@@ -625,19 +698,56 @@ pub struct Cinit {
     console: PathBuf,
     output: PathBuf,
     host_pid: i32,
+    /// `CINIT_CTL_DIR` as cinit sees it, when the launcher set one.
+    ctl_dir: Option<PathBuf>,
+    /// Directory for [`run`]'s capture files.
+    scratch: PathBuf,
+}
+
+/// How [`Cinit::launch_with`] starts cinit.
+#[derive(Debug, Clone)]
+pub struct LaunchOpts {
+    /// Run in a user namespace mapping the caller to root (the default);
+    /// `false` runs cinit as the real root with only PID and mount
+    /// namespaces.
+    pub user_ns: bool,
+    /// Set `CINIT_CTL_DIR` to this path (cinit's default `/run/cinit`
+    /// otherwise).
+    pub ctl_dir: Option<PathBuf>,
+}
+
+impl Default for LaunchOpts {
+    fn default() -> Self {
+        Self {
+            user_ns: true,
+            ctl_dir: None,
+        }
+    }
 }
 
 impl Cinit {
     fn launch(fx: &Fixture, args: &[OsString], ignored: &[libc::c_int]) -> Self {
+        Self::launch_with(fx, args, ignored, &LaunchOpts::default())
+    }
+
+    /// Launches cinit as PID 1 with the given arguments, SIG_IGN signals and
+    /// options.
+    pub fn launch_with(
+        fx: &Fixture,
+        args: &[OsString],
+        ignored: &[libc::c_int],
+        opts: &LaunchOpts,
+    ) -> Self {
         let console = fx.console_path();
         File::create(&console).expect("create console file");
         let output = fx.path().join("unshare.out");
         let out = File::create(&output).expect("create unshare output file");
         let err = out.try_clone().expect("dup output file");
         let mut cmd = Command::new(unshare_bin());
+        if opts.user_ns {
+            cmd.args(["--user", "--map-root-user"]);
+        }
         cmd.args([
-            "--user",
-            "--map-root-user",
             "--pid",
             "--fork",
             "--kill-child",
@@ -655,6 +765,9 @@ impl Cinit {
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);
+        if let Some(dir) = &opts.ctl_dir {
+            cmd.env("CINIT_CTL_DIR", dir);
+        }
         // Start cinit the way the kernel starts init: every signal at its
         // default disposition, an empty signal mask and no fds but 0, 1, 2.
         // The test runner is not that clean: a binary spawned by cargo with
@@ -703,6 +816,8 @@ impl Cinit {
             console,
             output,
             host_pid: 0,
+            ctl_dir: opts.ctl_dir.clone(),
+            scratch: fx.path().to_path_buf(),
         };
         let unshare = Proc {
             pid: i32::try_from(me.child.id()).expect("pid fits i32"),
@@ -972,6 +1087,114 @@ impl Cinit {
     }
 }
 
+// ---------------------------------------------------------------------------
+// The control socket
+// ---------------------------------------------------------------------------
+
+/// Default deadline for one `cinit-ctl` run.
+pub const CTL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Absolute path of a util-linux tool (the environment is cleared, so no
+/// `PATH` lookup).
+pub fn util_bin(name: &str) -> PathBuf {
+    ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+        .into_iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("{name}(1) from util-linux is required"))
+}
+
+impl Cinit {
+    /// `CINIT_CTL_DIR` as cinit sees it; panics if the launcher set none.
+    #[track_caller]
+    pub fn ctl_dir(&self) -> &Path {
+        self.ctl_dir
+            .as_deref()
+            .expect("cinit was launched without CINIT_CTL_DIR (use Fixture::boot_ctl)")
+    }
+
+    /// The control directory seen from the host, through the root of
+    /// cinit's mount namespace: `/proc/PID/root/<ctl dir>`.
+    pub fn ctl_dir_via_proc(&self) -> PathBuf {
+        let inner = self.ctl_dir();
+        let rel = inner.strip_prefix("/").unwrap_or(inner);
+        PathBuf::from(format!("/proc/{}/root", self.host_pid)).join(rel)
+    }
+
+    /// The control socket seen from the host.
+    pub fn socket_path(&self) -> PathBuf {
+        self.ctl_dir_via_proc().join("control")
+    }
+
+    /// Waits for the console line `cinit: listening on <ctl dir>/control`.
+    #[track_caller]
+    pub fn wait_listening(&self) {
+        let want = match &self.ctl_dir {
+            Some(dir) => format!("cinit: listening on {}", dir.join("control").display()),
+            None => "cinit: listening on ".to_owned(),
+        };
+        self.wait_until(&format!("`{want}`"), TIMEOUT, |c| {
+            c.console().lines().any(|l| l.contains(&want))
+        });
+    }
+
+    /// A `cinit-ctl ARGS` command with a clean environment whose
+    /// `CINIT_CTL_DIR` reaches this cinit from the host.
+    pub fn ctl_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(ctl_bin());
+        cmd.args(args)
+            .env_clear()
+            .env("CINIT_CTL_DIR", self.ctl_dir_via_proc())
+            .current_dir("/");
+        cmd
+    }
+
+    /// Runs `cinit-ctl ARGS` from the host (deadline [`CTL_TIMEOUT`]).
+    #[track_caller]
+    pub fn ctl(&self, args: &[&str]) -> RunOutput {
+        run(self.ctl_cmd(args), &self.scratch, CTL_TIMEOUT)
+    }
+
+    /// [`Cinit::ctl`] and how long it took.
+    #[track_caller]
+    pub fn ctl_timed(&self, args: &[&str]) -> (RunOutput, Duration) {
+        let start = Instant::now();
+        let out = self.ctl(args);
+        (out, start.elapsed())
+    }
+
+    /// Runs the client binary `exe` (a `cinit-ctl`) with `args` INSIDE
+    /// cinit's mount and PID namespaces as uid/gid `id` with no
+    /// supplementary groups: `nsenter -t PID -m -p setpriv --reuid=ID
+    /// --regid=ID --clear-groups EXE ARGS`, `CINIT_CTL_DIR` = the in-namespace
+    /// control directory. `exe` must be reachable by that uid.
+    #[track_caller]
+    pub fn ctl_in_ns_as(&self, id: u32, exe: &Path, args: &[&str]) -> RunOutput {
+        let mut cmd = Command::new(util_bin("nsenter"));
+        cmd.arg("-t")
+            .arg(self.host_pid.to_string())
+            .args(["-m", "-p"])
+            .arg(util_bin("setpriv"))
+            .arg(format!("--reuid={id}"))
+            .arg(format!("--regid={id}"))
+            .arg("--clear-groups")
+            .arg(exe)
+            .args(args)
+            .env_clear()
+            .env("CINIT_CTL_DIR", self.ctl_dir())
+            .current_dir("/");
+        run(cmd, &self.scratch, CTL_TIMEOUT)
+    }
+
+    /// A blocking connection to the control socket from the host.
+    #[track_caller]
+    pub fn connect(&self) -> std::os::unix::net::UnixStream {
+        let path = self.socket_path();
+        std::os::unix::net::UnixStream::connect(&path)
+            .unwrap_or_else(|e| self.fail(&format!("connect to {}: {e}", path.display())))
+    }
+}
+
 impl Drop for Cinit {
     fn drop(&mut self) {
         // Debug aid: `CINIT_TEST_SHOW_LOG=1 cargo test -- --nocapture`.
@@ -1033,8 +1256,11 @@ impl RunOutput {
 /// test panics.
 #[track_caller]
 pub fn run(mut cmd: Command, scratch: &Path, timeout: Duration) -> RunOutput {
-    let out_path = scratch.join(".run.stdout");
-    let err_path = scratch.join(".run.stderr");
+    // Unique names, so that several threads may run commands at once.
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let out_path = scratch.join(format!(".run.{n}.stdout"));
+    let err_path = scratch.join(format!(".run.{n}.stderr"));
     let out = File::create(&out_path).expect("create stdout file");
     let err = File::create(&err_path).expect("create stderr file");
     let mut child = cmd
