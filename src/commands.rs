@@ -163,6 +163,13 @@ fn infos(engine: &Engine, now: Millis, svcs: &[usize], dependent: bool) -> Vec<S
         .collect()
 }
 
+/// The reply to stop/restart: the dependents (marked), then the named ones.
+fn dependents_first(engine: &Engine, now: Millis, deps: &[usize], roots: &[usize]) -> Reply {
+    let mut list = infos(engine, now, deps, true);
+    list.extend(infos(engine, now, roots, false));
+    Reply::Services(list)
+}
+
 /// Carry out one request from a client with user id `uid`.
 pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Request) -> Outcome {
     if uid != 0 && !req.is_read_only() {
@@ -245,11 +252,7 @@ pub fn progress(sv: &mut Services, now: Millis, p: &mut Pending) -> Option<Reply
                 .iter()
                 .chain(deps.iter())
                 .all(|&i| sv.engine.is_down(i));
-            down.then(|| {
-                let mut list = infos(sv.engine, now, deps, true);
-                list.extend(infos(sv.engine, now, roots, false));
-                Reply::Services(list)
-            })
+            down.then(|| dependents_first(sv.engine, now, deps, roots))
         }
         Pending::Restart {
             roots,
@@ -274,11 +277,7 @@ pub fn progress(sv: &mut Services, now: Millis, p: &mut Pending) -> Option<Reply
                 .iter()
                 .chain(deps.iter())
                 .all(|&i| sv.engine.is_settled(i));
-            settled.then(|| {
-                let mut list = infos(sv.engine, now, deps, true);
-                list.extend(infos(sv.engine, now, roots, false));
-                Reply::Services(list)
-            })
+            settled.then(|| dependents_first(sv.engine, now, deps, roots))
         }
     }
 }

@@ -338,16 +338,7 @@ impl Engine {
         ) {
             match self.nodes.get(i).and_then(|n| n.broken.clone()) {
                 Some(reason) => {
-                    let detail = reason.to_string();
-                    self.enter(
-                        host,
-                        now,
-                        i,
-                        Phase::Failed,
-                        Some(reason),
-                        None,
-                        Some(detail),
-                    );
+                    self.end(host, now, i, Phase::Failed, reason);
                 }
                 None => self.spawn_main(host, now, i, None),
             }
@@ -562,6 +553,13 @@ impl Engine {
         (s > 0).then(|| Millis::from(s) * 1000)
     }
 
+    /// Enter a final phase (`failed`, `need-failed`) for `reason`, which is
+    /// also the console detail.
+    fn end(&mut self, host: &mut dyn Host, now: Millis, i: usize, phase: Phase, reason: Reason) {
+        let detail = reason.to_string();
+        self.enter(host, now, i, phase, Some(reason), None, Some(detail));
+    }
+
     /// Enter a new phase, report it, and queue the dependents for evaluation.
     #[allow(clippy::too_many_arguments)]
     fn enter(
@@ -650,30 +648,12 @@ impl Engine {
             return;
         };
         if let Some(reason) = node.broken.clone() {
-            let detail = reason.to_string();
-            self.enter(
-                host,
-                now,
-                i,
-                Phase::Failed,
-                Some(reason),
-                None,
-                Some(detail),
-            );
+            self.end(host, now, i, Phase::Failed, reason);
             return;
         }
         if let Some((entry, why)) = node.missing_need.clone() {
             let reason = Reason::NeedMissing(entry, why);
-            let detail = reason.to_string();
-            self.enter(
-                host,
-                now,
-                i,
-                Phase::NeedFailed,
-                Some(reason),
-                None,
-                Some(detail),
-            );
+            self.end(host, now, i, Phase::NeedFailed, reason);
             return;
         }
         let failed_need = node
@@ -688,16 +668,7 @@ impl Engine {
                 .map(|x| x.name.clone())
                 .unwrap_or_default();
             let reason = Reason::NeedFailed(need);
-            let detail = reason.to_string();
-            self.enter(
-                host,
-                now,
-                i,
-                Phase::NeedFailed,
-                Some(reason),
-                None,
-                Some(detail),
-            );
+            self.end(host, now, i, Phase::NeedFailed, reason);
             return;
         }
         let ready = node.needs.iter().all(|&n| self.started(n))
@@ -746,16 +717,7 @@ impl Engine {
             }
             Err(err) => {
                 let reason = Reason::Spawn(err);
-                let detail = reason.to_string();
-                self.enter(
-                    host,
-                    now,
-                    i,
-                    Phase::Failed,
-                    Some(reason),
-                    None,
-                    Some(detail),
-                );
+                self.end(host, now, i, Phase::Failed, reason);
             }
         }
     }

@@ -199,6 +199,11 @@ fn json_service(s: &ServiceInfo) -> String {
     )
 }
 
+fn print_json(list: &[ServiceInfo]) {
+    let items: Vec<String> = list.iter().map(json_service).collect();
+    println!("[{}]", items.join(","));
+}
+
 fn secs(ms: u64) -> String {
     format!("{}.{:01}s", ms / 1000, (ms % 1000) / 100)
 }
@@ -271,10 +276,7 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
         }
         (Command::List, _, Reply::Services(list)) => {
             if cli.json {
-                println!(
-                    "[{}]",
-                    list.iter().map(json_service).collect::<Vec<_>>().join(",")
-                );
+                print_json(&list);
             } else {
                 for s in &list {
                     let pid = s.pid.map(|p| p.to_string()).unwrap_or_default();
@@ -295,10 +297,7 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
         },
         (_, Request::Status { .. }, Reply::Services(list)) => {
             if cli.json {
-                println!(
-                    "[{}]",
-                    list.iter().map(json_service).collect::<Vec<_>>().join(",")
-                );
+                print_json(&list);
             } else {
                 for s in &list {
                     println!("{}", describe(s));
