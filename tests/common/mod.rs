@@ -1018,6 +1018,20 @@ impl Cinit {
         self.outcome_for(name, TIMEOUT)
     }
 
+    /// Waits for `name` to end `failed` and asserts the reason contains
+    /// `needle`.
+    #[track_caller]
+    pub fn expect_failed_with(&self, name: &str, needle: &str) -> StateLine {
+        let got = self.expect_outcome(name, "failed");
+        if !got.rest().contains(needle) {
+            self.fail(&format!(
+                "`{name}` failed for the wrong reason: {}",
+                got.line
+            ));
+        }
+        got
+    }
+
     /// Waits for the outcome of `name` and asserts it is `state`.
     #[track_caller]
     pub fn expect_outcome(&self, name: &str, state: &str) -> StateLine {
