@@ -39,6 +39,9 @@ pub const STABLE_MS: Millis = 10_000;
 pub const BACKOFF_FIRST_MS: Millis = 100;
 /// Longest delay between two restarts.
 pub const BACKOFF_MAX_MS: Millis = 30_000;
+/// How long a process may take to disappear after SIGKILL before a shutdown
+/// gives up on it (a process in uninterruptible sleep never does).
+pub const KILL_WAIT_MS: Millis = 1_000;
 
 /// Restart delay after the `quick_deaths`-th quick death in a row:
 /// 0 (immediate), 100 ms, 200 ms, 400 ms, … capped at 30 s.
@@ -224,6 +227,9 @@ pub struct Engine {
     svcs: Vec<Svc>,
     pids: HashMap<Pid, (usize, Role)>,
     queue: VecDeque<usize>,
+    /// The system is going down: nothing starts or respawns, and a process
+    /// that survives SIGKILL is given up on after [`KILL_WAIT_MS`].
+    halting: bool,
 }
 
 impl Engine {
@@ -236,6 +242,7 @@ impl Engine {
             svcs: Vec::new(),
             pids: HashMap::new(),
             queue: VecDeque::new(),
+            halting: false,
         };
         e.add_nodes(nodes);
         e
@@ -302,7 +309,11 @@ impl Engine {
 
     /// Request `root` and, transitively, everything it needs or wants.
     /// Services already up are left alone; failed ones are tried again.
+    /// Nothing starts while the system is halting.
     pub fn start(&mut self, host: &mut dyn Host, now: Millis, root: usize) {
+        if self.halting {
+            return;
+        }
         let mut seen = vec![false; self.nodes.len()];
         let mut todo = vec![root];
         while let Some(i) = todo.pop() {
@@ -329,6 +340,9 @@ impl Engine {
 
     /// Start one service now, ignoring its needs and wants.
     pub fn start_alone(&mut self, host: &mut dyn Host, now: Millis, i: usize) {
+        if self.halting {
+            return;
+        }
         if let Some(s) = self.svcs.get_mut(i) {
             s.stop_requested = false;
         }
@@ -431,8 +445,12 @@ impl Engine {
                                 host.signal_group(main, Signal::SIGKILL);
                             }
                             st.step = StopStep::Kill;
+                            st.deadline = Some(now.saturating_add(KILL_WAIT_MS));
                             self.set_phase(i, Phase::Stopping(st));
                         }
+                        StopStep::Kill if self.halting => self.abandon(host, now, i, st),
+                        // Outside a shutdown, a process that survives SIGKILL
+                        // (uninterruptible sleep) is still there: keep waiting.
                         StopStep::Kill => self.set_phase(i, Phase::Stopping(st)),
                     }
                 }
@@ -609,6 +627,11 @@ impl Engine {
 
     /// Spawn the main process (first start, restart, or end of backoff).
     fn spawn_main(&mut self, host: &mut dyn Host, now: Millis, i: usize, note: Option<String>) {
+        if self.halting {
+            let detail = Some("not started: the system is going down".to_string());
+            self.enter(host, now, i, Phase::Stopped, None, None, detail);
+            return;
+        }
         let respawn = self.nodes.get(i).is_some_and(|n| n.respawn);
         match host.spawn(i, Role::On) {
             Ok(Spawned::Pid(pid)) => {
@@ -671,6 +694,11 @@ impl Engine {
         status: ExitStatus,
     ) {
         let uptime = self.svcs.get(i).map(|s| now.saturating_sub(s.spawned_at));
+        if self.halting {
+            let detail = format!("{status}; not restarted: the system is going down");
+            self.enter(host, now, i, Phase::Stopped, None, uptime, Some(detail));
+            return;
+        }
         let quick = self.bump_quick_deaths(i, now, true);
         if let Some(s) = self.svcs.get_mut(i) {
             s.restarts = s.restarts.saturating_add(1);

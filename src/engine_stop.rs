@@ -9,6 +9,50 @@ use nix::sys::signal::Signal;
 use super::{Engine, Host, Millis, Phase, Pid, Role, Spawned, Stop, StopStep};
 
 impl Engine {
+    /// Begin taking the whole system down: from now on nothing starts or
+    /// respawns, and every service that is not down is stopped, dependents
+    /// first, independent branches in parallel. Waiting and backoff
+    /// services are cancelled at once.
+    pub fn stop_all(&mut self, host: &mut dyn Host, now: Millis) {
+        self.halting = true;
+        let up: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| !self.is_down(i))
+            .collect();
+        self.stop_with_dependents(host, now, &up);
+    }
+
+    /// Whether every service is down and no stop is pending.
+    pub fn all_down(&self) -> bool {
+        (0..self.nodes.len()).all(|i| self.is_down(i))
+    }
+
+    /// Leave the halting mode of [`Engine::stop_all`]: services may be
+    /// started again (rescue mode, or a shutdown whose reboot(2) failed).
+    pub fn resume(&mut self) {
+        self.halting = false;
+    }
+
+    /// Whether [`Engine::stop_all`] is in force.
+    pub fn is_halting(&self) -> bool {
+        self.halting
+    }
+
+    /// Shutdown only: a process still there [`super::KILL_WAIT_MS`] after
+    /// SIGKILL is left for the global kill; the service counts as stopped.
+    pub(super) fn abandon(&mut self, host: &mut dyn Host, now: Millis, i: usize, st: Stop) {
+        let mut left = Vec::new();
+        for pid in [st.main, st.off].into_iter().flatten() {
+            self.pids.remove(&pid);
+            left.push(pid.to_string());
+        }
+        let detail = format!(
+            "pid {} still there after SIGKILL; given up on",
+            left.join(", ")
+        );
+        let took = Some(self.elapsed(i, now));
+        self.enter(host, now, i, Phase::Stopped, None, took, Some(detail));
+    }
+
     /// Stop `roots` and, first, every service that (transitively) needs one
     /// of them and is not already stopped. A service goes down only after
     /// everything in the set that needs it is down; independent branches go
@@ -112,6 +156,9 @@ impl Engine {
         if let Some(main) = st.main {
             host.signal_group(main, Signal::SIGTERM);
             host.signal_group(main, Signal::SIGCONT);
+        }
+        if st.main.is_some() || st.off.is_some() {
+            // An `off` killed at its deadline may still be on its way out.
             st.deadline = self.delay_ms(i).map(|d| now.saturating_add(d));
         }
         self.set_phase(i, Phase::Stopping(st));
