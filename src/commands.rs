@@ -15,7 +15,7 @@ use std::path::Path;
 
 use crate::engine::{Engine, Millis};
 use crate::host::RealHost;
-use crate::proto::{ErrorCode, Reply, Request, ServiceInfo};
+use crate::proto::{ErrorCode, Reply, Request, ServiceInfo, SystemAction};
 use crate::tree::Tree;
 
 /// Everything a request may touch.
@@ -23,6 +23,9 @@ pub struct Services<'a> {
     pub engine: &'a mut Engine,
     pub tree: &'a mut Tree,
     pub host: &'a mut RealHost,
+    /// Set while a shutdown or rescue is taking the system down: state
+    /// changes are refused with this message.
+    pub frozen: Option<String>,
 }
 
 /// An operation waiting for services to reach a result.
@@ -58,6 +61,8 @@ impl Pending {
 pub enum Outcome {
     Reply(Reply),
     Pending(Pending),
+    /// A system action (reboot, rescue, update…) for the daemon to decide.
+    System(SystemAction),
 }
 
 fn error(code: ErrorCode, message: String) -> Outcome {
@@ -181,6 +186,11 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
             ),
         );
     }
+    if let (Some(why), Request::Start { .. } | Request::Stop { .. } | Request::Restart { .. }) =
+        (&sv.frozen, req)
+    {
+        return error(ErrorCode::Failed, format!("{} refused: {why}", verb(req)));
+    }
     match req {
         Request::Version => Outcome::Reply(Reply::Version {
             server: env!("CARGO_PKG_VERSION").to_string(),
@@ -232,10 +242,7 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
                 })
             }
         }
-        // The lifecycle actions are not carried out by this version.
-        Request::System(action) => Outcome::Reply(Reply::Unsupported {
-            opcode: action.opcode(),
-        }),
+        Request::System(action) => Outcome::System(*action),
         Request::Unknown(opcode) => Outcome::Reply(Reply::Unsupported { opcode: *opcode }),
     }
 }

@@ -5,13 +5,49 @@
 //! | `sleep_before_kill` | seconds between the global SIGTERM and SIGKILL at shutdown | 2 |
 //! | `last` (+`.params`, `.env`) | run last at shutdown, before `reboot(2)` | none |
 //! | `panic` (+`.params`, `.env`) | run when cinit cannot go on | none |
+//! | `rescue` (+`.params`, `.env`) | the rescue shell | `/sbin/sulogin`, else `/bin/sh` |
 //!
 //! `last` and `panic` are read when they are needed (with [`crate::svcdir::read_exec`]),
 //! so editing them needs no reload; here they are only validated.
 
 use std::path::Path;
 
-use crate::svcdir::{parse_delay, read_exec, read_small_file, FileError};
+use std::ffi::CString;
+
+use crate::svcdir::{parse_delay, read_exec, read_small_file, ExecSpec, FileError};
+
+/// Shells tried, in order, when there is no `conf/rescue`.
+pub const RESCUE_FALLBACKS: [&str; 2] = ["/sbin/sulogin", "/bin/sh"];
+/// `PATH` for a fallback rescue shell.
+pub const RESCUE_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What to run for the rescue shell or the emergency shell: `conf/NAME` if
+/// present, else the first fallback that exists. A fallback gets `PATH`,
+/// `TERM=linux` and cinit's own `CINIT_*` variables (so `cinit-ctl` finds
+/// the control socket), nothing else.
+pub fn shell_spec(conf_dir: &Path, name: &str) -> Result<ExecSpec, String> {
+    match read_exec(conf_dir, name) {
+        Ok(Some(spec)) => return Ok(spec),
+        Ok(None) => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    let path = RESCUE_FALLBACKS
+        .iter()
+        .find(|p| Path::new(p).exists())
+        .ok_or_else(|| format!("no conf/{name}, {}", RESCUE_FALLBACKS.join(" or ")))?;
+    let mut env = vec![RESCUE_PATH.to_string(), "TERM=linux".to_string()];
+    for var in ["CINIT_DIR", "CINIT_CTL_DIR", "CINIT_CONSOLE"] {
+        if let Some(v) = std::env::var_os(var).and_then(|v| v.into_string().ok()) {
+            env.push(format!("{var}={v}"));
+        }
+    }
+    let c = |s: &str| CString::new(s).map_err(|_| format!("NUL byte in {s:?}"));
+    Ok(ExecSpec {
+        path: c(path)?,
+        argv: vec![c(path)?],
+        envp: env.iter().map(|e| c(e)).collect::<Result<_, _>>()?,
+    })
+}
 
 /// Seconds between the global SIGTERM and SIGKILL when `sleep_before_kill` is absent.
 pub const DEFAULT_SLEEP_BEFORE_KILL_S: u32 = 2;
@@ -39,7 +75,7 @@ pub fn read_conf(conf_dir: &Path) -> (GlobalConf, Vec<FileError>) {
             DEFAULT_SLEEP_BEFORE_KILL_S
         }
     };
-    for hook in ["last", "panic"] {
+    for hook in ["last", "panic", "rescue"] {
         if let Err(e) = read_exec(conf_dir, hook) {
             problems.push(e);
         }

@@ -94,6 +94,31 @@ impl Console {
     }
 }
 
+impl Console {
+    /// Write out everything queued, waiting up to `max_ms` for a slow
+    /// console. Only for the last moments before reboot(2) or exit, when
+    /// whatever is still queued would otherwise be lost.
+    pub fn drain(&mut self, max_ms: u16) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let until = crate::clock::now_ms().saturating_add(u64::from(max_ms));
+        loop {
+            self.flush();
+            let now = crate::clock::now_ms();
+            if !self.pending() || now >= until {
+                return;
+            }
+            let Some(fd) = self.fd() else {
+                return;
+            };
+            let left = u16::try_from(until.saturating_sub(now)).unwrap_or(max_ms);
+            let mut fds = [PollFd::new(fd, PollFlags::POLLOUT)];
+            if poll(&mut fds, PollTimeout::from(left)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {

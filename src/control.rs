@@ -274,6 +274,13 @@ impl Control {
         self.reap_closed();
     }
 
+    /// Send every client what its socket takes now (before reboot or exec).
+    pub fn flush_all(&mut self, now: Millis) {
+        for c in &mut self.clients {
+            flush(c, now);
+        }
+    }
+
     /// Whether requests are waiting to be handled without any new I/O.
     pub fn has_ready(&self) -> bool {
         !self.ready.is_empty()

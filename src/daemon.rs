@@ -13,8 +13,10 @@
 //! 3. Reap every exited child (known services and orphans alike).
 //! 4. Control: accept clients, read requests, carry them out.
 //! 5. Fire due deadlines (restarts after backoff, stop escalations).
-//! 6. Answer pending operations that have completed; expire slow clients.
-//! 7. Flush the console as far as it goes without blocking.
+//! 6. Move a shutdown or rescue sequence on ([`crate::lifecycle`]).
+//! 7. Answer pending operations that have completed; expire slow clients.
+//! 8. Flush the console as far as it goes without blocking.
+//! 9. Carry out a requested hot update, if the control queue is empty.
 //!
 //! An iteration that panics is caught and logged; the loop goes on. Nothing
 //! here ever returns or exits once the PID-1 check has passed.
@@ -33,44 +35,83 @@ use crate::commands::{execute, progress, Outcome, Pending, Services};
 use crate::conf::read_conf;
 use crate::console::Console;
 use crate::control::Control;
-use crate::engine::{Engine, Millis};
+use crate::engine::{seconds, Engine, Millis, Pid};
 use crate::host::RealHost;
+use crate::lifecycle::{action_for_signal, Sequence, Step};
 use crate::paths::{profile_from_args, Paths, DEFAULT_ROOT};
 use crate::reap::reap;
 use crate::signals::{block_handled, SignalSource};
 use crate::tree::Tree;
 
+#[path = "daemon_system.rs"]
+mod system;
+
 /// The non-blocking console fd, for the panic hook (which must not allocate
 /// or block). -1 until the console is open.
 static PANIC_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// A process the lifecycle waits for: `conf/last`, the final sync child, or
+/// the rescue shell. Not a service: the engine does not know it.
+struct Helper {
+    pid: Pid,
+    what: &'static str,
+    since: Millis,
+}
 
 struct Daemon {
     host: RealHost,
     engine: Engine,
     tree: Tree,
+    paths: Paths,
     signals: Option<SignalSource>,
     control: Option<Control>,
     pending: Vec<Pending>,
     /// More children may be waiting to be reaped.
     reap_pending: bool,
+    /// A shutdown or rescue in progress (the first request wins).
+    sequence: Option<Sequence>,
+    helper: Option<Helper>,
+    /// A hot update was requested; done at the end of an iteration.
+    update_requested: bool,
+    /// Clients waiting for the result of the update.
+    update_waiters: Vec<u64>,
 }
+
+/// While processes are being waited for at shutdown, look again this often
+/// even without a SIGCHLD (the last one may not be our child).
+const RECHECK_MS: Millis = 50;
 
 impl Daemon {
     /// The nearest time something must happen without outside input.
-    fn next_deadline(&self) -> Option<Millis> {
+    fn next_deadline(&self, now: Millis) -> Option<Millis> {
+        let recheck = self
+            .sequence
+            .as_ref()
+            .filter(|s| matches!(s.step(), Step::Term | Step::Kill))
+            .map(|_| now.saturating_add(RECHECK_MS));
         [
             self.engine.next_deadline(),
             self.control.as_ref().and_then(Control::next_deadline),
+            self.sequence.as_ref().and_then(Sequence::deadline),
+            recheck,
         ]
         .into_iter()
         .flatten()
         .min()
     }
 
+    /// The refusal message for state changes while the system goes down.
+    fn frozen(&self) -> Option<String> {
+        self.sequence
+            .as_ref()
+            .filter(|s| s.step() != Step::Shell)
+            .map(|s| format!("the system is going down ({})", s.goal().word()))
+    }
+
     /// One iteration of the loop (see the module doc for the order).
     fn iterate(&mut self) {
         let now = now_ms();
-        let mut timeout = poll_timeout(now, self.next_deadline());
+        let mut timeout = poll_timeout(now, self.next_deadline(now));
         if self.signals.is_none() {
             // Degraded: without a signalfd, reap on a short timer.
             timeout = Some(timeout.map_or(100, |t| t.min(100)));
@@ -81,19 +122,29 @@ impl Daemon {
         let control_events = self.wait(now, timeout);
         self.drain_signals();
         let now = now_ms();
-        let (engine, host) = (&mut self.engine, &mut self.host);
+        let (engine, host, helper) = (&mut self.engine, &mut self.host, &mut self.helper);
         // Orphans (pids the engine does not own) are reaped silently.
         self.reap_pending = reap(|pid, status| {
+            if let Some(h) = helper.take_if(|h| h.pid == pid) {
+                let took = seconds(now.saturating_sub(h.since));
+                host.log(&format!("{} (pid {pid}) ended in {took}: {status}", h.what));
+                return;
+            }
             engine.child_exited(host, now, pid, status);
         });
         self.serve_control(now, &control_events);
         let now = now_ms();
         self.engine.tick(&mut self.host, now);
+        self.drive_sequence(now);
         self.answer_pending(now);
         if let Some(control) = self.control.as_mut() {
             control.expire(now);
         }
         self.host.console.flush();
+        if self.update_requested && !self.control.as_ref().is_some_and(Control::has_ready) {
+            self.update_requested = false;
+            self.hot_update(now);
+        }
     }
 
     /// Poll; returns the control part of the poll results.
@@ -134,6 +185,7 @@ impl Daemon {
     }
 
     fn serve_control(&mut self, now: Millis, events: &[PollFlags]) {
+        let frozen = self.frozen();
         let Some(control) = self.control.as_mut() else {
             return;
         };
@@ -142,8 +194,10 @@ impl Daemon {
         } else {
             control.handle_events(now, events)
         };
+        let mut system = Vec::new();
         for inc in requests {
             let mut sv = Services {
+                frozen: frozen.clone(),
                 engine: &mut self.engine,
                 tree: &mut self.tree,
                 host: &mut self.host,
@@ -151,7 +205,11 @@ impl Daemon {
             match execute(&mut sv, now, inc.client, inc.uid, &inc.request) {
                 Outcome::Reply(reply) => control.reply(inc.client, now, &reply),
                 Outcome::Pending(p) => self.pending.push(p),
+                Outcome::System(action) => system.push((inc.client, action)),
             }
+        }
+        for (client, action) in system {
+            self.system_request(now, client, action);
         }
     }
 
@@ -163,6 +221,7 @@ impl Daemon {
             return;
         };
         let mut sv = Services {
+            frozen: None,
             engine: &mut self.engine,
             tree: &mut self.tree,
             host: &mut self.host,
@@ -185,6 +244,7 @@ impl Daemon {
         let Some(source) = self.signals.as_mut() else {
             return;
         };
+        let mut actions = Vec::new();
         while let Some(sig) = source.read() {
             if sig.signal == Signal::SIGCHLD as i32 {
                 continue; // reaping happens on every iteration
@@ -195,10 +255,17 @@ impl Daemon {
                     .log(&format!("ignoring {} {who}: not root", sig.name()));
                 continue;
             }
-            self.host.log(&format!(
-                "received {} {who}; the lifecycle actions are not implemented yet",
-                sig.name()
-            ));
+            let Some(action) = action_for_signal(sig.signal) else {
+                continue;
+            };
+            self.host.log(&format!("received {} {who}", sig.name()));
+            actions.push(action);
+        }
+        let now = now_ms();
+        for action in actions {
+            if let Err(why) = self.begin_action(now, action, None) {
+                self.host.log(&why);
+            }
         }
     }
 }
@@ -285,10 +352,15 @@ pub fn main() -> i32 {
         host,
         engine,
         tree,
+        paths,
         signals,
         control,
         pending: Vec::new(),
         reap_pending: false,
+        sequence: None,
+        helper: None,
+        update_requested: false,
+        update_waiters: Vec::new(),
     };
     loop {
         if catch_unwind(AssertUnwindSafe(|| daemon.iterate())).is_err() {

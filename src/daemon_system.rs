@@ -1,0 +1,293 @@
+//! The daemon's side of the lifecycle: accepting system actions (from
+//! signals and from `cinit-ctl`), and carrying out the commands of a
+//! shutdown or rescue [`Sequence`].
+//!
+//! Part of [`crate::daemon`] (a child module sharing the daemon's state).
+
+use std::ffi::CString;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+
+use nix::sys::signal::Signal;
+
+use super::{Daemon, Helper};
+use crate::conf::{read_conf, shell_spec};
+use crate::engine::{Millis, Pid};
+use crate::lifecycle::{Action, Command, Facts, Goal, Sequence, Step};
+use crate::proto::{ErrorCode, Reply, SystemAction};
+use crate::spawn::spawn;
+use crate::svcdir::read_exec;
+use crate::sysops;
+
+/// Exit status when reboot(2) is refused in a container (see the README).
+pub fn container_exit_status(goal: Goal) -> i32 {
+    match goal {
+        Goal::Reboot => 129,
+        Goal::Halt | Goal::Poweroff | Goal::Rescue => 0,
+    }
+}
+
+fn action_of(a: SystemAction) -> Action {
+    match a {
+        SystemAction::Reboot => Action::Sequence(Goal::Reboot),
+        SystemAction::Halt => Action::Sequence(Goal::Halt),
+        SystemAction::Poweroff => Action::Sequence(Goal::Poweroff),
+        SystemAction::Rescue => Action::Sequence(Goal::Rescue),
+        SystemAction::Update => Action::Update,
+    }
+}
+
+impl Daemon {
+    /// A system action requested over the control socket by `client`.
+    pub(super) fn system_request(&mut self, now: Millis, client: u64, a: SystemAction) {
+        let reply = match self.begin_action(now, action_of(a), Some(client)) {
+            // The update is answered by whichever image comes out of it.
+            Ok(_) if a == SystemAction::Update => return,
+            Ok(message) => Reply::Ok {
+                message: Some(message),
+            },
+            Err(message) => {
+                self.host.log(&message);
+                Reply::Error {
+                    code: ErrorCode::Failed,
+                    message,
+                }
+            }
+        };
+        if let Some(control) = self.control.as_mut() {
+            control.reply(client, now, &reply);
+        }
+    }
+
+    /// Start `action` unless another one is in progress (the first wins).
+    /// Returns what to tell the requester.
+    pub(super) fn begin_action(
+        &mut self,
+        now: Millis,
+        action: Action,
+        client: Option<u64>,
+    ) -> Result<String, String> {
+        if let Some(seq) = &self.sequence {
+            if !seq.yields_to(action) {
+                return Err(seq.busy_message(action));
+            }
+            // Leaving the rescue shell for a shutdown: the shell is just one
+            // more process for the global kill now.
+            self.helper = None;
+        }
+        match action {
+            Action::Update => {
+                self.update_requested = true;
+                self.update_waiters.extend(client);
+                Ok("update: re-executing cinit".to_string())
+            }
+            Action::Sequence(goal) => {
+                let (conf, problems) = read_conf(&self.paths.conf);
+                for p in problems {
+                    self.host.log(&format!("config: conf: {p}"));
+                }
+                let (seq, commands) = Sequence::begin(goal, now, conf.sleep_before_kill_s);
+                self.sequence = Some(seq);
+                for c in commands {
+                    self.run_command(now, c);
+                }
+                Ok(match goal {
+                    Goal::Rescue => "rescue: stopping everything, then starting a shell".into(),
+                    g => format!("{}: shutting down", g.word()),
+                })
+            }
+        }
+    }
+
+    /// Move the sequence on as far as it goes now.
+    pub(super) fn drive_sequence(&mut self, now: Millis) {
+        // Each round moves at least one step forward, and there are fewer
+        // than ten steps: the bound only guards against a bookkeeping bug.
+        for _ in 0..16 {
+            let Some(seq) = self.sequence.as_mut() else {
+                return;
+            };
+            let others = if matches!(seq.step(), Step::Term | Step::Kill) {
+                // Unknown (no /proc): assume something is left and wait.
+                sysops::count_others().unwrap_or(1)
+            } else {
+                0
+            };
+            let facts = Facts {
+                services_down: self.engine.all_down(),
+                others,
+                helper_running: self.helper.is_some(),
+            };
+            let commands = seq.advance(now, &facts);
+            if commands.is_empty() {
+                break;
+            }
+            for c in commands {
+                self.run_command(now, c);
+            }
+        }
+        if self
+            .sequence
+            .as_ref()
+            .is_some_and(|s| s.step() == Step::Finished)
+        {
+            self.sequence = None;
+        }
+    }
+
+    fn run_command(&mut self, now: Millis, command: Command) {
+        match command {
+            Command::Log(text) => self.host.log(&text),
+            Command::StopServices => self.engine.stop_all(&mut self.host, now),
+            Command::TermAll => {
+                for sig in [Signal::SIGTERM, Signal::SIGCONT] {
+                    if let Err(e) = sysops::signal_all(sig) {
+                        self.host.log(&format!(
+                            "cannot send {} to all: {}",
+                            sig.as_str(),
+                            e.desc()
+                        ));
+                    }
+                }
+            }
+            Command::KillAll => {
+                if let Err(e) = sysops::kill_all_from_child() {
+                    self.host.log(&format!(
+                        "cannot fork for SIGKILL to all ({}); sent it from PID 1",
+                        e.desc()
+                    ));
+                }
+            }
+            Command::RunLast => self.run_last(now),
+            Command::RunFinal => {
+                let unmount = sysops::in_initial_pid_ns();
+                match sysops::fork_final(unmount) {
+                    Ok(pid) => self.set_helper(pid, "final sync", now),
+                    Err(e) => self
+                        .host
+                        .log(&format!("cannot fork the final sync: {}", e.desc())),
+                }
+            }
+            Command::KillHelper => {
+                if let Some(h) = self.helper.take() {
+                    // Spawned helpers lead their own group; forked ones do not.
+                    let pid = nix::unistd::Pid::from_raw(h.pid);
+                    let _ = nix::sys::signal::killpg(pid, Signal::SIGKILL);
+                    let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+                }
+            }
+            Command::Reboot(goal) => self.reboot(goal),
+            Command::RescueShell => self.run_shell(now),
+            Command::Boot => {
+                self.engine.resume();
+                if let Some(&root) = self.tree.roots.first() {
+                    self.engine.start(&mut self.host, now, root);
+                }
+            }
+        }
+    }
+
+    fn set_helper(&mut self, pid: Pid, what: &'static str, now: Millis) {
+        self.helper = Some(Helper {
+            pid,
+            what,
+            since: now,
+        });
+    }
+
+    fn conf_cdir(&self) -> CString {
+        CString::new(self.paths.conf.as_os_str().as_bytes()).unwrap_or_default()
+    }
+
+    fn run_last(&mut self, now: Millis) {
+        let spec = match read_exec(&self.paths.conf, "last") {
+            Ok(Some(spec)) => spec,
+            Ok(None) => return,
+            Err(e) => {
+                self.host.log(&format!("not running conf/last: {e}"));
+                return;
+            }
+        };
+        let Some(stdio) = self.host.child_stdio.as_ref().map(|f| f.as_raw_fd()) else {
+            return;
+        };
+        match spawn(&spec, &self.conf_cdir(), stdio) {
+            Ok(pid) => {
+                self.host.log(&format!("running conf/last (pid {pid})"));
+                self.set_helper(pid, "conf/last", now);
+            }
+            Err(errno) => self.host.log(&format!(
+                "cannot run conf/last: {}",
+                nix::errno::Errno::from_raw(errno).desc()
+            )),
+        }
+    }
+
+    fn run_shell(&mut self, now: Millis) {
+        let spec = match shell_spec(&self.paths.conf, "rescue") {
+            Ok(spec) => spec,
+            Err(why) => {
+                self.host.log(&format!("no rescue shell: {why}"));
+                return;
+            }
+        };
+        let Some(stdio) = self.host.child_stdio.as_ref().map(|f| f.as_raw_fd()) else {
+            return;
+        };
+        let root = CString::new("/").unwrap_or_default();
+        match spawn(&spec, &root, stdio) {
+            Ok(pid) => {
+                let name = spec.path.to_string_lossy().into_owned();
+                self.host
+                    .log(&format!("rescue shell {name} (pid {pid}) on the console"));
+                self.set_helper(pid, "rescue shell", now);
+            }
+            Err(errno) => self.host.log(&format!(
+                "cannot start the rescue shell: {}",
+                nix::errno::Errno::from_raw(errno).desc()
+            )),
+        }
+    }
+
+    /// The end of a shutdown. Returns only if reboot(2) failed and cinit
+    /// stays up.
+    fn reboot(&mut self, goal: Goal) {
+        if let Some(control) = self.control.as_mut() {
+            control.flush_all(crate::clock::now_ms());
+        }
+        self.host.console.drain(2000);
+        let err = sysops::reboot(goal);
+        if err == nix::errno::Errno::EPERM && !sysops::in_initial_pid_ns() {
+            let status = container_exit_status(goal);
+            self.host.log(&format!(
+                "{}: reboot(2) is not permitted here (a container); exiting with status {status}",
+                goal.word()
+            ));
+            self.host.console.drain(2000);
+            std::process::exit(status);
+        }
+        self.host.log(&format!(
+            "{}: reboot(2) failed: {}; cinit stays up with every service stopped \
+             (send the request again, or start services)",
+            goal.word(),
+            err.desc()
+        ));
+        self.sequence = None;
+        self.engine.resume();
+    }
+}
+
+impl Daemon {
+    pub(super) fn hot_update(&mut self, now: Millis) {
+        let waiters = std::mem::take(&mut self.update_waiters);
+        let reply = Reply::Error {
+            code: ErrorCode::Failed,
+            message: "update is not available".into(),
+        };
+        if let Some(control) = self.control.as_mut() {
+            for c in waiters {
+                control.reply(c, now, &reply);
+            }
+        }
+    }
+}
