@@ -740,6 +740,10 @@ pub fn seconds(ms: Millis) -> String {
 #[path = "engine_stop.rs"]
 mod stop;
 
+#[path = "engine_restore.rs"]
+mod restore;
+pub use restore::{SvcRecord, PHASE_LOST};
+
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;

@@ -628,3 +628,50 @@ fn outside_a_shutdown_a_sigkill_survivor_keeps_its_service_stopping() {
     assert_eq!(e.next_deadline(), None);
     assert!(e.owns(h.pid_of(0, Role::On)));
 }
+
+#[test]
+fn export_and_restore_keep_states_pids_counters_and_timers() {
+    // a: running after a restart; b: in backoff; c: stopping with off; d: done.
+    let mut nodes = graph(4, &[]);
+    for n in &mut nodes[..3] {
+        n.respawn = true;
+    }
+    nodes[2].delay_s = Some(2);
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run; 4]);
+    h.has_off[2] = true;
+    for i in 0..4 {
+        e.start(&mut h, 0, i);
+    }
+    exit_on(&mut e, &mut h, 10, 0, 1); // immediate restart
+    exit_on(&mut e, &mut h, 10, 1, 1);
+    exit_on(&mut e, &mut h, 20, 1, 1); // second quick death: backoff
+    exit_on(&mut e, &mut h, 20, 3, 0);
+    e.stop(&mut h, 30, 2);
+    let before: Vec<_> = (0..4).map(|i| format!("{:?}", e.status(i))).collect();
+    let deadline = e.next_deadline();
+
+    let (nodes, records) = e.export();
+    let (mut r, lost) = Engine::restore(nodes, &records);
+    assert!(lost.is_empty(), "{lost:?}");
+    let after: Vec<_> = (0..4).map(|i| format!("{:?}", r.status(i))).collect();
+    assert_eq!(before, after);
+    assert_eq!(r.next_deadline(), deadline, "pending timers survive");
+    assert!(r.owns(h.pid_of(0, Role::On)));
+    assert!(
+        r.owns(h.pid_of(2, Role::Off)),
+        "the off process is still tracked"
+    );
+    // The restored engine carries on: the off exits, then SIGTERM follows.
+    let off = h.pid_of(2, Role::Off);
+    let main = h.pid_of(2, Role::On);
+    exit(&mut r, &mut h, 40, off, 0);
+    assert!(h.signals.contains(&(main, Signal::SIGTERM)));
+    // A lost record leaves that service stopped and says so.
+    let (nodes, mut records) = e.export();
+    records[0] = SvcRecord::lost();
+    records.pop();
+    let (r, lost) = Engine::restore(nodes, &records);
+    assert_eq!(r.state(0), Some(State::Stopped));
+    assert_eq!(lost.len(), 2, "{lost:?}");
+}

@@ -29,6 +29,7 @@ pub mod paths;
 pub mod proto;
 pub mod reap;
 pub mod signals;
+pub mod snapshot;
 pub mod spawn;
 pub mod state;
 pub mod svcdir;

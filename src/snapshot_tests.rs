@@ -1,0 +1,201 @@
+//! Unit tests of the snapshot codec: round trips, version rules, damage.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
+use super::*;
+use proptest::prelude::*;
+
+fn sample() -> Snapshot {
+    let mut a = Node::new("a");
+    a.respawn = true;
+    a.delay_s = Some(3);
+    a.needs = vec![1];
+    a.wants = vec![2];
+    let mut b = Node::new("b");
+    b.missing_need = Some(("needs/x".into(), "no such directory".into()));
+    b.broken = Some(Reason::Cycle("b -> b".into()));
+    let c = Node::new("c dir/with space");
+    let rec = |phase: u8, pid: i32, reason: Option<Reason>| SvcRecord {
+        phase,
+        pid,
+        off_pid: if phase == 7 { pid + 1 } else { 0 },
+        stop_step: 1,
+        deadline: Some(77),
+        until: 99,
+        reason,
+        since: 5,
+        spawned_at: 6,
+        restarts: 7,
+        quick_deaths: 2,
+        started_once: true,
+        stop_requested: phase == 7,
+    };
+    Snapshot {
+        writer: "0.1.0".into(),
+        tree: Some(TreeState {
+            svc_root: "/etc/cinit/svc".into(),
+            dirs: vec![
+                "/etc/cinit/svc/a".into(),
+                "/etc/cinit/svc/b".into(),
+                "/etc/cinit/svc/c dir/with space".into(),
+            ],
+            roots: vec![0, 2],
+        }),
+        nodes: vec![a, b, c],
+        services: vec![
+            rec(2, 40, Some(Reason::Exit(ExitStatus::Signal(9)))),
+            rec(
+                7,
+                41,
+                Some(Reason::Spawn(SpawnError::Exec {
+                    path: "/x".into(),
+                    errno: 2,
+                })),
+            ),
+            rec(6, 0, Some(Reason::NeedMissing("e".into(), "why".into()))),
+        ],
+        console: Some(ConsoleState {
+            log_fd: 4,
+            child_fd: 3,
+            pending: b"half a line".to_vec(),
+            dropped: 2,
+        }),
+        control: Some(ControlState {
+            listener_fd: 6,
+            path: "/run/cinit/control".into(),
+            next_id: 12,
+            clients: vec![ClientRecord {
+                id: 11,
+                fd: 9,
+                uid: 1000,
+                input: vec![1, 2],
+                output: vec![3],
+                closing: false,
+                busy: true,
+                deadline: None,
+            }],
+        }),
+        pending: vec![
+            Pending::Start {
+                client: 11,
+                svcs: vec![0],
+            },
+            Pending::Stop {
+                client: 11,
+                roots: vec![1],
+                deps: vec![0],
+            },
+            Pending::Restart {
+                client: 11,
+                roots: vec![2],
+                deps: vec![],
+                starting: true,
+            },
+        ],
+        waiters: vec![11],
+    }
+}
+
+#[test]
+fn a_snapshot_reads_back_exactly() {
+    let s = sample();
+    let (back, lost) = decode(&encode(&s)).unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    assert_eq!(back, s);
+}
+
+#[test]
+fn unknown_sections_and_appended_fields_are_skipped() {
+    let s = sample();
+    let bytes = encode(&s);
+    // Rebuild the body with an unknown section in front and an extra field
+    // appended to the META section, as a newer writer would.
+    let body = &bytes[HEADER_LEN..];
+    let mut newer = Out::default();
+    newer.u8(200);
+    newer.bytes(b"future");
+    let mut meta = Out::default();
+    meta.str("9.9");
+    meta.u64(42); // a field this reader does not know
+    newer.section(tag::META, meta);
+    newer.0.extend_from_slice(body);
+    let mut framed = bytes[..HEADER_LEN].to_vec();
+    framed[12..16].copy_from_slice(&(newer.0.len() as u32).to_be_bytes());
+    framed[16..24].copy_from_slice(&fnv1a(&newer.0).to_be_bytes());
+    framed.extend_from_slice(&newer.0);
+    let (back, lost) = decode(&framed).unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    // The original META comes later and wins; everything else is intact.
+    assert_eq!(back, s);
+}
+
+#[test]
+fn headers_that_are_not_ours_are_refused() {
+    assert_eq!(decode(b"hello"), Err(Unreadable::NotASnapshot));
+    assert_eq!(decode(b""), Err(Unreadable::NotASnapshot));
+    let mut bytes = encode(&sample());
+    bytes[9] = 2; // format 2
+    assert_eq!(decode(&bytes), Err(Unreadable::Format(2)));
+    assert_eq!(decode(&bytes[..10]), Err(Unreadable::Format(2)));
+    let bytes = encode(&sample());
+    assert_eq!(decode(&bytes[..12]), Err(Unreadable::Truncated));
+}
+
+#[test]
+fn damage_is_reported_and_the_rest_is_adopted() {
+    let s = sample();
+    let mut bytes = encode(&s);
+    // Truncate: the last sections are lost, the first ones are kept.
+    bytes.truncate(bytes.len() - 5);
+    let (back, lost) = decode(&bytes).unwrap();
+    assert!(lost.iter().any(|l| l.contains("truncated")), "{lost:?}");
+    assert_eq!(back.tree, s.tree);
+    assert_eq!(back.nodes, s.nodes);
+    // A flipped byte inside a service record: checksum reported, the record
+    // keeps its place as a lost one or decodes to something; never a panic.
+    let mut bytes = encode(&s);
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    let (_, lost) = decode(&bytes).unwrap();
+    assert!(lost.iter().any(|l| l.contains("checksum")), "{lost:?}");
+}
+
+#[test]
+fn a_damaged_service_record_keeps_its_index() {
+    let mut s = sample();
+    s.services.truncate(2);
+    let bytes = encode(&s);
+    // Find the first SERVICE section and cut its payload to 3 bytes.
+    let mut body = In(&bytes[HEADER_LEN..]);
+    let mut rebuilt = Out::default();
+    let mut first = true;
+    while let (Some(t), Some(p)) = (body.u8(), body.bytes()) {
+        let p = if t == tag::SERVICE && first {
+            first = false;
+            p[..3].to_vec()
+        } else {
+            p
+        };
+        rebuilt.u8(t);
+        rebuilt.bytes(&p);
+    }
+    let mut framed = bytes[..HEADER_LEN].to_vec();
+    framed[12..16].copy_from_slice(&(rebuilt.0.len() as u32).to_be_bytes());
+    framed[16..24].copy_from_slice(&fnv1a(&rebuilt.0).to_be_bytes());
+    framed.extend_from_slice(&rebuilt.0);
+    let (back, lost) = decode(&framed).unwrap();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(back.services.len(), 2);
+    assert_eq!(back.services[0].phase, crate::engine::PHASE_LOST);
+    assert_eq!(back.services[1], s.services[1]);
+}
+
+proptest! {
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = decode(&data);
+        let mut framed = MAGIC.to_vec();
+        framed.extend_from_slice(&FORMAT.to_be_bytes());
+        framed.extend_from_slice(&data);
+        let _ = decode(&framed);
+    }
+}
