@@ -36,6 +36,18 @@ impl Console {
         }
     }
 
+    /// A console carrying on after a hot update with what was still queued.
+    pub fn adopt(fd: Option<OwnedFd>, pending: Vec<u8>, dropped: u64) -> Console {
+        let mut buf = VecDeque::from(pending);
+        buf.truncate(BUFFER_BYTES);
+        Console { fd, buf, dropped }
+    }
+
+    /// What is queued and how many lines were dropped (for the snapshot).
+    pub fn export(&self) -> (Vec<u8>, u64) {
+        (self.buf.iter().copied().collect(), self.dropped)
+    }
+
     /// Queue one line (a newline is added) and write what the console takes.
     pub fn line(&mut self, text: &str) {
         if self.dropped > 0 && self.room_for(80) {

@@ -24,6 +24,7 @@ use nix::sys::socket::{
 
 use crate::engine::Millis;
 use crate::proto::{self, DecodeError, ErrorCode, Reply, Request};
+use crate::snapshot::{ClientRecord, ControlState};
 
 /// The socket's file name inside the control directory.
 pub const SOCKET_NAME: &str = "control";
@@ -272,6 +273,83 @@ impl Control {
             }
         }
         self.reap_closed();
+    }
+
+    /// The listener and every client, for the hot-update snapshot. The
+    /// descriptors stay owned here (the exec may fail).
+    pub fn export(&self) -> ControlState {
+        ControlState {
+            listener_fd: self.listener.as_raw_fd(),
+            path: self.path.clone(),
+            next_id: self.next_id,
+            clients: self
+                .clients
+                .iter()
+                .map(|c| ClientRecord {
+                    id: c.id,
+                    fd: c.fd.as_raw_fd(),
+                    uid: c.uid,
+                    input: c.input.clone(),
+                    output: c.output.clone(),
+                    closing: c.closing,
+                    busy: c.busy,
+                    deadline: c.deadline,
+                })
+                .collect(),
+        }
+    }
+
+    /// Every descriptor held (listener first).
+    pub fn raw_fds(&self) -> Vec<i32> {
+        std::iter::once(self.listener.as_raw_fd())
+            .chain(self.clients.iter().map(|c| c.fd.as_raw_fd()))
+            .collect()
+    }
+
+    /// Take over the control socket after a hot update. `is_open` tells
+    /// whether a descriptor number is really open in this process; clients
+    /// whose descriptor is not are dropped (and reported).
+    pub fn adopt(
+        st: ControlState,
+        is_open: impl Fn(i32) -> bool,
+    ) -> Result<(Control, Vec<String>), String> {
+        if !is_open(st.listener_fd) {
+            return Err(format!(
+                "the control socket's descriptor {} did not survive",
+                st.listener_fd
+            ));
+        }
+        let mut notes = Vec::new();
+        // SAFETY: the descriptor is open, and the snapshot names it as the
+        // listener that the previous image owned; nothing else owns it now.
+        let listener = unsafe { OwnedFd::from_raw_fd(st.listener_fd) };
+        let mut clients = Vec::with_capacity(st.clients.len());
+        for c in st.clients {
+            if c.fd == st.listener_fd || !is_open(c.fd) || clients.len() >= MAX_CLIENTS {
+                notes.push(format!("control client {} lost in the update", c.id));
+                continue;
+            }
+            clients.push(Client {
+                id: c.id,
+                // SAFETY: as above, for a client connection.
+                fd: unsafe { OwnedFd::from_raw_fd(c.fd) },
+                uid: c.uid,
+                input: c.input,
+                output: c.output,
+                closing: c.closing,
+                busy: c.busy,
+                deadline: c.deadline,
+            });
+        }
+        let control = Control {
+            listener,
+            path: st.path,
+            clients,
+            next_id: st.next_id,
+            accept_paused_until: None,
+            ready: Vec::new(),
+        };
+        Ok((control, notes))
     }
 
     /// Send every client what its socket takes now (before reboot or exec).

@@ -23,7 +23,6 @@
 
 use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicI32, Ordering};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -35,20 +34,22 @@ use crate::commands::{execute, progress, Outcome, Pending, Services};
 use crate::conf::read_conf;
 use crate::console::Console;
 use crate::control::Control;
+use crate::emergency;
 use crate::engine::{seconds, Engine, Millis, Pid};
 use crate::host::RealHost;
 use crate::lifecycle::{action_for_signal, Sequence, Step};
 use crate::paths::{profile_from_args, Paths, DEFAULT_ROOT};
 use crate::reap::reap;
 use crate::signals::{block_handled, SignalSource};
+use crate::snapshot;
 use crate::tree::Tree;
+use crate::update::{self, Handover, SelfExec};
 
 #[path = "daemon_system.rs"]
 mod system;
 
-/// The non-blocking console fd, for the panic hook (which must not allocate
-/// or block). -1 until the console is open.
-static PANIC_FD: AtomicI32 = AtomicI32::new(-1);
+#[path = "daemon_update.rs"]
+mod hot;
 
 /// A process the lifecycle waits for: `conf/last`, the final sync child, or
 /// the rescue shell. Not a service: the engine does not know it.
@@ -63,6 +64,8 @@ struct Daemon {
     engine: Engine,
     tree: Tree,
     paths: Paths,
+    /// How to re-execute this binary for a hot update.
+    exec: SelfExec,
     signals: Option<SignalSource>,
     control: Option<Control>,
     pending: Vec<Pending>,
@@ -80,6 +83,8 @@ struct Daemon {
 /// While processes are being waited for at shutdown, look again this often
 /// even without a SIGCHLD (the last one may not be our child).
 const RECHECK_MS: Millis = 50;
+/// Consecutive failed loop iterations before the emergency path.
+const MAX_FAILED_ITERATIONS: u32 = 100;
 
 impl Daemon {
     /// The nearest time something must happen without outside input.
@@ -270,15 +275,11 @@ impl Daemon {
     }
 }
 
-/// Write a fixed message without allocating; used by the panic hook.
-fn raw_log(msg: &[u8]) {
-    let fd = PANIC_FD.load(Ordering::Relaxed);
-    let fd = if fd >= 0 { fd } else { 2 };
-    // SAFETY: writing a valid buffer to a descriptor number; a bad fd only
-    // yields EBADF.
-    unsafe {
-        libc::write(fd, msg.as_ptr().cast(), msg.len());
-    }
+/// How this image starts: a boot (perhaps after an unreadable hot-update
+/// snapshot), or carrying on from a snapshot.
+enum Start {
+    Boot(Option<String>),
+    Restore(Box<snapshot::Snapshot>, snapshot::Lost),
 }
 
 /// Run cinit as PID 1. Returns only (with exit status 1) when not PID 1.
@@ -294,28 +295,146 @@ pub fn main() -> i32 {
         return 1;
     }
     std::panic::set_hook(Box::new(|_| {
-        raw_log(b"cinit: internal error (panic); continuing\n");
+        emergency::say(b"cinit: internal error (panic); continuing\n");
     }));
+    emergency::install_fault_handlers();
 
     let signals = blocked.and_then(|set| SignalSource::new(&set));
-    let mount_notes = boot::mount_api_filesystems();
     let paths = Paths::from_process_env();
-    let (fds, console_note) = boot::setup_console(&paths.console);
-    if let Some(fd) = &fds.log {
-        PANIC_FD.store(fd.as_raw_fd(), Ordering::Relaxed);
+    emergency::prepare(&paths.conf);
+    let exec = SelfExec::capture();
+    let how = match update::take_handover() {
+        Handover::None => Start::Boot(None),
+        Handover::Unreadable(why) => Start::Boot(Some(why)),
+        Handover::Bytes(data) => match snapshot::decode(&data) {
+            Ok((snap, lost)) => Start::Restore(Box::new(snap), lost),
+            Err(e) => Start::Boot(Some(e.to_string())),
+        },
+    };
+    let mut daemon = catch_unwind(AssertUnwindSafe(move || match how {
+        Start::Boot(why) => Daemon::boot(signals, paths, exec, why),
+        Start::Restore(snap, lost) => Daemon::restore(*snap, lost, signals, paths, exec),
+    }));
+    let Ok(daemon) = daemon.as_mut() else {
+        emergency::enter(b"cinit: emergency: start-up failed\n");
+    };
+    // Iterations that panicked in a row; many mean the loop cannot go on.
+    let mut failures = 0u32;
+    loop {
+        if catch_unwind(AssertUnwindSafe(|| daemon.iterate())).is_ok() {
+            failures = 0;
+            continue;
+        }
+        failures += 1;
+        daemon
+            .host
+            .log("internal error in the event loop; continuing");
+        if failures >= MAX_FAILED_ITERATIONS {
+            daemon.host.console.drain(500);
+            emergency::enter(b"cinit: emergency: the event loop keeps failing\n");
+        }
     }
-    let mut host = RealHost::new(Console::new(fds.log), fds.child);
-    host.log(&format!(
-        "cinit {} booting as PID 1",
-        env!("CARGO_PKG_VERSION")
-    ));
-    for note in mount_notes.iter().chain(console_note.iter()) {
-        host.log(note);
+}
+
+impl Daemon {
+    /// An ordinary boot: mounts, console, control socket, the service tree.
+    /// `lost_state`: a hot update whose snapshot could not be read; the
+    /// previous image's services may still run, so the root service is not
+    /// started (that would start them twice), and stray descriptors close.
+    fn boot(
+        signals: nix::Result<SignalSource>,
+        paths: Paths,
+        exec: SelfExec,
+        lost_state: Option<String>,
+    ) -> Daemon {
+        if lost_state.is_some() {
+            let keep: Vec<i32> = signals.iter().map(|s| s.fd().as_raw_fd()).collect();
+            update::close_others(&keep);
+        }
+        let mount_notes = boot::mount_api_filesystems();
+        let (fds, console_note) = boot::setup_console(&paths.console);
+        emergency::set_console(
+            fds.log.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            fds.child.as_ref().map_or(-1, |f| f.as_raw_fd()),
+        );
+        let mut host = RealHost::new(Console::new(fds.log), fds.child);
+        host.log(&format!(
+            "cinit {} booting as PID 1",
+            env!("CARGO_PKG_VERSION")
+        ));
+        for note in mount_notes.iter().chain(console_note.iter()) {
+            host.log(note);
+        }
+        if let Some(note) = boot::disable_ctrl_alt_del() {
+            host.log(&note);
+        }
+        let signals = signals_or_log(&mut host, signals);
+        // Services get their own cwd; PID 1 should not pin any filesystem.
+        let _ = std::env::set_current_dir("/");
+        let control = match Control::open(&paths.ctl) {
+            Ok((control, notes)) => {
+                for note in notes {
+                    host.log(&note);
+                }
+                host.log(&format!("listening on {}", control.path().display()));
+                Some(control)
+            }
+            Err(e) => {
+                host.log(&format!("no control socket: {e}"));
+                None
+            }
+        };
+        if let Some(why) = &lost_state {
+            host.log(&format!(
+                "emergency: hot update lost the service state ({why}); services \
+                 from before keep running unsupervised and are reaped when they \
+                 exit; not starting the root service (start it with cinit-ctl)"
+            ));
+        }
+        let start_root = lost_state.is_none();
+        let loaded = catch_unwind(AssertUnwindSafe(|| {
+            boot_tree(&mut host, &paths, start_root)
+        }));
+        let (engine, tree) = match loaded {
+            Ok(loaded) => loaded,
+            Err(_) => {
+                host.log("emergency: internal error while loading the service tree");
+                (Engine::new(Vec::new()), Tree::new(&paths.svc))
+            }
+        };
+        Daemon::assemble(host, engine, tree, paths, exec, signals, control)
     }
-    if let Some(note) = boot::disable_ctrl_alt_del() {
-        host.log(&note);
+
+    fn assemble(
+        host: RealHost,
+        engine: Engine,
+        tree: Tree,
+        paths: Paths,
+        exec: SelfExec,
+        signals: Option<SignalSource>,
+        control: Option<Control>,
+    ) -> Daemon {
+        Daemon {
+            host,
+            engine,
+            tree,
+            paths,
+            exec,
+            signals,
+            control,
+            pending: Vec::new(),
+            reap_pending: true,
+            sequence: None,
+            helper: None,
+            update_requested: false,
+            update_waiters: Vec::new(),
+        }
     }
-    let signals = match signals {
+}
+
+/// The signalfd, or a logged reason why there is none.
+fn signals_or_log(host: &mut RealHost, s: nix::Result<SignalSource>) -> Option<SignalSource> {
+    match s {
         Ok(s) => Some(s),
         Err(e) => {
             host.log(&format!(
@@ -324,56 +443,12 @@ pub fn main() -> i32 {
             ));
             None
         }
-    };
-    // Services get their own cwd; PID 1 should not pin any filesystem.
-    let _ = std::env::set_current_dir("/");
-    let control = match Control::open(&paths.ctl) {
-        Ok((control, notes)) => {
-            for note in notes {
-                host.log(&note);
-            }
-            host.log(&format!("listening on {}", control.path().display()));
-            Some(control)
-        }
-        Err(e) => {
-            host.log(&format!("no control socket: {e}"));
-            None
-        }
-    };
-
-    let (engine, tree) = match catch_unwind(AssertUnwindSafe(|| boot_tree(&mut host, &paths))) {
-        Ok(loaded) => loaded,
-        Err(_) => {
-            host.log("emergency: internal error while loading the service tree");
-            (Engine::new(Vec::new()), Tree::new(&paths.svc))
-        }
-    };
-    let mut daemon = Daemon {
-        host,
-        engine,
-        tree,
-        paths,
-        signals,
-        control,
-        pending: Vec::new(),
-        reap_pending: false,
-        sequence: None,
-        helper: None,
-        update_requested: false,
-        update_waiters: Vec::new(),
-    };
-    loop {
-        if catch_unwind(AssertUnwindSafe(|| daemon.iterate())).is_err() {
-            daemon
-                .host
-                .log("internal error in the event loop; continuing");
-        }
     }
 }
 
 /// Load the tree from the root service and start it. Without a root, the
 /// engine is empty: the loop still reaps and serves the control socket.
-fn boot_tree(host: &mut RealHost, paths: &Paths) -> (Engine, Tree) {
+fn boot_tree(host: &mut RealHost, paths: &Paths, start_root: bool) -> (Engine, Tree) {
     // The kernel passes unknown command-line words as raw bytes: never assume
     // UTF-8 (std::env::args would panic); words that are not text are ignored.
     let args: Vec<String> = std::env::args_os()
@@ -417,6 +492,8 @@ fn boot_tree(host: &mut RealHost, paths: &Paths) -> (Engine, Tree) {
         "root service {root_name}, {} services",
         tree.nodes.len()
     ));
-    engine.start(host, now_ms(), root);
+    if start_root {
+        engine.start(host, now_ms(), root);
+    }
     (engine, tree)
 }

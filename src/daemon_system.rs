@@ -276,18 +276,3 @@ impl Daemon {
         self.engine.resume();
     }
 }
-
-impl Daemon {
-    pub(super) fn hot_update(&mut self, now: Millis) {
-        let waiters = std::mem::take(&mut self.update_waiters);
-        let reply = Reply::Error {
-            code: ErrorCode::Failed,
-            message: "update is not available".into(),
-        };
-        if let Some(control) = self.control.as_mut() {
-            for c in waiters {
-                control.reply(c, now, &reply);
-            }
-        }
-    }
-}

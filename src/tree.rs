@@ -79,6 +79,34 @@ impl Tree {
         }
     }
 
+    /// A tree as exported before a hot update (no disk access).
+    pub fn restore(state: crate::snapshot::TreeState, nodes: Vec<Node>) -> Tree {
+        let index = state
+            .dirs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.clone(), i))
+            .collect();
+        Tree {
+            nodes,
+            dirs: state.dirs,
+            roots: state.roots,
+            problems: Vec::new(),
+            svc_root: state.svc_root,
+            index,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// What [`Tree::restore`] needs.
+    pub fn export(&self) -> crate::snapshot::TreeState {
+        crate::snapshot::TreeState {
+            svc_root: self.svc_root.clone(),
+            dirs: self.dirs.clone(),
+            roots: self.roots.clone(),
+        }
+    }
+
     /// The canonical `svc/` directory.
     pub fn svc_root(&self) -> &Path {
         &self.svc_root

@@ -1,0 +1,195 @@
+//! Hot update, the daemon's side: write the snapshot and re-execute
+//! ([`Daemon::hot_update`]), and carry on from a snapshot in the new image
+//! ([`Daemon::restore`]).
+//!
+//! Part of [`crate::daemon`] (a child module sharing the daemon's state).
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use super::{signals_or_log, Daemon};
+use crate::console::Console;
+use crate::control::Control;
+use crate::engine::{Engine, Millis};
+use crate::host::RealHost;
+use crate::paths::Paths;
+use crate::proto::{ErrorCode, Reply};
+use crate::signals::SignalSource;
+use crate::snapshot::{self, ConsoleState, Lost, Snapshot};
+use crate::tree::Tree;
+use crate::update::{self, SelfExec};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Adopt descriptor `fd` from the previous image, if it is really open.
+fn adopt_fd(fd: i32) -> Option<OwnedFd> {
+    // SAFETY: the snapshot names the descriptor as one the previous image
+    // owned and handed over; it is open, and nothing else here owns it.
+    (fd >= 3 && update::is_open(fd)).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+impl Daemon {
+    /// Re-execute cinit with a snapshot of everything. Returns only if the
+    /// exec failed; the daemon then carries on unchanged.
+    pub(super) fn hot_update(&mut self, now: Millis) {
+        let path = self
+            .exec
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        self.host.log(&format!(
+            "update: re-executing {path} with {} services",
+            self.engine.len()
+        ));
+        let (nodes, services) = self.engine.export();
+        let (pending_out, dropped) = self.host.console.export();
+        let snap = Snapshot {
+            writer: VERSION.to_string(),
+            tree: Some(self.tree.export()),
+            nodes,
+            services,
+            console: Some(ConsoleState {
+                log_fd: self.host.console.fd().map_or(-1, |f| f.as_raw_fd()),
+                child_fd: self.host.child_stdio.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                pending: pending_out,
+                dropped,
+            }),
+            control: self.control.as_ref().map(Control::export),
+            pending: self.pending.clone(),
+            waiters: self.update_waiters.clone(),
+        };
+        let bytes = snapshot::encode(&snap);
+        let mut keep: Vec<i32> = self
+            .control
+            .as_ref()
+            .map(Control::raw_fds)
+            .unwrap_or_default();
+        keep.extend(self.host.console.fd().map(|f| f.as_raw_fd()));
+        keep.extend(self.host.child_stdio.as_ref().map(|f| f.as_raw_fd()));
+        let why = update::exec_with_snapshot(&self.exec, &bytes, &keep);
+        // Still here: the exec failed and nothing changed.
+        let message = format!("update failed: {why}; the running cinit carries on");
+        self.host.log(&message);
+        let waiters = std::mem::take(&mut self.update_waiters);
+        if let Some(control) = self.control.as_mut() {
+            let reply = Reply::Error {
+                code: ErrorCode::Failed,
+                message,
+            };
+            for c in waiters {
+                control.reply(c, now, &reply);
+            }
+        }
+    }
+
+    /// Carry on from the previous image's snapshot: adopt its descriptors,
+    /// services and clients; report what could not be adopted.
+    pub(super) fn restore(
+        snap: Snapshot,
+        mut lost: Lost,
+        signals: nix::Result<SignalSource>,
+        paths: Paths,
+        exec: SelfExec,
+    ) -> Daemon {
+        let (log_fd, child_fd, pending, dropped) = match snap.console {
+            Some(c) => (
+                adopt_fd(c.log_fd),
+                adopt_fd(c.child_fd),
+                c.pending,
+                c.dropped,
+            ),
+            None => (None, None, Vec::new(), 0),
+        };
+        let (log_fd, child_fd) = match (log_fd, child_fd) {
+            (Some(l), Some(c)) => (Some(l), Some(c)),
+            _ => {
+                lost.push("console descriptors lost; console opened again".to_string());
+                let (fds, _) = crate::boot::setup_console(&paths.console);
+                (fds.log, fds.child)
+            }
+        };
+        crate::emergency::set_console(
+            log_fd.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            child_fd.as_ref().map_or(-1, |f| f.as_raw_fd()),
+        );
+        let mut host = RealHost::new(Console::adopt(log_fd, pending, dropped), child_fd);
+        let signals = signals_or_log(&mut host, signals);
+        let control = match snap.control.map(|c| Control::adopt(c, update::is_open)) {
+            Some(Ok((control, notes))) => {
+                lost.extend(notes);
+                Some(control)
+            }
+            Some(Err(why)) => {
+                lost.push(why);
+                None
+            }
+            None => None,
+        };
+        let services = snap.nodes.len();
+        let (engine, tree) = match snap.tree {
+            Some(t) if t.dirs.len() == services => {
+                let (engine, notes) = Engine::restore(snap.nodes.clone(), &snap.services);
+                lost.extend(notes);
+                host.add_dirs(&t.dirs);
+                (engine, Tree::restore(t, snap.nodes))
+            }
+            _ => {
+                lost.push(format!(
+                    "the service tree was lost; {services} services keep running \
+                     unsupervised"
+                ));
+                (Engine::new(Vec::new()), Tree::new(&paths.svc))
+            }
+        };
+        let mut daemon = Daemon::assemble(host, engine, tree, paths, exec, signals, control);
+        daemon.pending = snap.pending;
+        // A descriptor the snapshot handed over but nothing adopted is closed.
+        let mut keep: Vec<i32> = daemon
+            .control
+            .as_ref()
+            .map(Control::raw_fds)
+            .unwrap_or_default();
+        keep.extend(daemon.host.console.fd().map(|f| f.as_raw_fd()));
+        keep.extend(daemon.host.child_stdio.as_ref().map(|f| f.as_raw_fd()));
+        keep.extend(daemon.signals.as_ref().map(|s| s.fd().as_raw_fd()));
+        let closed = update::close_others(&keep);
+        let from = if snap.writer.is_empty() {
+            "an unknown version".to_string()
+        } else {
+            snap.writer
+        };
+        daemon.host.log(&format!(
+            "cinit {VERSION} took over from cinit {from} as PID 1: {} services kept",
+            daemon.engine.len()
+        ));
+        if closed > 0 {
+            daemon
+                .host
+                .log(&format!("update: closed {closed} descriptors nobody owns"));
+        }
+        for l in &lost {
+            daemon.host.log(&format!("update: lost: {l}"));
+        }
+        let now = crate::clock::now_ms();
+        let message = if lost.is_empty() {
+            format!("updated: cinit {VERSION} is running (was {from})")
+        } else {
+            format!(
+                "updated with losses: cinit {VERSION} is running (was {from}); {}",
+                lost.join("; ")
+            )
+        };
+        if let Some(control) = daemon.control.as_mut() {
+            for c in snap.waiters {
+                control.reply(
+                    c,
+                    now,
+                    &Reply::Ok {
+                        message: Some(message.clone()),
+                    },
+                );
+            }
+        }
+        daemon
+    }
+}

@@ -1,0 +1,201 @@
+//! The system side of a hot update: handing the snapshot and the
+//! descriptors across `execve`, and picking them up in the new image.
+//!
+//! The snapshot ([`crate::snapshot`]) goes into a memfd named
+//! `cinit-snapshot`, whose number is passed in the environment variable
+//! [`ENV_VAR`]. The descriptors the snapshot names (console, control socket,
+//! clients, the memfd) have close-on-exec cleared just before `execve`; every
+//! other descriptor closes. The signal mask survives `execve`, so signals
+//! stay blocked and pending ones wait for the new image's signalfd.
+//!
+//! If `execve` fails, close-on-exec is set again and the old image goes on
+//! as if nothing happened. The new image only honours [`ENV_VAR`] when it
+//! names a memfd called `cinit-snapshot`, so a stray variable (say, from the
+//! kernel command line) is ignored.
+
+use std::ffi::{CString, OsString};
+use std::io::{Read, Seek, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+
+/// The environment variable naming the snapshot's descriptor.
+pub const ENV_VAR: &str = "CINIT_SNAPSHOT_FD";
+/// The memfd's name (shown by the kernel as `/memfd:cinit-snapshot`).
+const MEMFD_NAME: &str = "cinit-snapshot";
+/// Largest snapshot read back (far above what 16 Ki services need).
+const MAX_SNAPSHOT: u64 = 256 << 20;
+
+/// How to run this program again: its path and its arguments.
+#[derive(Debug, Clone)]
+pub struct SelfExec {
+    pub path: Option<PathBuf>,
+    pub argv: Vec<CString>,
+}
+
+impl SelfExec {
+    /// Read once at start-up, before anyone could replace the binary.
+    pub fn capture() -> SelfExec {
+        let path = std::fs::read_link("/proc/self/exe").ok().map(|p| {
+            // A binary deleted or replaced while running reads "PATH (deleted)".
+            let b = p.as_os_str().as_bytes();
+            match b.strip_suffix(b" (deleted)") {
+                Some(stem) => PathBuf::from(OsString::from_vec(stem.to_vec())),
+                None => p,
+            }
+        });
+        let argv = std::env::args_os()
+            .filter_map(|a| CString::new(a.into_vec()).ok())
+            .collect();
+        SelfExec { path, argv }
+    }
+}
+
+fn set_cloexec(fd: RawFd, on: bool) -> Result<(), Errno> {
+    // SAFETY: the caller passes descriptors it owns; only the flag changes.
+    let bfd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let flags = if on {
+        FdFlag::FD_CLOEXEC
+    } else {
+        FdFlag::empty()
+    };
+    fcntl(bfd, FcntlArg::F_SETFD(flags)).map(|_| ())
+}
+
+/// Whether `fd` is an open descriptor of this process.
+pub fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD on any number only reads the descriptor table.
+    fd >= 0 && unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0
+}
+
+fn snapshot_memfd(bytes: &[u8]) -> Result<std::fs::File, String> {
+    let name = CString::new(MEMFD_NAME).unwrap_or_default();
+    let fd = nix::sys::memfd::memfd_create(name.as_c_str(), nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+        .map_err(|e| format!("memfd_create: {}", e.desc()))?;
+    let mut file = std::fs::File::from(fd);
+    file.write_all(bytes)
+        .and_then(|()| file.rewind())
+        .map_err(|e| format!("writing the snapshot: {e}"))?;
+    Ok(file)
+}
+
+/// Replace this process image with `exec.path`, handing over `snapshot`
+/// and the descriptors `keep`. Returns only on failure, with the reason;
+/// everything is then as before the call.
+pub fn exec_with_snapshot(exec: &SelfExec, snapshot: &[u8], keep: &[RawFd]) -> String {
+    let Some(path) = &exec.path else {
+        return "cannot tell where the cinit binary is (/proc/self/exe)".to_string();
+    };
+    let Ok(cpath) = CString::new(path.as_os_str().as_bytes()) else {
+        return format!("bad path {}", path.display());
+    };
+    let memfd = match snapshot_memfd(snapshot) {
+        Ok(f) => f,
+        Err(e) => return e,
+    };
+    let mut env: Vec<CString> = std::env::vars_os()
+        .filter(|(k, _)| k != ENV_VAR)
+        .filter_map(|(k, v)| {
+            let mut kv = k.into_vec();
+            kv.push(b'=');
+            kv.extend(v.into_vec());
+            CString::new(kv).ok()
+        })
+        .collect();
+    let fd_var = format!("{ENV_VAR}={}", memfd.as_raw_fd());
+    env.push(CString::new(fd_var).unwrap_or_default());
+    let handed: Vec<RawFd> = keep
+        .iter()
+        .copied()
+        .chain(std::iter::once(memfd.as_raw_fd()))
+        .collect();
+    for &fd in &handed {
+        if let Err(e) = set_cloexec(fd, false) {
+            restore_cloexec(&handed);
+            return format!("cannot keep descriptor {fd} open: {}", e.desc());
+        }
+    }
+    let err = match nix::unistd::execve(&cpath, &exec.argv, &env) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    restore_cloexec(&handed);
+    format!("cannot execute {}: {}", path.display(), err.desc())
+}
+
+fn restore_cloexec(fds: &[RawFd]) {
+    for &fd in fds {
+        let _ = set_cloexec(fd, true);
+    }
+}
+
+/// Whether `fd` is the snapshot memfd (its /proc link reads
+/// `/memfd:cinit-snapshot (deleted)`).
+fn is_snapshot_memfd(fd: RawFd) -> bool {
+    std::fs::read_link(format!("/proc/self/fd/{fd}")).is_ok_and(|p| {
+        p.as_os_str()
+            .as_bytes()
+            .starts_with(format!("/memfd:{MEMFD_NAME}").as_bytes())
+    })
+}
+
+/// What the environment says about a snapshot from a previous image.
+pub enum Handover {
+    /// No hot update: an ordinary boot.
+    None,
+    /// The snapshot's bytes.
+    Bytes(Vec<u8>),
+    /// There was a snapshot, but it could not be read.
+    Unreadable(String),
+}
+
+/// Take the snapshot named by [`ENV_VAR`], close its descriptor and remove
+/// the variable (so services and a later update never see it).
+pub fn take_handover() -> Handover {
+    let Some(value) = std::env::var_os(ENV_VAR) else {
+        return Handover::None;
+    };
+    std::env::remove_var(ENV_VAR);
+    let Some(fd) = value.to_str().and_then(|v| v.parse::<RawFd>().ok()) else {
+        return Handover::None;
+    };
+    if fd < 3 || !is_open(fd) || !is_snapshot_memfd(fd) {
+        return Handover::None;
+    }
+    // SAFETY: the descriptor is open, is our snapshot memfd, and nothing
+    // else in this new image refers to it.
+    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut data = Vec::new();
+    match Read::by_ref(&mut file)
+        .take(MAX_SNAPSHOT)
+        .read_to_end(&mut data)
+    {
+        Ok(_) => Handover::Bytes(data),
+        Err(e) => Handover::Unreadable(format!("cannot read the snapshot: {e}")),
+    }
+}
+
+/// Close every descriptor ≥ 3 not in `keep` (what the old image handed
+/// over but the new one could not use), so updates never leak descriptors.
+pub fn close_others(keep: &[RawFd]) -> usize {
+    let Ok(dir) = std::fs::read_dir(Path::new("/proc/self/fd")) else {
+        return 0;
+    };
+    let open: Vec<RawFd> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    let mut closed = 0;
+    for fd in open {
+        if fd >= 3 && !keep.contains(&fd) && is_open(fd) {
+            // SAFETY: the descriptor is open and owned by no object of this
+            // image (it is not in `keep`); closing it is what we want.
+            unsafe { libc::close(fd) };
+            closed += 1;
+        }
+    }
+    closed
+}
