@@ -60,7 +60,7 @@ check-services: build
 man-check:
 	@if command -v groff >/dev/null; then \
 	  for m in man/*.[58]; do \
-	    out=$$(groff -man -ww -z -Tutf8 "$$m" 2>&1); \
+	    out=$$(groff -t -man -ww -z -Tutf8 "$$m" 2>&1); \
 	    [ -z "$$out" ] || { echo "$$m: $$out" >&2; exit 1; }; \
 	  done; echo "man pages: ok"; \
 	else echo "man pages: groff not installed, not checked"; fi

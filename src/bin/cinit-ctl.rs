@@ -345,7 +345,7 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
         }
         (_, Request::System(action), Reply::Unsupported { .. }) => {
             eprintln!(
-                "cinit-ctl: this cinit does not carry out {} yet",
+                "cinit-ctl: this cinit does not support {}",
                 action.word()
             );
             ExitCode::from(1)
