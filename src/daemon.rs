@@ -148,7 +148,14 @@ impl Daemon {
         self.host.console.flush();
         if self.update_requested && !self.control.as_ref().is_some_and(Control::has_ready) {
             self.update_requested = false;
-            self.hot_update(now);
+            match &self.sequence {
+                // A shutdown began after the update was asked for: it wins.
+                Some(seq) => {
+                    let why = seq.busy_message(crate::lifecycle::Action::Update);
+                    self.cancel_update(now, &why);
+                }
+                None => self.hot_update(now),
+            }
         }
     }
 

@@ -177,7 +177,11 @@ impl Daemon {
                 }
             }
             Command::Reboot(goal) => self.reboot(goal),
-            Command::RescueShell => self.run_shell(now),
+            Command::RescueShell => {
+                // From the shell, services may be started and stopped again.
+                self.engine.resume();
+                self.run_shell(now);
+            }
             Command::Boot => {
                 self.engine.resume();
                 if let Some(&root) = self.tree.roots.first() {

@@ -69,7 +69,13 @@ impl Daemon {
         let why = update::exec_with_snapshot(&self.exec, &bytes, &keep);
         // Still here: the exec failed and nothing changed.
         let message = format!("update failed: {why}; the running cinit carries on");
-        self.host.log(&message);
+        self.cancel_update(now, &message);
+    }
+
+    /// Tell everyone waiting for an update that it did not happen.
+    pub(super) fn cancel_update(&mut self, now: Millis, message: &str) {
+        self.host.log(message);
+        let message = message.to_string();
         let waiters = std::mem::take(&mut self.update_waiters);
         if let Some(control) = self.control.as_mut() {
             let reply = Reply::Error {

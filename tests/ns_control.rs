@@ -231,9 +231,9 @@ fn assert_responsive(c: &mut Cinit, procs: &[Proc; 2], after: &str) {
 /// `failed` for a failing once service and with `need-failed` for a service
 /// whose need fails); `start --no-deps` (runs a service without starting its
 /// need); `stop` (0); `restart` (0, new pid); 2 for unknown services, names
-/// outside the tree and usage errors; 3 for an unreachable socket; 1 for the
-/// system verbs (also through a `reboot`/`halt` symlink), which change
-/// nothing.
+/// outside the tree and usage errors; 3 for an unreachable socket; `update`
+/// (0, `updated: cinit`, services untouched); and `halt -f` through a `halt`
+/// symlink (0, the namespace halts).
 #[test]
 fn ctl_verbs_and_exit_codes() {
     let fx = Fixture::new();
@@ -481,36 +481,32 @@ fn ctl_verbs_and_exit_codes() {
     let out = run(cmd, fx.path(), CTL_TIMEOUT);
     expect_out(&c, &out, 3, "cannot connect", "status with no cinit");
 
-    // system verbs: answered, not carried out (1)
-    for verb in ["reboot", "halt", "poweroff", "rescue", "update"] {
-        let out = c.ctl(&[verb]);
-        expect_out(&c, &out, 1, &format!("does not carry out {verb} yet"), verb);
-    }
-    let bin = fx.path().join("bin");
-    fs::create_dir_all(&bin).unwrap();
-    for (alias, args) in [("reboot", vec![]), ("halt", vec!["-f"])] {
-        std::os::unix::fs::symlink(ctl_bin(), bin.join(alias)).unwrap();
-        let mut cmd = Command::new(bin.join(alias));
-        cmd.args(&args)
-            .env_clear()
-            .env("CINIT_CTL_DIR", c.ctl_dir_via_proc());
-        let out = run(cmd, fx.path(), CTL_TIMEOUT);
-        expect_out(
-            &c,
-            &out,
-            1,
-            &format!("does not carry out {alias} yet"),
-            &format!("{alias} via symlink"),
-        );
-    }
+    // update: carried out, answered by the new image (0)
+    let out = c.ctl(&["update"]);
+    expect_out(&c, &out, 0, "updated: cinit", "update");
 
     // Nothing above disturbed the running services or PID 1.
     c.check(
         only_child(&c, &["/bin/sleep", "1001"]) == r2
             && only_child(&c, &["/bin/sleep", "1002"]) == w2,
-        "the error cases touched a service",
+        "the error cases or the update touched a service",
     );
     c.assert_alive();
+
+    // Installed as `halt` (a symlink), cinit-ctl asks cinit to halt; `-f`
+    // is accepted and ignored. The namespace's init then dies by SIGINT.
+    let bin = fx.path().join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(ctl_bin(), bin.join("halt")).unwrap();
+    let mut cmd = Command::new(bin.join("halt"));
+    cmd.arg("-f")
+        .env_clear()
+        .env("CINIT_CTL_DIR", c.ctl_dir_via_proc());
+    let out = run(cmd, fx.path(), CTL_TIMEOUT);
+    expect_out(&c, &out, 0, "halt: shutting down", "halt via symlink");
+    c.wait_until("the halt to end the namespace", TIMEOUT, |c| {
+        c.console().contains("halt: now, after")
+    });
 }
 
 // ---------------------------------------------------------------------------
