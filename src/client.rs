@@ -33,6 +33,18 @@ pub fn request(
     req: &Request,
     timeout: Option<Duration>,
 ) -> Result<Reply, ClientError> {
+    request_held(socket, req, timeout).map(|(reply, _)| reply)
+}
+
+/// [`request`], also returning the open connection. Holding it tells cinit
+/// the client is still there: after a reboot request, cinit waits (up to a
+/// second) for the requester to go before it signals every process, so the
+/// answer can be printed first.
+pub fn request_held(
+    socket: &Path,
+    req: &Request,
+    timeout: Option<Duration>,
+) -> Result<(Reply, UnixStream), ClientError> {
     let mut stream = UnixStream::connect(socket).map_err(|e| {
         ClientError::Connect(format!(
             "cannot connect to {}: {e}; is cinit running? (set CINIT_CTL_DIR if its control directory is elsewhere)",
@@ -60,5 +72,6 @@ pub fn request(
     stream
         .read_exact(frame.get_mut(proto::HEADER_LEN..).unwrap_or(&mut []))
         .map_err(|e| proto_err("truncated reply from", &e))?;
-    proto::decode_reply(&frame).map_err(|e| proto_err("bad reply from", &e))
+    let reply = proto::decode_reply(&frame).map_err(|e| proto_err("bad reply from", &e))?;
+    Ok((reply, stream))
 }

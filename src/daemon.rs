@@ -73,6 +73,10 @@ struct Daemon {
     reap_pending: bool,
     /// A shutdown or rescue in progress (the first request wins).
     sequence: Option<Sequence>,
+    /// The client that asked for the sequence, and until when processes
+    /// are not signalled while it is still connected (so it can print the
+    /// answer before `kill(-1)` reaches it).
+    requester: Option<(u64, Millis)>,
     helper: Option<Helper>,
     /// A hot update was requested; done at the end of an iteration.
     update_requested: bool,
@@ -83,6 +87,8 @@ struct Daemon {
 /// While processes are being waited for at shutdown, look again this often
 /// even without a SIGCHLD (the last one may not be our child).
 const RECHECK_MS: Millis = 50;
+/// Longest wait for the client that asked for a shutdown to go away.
+const REQUESTER_GRACE_MS: Millis = 1_000;
 /// Consecutive failed loop iterations before the emergency path.
 const MAX_FAILED_ITERATIONS: u32 = 100;
 
@@ -98,6 +104,7 @@ impl Daemon {
             self.engine.next_deadline(),
             self.control.as_ref().and_then(Control::next_deadline),
             self.sequence.as_ref().and_then(Sequence::deadline),
+            self.requester.map(|(_, until)| until),
             recheck,
         ]
         .into_iter()
@@ -270,11 +277,17 @@ impl Daemon {
             let Some(action) = action_for_signal(sig.signal) else {
                 continue;
             };
-            self.host.log(&format!("received {} {who}", sig.name()));
-            actions.push(action);
+            actions.push((action, format!("{} {who}", sig.name())));
         }
         let now = now_ms();
-        for action in actions {
+        for (action, what) in actions {
+            // One line per signal: what was received, or why it is refused.
+            if let Some(seq) = self.sequence.as_ref().filter(|s| !s.yields_to(action)) {
+                self.host
+                    .log(&format!("{what}: {}", seq.busy_message(action)));
+                continue;
+            }
+            self.host.log(&format!("received {what}"));
             if let Err(why) = self.begin_action(now, action, None) {
                 self.host.log(&why);
             }
@@ -432,6 +445,7 @@ impl Daemon {
             pending: Vec::new(),
             reap_pending: true,
             sequence: None,
+            requester: None,
             helper: None,
             update_requested: false,
             update_waiters: Vec::new(),

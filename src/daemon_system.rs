@@ -10,7 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use nix::sys::signal::Signal;
 
-use super::{Daemon, Helper};
+use super::{Daemon, Helper, REQUESTER_GRACE_MS};
 use crate::conf::{read_conf, shell_spec};
 use crate::engine::{Millis, Pid};
 use crate::lifecycle::{Action, Command, Facts, Goal, Sequence, Step};
@@ -88,6 +88,7 @@ impl Daemon {
                 }
                 let (seq, commands) = Sequence::begin(goal, now, conf.sleep_before_kill_s);
                 self.sequence = Some(seq);
+                self.requester = client.map(|c| (c, now.saturating_add(REQUESTER_GRACE_MS)));
                 for c in commands {
                     self.run_command(now, c);
                 }
@@ -113,8 +114,15 @@ impl Daemon {
             } else {
                 0
             };
+            // The requester may still be printing our answer.
+            let requester_waits = self.requester.is_some_and(|(c, until)| {
+                now < until && self.control.as_ref().is_some_and(|x| x.is_connected(c))
+            });
+            if !requester_waits {
+                self.requester = None;
+            }
             let facts = Facts {
-                services_down: self.engine.all_down(),
+                services_down: self.engine.all_down() && !requester_waits,
                 others,
                 helper_running: self.helper.is_some(),
             };

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cinit::client::{request, ClientError};
+use cinit::client::{request_held, ClientError};
 use cinit::control::SOCKET_NAME;
 use cinit::paths::Paths;
 use cinit::proto::{ErrorCode, Reply, Request, ServiceInfo, SystemAction};
@@ -261,7 +261,8 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
         ) => (r.clone(), None),
         Command::Send(r) => (r.clone(), QUICK),
     };
-    let reply = match request(socket, &req, timeout) {
+    // The connection stays open until the answer is printed (see request_held).
+    let (reply, _connection) = match request_held(socket, &req, timeout) {
         Ok(r) => r,
         Err(e @ (ClientError::Connect(_) | ClientError::Protocol(_))) => {
             eprintln!("cinit-ctl: {e}");
@@ -344,10 +345,7 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         (_, Request::System(action), Reply::Unsupported { .. }) => {
-            eprintln!(
-                "cinit-ctl: this cinit does not support {}",
-                action.word()
-            );
+            eprintln!("cinit-ctl: this cinit does not support {}", action.word());
             ExitCode::from(1)
         }
         (_, _, reply) => unexpected(reply),

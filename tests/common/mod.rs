@@ -180,6 +180,7 @@ impl Fixture {
             &LaunchOpts {
                 user_ns: true,
                 ctl_dir: Some(self.ctl_dir()),
+                ..LaunchOpts::default()
             },
         );
         c.wait_listening();
@@ -198,6 +199,7 @@ impl Fixture {
             &LaunchOpts {
                 user_ns: false,
                 ctl_dir: Some(self.ctl_dir()),
+                ..LaunchOpts::default()
             },
         );
         c.wait_listening();
@@ -652,6 +654,17 @@ pub fn send_signal(pid: i32, sig: libc::c_int) -> bool {
     unsafe { libc::kill(pid, sig) == 0 }
 }
 
+/// The signal that killed PID 1, as seen in `unshare --fork`'s exit
+/// status: util-linux re-raises the child's death signal on itself (so
+/// unshare dies by it), older versions exit with 128 + the signal number.
+/// `None` if neither (a plain exit code up to 128).
+pub fn death_signal(status: &ExitStatus) -> Option<i32> {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .signal()
+        .or_else(|| status.code().filter(|c| *c > 128).map(|c| c - 128))
+}
+
 /// The kernel's `struct sigaction` (x86-64 and arm64 layout; the restorer is
 /// irrelevant for SIG_DFL and SIG_IGN).
 #[repr(C)]
@@ -702,6 +715,10 @@ pub struct Cinit {
     ctl_dir: Option<PathBuf>,
     /// Directory for [`run`]'s capture files.
     scratch: PathBuf,
+    /// unshare was seen to exit by [`Cinit::try_exit`] / [`Cinit::wait_exit`]:
+    /// PID 1 is gone and its host pid may be reused, so `Drop` must not
+    /// signal it.
+    ended: bool,
 }
 
 /// How [`Cinit::launch_with`] starts cinit.
@@ -714,6 +731,17 @@ pub struct LaunchOpts {
     /// Set `CINIT_CTL_DIR` to this path (cinit's default `/run/cinit`
     /// otherwise).
     pub ctl_dir: Option<PathBuf>,
+    /// A command prefix run inside the namespaces in place of cinit, which
+    /// must end by exec'ing cinit (so that cinit stays PID 1), e.g.
+    /// `["/usr/bin/setpriv", "--bounding-set=-sys_boot", "--"]`. Absolute
+    /// paths: the environment is cleared. Empty: cinit is started directly.
+    pub wrapper: Vec<OsString>,
+    /// The cinit binary to run (e.g. a copy inside the fixture, which a test
+    /// may then replace or remove); [`cinit_bin`] when `None`.
+    pub cinit: Option<PathBuf>,
+    /// Extra environment variables for cinit (set after `CINIT_DIR`,
+    /// `CINIT_CONSOLE` and `CINIT_CTL_DIR`, so they may override them).
+    pub env: Vec<(OsString, OsString)>,
 }
 
 impl Default for LaunchOpts {
@@ -721,6 +749,9 @@ impl Default for LaunchOpts {
         Self {
             user_ns: true,
             ctl_dir: None,
+            wrapper: Vec::new(),
+            cinit: None,
+            env: Vec::new(),
         }
     }
 }
@@ -756,7 +787,8 @@ impl Cinit {
             "private",
             "--mount-proc",
         ])
-        .arg(cinit_bin())
+        .args(&opts.wrapper)
+        .arg(opts.cinit.as_deref().unwrap_or(Path::new(cinit_bin())))
         .args(args)
         .env_clear()
         .env("CINIT_DIR", fx.etc())
@@ -768,6 +800,7 @@ impl Cinit {
         if let Some(dir) = &opts.ctl_dir {
             cmd.env("CINIT_CTL_DIR", dir);
         }
+        cmd.envs(opts.env.iter().map(|(k, v)| (k, v)));
         // Start cinit the way the kernel starts init: every signal at its
         // default disposition, an empty signal mask and no fds but 0, 1, 2.
         // The test runner is not that clean: a binary spawned by cargo with
@@ -818,6 +851,7 @@ impl Cinit {
             host_pid: 0,
             ctl_dir: opts.ctl_dir.clone(),
             scratch: fx.path().to_path_buf(),
+            ended: false,
         };
         let unshare = Proc {
             pid: i32::try_from(me.child.id()).expect("pid fits i32"),
@@ -839,7 +873,11 @@ impl Cinit {
             sleep(POLL);
         }
         // Wait until unshare's child has exec'd cinit.
-        let want = fs::canonicalize(cinit_bin()).unwrap_or_else(|_| PathBuf::from(cinit_bin()));
+        let bin = opts
+            .cinit
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(cinit_bin()));
+        let want = fs::canonicalize(&bin).unwrap_or(bin);
         me.wait_until("cinit to be exec'd in the namespace", TIMEOUT, |c| {
             c.proc().exe() == want
         });
@@ -1094,6 +1132,33 @@ impl Cinit {
         }
     }
 
+    /// unshare's exit status if it has exited (PID 1 ended), else `None`.
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        let status = self.child.try_wait().expect("try_wait on unshare");
+        self.ended |= status.is_some();
+        status
+    }
+
+    /// Waits (up to `timeout`) for PID 1 to end, i.e. for unshare to exit,
+    /// and returns unshare's exit status; fails with the console log on
+    /// timeout. See [`death_signal`] for how a signal that killed PID 1
+    /// shows in it.
+    #[track_caller]
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.try_exit() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                self.fail(&format!(
+                    "timed out after {timeout:?} waiting for PID 1 to end"
+                ));
+            }
+            sleep(POLL);
+        }
+    }
+
     /// Kills the namespace and returns unshare's exit status.
     pub fn kill(&mut self) -> ExitStatus {
         let _ = self.child.kill();
@@ -1223,8 +1288,11 @@ impl Drop for Cinit {
         // of a PID namespace's init kills every process in it.
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if self.host_pid > 0 {
+        if self.host_pid > 0 && !self.ended {
             // Belt and braces, in case unshare died before its child.
+            // (Skipped once unshare was seen to exit on its own: then PID 1
+            // is gone, `--kill-child` saw to that, and its pid may already
+            // belong to an unrelated process.)
             let _ = send_signal(self.host_pid, libc::SIGKILL);
         }
     }
