@@ -360,17 +360,17 @@ impl Daemon {
     /// An ordinary boot: mounts, console, control socket, the service tree.
     /// `lost_state`: a hot update whose snapshot could not be read; the
     /// previous image's services may still run, so the root service is not
-    /// started (that would start them twice), and stray descriptors close.
+    /// started (that would start them twice).
     fn boot(
         signals: nix::Result<SignalSource>,
         paths: Paths,
         exec: SelfExec,
         lost_state: Option<String>,
     ) -> Daemon {
-        if lost_state.is_some() {
-            let keep: Vec<i32> = signals.iter().map(|s| s.fd().as_raw_fd()).collect();
-            update::close_others(&keep);
-        }
+        // Whatever descriptors the kernel, a container runtime or a failed
+        // hot update left open are nobody's: close them before opening ours.
+        let keep: Vec<i32> = signals.iter().map(|s| s.fd().as_raw_fd()).collect();
+        update::close_others(&keep);
         let mount_notes = boot::mount_api_filesystems();
         let (fds, console_note) = boot::setup_console(&paths.console);
         emergency::set_console(

@@ -15,7 +15,7 @@ use crate::conf::{read_conf, shell_spec};
 use crate::engine::{Millis, Pid};
 use crate::lifecycle::{Action, Command, Facts, Goal, Sequence, Step};
 use crate::proto::{ErrorCode, Reply, SystemAction};
-use crate::spawn::spawn;
+use crate::spawn::{spawn, spawn_shell};
 use crate::svcdir::read_exec;
 use crate::sysops;
 
@@ -247,7 +247,7 @@ impl Daemon {
             return;
         };
         let root = CString::new("/").unwrap_or_default();
-        match spawn(&spec, &root, stdio) {
+        match spawn_shell(&spec, &root, stdio) {
             Ok(pid) => {
                 let name = spec.path.to_string_lossy().into_owned();
                 self.host

@@ -169,9 +169,9 @@ impl Daemon {
             daemon.engine.len()
         ));
         if closed > 0 {
-            daemon
-                .host
-                .log(&format!("update: closed {closed} descriptors nobody owns"));
+            daemon.host.log(&format!(
+                "update: closed {closed} descriptor(s) nobody owns"
+            ));
         }
         for l in &lost {
             daemon.host.log(&format!("update: lost: {l}"));

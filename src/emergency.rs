@@ -118,6 +118,15 @@ fn run(path: &CString, p: &Prepared) -> libc::pid_t {
             for fd in 0..3 {
                 libc::dup2(stdio, fd);
             }
+            // A console that is a plain file (a test, a log) must not be
+            // read back as the shell's input: give it /dev/null instead.
+            if libc::isatty(stdio) == 0 {
+                let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+                if null > 0 {
+                    libc::dup2(null, 0);
+                    libc::close(null);
+                }
+            }
         }
         let argv = [path.as_ptr(), ptr::null()];
         let envp = [p.path_env.as_ptr(), p.term_env.as_ptr(), ptr::null()];

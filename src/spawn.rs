@@ -73,7 +73,7 @@ fn check(rc: libc::c_int) -> Result<(), i32> {
 }
 
 impl SpawnSetup {
-    fn new(stdio: RawFd, cwd: &CStr) -> Result<Box<SpawnSetup>, i32> {
+    fn new(stdio: RawFd, cwd: &CStr, stdin_null: bool) -> Result<Box<SpawnSetup>, i32> {
         // SAFETY: all-zero bytes are a valid (uninitialised-state) value for
         // these plain C structs; the *_init calls below initialise them. The
         // setup is boxed so that the objects never move after initialisation.
@@ -103,6 +103,15 @@ impl SpawnSetup {
                     fd,
                 ))?;
             }
+            if stdin_null {
+                check(libc::posix_spawn_file_actions_addopen(
+                    &mut s.actions,
+                    0,
+                    c"/dev/null".as_ptr(),
+                    libc::O_RDONLY,
+                    0,
+                ))?;
+            }
             check(libc::posix_spawn_file_actions_addchdir_np(
                 &mut s.actions,
                 cwd.as_ptr(),
@@ -119,7 +128,19 @@ impl SpawnSetup {
 /// Spawn `spec` in `cwd` with `stdio` as fds 0–2. `stdio` must be ≥ 3.
 /// Returns the child's pid, or the errno of the failed spawn or exec.
 pub fn spawn(spec: &ExecSpec, cwd: &CStr, stdio: RawFd) -> Result<Pid, i32> {
-    let setup = SpawnSetup::new(stdio, cwd)?;
+    spawn_with(spec, cwd, stdio, false)
+}
+
+/// [`spawn`] for an interactive shell: if the console is not a terminal
+/// (a plain file), stdin is /dev/null, so the log is never read as commands.
+pub fn spawn_shell(spec: &ExecSpec, cwd: &CStr, stdio: RawFd) -> Result<Pid, i32> {
+    // SAFETY: isatty only inspects the descriptor.
+    let tty = unsafe { libc::isatty(stdio) } == 1;
+    spawn_with(spec, cwd, stdio, !tty)
+}
+
+fn spawn_with(spec: &ExecSpec, cwd: &CStr, stdio: RawFd, stdin_null: bool) -> Result<Pid, i32> {
+    let setup = SpawnSetup::new(stdio, cwd, stdin_null)?;
     let argv = null_terminated(&spec.argv);
     let envp = null_terminated(&spec.envp);
     let mut pid: libc::pid_t = 0;
