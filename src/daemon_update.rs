@@ -159,6 +159,17 @@ impl Daemon {
         keep.extend(daemon.host.child_stdio.as_ref().map(|f| f.as_raw_fd()));
         keep.extend(daemon.signals.as_ref().map(|s| s.fd().as_raw_fd()));
         let closed = update::close_others(&keep);
+        if daemon.control.is_none() {
+            // The old listener is closed by now, so its socket file is stale
+            // and a fresh one takes its place.
+            match Control::open(&daemon.paths.ctl) {
+                Ok((control, _)) => {
+                    lost.push("control clients lost; listening again".to_string());
+                    daemon.control = Some(control);
+                }
+                Err(e) => lost.push(format!("no control socket: {e}")),
+            }
+        }
         let from = if snap.writer.is_empty() {
             "an unknown version".to_string()
         } else {

@@ -34,7 +34,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::sleep;
@@ -1463,4 +1463,128 @@ fn sigsegv_enters_the_emergency_path() {
 #[test]
 fn sigabrt_enters_the_emergency_path() {
     emergency_path(libc::SIGABRT, libc::SIGTERM, libc::SIGINT);
+}
+
+// ---------------------------------------------------------------------------
+// 9. A snapshot the new image cannot read
+// ---------------------------------------------------------------------------
+
+/// Installs at `bin` a "new cinit" that damages the snapshot with the shell
+/// command `damage` (run with `$S` = the snapshot's /proc path), then execs
+/// the real binary copied to `bin.real`.
+fn install_damaging_binary(bin: &Path, damage: &str) {
+    let real = bin.with_extension("real");
+    fs::copy(cinit_bin(), &real).unwrap();
+    let script = format!(
+        "#!/bin/sh\nS=/proc/self/fd/$CINIT_SNAPSHOT_FD\n{damage}\nexec '{}' \"$@\"\n",
+        real.display()
+    );
+    let tmp = bin.with_extension("new");
+    fs::write(&tmp, script).unwrap();
+    fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fs::rename(&tmp, bin).unwrap();
+}
+
+/// Boots services `a` and `b` (needed by `init`) from a copy of cinit at
+/// `bin/cinit`; returns the fixture, cinit, the copy's path and the pids.
+fn boot_from_copy() -> (Fixture, Cinit, PathBuf, Vec<u32>) {
+    let fx = Fixture::new();
+    let init = fx.service("init");
+    for n in ["a", "b"] {
+        sleeper(&fx, n, "1000");
+        init.needs(n);
+    }
+    let bin = fx.path().join("bin/cinit");
+    fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    fs::copy(cinit_bin(), &bin).unwrap();
+    let c = boot_ctl_opts(
+        &fx,
+        LaunchOpts {
+            cinit: Some(bin.clone()),
+            ..LaunchOpts::default()
+        },
+    );
+    c.wait_until("a and b running", TIMEOUT, |c| {
+        c.has_state("running", "a") && c.has_state("running", "b")
+    });
+    let pids = ["a", "b"]
+        .iter()
+        .map(|n| status_of(&c, n).pid.unwrap())
+        .collect();
+    (fx, c, bin, pids)
+}
+
+/// Proves a new image that cannot read the snapshot at all (overwritten with
+/// garbage) never exits and runs nothing twice: it logs `emergency: hot
+/// update lost the service state (not a cinit snapshot)`, does not start the
+/// root service again (no second `running a`), the old services keep running
+/// with their pids (unsupervised: one killed is reaped, not restarted, and
+/// leaves no zombie), and the control socket answers again.
+#[test]
+fn garbage_snapshot_keeps_pid1_and_runs_nothing_twice() {
+    let (_fx, mut c, bin, pids) = boot_from_copy();
+    install_damaging_binary(&bin, "printf garbage > \"$S\"");
+    c.check(send_signal(c.host_pid(), libc::SIGCONT), "SIGCONT not sent");
+    c.wait_until("the lost-state boot", TIMEOUT, |c| {
+        c.console()
+            .contains("emergency: hot update lost the service state (not a cinit snapshot)")
+    });
+    c.wait_until("the control socket", TIMEOUT, |c| {
+        c.ctl(&["status", "a"]).code() == Some(0)
+    });
+    let procs = children_by_ns_pid(&c);
+    c.check_all(vec![
+        (
+            pids.iter().all(|p| procs.contains_key(p)),
+            format!(
+                "the old services are gone: {pids:?} not in {:?}",
+                procs.keys()
+            ),
+        ),
+        (
+            c.count_state("running", "a") == 1 && c.count_state("running", "b") == 1,
+            "a service was started a second time".to_owned(),
+        ),
+    ]);
+    // Unsupervised now: a killed service process is reaped, not restarted.
+    let a = *procs.get(&pids[0]).unwrap();
+    c.check(send_signal(a.pid, libc::SIGKILL), "cannot kill a");
+    c.wait_until("a reaped", TIMEOUT, |c| {
+        !a.is_alive() && c.zombie_children() == 0
+    });
+    c.check(
+        c.count_state("running", "a") == 1,
+        "a was restarted by an image that does not know it",
+    );
+    c.assert_alive();
+}
+
+/// Proves a truncated snapshot is adopted as far as it goes and the rest is
+/// reported: the new image takes over (`took over`), says what it lost
+/// (`update: lost:` lines), keeps PID 1, and listens on the control socket
+/// again even though the control section was cut off.
+#[test]
+fn truncated_snapshot_is_adopted_as_far_as_it_goes() {
+    let (_fx, mut c, bin, _pids) = boot_from_copy();
+    // Header (24 bytes) plus a little of the first sections.
+    install_damaging_binary(&bin, "truncate -s 60 \"$S\"");
+    c.check(send_signal(c.host_pid(), libc::SIGCONT), "SIGCONT not sent");
+    c.wait_until("the take-over", TIMEOUT, |c| {
+        count_lines(c, "took over") == 1
+    });
+    c.wait_until("the control socket", TIMEOUT, |c| {
+        c.ctl(&["version"]).code() == Some(0)
+    });
+    let log = c.console();
+    c.check_all(vec![
+        (
+            log.contains("update: lost: snapshot truncated"),
+            "the truncation was not reported".to_owned(),
+        ),
+        (
+            log.contains("update: lost: control clients lost; listening again"),
+            "the control socket was not opened again".to_owned(),
+        ),
+    ]);
+    c.assert_alive();
 }
