@@ -28,6 +28,19 @@ fn adopt_fd(fd: i32) -> Option<OwnedFd> {
 }
 
 impl Daemon {
+    /// The descriptors a hot update hands to the next image: the control
+    /// socket and its clients, and both console descriptors.
+    fn handed_fds(&self) -> Vec<i32> {
+        let mut fds: Vec<i32> = self
+            .control
+            .as_ref()
+            .map(Control::raw_fds)
+            .unwrap_or_default();
+        fds.extend(self.host.console.fd().map(|f| f.as_raw_fd()));
+        fds.extend(self.host.child_stdio.as_ref().map(|f| f.as_raw_fd()));
+        fds
+    }
+
     /// Re-execute cinit with a snapshot of everything. Returns only if the
     /// exec failed; the daemon then carries on unchanged.
     pub(super) fn hot_update(&mut self, now: Millis) {
@@ -59,14 +72,7 @@ impl Daemon {
             waiters: self.update_waiters.clone(),
         };
         let bytes = snapshot::encode(&snap);
-        let mut keep: Vec<i32> = self
-            .control
-            .as_ref()
-            .map(Control::raw_fds)
-            .unwrap_or_default();
-        keep.extend(self.host.console.fd().map(|f| f.as_raw_fd()));
-        keep.extend(self.host.child_stdio.as_ref().map(|f| f.as_raw_fd()));
-        let why = update::exec_with_snapshot(&self.exec, &bytes, &keep);
+        let why = update::exec_with_snapshot(&self.exec, &bytes, &self.handed_fds());
         // Still here: the exec failed and nothing changed.
         let message = format!("update failed: {why}; the running cinit carries on");
         self.cancel_update(now, &message);
@@ -150,13 +156,7 @@ impl Daemon {
         let mut daemon = Daemon::assemble(host, engine, tree, paths, exec, signals, control);
         daemon.pending = snap.pending;
         // A descriptor the snapshot handed over but nothing adopted is closed.
-        let mut keep: Vec<i32> = daemon
-            .control
-            .as_ref()
-            .map(Control::raw_fds)
-            .unwrap_or_default();
-        keep.extend(daemon.host.console.fd().map(|f| f.as_raw_fd()));
-        keep.extend(daemon.host.child_stdio.as_ref().map(|f| f.as_raw_fd()));
+        let mut keep = daemon.handed_fds();
         keep.extend(daemon.signals.as_ref().map(|s| s.fd().as_raw_fd()));
         let closed = update::close_others(&keep);
         if daemon.control.is_none() {
