@@ -5,6 +5,10 @@
 #                 a check that the binaries are static, `cinit-ctl check` of
 #                 the sample system in services/, man pages, `make install`
 #   make install  binaries, man pages, bash completion (PREFIX, DESTDIR)
+#   make run      boot the sample system in QEMU, serial console on this
+#                 terminal (Ctrl-A X quits QEMU; `poweroff` powers off)
+#   make test-vm  the QEMU boot suite (part of `make test`)
+#   make initramfs  the sample system's initramfs ($(SERVICES) selects the tree)
 #
 # Static linking: glibc with +crt-static on the toolchain's own gnu target
 # (see doc/DESIGN.md, "Static binaries"). Non-PIE, so `file` reports
@@ -17,7 +21,19 @@ STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static
 BINARIES := $(BIN)/cinit $(BIN)/cinit-ctl
 
 .PHONY: all build static-check check-services man-check install install-aliases install-check \
-        test test-unit test-ns lint sizes clean
+        test test-unit test-ns lint sizes clean vm-deps kernel alt initramfs run test-vm
+
+# Shown by `cinit-ctl version`; a hot update shows which build took over.
+export CINIT_BUILD_ID ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+# The sample system under QEMU (rootfs-test/). Downloads go to $(VM).
+VM        := target/vm
+SERVICES  ?= services
+KERNEL    := $(VM)/vmlinuz
+INITRAMFS := $(VM)/initramfs.cpio.gz
+STAGE     := $(VM)/rootfs
+ALT_BIN   := $(VM)/alt/$(TARGET)/release/cinit
+QEMU      := qemu-system-x86_64 -accel tcg -m 256 -display none -no-reboot
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
@@ -52,9 +68,10 @@ test-unit:
 test-ns:
 	$(CARGO) test --locked --tests -- --test-threads=4
 
-# The sample system must always pass cinit's own offline check.
-check-services: build
-	$(BIN)/cinit-ctl check services
+# The sample system must always pass cinit's own offline check, inside the
+# root filesystem it runs in (its `on` links point at busybox applets).
+check-services: initramfs
+	unshare --user --map-root-user --root=$(STAGE) /bin/cinit-ctl check /etc/cinit
 
 # The man pages must render without warnings (skipped where groff is absent).
 man-check:
@@ -91,6 +108,52 @@ install-check: build
 
 test: lint static-check check-services man-check install-check
 	$(CARGO) test --locked -- --test-threads=4
+	$(MAKE) test-vm
+
+# QEMU, busybox-static and cpio from Debian, if missing.
+vm-deps:
+	@missing=""; \
+	command -v qemu-system-x86_64 >/dev/null || missing="$$missing qemu-system-x86"; \
+	/bin/busybox --list 2>/dev/null | grep -qx cttyhack || missing="$$missing busybox-static"; \
+	command -v cpio >/dev/null || missing="$$missing cpio"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# Debian's cloud kernel (boots in about 2 s under TCG) and its virtio modules,
+# resolved through the meta package and cached by the resolved name.
+kernel: $(KERNEL)
+$(KERNEL):
+	@mkdir -p $(VM)/deb
+	@pkg=$$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $$2; exit}'); \
+	if [ -z "$$pkg" ]; then apt-get update -qq; \
+	  pkg=$$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/{print $$2; exit}'); fi; \
+	[ -n "$$pkg" ] || { echo "cannot resolve linux-image-cloud-amd64" >&2; exit 1; }; \
+	ls $(VM)/deb/$${pkg}_*.deb >/dev/null 2>&1 || (cd $(VM)/deb && apt-get download -q $$pkg 2>&1 | grep -v unsandboxed); \
+	deb=$$(ls $(VM)/deb/$${pkg}_*.deb | head -1); \
+	rm -rf $(VM)/kx $(VM)/modules && mkdir -p $(VM)/kx $(VM)/modules && \
+	dpkg-deb --fsys-tarfile $$deb | tar -x -C $(VM)/kx --wildcards './boot/vmlinuz-*' '*/virtio*.ko' && \
+	find $(VM)/kx -name 'virtio*.ko' -exec cp {} $(VM)/modules/ \; && \
+	cp $(VM)/kx/boot/vmlinuz-* $@ && rm -rf $(VM)/kx && echo "kernel: $$pkg"
+
+# A second build of cinit with another build id, for the hot-update scenario.
+alt:
+	CINIT_BUILD_ID=$(CINIT_BUILD_ID)-alt RUSTFLAGS="$(STATIC_RUSTFLAGS)" \
+	  $(CARGO) build --release --locked --target $(TARGET) --target-dir $(VM)/alt --bin cinit
+
+initramfs: build vm-deps kernel alt
+	rootfs-test/mkinitramfs.sh $(INITRAMFS) $(STAGE) $(BIN) $(SERVICES) $(VM)/modules $(ALT_BIN)
+
+run: initramfs
+	$(QEMU) -serial mon:stdio -kernel $(KERNEL) -initrd $(INITRAMFS) \
+	  -append "console=ttyS0 panic=-1 quiet $(APPEND)"
+
+# The boot suite: tests/vm.rs drives QEMU over the serial console.
+test-vm: initramfs
+	CINIT_VM_KERNEL=$(abspath $(KERNEL)) CINIT_VM_INITRD=$(abspath $(INITRAMFS)) \
+	  $(CARGO) test --locked --test vm -- --ignored --test-threads=2
 
 clean:
 	$(CARGO) clean

@@ -193,7 +193,7 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
     }
     match req {
         Request::Version => Outcome::Reply(Reply::Version {
-            server: env!("CARGO_PKG_VERSION").to_string(),
+            server: crate::version(),
             protocol: crate::proto::VERSION,
         }),
         Request::Status { names } => {

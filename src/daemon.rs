@@ -380,7 +380,7 @@ impl Daemon {
         let mut host = RealHost::new(Console::new(fds.log), fds.child);
         host.log(&format!(
             "cinit {} booting as PID 1",
-            env!("CARGO_PKG_VERSION")
+            crate::version()
         ));
         for note in mount_notes.iter().chain(console_note.iter()) {
             host.log(note);

@@ -18,7 +18,6 @@ use crate::snapshot::{self, ConsoleState, Lost, Snapshot};
 use crate::tree::Tree;
 use crate::update::{self, SelfExec};
 
-const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Adopt descriptor `fd` from the previous image, if it is really open.
 fn adopt_fd(fd: i32) -> Option<OwnedFd> {
@@ -57,7 +56,7 @@ impl Daemon {
         let (nodes, services) = self.engine.export();
         let (pending_out, dropped) = self.host.console.export();
         let snap = Snapshot {
-            writer: VERSION.to_string(),
+            writer: crate::version(),
             tree: Some(self.tree.export()),
             nodes,
             services,
@@ -170,13 +169,14 @@ impl Daemon {
                 Err(e) => lost.push(format!("no control socket: {e}")),
             }
         }
+        let version = crate::version();
         let from = if snap.writer.is_empty() {
             "an unknown version".to_string()
         } else {
             snap.writer
         };
         daemon.host.log(&format!(
-            "cinit {VERSION} took over from cinit {from} as PID 1: {} services kept",
+            "cinit {version} took over from cinit {from} as PID 1: {} services kept",
             daemon.engine.len()
         ));
         if closed > 0 {
@@ -189,10 +189,10 @@ impl Daemon {
         }
         let now = crate::clock::now_ms();
         let message = if lost.is_empty() {
-            format!("updated: cinit {VERSION} is running (was {from})")
+            format!("updated: cinit {version} is running (was {from})")
         } else {
             format!(
-                "updated with losses: cinit {VERSION} is running (was {from}); {}",
+                "updated with losses: cinit {version} is running (was {from}); {}",
                 lost.join("; ")
             )
         };

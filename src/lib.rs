@@ -37,3 +37,20 @@ pub mod svcdir;
 pub mod sysops;
 pub mod tree;
 pub mod update;
+
+/// The build id, from `CINIT_BUILD_ID` at compile time (the Makefile sets
+/// it from `git describe`); empty when built without it.
+pub const BUILD_ID: &str = match option_env!("CINIT_BUILD_ID") {
+    Some(id) => id,
+    None => "",
+};
+
+/// The version shown to users: `0.1.0`, or `0.1.0 (BUILD_ID)`.
+pub fn version() -> String {
+    let v = env!("CARGO_PKG_VERSION");
+    if BUILD_ID.is_empty() {
+        v.to_string()
+    } else {
+        format!("{v} ({BUILD_ID})")
+    }
+}

@@ -258,7 +258,7 @@ fn ctl_verbs_and_exit_codes() {
 
     // version
     let out = ctl_expect(&c, &["version"], 0);
-    let v = env!("CARGO_PKG_VERSION");
+    let v = cinit::version();
     let want = format!("cinit-ctl {v}\ncinit {v} (protocol 1)\n");
     c.check(
         out.stdout == want,
@@ -1043,7 +1043,7 @@ fn unknown_opcode_keeps_the_connection() {
     c.check(
         reply
             == Ok(Reply::Version {
-                server: env!("CARGO_PKG_VERSION").into(),
+                server: cinit::version(),
                 protocol: 1,
             }),
         &format!("version after unknown opcode: {reply:?}"),

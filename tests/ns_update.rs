@@ -41,7 +41,10 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 /// The version both images report.
-const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The version string cinit shows (with the build id, if any).
+fn version() -> String {
+    cinit::version()
+}
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -107,7 +110,7 @@ fn count_lines(c: &Cinit, needle: &str) -> usize {
 
 /// The line the new image logs when it has taken over.
 fn took_over_line() -> String {
-    format!("cinit {VERSION} took over from cinit {VERSION} as PID 1: ")
+    format!("cinit {v} took over from cinit {v} as PID 1: ", v = version())
 }
 
 /// Number of completed hot updates so far.
@@ -149,7 +152,7 @@ fn update_by_signal(c: &Cinit) -> (usize, String) {
 fn update_by_ctl(c: &Cinit) {
     let n = updates(c);
     let out = c.ctl(&["update"]);
-    let want = format!("updated: cinit {VERSION} is running (was {VERSION})\n");
+    let want = format!("updated: cinit {v} is running (was {v})\n", v = version());
     if out.code() != Some(0) || out.stdout != want || !out.stderr.is_empty() {
         c.fail(&format!(
             "cinit-ctl update: expected exit 0 and {want:?}\n{}",
@@ -858,7 +861,7 @@ fn ctl_update_replies_and_clients_are_never_refused() {
             for req in &reqs {
                 match (req, read_reply(&mut kept)) {
                     (Request::Status { .. }, Ok(Reply::Services(l))) if l.len() == 4 => {}
-                    (Request::Version, Ok(Reply::Version { server, .. })) if server == VERSION => {}
+                    (Request::Version, Ok(Reply::Version { server, .. })) if server == version() => {}
                     (_, other) => kept_errors.push(format!("round {round}: {req:?} -> {other:?}")),
                 }
             }
@@ -1191,7 +1194,7 @@ fn stray_snapshot_variable_means_a_normal_boot() {
         let fds = c.proc().fds();
         c.check_all(vec![
             (
-                count_lines(&c, &format!("cinit {VERSION} booting as PID 1")) == 1,
+                count_lines(&c, &format!("cinit {} booting as PID 1", version())) == 1,
                 format!("CINIT_SNAPSHOT_FD={value}: no `booting as PID 1` line"),
             ),
             (

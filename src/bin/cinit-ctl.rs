@@ -72,7 +72,7 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
             Long("no-deps") => no_deps = true,
             Short('h') | Long("help") => return Ok(None),
             Short('V') | Long("version") => {
-                println!("cinit-ctl {}", env!("CARGO_PKG_VERSION"));
+                println!("cinit-ctl {}", cinit::version());
                 std::process::exit(0);
             }
             Short('f') | Long("force") if alias.is_some() => {}
@@ -271,7 +271,7 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
     };
     match (&cli.command, &req, reply) {
         (_, Request::Version, Reply::Version { server, protocol }) => {
-            println!("cinit-ctl {}", env!("CARGO_PKG_VERSION"));
+            println!("cinit-ctl {}", cinit::version());
             println!("cinit {server} (protocol {protocol})");
             ExitCode::SUCCESS
         }

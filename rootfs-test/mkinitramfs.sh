@@ -1,0 +1,39 @@
+#!/bin/sh
+# Build the initramfs of the sample system.
+#
+#   mkinitramfs.sh OUT.cpio.gz STAGE BIN SERVICES MODULES [ALT_CINIT]
+#
+# STAGE is the directory the root filesystem is assembled in (kept, so that
+# `make check-services` can validate the tree inside it); BIN holds the static
+# cinit and cinit-ctl; SERVICES is the base directory copied to /etc/cinit;
+# MODULES holds the virtio .ko files for the data disk; ALT_CINIT, if given,
+# is a second cinit build installed as /sbin/cinit.alt (for the hot-update
+# scenario).
+set -eu
+abs() { [ -z "$1" ] || realpath -m "$1"; }
+out=$(abs "$1") stage=$(abs "$2") bin=$(abs "$3") services=$(abs "$4")
+modules=$(abs "$5") alt=$(abs "${6:-}")
+here=$(cd "$(dirname "$0")" && pwd)
+
+rm -rf "$stage"
+mkdir -p "$stage"
+cd "$stage"
+mkdir -p bin sbin etc proc sys dev run tmp var/log root data lib/modules/virtio
+# busybox and every applet but the ones cinit-ctl provides: busybox's own
+# reboot/halt/poweroff send signals with other meanings than cinit's.
+cp /bin/busybox bin/busybox
+for applet in $(bin/busybox --list); do
+    case $applet in
+        busybox | reboot | halt | poweroff | init | linuxrc) ;;
+        *) ln -s busybox "bin/$applet" ;;
+    esac
+done
+cp "$bin/cinit" sbin/cinit
+cp "$bin/cinit-ctl" bin/cinit-ctl
+for a in reboot halt poweroff; do ln -s ../bin/cinit-ctl "sbin/$a"; done
+ln -s sbin/cinit init
+if [ -n "$alt" ]; then cp "$alt" sbin/cinit.alt; fi
+cp -R "$services" etc/cinit
+cp -R "$here/rootfs/." .
+if [ -d "$modules" ]; then cp "$modules"/*.ko lib/modules/virtio/ 2>/dev/null || true; fi
+find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet | gzip -1 > "$out"
