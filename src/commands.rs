@@ -49,6 +49,17 @@ pub enum Pending {
 }
 
 impl Pending {
+    /// Every service index the operation waits on.
+    pub fn services(&self) -> impl Iterator<Item = usize> + '_ {
+        let (a, b): (&[usize], &[usize]) = match self {
+            Pending::Start { svcs, .. } => (svcs, &[]),
+            Pending::Stop { roots, deps, .. } | Pending::Restart { roots, deps, .. } => {
+                (roots, deps)
+            }
+        };
+        a.iter().chain(b.iter()).copied()
+    }
+
     pub fn client(&self) -> u64 {
         match self {
             Pending::Start { client, .. }

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `sleep_before_kill` | seconds between the global SIGTERM and SIGKILL at shutdown | 2 |
 //! | `last` (+`.params`, `.env`) | run last at shutdown, before `reboot(2)` | none |
-//! | `panic` (+`.params`, `.env`) | run when cinit cannot go on | none |
+//! | `panic` | run by the emergency path (argv = its path; env = PATH, TERM) | none |
 //! | `rescue` (+`.params`, `.env`) | the rescue shell | `/sbin/sulogin`, else `/bin/sh` |
 //!
 //! `last` and `panic` are read when they are needed (with [`crate::svcdir::read_exec`]),

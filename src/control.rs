@@ -364,6 +364,15 @@ impl Control {
         !self.ready.is_empty()
     }
 
+    /// Clients waiting for the answer to a request.
+    pub fn busy_clients(&self) -> Vec<u64> {
+        self.clients
+            .iter()
+            .filter(|c| c.busy)
+            .map(|c| c.id)
+            .collect()
+    }
+
     /// Whether `client` is still connected.
     pub fn is_connected(&self, client: u64) -> bool {
         self.clients.iter().any(|c| c.id == client)

@@ -378,10 +378,7 @@ impl Daemon {
             fds.child.as_ref().map_or(-1, |f| f.as_raw_fd()),
         );
         let mut host = RealHost::new(Console::new(fds.log), fds.child);
-        host.log(&format!(
-            "cinit {} booting as PID 1",
-            crate::version()
-        ));
+        host.log(&format!("cinit {} booting as PID 1", crate::version()));
         for note in mount_notes.iter().chain(console_note.iter()) {
             host.log(note);
         }

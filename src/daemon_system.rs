@@ -168,12 +168,18 @@ impl Daemon {
             }
             Command::RunLast => self.run_last(now),
             Command::RunFinal => {
-                let unmount = sysops::in_initial_pid_ns();
+                let unmount = sysops::in_initial_pid_ns() == Some(true);
                 match sysops::fork_final(unmount) {
                     Ok(pid) => self.set_helper(pid, "final sync", now),
-                    Err(e) => self
-                        .host
-                        .log(&format!("cannot fork the final sync: {}", e.desc())),
+                    Err(e) => {
+                        // Better a possible stall than unwritten data.
+                        self.host.log(&format!(
+                            "cannot fork the final sync ({}); syncing from PID 1",
+                            e.desc()
+                        ));
+                        // SAFETY: sync(2) has no memory effects.
+                        unsafe { libc::sync() };
+                    }
                 }
             }
             Command::KillHelper => {
@@ -221,6 +227,8 @@ impl Daemon {
             }
         };
         let Some(stdio) = self.host.child_stdio.as_ref().map(|f| f.as_raw_fd()) else {
+            self.host
+                .log("not running conf/last: no console for its stdio");
             return;
         };
         match spawn(&spec, &self.conf_cdir(), stdio) {
@@ -244,6 +252,7 @@ impl Daemon {
             }
         };
         let Some(stdio) = self.host.child_stdio.as_ref().map(|f| f.as_raw_fd()) else {
+            self.host.log("no rescue shell: no console for its stdio");
             return;
         };
         let root = CString::new("/").unwrap_or_default();
@@ -269,7 +278,7 @@ impl Daemon {
         }
         self.host.console.drain(2000);
         let err = sysops::reboot(goal);
-        if err == nix::errno::Errno::EPERM && !sysops::in_initial_pid_ns() {
+        if err == nix::errno::Errno::EPERM && sysops::in_initial_pid_ns() == Some(false) {
             let status = container_exit_status(goal);
             self.host.log(&format!(
                 "{}: reboot(2) is not permitted here (a container); exiting with status {status}",

@@ -18,7 +18,6 @@ use crate::snapshot::{self, ConsoleState, Lost, Snapshot};
 use crate::tree::Tree;
 use crate::update::{self, SelfExec};
 
-
 /// Adopt descriptor `fd` from the previous image, if it is really open.
 fn adopt_fd(fd: i32) -> Option<OwnedFd> {
     // SAFETY: the snapshot names the descriptor as one the previous image
@@ -38,6 +37,45 @@ impl Daemon {
         fds.extend(self.host.console.fd().map(|f| f.as_raw_fd()));
         fds.extend(self.host.child_stdio.as_ref().map(|f| f.as_raw_fd()));
         fds
+    }
+
+    /// After a restore: operations naming services that were not restored,
+    /// and busy clients that nothing would ever answer, get an error now
+    /// instead of waiting forever.
+    fn drop_unanswerable(&mut self, waiters: &[u64], lost: &mut Lost) {
+        let n = self.engine.len();
+        let now = crate::clock::now_ms();
+        let (keep, stale): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.services().all(|i| i < n));
+        self.pending = keep;
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        let answered: Vec<u64> = self
+            .pending
+            .iter()
+            .map(crate::commands::Pending::client)
+            .chain(waiters.iter().copied())
+            .collect();
+        let orphaned: Vec<u64> = control
+            .busy_clients()
+            .into_iter()
+            .filter(|c| !answered.contains(c))
+            .collect();
+        if !stale.is_empty() || !orphaned.is_empty() {
+            lost.push(format!(
+                "{} requests in progress (their clients get an error)",
+                orphaned.len()
+            ));
+        }
+        let reply = Reply::Error {
+            code: ErrorCode::Failed,
+            message: "the request was lost in a hot update of cinit; send it again".into(),
+        };
+        for c in orphaned {
+            control.reply(c, now, &reply);
+        }
     }
 
     /// Re-execute cinit with a snapshot of everything. Returns only if the
@@ -154,7 +192,12 @@ impl Daemon {
         };
         let mut daemon = Daemon::assemble(host, engine, tree, paths, exec, signals, control);
         daemon.pending = snap.pending;
+        daemon.drop_unanswerable(&snap.waiters, &mut lost);
         // A descriptor the snapshot handed over but nothing adopted is closed.
+        // Adopted descriptors are ours again: close-on-exec, as at boot.
+        for fd in daemon.handed_fds() {
+            let _ = update::set_cloexec(fd, true);
+        }
         let mut keep = daemon.handed_fds();
         keep.extend(daemon.signals.as_ref().map(|s| s.fd().as_raw_fd()));
         let closed = update::close_others(&keep);

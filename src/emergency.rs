@@ -89,7 +89,10 @@ pub fn install_fault_handlers() {
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = on_fault as extern "C" fn(libc::c_int) as usize;
-            sa.sa_flags = libc::SA_ONSTACK;
+            // SA_NODEFER: a second fault of the same kind while the handler
+            // runs must reach it again, not meet a blocked signal (which the
+            // kernel would turn into the default action: PID 1's death).
+            sa.sa_flags = libc::SA_ONSTACK | libc::SA_NODEFER;
             libc::sigemptyset(&mut sa.sa_mask);
             libc::sigaction(sig, &sa, ptr::null_mut());
         }
@@ -128,6 +131,8 @@ fn run(path: &CString, p: &Prepared) -> libc::pid_t {
                 }
             }
         }
+        // Only the console for the child: none of PID 1's descriptors.
+        libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
         let argv = [path.as_ptr(), ptr::null()];
         let envp = [p.path_env.as_ptr(), p.term_env.as_ptr(), ptr::null()];
         libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());
@@ -181,6 +186,12 @@ fn wait_and_reap(watch: libc::pid_t, ms: i64) -> bool {
 
 /// The emergency path. Never returns.
 pub fn enter(why: &[u8]) -> ! {
+    if std::process::id() != 1 {
+        // A forked child of PID 1 (the final sync, the SIGKILL child) that
+        // faulted: it just ends; PID 1 notices.
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(127) }
+    }
     say(why);
     if ENTERED.swap(true, Ordering::SeqCst) {
         // A fault inside the emergency path itself: just reap, forever.
@@ -203,11 +214,11 @@ pub fn enter(why: &[u8]) -> ! {
         say(b"cinit: emergency: starting a shell on the console\n");
         let pid = run(&p.shell, p);
         // At most one shell a second, even if it exits at once.
-        let mut waited = 0;
+        let mut waited = false;
         while pid > 0 && !wait_and_reap(pid, 1000) {
-            waited += 1;
+            waited = true;
         }
-        if waited == 0 {
+        if !waited {
             wait_and_reap(0, 1000);
         }
     }

@@ -632,6 +632,10 @@ impl Engine {
             self.enter(host, now, i, Phase::Stopped, None, None, detail);
             return;
         }
+        if let Some(reason) = self.nodes.get(i).and_then(|n| n.broken.clone()) {
+            self.end(host, now, i, Phase::Failed, reason);
+            return;
+        }
         let respawn = self.nodes.get(i).is_some_and(|n| n.respawn);
         match host.spawn(i, Role::On) {
             Ok(Spawned::Pid(pid)) => {

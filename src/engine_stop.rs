@@ -15,6 +15,15 @@ impl Engine {
     /// services are cancelled at once.
     pub fn stop_all(&mut self, host: &mut dyn Host, now: Millis) {
         self.halting = true;
+        // A process that already outlived SIGKILL before the shutdown gets
+        // its give-up deadline now (outside a shutdown it has none).
+        for svc in &mut self.svcs {
+            if let Phase::Stopping(st) = &mut svc.phase {
+                if st.step == StopStep::Kill && st.deadline.is_none() {
+                    st.deadline = Some(now.saturating_add(super::KILL_WAIT_MS));
+                }
+            }
+        }
         let up: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| !self.is_down(i))
             .collect();

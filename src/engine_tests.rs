@@ -675,3 +675,21 @@ fn export_and_restore_keep_states_pids_counters_and_timers() {
     assert_eq!(r.state(0), Some(State::Stopped));
     assert_eq!(lost.len(), 2, "{lost:?}");
 }
+
+#[test]
+fn a_sigkill_survivor_from_before_the_shutdown_is_given_up_on_in_it() {
+    let mut nodes = graph(1, &[]);
+    nodes[0].respawn = true;
+    nodes[0].delay_s = Some(1);
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run]);
+    e.start(&mut h, 0, 0);
+    e.stop(&mut h, 0, 0);
+    e.tick(&mut h, 1000);
+    e.tick(&mut h, 1000 + KILL_WAIT_MS);
+    assert_eq!(e.next_deadline(), None, "outside a shutdown: waits");
+    e.stop_all(&mut h, 5000);
+    assert_eq!(e.next_deadline(), Some(5000 + KILL_WAIT_MS));
+    e.tick(&mut h, 5000 + KILL_WAIT_MS);
+    assert!(e.all_down());
+}

@@ -2,8 +2,9 @@
 //!
 //! Blocked signals are never lost (the kernel queues them even for PID 1,
 //! which otherwise drops signals without a handler), survive `execve`, and
-//! arrive with the sender's pid and uid. There is no signal handler anywhere
-//! in cinit. Children get an empty mask and default dispositions from
+//! arrive with the sender's pid and uid. The only signal handlers in cinit
+//! are the fault handlers of [`crate::emergency`] (SIGSEGV and the like,
+//! which cannot be read from a signalfd). Children get an empty mask and default dispositions from
 //! [`crate::spawn`], so nothing here leaks into services.
 //!
 //! | signal | meaning to cinit |

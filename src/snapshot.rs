@@ -584,8 +584,15 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
         if !ok {
             lost.push(format!("snapshot section {t} is damaged; skipped"));
         }
-        if s.nodes.len() > MAX_ITEMS || s.services.len() > MAX_ITEMS {
-            lost.push("snapshot holds too many services".to_string());
+        let most = [
+            s.nodes.len(),
+            s.services.len(),
+            control_clients.len(),
+            s.pending.len(),
+            s.waiters.len(),
+        ];
+        if most.iter().any(|&n| n > MAX_ITEMS) {
+            lost.push("snapshot holds too many items; the rest is skipped".to_string());
             break;
         }
     }

@@ -31,9 +31,13 @@ fn is_pid1() -> bool {
 }
 
 /// Whether cinit runs in the machine's own PID namespace (not a container
-/// or a test namespace). Only then are filesystems unmounted at shutdown.
-pub fn in_initial_pid_ns() -> bool {
-    nix::sys::stat::stat("/proc/self/ns/pid").is_ok_and(|s| s.st_ino == INITIAL_PID_NS_INODE)
+/// or a test namespace); `None` when /proc cannot tell. Filesystems are
+/// unmounted at shutdown only when this is `Some(true)`, and cinit exits
+/// after a refused reboot(2) only when it is `Some(false)`.
+pub fn in_initial_pid_ns() -> Option<bool> {
+    nix::sys::stat::stat("/proc/self/ns/pid")
+        .ok()
+        .map(|s| s.st_ino == INITIAL_PID_NS_INODE)
 }
 
 /// `kill(-1, sig)`: every process but PID 1 itself. ESRCH (none left) is Ok.
@@ -202,7 +206,10 @@ pub fn mounts_to_unmount(mountinfo: &str) -> Vec<String> {
 }
 
 fn say(text: &str) {
-    eprintln!("{}", stamp(now_ms(), text));
+    use std::io::Write;
+    // Never eprintln!: it panics when the console errors (a hung-up tty,
+    // a full disk under a console file).
+    let _ = writeln!(std::io::stderr(), "{}", stamp(now_ms(), text));
 }
 
 /// The work of the final child: sync; on the machine itself (not in a
@@ -252,9 +259,10 @@ pub fn fork_final(unmount: bool) -> Result<Pid, Errno> {
     // returns into the daemon's code.
     match unsafe { libc::fork() } {
         0 => {
-            final_child_work(unmount);
+            // The child must never return into (a copy of) the event loop.
+            let ok = std::panic::catch_unwind(|| final_child_work(unmount)).is_ok();
             // SAFETY: ends the child without running PID 1's destructors.
-            unsafe { libc::_exit(0) }
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) }
         }
         -1 => Err(Errno::last()),
         pid => Ok(pid),
