@@ -48,6 +48,8 @@ struct Client {
     id: u64,
     fd: OwnedFd,
     uid: u32,
+    /// The peer's pid in our PID namespace (0 from outside it).
+    pid: i32,
     input: Vec<u8>,
     output: Vec<u8>,
     /// Close once the output is flushed.
@@ -334,6 +336,7 @@ impl Control {
                 // SAFETY: as above, for a client connection.
                 fd: unsafe { OwnedFd::from_raw_fd(c.fd) },
                 uid: c.uid,
+                pid: 0,
                 input: c.input,
                 output: c.output,
                 closing: c.closing,
@@ -371,6 +374,15 @@ impl Control {
             .filter(|c| c.busy)
             .map(|c| c.id)
             .collect()
+    }
+
+    /// The pid of `client`'s process, if it is in our PID namespace.
+    pub fn peer_pid(&self, client: u64) -> Option<i32> {
+        self.clients
+            .iter()
+            .find(|c| c.id == client)
+            .map(|c| c.pid)
+            .filter(|&p| p > 1)
     }
 
     /// Whether `client` is still connected.
@@ -428,6 +440,7 @@ impl Control {
                 id: self.next_id,
                 fd,
                 uid: cred.uid(),
+                pid: cred.pid(),
                 input: Vec::with_capacity(256),
                 output: Vec::new(),
                 closing: false,

@@ -51,6 +51,16 @@ mod system;
 #[path = "daemon_update.rs"]
 mod hot;
 
+/// The client that asked for a shutdown: processes are not signalled while
+/// it is still connected or (if it is in our PID namespace) alive, until
+/// `until`, so it can print the answer and exit on its own.
+#[derive(Debug, Clone, Copy)]
+struct Requester {
+    client: u64,
+    pid: Option<Pid>,
+    until: Millis,
+}
+
 /// A process the lifecycle waits for: `conf/last`, the final sync child, or
 /// the rescue shell. Not a service: the engine does not know it.
 struct Helper {
@@ -76,8 +86,10 @@ struct Daemon {
     /// The client that asked for the sequence, and until when processes
     /// are not signalled while it is still connected (so it can print the
     /// answer before `kill(-1)` reaches it).
-    requester: Option<(u64, Millis)>,
+    requester: Option<Requester>,
     helper: Option<Helper>,
+    /// The rescue shell a shutdown took over from (it gets SIGHUP).
+    former_shell: Option<Pid>,
     /// A hot update was requested; done at the end of an iteration.
     update_requested: bool,
     /// Clients waiting for the result of the update.
@@ -104,7 +116,10 @@ impl Daemon {
             self.engine.next_deadline(),
             self.control.as_ref().and_then(Control::next_deadline),
             self.sequence.as_ref().and_then(Sequence::deadline),
-            self.requester.map(|(_, until)| until),
+            // While the requester may still be there, look every RECHECK_MS
+            // (its exit is no event of ours).
+            self.requester
+                .map(|r| r.until.min(now.saturating_add(RECHECK_MS))),
             recheck,
         ]
         .into_iter()
@@ -372,6 +387,13 @@ impl Daemon {
         let keep: Vec<i32> = signals.iter().map(|s| s.fd().as_raw_fd()).collect();
         update::close_others(&keep);
         let mount_notes = boot::mount_api_filesystems();
+        // Booted as /init, /proc was not mounted when main() looked: look
+        // again now, or a hot update would not know what to execute.
+        let exec = if exec.path.is_none() {
+            SelfExec::capture()
+        } else {
+            exec
+        };
         let (fds, console_note) = boot::setup_console(&paths.console);
         emergency::set_console(
             fds.log.as_ref().map_or(-1, |f| f.as_raw_fd()),
@@ -444,6 +466,7 @@ impl Daemon {
             sequence: None,
             requester: None,
             helper: None,
+            former_shell: None,
             update_requested: false,
             update_waiters: Vec::new(),
         }

@@ -10,7 +10,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use nix::sys::signal::Signal;
 
-use super::{Daemon, Helper, REQUESTER_GRACE_MS};
+use super::{Daemon, Helper, Requester, REQUESTER_GRACE_MS};
 use crate::conf::{read_conf, shell_spec};
 use crate::engine::{Millis, Pid};
 use crate::lifecycle::{Action, Command, Facts, Goal, Sequence, Step};
@@ -72,8 +72,9 @@ impl Daemon {
                 return Err(seq.busy_message(action));
             }
             // Leaving the rescue shell for a shutdown: the shell is just one
-            // more process for the global kill now.
-            self.helper = None;
+            // more process for the global kill now, which an interactive
+            // shell ignores; it gets SIGHUP with it.
+            self.former_shell = self.helper.take().map(|h| h.pid);
         }
         match action {
             Action::Update => {
@@ -88,7 +89,11 @@ impl Daemon {
                 }
                 let (seq, commands) = Sequence::begin(goal, now, conf.sleep_before_kill_s);
                 self.sequence = Some(seq);
-                self.requester = client.map(|c| (c, now.saturating_add(REQUESTER_GRACE_MS)));
+                self.requester = client.map(|c| Requester {
+                    client: c,
+                    pid: self.control.as_ref().and_then(|x| x.peer_pid(c)),
+                    until: now.saturating_add(REQUESTER_GRACE_MS),
+                });
                 for c in commands {
                     self.run_command(now, c);
                 }
@@ -102,6 +107,9 @@ impl Daemon {
 
     /// Move the sequence on as far as it goes now.
     pub(super) fn drive_sequence(&mut self, now: Millis) {
+        if self.sequence.is_none() {
+            self.requester = None;
+        }
         // Each round moves at least one step forward, and there are fewer
         // than ten steps: the bound only guards against a bookkeeping bug.
         for _ in 0..16 {
@@ -115,8 +123,12 @@ impl Daemon {
                 0
             };
             // The requester may still be printing our answer.
-            let requester_waits = self.requester.is_some_and(|(c, until)| {
-                now < until && self.control.as_ref().is_some_and(|x| x.is_connected(c))
+            let requester_waits = self.requester.is_some_and(|r| {
+                let connected = self
+                    .control
+                    .as_ref()
+                    .is_some_and(|x| x.is_connected(r.client));
+                now < r.until && (connected || r.pid.is_some_and(sysops::is_alive))
             });
             if !requester_waits {
                 self.requester = None;
@@ -148,6 +160,9 @@ impl Daemon {
             Command::Log(text) => self.host.log(&text),
             Command::StopServices => self.engine.stop_all(&mut self.host, now),
             Command::TermAll => {
+                if let Some(pid) = self.former_shell.take() {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGHUP);
+                }
                 for sig in [Signal::SIGTERM, Signal::SIGCONT] {
                     if let Err(e) = sysops::signal_all(sig) {
                         self.host.log(&format!(

@@ -79,6 +79,11 @@ pub fn kill_all_from_child() -> Result<Pid, Errno> {
     }
 }
 
+/// Whether process `pid` still exists (a zombie counts).
+pub fn is_alive(pid: Pid) -> bool {
+    pid > 1 && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
 /// How many processes other than PID 1 exist (kernel threads not counted);
 /// `None` if /proc cannot be read.
 pub fn count_others() -> Option<usize> {
