@@ -110,12 +110,14 @@ test: lint static-check check-services man-check install-check
 	$(CARGO) test --locked -- --test-threads=4
 	$(MAKE) test-vm
 
-# QEMU, busybox-static and cpio from Debian, if missing.
+# QEMU, busybox-static, cpio and e2fsprogs (the data-disk scenario) from
+# Debian, if missing.
 vm-deps:
 	@missing=""; \
 	command -v qemu-system-x86_64 >/dev/null || missing="$$missing qemu-system-x86"; \
 	/bin/busybox --list 2>/dev/null | grep -qx cttyhack || missing="$$missing busybox-static"; \
 	command -v cpio >/dev/null || missing="$$missing cpio"; \
+	command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
