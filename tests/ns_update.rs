@@ -110,7 +110,10 @@ fn count_lines(c: &Cinit, needle: &str) -> usize {
 
 /// The line the new image logs when it has taken over.
 fn took_over_line() -> String {
-    format!("cinit {v} took over from cinit {v} as PID 1: ", v = version())
+    format!(
+        "cinit {v} took over from cinit {v} as PID 1: ",
+        v = version()
+    )
 }
 
 /// Number of completed hot updates so far.
@@ -861,7 +864,8 @@ fn ctl_update_replies_and_clients_are_never_refused() {
             for req in &reqs {
                 match (req, read_reply(&mut kept)) {
                     (Request::Status { .. }, Ok(Reply::Services(l))) if l.len() == 4 => {}
-                    (Request::Version, Ok(Reply::Version { server, .. })) if server == version() => {}
+                    (Request::Version, Ok(Reply::Version { server, .. }))
+                        if server == version() => {}
                     (_, other) => kept_errors.push(format!("round {round}: {req:?} -> {other:?}")),
                 }
             }
