@@ -624,122 +624,15 @@ impl Engine {
             self.spawn_main(host, now, i, None);
         }
     }
-
-    /// Spawn the main process (first start, restart, or end of backoff).
-    fn spawn_main(&mut self, host: &mut dyn Host, now: Millis, i: usize, note: Option<String>) {
-        if self.halting {
-            let detail = Some("not started: the system is going down".to_string());
-            self.enter(host, now, i, Phase::Stopped, None, None, detail);
-            return;
-        }
-        if let Some(reason) = self.nodes.get(i).and_then(|n| n.broken.clone()) {
-            self.end(host, now, i, Phase::Failed, reason);
-            return;
-        }
-        let respawn = self.nodes.get(i).is_some_and(|n| n.respawn);
-        match host.spawn(i, Role::On) {
-            Ok(Spawned::Pid(pid)) => {
-                self.pids.insert(pid, (i, Role::On));
-                if let Some(s) = self.svcs.get_mut(i) {
-                    s.spawned_at = now;
-                    s.started_once |= respawn;
-                }
-                let phase = if respawn {
-                    Phase::Running { pid }
-                } else {
-                    Phase::Starting { pid }
-                };
-                self.enter(host, now, i, phase, None, None, note);
-            }
-            Ok(Spawned::Nothing) => {
-                let detail = respawn.then(|| "nothing to run (no on)".to_string());
-                self.enter(host, now, i, Phase::Done, None, None, detail);
-            }
-            Err(err) if respawn && err.is_transient() => {
-                let quick = self.bump_quick_deaths(i, now, false);
-                let delay = restart_delay(quick).max(BACKOFF_FIRST_MS);
-                let detail = format!("{err}; retry in {}", seconds(delay));
-                let until = now.saturating_add(delay);
-                let reason = Some(Reason::Spawn(err));
-                self.enter(
-                    host,
-                    now,
-                    i,
-                    Phase::Backoff { until },
-                    reason,
-                    None,
-                    Some(detail),
-                );
-            }
-            Err(err) => {
-                let reason = Reason::Spawn(err);
-                self.end(host, now, i, Phase::Failed, reason);
-            }
-        }
-    }
-
-    /// Count one more quick death (resetting the count after a stable run).
-    fn bump_quick_deaths(&mut self, i: usize, now: Millis, ran: bool) -> u32 {
-        let Some(s) = self.svcs.get_mut(i) else {
-            return 1;
-        };
-        if ran && now.saturating_sub(s.spawned_at) >= STABLE_MS {
-            s.quick_deaths = 0;
-        }
-        s.quick_deaths = s.quick_deaths.saturating_add(1);
-        s.quick_deaths
-    }
-
-    fn respawn_after_exit(
-        &mut self,
-        host: &mut dyn Host,
-        now: Millis,
-        i: usize,
-        status: ExitStatus,
-    ) {
-        let uptime = self.svcs.get(i).map(|s| now.saturating_sub(s.spawned_at));
-        if self.halting {
-            let detail = format!("{status}; not restarted: the system is going down");
-            self.enter(host, now, i, Phase::Stopped, None, uptime, Some(detail));
-            return;
-        }
-        let quick = self.bump_quick_deaths(i, now, true);
-        if let Some(s) = self.svcs.get_mut(i) {
-            s.restarts = s.restarts.saturating_add(1);
-        }
-        let delay = restart_delay(quick);
-        if let Some(s) = self.svcs.get_mut(i) {
-            s.reason = Some(Reason::Exit(status));
-        }
-        if delay == 0 {
-            let took = uptime.map(seconds).unwrap_or_default();
-            self.spawn_main(
-                host,
-                now,
-                i,
-                Some(format!("restarted after {status} (up {took})")),
-            );
-            return;
-        }
-        let until = now.saturating_add(delay);
-        let detail = format!("{status}; restart in {}", seconds(delay));
-        let reason = Some(Reason::Exit(status));
-        self.enter(
-            host,
-            now,
-            i,
-            Phase::Backoff { until },
-            reason,
-            uptime,
-            Some(detail),
-        );
-    }
 }
 
 /// Format milliseconds as seconds with three decimals: `0.100s`.
 pub fn seconds(ms: Millis) -> String {
     format!("{}.{:03}s", ms / 1000, ms % 1000)
 }
+
+#[path = "engine_run.rs"]
+mod run;
 
 #[path = "engine_stop.rs"]
 mod stop;
