@@ -200,7 +200,9 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
     if let (Some(why), Request::Start { .. } | Request::Stop { .. } | Request::Restart { .. }) =
         (&sv.frozen, req)
     {
-        return error(ErrorCode::Failed, format!("{} refused: {why}", verb(req)));
+        let message = format!("{} refused: {why}", verb(req));
+        sv.host.log(&message);
+        return error(ErrorCode::Failed, message);
     }
     match req {
         Request::Version => Outcome::Reply(Reply::Version {

@@ -832,7 +832,8 @@ fn other_signals_during_a_reboot_are_refused() {
 
 /// Proves that during a shutdown (kept going by an `off` stuck for its
 /// `delay` of 3 s) `cinit-ctl start other` and `cinit-ctl stop hold` are
-/// refused (exit 1, `refused: the system is going down (reboot)`), a second
+/// refused (exit 1, `refused: the system is going down (reboot)`, also on the
+/// console), a second
 /// `cinit-ctl halt` is refused (exit 1, `halt refused: a reboot is already
 /// in progress`, also on the console), `other` never runs, and the reboot
 /// completes (init dies by SIGHUP).
@@ -860,6 +861,12 @@ fn state_changes_are_refused_during_a_shutdown() {
     );
     let out = c.ctl(&["stop", "hold"]);
     expect_out(&c, &out, 1, "refused", "stop during the shutdown");
+    let log = c.console();
+    c.check(
+        log.contains("cinit: start refused: the system is going down (reboot)")
+            && log.contains("cinit: stop refused: the system is going down (reboot)"),
+        "the refused start/stop are not on the console",
+    );
     let out = c.ctl(&["halt"]);
     expect_out(
         &c,
