@@ -11,7 +11,8 @@
 //!    most once a second), reaping every process meanwhile;
 //! 4. the lifecycle signals still work, without the orderly shutdown:
 //!    SIGHUP/SIGINT reboot, SIGTERM/SIGPWR power off, SIGUSR1 halts (after
-//!    `sync()`).
+//!    a `sync()` in a child, waited for at most 5 s; in a container that
+//!    may not reboot, cinit exits with the orderly path's status).
 //!
 //! Everything here is async-signal-safe: the paths, arguments and
 //! environment are prepared as C strings by [`prepare`] at start-up, and the
@@ -167,8 +168,7 @@ fn wait_and_reap(watch: libc::pid_t, ms: i64) -> bool {
             };
             if let Some(cmd) = cmd {
                 say(b"cinit: emergency: syncing and going down at once\n");
-                libc::sync();
-                libc::reboot(cmd);
+                go_down(cmd);
             }
         }
         let mut exited = false;
@@ -181,6 +181,40 @@ fn wait_and_reap(watch: libc::pid_t, ms: i64) -> bool {
             exited |= pid == watch;
         }
         exited
+    }
+}
+
+/// `sync()` in a child, waited for at most 5 s (a hung disk must not keep
+/// the machine from going down), then reboot(2). In a container that may
+/// not reboot, exit as the orderly path does (0, or 129 for a reboot).
+fn go_down(cmd: libc::c_int) {
+    // SAFETY: fork, sync, _exit, waitpid, nanosleep, stat, reboot and
+    // _exit are async-signal-safe; only stack values are used.
+    unsafe {
+        let pid = libc::fork();
+        if pid == 0 {
+            libc::sync();
+            libc::_exit(0);
+        }
+        let pause = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000_000,
+        };
+        for _ in 0..50 {
+            let mut status = 0;
+            if pid <= 0 || libc::waitpid(pid, &mut status, libc::WNOHANG) != 0 {
+                break;
+            }
+            libc::nanosleep(&pause, ptr::null_mut());
+        }
+        if libc::reboot(cmd) < 0 && *libc::__errno_location() == libc::EPERM {
+            let mut st: libc::stat = std::mem::zeroed();
+            let in_container =
+                libc::stat(c"/proc/self/ns/pid".as_ptr(), &mut st) == 0 && st.st_ino != 0xEFFF_FFFC;
+            if in_container {
+                libc::_exit(if cmd == libc::RB_AUTOBOOT { 129 } else { 0 });
+            }
+        }
     }
 }
 

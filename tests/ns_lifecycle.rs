@@ -1527,3 +1527,35 @@ fn conf_last_runs_after_every_process_is_gone() {
         ),
     ]);
 }
+
+/// Proves the emergency path ends a container cleanly too: without
+/// CAP_SYS_BOOT, after SIGSEGV put cinit into the emergency path, SIGTERM
+/// makes it sync and exit with status 0 (an exit code, not a signal), as
+/// the orderly poweroff would.
+#[test]
+fn emergency_poweroff_in_a_container_exits_0() {
+    let fx = Fixture::new();
+    sleeper(&fx, "r", "1001");
+    fx.service("init").needs("r");
+    let Some(mut c) = boot_without_sys_boot(&fx) else {
+        return;
+    };
+    c.wait_state("running", "r");
+    signal_cinit(&c, libc::SIGSEGV);
+    c.wait_until("the emergency shell", TIMEOUT, |c| {
+        c.console()
+            .contains("cinit: emergency: starting a shell on the console")
+    });
+    signal_cinit(&c, libc::SIGTERM);
+    let status = c.wait_exit(SHUTDOWN_TIMEOUT);
+    if status.code() != Some(0) || status.signal().is_some() {
+        c.fail(&format!(
+            "expected unshare to exit with code 0, got {status:?}"
+        ));
+    }
+    c.check(
+        c.console()
+            .contains("cinit: emergency: syncing and going down at once"),
+        "no emergency shutdown line",
+    );
+}
