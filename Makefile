@@ -10,12 +10,21 @@
 #   make test-vm  the QEMU boot suite (part of `make test`)
 #   make initramfs  the sample system's initramfs ($(SERVICES) selects the tree)
 #
-# Static linking: glibc with +crt-static on the toolchain's own gnu target
-# (see doc/DESIGN.md, "Static binaries"). Non-PIE, so `file` reports
-# "statically linked".
+# Static linking: musl where rustup can add its target, else glibc with
+# +crt-static on the toolchain's own gnu target (see doc/DESIGN.md, "static
+# libc"). Non-PIE, so `file` reports "statically linked". RUST_TARGET=...
+# picks one by hand.
 
 CARGO  ?= cargo
-TARGET := x86_64-unknown-linux-gnu
+MUSL   := x86_64-unknown-linux-musl
+ifeq ($(origin RUST_TARGET),undefined)
+RUST_TARGET := $(shell rustup target list --installed 2>/dev/null | grep -qx $(MUSL) || \
+                 timeout 300 rustup target add $(MUSL) >/dev/null 2>&1; \
+                 rustup target list --installed 2>/dev/null | grep -qx $(MUSL) && echo $(MUSL) || \
+                 echo x86_64-unknown-linux-gnu)
+endif
+export RUST_TARGET
+TARGET := $(RUST_TARGET)
 BIN    := target/$(TARGET)/release
 STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static
 BINARIES := $(BIN)/cinit $(BIN)/cinit-ctl

@@ -11,6 +11,12 @@
 //! copy of PID 1), and nothing runs in the child but the file actions and
 //! attribute changes listed here — no Rust code, no allocation after the
 //! clone. Everything (argv, envp, paths) is built before the call.
+//!
+//! "No other descriptors" is enforced in the parent, not by a file action:
+//! right before each spawn every descriptor ≥ 3 of cinit is marked
+//! close-on-exec with one `close_range(CLOSE_RANGE_CLOEXEC)` call. That works
+//! the same with glibc and musl (musl has no `addclosefrom_np`), and also
+//! covers descriptors a hot update cleared the flag on.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::RawFd;
@@ -116,10 +122,6 @@ impl SpawnSetup {
                 &mut s.actions,
                 cwd.as_ptr(),
             ))?;
-            check(libc::posix_spawn_file_actions_addclosefrom_np(
-                &mut s.actions,
-                3,
-            ))?;
         }
         Ok(s)
     }
@@ -139,7 +141,40 @@ pub fn spawn_shell(spec: &ExecSpec, cwd: &CStr, stdio: RawFd) -> Result<Pid, i32
     spawn_with(spec, cwd, stdio, !tty)
 }
 
+/// Mark every descriptor ≥ 3 close-on-exec (Linux ≥ 5.11); on older
+/// kernels, one `fcntl` per entry of `/proc/self/fd`.
+fn cloexec_all_but_stdio() {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC closes nothing; it only
+    // sets a flag on descriptors of this process.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc == 0 {
+        return;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    for fd in dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<RawFd>().ok())
+    {
+        if fd >= 3 {
+            // SAFETY: F_SETFD only changes the flag of one of our descriptors
+            // (or fails with EBADF for the directory's own, already closed).
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+}
+
 fn spawn_with(spec: &ExecSpec, cwd: &CStr, stdio: RawFd, stdin_null: bool) -> Result<Pid, i32> {
+    cloexec_all_but_stdio();
     let setup = SpawnSetup::new(stdio, cwd, stdin_null)?;
     let argv = null_terminated(&spec.argv);
     let envp = null_terminated(&spec.envp);
