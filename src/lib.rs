@@ -13,6 +13,7 @@
 //! denied by the lint table in `Cargo.toml`; tests opt out locally.
 
 pub mod boot;
+pub mod canon;
 pub mod check;
 pub mod client;
 pub mod clock;

@@ -21,6 +21,8 @@ use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::canon::Canon;
+
 /// Largest `.params`, `.env` or `delay` file cinit reads. Larger files are an error:
 /// a 64 KiB argument list is already far beyond any sane service.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024;
@@ -262,7 +264,7 @@ pub struct DepEntry {
 /// A missing directory means no dependencies. Anything else that keeps the
 /// list from being read is an error for the whole service, because starting
 /// it without knowing its dependencies could break their order.
-pub fn read_deps(dir: &Path, kind: &str) -> Result<Vec<DepEntry>, FileError> {
+pub fn read_deps(dir: &Path, kind: &str, canon: &mut Canon) -> Result<Vec<DepEntry>, FileError> {
     let deps_dir = dir.join(kind);
     let iter = match fs::read_dir(&deps_dir) {
         Ok(it) => it,
@@ -289,15 +291,15 @@ pub fn read_deps(dir: &Path, kind: &str) -> Result<Vec<DepEntry>, FileError> {
         .into_iter()
         .map(|name| {
             let entry = deps_dir.join(name);
-            let target = resolve_service_dir(&entry);
+            let target = resolve_service_dir(&entry, canon);
             DepEntry { entry, target }
         })
         .collect())
 }
 
 /// Canonicalise a path that must name a service directory.
-pub fn resolve_service_dir(path: &Path) -> Result<PathBuf, String> {
-    match fs::canonicalize(path) {
+pub fn resolve_service_dir(path: &Path, canon: &mut Canon) -> Result<PathBuf, String> {
+    match canon.canonicalize(path) {
         Ok(p) if p.is_dir() => Ok(p),
         Ok(_) => Err("not a directory".to_string()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Err("no such service".to_string()),
@@ -411,7 +413,7 @@ mod tests {
         std::os::unix::fs::symlink("../../b", root.join("a/needs/zz")).unwrap();
         std::os::unix::fs::symlink("../../nope", root.join("a/needs/broken")).unwrap();
         std::os::unix::fs::symlink("../../b", root.join("a/needs/.off")).unwrap();
-        let deps = read_deps(&root.join("a"), "needs").unwrap();
+        let deps = read_deps(&root.join("a"), "needs", &mut Canon::new()).unwrap();
         assert_eq!(deps.len(), 2);
         assert!(deps[0].entry.ends_with("broken"));
         assert_eq!(deps[0].target, Err("no such service".to_string()));
@@ -419,6 +421,8 @@ mod tests {
             deps[1].target,
             Ok(fs::canonicalize(root.join("b")).unwrap())
         );
-        assert!(read_deps(&root.join("b"), "wants").unwrap().is_empty());
+        assert!(read_deps(&root.join("b"), "wants", &mut Canon::new())
+            .unwrap()
+            .is_empty());
     }
 }

@@ -14,6 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::canon::Canon;
 use crate::engine::Node;
 use crate::graph::find_cycles;
 use crate::state::Reason;
@@ -58,6 +59,8 @@ pub struct Tree {
     svc_root: PathBuf,
     index: HashMap<PathBuf, usize>,
     queue: VecDeque<usize>,
+    /// Path resolution cache of the load in progress (empty between loads).
+    canon: Canon,
 }
 
 /// The display name of a service directory.
@@ -95,6 +98,7 @@ impl Tree {
             svc_root: state.svc_root,
             index,
             queue: VecDeque::new(),
+            canon: Canon::new(),
         }
     }
 
@@ -122,16 +126,23 @@ impl Tree {
     /// be a service.
     pub fn add_root(&mut self, root: &Path) -> Option<usize> {
         let name = service_name(&self.svc_root, root);
-        let i = match resolve_service_dir(root) {
+        let i = self.add_root_with(root, &name);
+        // What was learnt about the file system is only good for this load.
+        self.canon.forget();
+        i
+    }
+
+    fn add_root_with(&mut self, root: &Path, name: &str) -> Option<usize> {
+        let i = match resolve_service_dir(root, &mut self.canon) {
             Ok(dir) => match self.add(dir) {
                 Some(i) => i,
                 None => {
-                    self.problem(&name, root, format!("more than {MAX_SERVICES} services"));
+                    self.problem(name, root, format!("more than {MAX_SERVICES} services"));
                     return None;
                 }
             },
             Err(why) => {
-                self.problem(&name, root, why);
+                self.problem(name, root, why);
                 return None;
             }
         };
@@ -187,7 +198,7 @@ impl Tree {
             Err(e) => self.problem(&name, &e.file, format!("{}; using the default", e.reason)),
         }
         for kind in ["needs", "wants"] {
-            let entries = match read_deps(&dir, kind) {
+            let entries = match read_deps(&dir, kind, &mut self.canon) {
                 Ok(entries) => entries,
                 Err(e) => {
                     self.problem(&name, &e.file, &e.reason);

@@ -1,0 +1,176 @@
+//! Canonical paths for one load of the service tree, without asking the
+//! kernel about the same directory twice.
+//!
+//! A service is identified by the canonical path of its directory, and every
+//! `needs/` and `wants/` entry must be resolved to one. `realpath(3)` (musl's
+//! and glibc's alike) calls `readlink` on every component of every path: for
+//! 1000 services about 45 000 system calls, most of them on the same parent
+//! directories. [`Canon`] resolves component by component the same way, but
+//! remembers each directory it has seen not to be a symlink, so a dependency
+//! link costs one `readlink` of the link and of each new name it leads to.
+//!
+//! Invariants: every path in the cache is absolute, free of `.`/`..` and of
+//! symlinks (it is canonical), as observed during this load; `..` is taken
+//! lexically only from such a path, where it means the same as in the
+//! kernel. The cache lives for one load (see [`Canon::forget`]): a directory
+//! replaced by a symlink later is seen at the next load.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+/// Symlinks followed in one resolution before giving up (as the kernel's
+/// `ELOOP` limit for a path walk).
+const MAX_LINKS: u32 = 40;
+
+#[derive(Debug, Default)]
+pub struct Canon {
+    /// Directories (and files) known to exist and not to be symlinks.
+    known: HashSet<PathBuf>,
+}
+
+impl Canon {
+    pub fn new() -> Canon {
+        Canon::default()
+    }
+
+    /// Drop what was learnt (end of a load).
+    pub fn forget(&mut self) {
+        self.known = HashSet::new();
+    }
+
+    /// The canonical form of `path`, as `std::fs::canonicalize` gives it.
+    /// A relative path is taken from the current directory.
+    pub fn canonicalize(&mut self, path: &Path) -> io::Result<PathBuf> {
+        let start = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir()?.join(path)
+        };
+        // Components still to walk, the next one last.
+        let mut todo: Vec<OsString> = Vec::new();
+        push_components(&mut todo, &start);
+        let mut cur = PathBuf::from("/");
+        let mut links = 0u32;
+        while let Some(name) = todo.pop() {
+            if name == ".." {
+                cur.pop();
+                continue;
+            }
+            let next = cur.join(&name);
+            if self.known.contains(&next) {
+                cur = next;
+                continue;
+            }
+            match std::fs::read_link(&next) {
+                Ok(target) => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(io::Error::from_raw_os_error(libc::ELOOP));
+                    }
+                    if target.is_absolute() {
+                        cur = PathBuf::from("/");
+                    }
+                    push_components(&mut todo, &target);
+                }
+                // EINVAL: it exists and is not a symlink.
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    self.known.insert(next.clone());
+                    cur = next;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(cur)
+    }
+}
+
+/// Push the components of `path` onto `todo` so that the first pops first;
+/// `.` and the root are dropped, `..` is kept.
+fn push_components(todo: &mut Vec<OsString>, path: &Path) {
+    let mark = todo.len();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => todo.push(n.to_os_string()),
+            Component::ParentDir => todo.push(OsString::from("..")),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    if let Some(tail) = todo.get_mut(mark..) {
+        tail.reverse();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    /// Whatever the layout, the answer (or the error kind) is the one
+    /// `std::fs::canonicalize` gives, also when asked twice (from the cache).
+    fn agrees(c: &mut Canon, p: &Path) {
+        for _ in 0..2 {
+            match (fs::canonicalize(p), c.canonicalize(p)) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b, "{}", p.display()),
+                (Err(a), Err(b)) => assert_eq!(a.kind(), b.kind(), "{}", p.display()),
+                (a, b) => panic!("{}: std {a:?}, canon {b:?}", p.display()),
+            }
+        }
+    }
+
+    #[test]
+    fn agrees_with_std_on_links_dotdot_chains_loops_and_missing_names() {
+        let d = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(d.path()).unwrap();
+        let svc = root.join("svc");
+        fs::create_dir_all(svc.join("a/needs")).unwrap();
+        fs::create_dir_all(svc.join("group/b")).unwrap();
+        fs::create_dir_all(root.join("elsewhere/c")).unwrap();
+        symlink("../../group/b", svc.join("a/needs/b")).unwrap();
+        symlink(root.join("elsewhere"), svc.join("ext")).unwrap();
+        symlink("../ext/c", svc.join("group/c")).unwrap();
+        symlink("../../group/c", svc.join("a/needs/c")).unwrap();
+        symlink("loop2", svc.join("loop1")).unwrap();
+        symlink("loop1", svc.join("loop2")).unwrap();
+        symlink("../../nothing", svc.join("a/needs/gone")).unwrap();
+        symlink("a/needs", svc.join("needs-of-a")).unwrap();
+        fs::write(svc.join("file"), "").unwrap();
+        let mut c = Canon::new();
+        for p in [
+            "svc/a/needs/b",
+            "svc/a/needs/c",
+            "svc/a/needs/gone",
+            "svc/a/needs/../needs/b",
+            "svc/needs-of-a/../needs/c",
+            "svc/needs-of-a/..",
+            "svc/loop1",
+            "svc/file",
+            "svc/file/x",
+            "svc/./group/./b/",
+            "svc/ext/..",
+        ] {
+            agrees(&mut c, &root.join(p));
+        }
+        assert_eq!(
+            c.canonicalize(&svc.join("a/needs/c")).unwrap(),
+            root.join("elsewhere/c")
+        );
+    }
+
+    #[test]
+    fn a_forgotten_cache_sees_a_directory_replaced_by_a_link() {
+        let d = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(d.path()).unwrap();
+        fs::create_dir_all(root.join("x")).unwrap();
+        fs::create_dir_all(root.join("y")).unwrap();
+        let mut c = Canon::new();
+        assert_eq!(c.canonicalize(&root.join("x")).unwrap(), root.join("x"));
+        fs::remove_dir(root.join("x")).unwrap();
+        symlink("y", root.join("x")).unwrap();
+        c.forget();
+        assert_eq!(c.canonicalize(&root.join("x")).unwrap(), root.join("y"));
+    }
+}
