@@ -9,6 +9,8 @@
 #                 terminal (Ctrl-A X quits QEMU; `poweroff` powers off)
 #   make test-vm  the QEMU boot suite (part of `make test`)
 #   make initramfs  the sample system's initramfs ($(SERVICES) selects the tree)
+#   make bench    cinit against s6, runit and the physical limit; writes
+#                 BENCHMARKS.md and bench/results.csv (bench/README.md)
 #
 # Static linking: musl where rustup can add its target, else glibc with
 # +crt-static on the toolchain's own gnu target (see doc/DESIGN.md, "static
@@ -30,7 +32,8 @@ STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static
 BINARIES := $(BIN)/cinit $(BIN)/cinit-ctl
 
 .PHONY: all build static-check check-services man-check install install-aliases install-check \
-        test test-unit test-ns lint sizes clean vm-deps kernel alt initramfs run test-vm
+        test test-unit test-ns lint sizes clean vm-deps kernel alt initramfs run test-vm \
+        bench bench-deps bench-build
 
 # Shown by `cinit-ctl version`; a hot update shows which build took over.
 export CINIT_BUILD_ID ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -165,6 +168,44 @@ run: initramfs
 test-vm: initramfs
 	CINIT_VM_KERNEL=$(abspath $(KERNEL)) CINIT_VM_INITRD=$(abspath $(INITRAMFS)) \
 	  $(CARGO) test --locked --test vm -- --ignored --test-threads=2
+
+# The benchmarks (bench/README.md): not part of `make test`. BENCH_RUNS
+# repeats each measurement (at least 5 for a report).
+BENCH      := $(abspath target/bench)
+BENCH_RUNS ?= 5
+BENCH_CC   := gcc -static -nostdlib -Os -fno-pie -no-pie -fno-asynchronous-unwind-tables \
+              -fno-stack-protector -s
+
+bench-deps: vm-deps
+	@missing=""; \
+	command -v runsvdir >/dev/null || missing="$$missing runit"; \
+	command -v s6-svscan >/dev/null || missing="$$missing s6"; \
+	command -v tini-static >/dev/null || missing="$$missing tini"; \
+	command -v hyperfine >/dev/null || missing="$$missing hyperfine"; \
+	command -v gcc >/dev/null || missing="$$missing gcc libc6-dev"; \
+	command -v python3 >/dev/null || missing="$$missing python3"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+bench-build: build alt
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --locked --target $(TARGET) \
+	  --example floor --example bench-ipc
+	@mkdir -p $(BENCH)/bin
+	$(BENCH_CC) -DREADY_FIFO='"$(BENCH)/ready"' -o $(BENCH)/bin/pause bench/pause.c
+	$(BENCH_CC) -o $(BENCH)/bin/noop bench/noop.c
+	gcc -static -O2 -o $(BENCH)/bin/limit bench/limit.c
+
+bench: bench-deps bench-build initramfs
+	python3 bench/bench.py --repo . --work $(BENCH) --runs $(BENCH_RUNS) --target $(TARGET) \
+	  --cinit $(BIN)/cinit --ctl $(BIN)/cinit-ctl --alt $(ALT_BIN) \
+	  --ipc $(BIN)/examples/bench-ipc --floor $(BIN)/examples/floor \
+	  --pause $(BENCH)/bin/pause --fifo $(BENCH)/ready --noop $(BENCH)/bin/noop \
+	  --limit $(BENCH)/bin/limit --kernel $(KERNEL) --initrd $(INITRAMFS) \
+	  --analysis bench/analysis.md --out BENCHMARKS.md --csv bench/results.csv \
+	  --command "make bench$(if $(filter-out 5,$(BENCH_RUNS)), BENCH_RUNS=$(BENCH_RUNS))"
 
 clean:
 	$(CARGO) clean
