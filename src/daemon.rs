@@ -333,6 +333,7 @@ pub fn main() -> i32 {
         emergency::say(b"cinit: internal error (panic); continuing\n");
     }));
     emergency::install_fault_handlers();
+    crate::spawn::learn_ignored_signals();
 
     let signals = blocked.and_then(|set| SignalSource::new(&set));
     let paths = Paths::from_process_env();
