@@ -67,9 +67,8 @@ unsafe impl Send for SigSet {}
 /// after cinit set up its own dispositions and before the first spawn.
 ///
 /// Why: with `POSIX_SPAWN_SETSIGDEF`, the child makes one `sigaction` call
-/// per signal in the set, between `clone` and `execve`. Resetting all 64
-/// costs about a third of a 1000-service start beyond the bare spawns. A
-/// signal cinit handles needs no reset: `execve` sets it to default, and
+/// per signal in the set, between `clone` and `execve`: resetting all 64
+/// made them most of the child's system calls. A signal cinit handles needs no reset: `execve` sets it to default, and
 /// musl's and glibc's `posix_spawn` already reset handlers in the child.
 /// Until this is called, every signal is reset.
 pub fn learn_ignored_signals() {
