@@ -577,7 +577,7 @@ def report(b, a, command, elapsed):
     add("## 1. Start N services until all are running")
     add("")
     add("From launching `unshare` until the N-th `pause` has written to the ready FIFO, in")
-    add("ms. *limit* is `bench/limit.c`: PID 1 calling `posix_spawn` N times, nothing else.")
+    add("ms. *limit* is `bench/limit.c`: PID 1 calling `vfork` + `execve` N times, nothing else.")
     add("*cinit-dag*: each service also needs two others (a DAG ten levels deep).")
     add("")
     add("| N | cinit | cinit-dag | s6-svscan | runsvdir | limit | cinit/limit | cinit/s6 | s6/cinit |")
