@@ -45,7 +45,8 @@ fn service_dirs(svc: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
             .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
             .map(|e| e.path())
             .collect();
-        subdirs.sort();
+        // Unique paths: unstable sorts give the same order as stable ones.
+        subdirs.sort_unstable();
         for sub in subdirs.into_iter().rev() {
             if found.len() >= MAX_SERVICES {
                 break;
@@ -54,7 +55,7 @@ fn service_dirs(svc: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
             todo.push(sub);
         }
     }
-    found.sort();
+    found.sort_unstable();
     // `needs/` and `wants/` directories are not services themselves.
     found.retain(|d| {
         !matches!(
