@@ -15,10 +15,11 @@
 //! kernel. The cache lives for one load (see [`Canon::forget`]): a directory
 //! replaced by a symlink later is seen at the next load.
 
-use std::collections::HashSet;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Component, Path, PathBuf};
+
+use crate::HashSet;
 
 /// Symlinks followed in one resolution before giving up (as the kernel's
 /// `ELOOP` limit for a path walk).
@@ -37,7 +38,7 @@ impl Canon {
 
     /// Drop what was learnt (end of a load).
     pub fn forget(&mut self) {
-        self.known = HashSet::new();
+        self.known = HashSet::default();
     }
 
     /// The canonical form of `path`, as `std::fs::canonicalize` gives it.

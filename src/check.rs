@@ -45,7 +45,8 @@ fn service_dirs(svc: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
             .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
             .map(|e| e.path())
             .collect();
-        subdirs.sort();
+        // Unique paths: unstable sorts give the same order as stable ones.
+        subdirs.sort_unstable();
         for sub in subdirs.into_iter().rev() {
             if found.len() >= MAX_SERVICES {
                 break;
@@ -54,7 +55,7 @@ fn service_dirs(svc: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
             todo.push(sub);
         }
     }
-    found.sort();
+    found.sort_unstable();
     // `needs/` and `wants/` directories are not services themselves.
     found.retain(|d| {
         !matches!(
@@ -140,9 +141,28 @@ pub fn check(base: &Path) -> Report {
             .problems
             .extend(ps.into_iter().filter(|p| p.file == dir.join(hook)));
     }
-    report.problems.sort_by(|a, b| a.file.cmp(&b.file));
+    report.problems = by_file(std::mem::take(&mut report.problems));
     report.problems.dedup();
     report
+}
+
+/// `problems` ordered by file, each file's in the order found: a stable sort
+/// by file, done as buckets so that it shares the path sort above.
+fn by_file(problems: Vec<Problem>) -> Vec<Problem> {
+    let mut files: Vec<PathBuf> = problems.iter().map(|p| p.file.clone()).collect();
+    files.sort_unstable();
+    files.dedup();
+    let mut buckets: Vec<Vec<Problem>> = files.iter().map(|_| Vec::new()).collect();
+    for p in problems {
+        if let Some(bucket) = files
+            .binary_search(&p.file)
+            .ok()
+            .and_then(|k| buckets.get_mut(k))
+        {
+            bucket.push(p);
+        }
+    }
+    buckets.into_iter().flatten().collect()
 }
 
 #[cfg(test)]
@@ -209,5 +229,27 @@ mod tests {
     fn missing_svc_dir_is_a_problem() {
         let t = tempfile::tempdir().unwrap();
         assert_eq!(check(t.path()).problems.len(), 1);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn by_file_is_a_stable_sort_by_file(
+            picks in proptest::collection::vec((0..4usize, 0..3usize), 0..24)
+        ) {
+            // Few files and reasons, so that files and whole problems repeat;
+            // "a/b/" and "a/b" are one path.
+            let files = ["a/b", "a-b", "a/b/", "a"];
+            let problems: Vec<Problem> = picks
+                .iter()
+                .map(|&(f, r)| Problem {
+                    service: "s".to_string(),
+                    file: PathBuf::from(files[f]),
+                    reason: r.to_string(),
+                })
+                .collect();
+            let mut stable = problems.clone();
+            stable.sort_by(|a, b| a.file.cmp(&b.file));
+            proptest::prop_assert_eq!(by_file(problems), stable);
+        }
     }
 }

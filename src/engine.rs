@@ -21,11 +21,12 @@
 //! pid is in `pids` exactly while its process is unreaped; the work queue is
 //! drained before every public method returns.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use nix::sys::signal::Signal;
 
 use crate::state::{ExitStatus, Reason, SpawnError, State};
+use crate::HashMap;
 
 pub type Pid = i32;
 /// Milliseconds on the monotonic clock.
@@ -240,7 +241,7 @@ impl Engine {
             dependents: Vec::new(),
             needed_by: Vec::new(),
             svcs: Vec::new(),
-            pids: HashMap::new(),
+            pids: HashMap::default(),
             queue: VecDeque::new(),
             halting: false,
         };

@@ -6,7 +6,7 @@
 //! concrete cycle path for the error message. Iterative (Tarjan's algorithm
 //! with an explicit stack), so a 100 000-deep chain cannot overflow the stack.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// A set of services that depend on each other in a circle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,12 +77,15 @@ pub fn find_cycles(edges: &[Vec<usize>]) -> Vec<Cycle> {
                 if members.len() > 1 || self_loop {
                     members.sort_unstable();
                     let path = cycle_path(edges, &members);
-                    cycles.push(Cycle { members, path });
+                    // Kept ordered by smallest member (members are disjoint,
+                    // so no two keys are equal).
+                    let at =
+                        cycles.partition_point(|c: &Cycle| c.members.first() < members.first());
+                    cycles.insert(at, Cycle { members, path });
                 }
             }
         }
     }
-    cycles.sort_by_key(|c| c.members.first().copied());
     cycles
 }
 
@@ -101,8 +104,9 @@ fn cycle_path(edges: &[Vec<usize>], members: &[usize]) -> Vec<usize> {
     let Some(&start) = members.first() else {
         return Vec::new();
     };
-    let inside = |x: usize| members.binary_search(&x).is_ok();
-    let mut pred: HashMap<usize, usize> = HashMap::new(); // node -> predecessor
+    // Each member's predecessor on the search, by its position in `members`.
+    let slot = |x: usize| members.binary_search(&x).ok();
+    let mut pred: Vec<Option<usize>> = vec![None; members.len()];
     let mut queue = VecDeque::from([start]);
     while let Some(v) = queue.pop_front() {
         for &w in edges.get(v).map(Vec::as_slice).unwrap_or(&[]) {
@@ -111,8 +115,8 @@ fn cycle_path(edges: &[Vec<usize>], members: &[usize]) -> Vec<usize> {
                 let mut path = vec![v];
                 let mut cur = v;
                 while cur != start {
-                    match pred.get(&cur) {
-                        Some(&p) => {
+                    match slot(cur).and_then(|k| get(&pred, k)) {
+                        Some(p) => {
                             path.push(p);
                             cur = p;
                         }
@@ -122,9 +126,12 @@ fn cycle_path(edges: &[Vec<usize>], members: &[usize]) -> Vec<usize> {
                 path.reverse();
                 return path;
             }
-            if inside(w) && w != start && !pred.contains_key(&w) {
-                pred.insert(w, v);
-                queue.push_back(w);
+            match slot(w) {
+                Some(k) if w != start && get(&pred, k).is_none() => {
+                    set(&mut pred, k, Some(v));
+                    queue.push_back(w);
+                }
+                _ => {}
             }
         }
     }

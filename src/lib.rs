@@ -39,6 +39,15 @@ pub mod sysops;
 pub mod tree;
 pub mod update;
 
+/// A hash map with fixed keys. Its keys are service paths from root's
+/// configuration and pids from the kernel, so random keys would buy nothing,
+/// and they would cost every binary `getrandom` and its error path.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, FixedHasher>;
+/// A hash set with fixed keys, as [`HashMap`].
+pub(crate) type HashSet<K> = std::collections::HashSet<K, FixedHasher>;
+/// SipHash with zero keys.
+pub(crate) type FixedHasher = std::hash::BuildHasherDefault<std::hash::DefaultHasher>;
+
 /// The build id, from `CINIT_BUILD_ID` at compile time (the Makefile sets
 /// it from `git describe`); empty when built without it.
 pub const BUILD_ID: &str = match option_env!("CINIT_BUILD_ID") {

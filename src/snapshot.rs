@@ -111,27 +111,33 @@ pub type Lost = Vec<String>;
 struct Out(Vec<u8>);
 
 impl Out {
+    /// Every write ends here. Not inlined: the writers below are used in
+    /// dozens of places, and one copy of the buffer growth is enough.
+    #[inline(never)]
+    fn put(&mut self, b: &[u8]) {
+        self.0.extend_from_slice(b);
+    }
     fn u8(&mut self, v: u8) {
-        self.0.push(v);
+        self.put(&[v]);
     }
     fn bool(&mut self, v: bool) {
         self.u8(u8::from(v));
     }
     fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_be_bytes());
+        self.put(&v.to_be_bytes());
     }
     fn i32(&mut self, v: i32) {
-        self.0.extend_from_slice(&v.to_be_bytes());
+        self.put(&v.to_be_bytes());
     }
     fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_be_bytes());
+        self.put(&v.to_be_bytes());
     }
     fn len(&mut self, n: usize) {
         self.u32(u32::try_from(n).unwrap_or(u32::MAX));
     }
     fn bytes(&mut self, b: &[u8]) {
         self.len(b.len());
-        self.0.extend_from_slice(b);
+        self.put(b);
     }
     fn str(&mut self, s: &str) {
         self.bytes(s.as_bytes());

@@ -116,7 +116,7 @@ fn is_kernel_thread(stat: &str) -> bool {
         return false;
     };
     // After ")": state(3) ppid(4) pgrp(5) session(6) tty(7) tpgid(8) flags(9).
-    rest.split_whitespace()
+    rest.split_ascii_whitespace()
         .nth(6)
         .and_then(|f| f.parse::<u64>().ok())
         .is_some_and(|flags| flags & PF_KTHREAD != 0)

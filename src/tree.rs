@@ -10,7 +10,7 @@
 //! never stops the rest of the tree from loading. Cycles are marked on every
 //! member (they can never start), so the engine need not know about them.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -19,6 +19,7 @@ use crate::engine::Node;
 use crate::graph::find_cycles;
 use crate::state::Reason;
 use crate::svcdir::{read_delay, read_deps, read_respawn, resolve_service_dir};
+use crate::HashMap;
 
 /// Most services one tree may hold; beyond this, links are reported and ignored.
 /// 16 Ki services × a few hundred bytes stays well under the memory budget.

@@ -174,12 +174,9 @@ pub fn take_handover() -> Handover {
     }
     // SAFETY: the descriptor is open, is our snapshot memfd, and nothing
     // else in this new image refers to it.
-    let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
     let mut data = Vec::new();
-    match Read::by_ref(&mut file)
-        .take(MAX_SNAPSHOT)
-        .read_to_end(&mut data)
-    {
+    match file.take(MAX_SNAPSHOT).read_to_end(&mut data) {
         Ok(_) => Handover::Bytes(data),
         Err(e) => Handover::Unreadable(format!("cannot read the snapshot: {e}")),
     }
@@ -191,9 +188,10 @@ pub fn take_handover() -> Handover {
 /// `close_range(2)` over the gaps); returns how many were open, if /proc
 /// can tell.
 pub fn close_others(keep: &[RawFd]) -> usize {
-    let mut keep: Vec<u32> = keep
+    // As usize, not u32: the same sort as cinit's other index lists.
+    let mut keep: Vec<usize> = keep
         .iter()
-        .filter_map(|&fd| u32::try_from(fd).ok())
+        .filter_map(|&fd| usize::try_from(fd).ok())
         .filter(|&fd| fd >= 3)
         .collect();
     keep.sort_unstable();
@@ -201,17 +199,20 @@ pub fn close_others(keep: &[RawFd]) -> usize {
     let open = std::fs::read_dir(Path::new("/proc/self/fd"))
         .map(|dir| {
             dir.flatten()
-                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<usize>().ok()))
                 .filter(|fd| *fd >= 3 && !keep.contains(fd))
                 .count()
         })
         .unwrap_or(0);
-    let mut from: u32 = 3;
-    for &k in keep.iter().chain(std::iter::once(&u32::MAX)) {
+    // close_range(2) takes unsigned ints; its largest is past every descriptor.
+    let end = libc::c_uint::MAX as usize;
+    let mut from: usize = 3;
+    for &k in keep.iter().chain(std::iter::once(&end)) {
         if k > from {
+            let (first, last) = (from as libc::c_uint, (k - 1) as libc::c_uint);
             // SAFETY: closes descriptors no object of this image owns (the
             // gaps between the kept ones); no memory is touched.
-            let rc = unsafe { libc::syscall(libc::SYS_close_range, from, k - 1, 0) };
+            let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
             if rc < 0 {
                 // A kernel before 5.9: one by one, as far as is plausible.
                 for fd in from..k.min(65_536) {

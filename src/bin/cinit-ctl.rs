@@ -4,6 +4,7 @@
 //! need-failed, problems found); 2 usage error or unknown service; 3 cannot
 //! reach cinit or protocol error; 4 permission denied.
 
+use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -177,7 +178,9 @@ fn json_string(s: &str) -> String {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c)); // cannot fail
+            }
             c => out.push(c),
         }
     }
@@ -210,16 +213,17 @@ fn secs(ms: u64) -> String {
 
 /// One human-readable status line.
 fn describe(s: &ServiceInfo) -> String {
+    // Writing to a String cannot fail.
     let mut line = format!("{}: {}", s.name, s.state);
     if let Some(pid) = s.pid {
-        line.push_str(&format!(", pid {pid}"));
+        let _ = write!(line, ", pid {pid}");
     }
-    line.push_str(&format!(", for {}", secs(s.since_ms)));
+    let _ = write!(line, ", for {}", secs(s.since_ms));
     if s.restarts > 0 {
-        line.push_str(&format!(", {} restarts", s.restarts));
+        let _ = write!(line, ", {} restarts", s.restarts);
     }
     if let Some(reason) = &s.reason {
-        line.push_str(&format!(": {reason}"));
+        let _ = write!(line, ": {reason}");
     }
     line
 }
