@@ -255,7 +255,7 @@ impl Control {
             .first()
             .is_some_and(|e| e.contains(PollFlags::POLLIN))
         {
-            self.accept_new(now);
+            self.accept_new(now, &mut incoming);
         }
         self.reap_closed();
         incoming
@@ -408,7 +408,10 @@ impl Control {
         self.clients.retain(|c| !(c.closing && c.output.is_empty()));
     }
 
-    fn accept_new(&mut self, now: Millis) {
+    /// Accept waiting connections. A client usually sends its request right
+    /// after connecting: it is read at once, without waiting for another
+    /// poll round, and a complete one is added to `incoming`.
+    fn accept_new(&mut self, now: Millis, incoming: &mut Vec<Incoming>) {
         for _ in 0..ACCEPTS_PER_WAKEUP {
             let raw = match accept4(
                 self.listener.as_raw_fd(),
@@ -436,7 +439,7 @@ impl Control {
                     None => continue, // all busy: the newcomer is dropped
                 }
             }
-            self.clients.push(Client {
+            let mut client = Client {
                 id: self.next_id,
                 fd,
                 uid: cred.uid(),
@@ -446,8 +449,12 @@ impl Control {
                 closing: false,
                 busy: false,
                 deadline: Some(now.saturating_add(CLIENT_DEADLINE_MS)),
-            });
+            };
             self.next_id += 1;
+            if let Some(req) = read_request(&mut client, now) {
+                incoming.push(req);
+            }
+            self.clients.push(client);
         }
     }
 }
