@@ -9,8 +9,9 @@
 //! 1. `poll()` on the signalfd, the control socket and its clients (and the
 //!    console when output is pending), with the timeout of the nearest
 //!    deadline. The only blocking call.
-//! 2. Drain the signalfd.
-//! 3. Reap every exited child (known services and orphans alike).
+//! 2. Drain the signalfd, if poll says it has something.
+//! 3. Reap every exited child (known services and orphans alike), if a
+//!    SIGCHLD came (or without a signalfd: on every wakeup).
 //! 4. Control: accept clients, read requests, carry them out.
 //! 5. Fire due deadlines (restarts after backoff, stop escalations).
 //! 6. Move a shutdown or rescue sequence on ([`crate::lifecycle`]).
@@ -146,19 +147,24 @@ impl Daemon {
         if self.reap_pending || self.control.as_ref().is_some_and(Control::has_ready) {
             timeout = Some(0); // work is waiting: do not sleep
         }
-        let control_events = self.wait(now, timeout);
-        self.drain_signals();
+        let (signalled, control_events) = self.wait(now, timeout);
+        if signalled {
+            self.drain_signals();
+        }
         let now = now_ms();
-        let (engine, host, helper) = (&mut self.engine, &mut self.host, &mut self.helper);
-        // Orphans (pids the engine does not own) are reaped silently.
-        self.reap_pending = reap(|pid, status| {
-            if let Some(h) = helper.take_if(|h| h.pid == pid) {
-                let took = seconds(now.saturating_sub(h.since));
-                host.log(&format!("{} (pid {pid}) ended in {took}: {status}", h.what));
-                return;
-            }
-            engine.child_exited(host, now, pid, status);
-        });
+        // Without a signalfd, no SIGCHLD tells when: reap on every wakeup.
+        if self.reap_pending || self.signals.is_none() {
+            let (engine, host, helper) = (&mut self.engine, &mut self.host, &mut self.helper);
+            // Orphans (pids the engine does not own) are reaped silently.
+            self.reap_pending = reap(|pid, status| {
+                if let Some(h) = helper.take_if(|h| h.pid == pid) {
+                    let took = seconds(now.saturating_sub(h.since));
+                    host.log(&format!("{} (pid {pid}) ended in {took}: {status}", h.what));
+                    return;
+                }
+                engine.child_exited(host, now, pid, status);
+            });
+        }
         self.serve_control(now, &control_events);
         let now = now_ms();
         self.engine.tick(&mut self.host, now);
@@ -181,8 +187,9 @@ impl Daemon {
         }
     }
 
-    /// Poll; returns the control part of the poll results.
-    fn wait(&mut self, now: Millis, timeout: Option<u32>) -> Vec<PollFlags> {
+    /// Poll; returns whether the signalfd has something to read (or poll
+    /// failed, so it may), and the control part of the poll results.
+    fn wait(&mut self, now: Millis, timeout: Option<u32>) -> (bool, Vec<PollFlags>) {
         let mut fds: Vec<PollFd> = Vec::with_capacity(4);
         if let Some(s) = &self.signals {
             fds.push(PollFd::new(s.fd(), PollFlags::POLLIN));
@@ -203,6 +210,12 @@ impl Daemon {
             Some(ms) => PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
         };
         let result = poll(&mut fds, t);
+        // The signalfd, when there is one, is first.
+        let signalled = self.signals.is_some()
+            && fds
+                .first()
+                .and_then(PollFd::revents)
+                .is_some_and(|r| !r.is_empty());
         let events = fds
             .iter()
             .skip(first_control)
@@ -213,9 +226,9 @@ impl Daemon {
             if e != Errno::EINTR {
                 self.host.log(&format!("poll failed: {}", e.desc()));
             }
-            return Vec::new();
+            return (true, Vec::new());
         }
-        events
+        (signalled, events)
     }
 
     fn serve_control(&mut self, now: Millis, events: &[PollFlags]) {
@@ -281,7 +294,9 @@ impl Daemon {
         let mut actions = Vec::new();
         while let Some(sig) = source.read() {
             if sig.signal == Signal::SIGCHLD as i32 {
-                continue; // reaping happens on every iteration
+                // One SIGCHLD stands for any number of exits: reap them all.
+                self.reap_pending = true;
+                continue;
             }
             let who = format!("from pid {} uid {}", sig.pid, sig.uid);
             if !sig.privileged() {

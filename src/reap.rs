@@ -1,8 +1,9 @@
 //! Collecting exit statuses: `waitpid(-1, WNOHANG)` until nothing is left.
 //!
-//! Called on every wakeup, not only on SIGCHLD (signals coalesce). Work per
-//! call is bounded by [`MAX_REAPS_PER_CALL`] so a fork storm cannot starve the
-//! rest of the loop; the caller polls again at once when the bound was hit.
+//! Called after a SIGCHLD (signals coalesce: one call reaps every exited
+//! child), or on every wakeup when there is no signalfd. Work per call is
+//! bounded by [`MAX_REAPS_PER_CALL`] so a fork storm cannot starve the rest of
+//! the loop; the caller polls again at once when the bound was hit.
 //!
 //! This calls `libc::waitpid` directly and decodes the raw status itself:
 //! a wrapper that reaps first and then fails to decode (nix turns signals
