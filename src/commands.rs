@@ -104,6 +104,9 @@ fn resolve(sv: &mut Services, name: &str) -> Result<usize, String> {
     } else {
         root.join(given)
     };
+    if let Some(i) = loaded_plain(sv.tree, &root, &path) {
+        return Ok(i);
+    }
     let dir = std::fs::canonicalize(&path)
         .map_err(|_| format!("no such service: {name} (no directory {})", path.display()))?;
     if !dir.starts_with(&root) {
@@ -139,6 +142,32 @@ fn resolve(sv: &mut Services, name: &str) -> Result<usize, String> {
         sv.host.log(&p);
     }
     Ok(i)
+}
+
+/// The loaded service at `path`, if `path` is already canonical: below the
+/// service root only plain names (no `.`, `..`), none of them a symlink, the
+/// last a directory. One `lstat` per name below the root, where
+/// `realpath(3)` reads every component of the whole path; anything else is
+/// left to the full resolution.
+fn loaded_plain(tree: &Tree, root: &Path, path: &Path) -> Option<usize> {
+    let rel = path.strip_prefix(root).ok()?;
+    let mut cur = root.to_path_buf();
+    let mut is_dir = false;
+    for c in rel.components() {
+        let std::path::Component::Normal(n) = c else {
+            return None;
+        };
+        cur.push(n);
+        let meta = std::fs::symlink_metadata(&cur).ok()?;
+        if meta.file_type().is_symlink() {
+            return None;
+        }
+        is_dir = meta.is_dir();
+    }
+    if !is_dir {
+        return None;
+    }
+    tree.index_of_dir(&cur)
 }
 
 fn resolve_all(sv: &mut Services, names: &[String]) -> Result<Vec<usize>, Outcome> {
