@@ -976,11 +976,16 @@ fn service_exit_during_exec_is_noticed() {
             TIMEOUT,
             |c| !c.children().contains(&old) && c.zombie_children() == 0,
         );
-        let kids = children_by_ns_pid(&c);
-        c.check(
-            kids.get(&new_pid)
-                .is_some_and(|p| p.cmdline() == ["/bin/sleep", "1000"]),
-            &format!("round {round}: new pid {new_pid} of {victim} is not cinit's sleeping child"),
+        // cinit reports the service running once posix_spawn returns, which
+        // can be before the child's exec has set up its command line.
+        c.wait_until(
+            &format!("round {round}: new pid {new_pid} of {victim} to be cinit's sleeping child"),
+            TIMEOUT,
+            |c| {
+                children_by_ns_pid(c)
+                    .get(&new_pid)
+                    .is_some_and(|p| p.cmdline() == ["/bin/sleep", "1000"])
+            },
         );
         for other in names.iter().filter(|n| **n != victim) {
             c.check(
