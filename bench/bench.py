@@ -779,9 +779,8 @@ def main():
               "kernel", "initrd", "out", "csv", "repo"]:
         setattr(a, k, os.path.abspath(getattr(a, k)))
     a.cinit_for = {}
-    a.cinit_version = subprocess.run([a.ctl, "version"], capture_output=True,
-                                     text=True).stdout.strip().splitlines()[0:1]
-    a.cinit_version = a.cinit_version[0] if a.cinit_version else "?"
+    out = subprocess.run([a.ctl, "--version"], capture_output=True, text=True).stdout.split()
+    a.cinit_version = " ".join(out[1:]) or "?"
     if os.geteuid() != 0:
         sys.exit("bench: run as root (unshare --map-root-user must map uid 0)")
     b = Bench(a)
