@@ -504,9 +504,15 @@ fn ctl_verbs_and_exit_codes() {
         .env("CINIT_CTL_DIR", c.ctl_dir_via_proc());
     let out = run(cmd, fx.path(), CTL_TIMEOUT);
     expect_out(&c, &out, 0, "halt: shutting down", "halt via symlink");
-    c.wait_until("the halt to end the namespace", TIMEOUT, |c| {
-        c.console().contains("halt: now, after")
-    });
+    let status = c.wait_exit(TIMEOUT);
+    c.check(
+        death_signal(&status) == Some(libc::SIGINT),
+        &format!("the halt did not end PID 1 by SIGINT: {status:?}"),
+    );
+    c.check(
+        c.console().contains("halt: now, after"),
+        "no `halt: now` line",
+    );
 }
 
 // ---------------------------------------------------------------------------

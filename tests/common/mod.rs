@@ -1284,6 +1284,13 @@ impl Drop for Cinit {
                 self.console()
             );
         }
+        // Every test also proves that PID 1 survived it: unless the test saw
+        // PID 1 end on purpose (`try_exit` / `wait_exit`), PID 1 must still
+        // be running now. (Skipped while the test is already failing: a
+        // second panic would abort the test binary.)
+        let died = !self.ended
+            && !std::thread::panicking()
+            && (!matches!(self.child.try_wait(), Ok(None)) || !self.proc().is_alive());
         // SIGKILL to unshare: --kill-child then SIGKILLs cinit, and the death
         // of a PID namespace's init kills every process in it.
         let _ = self.child.kill();
@@ -1294,6 +1301,10 @@ impl Drop for Cinit {
             // is gone, `--kill-child` saw to that, and its pid may already
             // belong to an unrelated process.)
             let _ = send_signal(self.host_pid, libc::SIGKILL);
+        }
+        if died {
+            self.ended = true;
+            self.fail("PID 1 died during the test (it must never die)");
         }
     }
 }
