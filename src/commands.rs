@@ -250,6 +250,7 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
             Outcome::Reply(Reply::Services(infos(sv.engine, now, &svcs, false)))
         }
         Request::Start { names, no_deps } => {
+            names.iter().for_each(|n| crate::fault::on_start(n));
             let svcs = match resolve_all(sv, names) {
                 Ok(s) => s,
                 Err(outcome) => return outcome,

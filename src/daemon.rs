@@ -40,6 +40,7 @@ use crate::engine::{seconds, Engine, Millis, Pid};
 use crate::host::RealHost;
 use crate::lifecycle::{action_for_signal, Sequence, Step};
 use crate::paths::{profile_from_args, Paths, DEFAULT_ROOT};
+use crate::proto::{ErrorCode, Reply};
 use crate::reap::reap;
 use crate::signals::{block_handled, SignalSource};
 use crate::snapshot;
@@ -138,6 +139,7 @@ impl Daemon {
 
     /// One iteration of the loop (see the module doc for the order).
     fn iterate(&mut self) {
+        crate::fault::on_iteration();
         let now = now_ms();
         let mut timeout = poll_timeout(now, self.next_deadline(now));
         if self.signals.is_none() {
@@ -249,7 +251,20 @@ impl Daemon {
                 tree: &mut self.tree,
                 host: &mut self.host,
             };
-            match execute(&mut sv, now, inc.client, inc.uid, &inc.request) {
+            // A request that hits an internal error gets an error reply;
+            // the rest of the batch is still served.
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                execute(&mut sv, now, inc.client, inc.uid, &inc.request)
+            }))
+            .unwrap_or_else(|_| {
+                sv.host
+                    .log("internal error while handling a request; continuing");
+                Outcome::Reply(Reply::Error {
+                    code: ErrorCode::Failed,
+                    message: "internal error in cinit; the request was not carried out".to_owned(),
+                })
+            });
+            match outcome {
                 Outcome::Reply(reply) => control.reply(inc.client, now, &reply),
                 Outcome::Pending(p) => self.pending.push(p),
                 Outcome::System(action) => system.push((inc.client, action)),

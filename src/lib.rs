@@ -24,6 +24,7 @@ pub mod control;
 pub mod daemon;
 pub mod emergency;
 pub mod engine;
+pub mod fault;
 pub mod graph;
 pub mod host;
 pub mod lifecycle;
