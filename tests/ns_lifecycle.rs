@@ -506,7 +506,7 @@ fn services_stop_in_reverse_need_order_with_off_before_sigterm() {
 /// (0.9–2 s), and the whole shutdown (default `sleep_before_kill` = 2)
 /// finishes within 1 + 2 s + slack; nothing is left for the global phase.
 #[test]
-fn a_service_ignoring_sigterm_is_killed_after_its_delay() {
+fn e1_a_service_ignoring_sigterm_is_killed_after_its_delay() {
     let fx = Fixture::new();
     fx.service("stubborn")
         .respawn()
@@ -542,15 +542,27 @@ fn a_service_ignoring_sigterm_is_killed_after_its_delay() {
 
 /// Proves a stuck `off` (`sleep 1000`) is bounded by `delay` (1 s): it is
 /// killed, the main process then gets SIGTERM and the service stops after
-/// about 1 s (0.9–2.5 s); the whole shutdown stays bounded.
+/// about 1 s (0.9–2.5 s); the whole shutdown stays bounded. And an `off`
+/// that leaves a background job behind (in its own session, so no process
+/// group signal reaches it) does not hold the shutdown up: the job gets the
+/// global SIGTERM (it records that in a mark file: the namespace's final
+/// SIGKILL could not be trapped) and the shutdown completes.
 #[test]
-fn a_stuck_off_is_bounded_by_the_delay() {
+fn e3_a_stuck_off_is_bounded_by_the_delay() {
     let fx = Fixture::new();
     sleeper(&fx, "stuck", "1001");
     fx.service("stuck").delay(1).off_script("sleep 1000");
-    fx.service("init").needs("stuck");
+    sleeper(&fx, "bg", "1002");
+    let mark = fx.mark("bg-job-got-sigterm");
+    fx.service("bg").off_script(&format!(
+        "setsid /bin/sh -c 'trap \"touch {}; exit 0\" TERM; \
+         while :; do sleep 0.1; done' </dev/null >/dev/null 2>&1 &\nexit 0",
+        mark.display()
+    ));
+    fx.service("init").needs("stuck").needs("bg");
     let mut c = fx.boot();
     c.wait_state("running", "stuck");
+    c.wait_state("running", "bg");
     let start = Instant::now();
     signal_cinit(&c, libc::SIGHUP);
     expect_death(&mut c, REBOOT);
@@ -565,6 +577,10 @@ fn a_stuck_off_is_bounded_by_the_delay() {
     c.check(
         took < Duration::from_millis(5000),
         &format!("the shutdown took {took:?} (bound: delay 1 s + sleep_before_kill 2 s + slack)"),
+    );
+    c.check(
+        fx.has_mark("bg-job-got-sigterm"),
+        "the background job left by bg's off never got the global SIGTERM",
     );
 }
 
@@ -668,7 +684,7 @@ fn a_process_ignoring_the_global_sigterm_is_killed_after_sleep_before_kill() {
 /// restarted: the system is going down`, one `running a` line, no new
 /// process), and the reboot completes.
 #[test]
-fn a_service_dying_during_a_shutdown_is_not_respawned() {
+fn e4_a_service_dying_during_a_shutdown_is_not_respawned() {
     let fx = Fixture::new();
     sleeper(&fx, "a", "1001");
     sleeper(&fx, "b", "1002");
@@ -737,7 +753,7 @@ fn a_service_dying_during_a_shutdown_is_not_respawned() {
 /// refused: a reboot is already in progress`), at least one is; init dies by
 /// SIGHUP once.
 #[test]
-fn a_thousand_sighups_run_one_reboot() {
+fn d1_a_thousand_sighups_run_one_reboot() {
     let fx = Fixture::new();
     sleeper(&fx, "slow", "1001");
     fx.service("slow").off_script("sleep 1");
@@ -784,7 +800,7 @@ fn a_thousand_sighups_run_one_reboot() {
 /// pid 0 uid 0: halt refused: a reboot is already in progress`, …); no halt, poweroff or rescue
 /// sequence line appears, the reboot completes and init dies by SIGHUP.
 #[test]
-fn other_signals_during_a_reboot_are_refused() {
+fn d3_other_signals_during_a_reboot_are_refused() {
     let fx = Fixture::new();
     sleeper(&fx, "slow", "1001");
     fx.service("slow").off_script("sleep 1.5");
@@ -917,7 +933,7 @@ fn kill_as_nobody(fx: &Fixture, c: &Cinit, sig: &str) -> RunOutput {
 /// services keep their pids, no sequence or update started, and PID 1 is
 /// alive and still answers.
 #[test]
-fn unprivileged_sigcont_and_sighup_change_nothing() {
+fn d4_unprivileged_sigcont_and_sighup_change_nothing() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipped: needs root to send signals as uid {NOBODY}");
@@ -998,7 +1014,7 @@ fn unprivileged_sigcont_and_sighup_change_nothing() {
 /// never runs (no `running dep` line, no `sleep 1003` process was ever
 /// seen), and init dies by SIGHUP well before `slow` would have ended.
 #[test]
-fn a_shutdown_during_boot_starts_nothing_more() {
+fn e5_a_shutdown_during_boot_starts_nothing_more() {
     let fx = Fixture::new();
     fx.service("slow")
         .script(&format!("{}\nsleep 2", sh_touch(&fx.mark("slow"))));
