@@ -2,7 +2,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::string_slice
 )]
 //! `cinit-ctl check [DIR]` (offline validation of a service tree) and the
 //! PID-1 guard of `cinit` itself. Nothing here boots cinit as PID 1.

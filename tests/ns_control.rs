@@ -2,7 +2,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::string_slice
 )]
 //! The control plane, with the real `cinit` as PID 1 in namespaces and the
 //! real `cinit-ctl` (or raw sockets) as the client: every verb and exit code,

@@ -2,7 +2,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::string_slice
 )]
 //! How cinit executes a service, with the real `cinit` as PID 1 in namespaces:
 //! `on.params` / `on.env` exactness, `on` symlinks and argv[0], and the

@@ -2,7 +2,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::string_slice
 )]
 //! The system lifecycle, with the real `cinit` as PID 1 in namespaces: the
 //! signal map (reboot, halt, poweroff, rescue), the same through

@@ -2,7 +2,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::string_slice
 )]
 //! Inputs that once could stop or stall PID 1, with the real `cinit` as PID 1
 //! in namespaces: non-UTF-8 arguments from the kernel, children killed by

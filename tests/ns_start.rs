@@ -2,7 +2,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::string_slice
 )]
 //! Boot-time start rules, with the real `cinit` as PID 1 in namespaces:
 //! parallel start, `needs`/`wants` ordering and failure propagation, missing

@@ -2,7 +2,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::string_slice
 )]
 //! Supervision, with the real `cinit` as PID 1 in namespaces: respawn after a
 //! kill, restart backoff of a crash-looping service, and reaping of orphans.

@@ -2,7 +2,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::string_slice
 )]
 //! The QEMU boot suite: the sample system (`services/`, `rootfs-test/`) as
 //! the initramfs of a real Debian kernel under QEMU (TCG), with the real

@@ -74,6 +74,8 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
             Short('h') | Long("help") => return Ok(None),
             Short('V') | Long("version") => {
                 println!("cinit-ctl {}", cinit::version());
+                // The client, not PID 1: `--version` ends it at once.
+                #[allow(clippy::exit)]
                 std::process::exit(0);
             }
             Short('f') | Long("force") if alias.is_some() => {}
