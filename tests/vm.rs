@@ -706,6 +706,7 @@ mod harness {
 }
 
 use harness::{Services, Vm, STEP_TIMEOUT};
+use std::time::{Duration, Instant};
 
 /// The sample system's services that keep running.
 const RESPAWN: &[&str] = &["crond", "httpd", "klogd", "shell", "syslogd"];
@@ -1170,4 +1171,73 @@ fn data_disk() {
     }
     power_off(&mut vm);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits until `cinit-ctl pid NAME` shows a pid other than `old` (the
+/// service was respawned); returns it and how long it took.
+fn wait_new_pid(vm: &mut Vm, name: &str, old: u32) -> (u32, Duration) {
+    let start = Instant::now();
+    loop {
+        let reply = vm.run(&format!("cinit-ctl pid {name}"));
+        if let [ref line] = reply.lines[..] {
+            if let Ok(pid) = line.trim().parse::<u32>() {
+                if reply.rc == 0 && pid != old {
+                    return (pid, start.elapsed());
+                }
+            }
+        }
+        if start.elapsed() > STEP_TIMEOUT {
+            vm.fail(&format!("{name} was not respawned (old pid {old})"));
+        }
+    }
+}
+
+/// B9 (the realtime half; the monotonic half runs in a time namespace):
+/// the wall clock set 10 years ahead, then 20 years back, with `date -s` in
+/// the real system. Proves cinit's timers do not follow the wall clock:
+/// after each jump a killed respawn service (crond) comes back as after any
+/// first death (well within the step timeout, not 10 years or never), and
+/// the control socket answers; the machine then powers off normally.
+#[test]
+#[ignore = "boots QEMU: run with make test-vm"]
+fn b9_realtime_jumps_leave_timers_alone() {
+    let mut vm = Vm::boot("b9_realtime_jumps_leave_timers_alone", "");
+    vm.wait_ready("init");
+    let mut pid = vm.pid("crond");
+    for (jump, what) in [
+        ("+ 315360000", "10 years ahead"),
+        ("- 630720000", "20 years back"),
+    ] {
+        vm.run_ok(&format!("date -s @$(( $(date +%s) {jump} )) >/dev/null"));
+        vm.run_ok(&format!("kill -KILL {pid}"));
+        let (new, took) = wait_new_pid(&mut vm, "crond", pid);
+        vm.note(format!("clock {what}: crond respawned in {took:?}"));
+        pid = new;
+        vm.run_ok("cinit-ctl status crond");
+    }
+    power_off(&mut vm);
+}
+
+/// B13 in the real system: a fatal fault in PID 1 (SIGSEGV sent to it from
+/// the console shell). Proves the kernel never panics: cinit enters its
+/// emergency path (`emergency: fatal fault in PID 1`, then a shell on the
+/// console, which answers), and from there SIGTERM still powers the
+/// machine off cleanly (`reboot: Power down`, QEMU exits 0, no `Kernel
+/// panic` line).
+#[test]
+#[ignore = "boots QEMU: run with make test-vm"]
+fn b13_a_fault_in_pid1_does_not_panic_the_kernel() {
+    let mut vm = Vm::boot("b13_a_fault_in_pid1_does_not_panic_the_kernel", "");
+    vm.wait_ready("init");
+    vm.send("kill -SEGV 1");
+    vm.expect("cinit: emergency: fatal fault in PID 1", STEP_TIMEOUT);
+    vm.expect(
+        "cinit: emergency: starting a shell on the console",
+        STEP_TIMEOUT,
+    );
+    vm.send("echo EMERGENCY-$((6*7))");
+    vm.expect("EMERGENCY-42", STEP_TIMEOUT);
+    vm.send("kill -TERM 1");
+    vm.expect("reboot: Power down", STEP_TIMEOUT);
+    vm.expect_exit_ok();
 }
