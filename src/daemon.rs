@@ -364,6 +364,9 @@ pub fn main() -> i32 {
     }));
     emergency::install_fault_handlers();
     crate::spawn::learn_ignored_signals();
+    // The kernel starts init with umask 022; whatever started cinit may have
+    // left another, which every service would inherit.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
 
     let signals = blocked.and_then(|set| SignalSource::new(&set));
     let paths = Paths::from_process_env();

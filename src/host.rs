@@ -66,7 +66,23 @@ impl Host for RealHost {
         let spec = match read_exec(dir, which) {
             Ok(Some(spec)) => spec,
             Ok(None) => return Ok(Spawned::Nothing),
-            Err(e) => return Err(SpawnError::Config(e.to_string())),
+            // Out of descriptors or memory while reading the service's
+            // files: `on` cannot be executed for now, as temporary as the
+            // same errno from the exec itself.
+            Err(e) => {
+                let err = match e.errno {
+                    Some(errno) => SpawnError::Exec {
+                        path: dir.join(which).to_string_lossy().into_owned(),
+                        errno,
+                    },
+                    None => SpawnError::Config(e.to_string()),
+                };
+                return Err(if err.is_transient() {
+                    err
+                } else {
+                    SpawnError::Config(e.to_string())
+                });
+            }
         };
         let stdio: RawFd = match &self.child_stdio {
             Some(fd) => fd.as_raw_fd(),

@@ -35,6 +35,9 @@ pub const MAX_DEPS: usize = 1024;
 pub struct FileError {
     pub file: PathBuf,
     pub reason: String,
+    /// The errno, when the file could not be read at all (as opposed to a
+    /// file that was read and found wrong).
+    pub errno: Option<i32>,
 }
 
 impl FileError {
@@ -42,11 +45,15 @@ impl FileError {
         FileError {
             file: file.to_path_buf(),
             reason: reason.into(),
+            errno: None,
         }
     }
 
     fn io(file: &Path, err: &io::Error) -> Self {
-        FileError::new(file, describe_io(err))
+        FileError {
+            errno: err.raw_os_error(),
+            ..FileError::new(file, describe_io(err))
+        }
     }
 }
 

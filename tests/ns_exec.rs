@@ -13,6 +13,8 @@
 mod common;
 
 use common::*;
+use std::ffi::OsString;
+use std::fs;
 
 /// Script body that records `$#` and then every argument as `[arg]`, one per
 /// line, into marker `name`.
@@ -172,13 +174,19 @@ fn plain_on_argv0_is_absolute_path() {
     c.wait_child_argv(&[on, "1003"], None);
 }
 
-/// Proves a child starts clean, read from the host via /proc for a
-/// long-running `on` → `/bin/sleep`: signal mask and ignored set empty
-/// (SigBlk/SigIgn 0), own session and process group (sid == pgrp == pid), a
-/// direct child of cinit, only fds 0, 1 and 2 open and all three the console
-/// file, cwd = the service directory, environment exactly `on.env`.
+/// B12 (inherited junk in children; adversarial family B, see
+/// `adv_runtime.rs`). Proves a child starts clean even when PID 1 was
+/// handed junk: cinit is started with SIGQUIT, SIGTTIN, SIGXFSZ ignored, a
+/// non-CLOEXEC fd 7, umask 077 and a stray `JUNK=1` in its environment, and
+/// blocks its own signals. Its service, a direct exec of `/bin/sleep` (no
+/// shell in between that could reset the mask), shows: SigBlk and SigIgn 0,
+/// its own session and process group (sid == pgrp == pid) and no
+/// controlling terminal, a direct child of cinit, exactly fds 0, 1, 2 (all
+/// the console), umask 0022, `oom_score_adj` 0, the resource limits of
+/// PID 1 itself (nothing raised or lowered on the way), cwd = the service
+/// directory, and environment exactly `on.env`.
 #[test]
-fn child_starts_clean() {
+fn b12_child_inherits_nothing_from_pid1() {
     let fx = Fixture::new();
     fx.service("clean")
         .respawn()
@@ -186,13 +194,42 @@ fn child_starts_clean() {
         .params(&["1004"])
         .env_raw("A=1\nB=two words\nC=\n");
     fx.service("init").needs("clean");
-    let c = fx.boot();
+    let opts = LaunchOpts {
+        wrapper: [
+            "/bin/sh",
+            "-c",
+            "umask 077; exec 7</dev/null; exec \"$0\" \"$@\"",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect(),
+        env: vec![(OsString::from("JUNK"), OsString::from("1"))],
+        ..LaunchOpts::default()
+    };
+    let c = Cinit::launch_with(
+        &fx,
+        &[],
+        &[libc::SIGQUIT, libc::SIGTTIN, libc::SIGXFSZ],
+        &opts,
+    );
     let p = c.wait_child_argv(&["/bin/sleep", "1004"], None);
+    let me = c.proc();
+    let own_blk = me.status_field("SigBlk").unwrap_or_default();
+    c.check(
+        !signals_in_mask(&own_blk).is_empty(),
+        &format!("cinit blocks nothing ({own_blk:?}): the mask check would prove nothing"),
+    );
     let sig_blk = p.status_field("SigBlk").unwrap_or_default();
     let sig_ign = p.status_field("SigIgn").unwrap_or_default();
     let fds = p.fds();
     let fd_nums: Vec<i32> = fds.iter().map(|(fd, _)| *fd).collect();
     let env = p.environ();
+    let umask = p.status_field("Umask").unwrap_or_default();
+    let read =
+        |p: &Proc, f: &str| fs::read_to_string(format!("/proc/{}/{f}", p.pid)).unwrap_or_default();
+    let oom = read(&p, "oom_score_adj");
+    let (limits, own_limits) = (read(&p, "limits"), read(&me, "limits"));
+    let tty = p.stat_fields().get(4).cloned().unwrap_or_default();
     c.check_all(vec![
         (
             signals_in_mask(&sig_blk).is_empty() && !sig_blk.is_empty(),
@@ -218,6 +255,10 @@ fn child_starts_clean() {
             ),
         ),
         (
+            tty == "0",
+            format!("controlling terminal tty_nr = {tty:?}, expected 0"),
+        ),
+        (
             p.ppid() == c.host_pid(),
             format!("ppid {} is not cinit ({})", p.ppid(), c.host_pid()),
         ),
@@ -231,6 +272,15 @@ fn child_starts_clean() {
                 "stdio {fds:?}, expected all three to be the console {}",
                 c.console_path().display()
             ),
+        ),
+        (umask == "0022", format!("umask {umask:?}, expected 0022")),
+        (
+            oom.trim() == "0",
+            format!("oom_score_adj {oom:?}, expected 0"),
+        ),
+        (
+            !limits.is_empty() && limits == own_limits,
+            format!("limits differ from PID 1's:\n{limits}\n--- PID 1 ---\n{own_limits}"),
         ),
         (
             p.cwd() == fx.svc_path("clean"),

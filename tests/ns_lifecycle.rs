@@ -639,27 +639,65 @@ fn the_shutdown_waits_only_while_processes_are_left() {
     ]);
 }
 
-/// Proves the global SIGKILL: a daemon that escaped its service (own
-/// session) and ignores SIGTERM survives the global SIGTERM, is counted
-/// (`1 processes left after ~1s; sending SIGKILL`) at
-/// `conf/sleep_before_kill` = 1, and then `every process gone`; the shutdown
-/// completes.
+/// B3 (a double-forking daemon with `setsid`; adversarial family B, see
+/// `adv_runtime.rs`). Proves the daemon is adopted, never taken for the
+/// service, and still dies in the shutdown's global SIGKILL: the once
+/// service `escape` forks a subshell that forks a `setsid` shell ignoring
+/// SIGTERM, and exits 0. The daemon is a child of PID 1 in its own session;
+/// `escape` is `done` with no pid, and no pid shown by `list` is the
+/// daemon's; `status` answers and a bystander keeps running. At a reboot the
+/// daemon survives the global SIGTERM, is counted (`processes left after
+/// ~1s; sending SIGKILL`) at `conf/sleep_before_kill` = 1, and then `every
+/// process gone`; the shutdown completes.
 #[test]
-fn a_process_ignoring_the_global_sigterm_is_killed_after_sleep_before_kill() {
+fn b3_double_forked_daemon_is_adopted_and_killed_at_shutdown() {
     let fx = Fixture::new();
     write_conf(&fx, "sleep_before_kill", "1\n", 0o644);
     let body = "while :; do sleep 0.1; done";
     fx.service("escape").script(&format!(
-        "setsid /bin/sh -c \"trap '' TERM; {body}\" </dev/null >/dev/null 2>&1 &\nexit 0"
+        "( setsid /bin/sh -c \"trap '' TERM; {body}\" </dev/null >/dev/null 2>&1 & )\nexit 0"
     ));
-    fx.service("init").needs("escape");
-    let mut c = fx.boot();
+    sleeper(&fx, "healthy", "1999");
+    fx.service("init").needs("escape").needs("healthy");
+    let mut c = fx.boot_ctl();
+    let bystander = c.wait_child_argv(&["/bin/sleep", "1999"], None);
     c.expect_outcome("escape", "done");
-    c.wait_until("the escaped daemon to loop", TIMEOUT, |c| {
-        c.children().iter().any(|p| {
+    let daemon = c.wait_for("the escaped daemon to loop", TIMEOUT, |c| {
+        c.children().into_iter().find(|p| {
             p.cmdline().first().map(String::as_str) == Some("/bin/sh") && !p.children().is_empty()
         })
     });
+    let daemon_ns = daemon.ns_pid().unwrap_or(-1);
+    let list = c.ctl(&["list"]);
+    let shown: Vec<i32> = list
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse().ok())
+        .collect();
+    let (status, took) = c.ctl_timed(&["status", "escape", "healthy"]);
+    c.check_all(vec![
+        (
+            daemon.ppid() == c.host_pid() && daemon.session() == daemon.pid,
+            format!("not adopted into its own session: {}", daemon.describe()),
+        ),
+        (
+            !shown.contains(&daemon_ns),
+            format!(
+                "`list` shows the daemon's pid {daemon_ns}:\n{}",
+                list.stdout
+            ),
+        ),
+        (
+            status.code() == Some(0)
+                && status
+                    .stdout
+                    .lines()
+                    .any(|l| l.starts_with("escape: done, for"))
+                && took < Duration::from_secs(2),
+            format!("status ({took:?}):\n{}", status.dump()),
+        ),
+        (bystander.is_alive(), "the bystander died".to_owned()),
+    ]);
     signal_cinit(&c, libc::SIGHUP);
     expect_death(&mut c, REBOOT);
     expect_shutdown_log(&c, REBOOT);

@@ -743,6 +743,9 @@ pub struct LaunchOpts {
     /// Extra environment variables for cinit (set after `CINIT_DIR`,
     /// `CINIT_CONSOLE` and `CINIT_CTL_DIR`, so they may override them).
     pub env: Vec<(OsString, OsString)>,
+    /// Extra `unshare` options, e.g. `--time --monotonic=N --boottime=N`
+    /// for a time namespace.
+    pub unshare_args: Vec<OsString>,
 }
 
 impl Default for LaunchOpts {
@@ -753,6 +756,7 @@ impl Default for LaunchOpts {
             wrapper: Vec::new(),
             cinit: None,
             env: Vec::new(),
+            unshare_args: Vec::new(),
         }
     }
 }
@@ -788,6 +792,7 @@ impl Cinit {
             "private",
             "--mount-proc",
         ])
+        .args(&opts.unshare_args)
         .args(&opts.wrapper)
         .arg(opts.cinit.as_deref().unwrap_or(Path::new(cinit_bin())))
         .args(args)
