@@ -2,7 +2,8 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::string_slice
 )]
 //! Adversarial suite, family B: runtime faults (issue #7; the case matrix
 //! is in `testing.md` §5 B). One test per case, named `b<N>_<what it
