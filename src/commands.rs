@@ -289,6 +289,14 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
     }
 }
 
+/// Whether the stop part of a stop or restart is over for service `i`: it
+/// is down, or nothing is stopping it any more because a later request
+/// started it again (the later request wins; waiting for it to go down
+/// would wait forever).
+fn stop_over(engine: &Engine, i: usize) -> bool {
+    engine.is_down(i) || !engine.is_being_stopped(i)
+}
+
 /// Advance a pending operation; the reply once it is complete.
 pub fn progress(sv: &mut Services, now: Millis, p: &mut Pending) -> Option<Reply> {
     match p {
@@ -300,7 +308,7 @@ pub fn progress(sv: &mut Services, now: Millis, p: &mut Pending) -> Option<Reply
             let down = roots
                 .iter()
                 .chain(deps.iter())
-                .all(|&i| sv.engine.is_down(i));
+                .all(|&i| stop_over(sv.engine, i));
             down.then(|| dependents_first(sv.engine, now, deps, roots))
         }
         Pending::Restart {
@@ -313,7 +321,7 @@ pub fn progress(sv: &mut Services, now: Millis, p: &mut Pending) -> Option<Reply
                 if !roots
                     .iter()
                     .chain(deps.iter())
-                    .all(|&i| sv.engine.is_down(i))
+                    .all(|&i| stop_over(sv.engine, i))
                 {
                     return None;
                 }
