@@ -60,6 +60,20 @@ impl Pending {
         a.iter().chain(b.iter()).copied()
     }
 
+    /// Whether the operation still has work of its own to do when its
+    /// client has gone: a restart whose services are not started again
+    /// yet. (A start or stop is carried out by the engine once begun; only
+    /// its reply needs the client.)
+    pub fn outlives_client(&self) -> bool {
+        matches!(
+            self,
+            Pending::Restart {
+                starting: false,
+                ..
+            }
+        )
+    }
+
     pub fn client(&self) -> u64 {
         match self {
             Pending::Start { client, .. }
