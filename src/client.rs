@@ -47,7 +47,7 @@ pub fn request_held(
 ) -> Result<(Reply, UnixStream), ClientError> {
     let mut stream = UnixStream::connect(socket).map_err(|e| {
         ClientError::Connect(format!(
-            "cannot connect to {}: {e}; is cinit running? (set CINIT_CTL_DIR if its control directory is elsewhere)",
+            "cannot connect to {}: {e}; is cinit running? (set CINIT_CTL_DIR if its control directory is elsewhere; if the socket was removed, `kill -CONT 1` makes cinit listen again)",
             socket.display()
         ))
     })?;

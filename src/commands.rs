@@ -60,6 +60,20 @@ impl Pending {
         a.iter().chain(b.iter()).copied()
     }
 
+    /// Whether the operation still has work of its own to do when its
+    /// client has gone: a restart whose services are not started again
+    /// yet. (A start or stop is carried out by the engine once begun; only
+    /// its reply needs the client.)
+    pub fn outlives_client(&self) -> bool {
+        matches!(
+            self,
+            Pending::Restart {
+                starting: false,
+                ..
+            }
+        )
+    }
+
     pub fn client(&self) -> u64 {
         match self {
             Pending::Start { client, .. }
@@ -290,6 +304,14 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
     }
 }
 
+/// Whether the stop part of a stop or restart is over for service `i`: it
+/// is down, or nothing is stopping it any more because a later request
+/// started it again (the later request wins; waiting for it to go down
+/// would wait forever).
+fn stop_over(engine: &Engine, i: usize) -> bool {
+    engine.is_down(i) || !engine.is_being_stopped(i)
+}
+
 /// Advance a pending operation; the reply once it is complete.
 pub fn progress(sv: &mut Services, now: Millis, p: &mut Pending) -> Option<Reply> {
     match p {
@@ -301,7 +323,7 @@ pub fn progress(sv: &mut Services, now: Millis, p: &mut Pending) -> Option<Reply
             let down = roots
                 .iter()
                 .chain(deps.iter())
-                .all(|&i| sv.engine.is_down(i));
+                .all(|&i| stop_over(sv.engine, i));
             down.then(|| dependents_first(sv.engine, now, deps, roots))
         }
         Pending::Restart {
@@ -314,7 +336,7 @@ pub fn progress(sv: &mut Services, now: Millis, p: &mut Pending) -> Option<Reply
                 if !roots
                     .iter()
                     .chain(deps.iter())
-                    .all(|&i| sv.engine.is_down(i))
+                    .all(|&i| stop_over(sv.engine, i))
                 {
                     return None;
                 }

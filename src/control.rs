@@ -11,7 +11,7 @@
 //! its deadline. Unknown opcodes are answered, not disconnected.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -71,6 +71,9 @@ pub struct Incoming {
 pub struct Control {
     listener: OwnedFd,
     path: PathBuf,
+    /// Device and inode of the socket file `listener` is bound to, to tell
+    /// whether `path` still names it ([`Control::ensure_listening`]).
+    bound: Option<(u64, u64)>,
     clients: Vec<Client>,
     next_id: u64,
     accept_paused_until: Option<Millis>,
@@ -132,6 +135,39 @@ fn prepare_dir(dir: &Path) -> Result<Option<String>, String> {
     Ok(note)
 }
 
+/// Device and inode of `path` if it is a socket file.
+fn socket_identity(path: &Path) -> Option<(u64, u64)> {
+    let m = std::fs::symlink_metadata(path).ok()?;
+    m.file_type().is_socket().then(|| (m.dev(), m.ino()))
+}
+
+/// Whether something listens on the socket at `path` (a refused connect
+/// means a stale socket file, or no socket at all).
+fn answers(path: &Path) -> Result<bool, OpenError> {
+    let addr = UnixAddr::new(path).map_err(|e| OpenError::Failed(e.desc().to_string()))?;
+    let probe = unix_socket().map_err(|e| OpenError::Failed(e.desc().to_string()))?;
+    Ok(matches!(
+        connect(probe.as_raw_fd(), &addr),
+        Ok(()) | Err(Errno::EAGAIN)
+    ))
+}
+
+/// A new listening socket bound at `path`, mode 0666.
+fn listen_at(path: &Path) -> Result<OwnedFd, OpenError> {
+    let addr = UnixAddr::new(path).map_err(|e| OpenError::Failed(e.desc().to_string()))?;
+    let listener = unix_socket().map_err(|e| OpenError::Failed(e.desc().to_string()))?;
+    let failed = |what: &str, e: Errno| {
+        OpenError::Failed(format!("cannot {what} {}: {}", path.display(), e.desc()))
+    };
+    bind(listener.as_raw_fd(), &addr).map_err(|e| failed("bind", e))?;
+    // Every local user may connect; what they may do is checked per request.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
+        .map_err(|e| OpenError::Failed(format!("cannot chmod {}: {e}", path.display())))?;
+    let backlog = Backlog::new(128).unwrap_or(Backlog::MAXCONN);
+    listen(&listener, backlog).map_err(|e| failed("listen on", e))?;
+    Ok(listener)
+}
+
 fn unix_socket() -> nix::Result<OwnedFd> {
     socket(
         AddressFamily::Unix,
@@ -150,32 +186,20 @@ impl Control {
             notes.push(note);
         }
         let path = dir.join(SOCKET_NAME);
-        let addr = UnixAddr::new(&path).map_err(|e| OpenError::Failed(e.desc().to_string()))?;
         if std::fs::symlink_metadata(&path).is_ok() {
             // A live listener means another cinit; a refused connect means a
             // stale socket from a dead one, which is replaced.
-            let probe = unix_socket().map_err(|e| OpenError::Failed(e.desc().to_string()))?;
-            match connect(probe.as_raw_fd(), &addr) {
-                Ok(()) | Err(Errno::EAGAIN) => return Err(OpenError::InUse(path)),
-                Err(_) => {
-                    let _ = std::fs::remove_file(&path);
-                    notes.push(format!("replaced stale socket {}", path.display()));
-                }
+            if answers(&path)? {
+                return Err(OpenError::InUse(path));
             }
+            let _ = std::fs::remove_file(&path);
+            notes.push(format!("replaced stale socket {}", path.display()));
         }
-        let listener = unix_socket().map_err(|e| OpenError::Failed(e.desc().to_string()))?;
-        let failed = |what: &str, e: Errno| {
-            OpenError::Failed(format!("cannot {what} {}: {}", path.display(), e.desc()))
-        };
-        bind(listener.as_raw_fd(), &addr).map_err(|e| failed("bind", e))?;
-        // Every local user may connect; what they may do is checked per request.
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))
-            .map_err(|e| OpenError::Failed(format!("cannot chmod {}: {e}", path.display())))?;
-        let backlog = Backlog::new(128).unwrap_or(Backlog::MAXCONN);
-        listen(&listener, backlog).map_err(|e| failed("listen on", e))?;
+        let listener = listen_at(&path)?;
         Ok((
             Control {
                 listener,
+                bound: socket_identity(&path),
                 path,
                 clients: Vec::with_capacity(MAX_CLIENTS),
                 next_id: 1,
@@ -183,6 +207,65 @@ impl Control {
                 ready: Vec::new(),
             },
             notes,
+        ))
+    }
+
+    /// Make sure the socket path still names our listener. If the socket
+    /// file was removed or replaced, or the control directory's tmpfs was
+    /// unmounted, nobody can connect any more: prepare the directory again
+    /// (mounting a tmpfs if needed), remove what is at the path unless it is
+    /// another live listener, and listen on a fresh socket there.
+    /// Connections already queued on the old socket are accepted first
+    /// (their requests become ready). Returns a line for the console when
+    /// something was wrong, `None` when all is well.
+    pub fn ensure_listening(&mut self, now: Millis) -> Option<String> {
+        let found = socket_identity(&self.path);
+        if found.is_some() && found == self.bound {
+            return None;
+        }
+        let shown = self.path.display().to_string();
+        let what = match std::fs::symlink_metadata(&self.path) {
+            Err(_) => "was gone",
+            Ok(m) if m.file_type().is_socket() => "was replaced by another socket",
+            Ok(_) => "was replaced by something else",
+        };
+        let fail = |why: &dyn std::fmt::Display| {
+            Some(format!(
+                "control socket {shown} {what}; cannot listen again: {why}"
+            ))
+        };
+        let Some(dir) = self.path.parent().map(Path::to_path_buf) else {
+            return fail(&"no directory");
+        };
+        let mounted = match prepare_dir(&dir) {
+            Ok(note) => note,
+            Err(e) => return fail(&e),
+        };
+        if std::fs::symlink_metadata(&self.path).is_ok() {
+            match answers(&self.path) {
+                Ok(true) => return fail(&"another process listens there; left alone"),
+                Ok(false) => {
+                    if let Err(e) = std::fs::remove_file(&self.path) {
+                        return fail(&e);
+                    }
+                }
+                Err(e) => return fail(&e),
+            }
+        }
+        let listener = match listen_at(&self.path) {
+            Ok(l) => l,
+            Err(e) => return fail(&e),
+        };
+        // Nobody can reach the old socket any more, but connections may
+        // still wait in its queue.
+        let mut drained = Vec::new();
+        self.accept_new(now, &mut drained);
+        self.ready.extend(drained);
+        self.listener = listener;
+        self.bound = socket_identity(&self.path);
+        let mounted = mounted.map(|m| format!(" ({m})")).unwrap_or_default();
+        Some(format!(
+            "control socket {shown} {what}; listening again{mounted}"
         ))
     }
 
@@ -284,6 +367,7 @@ impl Control {
             listener_fd: self.listener.as_raw_fd(),
             path: self.path.clone(),
             next_id: self.next_id,
+            bound: self.bound,
             clients: self
                 .clients
                 .iter()
@@ -346,6 +430,9 @@ impl Control {
         }
         let control = Control {
             listener,
+            // An older image did not say: then trust the path, which it
+            // left as it was.
+            bound: st.bound.or_else(|| socket_identity(&st.path)),
             path: st.path,
             clients,
             next_id: st.next_id,

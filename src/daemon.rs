@@ -103,6 +103,9 @@ struct Daemon {
 const RECHECK_MS: Millis = 50;
 /// Longest wait for the client that asked for a shutdown to go away.
 const REQUESTER_GRACE_MS: Millis = 1_000;
+/// Most restarts kept going after their clients left (each waits for its
+/// services to go down before starting them again).
+const MAX_ORPHANED_RESTARTS: usize = 64;
 /// Consecutive failed loop iterations before the emergency path.
 const MAX_FAILED_ITERATIONS: u32 = 100;
 
@@ -275,8 +278,11 @@ impl Daemon {
         }
     }
 
-    /// Reply to every pending operation that has completed; forget those
-    /// whose client went away.
+    /// Reply to every pending operation that has completed. A client that
+    /// went away does not cancel what it asked for: a restart still starts
+    /// its services again once they are down (at most
+    /// [`MAX_ORPHANED_RESTARTS`] such restarts are kept); other operations
+    /// of a departed client are forgotten.
     fn answer_pending(&mut self, now: Millis) {
         let Some(control) = self.control.as_mut() else {
             self.pending.clear();
@@ -288,16 +294,26 @@ impl Daemon {
             tree: &mut self.tree,
             host: &mut self.host,
         };
+        let mut orphans = 0;
         self.pending.retain_mut(|p| {
-            if !control.is_connected(p.client()) {
-                return false;
+            let connected = control.is_connected(p.client());
+            if !connected {
+                if !p.outlives_client() {
+                    return false;
+                }
+                orphans += 1;
+                if orphans > MAX_ORPHANED_RESTARTS {
+                    return false;
+                }
             }
             match progress(&mut sv, now, p) {
                 Some(reply) => {
-                    control.reply(p.client(), now, &reply);
+                    if connected {
+                        control.reply(p.client(), now, &reply);
+                    }
                     false
                 }
-                None => true,
+                None => connected || p.outlives_client(),
             }
         });
     }

@@ -12,6 +12,7 @@ use nix::sys::signal::Signal;
 
 use super::{Daemon, Helper, Requester, REQUESTER_GRACE_MS};
 use crate::conf::{read_conf, shell_spec};
+use crate::control::Control;
 use crate::engine::{Millis, Pid};
 use crate::lifecycle::{Action, Command, Facts, Goal, Sequence, Step};
 use crate::proto::{ErrorCode, Reply, SystemAction};
@@ -78,6 +79,7 @@ impl Daemon {
         }
         match action {
             Action::Update => {
+                self.listen_again(now);
                 self.update_requested = true;
                 self.update_waiters.extend(client);
                 Ok("update: re-executing cinit".to_string())
@@ -102,6 +104,27 @@ impl Daemon {
                     g => format!("{}: shutting down", g.word()),
                 })
             }
+        }
+    }
+
+    /// Before a hot update (SIGCONT or `cinit-ctl update`): if the control
+    /// socket's path no longer names our socket (removed, replaced, or its
+    /// tmpfs unmounted), or there is no control socket at all, listen there
+    /// again. The update then hands the new socket over.
+    fn listen_again(&mut self, now: Millis) {
+        let note = match self.control.as_mut() {
+            Some(control) => control.ensure_listening(now),
+            None => match Control::open(&self.paths.ctl) {
+                Ok((control, _)) => {
+                    let note = format!("listening on {}", control.path().display());
+                    self.control = Some(control);
+                    Some(note)
+                }
+                Err(e) => Some(format!("still no control socket: {e}")),
+            },
+        };
+        if let Some(note) = note {
+            self.host.log(&note);
         }
     }
 

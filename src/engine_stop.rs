@@ -111,6 +111,13 @@ impl Engine {
             )
     }
 
+    /// Whether a stop of service `i` is under way: it is stopping, or its
+    /// stop waits for the services that need it to go down first.
+    pub fn is_being_stopped(&self, i: usize) -> bool {
+        self.svcs.get(i).is_some_and(|s| s.stop_requested)
+            || matches!(self.phase(i), Some(Phase::Stopping(_)))
+    }
+
     /// Stop one service (its dependents are the caller's business).
     pub fn stop(&mut self, host: &mut dyn Host, now: Millis, i: usize) {
         self.stop_one(host, now, i);

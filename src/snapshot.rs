@@ -86,6 +86,9 @@ pub struct ControlState {
     pub path: PathBuf,
     pub next_id: u64,
     pub clients: Vec<ClientRecord>,
+    /// Device and inode of the socket file the listener is bound to
+    /// (`None`: unknown, e.g. written by an older cinit).
+    pub bound: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -272,6 +275,10 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
         o.i32(c.listener_fd);
         o.path(&c.path);
         o.u64(c.next_id);
+        let (dev, ino) = c.bound.unwrap_or_default();
+        o.u8(u8::from(c.bound.is_some()));
+        o.u64(dev);
+        o.u64(ino);
         body.section(tag::CONTROL, o);
         for cl in &c.clients {
             let mut o = Out::default();
@@ -565,6 +572,12 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
                     path: p.path()?,
                     next_id: p.u64()?,
                     clients: Vec::new(),
+                    // Appended field: absent from an older writer.
+                    bound: (|| {
+                        let present = p.bool()?;
+                        let (dev, ino) = (p.u64()?, p.u64()?);
+                        present.then_some((dev, ino))
+                    })(),
                 });
                 Some(())
             })()

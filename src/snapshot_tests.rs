@@ -63,6 +63,7 @@ fn sample() -> Snapshot {
             listener_fd: 6,
             path: "/run/cinit/control".into(),
             next_id: 12,
+            bound: Some((0x2a, 7)),
             clients: vec![ClientRecord {
                 id: 11,
                 fd: 9,
