@@ -1,0 +1,382 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+//! Adversarial suite, family A: bad configuration (testing.md §5.A), with
+//! the real `cinit` as PID 1 in namespaces.
+//!
+//! One test per case, named `a<N>_<what it proves>`. Cases already proven by
+//! older tests carry the prefix where they live: A4 and A5 are in
+//! `ns_start.rs` (`a4_…`, `a5_…`); A10's parse rules also have a unit test
+//! `svcdir::tests::a10_…`.
+//!
+//! Besides the case's own promise, every test checks the invariant of the
+//! whole family: PID 1 stays alive, the control socket keeps answering, and
+//! a healthy service next to the bad ones is unaffected ([`healthy`],
+//! [`still_fine`]).
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::symlink;
+use std::time::{Duration, Instant};
+
+/// A respawn service that must keep running, unrestarted, next to every
+/// injection; the root wants it.
+fn healthy(fx: &Fixture) {
+    fx.service("healthy")
+        .respawn()
+        .on_link("/bin/sleep")
+        .params(&["1000"]);
+    fx.service("init").wants("healthy");
+}
+
+/// The family's invariant: PID 1 alive, `cinit-ctl status` answers, and the
+/// healthy service is running and was never restarted.
+#[track_caller]
+fn still_fine(c: &mut Cinit) {
+    c.wait_state("running", "healthy");
+    let out = c.ctl(&["status"]);
+    c.check(
+        out.code() == Some(0) && out.stdout.contains("healthy: running"),
+        &format!("`cinit-ctl status` must answer:\n{}", out.dump()),
+    );
+    c.check(
+        c.count_state("running", "healthy") == 1,
+        "the healthy service was restarted",
+    );
+    c.assert_alive();
+}
+
+/// The reason `cinit-ctl status NAME` shows for one service.
+#[track_caller]
+fn status_of(c: &Cinit, name: &str) -> String {
+    let out = c.ctl(&["status", "--", name]);
+    c.check(
+        out.code() == Some(0),
+        &format!("`cinit-ctl status {name}` failed:\n{}", out.dump()),
+    );
+    out.stdout
+}
+
+/// A1: a service without `on` (grouping), an empty `on`, a broken `on`
+/// link, and an `on` that is a directory. Proves a missing `on` is `done`
+/// at once and releases its dependents (also for a respawn service: "nothing
+/// to run", no fork loop); the empty, broken and directory `on` are `failed`
+/// with the exec error as the reason and their dependents `need-failed`; a
+/// respawn service with a broken `on` fails once and is not retried.
+#[test]
+fn a1_missing_on_is_done_empty_broken_or_dir_on_fails_without_retry() {
+    let fx = Fixture::new();
+    healthy(&fx);
+    fx.service("group");
+    fx.service("after_group")
+        .needs("group")
+        .script(&sh_touch(&fx.mark("after_group")));
+    fx.service("group_respawn").respawn();
+    fx.service("empty").file("on", "");
+    fs::set_permissions(
+        fx.svc_path("empty/on"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    fx.service("broken").on_link("/nonexistent/cinit-test/prog");
+    fx.service("after_broken")
+        .needs("broken")
+        .script(&sh_touch(&fx.mark("after_broken")));
+    fx.service("dir_on");
+    fs::create_dir(fx.svc_path("dir_on/on")).unwrap();
+    fx.service("broken_respawn")
+        .respawn()
+        .on_link("/nonexistent/cinit-test/prog");
+    for s in [
+        "after_group",
+        "group_respawn",
+        "empty",
+        "after_broken",
+        "dir_on",
+        "broken_respawn",
+    ] {
+        fx.service("init").wants(s);
+    }
+    let mut c = fx.boot_ctl();
+    c.expect_outcome("group", "done");
+    c.expect_outcome("after_group", "done");
+    c.check(fx.has_mark("after_group"), "after_group did not run");
+    c.expect_outcome("group_respawn", "done");
+    c.expect_failed_with("empty", "Exec format error");
+    c.expect_failed_with("broken", "No such file or directory");
+    c.expect_outcome("after_broken", "need-failed");
+    c.check(!fx.has_mark("after_broken"), "need-failed service ran");
+    c.expect_failed_with("dir_on", "Permission denied");
+    c.expect_failed_with("broken_respawn", "No such file or directory");
+    // No retry loop: one attempt, and nothing more after a while.
+    std::thread::sleep(Duration::from_millis(700));
+    c.check(
+        c.lines_of("broken_respawn").len() == 1,
+        &format!(
+            "broken_respawn was retried: {:?}",
+            c.lines_of("broken_respawn")
+        ),
+    );
+    c.check(
+        c.lines_of("group_respawn").len() == 1,
+        "a respawn service without on was run again",
+    );
+    let st = status_of(&c, "broken_respawn");
+    c.check(
+        st.contains("failed") && st.contains("cannot execute"),
+        &format!("status should show the exec error: {st}"),
+    );
+    c.expect_outcome("init", "done");
+    still_fine(&mut c);
+}
+
+/// An ELF header for another architecture (SPARC, `e_machine` 2): the
+/// kernel refuses it with ENOEXEC.
+fn foreign_elf() -> Vec<u8> {
+    let mut h = vec![0u8; 64];
+    h[..4].copy_from_slice(b"\x7fELF");
+    h[4] = 2; // 64-bit
+    h[5] = 1; // little endian
+    h[6] = 1; // version
+    h[16] = 2; // ET_EXEC
+    h[18] = 2; // EM_SPARC
+    h[20] = 1; // version
+    h
+}
+
+/// A2: `on` not executable (0644), a script without a shebang, a shebang
+/// naming a missing interpreter, and a binary for another architecture.
+/// Proves the exec error itself is the reason, in the console log and in
+/// `cinit-ctl status` (EACCES, ENOEXEC, ENOENT — never "exit status 127"),
+/// and a respawn service with such an `on` is `failed`, not restarted.
+#[test]
+fn a2_exec_errors_are_reported_with_their_errno_not_as_exit_127() {
+    let fx = Fixture::new();
+    healthy(&fx);
+    fx.service("noexec").script_mode("exit 0", 0o644);
+    fx.service("noexec_respawn")
+        .respawn()
+        .script_mode("exit 0", 0o644);
+    fx.service("noshebang").file("on", "echo hello\n");
+    fx.service("badinterp")
+        .file("on", "#!/nonexistent/cinit-test/interp\nexit 0\n");
+    let s = fx.service("wrongarch");
+    fs::write(s.dir().join("on"), foreign_elf()).unwrap();
+    for f in ["noshebang/on", "badinterp/on", "wrongarch/on"] {
+        fs::set_permissions(
+            fx.svc_path(f),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let cases = [
+        ("noexec", "Permission denied"),
+        ("noexec_respawn", "Permission denied"),
+        ("noshebang", "Exec format error"),
+        ("badinterp", "No such file or directory"),
+        ("wrongarch", "Exec format error"),
+    ];
+    for (name, _) in cases {
+        fx.service("init").wants(name);
+    }
+    let mut c = fx.boot_ctl();
+    for (name, why) in cases {
+        let l = c.expect_failed_with(name, why);
+        c.check(
+            l.rest().contains("cannot execute") && !l.rest().contains("exit status"),
+            &format!("`{name}` should report the exec error: {}", l.line),
+        );
+        let st = status_of(&c, name);
+        c.check(
+            st.contains(&format!("{name}: failed")) && st.contains(why),
+            &format!("status of `{name}` should show `{why}`: {st}"),
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    c.check(
+        c.lines_of("noexec_respawn").len() == 1,
+        "a respawn service that cannot be executed was retried",
+    );
+    still_fine(&mut c);
+}
+
+/// A3: a dangling `on -> /nope`, symlink loops `on -> on` and `on -> on2 ->
+/// on` (ELOOP), a service directory that is itself a dangling link, a
+/// `needs` entry leading back to its own service through `..`, service
+/// links to the tree's parent and to the tree itself, and a directory
+/// loop (`a/sub -> ../a`). Proves each bad one ends with a clear reason,
+/// nothing recurses forever (boot, `cinit-ctl start` and `cinit-ctl check`
+/// all finish), and the odd but valid links work.
+#[test]
+fn a3_dangling_and_looping_links_fail_clearly_and_never_recurse() {
+    let fx = Fixture::new();
+    healthy(&fx);
+    fx.service("dangling").on_link("/nope");
+    fx.service("loop").on_link("on");
+    fx.service("loop2").on_link("on2").link("on2", "on");
+    symlink("/nonexistent/cinit-test/dir", fx.svc_path("ghostdir")).unwrap();
+    fx.service("needs_ghostdir")
+        .need_link("g", fx.svc_path("ghostdir"))
+        .script(&sh_touch(&fx.mark("needs_ghostdir")));
+    // needs/back -> .. is the needs/ directory's parent: the service itself.
+    fx.service("selfref")
+        .need_link("back", "..")
+        .script(&sh_touch(&fx.mark("selfref")));
+    symlink("..", fx.svc_path("up")).unwrap();
+    symlink(".", fx.svc_path("here")).unwrap();
+    fx.service("dirloop").link("sub", "../dirloop");
+    fx.service("dirloop_user")
+        .need_link("d", fx.svc_path("dirloop/sub/sub/sub"))
+        .script(&sh_touch(&fx.mark("dirloop_user")));
+    for s in [
+        "dangling",
+        "loop",
+        "loop2",
+        "needs_ghostdir",
+        "selfref",
+        "dirloop_user",
+    ] {
+        fx.service("init").wants(s);
+    }
+    fx.service("init")
+        .want_link("up", fx.svc_path("up"))
+        .want_link("here", fx.svc_path("here"));
+    let mut c = fx.boot_ctl();
+    c.expect_failed_with("dangling", "cannot execute");
+    c.expect_failed_with("dangling", "No such file or directory");
+    c.expect_failed_with("loop", "Too many symbolic links encountered");
+    c.expect_failed_with("loop2", "Too many symbolic links encountered");
+    let g = c.expect_outcome("needs_ghostdir", "need-failed");
+    c.check(
+        g.rest().contains("no such service"),
+        &format!("the missing service dir should be named: {}", g.line),
+    );
+    c.expect_failed_with("selfref", "dependency cycle: selfref -> selfref");
+    c.expect_outcome("dirloop", "done");
+    c.expect_outcome("dirloop_user", "done");
+    // svc/up is etc/ (outside the tree: named by its absolute path), svc/here
+    // is svc/ itself (named "."); neither has an `on`.
+    c.expect_outcome(&fx.etc().display().to_string(), "done");
+    c.expect_outcome(".", "done");
+    c.expect_outcome("init", "done");
+    c.check(
+        !fx.has_mark("needs_ghostdir") && !fx.has_mark("selfref"),
+        "a service that must not run ran",
+    );
+    let out = c.ctl(&["start", "ghostdir"]);
+    c.check(
+        out.code() == Some(2) && out.stderr.contains("no such service"),
+        &format!("starting a dangling service dir: {}", out.dump()),
+    );
+    let out = c.ctl(&["start", "dirloop/sub/sub"]);
+    c.check(
+        out.code() == Some(0) && out.stdout.contains("dirloop: done"),
+        &format!("a looped path names the one service: {}", out.dump()),
+    );
+    let mut cmd = std::process::Command::new(ctl_bin());
+    cmd.arg("check").arg(fx.etc()).env_clear();
+    let out = run(cmd, fx.path(), Duration::from_secs(20));
+    c.check(
+        out.code() == Some(1)
+            && out.stdout.contains("loop/on")
+            && out.stdout.contains("dangling/on"),
+        &format!("check must finish and list the bad links: {}", out.dump()),
+    );
+    still_fine(&mut c);
+}
+
+/// A6: strange `on.params` / `on.env` files: 100 MB (sparse), a link to
+/// `/dev/zero`, a FIFO, a link to `/dev/tty`, a directory, an empty file,
+/// and a link to a regular file elsewhere (the documented idiom). Proves
+/// every non-regular or oversized file fails only its own service with the
+/// file named, quickly (PID 1 never blocks in open(2) or reads until OOM),
+/// the empty file means no arguments / empty environment, and the symlinked
+/// regular file still works.
+#[test]
+fn a6_huge_special_and_odd_param_files_fail_alone_and_never_block() {
+    let fx = Fixture::new();
+    healthy(&fx);
+    let record = |name: &str| format!("printf '%s|' \"$#\" \"$@\" > '{}'", fx.mark(name).display());
+    let bad = [
+        ("huge", "larger than 65536 bytes"),
+        ("devzero", "not a regular file"),
+        ("fifo", "not a regular file"),
+        ("tty", "on.params"),
+        ("dir", "not a regular file"),
+        ("huge_env", "larger than 65536 bytes"),
+        ("fifo_env", "not a regular file"),
+    ];
+    for (name, _) in bad {
+        fx.service(name).script(&record(name));
+        fx.service("init").wants(name);
+    }
+    let params = |name: &str| fx.svc_path(name).join("on.params");
+    fs::File::create(params("huge"))
+        .unwrap()
+        .set_len(100 << 20)
+        .unwrap();
+    symlink("/dev/zero", params("devzero")).unwrap();
+    nix::unistd::mkfifo(&params("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    symlink("/dev/tty", params("tty")).unwrap();
+    fs::create_dir(params("dir")).unwrap();
+    let env = |name: &str| fx.svc_path(name).join("on.env");
+    fs::remove_file(env("huge_env")).unwrap();
+    fs::File::create(env("huge_env"))
+        .unwrap()
+        .set_len(100 << 20)
+        .unwrap();
+    fs::remove_file(env("fifo_env")).unwrap();
+    nix::unistd::mkfifo(&env("fifo_env"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+    // Good ones: an empty params file, and params linked to a file elsewhere.
+    fx.service("empty").script(&record("empty")).params_raw("");
+    fs::write(fx.path().join("shared.params"), "from\nelsewhere\n").unwrap();
+    fx.service("linked").script(&record("linked"));
+    symlink(fx.path().join("shared.params"), params("linked")).unwrap();
+    fx.service("empty_env")
+        .script("echo \"[$PATH]\" > /dev/null")
+        .file("on.env", "");
+    fx.service("init")
+        .wants("empty")
+        .wants("linked")
+        .wants("empty_env");
+    let t0 = Instant::now();
+    let mut c = fx.boot_ctl();
+    for (name, why) in bad {
+        let l = c.expect_failed_with(name, why);
+        let file = if name.ends_with("_env") {
+            "on.env"
+        } else {
+            "on.params"
+        };
+        c.check(
+            l.rest().contains(file),
+            &format!("the reason should name {file}: {}", l.line),
+        );
+        c.check(!fx.has_mark(name), &format!("`{name}` ran"));
+    }
+    c.expect_outcome("empty", "done");
+    c.check(
+        fx.read_mark("empty") == "0|",
+        &format!("empty params: {:?}", fx.read_mark("empty")),
+    );
+    c.expect_outcome("linked", "done");
+    c.check(
+        fx.read_mark("linked") == "2|from|elsewhere|",
+        &format!("linked params: {:?}", fx.read_mark("linked")),
+    );
+    // An empty on.env is an empty environment: no PATH, so a script using
+    // `echo` (a builtin) still works.
+    c.expect_outcome("empty_env", "done");
+    c.expect_outcome("init", "done");
+    c.check(
+        t0.elapsed() < Duration::from_secs(10),
+        &format!("boot took {:?}", t0.elapsed()),
+    );
+    still_fine(&mut c);
+}
