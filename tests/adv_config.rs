@@ -380,3 +380,165 @@ fn a6_huge_special_and_odd_param_files_fail_alone_and_never_block() {
     );
     still_fine(&mut c);
 }
+
+/// A7: service names that are not plain text (a non-UTF-8 name `\xff\xfe`,
+/// a newline, a space, a leading `-`, 255 bytes, a name that would forge a
+/// log line), and NUL bytes and invalid UTF-8 inside `.params` / `.env`.
+/// Proves names are handled as bytes (every such service runs, nothing
+/// panics), the console and `cinit-ctl` escape control characters so a name
+/// can never start a line of its own, `cinit-ctl start -- -x` works, bytes
+/// that are not UTF-8 reach the program verbatim, and a NUL byte fails only
+/// its service, naming the line.
+#[test]
+fn a7_odd_bytes_in_names_and_files_are_handled_as_bytes_and_escaped() {
+    use std::ffi::OsStr;
+    let fx = Fixture::new();
+    healthy(&fx);
+    let svc = fx.svc_root();
+    // (directory name as bytes, marker, name as cinit shows it)
+    let long = "n".repeat(255);
+    let names: Vec<(Vec<u8>, &str, String)> = vec![
+        (b"\xff\xfe".to_vec(), "nonutf8", "\u{fffd}\u{fffd}".into()),
+        (b"new\nline".to_vec(), "newline", "new\\nline".into()),
+        (b"with space".to_vec(), "space", "with space".into()),
+        (b"-x".to_vec(), "dash", "-x".into()),
+        (long.clone().into_bytes(), "long", long.clone()),
+        (
+            b"x\n[    0.000] cinit: done forged".to_vec(),
+            "forge",
+            "x\\n[    0.000] cinit: done forged".into(),
+        ),
+    ];
+    for (dir, mark, _) in &names {
+        let d = svc.join(OsStr::from_bytes(dir));
+        fs::create_dir(&d).unwrap();
+        fs::write(
+            d.join("on"),
+            format!("#!/bin/sh\n{}\n", sh_touch(&fx.mark(mark))),
+        )
+        .unwrap();
+        fs::set_permissions(
+            d.join("on"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        fs::write(d.join("on.env"), format!("{PATH_ENV}\n")).unwrap();
+        fx.service("init").want_link(mark, &d);
+    }
+    // Contents: invalid UTF-8 passes through, NUL fails the service.
+    let record =
+        |var: &str, name: &str| format!("printf '%s' \"{var}\" > '{}'", fx.mark(name).display());
+    fx.service("bytes_params")
+        .script(&record("$1", "bytes_params"));
+    fs::write(fx.svc_path("bytes_params/on.params"), b"\xff\xfeok\xc3\n").unwrap();
+    fx.service("bytes_env").script(&record("$V", "bytes_env"));
+    fs::write(fx.svc_path("bytes_env/on.env"), {
+        let mut v = format!("{PATH_ENV}\nV=").into_bytes();
+        v.extend_from_slice(b"\xfe\xff\n");
+        v
+    })
+    .unwrap();
+    fx.service("nul_params")
+        .script(&sh_touch(&fx.mark("nul_params")));
+    fs::write(fx.svc_path("nul_params/on.params"), b"ok\nb\0d\n").unwrap();
+    fx.service("nul_env").script(&sh_touch(&fx.mark("nul_env")));
+    fs::write(
+        fx.svc_path("nul_env/on.env"),
+        format!("{PATH_ENV}\nA=b\0c\n"),
+    )
+    .unwrap();
+    for s in ["bytes_params", "bytes_env", "nul_params", "nul_env"] {
+        fx.service("init").wants(s);
+    }
+    let mut c = fx.boot_ctl();
+    c.expect_outcome("init", "done");
+    for (_, mark, shown) in &names {
+        c.wait_until(&format!("marker {mark}"), TIMEOUT, |_| fx.has_mark(mark));
+        let done = format!("cinit: done {shown} in ");
+        c.wait_until(&format!("`{done}`"), TIMEOUT, |c| {
+            c.console().contains(&done)
+        });
+    }
+    c.check(
+        !c.has_state("done", "forged"),
+        "a service name forged a console line",
+    );
+    c.check(
+        !c.console()
+            .lines()
+            .any(|l| l == "line in 0.000s" || l.starts_with("line ")),
+        "a newline in a name split a console line",
+    );
+    c.expect_outcome("bytes_params", "done");
+    c.check(
+        fs::read(fx.mark("bytes_params")).unwrap() == b"\xff\xfeok\xc3",
+        "invalid UTF-8 in on.params did not arrive verbatim",
+    );
+    c.expect_outcome("bytes_env", "done");
+    c.check(
+        fs::read(fx.mark("bytes_env")).unwrap() == b"\xfe\xff",
+        "invalid UTF-8 in on.env did not arrive verbatim",
+    );
+    c.expect_failed_with("nul_params", "line 2 contains a NUL byte");
+    c.expect_failed_with("nul_env", "line 2 contains a NUL byte");
+    c.check(
+        !fx.has_mark("nul_params") && !fx.has_mark("nul_env"),
+        "a service with a NUL byte in its files ran",
+    );
+
+    // The CLI: one line per service, control characters escaped.
+    let out = c.ctl(&["status"]);
+    c.check(out.code() == Some(0), &out.dump());
+    for line in out.stdout.lines() {
+        c.check(
+            line.contains(": "),
+            &format!("status printed a broken line {line:?}:\n{}", out.dump()),
+        );
+    }
+    c.check(
+        out.stdout.contains("new\\nline: done") && out.stdout.contains("\u{fffd}\u{fffd}: done"),
+        &format!("status should show the escaped names:\n{}", out.dump()),
+    );
+    let out = c.ctl(&["list"]);
+    c.check(
+        out.stdout.contains("new\\nline ") && !out.stdout.contains("new\nline"),
+        &format!("list should escape names:\n{}", out.dump()),
+    );
+    let out = c.ctl(&["--json", "status", "new\nline"]);
+    c.check(
+        out.code() == Some(0) && out.stdout.contains("\"name\":\"new\\nline\""),
+        &format!("JSON should escape the newline:\n{}", out.dump()),
+    );
+    // A leading dash is a name after `--`, an unknown option without it.
+    let out = c.ctl(&["restart", "--", "-x"]);
+    c.check(
+        out.code() == Some(0) && out.stdout.contains("-x: done"),
+        &format!("`restart -- -x`:\n{}", out.dump()),
+    );
+    c.check(
+        c.count_state("done", "-x") == 2,
+        "`-x` was not run again by restart",
+    );
+    let out = c.ctl(&["start", "-x"]);
+    c.check(
+        out.code() == Some(2),
+        &format!("`start -x`:\n{}", out.dump()),
+    );
+    let out = c.ctl(&["status", "with space", &long]);
+    c.check(
+        out.code() == Some(0)
+            && out.stdout.contains("with space: done")
+            && out.stdout.contains(&format!("{long}: done")),
+        &format!("status of names with a space / 255 bytes:\n{}", out.dump()),
+    );
+    // A name that is not UTF-8 cannot be sent (the protocol carries text):
+    // a clean usage error, not a crash.
+    let mut cmd = c.ctl_cmd(&["status"]);
+    cmd.arg(OsStr::from_bytes(b"\xff\xfe"));
+    let out = run(cmd, fx.path(), CTL_TIMEOUT);
+    c.check(
+        out.code() == Some(2),
+        &format!("non-UTF-8 argument:\n{}", out.dump()),
+    );
+    still_fine(&mut c);
+}
