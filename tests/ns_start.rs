@@ -321,12 +321,16 @@ fn two_links_to_one_dir_are_one_service() {
     );
 }
 
-/// Proves dependency cycles are detected at load: `cyca` needs `cycb` needs
-/// `cyca`, and `selfish` needs itself. Every member is `failed` with a reason
-/// naming the cycle path (`dependency cycle: … -> …`), never runs, a service
-/// needing a member is `need-failed`, and the rest (`ok`) still boots.
+/// A4 (adversarial family A, testing.md §5.A): dependency cycles — `cyca`
+/// needs `cycb` needs `cyca`, `selfish` needs itself, `p` wants `q` wants `p`,
+/// and a 1000-long `needs` cycle `ring/0 -> ring/1 -> … -> ring/999 ->
+/// ring/0`. Proves every cycle is detected at load: each member is `failed`
+/// with a reason naming the cycle path (`dependency cycle: … -> …`) and never
+/// runs, a service needing a member is `need-failed`, and the rest (`ok`, a
+/// running `healthy`) boots; PID 1 stays up and `cinit-ctl status` still
+/// answers for every service.
 #[test]
-fn need_cycle_fails_members_and_rest_boots() {
+fn a4_cycles_are_reported_members_not_started_rest_boots() {
     let fx = Fixture::new();
     fx.service("cyca")
         .needs("cycb")
@@ -340,13 +344,28 @@ fn need_cycle_fails_members_and_rest_boots() {
     fx.service("after")
         .needs("cyca")
         .script(&sh_touch(&fx.mark("after")));
+    fx.service("p").wants("q").script(&sh_touch(&fx.mark("p")));
+    fx.service("q").wants("p").script(&sh_touch(&fx.mark("q")));
+    const RING: usize = 1000;
+    for i in 0..RING {
+        fx.service(&format!("ring/{i}"))
+            .needs(&format!("ring/{}", (i + 1) % RING))
+            .script(&sh_touch(&fx.mark("ring")));
+    }
     fx.service("ok").script(&sh_touch(&fx.mark("ok")));
+    fx.service("healthy")
+        .respawn()
+        .on_link("/bin/sleep")
+        .params(&["1000"]);
     fx.service("init")
         .wants("cyca")
         .wants("selfish")
         .wants("after")
-        .wants("ok");
-    let c = fx.boot();
+        .wants("p")
+        .wants("ring/0")
+        .wants("ok")
+        .wants("healthy");
+    let mut c = fx.boot_ctl();
     for member in ["cyca", "cycb"] {
         let l = c.expect_outcome(member, "failed");
         c.check(
@@ -368,28 +387,6 @@ fn need_cycle_fails_members_and_rest_boots() {
             s.line
         ),
     );
-    c.expect_outcome("after", "need-failed");
-    c.expect_outcome("ok", "done");
-    c.expect_outcome("init", "done");
-    for m in ["cyca", "cycb", "selfish", "after"] {
-        c.check(
-            !fx.has_mark(m),
-            &format!("cycle-affected service `{m}` ran"),
-        );
-    }
-}
-
-/// Proves cycles through `wants` are detected too: `p` wants `q` wants `p`;
-/// both are `failed` with a `dependency cycle` reason and never run, while
-/// `ok` boots.
-#[test]
-fn want_cycle_fails_members_and_rest_boots() {
-    let fx = Fixture::new();
-    fx.service("p").wants("q").script(&sh_touch(&fx.mark("p")));
-    fx.service("q").wants("p").script(&sh_touch(&fx.mark("q")));
-    fx.service("ok").script(&sh_touch(&fx.mark("ok")));
-    fx.service("init").wants("p").wants("ok");
-    let c = fx.boot();
     for member in ["p", "q"] {
         let l = c.expect_outcome(member, "failed");
         c.check(
@@ -397,8 +394,40 @@ fn want_cycle_fails_members_and_rest_boots() {
             &format!("`{member}` should fail with a dependency cycle: {}", l.line),
         );
     }
+    c.expect_outcome("after", "need-failed");
     c.expect_outcome("ok", "done");
-    c.check(!fx.has_mark("p") && !fx.has_mark("q"), "a cycle member ran");
+    c.wait_state("running", "healthy");
+    c.expect_outcome("init", "done");
+    for i in [0, 1, RING / 2, RING - 1] {
+        let l = c.expect_outcome(&format!("ring/{i}"), "failed");
+        c.check(
+            l.line.contains("dependency cycle: ring/0 -> ring/1 -> "),
+            &format!("ring/{i} should name the ring: {}", l.line),
+        );
+    }
+    c.check(
+        c.states()
+            .iter()
+            .filter(|l| l.name.starts_with("ring/") && l.state == "failed")
+            .count()
+            == RING,
+        "every member of the 1000-long cycle should be failed once",
+    );
+    for m in ["cyca", "cycb", "selfish", "after", "p", "q", "ring"] {
+        c.check(
+            !fx.has_mark(m),
+            &format!("cycle-affected service `{m}` ran"),
+        );
+    }
+    let out = c.ctl(&["status"]);
+    c.check(
+        out.code() == Some(0)
+            && out.stdout.lines().count() == RING + 9
+            && out.stdout.contains("ring/999: failed")
+            && out.stdout.contains("ring/999 -> ring/0 (a cycle of 1000)"),
+        &format!("`cinit-ctl status` must answer:\n{}", out.dump()),
+    );
+    c.assert_alive();
 }
 
 /// Proves `cprofile:NAME` makes `svc/NAME` the root: with `cprofile:alt`,
