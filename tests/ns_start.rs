@@ -7,7 +7,9 @@
 //! Boot-time start rules, with the real `cinit` as PID 1 in namespaces:
 //! parallel start, `needs`/`wants` ordering and failure propagation, missing
 //! `on`, broken links, dot entries, service identity, dependency cycles and
-//! `cprofile:` root selection.
+//! `cprofile:` root selection. Cases A4 (cycles) and A5 (missing
+//! dependencies) of the adversarial family A live here as `a4_…` and `a5_…`
+//! (the rest of the family is in `adv_config.rs`).
 
 mod common;
 
@@ -233,35 +235,72 @@ fn missing_on_counts_as_done() {
     c.check(fx.has_mark("h"), "h's marker missing although h is done");
 }
 
-/// Proves a need link to a missing directory makes the service `need-failed`
-/// (it never runs) while an unrelated sibling still boots.
+/// A5 (adversarial family A, testing.md §5.A): `needs` and `wants` links to
+/// services that do not exist. Proves a need link to a missing directory
+/// makes the service `need-failed` with a reason naming the entry (it never
+/// runs, and its own needer is `need-failed` too), while broken want links
+/// (to a missing service and to a path outside any tree) are only a warning
+/// on the console: the wanting service runs to `done`. An unrelated sibling
+/// and a healthy respawn service are unaffected; PID 1 stays up and the
+/// control socket answers.
 #[test]
-fn need_link_to_missing_dir_need_fails() {
+fn a5_missing_need_fails_the_dependent_missing_want_only_warns() {
     let fx = Fixture::new();
     fx.service("m")
         .need_link("ghost", fx.svc_path("ghost"))
         .script(&sh_touch(&fx.mark("m")));
-    fx.service("n").script(&sh_touch(&fx.mark("n")));
-    fx.service("init").wants("m").wants("n");
-    let c = fx.boot();
-    c.expect_outcome("m", "need-failed");
-    c.expect_outcome("n", "done");
-    c.check(!fx.has_mark("m"), "need-failed service `m` was run");
-}
-
-/// Proves a broken want link is ignored: `w` wants a link to a missing
-/// directory and still runs to `done`.
-#[test]
-fn broken_want_link_is_ignored() {
-    let fx = Fixture::new();
+    fx.service("above_m")
+        .needs("m")
+        .script(&sh_touch(&fx.mark("above_m")));
     fx.service("w")
         .want_link("ghost", fx.svc_path("ghost"))
         .want_link("nowhere", "/nonexistent/cinit-test/nowhere")
         .script(&sh_touch(&fx.mark("w")));
-    fx.service("init").needs("w");
-    let c = fx.boot();
+    fx.service("n").script(&sh_touch(&fx.mark("n")));
+    fx.service("healthy")
+        .respawn()
+        .on_link("/bin/sleep")
+        .params(&["1000"]);
+    fx.service("init")
+        .wants("above_m")
+        .wants("n")
+        .wants("healthy")
+        .needs("w");
+    let mut c = fx.boot_ctl();
+    let m = c.expect_outcome("m", "need-failed");
+    c.check(
+        m.rest().contains("need m/needs/ghost: no such service"),
+        &format!("the reason should name the missing entry: {}", m.line),
+    );
+    c.expect_outcome("above_m", "need-failed");
+    c.expect_outcome("n", "done");
     c.expect_outcome("w", "done");
+    c.expect_outcome("init", "done");
+    c.check(
+        !fx.has_mark("m") && !fx.has_mark("above_m"),
+        "a need-failed service was run",
+    );
     c.check(fx.has_mark("w"), "w's marker missing although w is done");
+    let log = c.console();
+    for entry in ["w/wants/ghost", "w/wants/nowhere"] {
+        c.check(
+            log.lines().any(|l| {
+                l.contains("cinit: config: ")
+                    && l.contains(entry)
+                    && l.contains("want: no such service (ignored)")
+            }),
+            &format!("a warning for the broken want {entry} is missing"),
+        );
+    }
+    c.wait_state("running", "healthy");
+    let out = c.ctl(&["status", "m", "w"]);
+    c.check(
+        out.code() == Some(0)
+            && out.stdout.contains("m: need-failed")
+            && out.stdout.contains("w: done"),
+        &format!("`cinit-ctl status` must answer:\n{}", out.dump()),
+    );
+    c.assert_alive();
 }
 
 /// Proves `needs/` and `wants/` entries starting with `.` are ignored: `x`
