@@ -715,3 +715,90 @@ fn a8_deep_chains_and_wide_fan_in_load_iteratively_in_linear_time() {
         &format!("the fan-in boot took {booted:?}"),
     );
 }
+
+/// A9: the configuration changes under a running cinit. `mutator`, needed by
+/// the services below, deletes `victim`'s directory, replaces `swapped`'s
+/// `on` (rename over it) and turns `relinked`'s `on` into a dangling link,
+/// all before they start; later the test deletes the directory of the
+/// running respawn service `vanishing` and kills its process. Proves a
+/// service whose directory vanished is `failed` ("service directory is
+/// gone"), not mistaken for a grouping service without `on`, and a respawn
+/// service is not restarted into a loop; the replaced `on` is the one run
+/// (files are read at each start); the dangling `on` fails with ENOENT; a
+/// request for the vanished service is a clean "no such service".
+#[test]
+fn a9_config_changing_under_cinit_is_seen_at_start_and_vanished_dirs_fail() {
+    let fx = Fixture::new();
+    healthy(&fx);
+    let new_on = fx.path().join("new_on");
+    fs::write(
+        &new_on,
+        format!("#!/bin/sh\necho new > '{}'\n", fx.mark("swapped").display()),
+    )
+    .unwrap();
+    fs::set_permissions(&new_on, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    fx.service("mutator").script(&format!(
+        "rm -rf '{victim}'\nmv '{new_on}' '{swapped}'\nln -sf /nonexistent/cinit-test/prog '{relinked}'",
+        victim = fx.svc_path("victim").display(),
+        new_on = new_on.display(),
+        swapped = fx.svc_path("swapped/on").display(),
+        relinked = fx.svc_path("relinked/on").display(),
+    ));
+    fx.service("victim")
+        .needs("mutator")
+        .script(&sh_touch(&fx.mark("victim")));
+    fx.service("swapped")
+        .needs("mutator")
+        .script(&format!("echo old > '{}'", fx.mark("swapped").display()));
+    fx.service("relinked")
+        .needs("mutator")
+        .script(&sh_touch(&fx.mark("relinked")));
+    fx.service("vanishing")
+        .respawn()
+        .on_link("/bin/sleep")
+        .params(&["1000"]);
+    for s in ["victim", "swapped", "relinked", "vanishing"] {
+        fx.service("init").wants(s);
+    }
+    let mut c = fx.boot_ctl();
+    c.expect_outcome("mutator", "done");
+    c.expect_failed_with("victim", "service directory is gone");
+    c.check(!fx.has_mark("victim"), "the vanished service ran");
+    c.expect_outcome("swapped", "done");
+    c.check(
+        fx.read_mark("swapped") == "new\n",
+        &format!("the old on ran: {:?}", fx.read_mark("swapped")),
+    );
+    c.expect_failed_with("relinked", "No such file or directory");
+
+    let line = c.wait_state("running", "vanishing");
+    let pid: i32 = line
+        .line
+        .split("(pid ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let host_pid = c
+        .children()
+        .into_iter()
+        .find(|p| p.ns_pid() == Some(pid))
+        .unwrap();
+    fs::remove_dir_all(fx.svc_path("vanishing")).unwrap();
+    send_signal(host_pid.pid, libc::SIGKILL);
+    c.expect_failed_with("vanishing", "service directory is gone");
+    std::thread::sleep(Duration::from_millis(500));
+    c.check(
+        c.count_state("failed", "vanishing") == 1 && c.count_state("running", "vanishing") == 1,
+        &format!("vanishing was retried: {:?}", c.lines_of("vanishing")),
+    );
+    let out = c.ctl(&["start", "victim"]);
+    c.check(
+        out.code() == Some(2) && out.stderr.contains("no such service"),
+        &format!("starting the vanished service:\n{}", out.dump()),
+    );
+    still_fine(&mut c);
+}
