@@ -577,6 +577,22 @@ fn svc_on_tmpfs(fx: &Fixture) -> tempfile::TempDir {
     shm
 }
 
+/// The child of cinit whose namespace pid a `(pid N)` state line names.
+#[track_caller]
+fn child_of(c: &Cinit, line: &StateLine) -> Proc {
+    let pid: i32 = line
+        .line
+        .split("(pid ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| c.fail(&format!("no pid in {}", line.line)));
+    c.children()
+        .into_iter()
+        .find(|p| p.ns_pid() == Some(pid))
+        .unwrap_or_else(|| c.fail(&format!("no child with pid {pid} in the namespace")))
+}
+
 /// Descriptors cinit holds open.
 fn open_fds(c: &Cinit) -> usize {
     fs::read_dir(format!("/proc/{}/fd", c.host_pid()))
@@ -771,22 +787,7 @@ fn a9_config_changing_under_cinit_is_seen_at_start_and_vanished_dirs_fail() {
     );
     c.expect_failed_with("relinked", "No such file or directory");
 
-    let line = c.wait_state("running", "vanishing");
-    let pid: i32 = line
-        .line
-        .split("(pid ")
-        .nth(1)
-        .unwrap()
-        .split(')')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let host_pid = c
-        .children()
-        .into_iter()
-        .find(|p| p.ns_pid() == Some(pid))
-        .unwrap();
+    let host_pid = child_of(&c, &c.wait_state("running", "vanishing"));
     fs::remove_dir_all(fx.svc_path("vanishing")).unwrap();
     send_signal(host_pid.pid, libc::SIGKILL);
     c.expect_failed_with("vanishing", "service directory is gone");
@@ -799,6 +800,101 @@ fn a9_config_changing_under_cinit_is_seen_at_start_and_vanished_dirs_fail() {
     c.check(
         out.code() == Some(2) && out.stderr.contains("no such service"),
         &format!("starting the vanished service:\n{}", out.dump()),
+    );
+    still_fine(&mut c);
+}
+
+/// A10: garbage in `respawn` (text "no", "-1", a directory), in `delay`
+/// ("-1", "soon", a number beyond u32), and in `on.env` (a line without `=`,
+/// duplicate keys, PATH overridden). Proves at run time what the parse rules
+/// (`svcdir::tests::a10_…`) say: `respawn` counts by existence, so each such
+/// service is supervised and restarted; a bad `delay` is reported on the
+/// console and the default is used; the line without `=` fails its service
+/// naming the line; duplicate keys and the overridden PATH reach the program
+/// verbatim and in order.
+#[test]
+fn a10_respawn_delay_and_env_garbage_follow_the_documented_rules() {
+    let fx = Fixture::new();
+    healthy(&fx);
+    for (name, content) in [("resp_no", "no\n"), ("resp_neg", "-1")] {
+        fx.service(name)
+            .script("sleep 0.1; exit 1")
+            .file("respawn", content);
+    }
+    fx.service("resp_dir").script("sleep 0.1; exit 1");
+    fs::create_dir(fx.svc_path("resp_dir/respawn")).unwrap();
+    for (name, content) in [
+        ("delay_neg", "-1\n"),
+        ("delay_word", "soon"),
+        ("delay_huge", "99999999999"),
+    ] {
+        fx.service(name).script("exit 0").file("delay", content);
+    }
+    fx.service("env_noeq")
+        .env_raw(&format!("{PATH_ENV}\nexport FOO\n"))
+        .script(&sh_touch(&fx.mark("env_noeq")));
+    fx.service("env_dup")
+        .respawn()
+        .on_link("/bin/sleep")
+        .params(&["1000"])
+        .env_raw("A=1\nPATH=/opt/cinit-test/bin:/bin\nA=2\n");
+    fx.service("env_path")
+        .env_raw("PATH=/cinit-test-path:/usr/bin:/bin\n")
+        .script(&format!(
+            "echo \"$PATH\" > '{}'",
+            fx.mark("env_path").display()
+        ));
+    for s in [
+        "resp_no",
+        "resp_neg",
+        "resp_dir",
+        "delay_neg",
+        "delay_word",
+        "delay_huge",
+        "env_noeq",
+        "env_dup",
+        "env_path",
+    ] {
+        fx.service("init").wants(s);
+    }
+    let mut c = fx.boot_ctl();
+    for s in ["resp_no", "resp_neg", "resp_dir"] {
+        c.wait_until(&format!("{s} to be restarted"), TIMEOUT, |c| {
+            c.count_state("running", s) >= 2
+        });
+        c.check(
+            !c.has_state("starting", s),
+            &format!("{s} ran as a once service"),
+        );
+    }
+    let log = c.console();
+    for (s, word) in [
+        ("delay_neg", "\"-1\""),
+        ("delay_word", "\"soon\""),
+        ("delay_huge", "\"99999999999\""),
+    ] {
+        c.check(
+            log.lines().any(|l| {
+                l.contains("cinit: config: ")
+                    && l.contains(&format!("{s}/delay"))
+                    && l.contains(word)
+                    && l.contains("using the default")
+            }),
+            &format!("no warning for {s}'s delay"),
+        );
+        c.expect_outcome(s, "done");
+    }
+    c.expect_failed_with("env_noeq", "on.env: line 2: not NAME=value");
+    c.check(!fx.has_mark("env_noeq"), "env_noeq ran");
+    let p = child_of(&c, &c.wait_state("running", "env_dup"));
+    c.check(
+        p.environ() == ["A=1", "PATH=/opt/cinit-test/bin:/bin", "A=2"],
+        &format!("environment of env_dup: {:?}", p.environ()),
+    );
+    c.expect_outcome("env_path", "done");
+    c.check(
+        fx.read_mark("env_path") == "/cinit-test-path:/usr/bin:/bin\n",
+        &format!("PATH seen: {:?}", fx.read_mark("env_path")),
     );
     still_fine(&mut c);
 }
