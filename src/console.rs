@@ -7,8 +7,14 @@
 //! `poll()` reports it writable. When the buffer is full, new lines are
 //! dropped and counted, and the count is reported once there is room again.
 //!
+//! Every call is exactly one line: control characters in the text (a
+//! newline or an escape sequence in a service's name, a path, a reason) are
+//! written as escapes (`\n`, `\u{1b}`), so a name can neither forge a line
+//! of its own nor drive the terminal.
+//!
 //! Invariant: the buffer never exceeds [`BUFFER_BYTES`]; no call blocks.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
@@ -55,6 +61,7 @@ impl Console {
             self.dropped = 0;
             self.buf.extend(note.as_bytes());
         }
+        let text = one_line(text);
         let bytes = text.as_bytes();
         let cut = bytes.get(..MAX_LINE).unwrap_or(bytes);
         if self.room_for(cut.len() + 1) {
@@ -131,11 +138,44 @@ impl Console {
     }
 }
 
+/// `text` with its control characters escaped as Rust writes them (`\n`,
+/// `\t`, `\u{1b}`); borrowed when there are none (the usual case).
+pub fn one_line(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for ch in text.chars() {
+        if ch.is_control() {
+            out.extend(ch.escape_default());
+        } else {
+            out.push(ch);
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use nix::fcntl::OFlag;
+
+    #[test]
+    fn a_line_never_holds_a_line_break_or_control_character() {
+        assert_eq!(one_line("done getty/1 in 0.1s"), "done getty/1 in 0.1s");
+        assert!(matches!(one_line("plain \u{fffd}"), Cow::Borrowed(_)));
+        assert_eq!(
+            one_line("done x\n[ 0.0] cinit: done y\r\t\u{1b}[2J\u{7f}"),
+            "done x\\n[ 0.0] cinit: done y\\r\\t\\u{1b}[2J\\u{7f}"
+        );
+        let (r, w) = nix::unistd::pipe2(OFlag::O_NONBLOCK).unwrap();
+        let mut c = Console::new(Some(w));
+        c.line("a\nb");
+        let mut buf = [0u8; 64];
+        let n = nix::unistd::read(&r, &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"a\\nb\n");
+    }
 
     #[test]
     fn full_pipe_never_blocks_and_drops_are_counted() {

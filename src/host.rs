@@ -65,7 +65,16 @@ impl Host for RealHost {
         };
         let spec = match read_exec(dir, which) {
             Ok(Some(spec)) => spec,
-            Ok(None) => return Ok(Spawned::Nothing),
+            // No program: nothing to run, a success (a grouping service) —
+            // unless the service directory itself is gone since it was loaded.
+            Ok(None) => {
+                return match std::fs::symlink_metadata(dir) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SpawnError::Config(
+                        format!("{}: service directory is gone", dir.display()),
+                    )),
+                    _ => Ok(Spawned::Nothing),
+                };
+            }
             // Out of descriptors or memory while reading the service's
             // files: `on` cannot be executed for now, as temporary as the
             // same errno from the exec itself.

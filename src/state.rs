@@ -64,6 +64,43 @@ impl fmt::Display for State {
     }
 }
 
+/// Whether the engine may move a service from state `from` to state `to` in
+/// one step (one reported change; the same state twice is a step too, e.g. a
+/// respawn service restarted at once is `running` again).
+///
+/// The table follows the engine's rules:
+/// - a request (`start`) turns `stopped`, `failed` or `need-failed` into
+///   `waiting`; `start --no-deps` spawns straight from those (and from
+///   `waiting`), so they may also go where a spawn goes;
+/// - a spawn ends in `starting` (once), `running` (respawn), `done` (nothing
+///   to run), `backoff` (a respawn service and a temporary error) or
+///   `failed`; while the system is halting, in `stopped`;
+/// - `waiting` also ends in `need-failed`, or `stopped` on a stop;
+/// - `starting` ends in `done` or `failed` when `on` exits, or `stopping`;
+/// - `running` is restarted (`running`, `backoff`, `failed`, `done`), is
+///   stopped (`stopping`), or ends `stopped` when it exits during a shutdown;
+/// - `done` only ever goes on to `stopping`;
+/// - `backoff` respawns or is stopped at once;
+/// - `stopping` only ever ends in `stopped`.
+///
+/// Everything else is impossible; a hot update adopts states as they were
+/// and is not a step.
+pub fn may_follow(from: State, to: State) -> bool {
+    use State::*;
+    let spawned = matches!(to, Starting | Running | Done | Backoff | Failed);
+    match from {
+        Stopped | Failed | NeedFailed => {
+            to == Waiting || to == Stopped && from != Stopped || spawned
+        }
+        Waiting => spawned || matches!(to, NeedFailed | Stopped),
+        Starting => matches!(to, Done | Failed | Stopping),
+        Running => matches!(to, Running | Backoff | Failed | Done | Stopping | Stopped),
+        Done => to == Stopping,
+        Backoff => matches!(to, Running | Backoff | Failed | Done | Stopped),
+        Stopping => to == Stopped,
+    }
+}
+
 /// How a process ended (from `waitpid`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -181,6 +218,21 @@ mod tests {
                 "stopped"
             ]
         );
+    }
+
+    #[test]
+    fn the_transition_table_is_tight_where_it_matters() {
+        use State::*;
+        for to in State::ALL {
+            assert_eq!(may_follow(Stopping, to), to == Stopped, "{to}");
+            assert_eq!(may_follow(Done, to), to == Stopping, "{to}");
+        }
+        assert!(may_follow(Running, Running), "an immediate restart");
+        assert!(!may_follow(Stopped, Stopped));
+        assert!(!may_follow(Starting, Running), "a once service never runs");
+        assert!(!may_follow(Backoff, Starting));
+        assert!(!may_follow(NeedFailed, NeedFailed), "only via waiting");
+        assert!(may_follow(Waiting, NeedFailed));
     }
 
     #[test]

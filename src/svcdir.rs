@@ -364,6 +364,67 @@ mod tests {
         assert_eq!(parse_delay(p, b"\n").unwrap(), None);
     }
 
+    /// A10 (adversarial family A): garbage in `respawn`, `delay` and `.env`
+    /// follows the documented rules: `respawn` counts by existence only,
+    /// whatever it holds or is; `delay` takes a whole number of seconds up
+    /// to u32::MAX, anything else is an error (the caller then uses the
+    /// default); `.env` lines are kept verbatim and in order (duplicate keys
+    /// and an overridden PATH included), and a line without `=` or with an
+    /// empty name is an error naming the line.
+    #[test]
+    fn a10_respawn_delay_and_env_garbage_follow_the_documented_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        assert!(!read_respawn(dir).unwrap(), "absent: a once service");
+        let respawn = dir.join("respawn");
+        for content in ["", "no\n", "-1", "0", "\u{0}\u{ff}garbage"] {
+            fs::write(&respawn, content).unwrap();
+            assert!(read_respawn(dir).unwrap(), "{content:?}");
+        }
+        fs::remove_file(&respawn).unwrap();
+        fs::create_dir(&respawn).unwrap();
+        assert!(read_respawn(dir).unwrap(), "a directory");
+        fs::remove_dir(&respawn).unwrap();
+        std::os::unix::fs::symlink("/nonexistent", &respawn).unwrap();
+        assert!(read_respawn(dir).unwrap(), "a dangling link");
+
+        let p = Path::new("delay");
+        for bad in [
+            &b"-1"[..],
+            b"abc",
+            b"1.5",
+            b"1e3",
+            b"4294967296",
+            b"99999999999999999999",
+            b"5 s",
+            b"\xff",
+        ] {
+            let e = parse_delay(p, bad).unwrap_err();
+            assert!(e.reason.contains("not"), "{bad:?}: {e}");
+        }
+        assert_eq!(parse_delay(p, b"4294967295").unwrap(), Some(u32::MAX));
+        assert_eq!(parse_delay(p, b"  7 \n").unwrap(), Some(7));
+        assert_eq!(parse_delay(p, b" \n\t").unwrap(), None);
+
+        let p = Path::new("on.env");
+        let env = parse_env(p, b"A=1\nPATH=/opt/bin\nA=2\nB==\n").unwrap();
+        let env: Vec<&[u8]> = env.iter().map(|c| c.to_bytes()).collect();
+        assert_eq!(env, [&b"A=1"[..], b"PATH=/opt/bin", b"A=2", b"B=="]);
+        assert_eq!(
+            parse_env(p, b"A=1\nexport B\n").unwrap_err().reason,
+            "line 2: not NAME=value"
+        );
+        assert_eq!(
+            parse_env(p, b"=x\n").unwrap_err().reason,
+            "line 1: empty variable name"
+        );
+        assert_eq!(
+            parse_env(p, b"A=1\n\n").unwrap_err().reason,
+            "line 2: not NAME=value",
+            "a blank line is an entry without ="
+        );
+    }
+
     #[test]
     fn read_exec_handles_plain_symlinked_and_missing_on() {
         let d = tempfile::tempdir().unwrap();

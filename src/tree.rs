@@ -251,15 +251,12 @@ impl Tree {
             .map(|n| n.needs.iter().chain(n.wants.iter()).copied().collect())
             .collect();
         for cycle in find_cycles(&adj) {
-            let mut names: Vec<&str> = cycle
+            let names: Vec<&str> = cycle
                 .path
                 .iter()
                 .filter_map(|&i| self.nodes.get(i).map(|n| n.name.as_str()))
                 .collect();
-            if let Some(&first) = names.first() {
-                names.push(first);
-            }
-            let path = names.join(" -> ");
+            let path = cycle_text(&names);
             for &m in &cycle.members {
                 // Cycles found by an earlier load are already marked.
                 let (name, dir) = match (self.nodes.get(m), self.dirs.get(m)) {
@@ -275,6 +272,36 @@ impl Tree {
             }
         }
     }
+}
+
+/// Most names a cycle's text shows; a longer cycle shows its first and last
+/// names around `...` and its length. Every member carries the text as its
+/// reason, so a full 1000-long path would be 1000 reasons of kilobytes each:
+/// lines cut on the console, and a status reply too big to send.
+pub const CYCLE_NAMES_SHOWN: usize = 8;
+
+/// `a -> b -> c -> a` for the cycle through `names` (in order), shortened
+/// beyond [`CYCLE_NAMES_SHOWN`] names to `a -> b -> c -> ... -> y -> z -> a
+/// (a cycle of N)`.
+pub fn cycle_text(names: &[&str]) -> String {
+    let Some(&first) = names.first() else {
+        return String::new();
+    };
+    let n = names.len();
+    if n <= CYCLE_NAMES_SHOWN {
+        let mut all = names.to_vec();
+        all.push(first);
+        return all.join(" -> ");
+    }
+    let head = names
+        .get(..CYCLE_NAMES_SHOWN / 2)
+        .unwrap_or(&[])
+        .join(" -> ");
+    let tail = names
+        .get(n - (CYCLE_NAMES_SHOWN / 2 - 1)..)
+        .unwrap_or(&[])
+        .join(" -> ");
+    format!("{head} -> ... -> {tail} -> {first} (a cycle of {n})")
 }
 
 /// Load the services reachable from `roots` (paths, usually inside `svc_root`).
@@ -353,6 +380,25 @@ mod tests {
         assert_eq!(by("init").broken, None);
         assert_eq!(tree.problems.len(), 2);
         assert!(tree.problems[0].reason.contains("x -> y -> x"));
+    }
+
+    #[test]
+    fn long_cycles_are_shown_shortened_with_their_length() {
+        assert_eq!(cycle_text(&["a"]), "a -> a");
+        assert_eq!(cycle_text(&["a", "b", "c"]), "a -> b -> c -> a");
+        let eight: Vec<String> = (0..8).map(|i| i.to_string()).collect();
+        let eight: Vec<&str> = eight.iter().map(String::as_str).collect();
+        assert_eq!(
+            cycle_text(&eight),
+            "0 -> 1 -> 2 -> 3 -> 4 -> 5 -> 6 -> 7 -> 0"
+        );
+        let many: Vec<String> = (0..1000).map(|i| format!("ring/{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(
+            cycle_text(&many),
+            "ring/0 -> ring/1 -> ring/2 -> ring/3 -> ... -> ring/997 -> ring/998 \
+             -> ring/999 -> ring/0 (a cycle of 1000)"
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! Boot-time start rules, with the real `cinit` as PID 1 in namespaces:
 //! parallel start, `needs`/`wants` ordering and failure propagation, missing
 //! `on`, broken links, dot entries, service identity, dependency cycles and
-//! `cprofile:` root selection.
+//! `cprofile:` root selection. Cases A4 (cycles) and A5 (missing
+//! dependencies) of the adversarial family A live here as `a4_…` and `a5_…`
+//! (the rest of the family is in `adv_config.rs`).
 
 mod common;
 
@@ -234,35 +236,72 @@ fn missing_on_counts_as_done() {
     c.check(fx.has_mark("h"), "h's marker missing although h is done");
 }
 
-/// Proves a need link to a missing directory makes the service `need-failed`
-/// (it never runs) while an unrelated sibling still boots.
+/// A5 (adversarial family A, testing.md §5.A): `needs` and `wants` links to
+/// services that do not exist. Proves a need link to a missing directory
+/// makes the service `need-failed` with a reason naming the entry (it never
+/// runs, and its own needer is `need-failed` too), while broken want links
+/// (to a missing service and to a path outside any tree) are only a warning
+/// on the console: the wanting service runs to `done`. An unrelated sibling
+/// and a healthy respawn service are unaffected; PID 1 stays up and the
+/// control socket answers.
 #[test]
-fn need_link_to_missing_dir_need_fails() {
+fn a5_missing_need_fails_the_dependent_missing_want_only_warns() {
     let fx = Fixture::new();
     fx.service("m")
         .need_link("ghost", fx.svc_path("ghost"))
         .script(&sh_touch(&fx.mark("m")));
-    fx.service("n").script(&sh_touch(&fx.mark("n")));
-    fx.service("init").wants("m").wants("n");
-    let c = fx.boot();
-    c.expect_outcome("m", "need-failed");
-    c.expect_outcome("n", "done");
-    c.check(!fx.has_mark("m"), "need-failed service `m` was run");
-}
-
-/// Proves a broken want link is ignored: `w` wants a link to a missing
-/// directory and still runs to `done`.
-#[test]
-fn broken_want_link_is_ignored() {
-    let fx = Fixture::new();
+    fx.service("above_m")
+        .needs("m")
+        .script(&sh_touch(&fx.mark("above_m")));
     fx.service("w")
         .want_link("ghost", fx.svc_path("ghost"))
         .want_link("nowhere", "/nonexistent/cinit-test/nowhere")
         .script(&sh_touch(&fx.mark("w")));
-    fx.service("init").needs("w");
-    let c = fx.boot();
+    fx.service("n").script(&sh_touch(&fx.mark("n")));
+    fx.service("healthy")
+        .respawn()
+        .on_link("/bin/sleep")
+        .params(&["1000"]);
+    fx.service("init")
+        .wants("above_m")
+        .wants("n")
+        .wants("healthy")
+        .needs("w");
+    let mut c = fx.boot_ctl();
+    let m = c.expect_outcome("m", "need-failed");
+    c.check(
+        m.rest().contains("need m/needs/ghost: no such service"),
+        &format!("the reason should name the missing entry: {}", m.line),
+    );
+    c.expect_outcome("above_m", "need-failed");
+    c.expect_outcome("n", "done");
     c.expect_outcome("w", "done");
+    c.expect_outcome("init", "done");
+    c.check(
+        !fx.has_mark("m") && !fx.has_mark("above_m"),
+        "a need-failed service was run",
+    );
     c.check(fx.has_mark("w"), "w's marker missing although w is done");
+    let log = c.console();
+    for entry in ["w/wants/ghost", "w/wants/nowhere"] {
+        c.check(
+            log.lines().any(|l| {
+                l.contains("cinit: config: ")
+                    && l.contains(entry)
+                    && l.contains("want: no such service (ignored)")
+            }),
+            &format!("a warning for the broken want {entry} is missing"),
+        );
+    }
+    c.wait_state("running", "healthy");
+    let out = c.ctl(&["status", "m", "w"]);
+    c.check(
+        out.code() == Some(0)
+            && out.stdout.contains("m: need-failed")
+            && out.stdout.contains("w: done"),
+        &format!("`cinit-ctl status` must answer:\n{}", out.dump()),
+    );
+    c.assert_alive();
 }
 
 /// Proves `needs/` and `wants/` entries starting with `.` are ignored: `x`
@@ -322,12 +361,16 @@ fn two_links_to_one_dir_are_one_service() {
     );
 }
 
-/// Proves dependency cycles are detected at load: `cyca` needs `cycb` needs
-/// `cyca`, and `selfish` needs itself. Every member is `failed` with a reason
-/// naming the cycle path (`dependency cycle: … -> …`), never runs, a service
-/// needing a member is `need-failed`, and the rest (`ok`) still boots.
+/// A4 (adversarial family A, testing.md §5.A): dependency cycles — `cyca`
+/// needs `cycb` needs `cyca`, `selfish` needs itself, `p` wants `q` wants `p`,
+/// and a 1000-long `needs` cycle `ring/0 -> ring/1 -> … -> ring/999 ->
+/// ring/0`. Proves every cycle is detected at load: each member is `failed`
+/// with a reason naming the cycle path (`dependency cycle: … -> …`) and never
+/// runs, a service needing a member is `need-failed`, and the rest (`ok`, a
+/// running `healthy`) boots; PID 1 stays up and `cinit-ctl status` still
+/// answers for every service.
 #[test]
-fn need_cycle_fails_members_and_rest_boots() {
+fn a4_cycles_are_reported_members_not_started_rest_boots() {
     let fx = Fixture::new();
     fx.service("cyca")
         .needs("cycb")
@@ -341,13 +384,28 @@ fn need_cycle_fails_members_and_rest_boots() {
     fx.service("after")
         .needs("cyca")
         .script(&sh_touch(&fx.mark("after")));
+    fx.service("p").wants("q").script(&sh_touch(&fx.mark("p")));
+    fx.service("q").wants("p").script(&sh_touch(&fx.mark("q")));
+    const RING: usize = 1000;
+    for i in 0..RING {
+        fx.service(&format!("ring/{i}"))
+            .needs(&format!("ring/{}", (i + 1) % RING))
+            .script(&sh_touch(&fx.mark("ring")));
+    }
     fx.service("ok").script(&sh_touch(&fx.mark("ok")));
+    fx.service("healthy")
+        .respawn()
+        .on_link("/bin/sleep")
+        .params(&["1000"]);
     fx.service("init")
         .wants("cyca")
         .wants("selfish")
         .wants("after")
-        .wants("ok");
-    let c = fx.boot();
+        .wants("p")
+        .wants("ring/0")
+        .wants("ok")
+        .wants("healthy");
+    let mut c = fx.boot_ctl();
     for member in ["cyca", "cycb"] {
         let l = c.expect_outcome(member, "failed");
         c.check(
@@ -369,28 +427,6 @@ fn need_cycle_fails_members_and_rest_boots() {
             s.line
         ),
     );
-    c.expect_outcome("after", "need-failed");
-    c.expect_outcome("ok", "done");
-    c.expect_outcome("init", "done");
-    for m in ["cyca", "cycb", "selfish", "after"] {
-        c.check(
-            !fx.has_mark(m),
-            &format!("cycle-affected service `{m}` ran"),
-        );
-    }
-}
-
-/// Proves cycles through `wants` are detected too: `p` wants `q` wants `p`;
-/// both are `failed` with a `dependency cycle` reason and never run, while
-/// `ok` boots.
-#[test]
-fn want_cycle_fails_members_and_rest_boots() {
-    let fx = Fixture::new();
-    fx.service("p").wants("q").script(&sh_touch(&fx.mark("p")));
-    fx.service("q").wants("p").script(&sh_touch(&fx.mark("q")));
-    fx.service("ok").script(&sh_touch(&fx.mark("ok")));
-    fx.service("init").wants("p").wants("ok");
-    let c = fx.boot();
     for member in ["p", "q"] {
         let l = c.expect_outcome(member, "failed");
         c.check(
@@ -398,8 +434,40 @@ fn want_cycle_fails_members_and_rest_boots() {
             &format!("`{member}` should fail with a dependency cycle: {}", l.line),
         );
     }
+    c.expect_outcome("after", "need-failed");
     c.expect_outcome("ok", "done");
-    c.check(!fx.has_mark("p") && !fx.has_mark("q"), "a cycle member ran");
+    c.wait_state("running", "healthy");
+    c.expect_outcome("init", "done");
+    for i in [0, 1, RING / 2, RING - 1] {
+        let l = c.expect_outcome(&format!("ring/{i}"), "failed");
+        c.check(
+            l.line.contains("dependency cycle: ring/0 -> ring/1 -> "),
+            &format!("ring/{i} should name the ring: {}", l.line),
+        );
+    }
+    c.check(
+        c.states()
+            .iter()
+            .filter(|l| l.name.starts_with("ring/") && l.state == "failed")
+            .count()
+            == RING,
+        "every member of the 1000-long cycle should be failed once",
+    );
+    for m in ["cyca", "cycb", "selfish", "after", "p", "q", "ring"] {
+        c.check(
+            !fx.has_mark(m),
+            &format!("cycle-affected service `{m}` ran"),
+        );
+    }
+    let out = c.ctl(&["status"]);
+    c.check(
+        out.code() == Some(0)
+            && out.stdout.lines().count() == RING + 9
+            && out.stdout.contains("ring/999: failed")
+            && out.stdout.contains("ring/999 -> ring/0 (a cycle of 1000)"),
+        &format!("`cinit-ctl status` must answer:\n{}", out.dump()),
+    );
+    c.assert_alive();
 }
 
 /// Proves `cprofile:NAME` makes `svc/NAME` the root: with `cprofile:alt`,

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use cinit::client::{request_held, ClientError};
+use cinit::console::one_line;
 use cinit::control::SOCKET_NAME;
 use cinit::paths::Paths;
 use cinit::proto::{ErrorCode, Reply, Request, ServiceInfo, SystemAction};
@@ -213,10 +214,12 @@ fn secs(ms: u64) -> String {
     format!("{}.{:01}s", ms / 1000, (ms % 1000) / 100)
 }
 
-/// One human-readable status line.
+/// One human-readable status line. Names and reasons are bytes from the
+/// file system: control characters in them are escaped (as on the console),
+/// so every service is exactly one line.
 fn describe(s: &ServiceInfo) -> String {
     // Writing to a String cannot fail.
-    let mut line = format!("{}: {}", s.name, s.state);
+    let mut line = format!("{}: {}", one_line(&s.name), s.state);
     if let Some(pid) = s.pid {
         let _ = write!(line, ", pid {pid}");
     }
@@ -225,7 +228,7 @@ fn describe(s: &ServiceInfo) -> String {
         let _ = write!(line, ", {} restarts", s.restarts);
     }
     if let Some(reason) = &s.reason {
-        let _ = write!(line, ": {reason}");
+        let _ = write!(line, ": {}", one_line(reason));
     }
     line
 }
@@ -238,7 +241,7 @@ fn up(s: &ServiceInfo) -> bool {
 fn unexpected(reply: Reply) -> ExitCode {
     match reply {
         Reply::Error { code, message } => {
-            eprintln!("cinit-ctl: {message}");
+            eprintln!("cinit-ctl: {}", one_line(&message));
             ExitCode::from(code as u8)
         }
         Reply::Unsupported { .. } => {
@@ -287,7 +290,7 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
             } else {
                 for s in &list {
                     let pid = s.pid.map(|p| p.to_string()).unwrap_or_default();
-                    println!("{:<24} {:<12} {}", s.name, s.state, pid);
+                    println!("{:<24} {:<12} {}", one_line(&s.name), s.state, pid);
                 }
             }
             ExitCode::SUCCESS
@@ -326,10 +329,10 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
             }
         }
         (_, Request::Stop { .. }, Reply::Services(list)) => {
-            let deps: Vec<&str> = list
+            let deps: Vec<std::borrow::Cow<str>> = list
                 .iter()
                 .filter(|s| s.dependent)
-                .map(|s| s.name.as_str())
+                .map(|s| one_line(&s.name))
                 .collect();
             if !deps.is_empty() {
                 println!("stopped first, because they need it: {}", deps.join(" "));
