@@ -349,7 +349,19 @@ impl Control {
     pub fn reply(&mut self, client: u64, now: Millis, reply: &Reply) {
         if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
             c.busy = false;
-            queue(c, now, &proto::encode_reply(reply));
+            let mut bytes = proto::encode_reply(reply);
+            if bytes.len() > MAX_OUT_PER_CLIENT {
+                // Say why rather than close the connection without a word.
+                bytes = proto::encode_reply(&Reply::Error {
+                    code: ErrorCode::Failed,
+                    message: format!(
+                        "the reply ({} bytes) is larger than a client may be sent \
+                         at once ({MAX_OUT_PER_CLIENT} bytes); ask for fewer services by name",
+                        bytes.len()
+                    ),
+                });
+            }
+            queue(c, now, &bytes);
             flush(c, now);
             if !c.closing {
                 if let Some(next) = parse_request(c, now) {

@@ -643,9 +643,18 @@ fn a8_deep_chains_and_wide_fan_in_load_iteratively_in_linear_time() {
         &format!("the problem should name the link cut off: {limit}"),
     );
     c.expect_outcome("init", "done");
-    // (A status of all 16384 services is not asked for here: with these
-    // reasons it is over the 1 MiB of replies a client may have queued,
-    // `control::MAX_OUT_PER_CLIENT`.)
+    // A status of all 16384 services, with these reasons, is over the 1 MiB
+    // a client may have queued (`control::MAX_OUT_PER_CLIENT`): the client
+    // is told so, in an error reply, and may ask by name.
+    let out = c.ctl(&["status"]);
+    c.check(
+        out.code() == Some(1)
+            && out
+                .stderr
+                .contains("is larger than a client may be sent at once")
+            && out.stderr.contains("ask for fewer services by name"),
+        &format!("a full status over the limit:\n{}", out.dump()),
+    );
     let out = c.ctl(&["status", "deep/0", "deep/16381", "init"]);
     c.check(
         out.code() == Some(0)
