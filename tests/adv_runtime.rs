@@ -72,23 +72,11 @@ fn healthy_proc(c: &Cinit) -> Proc {
     c.wait_child_argv(&["/bin/sleep", "1999"], None)
 }
 
-/// User plus system CPU time of a process, in seconds.
-fn cpu_secs(p: Proc) -> f64 {
-    let f = p.stat_fields();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| f.get(i)?.parse::<f64>().ok())
-        .sum();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    ticks / if hz > 0 { hz as f64 } else { 100.0 }
-}
-
 /// PID 1's CPU time spent during `window` (the caller keeps the load on).
 fn cpu_during(c: &Cinit, window: Duration) -> f64 {
-    let before = cpu_secs(c.proc());
+    let before = c.proc().cpu_secs();
     sleep(window);
-    cpu_secs(c.proc()) - before
+    c.proc().cpu_secs() - before
 }
 
 /// The family invariant: PID 1 alive, `status` answered within 2 s naming

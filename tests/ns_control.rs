@@ -719,18 +719,6 @@ fn stop_kills_after_delay() {
     );
 }
 
-/// User plus system CPU time of a process, in seconds.
-fn cpu_secs(p: Proc) -> f64 {
-    let f = p.stat_fields();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| f.get(i)?.parse::<f64>().ok())
-        .sum();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    ticks / if hz > 0 { hz as f64 } else { 100.0 }
-}
-
 /// Proves `delay` 0 means never SIGKILL: a TERM-ignoring service is still
 /// `stopping`, with the same process alive, 2 s after `stop` was asked (the
 /// client is still waiting). When that client then goes away with the stop
@@ -770,9 +758,9 @@ fn stop_with_delay_zero_never_kills() {
     let _ = stop.wait();
     // The operation is still pending with its client gone: PID 1 must not
     // spin (it once did, woken by POLLHUP over and over).
-    let cpu0 = cpu_secs(c.proc());
+    let cpu0 = c.proc().cpu_secs();
     sleep(Duration::from_millis(500));
-    let spent = cpu_secs(c.proc()) - cpu0;
+    let spent = c.proc().cpu_secs() - cpu0;
     c.check_all(vec![
         (
             spent < 0.15,
@@ -1921,9 +1909,9 @@ fn c8_clients_leaving_before_the_reply_cost_nothing() {
             .starts_with(&format!("w: running, pid {}", ns_pid(&c, w))),
         &format!("w after restarts whose clients left\n{}", out.dump()),
     );
-    let cpu0 = cpu_secs(c.proc());
+    let cpu0 = c.proc().cpu_secs();
     sleep(Duration::from_millis(500));
-    let spent = cpu_secs(c.proc()) - cpu0;
+    let spent = c.proc().cpu_secs() - cpu0;
     let pending: Vec<u32> = ["SigPnd", "ShdPnd"]
         .iter()
         .flat_map(|k| signals_in_mask(&c.proc().status_field(k).unwrap_or_default()))

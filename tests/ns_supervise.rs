@@ -53,18 +53,6 @@ fn start_times(text: &str) -> Vec<f64> {
     text.lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
-/// User plus system CPU time of a process, in seconds.
-fn cpu_secs(p: Proc) -> f64 {
-    let f = p.stat_fields();
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&i| f.get(i)?.parse::<f64>().ok())
-        .sum();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    ticks / if hz > 0 { hz as f64 } else { 100.0 }
-}
-
 /// B1 (crash loop, `on` = `exit 1`; adversarial family B, see
 /// `adv_runtime.rs`). Proves a crash-looping respawn service is throttled
 /// and PID 1 stays idle: the service is started about 6 times in its first
@@ -92,9 +80,9 @@ fn b1_crash_loop_is_throttled_and_pid1_stays_idle() {
     c.wait_until("the first start of `crashy`", TIMEOUT, |_| {
         !start_times(&fx.read_mark("times")).is_empty()
     });
-    let cpu_before = cpu_secs(c.proc());
+    let cpu_before = c.proc().cpu_secs();
     sleep(Duration::from_secs_f64(window + 0.3));
-    let cpu = cpu_secs(c.proc()) - cpu_before;
+    let cpu = c.proc().cpu_secs() - cpu_before;
     c.check(
         cpu < 0.3,
         &format!(

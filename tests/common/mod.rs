@@ -519,6 +519,18 @@ impl Proc {
         }
     }
 
+    /// User plus system CPU time (stat fields 14 and 15), in seconds.
+    pub fn cpu_secs(&self) -> f64 {
+        let f = self.stat_fields();
+        let ticks: f64 = [11, 12]
+            .iter()
+            .filter_map(|&i| f.get(i)?.parse::<f64>().ok())
+            .sum();
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        ticks / if hz > 0 { hz as f64 } else { 100.0 }
+    }
+
     /// The one-letter process state (`R`, `S`, `Z`, …), `'?'` if gone.
     pub fn state(&self) -> char {
         self.stat_fields()
