@@ -90,7 +90,7 @@ fuzz_target!(|data: &[u8]| {
         .iter()
         .flat_map(|r| [r.pid, r.off_pid])
         .collect();
-    pids.extend(host.spawned.drain(..));
+    pids.append(&mut host.spawned);
     for pid in pids {
         engine.child_exited(&mut host, now, pid, ExitStatus::Code(1));
     }
