@@ -11,6 +11,8 @@
 #   make initramfs  the sample system's initramfs ($(SERVICES) selects the tree)
 #   make bench    cinit against s6, runit and the physical limit; writes
 #                 BENCHMARKS.md and bench/results.csv (bench/README.md)
+#   make fuzz     every fuzz target for FUZZ_SECONDS each (doc/RELIABILITY.md);
+#                 `make test` only builds them (fuzz-build)
 #
 # Static linking: musl where rustup can add its target, else glibc with
 # +crt-static on the toolchain's own gnu target (see doc/DESIGN.md, "static
@@ -33,7 +35,7 @@ BINARIES := $(BIN)/cinit $(BIN)/cinit-ctl
 
 .PHONY: all build static-check check-services man-check install install-aliases install-check \
         test test-unit test-ns lint sizes clean vm-deps kernel alt initramfs run test-vm \
-        bench bench-deps bench-build
+        bench bench-deps bench-build fuzz fuzz-deps fuzz-build
 
 # Shown by `cinit-ctl version`; a hot update shows which build took over.
 export CINIT_BUILD_ID ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -118,7 +120,7 @@ install-check: build
 	  { echo "install-check: reboot alias broken" >&2; rm -rf "$$d"; exit 1; }; \
 	rm -rf "$$d"; echo "install: ok"
 
-test: lint static-check check-services man-check install-check
+test: lint static-check check-services man-check install-check fuzz-build
 	$(CARGO) test --locked -- --test-threads=4
 	$(MAKE) test-vm
 
@@ -207,5 +209,43 @@ bench: bench-deps bench-build initramfs
 	  --analysis bench/analysis.md --out BENCHMARKS.md --csv bench/results.csv \
 	  --command "make bench$(if $(filter-out 5,$(BENCH_RUNS)), BENCH_RUNS=$(BENCH_RUNS))"
 
+# Fuzzing (doc/RELIABILITY.md, "Fuzzing"): cargo-fuzz and libFuzzer on the
+# nightly toolchain; fuzz/ is a crate of its own, outside the main build.
+# `make fuzz` runs each target for FUZZ_SECONDS on one core, after seeding
+# its corpus from the golden encodings (fuzz/seeds.sh); a crash fails it and
+# leaves the input in fuzz/artifacts/TARGET/.
+FUZZ_TARGETS := proto_decode proto_stream svc_config snapshot_decode
+FUZZ_SECONDS ?= 60
+FUZZ_LOGS    := target/fuzz
+FUZZ_CARGO   := $(CARGO) +nightly fuzz
+
+fuzz-deps:
+	@rustup toolchain list | grep -q '^nightly-' || \
+	  timeout 600 rustup toolchain install nightly --profile minimal
+	@$(FUZZ_CARGO) --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
+	@command -v c++ >/dev/null || { echo "installing g++"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends g++ >/dev/null; }
+
+fuzz-build: fuzz-deps
+	$(FUZZ_CARGO) build
+
+# -max_len: a request frame fits in 4096 bytes; proto_stream's input holds
+# chunk sizes and a stream of more than two maximal frames.
+fuzz: fuzz-build
+	@fuzz/seeds.sh
+	@mkdir -p $(FUZZ_LOGS)
+	@for t in $(FUZZ_TARGETS); do \
+	  case $$t in proto_stream) len=9000;; *) len=4096;; esac; \
+	  log=$(FUZZ_LOGS)/$$t.log; \
+	  echo "fuzz $$t: $(FUZZ_SECONDS) s (log: $$log)"; \
+	  $(FUZZ_CARGO) run $$t -- -max_total_time=$(FUZZ_SECONDS) -max_len=$$len -timeout=10 \
+	    -malloc_limit_mb=64 -print_final_stats=1 >$$log 2>&1 || \
+	    { tail -n 40 $$log; echo "fuzz $$t: FAILED, input in fuzz/artifacts/$$t/" >&2; exit 1; }; \
+	  runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$log); \
+	  echo "fuzz $$t: $$runs executions, no crash"; \
+	done
+
 clean:
 	$(CARGO) clean
+	rm -rf fuzz/target

@@ -599,8 +599,7 @@ fn flush(c: &mut Client, now: Millis) {
 /// Protocol errors are answered and the client is closed after the reply.
 fn read_request(c: &mut Client, now: Millis) -> Option<Incoming> {
     let mut chunk = [0u8; proto::MAX_REQUEST];
-    let room = proto::MAX_REQUEST.saturating_sub(c.input.len());
-    let buf = chunk.get_mut(..room.max(1))?;
+    let buf = chunk.get_mut(..read_room(c.input.len()))?;
     match recv(c.fd.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT) {
         Ok(0) => {
             c.closing = true;
@@ -620,18 +619,9 @@ fn read_request(c: &mut Client, now: Millis) -> Option<Incoming> {
 
 /// Take one complete request from the client's input buffer, if there is one.
 fn parse_request(c: &mut Client, now: Millis) -> Option<Incoming> {
-    let header = match proto::decode_header(&c.input, proto::MAX_REQUEST) {
-        Ok(h) => h,
-        Err(DecodeError::Incomplete(_)) => return None,
-        Err(e) => {
-            refuse(c, now, &e);
-            return None;
-        }
-    };
-    let frame = c.input.get(..header.frame_len)?; // not complete yet
-    match proto::decode_request(frame) {
-        Ok(request) => {
-            c.input.drain(..header.frame_len);
+    match take_request(&mut c.input) {
+        Framed::Partial => None,
+        Framed::Request(request) => {
             c.busy = true;
             c.deadline = None;
             Some(Incoming {
@@ -640,11 +630,50 @@ fn parse_request(c: &mut Client, now: Millis) -> Option<Incoming> {
                 request,
             })
         }
-        Err(DecodeError::Incomplete(_)) => None,
-        Err(e) => {
+        Framed::Refused(e) => {
             refuse(c, now, &e);
             None
         }
+    }
+}
+
+/// How many bytes to read next from a connection holding `buffered` bytes
+/// of input that are not a whole request yet: at most what fills one
+/// request frame. Pure, like [`take_request`]: the framing of a connection
+/// without its socket (the `proto_stream` fuzz target drives both).
+pub fn read_room(buffered: usize) -> usize {
+    proto::MAX_REQUEST.saturating_sub(buffered).max(1)
+}
+
+/// What the front of a connection's input holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Framed {
+    /// Not a whole frame yet: read more.
+    Partial,
+    /// A whole request, now taken off the input.
+    Request(Request),
+    /// A protocol error: answered, then the connection is closed.
+    Refused(DecodeError),
+}
+
+/// Take one complete request off the front of `input`, if one is there.
+/// Bytes behind it (a pipelined request) stay in `input`.
+pub fn take_request(input: &mut Vec<u8>) -> Framed {
+    let header = match proto::decode_header(input, proto::MAX_REQUEST) {
+        Ok(h) => h,
+        Err(DecodeError::Incomplete(_)) => return Framed::Partial,
+        Err(e) => return Framed::Refused(e),
+    };
+    let Some(frame) = input.get(..header.frame_len) else {
+        return Framed::Partial; // not complete yet
+    };
+    match proto::decode_request(frame) {
+        Ok(request) => {
+            input.drain(..header.frame_len);
+            Framed::Request(request)
+        }
+        Err(DecodeError::Incomplete(_)) => Framed::Partial,
+        Err(e) => Framed::Refused(e),
     }
 }
 
@@ -670,6 +699,31 @@ mod tests {
     fn shm_dir() -> Option<tempfile::TempDir> {
         let d = tempfile::tempdir_in("/dev/shm").ok()?;
         on_tmpfs(d.path()).then_some(d)
+    }
+
+    #[test]
+    fn framing_takes_pipelined_requests_one_at_a_time() {
+        let mut input = proto::encode_request(&Request::Version);
+        input.extend(proto::encode_request(&Request::Status { names: vec![] }));
+        input.extend(b"ci");
+        assert_eq!(take_request(&mut input), Framed::Request(Request::Version));
+        assert_eq!(
+            take_request(&mut input),
+            Framed::Request(Request::Status { names: vec![] })
+        );
+        assert_eq!(input, b"ci", "a partial frame stays buffered");
+        assert_eq!(take_request(&mut input), Framed::Partial);
+        assert_eq!(read_room(input.len()), proto::MAX_REQUEST - 2);
+        assert_eq!(read_room(proto::MAX_REQUEST), 1);
+        input.extend([1, 2, 0xff, 0xff, 0xff, 0xff]);
+        assert_eq!(
+            take_request(&mut input),
+            Framed::Refused(DecodeError::TooLarge(0xffff_ffff + 8))
+        );
+        assert_eq!(
+            take_request(&mut b"GE".to_vec()),
+            Framed::Refused(DecodeError::BadMagic)
+        );
     }
 
     #[test]

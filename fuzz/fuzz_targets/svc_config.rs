@@ -1,0 +1,136 @@
+//! The service-directory file parsers (`src/svcdir.rs`) on arbitrary file
+//! contents: `split_lines`, `parse_params` (`on.params`, `off.params`),
+//! `parse_env` (`on.env`, `off.env`), `parse_delay` (`delay`, and
+//! `conf/sleep_before_kill`), and `paths::profile_from_args` (the
+//! `cprofile:NAME` word of the kernel command line).
+//!
+//! `respawn` has no parser (only its presence counts), and `needs/` and
+//! `wants/` are directory listings resolved through the file system; they
+//! are covered by the unit and namespace tests, not here.
+//!
+//! Proves: no panic, and each parser's documented rule:
+//! - `split_lines` gives the file back: its items joined by newlines are
+//!   the file without exactly one trailing newline; no item holds a newline;
+//! - `parse_params` accepts exactly the files without a NUL byte, one
+//!   argument per line, verbatim; otherwise it names the first bad line;
+//! - `parse_env` accepts exactly the files whose every line is `NAME=value`
+//!   with a non-empty name and no NUL byte, entries verbatim;
+//! - `parse_delay` accepts a blank file (not set) or a whole number of
+//!   seconds that fits a u32, and nothing else;
+//! - a profile name never leaves the service tree (not empty, not absolute,
+//!   no `.` or `..`);
+//! - nothing produced is larger than the input.
+#![no_main]
+
+use std::path::{Component, Path};
+
+use cinit::paths::profile_from_args;
+use cinit::svcdir::{parse_delay, parse_env, parse_params, split_lines};
+use libfuzzer_sys::fuzz_target;
+
+fn check_lines(data: &[u8]) -> Vec<&[u8]> {
+    let lines = split_lines(data);
+    if data.is_empty() {
+        assert!(lines.is_empty());
+        return lines;
+    }
+    let body = data.strip_suffix(b"\n").unwrap_or(data);
+    assert_eq!(lines.join(&b'\n'), body);
+    assert_eq!(
+        lines.len(),
+        body.iter().filter(|&&b| b == b'\n').count() + 1
+    );
+    assert!(lines.iter().all(|l| !l.contains(&b'\n')));
+    lines
+}
+
+fn check_params(data: &[u8], lines: &[&[u8]]) {
+    let path = Path::new("svc/x/on.params");
+    let first_nul = lines.iter().position(|l| l.contains(&0));
+    match parse_params(path, data) {
+        Ok(args) => {
+            assert_eq!(first_nul, None);
+            assert_eq!(args.len(), lines.len());
+            for (a, l) in args.iter().zip(lines) {
+                assert_eq!(a.to_bytes(), *l);
+            }
+        }
+        Err(e) => {
+            let n = first_nul.expect("refused without a NUL byte") + 1;
+            assert_eq!(e.reason, format!("line {n} contains a NUL byte"));
+            assert_eq!(e.file, path);
+        }
+    }
+}
+
+fn check_env(data: &[u8], lines: &[&[u8]]) {
+    let path = Path::new("svc/x/on.env");
+    let good = |l: &&[u8]| {
+        matches!(l.iter().position(|&b| b == b'='), Some(i) if i > 0) && !l.contains(&0)
+    };
+    match parse_env(path, data) {
+        Ok(env) => {
+            assert!(lines.iter().all(good));
+            assert_eq!(env.len(), lines.len());
+            let mut total = 0;
+            for (e, l) in env.iter().zip(lines) {
+                let b = e.to_bytes();
+                assert_eq!(b, *l);
+                assert!(b.iter().position(|&c| c == b'=').is_some_and(|i| i > 0));
+                total += b.len() + 1;
+            }
+            assert!(total <= data.len() + 1);
+        }
+        Err(e) => {
+            assert!(!lines.iter().all(good), "refused a good file: {e}");
+            assert_eq!(e.file, path);
+            assert!(e.reason.starts_with("line "), "{}", e.reason);
+        }
+    }
+}
+
+fn check_delay(data: &[u8]) {
+    let text = std::str::from_utf8(data).map(str::trim);
+    match parse_delay(Path::new("delay"), data) {
+        Ok(None) => assert_eq!(text, Ok("")),
+        Ok(Some(n)) => {
+            let t = text.expect("a number that is not UTF-8");
+            assert_eq!(t.trim_start_matches('+').trim_start_matches('0'), {
+                let s = n.to_string();
+                if n == 0 {
+                    String::new()
+                } else {
+                    s
+                }
+            });
+        }
+        Err(e) => {
+            if let Ok(t) = text {
+                assert!(!t.is_empty() && t.parse::<u32>().is_err(), "{t:?}: {e}");
+            }
+        }
+    }
+}
+
+fn check_profile(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    let words: Vec<&str> = s.split(' ').collect();
+    if let Ok(Some(name)) = profile_from_args(&words) {
+        assert!(!name.is_empty() && name.len() <= data.len());
+        assert!(Path::new(&name)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_))));
+        assert!(!name.starts_with('/'));
+        assert!(!name.split('/').any(|c| c == ".."));
+    }
+}
+
+fuzz_target!(|data: &[u8]| {
+    let lines = check_lines(data);
+    check_params(data, &lines);
+    check_env(data, &lines);
+    check_delay(data);
+    check_profile(data);
+});

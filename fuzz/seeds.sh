@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Seed inputs for the fuzz targets, from the golden encodings of the unit
+# tests (src/proto_tests.rs, doc/PROTOCOL.md, src/svcdir.rs,
+# src/snapshot_tests.rs). Writes fuzz/corpus/TARGET/seed-* (the corpus
+# itself is not kept in git); `make fuzz` runs this first.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+# seed TARGET NAME HEX: write the bytes HEX (spaces allowed) as a seed.
+seed() {
+  mkdir -p "corpus/$1"
+  local h=${3//[[:space:]]/}
+  printf '%b' "$(sed 's/../\\x&/g' <<<"$h")" >"corpus/$1/seed-$2"
+}
+# text TARGET NAME STRING: a seed written with printf's escapes.
+text() {
+  mkdir -p "corpus/$1"
+  printf -- "$3" >"corpus/$1/seed-$2"
+}
+
+# Requests and replies (proto_tests.rs golden vectors, PROTOCOL.md example).
+version='6369 0101 00000000'
+start='6369 0103 00000015 010001 61 010007 67657474792f31 020004 00000001'
+poweroff='6369 0112 00000000'
+example='6369 0103 0000000d 010003 776562 020004 00000001'
+status_unknown_field='6369 0102 0000000a 010001 61 630003 010203'
+unknown_op='6369 017f 00000000'
+error_reply='6369 0181 00000009 0a0001 04 090002 6e6f'
+services_reply='6369 0184 0000002e 03002b 010001 78 040007 72756e6e696e67 050004 00000102
+  060008 0000000000000001 070004 00000002 0e0001 01'
+for t in proto_decode; do
+  seed $t version "$version"
+  seed $t start "$start"
+  seed $t poweroff "$poweroff"
+  seed $t example "$example"
+  seed $t status-unknown-field "$status_unknown_field"
+  seed $t unknown-op "$unknown_op"
+  seed $t error-reply "$error_reply"
+  seed $t services-reply "$services_reply"
+done
+# proto_stream: a count of chunk sizes (u16 each), then the stream.
+seed proto_stream pipelined "00 $version $start $poweroff $example $status_unknown_field"
+seed proto_stream chunked "02 0001 0005 $start $version $unknown_op"
+seed proto_stream garbage-after "01 0003 $example 474554202f"
+
+# Service-directory files (svcdir.rs unit tests) and a kernel command line.
+text svc_config params '-x\n\nlast arg\n'
+text svc_config env 'A=1\nB=\nC=x=y\n'
+text svc_config env-bad 'A=1\nJUNK\n'
+text svc_config nul 'ok\nb\0d\n'
+text svc_config delay '7\n'
+text svc_config delay-blank ' 0 '
+text svc_config profile 'quiet cprofile:a ro cprofile:net/min'
+
+# The sample snapshot of snapshot_tests.rs, as encode() writes it.
+seed snapshot_decode sample '
+  63696e6974736e7000010000000002b8dffbea0597b9377d010000000900000005302e312e30020000006d0000000e2f
+  6574632f63696e69742f73766300000003000000102f6574632f63696e69742f7376632f61000000102f6574632f6369
+  6e69742f7376632f620000001f2f6574632f63696e69742f7376632f63206469722f7769746820737061636500000002
+  000000000000000203000000210000000161010100000000000000030000000100000001000000010000000200000300
+  000043000000016200000000000000000000000000000000000001000000076e656564732f78000000116e6f20737563
+  68206469726563746f7279070000000662202d3e206203000000280000001063206469722f7769746820737061636500
+  00000000000000000000000000000000000000040000003a0200000028000000000101000000000000004d0000000000
+  00006302000000090000000000000005000000000000000600000007000000020100040000004007000000290000002a
+  0101000000000000004d000000000000006303000000022f780000000200000000000000050000000000000006000000
+  0700000002010104000000420600000000000000000101000000000000004d0000000000000063060000000165000000
+  037768790000000000000005000000000000000600000007000000020100050000001f00000004000000030000000b68
+  616c662061206c696e650000000000000002060000002200000006000000122f72756e2f63696e69742f636f6e74726f
+  6c000000000000000c0700000026000000000000000b00000009000003e8000000020102000000010300010000000000
+  00000000080000001101000000000000000b0000000100000000080000001902000000000000000b0000000100000001
+  0000000100000000080000001603000000000000000b000000010000000200000000010900000008000000000000000b
+'
