@@ -11,18 +11,16 @@
 //! its deadline. Unknown opcodes are answered, not disconnected.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::mount::{mount, MsFlags};
 use nix::poll::PollFlags;
-use nix::sys::socket::{
-    accept4, bind, connect, getsockopt, listen, recv, send, socket, sockopt, AddressFamily,
-    Backlog, MsgFlags, SockFlag, SockType, UnixAddr,
-};
+use nix::sys::socket::{accept4, getsockopt, recv, send, sockopt, MsgFlags, SockFlag};
 
+use crate::control_socket::{answers, listen_at, prepare_dir, socket_identity};
 use crate::engine::Millis;
+use crate::framing::{read_room, take_request, Framed};
 use crate::proto::{self, DecodeError, ErrorCode, Reply, Request};
 use crate::snapshot::{ClientRecord, ControlState};
 
@@ -40,8 +38,6 @@ const ACCEPTS_PER_WAKEUP: usize = 32;
 /// How long to stop polling the listener after EMFILE/ENFILE, so a full
 /// descriptor table does not turn into a busy loop.
 const ACCEPT_PAUSE_MS: Millis = 100;
-
-const RAMFS_MAGIC: i64 = 0x8584_58f6;
 
 /// One connected client.
 struct Client {
@@ -100,81 +96,6 @@ impl std::fmt::Display for OpenError {
             OpenError::Failed(msg) => f.write_str(msg),
         }
     }
-}
-
-fn on_tmpfs(dir: &Path) -> bool {
-    nix::sys::statfs::statfs(dir).is_ok_and(|s| {
-        let t = s.filesystem_type();
-        t == nix::sys::statfs::TMPFS_MAGIC || i64::from(t.0 as u32) == RAMFS_MAGIC
-    })
-}
-
-/// Create `dir` (root-writable, world-searchable) and make sure it sits on a
-/// tmpfs. Returns a note when a tmpfs was mounted.
-fn prepare_dir(dir: &Path) -> Result<Option<String>, String> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| format!("{what} {}: {e}", dir.display());
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o755)
-        .create(dir)
-        .map_err(|e| fail("cannot create", &e))?;
-    let mut note = None;
-    if !on_tmpfs(dir) {
-        mount(
-            Some("tmpfs"),
-            dir,
-            Some("tmpfs"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-            Some("mode=0755,size=1m"),
-        )
-        .map_err(|e| fail("cannot mount a tmpfs on", &e.desc()))?;
-        note = Some(format!("mounted tmpfs on {}", dir.display()));
-    }
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| fail("cannot chmod", &e))?;
-    Ok(note)
-}
-
-/// Device and inode of `path` if it is a socket file.
-fn socket_identity(path: &Path) -> Option<(u64, u64)> {
-    let m = std::fs::symlink_metadata(path).ok()?;
-    m.file_type().is_socket().then(|| (m.dev(), m.ino()))
-}
-
-/// Whether something listens on the socket at `path` (a refused connect
-/// means a stale socket file, or no socket at all).
-fn answers(path: &Path) -> Result<bool, OpenError> {
-    let addr = UnixAddr::new(path).map_err(|e| OpenError::Failed(e.desc().to_string()))?;
-    let probe = unix_socket().map_err(|e| OpenError::Failed(e.desc().to_string()))?;
-    Ok(matches!(
-        connect(probe.as_raw_fd(), &addr),
-        Ok(()) | Err(Errno::EAGAIN)
-    ))
-}
-
-/// A new listening socket bound at `path`, mode 0666.
-fn listen_at(path: &Path) -> Result<OwnedFd, OpenError> {
-    let addr = UnixAddr::new(path).map_err(|e| OpenError::Failed(e.desc().to_string()))?;
-    let listener = unix_socket().map_err(|e| OpenError::Failed(e.desc().to_string()))?;
-    let failed = |what: &str, e: Errno| {
-        OpenError::Failed(format!("cannot {what} {}: {}", path.display(), e.desc()))
-    };
-    bind(listener.as_raw_fd(), &addr).map_err(|e| failed("bind", e))?;
-    // Every local user may connect; what they may do is checked per request.
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o666))
-        .map_err(|e| OpenError::Failed(format!("cannot chmod {}: {e}", path.display())))?;
-    let backlog = Backlog::new(128).unwrap_or(Backlog::MAXCONN);
-    listen(&listener, backlog).map_err(|e| failed("listen on", e))?;
-    Ok(listener)
-}
-
-fn unix_socket() -> nix::Result<OwnedFd> {
-    socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-        None,
-    )
 }
 
 impl Control {
@@ -637,46 +558,6 @@ fn parse_request(c: &mut Client, now: Millis) -> Option<Incoming> {
     }
 }
 
-/// How many bytes to read next from a connection holding `buffered` bytes
-/// of input that are not a whole request yet: at most what fills one
-/// request frame. Pure, like [`take_request`]: the framing of a connection
-/// without its socket (the `proto_stream` fuzz target drives both).
-pub fn read_room(buffered: usize) -> usize {
-    proto::MAX_REQUEST.saturating_sub(buffered).max(1)
-}
-
-/// What the front of a connection's input holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Framed {
-    /// Not a whole frame yet: read more.
-    Partial,
-    /// A whole request, now taken off the input.
-    Request(Request),
-    /// A protocol error: answered, then the connection is closed.
-    Refused(DecodeError),
-}
-
-/// Take one complete request off the front of `input`, if one is there.
-/// Bytes behind it (a pipelined request) stay in `input`.
-pub fn take_request(input: &mut Vec<u8>) -> Framed {
-    let header = match proto::decode_header(input, proto::MAX_REQUEST) {
-        Ok(h) => h,
-        Err(DecodeError::Incomplete(_)) => return Framed::Partial,
-        Err(e) => return Framed::Refused(e),
-    };
-    let Some(frame) = input.get(..header.frame_len) else {
-        return Framed::Partial; // not complete yet
-    };
-    match proto::decode_request(frame) {
-        Ok(request) => {
-            input.drain(..header.frame_len);
-            Framed::Request(request)
-        }
-        Err(DecodeError::Incomplete(_)) => Framed::Partial,
-        Err(e) => Framed::Refused(e),
-    }
-}
-
 fn refuse(c: &mut Client, now: Millis, e: &DecodeError) {
     let reply = Reply::Error {
         code: ErrorCode::Protocol,
@@ -692,6 +573,8 @@ fn refuse(c: &mut Client, now: Millis, e: &DecodeError) {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::control_socket::on_tmpfs;
+    use std::os::unix::fs::PermissionsExt;
     use std::os::unix::net::UnixListener;
 
     /// A scratch control directory on an existing tmpfs (so no mount is
@@ -699,31 +582,6 @@ mod tests {
     fn shm_dir() -> Option<tempfile::TempDir> {
         let d = tempfile::tempdir_in("/dev/shm").ok()?;
         on_tmpfs(d.path()).then_some(d)
-    }
-
-    #[test]
-    fn framing_takes_pipelined_requests_one_at_a_time() {
-        let mut input = proto::encode_request(&Request::Version);
-        input.extend(proto::encode_request(&Request::Status { names: vec![] }));
-        input.extend(b"ci");
-        assert_eq!(take_request(&mut input), Framed::Request(Request::Version));
-        assert_eq!(
-            take_request(&mut input),
-            Framed::Request(Request::Status { names: vec![] })
-        );
-        assert_eq!(input, b"ci", "a partial frame stays buffered");
-        assert_eq!(take_request(&mut input), Framed::Partial);
-        assert_eq!(read_room(input.len()), proto::MAX_REQUEST - 2);
-        assert_eq!(read_room(proto::MAX_REQUEST), 1);
-        input.extend([1, 2, 0xff, 0xff, 0xff, 0xff]);
-        assert_eq!(
-            take_request(&mut input),
-            Framed::Refused(DecodeError::TooLarge(0xffff_ffff + 8))
-        );
-        assert_eq!(
-            take_request(&mut b"GE".to_vec()),
-            Framed::Refused(DecodeError::BadMagic)
-        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! A whole control connection: an arbitrary byte stream, read in arbitrary
-//! chunks through the framing the daemon uses (`control::read_room` for how
-//! much one read may take, `control::take_request` for cutting frames off
+//! chunks through the framing the daemon uses (`framing::read_room` for how
+//! much one read may take, `framing::take_request` for cutting frames off
 //! the buffered input), answering each request before reading on, as
 //! `src/control.rs` does.
 //!
@@ -16,7 +16,7 @@
 //! EOF) is the same however the stream is cut into reads.
 #![no_main]
 
-use cinit::control::{read_room, take_request, Framed};
+use cinit::framing::{read_room, take_request, Framed};
 use cinit::proto::{decode_request, encode_request, DecodeError, Request, MAX_REQUEST};
 use libfuzzer_sys::fuzz_target;
 
