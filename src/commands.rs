@@ -129,6 +129,12 @@ fn resolve(sv: &mut Services, name: &str) -> Result<usize, String> {
             root.display()
         ));
     }
+    if dir == root {
+        return Err(format!(
+            "{name} names the service tree {} itself, not a service",
+            root.display()
+        ));
+    }
     if !dir.is_dir() {
         return Err(format!("{name} is not a service directory"));
     }

@@ -219,7 +219,9 @@ fn a2_exec_errors_are_reported_with_their_errno_not_as_exit_127() {
 /// links to the tree's parent and to the tree itself, and a directory
 /// loop (`a/sub -> ../a`). Proves each bad one ends with a clear reason,
 /// nothing recurses forever (boot, `cinit-ctl start` and `cinit-ctl check`
-/// all finish), and the odd but valid links work.
+/// all finish), and the odd but valid links work. A name that leads to
+/// the service tree itself (`.`, `dirloop/..`) is refused (exit 2), never
+/// loaded as a service.
 #[test]
 fn a3_dangling_and_looping_links_fail_clearly_and_never_recurse() {
     let fx = Fixture::new();
@@ -286,6 +288,16 @@ fn a3_dangling_and_looping_links_fail_clearly_and_never_recurse() {
         out.code() == Some(0) && out.stdout.contains("dirloop: done"),
         &format!("a looped path names the one service: {}", out.dump()),
     );
+    // Names that lead to the service tree itself are no service.
+    for name in [".", "dirloop/..", "./"] {
+        for verb in ["status", "start"] {
+            let out = c.ctl(&[verb, name]);
+            c.check(
+                out.code() == Some(2) && out.stderr.contains("itself, not a service"),
+                &format!("`{verb} {name}` must be refused: {}", out.dump()),
+            );
+        }
+    }
     let mut cmd = std::process::Command::new(ctl_bin());
     cmd.arg("check").arg(fx.etc()).env_clear();
     let out = run(cmd, fx.path(), Duration::from_secs(20));
