@@ -1,0 +1,318 @@
+//! Property tests of the engine: random graphs, results and event orders
+//! against the invariants (no service runs before its needs, need failure
+//! propagates, every state change is a legal one). Shares the recording
+//! fake host of `engine_tests.rs`.
+
+use super::*;
+use proptest::prelude::*;
+
+type Case = (Vec<(usize, usize, bool)>, Vec<bool>, Vec<u8>);
+
+fn random_case() -> impl Strategy<Value = Case> {
+    (2usize..9).prop_flat_map(|n| {
+        (
+            proptest::collection::vec((0..n, 0..n, any::<bool>()), 0..12),
+            proptest::collection::vec(any::<bool>(), n),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        )
+    })
+}
+
+proptest! {
+    /// Whatever the graph and the order and results of exits:
+    /// a service is spawned only when all its needs have started and every
+    /// want has settled; a failed need never lets a dependent run; cycle
+    /// members never run; every spawned pid is tracked until it exits.
+    #[test]
+    fn start_order_invariants((edges, respawn, exits) in random_case()) {
+        let n = respawn.len();
+        let mut nodes = graph(n, &edges);
+        let adj: Vec<Vec<usize>> = nodes
+            .iter()
+            .map(|x| x.needs.iter().chain(x.wants.iter()).copied().collect())
+            .collect();
+        for c in crate::graph::find_cycles(&adj) {
+            for m in c.members {
+                nodes[m].broken = Some(Reason::Cycle("x".into()));
+            }
+        }
+        for (i, r) in respawn.iter().enumerate() {
+            nodes[i].respawn = *r;
+        }
+        let mut e = Engine::new(nodes.clone());
+        let mut h = Fake::new(vec![Plan::Run; n]);
+        let mut seen_spawns = 0;
+        let check = |e: &Engine, h: &Fake, seen: &mut usize| {
+            for &(svc, _, _) in &h.spawns[*seen..] {
+                prop_assert!(nodes[svc].broken.is_none());
+                // At the moment of spawning, needs were started; they can only
+                // have moved on to a later state since.
+                for &need in &nodes[svc].needs {
+                    let st = e.state(need).unwrap();
+                    prop_assert!(matches!(st, State::Done | State::Running | State::Backoff),
+                        "{} spawned while need {} is {}", svc, need, st);
+                }
+                // Wants settle before the dependent spawns, and never go back.
+                for &want in &nodes[svc].wants {
+                    let st = e.state(want).unwrap();
+                    prop_assert!(!matches!(st, State::Waiting | State::Starting),
+                        "{} spawned while want {} is {}", svc, want, st);
+                }
+            }
+            *seen = h.spawns.len();
+            Ok(())
+        };
+        for root in 0..n {
+            e.start(&mut h, 0, root);
+            check(&e, &h, &mut seen_spawns)?;
+        }
+        for (t, pick) in exits.iter().enumerate() {
+            let live: Vec<Pid> = {
+                let mut v: Vec<Pid> = h.live.iter().copied().collect();
+                v.sort();
+                v
+            };
+            if live.is_empty() { break; }
+            let pid = live[*pick as usize % live.len()];
+            let code = i32::from(pick % 3 == 0);
+            exit(&mut e, &mut h, t as Millis, pid, code);
+            e.tick(&mut h, t as Millis * 1000);
+            check(&e, &h, &mut seen_spawns)?;
+        }
+        // Nobody whose need failed has ever been spawned.
+        for i in 0..n {
+            if e.state(i) == Some(State::NeedFailed) {
+                prop_assert_eq!(h.spawned(i), 0);
+            }
+        }
+    }
+}
+
+/// What a once service does when spawned, for the propagation property.
+#[derive(Clone, Copy, Debug)]
+enum Outcome {
+    Exit(i32),
+    Nothing,
+    CannotExec,
+}
+
+fn outcome() -> impl Strategy<Value = Outcome> {
+    prop_oneof![
+        3 => (0..2i32).prop_map(Outcome::Exit),
+        1 => Just(Outcome::Nothing),
+        1 => Just(Outcome::CannotExec),
+    ]
+}
+
+/// One event for the transition property.
+#[derive(Clone, Copy, Debug)]
+enum Ev {
+    Start(usize),
+    StartAlone(usize),
+    Stop(usize),
+    StopWithDependents(usize),
+    /// Exit of the live pid picked by this number, with this code.
+    Exit(u8, i32),
+    /// Time passes by this many milliseconds, then deadlines fire.
+    Tick(u16),
+    StopAll,
+    Resume,
+}
+
+fn event(n: usize) -> impl Strategy<Value = Ev> {
+    prop_oneof![
+        2 => (0..n).prop_map(Ev::Start),
+        1 => (0..n).prop_map(Ev::StartAlone),
+        1 => (0..n).prop_map(Ev::Stop),
+        1 => (0..n).prop_map(Ev::StopWithDependents),
+        5 => (any::<u8>(), 0..2i32).prop_map(|(p, c)| Ev::Exit(p, c)),
+        2 => (0..6000u16).prop_map(Ev::Tick),
+        1 => Just(Ev::StopAll),
+        1 => Just(Ev::Resume),
+    ]
+}
+
+fn plan() -> impl Strategy<Value = Plan> {
+    prop_oneof![
+        4 => Just(Plan::Run),
+        1 => Just(Plan::Nothing),
+        1 => Just(Plan::Fail(libc::ENOENT)),
+        1 => Just(Plan::Fail(libc::EAGAIN)),
+    ]
+}
+
+/// Random edges, with every cycle member marked broken as the tree does.
+fn nodes_of(n: usize, edges: &[(usize, usize, bool)]) -> Vec<Node> {
+    let mut nodes = graph(n, edges);
+    let adj: Vec<Vec<usize>> = nodes
+        .iter()
+        .map(|x| x.needs.iter().chain(x.wants.iter()).copied().collect())
+        .collect();
+    for c in crate::graph::find_cycles(&adj) {
+        for m in c.members {
+            nodes[m].broken = Some(Reason::Cycle("x".into()));
+        }
+    }
+    nodes
+}
+
+proptest! {
+    /// Need failure propagates: with once services whose results are drawn
+    /// at random (exit 0 or 1, nothing to run, cannot execute), cycle
+    /// members and missing need links, every service ends exactly where a
+    /// direct model says: a broken one `failed`; one with a missing need, or
+    /// a need that ended `failed`/`need-failed` (transitively), `need-failed`
+    /// and never spawned; the others by their own result. Nothing is ever
+    /// spawned before all its needs are `done`.
+    #[test]
+    fn need_failure_propagates_transitively_and_needers_never_run(
+        (edges, outcomes, missing) in (2usize..10).prop_flat_map(|n| (
+            proptest::collection::vec((0..n, 0..n, any::<bool>()), 0..16),
+            proptest::collection::vec(outcome(), n),
+            proptest::collection::vec(proptest::bool::weighted(0.1), n),
+        ))
+    ) {
+        let n = outcomes.len();
+        let mut nodes = nodes_of(n, &edges);
+        for (i, &m) in missing.iter().enumerate() {
+            if m {
+                nodes[i].missing_need = Some(("needs/x".into(), "no such service".into()));
+            }
+        }
+        let plans: Vec<Plan> = outcomes
+            .iter()
+            .map(|o| match o {
+                Outcome::Exit(_) => Plan::Run,
+                Outcome::Nothing => Plan::Nothing,
+                Outcome::CannotExec => Plan::Fail(libc::ENOENT),
+            })
+            .collect();
+        let mut e = Engine::new(nodes.clone());
+        let mut h = Fake::new(plans);
+        let mut checked = 0;
+        let no_early_spawn = |e: &Engine, h: &Fake, checked: &mut usize| {
+            for &(svc, _, _) in &h.spawns[*checked..] {
+                for &need in &nodes[svc].needs {
+                    prop_assert_eq!(e.state(need), Some(State::Done), "{} ran before {}", svc, need);
+                }
+            }
+            *checked = h.spawns.len();
+            Ok(())
+        };
+        for root in 0..n {
+            e.start(&mut h, 0, root);
+            no_early_spawn(&e, &h, &mut checked)?;
+        }
+        for t in 1..=1000 {
+            let Some(&pid) = h.live.iter().min() else { break };
+            let svc = h.spawns.iter().find(|s| s.2 == pid).unwrap().0;
+            let Outcome::Exit(code) = outcomes[svc] else { panic!("{svc} has no process") };
+            exit(&mut e, &mut h, t, pid, code);
+            no_early_spawn(&e, &h, &mut checked)?;
+        }
+        prop_assert!(h.live.is_empty());
+        // The model, computed by repeated passes (the needs graph without
+        // the broken nodes' edges is acyclic, so n passes settle it).
+        let mut model: Vec<Option<State>> = vec![None; n];
+        for _ in 0..=n {
+            for i in 0..n {
+                let node = &nodes[i];
+                model[i] = if node.broken.is_some() {
+                    Some(State::Failed)
+                } else if node.missing_need.is_some()
+                    || node.needs.iter().any(|&d| {
+                        matches!(model[d], Some(State::Failed | State::NeedFailed))
+                    })
+                {
+                    Some(State::NeedFailed)
+                } else if node.needs.iter().all(|&d| model[d] == Some(State::Done)) {
+                    Some(match outcomes[i] {
+                        Outcome::Exit(0) | Outcome::Nothing => State::Done,
+                        _ => State::Failed,
+                    })
+                } else {
+                    None
+                };
+            }
+        }
+        for i in 0..n {
+            prop_assert_eq!(e.state(i), model[i], "service {}", i);
+            if model[i] == Some(State::NeedFailed) || nodes[i].broken.is_some() {
+                prop_assert_eq!(h.spawned(i), 0, "service {} ran", i);
+            } else {
+                prop_assert!(h.spawned(i) <= 1);
+            }
+        }
+    }
+
+    /// No transition out of an impossible state: whatever happens (starts
+    /// with and without dependencies, stops, stops of dependents, exits,
+    /// timers, a shutdown and its end), every state change the engine makes
+    /// is one [`crate::state::may_follow`] allows, every change is reported,
+    /// and the engine signals only live pids (the fake host checks that).
+    #[test]
+    fn every_state_change_is_a_legal_transition(
+        (edges, respawn, plans, offs, delays, events) in (2usize..8).prop_flat_map(|n| (
+            proptest::collection::vec((0..n, 0..n, any::<bool>()), 0..10),
+            proptest::collection::vec(any::<bool>(), n),
+            proptest::collection::vec(plan(), n),
+            proptest::collection::vec(any::<bool>(), n),
+            proptest::collection::vec(proptest::option::of(0u32..3), n),
+            proptest::collection::vec(event(n), 1..60),
+        ))
+    ) {
+        let n = respawn.len();
+        let mut nodes = nodes_of(n, &edges);
+        for i in 0..n {
+            nodes[i].respawn = respawn[i];
+            nodes[i].delay_s = delays[i];
+        }
+        let mut e = Engine::new(nodes);
+        let mut h = Fake::new(plans);
+        h.has_off = offs;
+        let mut now: Millis = 0;
+        let names: Vec<String> = (0..n).map(|i| ((b'a' + i as u8) as char).to_string()).collect();
+        let mut last = vec![State::Stopped; n];
+        let mut seen_reports = 0;
+        for ev in events {
+            match ev {
+                Ev::Start(i) => e.start(&mut h, now, i),
+                Ev::StartAlone(i) => e.start_alone(&mut h, now, i),
+                Ev::Stop(i) => e.stop(&mut h, now, i),
+                Ev::StopWithDependents(i) => {
+                    e.stop_with_dependents(&mut h, now, &[i]);
+                }
+                Ev::Exit(pick, code) => {
+                    let mut live: Vec<Pid> = h.live.iter().copied().collect();
+                    live.sort_unstable();
+                    if !live.is_empty() {
+                        // A pid given up on in a shutdown is no longer ours.
+                        let pid = live[pick as usize % live.len()];
+                        h.live.remove(&pid);
+                        let ours = e.owns(pid);
+                        let status = ExitStatus::Code(code);
+                        prop_assert_eq!(e.child_exited(&mut h, now, pid, status), ours);
+                    }
+                }
+                Ev::Tick(dt) => {
+                    now += Millis::from(dt);
+                    e.tick(&mut h, now);
+                }
+                Ev::StopAll => e.stop_all(&mut h, now),
+                Ev::Resume => e.resume(),
+            }
+            for (name, r) in &h.reports[seen_reports..] {
+                let i = names.iter().position(|x| x == name).unwrap();
+                prop_assert!(
+                    crate::state::may_follow(last[i], r.state),
+                    "{}: {} -> {} after {:?}", name, last[i], r.state, ev
+                );
+                last[i] = r.state;
+            }
+            seen_reports = h.reports.len();
+            for (i, &l) in last.iter().enumerate() {
+                prop_assert_eq!(e.state(i), Some(l), "{} changed without a report", names[i]);
+            }
+        }
+    }
+}
