@@ -16,7 +16,7 @@ use crate::control::Control;
 use crate::engine::{Millis, Pid};
 use crate::lifecycle::{Action, Command, Facts, Goal, Sequence, Step};
 use crate::proto::{ErrorCode, Reply, SystemAction};
-use crate::spawn::{spawn, spawn_shell};
+use crate::spawn::{spawn, spawn_shell, ChildFds};
 use crate::svcdir::read_exec;
 use crate::sysops;
 
@@ -269,7 +269,7 @@ impl Daemon {
                 .log("not running conf/last: no console for its stdio");
             return;
         };
-        match spawn(&spec, &self.conf_cdir(), stdio) {
+        match spawn(&spec, &self.conf_cdir(), &ChildFds::console(stdio)) {
             Ok(pid) => {
                 self.host.log(&format!("running conf/last (pid {pid})"));
                 self.set_helper(pid, "conf/last", now);

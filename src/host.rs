@@ -12,7 +12,7 @@ use nix::unistd::Pid as NixPid;
 use crate::clock::now_ms;
 use crate::console::Console;
 use crate::engine::{seconds, Host, Millis, Pid, Report, Role, Spawned};
-use crate::spawn::spawn;
+use crate::spawn::{spawn, ChildFds};
 use crate::state::{SpawnError, State};
 use crate::svcdir::read_exec;
 
@@ -97,7 +97,7 @@ impl Host for RealHost {
             Some(fd) => fd.as_raw_fd(),
             None => return Err(SpawnError::Config("no console for stdio".into())),
         };
-        spawn(&spec, cdir, stdio)
+        spawn(&spec, cdir, &ChildFds::console(stdio))
             .map(Spawned::Pid)
             .map_err(|errno| SpawnError::Exec {
                 path: String::from_utf8_lossy(spec.path.as_bytes()).into_owned(),

@@ -3,7 +3,8 @@
 //! The child gets: an empty signal mask, every signal at its default
 //! disposition (those cinit ignores are reset; `execve` resets the handled
 //! ones), its own session (`setsid`, so it is also its own process
-//! group), the console as stdin/stdout/stderr, no other descriptors, the
+//! group), the descriptors named in its [`ChildFds`] (stdin, stdout,
+//! stderr, and at most a few extra ones at fixed numbers) and no others, the
 //! service directory as cwd, and exactly the environment it was given.
 //!
 //! Why `posix_spawn` rather than `fork`: glibc implements it with
@@ -134,8 +135,35 @@ fn check(rc: libc::c_int) -> Result<(), i32> {
     }
 }
 
+/// The descriptors a child starts with. Every source descriptor belongs to
+/// cinit and stays open in cinit; the child gets copies at the target numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildFds {
+    /// Copied to fd 0; `None` = `/dev/null`.
+    pub stdin: Option<RawFd>,
+    /// Copied to fd 1.
+    pub stdout: RawFd,
+    /// Copied to fd 2.
+    pub stderr: RawFd,
+    /// `(source, target)` pairs, target ≥ 3, copied after stdio in order
+    /// (e.g. a readiness pipe at the service's `notification-fd`).
+    pub extra: Vec<(RawFd, RawFd)>,
+}
+
+impl ChildFds {
+    /// The same descriptor (the console) as stdin, stdout and stderr.
+    pub fn console(fd: RawFd) -> ChildFds {
+        ChildFds {
+            stdin: Some(fd),
+            stdout: fd,
+            stderr: fd,
+            extra: Vec::new(),
+        }
+    }
+}
+
 impl SpawnSetup {
-    fn new(stdio: RawFd, cwd: &CStr, stdin_null: bool) -> Result<Box<SpawnSetup>, i32> {
+    fn new(fds: &ChildFds, cwd: &CStr) -> Result<Box<SpawnSetup>, i32> {
         // SAFETY: all-zero bytes are a valid (uninitialised-state) value for
         // these plain C structs; the *_init calls below initialise them. The
         // setup is boxed so that the objects never move after initialisation.
@@ -158,20 +186,42 @@ impl SpawnSetup {
                 &mut s.attr,
                 &reset_set(),
             ))?;
-            for fd in 0..3 {
-                check(libc::posix_spawn_file_actions_adddup2(
+            // Stdio first, extras after: a source that is numbered like an
+            // extra's target has then already been copied where it belongs.
+            match fds.stdin {
+                Some(fd) => check(libc::posix_spawn_file_actions_adddup2(
                     &mut s.actions,
-                    stdio,
                     fd,
-                ))?;
-            }
-            if stdin_null {
-                check(libc::posix_spawn_file_actions_addopen(
+                    0,
+                ))?,
+                None => check(libc::posix_spawn_file_actions_addopen(
                     &mut s.actions,
                     0,
                     c"/dev/null".as_ptr(),
                     libc::O_RDONLY,
                     0,
+                ))?,
+            }
+            check(libc::posix_spawn_file_actions_adddup2(
+                &mut s.actions,
+                fds.stdout,
+                1,
+            ))?;
+            check(libc::posix_spawn_file_actions_adddup2(
+                &mut s.actions,
+                fds.stderr,
+                2,
+            ))?;
+            for &(source, target) in &fds.extra {
+                if target < 3 {
+                    return Err(libc::EINVAL);
+                }
+                // dup2 onto itself clears close-on-exec (POSIX 2024; glibc
+                // and musl both do it), so the child keeps it.
+                check(libc::posix_spawn_file_actions_adddup2(
+                    &mut s.actions,
+                    source,
+                    target,
                 ))?;
             }
             check(libc::posix_spawn_file_actions_addchdir_np(
@@ -183,18 +233,42 @@ impl SpawnSetup {
     }
 }
 
-/// Spawn `spec` in `cwd` with `stdio` as fds 0–2. `stdio` must be ≥ 3.
-/// Returns the child's pid, or the errno of the failed spawn or exec.
-pub fn spawn(spec: &ExecSpec, cwd: &CStr, stdio: RawFd) -> Result<Pid, i32> {
-    spawn_with(spec, cwd, stdio, false)
+/// Spawn `spec` in `cwd` with the descriptors `fds`. Every source
+/// descriptor must be ≥ 3. Returns the child's pid, or the errno of the
+/// failed spawn or exec.
+pub fn spawn(spec: &ExecSpec, cwd: &CStr, fds: &ChildFds) -> Result<Pid, i32> {
+    cloexec_all_but_stdio();
+    let setup = SpawnSetup::new(fds, cwd)?;
+    let argv = null_terminated(&spec.argv);
+    let envp = null_terminated(&spec.envp);
+    let mut pid: libc::pid_t = 0;
+    // SAFETY: path, argv and envp are NUL-terminated strings and
+    // NULL-terminated arrays that outlive the call; the attribute and file
+    // action objects are initialised.
+    let rc = unsafe {
+        libc::posix_spawn(
+            &mut pid,
+            spec.path.as_ptr(),
+            &setup.actions,
+            &setup.attr,
+            argv.as_ptr(),
+            envp.as_ptr(),
+        )
+    };
+    check(rc).map(|()| pid)
 }
 
-/// [`spawn`] for an interactive shell: if the console is not a terminal
-/// (a plain file), stdin is /dev/null, so the log is never read as commands.
+/// [`spawn`] for an interactive shell on the console `stdio`: if the console
+/// is not a terminal (a plain file), stdin is /dev/null, so the log is never
+/// read as commands.
 pub fn spawn_shell(spec: &ExecSpec, cwd: &CStr, stdio: RawFd) -> Result<Pid, i32> {
     // SAFETY: isatty only inspects the descriptor.
     let tty = unsafe { libc::isatty(stdio) } == 1;
-    spawn_with(spec, cwd, stdio, !tty)
+    let mut fds = ChildFds::console(stdio);
+    if !tty {
+        fds.stdin = None;
+    }
+    spawn(spec, cwd, &fds)
 }
 
 /// Mark every descriptor ≥ 3 close-on-exec (Linux ≥ 5.11); on older
@@ -227,26 +301,4 @@ fn cloexec_all_but_stdio() {
             unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
         }
     }
-}
-
-fn spawn_with(spec: &ExecSpec, cwd: &CStr, stdio: RawFd, stdin_null: bool) -> Result<Pid, i32> {
-    cloexec_all_but_stdio();
-    let setup = SpawnSetup::new(stdio, cwd, stdin_null)?;
-    let argv = null_terminated(&spec.argv);
-    let envp = null_terminated(&spec.envp);
-    let mut pid: libc::pid_t = 0;
-    // SAFETY: path, argv and envp are NUL-terminated strings and
-    // NULL-terminated arrays that outlive the call; the attribute and file
-    // action objects are initialised.
-    let rc = unsafe {
-        libc::posix_spawn(
-            &mut pid,
-            spec.path.as_ptr(),
-            &setup.actions,
-            &setup.attr,
-            argv.as_ptr(),
-            envp.as_ptr(),
-        )
-    };
-    check(rc).map(|()| pid)
 }
