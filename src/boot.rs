@@ -79,7 +79,7 @@ fn open_console(path: &Path, blocking: bool) -> nix::Result<OwnedFd> {
 }
 
 /// Move an fd to a number ≥ 3, so that dup2 onto 0–2 never meets itself.
-fn above_stdio(fd: OwnedFd) -> nix::Result<OwnedFd> {
+pub fn above_stdio(fd: OwnedFd) -> nix::Result<OwnedFd> {
     if fd.as_raw_fd() >= 3 {
         return Ok(fd);
     }

@@ -15,6 +15,7 @@ use std::path::Path;
 
 use crate::engine::{Engine, Millis};
 use crate::host::RealHost;
+use crate::logfollow::LogFollow;
 use crate::proto::{ErrorCode, Reply, Request, ServiceInfo, SystemAction};
 use crate::tree::Tree;
 
@@ -46,6 +47,8 @@ pub enum Pending {
         deps: Vec<usize>,
         starting: bool,
     },
+    /// A client reading a log (fed by [`crate::logfollow::feed_all`]).
+    Log(LogFollow),
 }
 
 impl Pending {
@@ -53,6 +56,7 @@ impl Pending {
     pub fn services(&self) -> impl Iterator<Item = usize> + '_ {
         let (a, b): (&[usize], &[usize]) = match self {
             Pending::Start { svcs, .. } => (svcs, &[]),
+            Pending::Log(f) => (f.svc.as_slice(), &[]),
             Pending::Stop { roots, deps, .. } | Pending::Restart { roots, deps, .. } => {
                 (roots, deps)
             }
@@ -79,6 +83,7 @@ impl Pending {
             Pending::Start { client, .. }
             | Pending::Stop { client, .. }
             | Pending::Restart { client, .. } => *client,
+            Pending::Log(f) => f.client,
         }
     }
 }
@@ -102,6 +107,7 @@ fn verb(req: &Request) -> &'static str {
         Request::Stop { .. } => "stop",
         Request::Restart { .. } => "restart",
         Request::System(a) => a.word(),
+        Request::Log { .. } => "log",
         Request::Unknown(_) => "unknown",
     }
 }
@@ -306,6 +312,25 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
             }
         }
         Request::System(action) => Outcome::System(*action),
+        Request::Log {
+            name,
+            lines,
+            follow,
+        } => {
+            let svc = match name.as_deref().map(|n| resolve(sv, n)) {
+                None => None,
+                Some(Ok(i)) => Some(i),
+                Some(Err(msg)) => return error(ErrorCode::Usage, msg),
+            };
+            let logs = &sv.host.logs;
+            let ring = match svc {
+                None => Some(&logs.own),
+                Some(i) => logs.get(i).map(|l| &l.ring),
+            };
+            Outcome::Pending(Pending::Log(LogFollow::new(
+                client, svc, ring, *lines, *follow,
+            )))
+        }
         Request::Unknown(opcode) => Outcome::Reply(Reply::Unsupported { opcode: *opcode }),
     }
 }
@@ -321,6 +346,8 @@ fn stop_over(engine: &Engine, i: usize) -> bool {
 /// Advance a pending operation; the reply once it is complete.
 pub fn progress(sv: &mut Services, now: Millis, p: &mut Pending) -> Option<Reply> {
     match p {
+        // Log readers are answered in frames by `logfollow::feed_all`.
+        Pending::Log(_) => None,
         Pending::Start { svcs, .. } => svcs
             .iter()
             .all(|&i| sv.engine.is_settled(i))

@@ -25,11 +25,16 @@ use nix::errno::Errno;
 pub const BUFFER_BYTES: usize = 64 * 1024;
 /// Longest line kept; longer ones are cut.
 pub const MAX_LINE: usize = 1024;
+/// Mirrored service output may fill the buffer only this far, so that a
+/// flooding service never crowds out cinit's own lines.
+pub const MIRROR_BYTES: usize = BUFFER_BYTES * 3 / 4;
 
 pub struct Console {
     fd: Option<OwnedFd>,
     buf: VecDeque<u8>,
     dropped: u64,
+    /// Mirrored service lines dropped (the console too slow for them).
+    mirror_dropped: u64,
 }
 
 impl Console {
@@ -39,6 +44,7 @@ impl Console {
             fd,
             buf: VecDeque::with_capacity(4096),
             dropped: 0,
+            mirror_dropped: 0,
         }
     }
 
@@ -46,7 +52,12 @@ impl Console {
     pub fn adopt(fd: Option<OwnedFd>, pending: Vec<u8>, dropped: u64) -> Console {
         let mut buf = VecDeque::from(pending);
         buf.truncate(BUFFER_BYTES);
-        Console { fd, buf, dropped }
+        Console {
+            fd,
+            buf,
+            dropped,
+            mirror_dropped: 0,
+        }
     }
 
     /// What is queued and how many lines were dropped (for the snapshot).
@@ -71,6 +82,42 @@ impl Console {
             self.dropped += 1;
         }
         self.flush();
+    }
+
+    /// Whether a mirrored line of `len` bytes would be queued now (so a
+    /// flood that cannot be shown costs no formatting).
+    pub fn mirror_room(&self, len: usize) -> bool {
+        self.buf.len().saturating_add(len + 1) <= MIRROR_BYTES
+    }
+
+    /// Count a mirrored line that was not even formatted for lack of room.
+    pub fn mirror_dropped(&mut self) {
+        self.mirror_dropped += 1;
+    }
+
+    /// Queue a line of a service's output (`NAME: line`) if the buffer is
+    /// below [`MIRROR_BYTES`]; otherwise drop it and count it. The line is
+    /// in the service's log either way.
+    pub fn mirror(&mut self, text: &str) {
+        if self.mirror_dropped > 0 && self.buf.len() + 80 <= MIRROR_BYTES {
+            let note = format!(
+                "cinit: {} lines of service output not shown (console too slow; \
+                 see cinit-ctl log)\n",
+                self.mirror_dropped
+            );
+            self.mirror_dropped = 0;
+            self.buf.extend(note.as_bytes());
+        }
+        let text = one_line(text);
+        let bytes = text.as_bytes();
+        let cut = bytes.get(..MAX_LINE).unwrap_or(bytes);
+        if self.buf.len().saturating_add(cut.len() + 1) <= MIRROR_BYTES {
+            self.buf.extend(cut);
+            self.buf.push_back(b'\n');
+            self.flush();
+        } else {
+            self.mirror_dropped += 1;
+        }
     }
 
     fn room_for(&self, n: usize) -> bool {

@@ -293,6 +293,30 @@ impl Control {
         self.reap_closed();
     }
 
+    /// Queue one frame of a streamed answer (a log) for `client`, which
+    /// stays busy: nothing more is read from it meanwhile. The stream ends
+    /// with an ordinary [`Control::reply`]. Returns false if the client is
+    /// gone (or was dropped because its queue overflowed).
+    pub fn push(&mut self, client: u64, now: Millis, reply: &Reply) -> bool {
+        let Some(c) = self.clients.iter_mut().find(|c| c.id == client) else {
+            return false;
+        };
+        queue(c, now, &proto::encode_reply(reply));
+        flush(c, now);
+        let alive = !c.closing;
+        self.reap_closed();
+        alive
+    }
+
+    /// Reply bytes queued for `client` and not yet taken by its socket
+    /// (`None` if it is not connected): how streams are paced.
+    pub fn queued(&self, client: u64) -> Option<usize> {
+        self.clients
+            .iter()
+            .find(|c| c.id == client && !c.closing)
+            .map(|c| c.output.len())
+    }
+
     /// The listener and every client, for the hot-update snapshot. The
     /// descriptors stay owned here (the exec may fail).
     pub fn export(&self) -> ControlState {
@@ -491,7 +515,9 @@ fn queue(c: &mut Client, now: Millis, bytes: &[u8]) {
     c.deadline = Some(now.saturating_add(CLIENT_DEADLINE_MS));
 }
 
-/// Send what the socket takes now.
+/// Send what the socket takes now. A busy client being streamed to (a log
+/// follower) has a deadline only while bytes wait for it, renewed whenever
+/// it takes some: a slow reader is dropped, a quiet stream is not.
 fn flush(c: &mut Client, now: Millis) {
     while !c.output.is_empty() {
         match send(
@@ -501,6 +527,9 @@ fn flush(c: &mut Client, now: Millis) {
         ) {
             Ok(n) => {
                 c.output.drain(..n.min(c.output.len()));
+                if c.busy && n > 0 {
+                    c.deadline = Some(now.saturating_add(CLIENT_DEADLINE_MS));
+                }
             }
             Err(Errno::EINTR) => {}
             Err(Errno::EAGAIN) => return,
@@ -511,7 +540,9 @@ fn flush(c: &mut Client, now: Millis) {
             }
         }
     }
-    if !c.busy && !c.closing {
+    if c.busy {
+        c.deadline = None;
+    } else if !c.closing {
         c.deadline = Some(now.saturating_add(CLIENT_DEADLINE_MS));
     }
 }

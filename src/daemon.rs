@@ -121,6 +121,7 @@ impl Daemon {
             self.engine.next_deadline(),
             self.control.as_ref().and_then(Control::next_deadline),
             self.sequence.as_ref().and_then(Sequence::deadline),
+            self.host.logs.next_deadline(),
             // While the requester may still be there, look every RECHECK_MS
             // (its exit is no event of ours).
             self.requester
@@ -152,7 +153,9 @@ impl Daemon {
         if self.reap_pending || self.control.as_ref().is_some_and(Control::has_ready) {
             timeout = Some(0); // work is waiting: do not sleep
         }
-        let (signalled, control_events) = self.wait(now, timeout);
+        let (signalled, control_events, log_events) = self.wait(now, timeout);
+        // Before anything can add a log: the events are in poll order.
+        self.host.read_logs(now, &log_events);
         if signalled {
             self.drain_signals();
         }
@@ -167,14 +170,25 @@ impl Daemon {
                     host.log(&format!("{} (pid {pid}) ended in {took}: {status}", h.what));
                     return;
                 }
+                // A log writer, or a service process whose output is read
+                // to its end before the engine hears of the exit.
+                if host.reaped(now, pid, &status.to_string()) {
+                    return;
+                }
                 engine.child_exited(host, now, pid, status);
             });
         }
         self.serve_control(now, &control_events);
         let now = now_ms();
         self.engine.tick(&mut self.host, now);
+        // No log writer starts while a shutdown or rescue is under way.
+        let going_down = self.engine.is_halting() || self.sequence.is_some();
+        self.host.tick_logs(now, going_down);
         self.drive_sequence(now);
         self.answer_pending(now);
+        if let Some(control) = self.control.as_mut() {
+            crate::logfollow::feed_all(&mut self.pending, &self.host.logs, control, now);
+        }
         if let Some(control) = self.control.as_mut() {
             control.expire(now);
         }
@@ -193,8 +207,12 @@ impl Daemon {
     }
 
     /// Poll; returns whether the signalfd has something to read (or poll
-    /// failed, so it may), and the control part of the poll results.
-    fn wait(&mut self, now: Millis, timeout: Option<u32>) -> (bool, Vec<PollFlags>) {
+    /// failed, so it may), and the control and log parts of the poll results.
+    fn wait(
+        &mut self,
+        now: Millis,
+        timeout: Option<u32>,
+    ) -> (bool, Vec<PollFlags>, Vec<PollFlags>) {
         let mut fds: Vec<PollFd> = Vec::with_capacity(4);
         if let Some(s) = &self.signals {
             fds.push(PollFd::new(s.fd(), PollFlags::POLLIN));
@@ -210,6 +228,10 @@ impl Daemon {
                 fds.push(PollFd::new(fd, flags));
             }
         }
+        let first_log = fds.len();
+        for (fd, flags) in self.host.logs.poll_interest() {
+            fds.push(PollFd::new(fd, flags));
+        }
         let t = match timeout {
             None => PollTimeout::NONE,
             Some(ms) => PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
@@ -221,19 +243,23 @@ impl Daemon {
                 .first()
                 .and_then(PollFd::revents)
                 .is_some_and(|r| !r.is_empty());
-        let events = fds
-            .iter()
-            .skip(first_control)
-            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
-            .collect();
+        let revents = |range: std::ops::Range<usize>| -> Vec<PollFlags> {
+            fds.get(range)
+                .unwrap_or(&[])
+                .iter()
+                .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+                .collect()
+        };
+        let events = revents(first_control..first_log);
+        let log_events = revents(first_log..fds.len());
         drop(fds);
         if let Err(e) = result {
             if e != Errno::EINTR {
                 self.host.log(&format!("poll failed: {}", e.desc()));
             }
-            return (true, Vec::new());
+            return (true, Vec::new(), Vec::new());
         }
-        (signalled, events)
+        (signalled, events, log_events)
     }
 
     fn serve_control(&mut self, now: Millis, events: &[PollFlags]) {

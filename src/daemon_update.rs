@@ -36,6 +36,7 @@ impl Daemon {
             .unwrap_or_default();
         fds.extend(self.host.console.fd().map(|f| f.as_raw_fd()));
         fds.extend(self.host.child_stdio.as_ref().map(|f| f.as_raw_fd()));
+        fds.extend(self.host.logs.raw_fds());
         fds
     }
 
@@ -107,6 +108,7 @@ impl Daemon {
             control: self.control.as_ref().map(Control::export),
             pending: self.pending.clone(),
             waiters: self.update_waiters.clone(),
+            logs: self.host.logs.export(),
         };
         let bytes = snapshot::encode(&snap);
         let why = update::exec_with_snapshot(&self.exec, &bytes, &self.handed_fds());
@@ -180,6 +182,7 @@ impl Daemon {
                 let (engine, notes) = Engine::restore(snap.nodes.clone(), &snap.services);
                 lost.extend(notes);
                 host.add_dirs(&t.dirs);
+                lost.extend(host.logs.adopt(snap.logs, engine.len(), update::is_open));
                 (engine, Tree::restore(t, snap.nodes))
             }
             _ => {

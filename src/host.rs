@@ -1,5 +1,6 @@
-//! The engine's window on the real system: spawning with the console as
-//! stdio, signalling process groups, and logging state changes.
+//! The engine's window on the real system: spawning (stdio from the
+//! service's log, [`crate::logs`]), signalling process groups, and logging
+//! state changes.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -12,7 +13,8 @@ use nix::unistd::Pid as NixPid;
 use crate::clock::now_ms;
 use crate::console::Console;
 use crate::engine::{seconds, Host, Millis, Pid, Report, Role, Spawned};
-use crate::spawn::{spawn, ChildFds};
+use crate::logs::Logs;
+use crate::spawn::spawn;
 use crate::state::{SpawnError, State};
 use crate::svcdir::read_exec;
 
@@ -23,6 +25,8 @@ pub fn stamp(now: Millis, text: &str) -> String {
 
 pub struct RealHost {
     pub console: Console,
+    /// Service output and cinit's own messages.
+    pub logs: Logs,
     /// Console fd given to children as stdio (≥ 3, close-on-exec).
     pub child_stdio: Option<OwnedFd>,
     /// Service directory of each engine index, and the same as C strings.
@@ -34,6 +38,7 @@ impl RealHost {
     pub fn new(console: Console, child_stdio: Option<OwnedFd>) -> RealHost {
         RealHost {
             console,
+            logs: Logs::new(),
             child_stdio,
             dirs: Vec::new(),
             cdirs: Vec::new(),
@@ -50,7 +55,34 @@ impl RealHost {
     }
 
     pub fn log(&mut self, text: &str) {
-        self.console.line(&stamp(now_ms(), text));
+        let now = now_ms();
+        self.console.line(&stamp(now, text));
+        self.logs.own_line(now, text);
+    }
+
+    /// Read the service pipes poll found readable ([`Logs::handle_events`]).
+    pub fn read_logs(&mut self, now: Millis, events: &[nix::poll::PollFlags]) {
+        self.logs.handle_events(now, events, &mut self.console);
+    }
+
+    /// A child was reaped: the end of a service process's output is read;
+    /// a log writer is scheduled to start again. Returns true for a log
+    /// writer (no business of the engine's).
+    pub fn reaped(&mut self, now: Millis, pid: Pid, status: &str) -> bool {
+        if let Some(note) = self.logs.writer_exited(now, pid, status) {
+            self.log(&note);
+            return true;
+        }
+        self.logs.process_exited(now, pid, &mut self.console);
+        false
+    }
+
+    /// The logs' timed work ([`Logs::tick`]).
+    pub fn tick_logs(&mut self, now: Millis, halting: bool) {
+        let fd = self.child_stdio.as_ref().map(|f| f.as_raw_fd());
+        for note in self.logs.tick(now, halting, fd, &mut self.console) {
+            self.log(&note);
+        }
     }
 }
 
@@ -97,12 +129,21 @@ impl Host for RealHost {
             Some(fd) => fd.as_raw_fd(),
             None => return Err(SpawnError::Config("no console for stdio".into())),
         };
-        spawn(&spec, cdir, &ChildFds::console(stdio))
-            .map(Spawned::Pid)
-            .map_err(|errno| SpawnError::Exec {
+        let (fds, notes) = self.logs.stdio(svc, dir, stdio, now_ms());
+        let spawned = spawn(&spec, cdir, &fds);
+        for note in notes {
+            self.log(&note);
+        }
+        match spawned {
+            Ok(pid) => {
+                self.logs.track(pid, svc);
+                Ok(Spawned::Pid(pid))
+            }
+            Err(errno) => Err(SpawnError::Exec {
                 path: String::from_utf8_lossy(spec.path.as_bytes()).into_owned(),
                 errno,
-            })
+            }),
+        }
     }
 
     fn signal_group(&mut self, pgid: Pid, sig: Signal) {
@@ -112,7 +153,8 @@ impl Host for RealHost {
         }
     }
 
-    fn report(&mut self, _svc: usize, name: &str, r: Report) {
+    fn report(&mut self, svc: usize, name: &str, r: Report) {
+        self.logs.set_name(svc, name);
         // A line per start, finish and failure; `waiting` is the quiet default.
         if r.state == State::Waiting {
             return;

@@ -12,6 +12,12 @@
 
 use std::fmt;
 
+pub use crate::logring::LogLine;
+
+#[path = "proto_log.rs"]
+mod log;
+pub use log::line_wire_len;
+
 pub const MAGIC: [u8; 2] = *b"ci";
 /// The protocol version this build speaks.
 pub const VERSION: u8 = 1;
@@ -28,6 +34,7 @@ pub mod op {
     pub const START: u8 = 0x03;
     pub const STOP: u8 = 0x04;
     pub const RESTART: u8 = 0x05;
+    pub const LOG: u8 = 0x07;
     pub const REBOOT: u8 = 0x10;
     pub const HALT: u8 = 0x11;
     pub const POWEROFF: u8 = 0x12;
@@ -38,6 +45,7 @@ pub mod op {
     pub const UNSUPPORTED: u8 = 0x82;
     pub const VERSION_INFO: u8 = 0x83;
     pub const SERVICES: u8 = 0x84;
+    pub const LOG_LINES: u8 = 0x85;
 }
 
 /// Field tags.
@@ -56,10 +64,27 @@ pub mod tag {
     pub const OPCODE: u8 = 12;
     pub const DEPENDENT: u8 = 13;
     pub const RESPAWN: u8 = 14;
+    /// u32: how many of the newest lines a LOG request wants (0 = all).
+    pub const LINES: u8 = 20;
+    /// A nested list of fields: one log line (tags 22–25).
+    pub const LINE: u8 = 21;
+    pub const SEQ: u8 = 22;
+    pub const MONO_MS: u8 = 23;
+    pub const WALL_MS: u8 = 24;
+    pub const TEXT: u8 = 25;
+    /// u64: lines the log's ring dropped to make room, in all.
+    pub const DROPPED: u8 = 26;
+    /// u64: lines this client should have got before these but did not
+    /// (they were dropped while it was behind).
+    pub const MISSED: u8 = 27;
+    /// u8 (1): more LOG_LINES frames follow for this request.
+    pub const MORE: u8 = 28;
 }
 
 /// `FLAGS` bit of a start request: do not start needs and wants.
 pub const FLAG_NO_DEPS: u32 = 1;
+/// `FLAGS` bit of a log request: keep sending new lines.
+pub const FLAG_FOLLOW: u32 = 2;
 
 /// A system-wide action (the same as the signals).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +136,13 @@ pub enum Request {
         names: Vec<String>,
     },
     System(SystemAction),
+    /// The log of a service (`None`: cinit's own): the newest `lines`
+    /// lines (0 = all held), then, with `follow`, new ones as they come.
+    Log {
+        name: Option<String>,
+        lines: u32,
+        follow: bool,
+    },
     /// A well-formed frame with an opcode this build does not know.
     Unknown(u8),
 }
@@ -171,6 +203,20 @@ pub enum Reply {
     Unsupported { opcode: u8 },
     Version { server: String, protocol: u8 },
     Services(Vec<ServiceInfo>),
+    LogLines(LogBatch),
+}
+
+/// Lines of a log, in one LOG_LINES frame.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogBatch {
+    pub lines: Vec<LogLine>,
+    /// Lines the log's ring dropped to make room, in all.
+    pub dropped: u64,
+    /// Lines this client missed just before these (dropped while it was
+    /// behind).
+    pub missed: u64,
+    /// More frames follow for the same request.
+    pub more: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -319,11 +365,13 @@ pub fn decode_request(frame: &[u8]) -> Result<Request, DecodeError> {
     let (header, payload) = split_frame(frame, MAX_REQUEST)?;
     let mut names = Vec::new();
     let mut flags = 0u32;
+    let mut lines = 0u32;
     for field in fields(payload) {
         let (t, v) = field?;
         match t {
             tag::NAME => names.push(text(v)?),
             tag::FLAGS => flags = be_u32(v)?,
+            tag::LINES => lines = be_u32(v)?,
             _ => {} // unknown fields are skipped
         }
     }
@@ -341,6 +389,11 @@ pub fn decode_request(frame: &[u8]) -> Result<Request, DecodeError> {
         op::POWEROFF => Request::System(SystemAction::Poweroff),
         op::RESCUE => Request::System(SystemAction::Rescue),
         op::UPDATE => Request::System(SystemAction::Update),
+        op::LOG => Request::Log {
+            name: names.into_iter().next(),
+            lines,
+            follow: flags & FLAG_FOLLOW != 0,
+        },
         other => Request::Unknown(other),
     })
 }
@@ -372,9 +425,14 @@ pub fn decode_reply(frame: &[u8]) -> Result<Reply, DecodeError> {
     let mut server = String::new();
     let mut opcode = 0u8;
     let mut services = Vec::new();
+    let mut batch = LogBatch::default();
     for field in fields(payload) {
         let (t, v) = field?;
         match t {
+            tag::LINE => batch.lines.push(log::decode_line(v)?),
+            tag::DROPPED => batch.dropped = be_u64(v)?,
+            tag::MISSED => batch.missed = be_u64(v)?,
+            tag::MORE => batch.more = byte(v)? != 0,
             tag::MESSAGE => message = Some(text(v)?),
             tag::CODE => code = Some(byte(v)?),
             tag::SERVER_VERSION => server = text(v)?,
@@ -395,6 +453,7 @@ pub fn decode_reply(frame: &[u8]) -> Result<Reply, DecodeError> {
             protocol: header.version,
         }),
         op::SERVICES => Ok(Reply::Services(services)),
+        op::LOG_LINES => Ok(Reply::LogLines(batch)),
         _ => Err(DecodeError::Malformed("unknown reply opcode")),
     }
 }
@@ -441,6 +500,7 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
         Request::Stop { names } => (op::STOP, names, 0),
         Request::Restart { names } => (op::RESTART, names, 0),
         Request::System(action) => (action.opcode(), &[], 0),
+        Request::Log { .. } => return log::encode_request(req),
         Request::Unknown(opcode) => (*opcode, &[], 0),
     };
     let mut f = Frame::new(opcode);
@@ -506,6 +566,7 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
             }
             f.finish()
         }
+        Reply::LogLines(batch) => log::encode_lines(batch),
     }
 }
 

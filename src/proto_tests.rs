@@ -29,6 +29,53 @@ fn golden_requests() {
 }
 
 #[test]
+fn golden_log_request_and_lines() {
+    assert_eq!(
+        encode_request(&Request::Log {
+            name: Some("web".into()),
+            lines: 10,
+            follow: true
+        }),
+        [
+            b'c', b'i', 1, 0x07, 0, 0, 0, 20, // header, 20-byte payload
+            1, 0, 3, b'w', b'e', b'b', // NAME "web"
+            20, 0, 4, 0, 0, 0, 10, // LINES = 10
+            2, 0, 4, 0, 0, 0, 2, // FLAGS = follow
+        ]
+    );
+    assert_eq!(
+        encode_request(&Request::Log {
+            name: None,
+            lines: 0,
+            follow: false
+        }),
+        [b'c', b'i', 1, 0x07, 0, 0, 0, 0]
+    );
+    let batch = LogBatch {
+        lines: vec![LogLine {
+            seq: 1,
+            mono_ms: 2,
+            wall_ms: 3,
+            text: "hi".into(),
+        }],
+        dropped: 4,
+        missed: 0,
+        more: true,
+    };
+    let mut expect = vec![b'c', b'i', 1, 0x85, 0, 0, 0, 56, 21, 0, 38];
+    expect.extend([22, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1]);
+    expect.extend([23, 0, 8, 0, 0, 0, 0, 0, 0, 0, 2]);
+    expect.extend([24, 0, 8, 0, 0, 0, 0, 0, 0, 0, 3]);
+    expect.extend([25, 0, 2, b'h', b'i']);
+    expect.extend([26, 0, 8, 0, 0, 0, 0, 0, 0, 0, 4]);
+    expect.extend([28, 0, 1, 1]);
+    let frame = encode_reply(&Reply::LogLines(batch.clone()));
+    assert_eq!(frame, expect);
+    assert_eq!(line_wire_len(&batch.lines[0]), 38 + 3);
+    assert_eq!(decode_reply(&frame), Ok(Reply::LogLines(batch)));
+}
+
+#[test]
 fn protocol_md_example_is_exact() {
     // doc/PROTOCOL.md, "Example": cinit-ctl start --no-deps web
     assert_eq!(
@@ -134,7 +181,25 @@ fn request() -> impl Strategy<Value = Request> {
         proptest::collection::vec(name(), 1..5).prop_map(|names| Request::Restart { names }),
         Just(Request::System(SystemAction::Reboot)),
         Just(Request::System(SystemAction::Update)),
+        (proptest::option::of(name()), any::<u32>(), any::<bool>()).prop_map(
+            |(name, lines, follow)| Request::Log {
+                name,
+                lines,
+                follow
+            }
+        ),
     ]
+}
+
+fn log_line() -> impl Strategy<Value = LogLine> {
+    (any::<u64>(), any::<u64>(), any::<u64>(), ".{0,60}").prop_map(
+        |(seq, mono_ms, wall_ms, text)| LogLine {
+            seq,
+            mono_ms,
+            wall_ms,
+            text,
+        },
+    )
 }
 
 fn service() -> impl Strategy<Value = ServiceInfo> {
@@ -175,6 +240,18 @@ fn reply() -> impl Strategy<Value = Reply> {
             protocol: VERSION
         }),
         proptest::collection::vec(service(), 0..8).prop_map(Reply::Services),
+        (
+            proptest::collection::vec(log_line(), 0..8),
+            any::<u64>(),
+            any::<u64>(),
+            any::<bool>()
+        )
+            .prop_map(|(lines, dropped, missed, more)| Reply::LogLines(LogBatch {
+                lines,
+                dropped,
+                missed,
+                more
+            })),
     ]
 }
 

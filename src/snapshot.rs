@@ -47,6 +47,8 @@ mod tag {
     pub const CLIENT: u8 = 7;
     pub const PENDING: u8 = 8;
     pub const WAITER: u8 = 9;
+    pub const LOG: u8 = 11;
+    pub const FOLLOWER: u8 = 13;
 }
 
 /// The service tree as loaded: where each service lives, and the roots.
@@ -103,6 +105,8 @@ pub struct Snapshot {
     pub pending: Vec<Pending>,
     /// Clients waiting for the result of this update.
     pub waiters: Vec<u64>,
+    /// Service logs and cinit's own ([`crate::logsnap`]).
+    pub logs: Vec<crate::logsnap::LogRecord>,
 }
 
 /// What could not be read, one line each, for the console.
@@ -111,58 +115,58 @@ pub type Lost = Vec<String>;
 // ----- writing -----
 
 #[derive(Default)]
-struct Out(Vec<u8>);
+pub(crate) struct Out(pub(crate) Vec<u8>);
 
 impl Out {
     /// Every write ends here. Not inlined: the writers below are used in
     /// dozens of places, and one copy of the buffer growth is enough.
     #[inline(never)]
-    fn put(&mut self, b: &[u8]) {
+    pub(crate) fn put(&mut self, b: &[u8]) {
         self.0.extend_from_slice(b);
     }
-    fn u8(&mut self, v: u8) {
+    pub(crate) fn u8(&mut self, v: u8) {
         self.put(&[v]);
     }
-    fn bool(&mut self, v: bool) {
+    pub(crate) fn bool(&mut self, v: bool) {
         self.u8(u8::from(v));
     }
-    fn u32(&mut self, v: u32) {
+    pub(crate) fn u32(&mut self, v: u32) {
         self.put(&v.to_be_bytes());
     }
-    fn i32(&mut self, v: i32) {
+    pub(crate) fn i32(&mut self, v: i32) {
         self.put(&v.to_be_bytes());
     }
-    fn u64(&mut self, v: u64) {
+    pub(crate) fn u64(&mut self, v: u64) {
         self.put(&v.to_be_bytes());
     }
-    fn len(&mut self, n: usize) {
+    pub(crate) fn len(&mut self, n: usize) {
         self.u32(u32::try_from(n).unwrap_or(u32::MAX));
     }
-    fn bytes(&mut self, b: &[u8]) {
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
         self.len(b.len());
         self.put(b);
     }
-    fn str(&mut self, s: &str) {
+    pub(crate) fn str(&mut self, s: &str) {
         self.bytes(s.as_bytes());
     }
-    fn path(&mut self, p: &std::path::Path) {
+    pub(crate) fn path(&mut self, p: &std::path::Path) {
         self.bytes(p.as_os_str().as_bytes());
     }
-    fn opt_u64(&mut self, v: Option<u64>) {
+    pub(crate) fn opt_u64(&mut self, v: Option<u64>) {
         self.bool(v.is_some());
         self.u64(v.unwrap_or(0));
     }
-    fn indices(&mut self, v: &[usize]) {
+    pub(crate) fn indices(&mut self, v: &[usize]) {
         self.len(v.len());
         for &i in v {
             self.len(i);
         }
     }
-    fn section(&mut self, tag: u8, payload: Out) {
+    pub(crate) fn section(&mut self, tag: u8, payload: Out) {
         self.u8(tag);
         self.bytes(&payload.0);
     }
-    fn reason(&mut self, r: &Reason) {
+    pub(crate) fn reason(&mut self, r: &Reason) {
         match r {
             Reason::Exit(ExitStatus::Code(c)) => {
                 self.u8(1);
@@ -200,7 +204,7 @@ impl Out {
             }
         }
     }
-    fn opt_reason(&mut self, r: Option<&Reason>) {
+    pub(crate) fn opt_reason(&mut self, r: Option<&Reason>) {
         match r {
             Some(r) => self.reason(r),
             None => self.u8(0),
@@ -296,6 +300,11 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
     for p in &s.pending {
         let mut o = Out::default();
         match p {
+            Pending::Log(f) => {
+                crate::logsnap::encode_follower(f, &mut o);
+                body.section(tag::FOLLOWER, o);
+                continue;
+            }
             Pending::Start { client, svcs } => {
                 o.u8(1);
                 o.u64(*client);
@@ -331,6 +340,11 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
         o.u64(w);
         body.section(tag::WAITER, o);
     }
+    for l in &s.logs {
+        let mut o = Out::default();
+        l.encode(&mut o);
+        body.section(tag::LOG, o);
+    }
     let mut out = Vec::with_capacity(HEADER_LEN + body.0.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT.to_be_bytes());
@@ -348,10 +362,10 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
 // ----- reading -----
 
 /// A cursor over one payload. Reading past the end yields `None`.
-struct In<'a>(&'a [u8]);
+pub(crate) struct In<'a>(pub(crate) &'a [u8]);
 
 impl<'a> In<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         if n > self.0.len() {
             return None;
         }
@@ -359,50 +373,50 @@ impl<'a> In<'a> {
         self.0 = rest;
         Some(head)
     }
-    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+    pub(crate) fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
         self.take(N)?.try_into().ok()
     }
-    fn u8(&mut self) -> Option<u8> {
+    pub(crate) fn u8(&mut self) -> Option<u8> {
         self.array::<1>().map(|[b]| b)
     }
-    fn bool(&mut self) -> Option<bool> {
+    pub(crate) fn bool(&mut self) -> Option<bool> {
         self.u8().map(|b| b != 0)
     }
-    fn u32(&mut self) -> Option<u32> {
+    pub(crate) fn u32(&mut self) -> Option<u32> {
         self.array().map(u32::from_be_bytes)
     }
-    fn i32(&mut self) -> Option<i32> {
+    pub(crate) fn i32(&mut self) -> Option<i32> {
         self.array().map(i32::from_be_bytes)
     }
-    fn u64(&mut self) -> Option<u64> {
+    pub(crate) fn u64(&mut self) -> Option<u64> {
         self.array().map(u64::from_be_bytes)
     }
-    fn len(&mut self) -> Option<usize> {
+    pub(crate) fn len(&mut self) -> Option<usize> {
         usize::try_from(self.u32()?).ok()
     }
-    fn bytes(&mut self) -> Option<Vec<u8>> {
+    pub(crate) fn bytes(&mut self) -> Option<Vec<u8>> {
         let n = self.len()?;
         self.take(n).map(<[u8]>::to_vec)
     }
-    fn str(&mut self) -> Option<String> {
+    pub(crate) fn str(&mut self) -> Option<String> {
         String::from_utf8(self.bytes()?).ok()
     }
-    fn path(&mut self) -> Option<PathBuf> {
+    pub(crate) fn path(&mut self) -> Option<PathBuf> {
         self.bytes().map(|b| PathBuf::from(OsString::from_vec(b)))
     }
-    fn opt_u64(&mut self) -> Option<Option<u64>> {
+    pub(crate) fn opt_u64(&mut self) -> Option<Option<u64>> {
         let present = self.bool()?;
         let v = self.u64()?;
         Some(present.then_some(v))
     }
-    fn count(&mut self) -> Option<usize> {
+    pub(crate) fn count(&mut self) -> Option<usize> {
         self.len().filter(|&n| n <= MAX_ITEMS)
     }
-    fn indices(&mut self) -> Option<Vec<usize>> {
+    pub(crate) fn indices(&mut self) -> Option<Vec<usize>> {
         let n = self.count()?;
         (0..n).map(|_| self.len()).collect()
     }
-    fn opt_reason(&mut self) -> Option<Option<Reason>> {
+    pub(crate) fn opt_reason(&mut self) -> Option<Option<Reason>> {
         Some(Some(match self.u8()? {
             0 => return Some(None),
             1 => Reason::Exit(ExitStatus::Code(self.i32()?)),
@@ -598,6 +612,12 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
             .is_some(),
             tag::PENDING => pending(&mut p).map(|x| s.pending.push(x)).is_some(),
             tag::WAITER => p.u64().map(|w| s.waiters.push(w)).is_some(),
+            tag::LOG => crate::logsnap::LogRecord::decode(&mut p)
+                .map(|l| s.logs.push(l))
+                .is_some(),
+            tag::FOLLOWER => crate::logsnap::decode_follower(&mut p)
+                .map(|f| s.pending.push(Pending::Log(f)))
+                .is_some(),
             _ => true, // a newer writer's section: skipped
         };
         if !ok {
@@ -609,6 +629,7 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
             control_clients.len(),
             s.pending.len(),
             s.waiters.len(),
+            s.logs.len(),
         ];
         if most.iter().any(|&n| n > MAX_ITEMS) {
             lost.push("snapshot holds too many items; the rest is skipped".to_string());

@@ -91,8 +91,36 @@ fn sample() -> Snapshot {
                 deps: vec![],
                 starting: true,
             },
+            Pending::Log(crate::logfollow::LogFollow {
+                client: 11,
+                svc: Some(0),
+                next: 2,
+                until: None,
+                started: true,
+            }),
         ],
         waiters: vec![11],
+        logs: vec![crate::logsnap::LogRecord {
+            svc: Some(0),
+            name: "a".into(),
+            read_fd: 14,
+            write_fd: 15,
+            capacity: 65536,
+            next_seq: 3,
+            dropped: 1,
+            lines: vec![crate::logring::LogLine {
+                seq: 2,
+                mono_ms: 5,
+                wall_ms: 6,
+                text: "hello".into(),
+            }],
+            partial: b"par".to_vec(),
+            partial_since: Some(4),
+            mirror: true,
+            file: None,
+            procs: vec![40],
+            kmsg_dropped: 0,
+        }],
     }
 }
 

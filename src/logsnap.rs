@@ -1,0 +1,515 @@
+//! Logs across a hot update: the snapshot records of every log (section
+//! 11) and of every log reader (section 13), and handing them from one
+//! image to the next ([`Logs::export`], [`Logs::adopt`]).
+//!
+//! Pipes (both ends of each), rings (lines, numbering, drop counts),
+//! partial lines, the file writers' pipes, cursors and pids, and the
+//! processes of each service all carry over: nothing a service writes
+//! during the exec is lost, since its pipe stays open and is read by the new
+//! image, and a writer process simply keeps running. Field order is the
+//! format (doc/DESIGN.md); new fields only ever go at the end.
+//!
+//! Decoding never trusts a length: strings and byte fields are checked
+//! against what is left, line counts are bounded by what the largest ring
+//! can hold, and a damaged record is reported by the snapshot decoder.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use crate::logconf::{FileTarget, MAX_KEEP, MAX_RING, MIN_RING};
+use crate::logfile::FileOut;
+use crate::logfollow::LogFollow;
+use crate::logline::Splitter;
+use crate::logring::{LogLine, Ring, LINE_OVERHEAD};
+use crate::logs::{Logs, ServiceLog};
+use crate::snapshot::{In, Out};
+
+/// Most lines one record may hold: what the largest ring can.
+pub const MAX_LINES: usize = MAX_RING / LINE_OVERHEAD + 1;
+/// Most bytes of ring contents written into one snapshot, over all logs
+/// (the snapshot is read back at most 256 MiB): beyond it, the oldest lines
+/// of the logs written last are left out and counted as dropped.
+pub const SNAPSHOT_LINE_BUDGET: usize = 128 << 20;
+
+/// One log's file output.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FileRecord {
+    pub path: PathBuf,
+    pub rotate_bytes: u64,
+    pub keep: u32,
+    pub read_fd: i32,
+    pub write_fd: i32,
+    pub next: u64,
+    pub out: Vec<u8>,
+    pub missed: u64,
+    /// The writer's pid, 0 for none.
+    pub pid: i32,
+    pub failures: u32,
+    pub restart_at: Option<u64>,
+    pub started_at: u64,
+}
+
+/// One log: a service's (with its pipe) or cinit's own.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogRecord {
+    /// The service index; `None` for cinit's own log.
+    pub svc: Option<u32>,
+    pub name: String,
+    /// The pipe's ends, -1 for none.
+    pub read_fd: i32,
+    pub write_fd: i32,
+    pub capacity: u64,
+    pub next_seq: u64,
+    pub dropped: u64,
+    pub lines: Vec<LogLine>,
+    pub partial: Vec<u8>,
+    pub partial_since: Option<u64>,
+    pub mirror: bool,
+    pub file: Option<FileRecord>,
+    /// Processes of the service not reaped yet.
+    pub procs: Vec<i32>,
+    /// Lines `/dev/kmsg` refused (cinit's own log).
+    pub kmsg_dropped: u64,
+}
+
+impl LogRecord {
+    pub(crate) fn encode(&self, o: &mut Out) {
+        o.bool(self.svc.is_some());
+        o.u32(self.svc.unwrap_or(0));
+        o.str(&self.name);
+        o.i32(self.read_fd);
+        o.i32(self.write_fd);
+        o.u64(self.capacity);
+        o.u64(self.next_seq);
+        o.u64(self.dropped);
+        o.len(self.lines.len());
+        for l in &self.lines {
+            o.u64(l.seq);
+            o.u64(l.mono_ms);
+            o.u64(l.wall_ms);
+            o.str(&l.text);
+        }
+        o.bytes(&self.partial);
+        o.opt_u64(self.partial_since);
+        o.bool(self.mirror);
+        o.bool(self.file.is_some());
+        if let Some(f) = &self.file {
+            o.path(&f.path);
+            o.u64(f.rotate_bytes);
+            o.u32(f.keep);
+            o.i32(f.read_fd);
+            o.i32(f.write_fd);
+            o.u64(f.next);
+            o.bytes(&f.out);
+            o.u64(f.missed);
+            o.i32(f.pid);
+            o.u32(f.failures);
+            o.opt_u64(f.restart_at);
+            o.u64(f.started_at);
+        }
+        o.len(self.procs.len());
+        for &p in &self.procs {
+            o.i32(p);
+        }
+        o.u64(self.kmsg_dropped);
+    }
+
+    pub(crate) fn decode(p: &mut In) -> Option<LogRecord> {
+        let has_svc = p.bool()?;
+        let svc = p.u32()?;
+        let mut r = LogRecord {
+            svc: has_svc.then_some(svc),
+            name: p.str()?,
+            read_fd: p.i32()?,
+            write_fd: p.i32()?,
+            capacity: p.u64()?,
+            next_seq: p.u64()?,
+            dropped: p.u64()?,
+            ..LogRecord::default()
+        };
+        let n = p.len().filter(|&n| n <= MAX_LINES)?;
+        for _ in 0..n {
+            r.lines.push(LogLine {
+                seq: p.u64()?,
+                mono_ms: p.u64()?,
+                wall_ms: p.u64()?,
+                text: p.str()?,
+            });
+        }
+        r.partial = p.bytes()?;
+        r.partial_since = p.opt_u64()?;
+        r.mirror = p.bool()?;
+        if p.bool()? {
+            r.file = Some(FileRecord {
+                path: p.path()?,
+                rotate_bytes: p.u64()?,
+                keep: p.u32()?,
+                read_fd: p.i32()?,
+                write_fd: p.i32()?,
+                next: p.u64()?,
+                out: p.bytes()?,
+                missed: p.u64()?,
+                pid: p.i32()?,
+                failures: p.u32()?,
+                restart_at: p.opt_u64()?,
+                started_at: p.u64()?,
+            });
+        }
+        let n = p.count()?;
+        for _ in 0..n {
+            r.procs.push(p.i32()?);
+        }
+        r.kmsg_dropped = p.u64()?;
+        Some(r)
+    }
+}
+
+pub(crate) fn encode_follower(f: &LogFollow, o: &mut Out) {
+    o.u64(f.client);
+    o.bool(f.svc.is_some());
+    o.len(f.svc.unwrap_or(0));
+    o.u64(f.next);
+    o.opt_u64(f.until);
+    o.bool(f.started);
+}
+
+pub(crate) fn decode_follower(p: &mut In) -> Option<LogFollow> {
+    let client = p.u64()?;
+    let has_svc = p.bool()?;
+    let svc = p.len()?;
+    Some(LogFollow {
+        client,
+        svc: has_svc.then_some(svc),
+        next: p.u64()?,
+        until: p.opt_u64()?,
+        started: p.bool()?,
+    })
+}
+
+/// Adopt descriptor `fd` handed over by the previous image, if it is
+/// really open.
+fn adopt_fd(fd: i32, is_open: &impl Fn(i32) -> bool) -> Option<OwnedFd> {
+    // SAFETY: the snapshot names the descriptor as one the previous image
+    // owned and handed over; it is open, and nothing else here owns it.
+    (fd >= 3 && is_open(fd)).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The ring's lines, newest kept within `budget` bytes (which shrinks by
+/// what they use); how many were left out.
+fn lines_within(ring: &Ring, budget: &mut usize) -> (Vec<LogLine>, u64) {
+    let mut keep = ring.len();
+    let mut used = 0usize;
+    for (k, l) in ring.lines().enumerate().rev() {
+        let cost = l.text.len() + LINE_OVERHEAD;
+        if used + cost > *budget {
+            keep = ring.len() - k - 1;
+            break;
+        }
+        used += cost;
+    }
+    *budget = budget.saturating_sub(used);
+    let skip = ring.len() - keep;
+    (ring.lines().skip(skip).cloned().collect(), skip as u64)
+}
+
+impl Logs {
+    /// Every log as snapshot records (descriptors stay owned here: the
+    /// exec may fail).
+    pub fn export(&self) -> Vec<LogRecord> {
+        let mut budget = SNAPSHOT_LINE_BUDGET;
+        let (lines, left_out) = lines_within(&self.own, &mut budget);
+        let mut out = vec![LogRecord {
+            svc: None,
+            name: String::new(),
+            read_fd: -1,
+            write_fd: -1,
+            capacity: self.own.capacity() as u64,
+            next_seq: self.own.next_seq(),
+            dropped: self.own.dropped() + left_out,
+            lines,
+            kmsg_dropped: self.kmsg_dropped,
+            ..LogRecord::default()
+        }];
+        for (i, log) in self.services.iter().enumerate() {
+            let Some(log) = log else {
+                continue;
+            };
+            let (lines, left_out) = lines_within(&log.ring, &mut budget);
+            let (partial, since) = log.splitter.partial();
+            let fd = |f: Option<&OwnedFd>| f.map_or(-1, |f| f.as_raw_fd());
+            out.push(LogRecord {
+                svc: u32::try_from(i).ok(),
+                name: self.names.get(i).cloned().unwrap_or_default(),
+                read_fd: fd(log.pipe.as_ref().map(|p| &p.0)),
+                write_fd: fd(log.pipe.as_ref().map(|p| &p.1)),
+                capacity: log.ring.capacity() as u64,
+                next_seq: log.ring.next_seq(),
+                dropped: log.ring.dropped() + left_out,
+                lines,
+                partial: partial.to_vec(),
+                partial_since: since,
+                mirror: log.mirror,
+                file: log.file.as_ref().map(|f| FileRecord {
+                    path: f.target.path.clone(),
+                    rotate_bytes: f.target.rotate_bytes,
+                    keep: f.target.keep,
+                    read_fd: f.read.as_raw_fd(),
+                    write_fd: f.write.as_raw_fd(),
+                    next: f.next,
+                    out: f.out.clone(),
+                    missed: f.missed,
+                    pid: f.pid.unwrap_or(0),
+                    failures: f.failures,
+                    restart_at: f.restart_at,
+                    started_at: f.started_at,
+                }),
+                procs: self
+                    .procs
+                    .iter()
+                    .filter(|&(_, &s)| s == i)
+                    .map(|(&p, _)| p)
+                    .collect(),
+                kmsg_dropped: 0,
+            });
+        }
+        out
+    }
+
+    /// Take over the logs of the previous image. `services`: how many
+    /// services the restored engine has (records beyond are dropped);
+    /// `is_open` tells whether a descriptor is really open. Returns one
+    /// line per thing lost.
+    pub fn adopt(
+        &mut self,
+        records: Vec<LogRecord>,
+        services: usize,
+        is_open: impl Fn(i32) -> bool,
+    ) -> Vec<String> {
+        let mut lost = Vec::new();
+        let ring_of = |r: &LogRecord| {
+            let cap = usize::try_from(r.capacity).unwrap_or(MAX_RING);
+            Ring::restore(cap, r.next_seq, r.dropped, r.lines.clone())
+        };
+        for r in records {
+            let Some(svc) = r.svc else {
+                let own = ring_of(&r);
+                // The new image's first lines (if any) follow the old ones.
+                let mine: Vec<LogLine> = self.own.lines().cloned().collect();
+                self.own = own;
+                for l in mine {
+                    self.own.push(l.mono_ms, l.wall_ms, l.text);
+                }
+                self.kmsg_dropped = r.kmsg_dropped;
+                continue;
+            };
+            let svc = svc as usize;
+            if svc >= services {
+                lost.push(format!("the log of service #{svc} (not in the tree)"));
+                continue;
+            }
+            let mut log = ServiceLog::new(MIN_RING);
+            log.ring = ring_of(&r);
+            log.ring
+                .set_capacity(log.ring.capacity().clamp(MIN_RING, MAX_RING));
+            log.splitter = Splitter::with_partial(r.partial, r.partial_since);
+            log.mirror = r.mirror;
+            match (
+                adopt_fd(r.read_fd, &is_open),
+                adopt_fd(r.write_fd, &is_open),
+            ) {
+                (Some(rd), Some(wr)) => log.pipe = Some((rd, wr)),
+                _ if r.read_fd < 0 => {}
+                _ => lost.push(format!("the log pipe of {}", r.name)),
+            }
+            if let Some(f) = r.file {
+                match (
+                    adopt_fd(f.read_fd, &is_open),
+                    adopt_fd(f.write_fd, &is_open),
+                ) {
+                    (Some(read), Some(write)) => {
+                        log.file = Some(FileOut {
+                            target: FileTarget {
+                                path: f.path,
+                                rotate_bytes: f.rotate_bytes,
+                                keep: f.keep.min(MAX_KEEP),
+                            },
+                            read,
+                            write,
+                            next: f.next,
+                            out: f.out,
+                            missed: f.missed,
+                            pid: (f.pid > 1).then_some(f.pid),
+                            failures: f.failures,
+                            restart_at: f.restart_at,
+                            started_at: f.started_at,
+                        });
+                    }
+                    _ => lost.push(format!("the log file output of {}", r.name)),
+                }
+            }
+            for p in r.procs.into_iter().filter(|&p| p > 1) {
+                self.procs.insert(p, svc);
+            }
+            if self.services.len() <= svc {
+                self.services.resize_with(svc + 1, || None);
+            }
+            if let Some(slot) = self.services.get_mut(svc) {
+                *slot = Some(log);
+            }
+            if !r.name.is_empty() {
+                self.set_name(svc, &r.name);
+            }
+        }
+        lost
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn record() -> LogRecord {
+        LogRecord {
+            svc: Some(3),
+            name: "web".into(),
+            read_fd: 10,
+            write_fd: 11,
+            capacity: 65536,
+            next_seq: 9,
+            dropped: 5,
+            lines: vec![
+                LogLine {
+                    seq: 7,
+                    mono_ms: 1,
+                    wall_ms: 2,
+                    text: "seven".into(),
+                },
+                LogLine {
+                    seq: 8,
+                    mono_ms: 3,
+                    wall_ms: 4,
+                    text: "é\\n".into(),
+                },
+            ],
+            partial: b"half".to_vec(),
+            partial_since: Some(77),
+            mirror: true,
+            file: Some(FileRecord {
+                path: "/var/log/web".into(),
+                rotate_bytes: 1 << 20,
+                keep: 3,
+                read_fd: 12,
+                write_fd: 13,
+                next: 8,
+                out: b"pending\n".to_vec(),
+                missed: 1,
+                pid: 42,
+                failures: 2,
+                restart_at: None,
+                started_at: 9,
+            }),
+            procs: vec![40, 41],
+            kmsg_dropped: 0,
+        }
+    }
+
+    #[test]
+    fn records_read_back_exactly_and_damage_is_refused() {
+        let r = record();
+        let mut o = Out::default();
+        r.encode(&mut o);
+        let bytes = o.0.clone();
+        assert_eq!(LogRecord::decode(&mut In(&bytes)), Some(r));
+        for cut in 0..bytes.len() {
+            assert_eq!(
+                LogRecord::decode(&mut In(&bytes[..cut])),
+                None,
+                "cut at {cut}"
+            );
+        }
+        let f = LogFollow {
+            client: 7,
+            svc: None,
+            next: 3,
+            until: Some(9),
+            started: true,
+        };
+        let mut o = Out::default();
+        encode_follower(&f, &mut o);
+        assert_eq!(decode_follower(&mut In(&o.0)), Some(f));
+    }
+
+    #[test]
+    fn an_absurd_line_count_is_refused_before_anything_is_read() {
+        let mut o = Out::default();
+        o.bool(true);
+        o.u32(0);
+        o.str("x");
+        o.i32(-1);
+        o.i32(-1);
+        o.u64(1024);
+        o.u64(1);
+        o.u64(0);
+        o.u32(u32::MAX);
+        assert_eq!(LogRecord::decode(&mut In(&o.0)), None);
+    }
+
+    #[test]
+    fn the_snapshot_budget_keeps_the_newest_lines() {
+        let mut r = Ring::new(1 << 20);
+        for k in 0..10 {
+            r.push(0, 0, format!("{k}"));
+        }
+        let mut budget = 3 * (LINE_OVERHEAD + 1);
+        let (lines, left_out) = lines_within(&r, &mut budget);
+        assert_eq!(left_out, 7);
+        assert_eq!(
+            lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+            ["7", "8", "9"]
+        );
+        assert_eq!(budget, 0);
+        let (lines, left_out) = lines_within(&r, &mut budget);
+        assert!(lines.is_empty());
+        assert_eq!(left_out, 10);
+    }
+
+    #[test]
+    fn adopting_rebuilds_rings_and_drops_what_did_not_survive() {
+        let mut logs = Logs::new();
+        logs.own_line(5, "new image says hello");
+        let mut own = LogRecord {
+            capacity: 4096,
+            next_seq: 3,
+            ..LogRecord::default()
+        };
+        own.lines = vec![
+            LogLine {
+                seq: 1,
+                text: "old 1".into(),
+                ..LogLine::default()
+            },
+            LogLine {
+                seq: 2,
+                text: "old 2".into(),
+                ..LogLine::default()
+            },
+        ];
+        let mut svc = record();
+        svc.file = None;
+        let far = LogRecord {
+            svc: Some(99),
+            ..record()
+        };
+        let lost = logs.adopt(vec![own, svc, far], 5, |_| false);
+        let texts: Vec<&str> = logs.own.lines().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["old 1", "old 2", "new image says hello"]);
+        assert_eq!(lost.len(), 2, "{lost:?}");
+        let log = logs.get(3).unwrap();
+        assert!(log.pipe.is_none(), "its descriptors were not open");
+        assert_eq!(log.ring.next_seq(), 9);
+        assert_eq!(log.ring.len(), 2);
+        assert_eq!(logs.procs.get(&40), Some(&3));
+        assert_eq!(logs.names[3], "web");
+    }
+}
