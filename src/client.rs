@@ -1,6 +1,6 @@
 //! The client side of the control protocol, used by `cinit-ctl`: one
-//! connection, one request, one reply. Blocking I/O with timeouts is fine
-//! here — this is not PID 1.
+//! connection, one request, one reply (or, for a log, a stream of them).
+//! Blocking I/O with timeouts is fine here — this is not PID 1.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -45,6 +45,30 @@ pub fn request_held(
     req: &Request,
     timeout: Option<Duration>,
 ) -> Result<(Reply, UnixStream), ClientError> {
+    let mut stream = connect(socket, req, timeout)?;
+    let reply = read_reply(&mut stream, socket)?;
+    Ok((reply, stream))
+}
+
+/// Send `req` and hand every reply frame to `on_reply` until it returns
+/// false (the last frame of a stream). `timeout` bounds the wait for each
+/// frame (`None`: forever, for a follower).
+pub fn stream(
+    socket: &Path,
+    req: &Request,
+    timeout: Option<Duration>,
+    mut on_reply: impl FnMut(Reply) -> bool,
+) -> Result<(), ClientError> {
+    let mut stream = connect(socket, req, timeout)?;
+    while on_reply(read_reply(&mut stream, socket)?) {}
+    Ok(())
+}
+
+fn connect(
+    socket: &Path,
+    req: &Request,
+    timeout: Option<Duration>,
+) -> Result<UnixStream, ClientError> {
     let mut stream = UnixStream::connect(socket).map_err(|e| {
         ClientError::Connect(format!(
             "cannot connect to {}: {e}; is cinit running? (set CINIT_CTL_DIR if its control directory is elsewhere; if the socket was removed, `kill -CONT 1` makes cinit listen again)",
@@ -61,6 +85,13 @@ pub fn request_held(
     stream
         .write_all(&proto::encode_request(req))
         .map_err(|e| proto_err("cannot send to", &e))?;
+    Ok(stream)
+}
+
+fn read_reply(stream: &mut UnixStream, socket: &Path) -> Result<Reply, ClientError> {
+    let proto_err = |what: &str, e: &dyn std::fmt::Display| {
+        ClientError::Protocol(format!("{what} {}: {e}", socket.display()))
+    };
     let mut header = [0u8; proto::HEADER_LEN];
     stream
         .read_exact(&mut header)
@@ -72,6 +103,5 @@ pub fn request_held(
     stream
         .read_exact(frame.get_mut(proto::HEADER_LEN..).unwrap_or(&mut []))
         .map_err(|e| proto_err("truncated reply from", &e))?;
-    let reply = proto::decode_reply(&frame).map_err(|e| proto_err("bad reply from", &e))?;
-    Ok((reply, stream))
+    proto::decode_reply(&frame).map_err(|e| proto_err("bad reply from", &e))
 }

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cinit::client::{request_held, ClientError};
+use cinit::client::{request_held, stream, ClientError};
 use cinit::console::one_line;
 use cinit::control::SOCKET_NAME;
 use cinit::paths::Paths;
-use cinit::proto::{ErrorCode, Reply, Request, ServiceInfo, SystemAction};
+use cinit::proto::{ErrorCode, LogBatch, Reply, Request, ServiceInfo, SystemAction};
 
 const USAGE: &str = "\
 usage: cinit-ctl [--json] COMMAND [ARGS]
@@ -27,6 +27,10 @@ usage: cinit-ctl [--json] COMMAND [ARGS]
   list                        one line per known service: NAME STATE [PID]
   pid NAME                    the pid of a running service
   version                     client and server versions
+  log [-n N] [-f] [NAME]      a service's output (without NAME: cinit's own
+                              messages), each line with its time (UTC) and
+                              the seconds since boot; -n: only the last N
+                              lines; -f: then follow new lines
   reboot | halt | poweroff | rescue | update
                               ask cinit for that system action
   check [DIR]                 validate the tree under DIR (default $CINIT_DIR,
@@ -63,6 +67,8 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
     let mut parser = lexopt::Parser::from_args(args);
     let mut json = false;
     let mut no_deps = false;
+    let mut lines: Option<u32> = None;
+    let mut follow = false;
     let mut words: Vec<String> = Vec::new();
     let alias = match argv0 {
         "reboot" | "halt" | "poweroff" => Some(argv0.to_string()),
@@ -80,6 +86,17 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
                 std::process::exit(0);
             }
             Short('f') | Long("force") if alias.is_some() => {}
+            Short('f') | Long("follow") => follow = true,
+            Short('n') | Long("lines") => {
+                let v = parser.value().map_err(|e| e.to_string())?;
+                let v = v.string().map_err(|e| e.to_string())?;
+                let n = v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("-n takes a number of lines above 0, not {v:?}"))?;
+                lines = Some(n);
+            }
             Value(v) => words.push(v.string().map_err(|e| e.to_string())?),
             _ => return Err(arg.unexpected().to_string()),
         }
@@ -108,6 +125,9 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
     if no_deps && verb != "start" {
         return Err("--no-deps only goes with start".to_string());
     }
+    if (follow || lines.is_some()) && verb != "log" {
+        return Err("-n and -f only go with log".to_string());
+    }
     if json && !matches!(verb.as_str(), "status" | "list") {
         return Err("--json only goes with status and list".to_string());
     }
@@ -130,6 +150,14 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
             _ => return Err("pid takes exactly one service".to_string()),
         },
         "version" => no_args(Command::Send(Request::Version))?,
+        "log" => match rest {
+            [] | [_] => Command::Send(Request::Log {
+                name: rest.first().cloned(),
+                lines: lines.unwrap_or(0),
+                follow,
+            }),
+            _ => return Err("log takes at most one service".to_string()),
+        },
         "reboot" => system(SystemAction::Reboot)?,
         "halt" => system(SystemAction::Halt)?,
         "poweroff" => system(SystemAction::Poweroff)?,
@@ -255,7 +283,78 @@ fn unexpected(reply: Reply) -> ExitCode {
     }
 }
 
+/// `cinit-ctl log`: print the lines as they come, with notes (on stderr)
+/// where lines were dropped or missed.
+fn run_log(req: &Request, socket: &Path) -> ExitCode {
+    use std::io::Write;
+    let (name, all, follow) = match req {
+        Request::Log {
+            name,
+            lines,
+            follow,
+        } => (
+            name.as_deref().map_or("cinit".into(), one_line),
+            *lines == 0,
+            *follow,
+        ),
+        _ => return ExitCode::from(2),
+    };
+    let mut first = true;
+    let mut code = ExitCode::SUCCESS;
+    let mut out = std::io::stdout().lock();
+    // A follower waits for lines as long as it takes; a plain request
+    // should get each frame at once.
+    let timeout = if follow { None } else { QUICK };
+    let result = stream(socket, req, timeout, |reply| {
+        let batch: LogBatch = match reply {
+            Reply::LogLines(b) => b,
+            other => {
+                code = unexpected(other);
+                return false;
+            }
+        };
+        if first && all && batch.dropped > 0 {
+            eprintln!(
+                "cinit-ctl: {} older lines of {name} were dropped to make room \
+                 (its log keeps log.size bytes)",
+                batch.dropped
+            );
+        }
+        first = false;
+        if batch.missed > 0 {
+            let _ = out.flush();
+            eprintln!(
+                "cinit-ctl: {} lines of {name} missed here (dropped while this \
+                 client was behind)",
+                batch.missed
+            );
+        }
+        for l in &batch.lines {
+            if writeln!(
+                out,
+                "{}",
+                cinit::logfmt::line(l.mono_ms, l.wall_ms, &l.text)
+            )
+            .is_err()
+            {
+                return false; // the reader went away (a pipe into head)
+            }
+        }
+        out.flush().is_ok() && batch.more
+    });
+    match result {
+        Ok(()) => code,
+        Err(e) => {
+            eprintln!("cinit-ctl: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
 fn run(cli: Cli, socket: &Path) -> ExitCode {
+    if let Command::Send(req @ Request::Log { .. }) = &cli.command {
+        return run_log(req, socket);
+    }
     let (req, timeout) = match &cli.command {
         Command::Check(_) => return ExitCode::from(2),
         Command::List => (Request::Status { names: vec![] }, QUICK),
