@@ -4,14 +4,16 @@
 //! `getty/1`). Each is loaded exactly as cinit loads it at boot, plus the
 //! checks that cinit can only make when it executes a program: `on`/`off`
 //! exist, are regular files (or links to one) and are executable, and their
-//! `.params`/`.env` parse. Nothing is started. Every problem is collected;
-//! one bad service never hides another.
+//! `.params`/`.env` parse, and the log settings (`log.size`, `log.file`,
+//! `log.mirror`, `console`) are valid. Nothing is started. Every problem is
+//! collected; one bad service never hides another.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::conf::read_conf;
+use crate::logconf::read_log_config;
 use crate::svcdir::{describe_io, read_exec};
 use crate::tree::{load, service_name, Problem, MAX_SERVICES};
 
@@ -123,6 +125,14 @@ pub fn check(base: &Path) -> Report {
         for prog in ["on", "off"] {
             check_program(&node.name, dir, prog, &mut report.problems);
         }
+        let (_, log_problems) = read_log_config(dir);
+        report
+            .problems
+            .extend(log_problems.into_iter().map(|e| Problem {
+                service: node.name.clone(),
+                file: e.file,
+                reason: e.reason,
+            }));
     }
     let (_, conf_problems) = read_conf(&base.join("conf"));
     for e in conf_problems {
@@ -223,6 +233,30 @@ mod tests {
             "{text:#?}"
         );
         assert_eq!(text.len(), 7, "{text:#?}");
+    }
+
+    #[test]
+    fn log_settings_are_checked() {
+        let t = tempfile::tempdir().unwrap();
+        let svc = t.path().join("svc");
+        fs::create_dir_all(svc.join("good")).unwrap();
+        fs::create_dir_all(svc.join("bad")).unwrap();
+        fs::write(svc.join("good/log.size"), "1M\n").unwrap();
+        fs::write(svc.join("good/log.file"), "/var/log/good\n256k\n2\n").unwrap();
+        fs::write(svc.join("good/log.mirror"), "yes\n").unwrap();
+        fs::write(svc.join("good/console"), "").unwrap();
+        fs::write(svc.join("bad/log.size"), "huge").unwrap();
+        fs::write(svc.join("bad/log.file"), "log/here\n").unwrap();
+        fs::create_dir(svc.join("bad/log.mirror")).unwrap();
+        let r = check(t.path());
+        let text: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(text.len(), 3, "{text:#?}");
+        assert!(text[0].contains("bad/log.file: bad: line 1: log/here is not an absolute path"));
+        assert!(
+            text[1].contains("bad/log.mirror: bad: not a regular file"),
+            "{text:#?}"
+        );
+        assert!(text[2].contains("bad/log.size: bad: \"huge\" is not a size"));
     }
 
     #[test]
