@@ -940,7 +940,9 @@ fn b10_pid_reuse_never_hits_a_foreign_process() {
 // ---------------------------------------------------------------------------
 
 /// B11 (blocked output: cinit's console is a FIFO nobody reads, and a
-/// service floods it). Proves PID 1 never blocks on output: with the FIFO
+/// service floods it: the service has the `console` flag, so it writes to
+/// the console itself rather than into its log). Proves PID 1 never blocks
+/// on output: with the FIFO
 /// full (the flooding `yes` blocked in its write) and a crash loop making
 /// cinit log, `status` answers at once, PID 1 uses < 0.3 s CPU in 2 s, a
 /// SIGKILLed service is reaped and respawned, and the flooder can be stopped.
@@ -951,7 +953,8 @@ fn b11_full_console_never_blocks_pid1() {
     fx.service("flood")
         .respawn()
         .on_link("/usr/bin/yes")
-        .params(&["flood"]);
+        .params(&["flood"])
+        .file("console", "");
     fx.service("crashy").respawn().script("exit 1");
     fx.service("victim")
         .respawn()

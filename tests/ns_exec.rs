@@ -15,6 +15,7 @@ mod common;
 use common::*;
 use std::ffi::OsString;
 use std::fs;
+use std::path::Path;
 
 /// Script body that records `$#` and then every argument as `[arg]`, one per
 /// line, into marker `name`.
@@ -181,8 +182,9 @@ fn plain_on_argv0_is_absolute_path() {
 /// blocks its own signals. Its service, a direct exec of `/bin/sleep` (no
 /// shell in between that could reset the mask), shows: SigBlk and SigIgn 0,
 /// its own session and process group (sid == pgrp == pid) and no
-/// controlling terminal, a direct child of cinit, exactly fds 0, 1, 2 (all
-/// the console), umask 0022, `oom_score_adj` 0, the resource limits of
+/// controlling terminal, a direct child of cinit, exactly fds 0, 1, 2
+/// (stdin `/dev/null`, stdout and stderr one pipe, whose other end cinit
+/// holds: the service's log), umask 0022, `oom_score_adj` 0, the resource limits of
 /// PID 1 itself (nothing raised or lowered on the way), cwd = the service
 /// directory, and environment exactly `on.env`.
 #[test]
@@ -267,10 +269,22 @@ fn b12_child_inherits_nothing_from_pid1() {
             format!("open fds {fds:?}, expected exactly 0, 1, 2"),
         ),
         (
-            fds.iter().all(|(_, target)| target == c.console_path()),
+            fds.first().map(|(_, t)| t.as_path()) == Some(Path::new("/dev/null")),
+            format!("stdin {fds:?}, expected /dev/null"),
+        ),
+        (
+            fds.get(1).map(|f| &f.1) == fds.get(2).map(|f| &f.1)
+                && fds
+                    .get(1)
+                    .is_some_and(|(_, t)| t.to_string_lossy().starts_with("pipe:")),
+            format!("stdout and stderr {fds:?}, expected one pipe (the service's log)"),
+        ),
+        (
+            fds.get(1)
+                .is_some_and(|(_, pipe)| me.fds().iter().filter(|(_, t)| t == pipe).count() == 2),
             format!(
-                "stdio {fds:?}, expected all three to be the console {}",
-                c.console_path().display()
+                "cinit holds {:?}, expected both ends of the service's pipe {fds:?}",
+                me.fds()
             ),
         ),
         (umask == "0022", format!("umask {umask:?}, expected 0022")),
