@@ -112,9 +112,10 @@ impl Console {
         let bytes = text.as_bytes();
         let cut = bytes.get(..MAX_LINE).unwrap_or(bytes);
         if self.buf.len().saturating_add(cut.len() + 1) <= MIRROR_BYTES {
+            // Written with the loop's flush at the end of the iteration:
+            // one write for a whole read's worth of lines.
             self.buf.extend(cut);
             self.buf.push_back(b'\n');
-            self.flush();
         } else {
             self.mirror_dropped += 1;
         }
@@ -222,6 +223,29 @@ mod tests {
         let mut buf = [0u8; 64];
         let n = nix::unistd::read(&r, &mut buf).unwrap();
         assert_eq!(&buf[..n], b"a\\nb\n");
+    }
+
+    #[test]
+    fn mirrored_lines_leave_room_for_cinits_own() {
+        let (r, w) = nix::unistd::pipe2(OFlag::O_NONBLOCK).unwrap();
+        let mut c = Console::new(Some(w));
+        let line = "x".repeat(100);
+        let mut sink = vec![0u8; 1 << 20];
+        // Fill the pipe first, so that everything after stays queued.
+        for _ in 0..2000 {
+            c.line(&line);
+        }
+        while nix::unistd::read(&r, &mut sink).is_ok() {}
+        c.flush();
+        for _ in 0..2000 {
+            c.mirror(&format!("svc: {line}"));
+        }
+        assert!(c.mirror_dropped > 0);
+        let queued = c.buf.len();
+        assert!(queued <= MIRROR_BYTES, "{queued}");
+        c.line("cinit's own line still fits");
+        assert_eq!(c.dropped, 0);
+        assert!(c.buf.len() > queued);
     }
 
     #[test]

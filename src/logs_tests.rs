@@ -68,6 +68,7 @@ fn output_goes_through_the_pipe_into_the_ring_and_the_console() {
     write_to(fds.stdout, b" done");
     logs.process_exited(30, 77, &mut con);
     assert_eq!(texts(&logs), ["one", "two", "half done"]);
+    con.flush();
     let mut buf = [0u8; 256];
     let n = nix::unistd::read(&con_r, &mut buf).unwrap();
     assert_eq!(&buf[..n], b"web: one\nweb: two\nweb: half done\n");
