@@ -60,6 +60,9 @@ pub struct FileOut {
     /// Lines the ring dropped before they were sent (reported, then reset).
     pub missed: u64,
     pub pid: Option<Pid>,
+    /// The pipe may hold bytes no writer has read yet (lines went in while
+    /// none ran, or one died): a writer is wanted even without new lines.
+    pub unread: bool,
     /// Quick deaths in a row.
     pub failures: u32,
     /// When to start a writer (`None`: one runs); it starts only once there
@@ -97,6 +100,7 @@ impl FileOut {
             out: Vec::new(),
             missed: 0,
             pid: None,
+            unread: false,
             failures: 0,
             restart_at: Some(now),
             started_at: now,
@@ -117,14 +121,6 @@ impl FileOut {
         [self.read.as_raw_fd(), self.write.as_raw_fd()]
     }
 
-    /// Whether the pipe holds nothing for a writer to read.
-    fn pipe_is_empty(&self) -> bool {
-        let mut n: libc::c_int = 0;
-        // SAFETY: FIONREAD writes one int through a valid pointer.
-        let rc = unsafe { libc::ioctl(self.read.as_raw_fd(), libc::FIONREAD, &mut n) };
-        rc == 0 && n == 0
-    }
-
     /// When a writer is to be started: only while none runs and there is
     /// something for it to write (new lines arrive with a wakeup of their
     /// own, so an idle output needs no timer).
@@ -132,7 +128,7 @@ impl FileOut {
         if self.pid.is_some() {
             return None;
         }
-        let idle = self.out.is_empty() && self.next >= ring.next_seq() && self.pipe_is_empty();
+        let idle = !self.unread && self.out.is_empty() && self.next >= ring.next_seq();
         self.restart_at.filter(|_| !idle)
     }
 
@@ -146,6 +142,7 @@ impl FileOut {
             match nix::unistd::write(&self.write, &self.out) {
                 Ok(n) => {
                     self.out.drain(..n.min(self.out.len()));
+                    self.unread |= self.pid.is_none() && n > 0;
                 }
                 Err(Errno::EINTR) => {}
                 // EAGAIN: the pipe is full; poll says when it is not.
@@ -206,6 +203,7 @@ impl FileOut {
         match spawn_writer(&self.target, self.read.as_raw_fd(), console) {
             Ok(pid) => {
                 self.pid = Some(pid);
+                self.unread = false;
                 None
             }
             Err(errno) => {
@@ -236,6 +234,7 @@ impl FileOut {
     /// The writer `pid` exited with `status`: start another one later.
     pub fn exited(&mut self, now: Millis, name: &str, status: &str) -> String {
         self.pid = None;
+        self.unread = true;
         let delay = self.next_delay(now);
         format!(
             "log writer for {name} ended: {status}; starting it again in {}",

@@ -292,7 +292,8 @@ impl Logs {
         };
         for r in records {
             let Some(svc) = r.svc else {
-                let own = ring_of(&r);
+                let mut own = ring_of(&r);
+                own.set_capacity(crate::logs::OWN_RING);
                 // The new image's first lines (if any) follow the old ones.
                 let mine: Vec<LogLine> = self.own.lines().cloned().collect();
                 self.own = own;
@@ -339,6 +340,8 @@ impl Logs {
                             out: f.out,
                             missed: f.missed,
                             pid: (f.pid > 1).then_some(f.pid),
+                            // Unknown: a writer is started if none runs.
+                            unread: f.pid <= 1,
                             failures: f.failures,
                             restart_at: f.restart_at,
                             started_at: f.started_at,
