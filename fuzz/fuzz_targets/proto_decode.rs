@@ -36,6 +36,10 @@ fn fits_fields(r: &Reply) -> bool {
             let text = s.name.len() + s.state.len() + s.reason.as_ref().map_or(0, String::len);
             text + 64 <= usize::from(u16::MAX)
         }),
+        Reply::LogLines(batch) => batch
+            .lines
+            .iter()
+            .all(|l| cinit::proto::line_wire_len(l) <= usize::from(u16::MAX)),
         _ => true,
     }
 }
