@@ -129,6 +129,15 @@ pub fn is_machine_init(pid: u32, in_initial_pid_ns: Option<bool>) -> bool {
     pid == 1 && in_initial_pid_ns == Some(true)
 }
 
+/// Whether a file could not be read for want of descriptors or memory (the
+/// file may be fine; cinit is short), as opposed to a bad or unreadable file.
+fn shortage(e: &crate::svcdir::FileError) -> bool {
+    matches!(
+        e.errno,
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN | libc::EINTR)
+    )
+}
+
 /// A pipe for a service: (read end non-blocking, write end blocking), both
 /// close-on-exec and above the stdio numbers.
 fn service_pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
@@ -256,7 +265,7 @@ impl Logs {
         let mut notes = self.problems_to_report(svc, &problems);
         // Files that could not be read for now (no descriptors left): keep
         // the settings the service already has.
-        let short = problems.iter().any(|p| p.errno.is_some());
+        let short = problems.iter().any(shortage);
         if cfg.console {
             return (ChildFds::console(console), notes);
         }
@@ -303,7 +312,7 @@ impl Logs {
         let name = self.name(svc).to_string();
         let lines: Vec<String> = problems
             .iter()
-            .filter(|p| p.errno.is_none())
+            .filter(|p| !shortage(p))
             .map(|p| {
                 format!(
                     "config: {}: {name}: {}; using the default",
