@@ -30,6 +30,7 @@ pub mod framing;
 pub mod graph;
 pub mod host;
 pub mod lifecycle;
+pub mod logclient;
 pub mod logconf;
 pub mod logfile;
 pub mod logfmt;

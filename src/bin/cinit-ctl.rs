@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cinit::client::{request_held, stream, ClientError};
+use cinit::client::{request_held, ClientError};
 use cinit::console::one_line;
 use cinit::control::SOCKET_NAME;
 use cinit::paths::Paths;
-use cinit::proto::{ErrorCode, LogBatch, Reply, Request, ServiceInfo, SystemAction};
+use cinit::proto::{ErrorCode, Reply, Request, ServiceInfo, SystemAction};
 
 const USAGE: &str = "\
 usage: cinit-ctl [--json] COMMAND [ARGS]
@@ -283,77 +283,9 @@ fn unexpected(reply: Reply) -> ExitCode {
     }
 }
 
-/// `cinit-ctl log`: print the lines as they come, with notes (on stderr)
-/// where lines were dropped or missed.
-fn run_log(req: &Request, socket: &Path) -> ExitCode {
-    use std::io::Write;
-    let (name, all, follow) = match req {
-        Request::Log {
-            name,
-            lines,
-            follow,
-        } => (
-            name.as_deref().map_or("cinit".into(), one_line),
-            *lines == 0,
-            *follow,
-        ),
-        _ => return ExitCode::from(2),
-    };
-    let mut first = true;
-    let mut code = ExitCode::SUCCESS;
-    let mut out = std::io::stdout().lock();
-    // A follower waits for lines as long as it takes; a plain request
-    // should get each frame at once.
-    let timeout = if follow { None } else { QUICK };
-    let result = stream(socket, req, timeout, |reply| {
-        let batch: LogBatch = match reply {
-            Reply::LogLines(b) => b,
-            other => {
-                code = unexpected(other);
-                return false;
-            }
-        };
-        if first && all && batch.dropped > 0 {
-            eprintln!(
-                "cinit-ctl: {} older lines of {name} were dropped to make room \
-                 (its log keeps log.size bytes)",
-                batch.dropped
-            );
-        }
-        first = false;
-        if batch.missed > 0 {
-            let _ = out.flush();
-            eprintln!(
-                "cinit-ctl: {} lines of {name} missed here (dropped while this \
-                 client was behind)",
-                batch.missed
-            );
-        }
-        for l in &batch.lines {
-            if writeln!(
-                out,
-                "{}",
-                cinit::logfmt::line(l.mono_ms, l.wall_ms, &l.text)
-            )
-            .is_err()
-            {
-                return false; // the reader went away (a pipe into head)
-            }
-        }
-        out.flush().is_ok() && batch.more
-    });
-    match result {
-        Ok(()) => code,
-        Err(e) => {
-            eprintln!("cinit-ctl: {e}");
-            ExitCode::from(3)
-        }
-    }
-}
-
 fn run(cli: Cli, socket: &Path) -> ExitCode {
     if let Command::Send(req @ Request::Log { .. }) = &cli.command {
-        return run_log(req, socket);
+        return cinit::logclient::show(req, socket, QUICK, unexpected);
     }
     let (req, timeout) = match &cli.command {
         Command::Check(_) => return ExitCode::from(2),
