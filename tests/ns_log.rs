@@ -834,3 +834,69 @@ fn a_non_root_client_may_not_read_logs() {
         &out.dump(),
     );
 }
+
+/// Proves a follower is kept for as long as it reads, however quiet the
+/// log, and dropped once it stops reading: a follower of a service that
+/// prints nothing for 7 s (past the control socket's 5 s deadline) is still
+/// connected and then gets the line printed after that; a raw connection
+/// that asks to follow a flooding service and never reads is closed by
+/// cinit within 10 s (its socket reaches end-of-file after what was
+/// queued), while `status` keeps answering.
+#[test]
+fn idle_followers_stay_and_stuck_ones_are_dropped() {
+    use std::io::Write;
+    let fx = Fixture::new();
+    let go = fx.mark("go");
+    fx.service("quiet").respawn().script(&format!(
+        "{}\necho late line\nexec sleep 1206",
+        sh_wait_for(&go, 5000)
+    ));
+    fx.service("flood")
+        .respawn()
+        .on_link("/usr/bin/yes")
+        .params(&["stuck"])
+        .file("log.mirror", "no\n");
+    fx.service("init").needs("quiet").needs("flood");
+    let c = fx.boot_ctl();
+    c.expect_outcome("init", "done");
+    let mut idle = Follower::start(&c, &fx, &["-f", "quiet"]);
+    let mut stuck = c.connect();
+    let req = cinit::proto::encode_request(&cinit::proto::Request::Log {
+        name: Some("flood".into()),
+        lines: 0,
+        follow: true,
+    });
+    stuck.write_all(&req).unwrap();
+    sleep(Duration::from_secs(7));
+    let (out, took) = c.ctl_timed(&["status", "quiet"]);
+    c.check(
+        out.code() == Some(0) && took < Duration::from_secs(3),
+        &format!("status took {took:?}:\n{}", out.dump()),
+    );
+    stuck
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut sink = vec![0u8; 1 << 16];
+    let mut total = 0usize;
+    let closed = loop {
+        match stuck.read(&mut sink) {
+            Ok(0) => break true,
+            Ok(n) => total += n,
+            Err(_) => break false,
+        }
+        if total > 64 << 20 {
+            break false;
+        }
+    };
+    c.check(
+        closed,
+        &format!("the non-reading follower was not dropped ({total} bytes read)"),
+    );
+    c.check(idle.alive(), "the idle follower ended");
+    fs::write(&go, "").unwrap();
+    c.wait_until("the idle follower to get the late line", SLOW, |_| {
+        idle.texts().iter().any(|t| t == "late line")
+    });
+    let err = idle.stop();
+    c.check(err.is_empty(), &format!("the idle follower said: {err}"));
+}
