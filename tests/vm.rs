@@ -1244,3 +1244,58 @@ fn b13_a_fault_in_pid1_does_not_panic_the_kernel() {
     vm.expect("reboot: Power down", STEP_TIMEOUT);
     vm.expect_exit_ok();
 }
+
+/// Service logs on the real system: a message sent to busybox syslogd
+/// (which writes to its stdout) is in `cinit-ctl log syslogd` with its
+/// timestamps, and in /var/log/messages, written by the log writer, not by
+/// PID 1; cinit's own messages are a log (`cinit-ctl log`) and, cinit
+/// being the real init here, in the kernel log as well.
+#[test]
+#[ignore = "boots QEMU: run with make test-vm"]
+fn logs_of_the_sample_system() {
+    let mut vm = Vm::boot("logs_of_the_sample_system", "");
+    vm.wait_ready("init");
+    vm.run_ok("logger -t vmtest hello-from-the-vm");
+    // The line goes logger → syslogd → its pipe → PID 1; wait for it with a
+    // bound instead of guessing a delay.
+    let shown = vm.run(
+        "for i in $(seq 100); do cinit-ctl log syslogd | grep -q hello-from-the-vm && break; \
+         sleep 0.1; done; cinit-ctl log syslogd",
+    );
+    vm.note(format!("cinit-ctl log syslogd:\n{}", shown.text()));
+    let Some(line) = shown.lines.iter().find(|l| l.contains("hello-from-the-vm")) else {
+        vm.fail(&format!(
+            "`cinit-ctl log syslogd` lacks the message:\n{}",
+            shown.text()
+        ));
+    };
+    // `2026-11-21T10:00:00.123Z [   12.345] text`: UTC and boot time.
+    let stamped = line.len() > 24
+        && line.as_bytes()[4] == b'-'
+        && line.as_bytes()[10] == b'T'
+        && line.contains("Z [")
+        && line.contains("] ");
+    if !stamped {
+        vm.fail(&format!("the log line has no timestamps: {line:?}"));
+    }
+    let file = vm.run(
+        "for i in $(seq 100); do grep -q hello-from-the-vm /var/log/messages && break; \
+         sleep 0.1; done; grep -c hello-from-the-vm /var/log/messages",
+    );
+    if file.rc != 0 || file.lines != ["1"] {
+        vm.fail(&format!(
+            "/var/log/messages should hold the message once: {file:?}"
+        ));
+    }
+    let own = vm.run_ok("cinit-ctl log | grep -c 'done init'");
+    if own.lines != ["1"] {
+        vm.fail(&format!(
+            "cinit's own log should hold `done init` once: {own:?}"
+        ));
+    }
+    let kmsg = vm.run_ok("dmesg | grep -c 'cinit: done init'");
+    if kmsg.lines.first().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0) == 0 {
+        vm.fail(&format!("the kernel log lacks cinit's messages: {kmsg:?}"));
+    }
+    power_off(&mut vm);
+}
