@@ -198,6 +198,10 @@ impl Out {
                 self.u8(8);
                 self.str(m);
             }
+            Reason::NotReady(ms) => {
+                self.u8(9);
+                self.u64(*ms);
+            }
         }
     }
     fn opt_reason(&mut self, r: Option<&Reason>) {
@@ -243,6 +247,9 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
             o.str(b);
         }
         o.opt_reason(n.broken.as_ref());
+        // Appended: readiness (`notification-fd`, `ready-timeout`).
+        o.opt_u64(n.notify_fd.and_then(|fd| u64::try_from(fd).ok()));
+        o.opt_u64(n.ready_timeout_ms);
         body.section(tag::NODE, o);
     }
     for r in &s.services {
@@ -260,6 +267,8 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
         o.u32(r.quick_deaths);
         o.bool(r.started_once);
         o.bool(r.stop_requested);
+        // Appended: the stop that ends a ready-timeout.
+        o.opt_u64(r.stop_timed_out);
         body.section(tag::SERVICE, o);
     }
     if let Some(c) = &s.console {
@@ -416,6 +425,7 @@ impl<'a> In<'a> {
             6 => Reason::NeedMissing(self.str()?, self.str()?),
             7 => Reason::Cycle(self.str()?),
             8 => Reason::Config(self.str()?),
+            9 => Reason::NotReady(self.u64()?),
             _ => return None,
         }))
     }
@@ -431,6 +441,9 @@ fn node(p: &mut In) -> Option<Node> {
         n.missing_need = Some((p.str()?, p.str()?));
     }
     n.broken = p.opt_reason()?;
+    // Appended fields: absent from an older writer (no readiness).
+    n.notify_fd = p.opt_u64().flatten().and_then(|fd| i32::try_from(fd).ok());
+    n.ready_timeout_ms = p.opt_u64().flatten();
     Some(n)
 }
 
@@ -449,6 +462,8 @@ fn service(p: &mut In) -> Option<SvcRecord> {
         quick_deaths: p.u32()?,
         started_once: p.bool()?,
         stop_requested: p.bool()?,
+        // Appended field: absent from an older writer.
+        stop_timed_out: p.opt_u64().flatten(),
     })
 }
 
