@@ -32,6 +32,7 @@ pub mod host;
 pub mod lifecycle;
 pub mod paths;
 pub mod proto;
+pub mod ready_conf;
 pub mod reap;
 pub mod signals;
 pub mod snapshot;
