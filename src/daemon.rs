@@ -6,10 +6,11 @@
 //! loop.
 //!
 //! Each loop iteration, in this fixed order:
-//! 1. `poll()` on the signalfd, the control socket and its clients (and the
-//!    console when output is pending), with the timeout of the nearest
-//!    deadline. The only blocking call.
-//! 2. Drain the signalfd, if poll says it has something.
+//! 1. `poll()` on the signalfd, the readiness pipes, the control socket and
+//!    its clients (and the console when output is pending), with the timeout
+//!    of the nearest deadline. The only blocking call.
+//! 2. Drain the signalfd, if poll says it has something; read the
+//!    readiness pipes poll reported (`notification-fd`).
 //! 3. Reap every exited child (known services and orphans alike), if a
 //!    SIGCHLD came (or without a signalfd: on every wakeup).
 //! 4. Control: accept clients, read requests, carry them out.
@@ -22,7 +23,7 @@
 //! An iteration that panics is caught and logged; the loop goes on. Nothing
 //! here ever returns or exits once the PID-1 check has passed.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use nix::errno::Errno;
@@ -52,6 +53,9 @@ mod system;
 
 #[path = "daemon_update.rs"]
 mod hot;
+
+#[path = "daemon_ready.rs"]
+mod ready;
 
 /// The client that asked for a shutdown: processes are not signalled while
 /// it is still connected or (if it is in our PID namespace) alive, until
@@ -152,16 +156,19 @@ impl Daemon {
         if self.reap_pending || self.control.as_ref().is_some_and(Control::has_ready) {
             timeout = Some(0); // work is waiting: do not sleep
         }
-        let (signalled, control_events) = self.wait(now, timeout);
+        let (signalled, control_events, ready_events) = self.wait(now, timeout);
         if signalled {
             self.drain_signals();
         }
         let now = now_ms();
+        self.read_readiness(now, &ready_events);
         // Without a signalfd, no SIGCHLD tells when: reap on every wakeup.
         if self.reap_pending || self.signals.is_none() {
             let (engine, host, helper) = (&mut self.engine, &mut self.host, &mut self.helper);
             // Orphans (pids the engine does not own) are reaped silently.
             self.reap_pending = reap(|pid, status| {
+                // Gone: its readiness pipe (if any) can say nothing more.
+                host.ready.forget(pid);
                 if let Some(h) = helper.take_if(|h| h.pid == pid) {
                     let took = seconds(now.saturating_sub(h.since));
                     host.log(&format!("{} (pid {pid}) ended in {took}: {status}", h.what));
@@ -193,8 +200,13 @@ impl Daemon {
     }
 
     /// Poll; returns whether the signalfd has something to read (or poll
-    /// failed, so it may), and the control part of the poll results.
-    fn wait(&mut self, now: Millis, timeout: Option<u32>) -> (bool, Vec<PollFlags>) {
+    /// failed, so it may), the control part of the poll results, and the
+    /// readiness pipes' (by descriptor).
+    fn wait(
+        &mut self,
+        now: Millis,
+        timeout: Option<u32>,
+    ) -> (bool, Vec<PollFlags>, Vec<(RawFd, PollFlags)>) {
         let mut fds: Vec<PollFd> = Vec::with_capacity(4);
         if let Some(s) = &self.signals {
             fds.push(PollFd::new(s.fd(), PollFlags::POLLIN));
@@ -203,6 +215,10 @@ impl Daemon {
             if let Some(fd) = self.host.console.fd() {
                 fds.push(PollFd::new(fd, PollFlags::POLLOUT));
             }
+        }
+        let first_ready = fds.len();
+        for fd in self.host.ready.poll_fds() {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }
         let first_control = fds.len();
         if let Some(control) = &self.control {
@@ -226,14 +242,23 @@ impl Daemon {
             .skip(first_control)
             .map(|f| f.revents().unwrap_or(PollFlags::empty()))
             .collect();
+        let ready = fds
+            .get(first_ready..first_control)
+            .unwrap_or(&[])
+            .iter()
+            .map(|f| {
+                let ev = f.revents().unwrap_or(PollFlags::empty());
+                (f.as_fd().as_raw_fd(), ev)
+            })
+            .collect();
         drop(fds);
         if let Err(e) = result {
             if e != Errno::EINTR {
                 self.host.log(&format!("poll failed: {}", e.desc()));
             }
-            return (true, Vec::new());
+            return (true, Vec::new(), Vec::new());
         }
-        (signalled, events)
+        (signalled, events, ready)
     }
 
     fn serve_control(&mut self, now: Millis, events: &[PollFlags]) {
@@ -269,7 +294,11 @@ impl Daemon {
             });
             match outcome {
                 Outcome::Reply(reply) => control.reply(inc.client, now, &reply),
-                Outcome::Pending(p) => self.pending.push(p),
+                // Unprivileged waits are capped (see crate::wait).
+                Outcome::Pending(p) => match crate::wait::refusal(&self.pending, &p) {
+                    Some(refused) => control.reply(inc.client, now, &refused),
+                    None => self.pending.push(p),
+                },
                 Outcome::System(action) => system.push((inc.client, action)),
             }
         }

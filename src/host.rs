@@ -1,5 +1,6 @@
 //! The engine's window on the real system: spawning with the console as
-//! stdio, signalling process groups, and logging state changes.
+//! stdio (and a readiness pipe at `notification-fd`), signalling process
+//! groups, and logging state changes.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -12,6 +13,7 @@ use nix::unistd::Pid as NixPid;
 use crate::clock::now_ms;
 use crate::console::Console;
 use crate::engine::{seconds, Host, Millis, Pid, Report, Role, Spawned};
+use crate::ready_pipe::ReadyPipes;
 use crate::spawn::{spawn, ChildFds};
 use crate::state::{SpawnError, State};
 use crate::svcdir::read_exec;
@@ -28,6 +30,8 @@ pub struct RealHost {
     /// Service directory of each engine index, and the same as C strings.
     dirs: Vec<PathBuf>,
     cdirs: Vec<CString>,
+    /// Read ends of the readiness pipes of processes not ready yet.
+    pub ready: ReadyPipes,
 }
 
 impl RealHost {
@@ -37,6 +41,7 @@ impl RealHost {
             child_stdio,
             dirs: Vec::new(),
             cdirs: Vec::new(),
+            ready: ReadyPipes::default(),
         }
     }
 
@@ -54,8 +59,16 @@ impl RealHost {
     }
 }
 
-impl Host for RealHost {
-    fn spawn(&mut self, svc: usize, role: Role) -> Result<Spawned, SpawnError> {
+impl RealHost {
+    /// Spawn `role` of `svc`; with `ready_fd`, also a readiness pipe whose
+    /// write end the child gets at that descriptor (and only the child: the
+    /// parent's copy closes when this returns).
+    fn spawn_with(
+        &mut self,
+        svc: usize,
+        role: Role,
+        ready_fd: Option<RawFd>,
+    ) -> Result<Spawned, SpawnError> {
         let (Some(dir), Some(cdir)) = (self.dirs.get(svc), self.cdirs.get(svc)) else {
             return Err(SpawnError::Config("unknown service".into()));
         };
@@ -97,12 +110,35 @@ impl Host for RealHost {
             Some(fd) => fd.as_raw_fd(),
             None => return Err(SpawnError::Config("no console for stdio".into())),
         };
-        spawn(&spec, cdir, &ChildFds::console(stdio))
-            .map(Spawned::Pid)
-            .map_err(|errno| SpawnError::Exec {
-                path: String::from_utf8_lossy(spec.path.as_bytes()).into_owned(),
-                errno,
-            })
+        let exec_error = |errno| SpawnError::Exec {
+            path: String::from_utf8_lossy(spec.path.as_bytes()).into_owned(),
+            errno,
+        };
+        let mut fds = ChildFds::console(stdio);
+        // A pipe that cannot be made (a full descriptor table) is as
+        // temporary as the same errno from the exec: a backoff and a retry.
+        let pipe = ready_fd
+            .map(|target| ReadyPipes::open(target).map(|p| (p, target)))
+            .transpose()
+            .map_err(exec_error)?;
+        if let Some((p, target)) = &pipe {
+            fds.extra.push((p.write.as_raw_fd(), *target));
+        }
+        let pid = spawn(&spec, cdir, &fds).map_err(exec_error)?;
+        if let Some((p, _)) = pipe {
+            self.ready.watch(p.read, pid, svc);
+        }
+        Ok(Spawned::Pid(pid))
+    }
+}
+
+impl Host for RealHost {
+    fn spawn(&mut self, svc: usize, role: Role) -> Result<Spawned, SpawnError> {
+        self.spawn_with(svc, role, None)
+    }
+
+    fn spawn_ready(&mut self, svc: usize, fd: i32) -> Result<Spawned, SpawnError> {
+        self.spawn_with(svc, Role::On, Some(fd))
     }
 
     fn signal_group(&mut self, pgid: Pid, sig: Signal) {

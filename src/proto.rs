@@ -28,6 +28,7 @@ pub mod op {
     pub const START: u8 = 0x03;
     pub const STOP: u8 = 0x04;
     pub const RESTART: u8 = 0x05;
+    pub const WAIT: u8 = 0x06;
     pub const REBOOT: u8 = 0x10;
     pub const HALT: u8 = 0x11;
     pub const POWEROFF: u8 = 0x12;
@@ -110,6 +111,10 @@ pub enum Request {
     Restart {
         names: Vec<String>,
     },
+    /// Wait until every named service is up or has failed.
+    Wait {
+        names: Vec<String>,
+    },
     System(SystemAction),
     /// A well-formed frame with an opcode this build does not know.
     Unknown(u8),
@@ -120,7 +125,7 @@ impl Request {
     pub fn is_read_only(&self) -> bool {
         matches!(
             self,
-            Request::Version | Request::Status { .. } | Request::Unknown(_)
+            Request::Version | Request::Status { .. } | Request::Wait { .. } | Request::Unknown(_)
         )
     }
 }
@@ -336,6 +341,7 @@ pub fn decode_request(frame: &[u8]) -> Result<Request, DecodeError> {
         },
         op::STOP => Request::Stop { names },
         op::RESTART => Request::Restart { names },
+        op::WAIT => Request::Wait { names },
         op::REBOOT => Request::System(SystemAction::Reboot),
         op::HALT => Request::System(SystemAction::Halt),
         op::POWEROFF => Request::System(SystemAction::Poweroff),
@@ -440,6 +446,7 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
         }
         Request::Stop { names } => (op::STOP, names, 0),
         Request::Restart { names } => (op::RESTART, names, 0),
+        Request::Wait { names } => (op::WAIT, names, 0),
         Request::System(action) => (action.opcode(), &[], 0),
         Request::Unknown(opcode) => (*opcode, &[], 0),
     };

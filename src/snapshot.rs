@@ -47,6 +47,7 @@ mod tag {
     pub const CLIENT: u8 = 7;
     pub const PENDING: u8 = 8;
     pub const WAITER: u8 = 9;
+    pub const READY: u8 = 10;
 }
 
 /// The service tree as loaded: where each service lives, and the roots.
@@ -91,6 +92,17 @@ pub struct ControlState {
     pub bound: Option<(u64, u64)>,
 }
 
+/// The read end of a readiness pipe (`notification-fd`) whose process has
+/// not signalled yet.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReadyRecord {
+    pub fd: i32,
+    pub pid: i32,
+    pub svc: u32,
+    /// Bytes read so far without a newline.
+    pub seen: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
     /// The cinit version that wrote it.
@@ -103,6 +115,8 @@ pub struct Snapshot {
     pub pending: Vec<Pending>,
     /// Clients waiting for the result of this update.
     pub waiters: Vec<u64>,
+    /// Readiness pipes of processes that have not signalled yet.
+    pub ready: Vec<ReadyRecord>,
 }
 
 /// What could not be read, one line each, for the console.
@@ -332,6 +346,12 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
                 o.indices(deps);
                 o.bool(*starting);
             }
+            Pending::Wait { client, svcs, uid } => {
+                o.u8(4);
+                o.u64(*client);
+                o.indices(svcs);
+                o.u32(*uid);
+            }
         }
         body.section(tag::PENDING, o);
     }
@@ -339,6 +359,14 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
         let mut o = Out::default();
         o.u64(w);
         body.section(tag::WAITER, o);
+    }
+    for r in &s.ready {
+        let mut o = Out::default();
+        o.i32(r.fd);
+        o.i32(r.pid);
+        o.u32(r.svc);
+        o.u32(r.seen);
+        body.section(tag::READY, o);
     }
     let mut out = Vec::with_capacity(HEADER_LEN + body.0.len());
     out.extend_from_slice(&MAGIC);
@@ -484,6 +512,11 @@ fn pending(p: &mut In) -> Option<Pending> {
             deps: p.indices()?,
             starting: p.bool()?,
         },
+        4 => Pending::Wait {
+            client: p.u64()?,
+            svcs: p.indices()?,
+            uid: p.u32()?,
+        },
         _ => return None,
     })
 }
@@ -613,6 +646,16 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
             .is_some(),
             tag::PENDING => pending(&mut p).map(|x| s.pending.push(x)).is_some(),
             tag::WAITER => p.u64().map(|w| s.waiters.push(w)).is_some(),
+            tag::READY => (|| {
+                s.ready.push(ReadyRecord {
+                    fd: p.i32()?,
+                    pid: p.i32()?,
+                    svc: p.u32()?,
+                    seen: p.u32()?,
+                });
+                Some(())
+            })()
+            .is_some(),
             _ => true, // a newer writer's section: skipped
         };
         if !ok {
@@ -624,6 +667,7 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
             control_clients.len(),
             s.pending.len(),
             s.waiters.len(),
+            s.ready.len(),
         ];
         if most.iter().any(|&n| n > MAX_ITEMS) {
             lost.push("snapshot holds too many items; the rest is skipped".to_string());

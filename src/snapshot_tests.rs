@@ -95,8 +95,19 @@ fn sample() -> Snapshot {
                 deps: vec![],
                 starting: true,
             },
+            Pending::Wait {
+                client: 11,
+                svcs: vec![0, 2],
+                uid: 1000,
+            },
         ],
         waiters: vec![11],
+        ready: vec![ReadyRecord {
+            fd: 12,
+            pid: 42,
+            svc: 2,
+            seen: 3,
+        }],
     }
 }
 
