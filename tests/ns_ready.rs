@@ -707,3 +707,87 @@ fn junk_or_a_closed_pipe_leaves_it_starting() {
         );
     }
 }
+
+/// Proves any user may wait, and that the waits of users other than root
+/// are capped so they cannot lock root out: with cinit as the real root
+/// and `cinit-ctl` run as uid 65534 inside its namespaces, `wait ok` exits
+/// 0 while `start ok` is refused (4). Sixteen `wait gate` as that uid stay
+/// pending (cinit holds their connections); a seventeenth is refused at
+/// once (exit 1, "too many waits"), while root's `wait ok` is answered.
+/// When `gate` becomes ready, the sixteen all exit 0.
+#[test]
+fn any_user_may_wait_and_unprivileged_waits_are_capped() {
+    use std::os::unix::fs::PermissionsExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: needs root (runs cinit without a user namespace)");
+        return;
+    }
+    const NOBODY: u32 = 65534;
+    const CAP: usize = 16;
+    let fx = Fixture::new();
+    let mode = |p: &std::path::Path, m| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode(fx.path(), 0o755);
+    let bin = fx.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    mode(&bin, 0o755);
+    let exe = bin.join("cinit-ctl");
+    std::fs::copy(ctl_bin(), &exe).unwrap();
+    mode(&exe, 0o755);
+    fx.service("ok").script("exit 0");
+    fx.service("gate")
+        .respawn()
+        .file("notification-fd", "5\n")
+        .script(&format!("{}\necho >&5\nexec sleep 1000", wait_go(&fx)));
+    fx.service("init").wants("ok").wants("gate");
+    let c = fx.boot_ctl_real_root();
+    c.expect_outcome("ok", "done");
+    c.wait_state_for("starting", "gate", LONG);
+    let out = c.ctl_in_ns_as(NOBODY, &exe, &["wait", "ok"]);
+    c.check(
+        out.code() == Some(0),
+        &format!("wait as nobody: {}", out.dump()),
+    );
+    let out = c.ctl_in_ns_as(NOBODY, &exe, &["start", "ok"]);
+    c.check(
+        out.code() == Some(4),
+        &format!("start as nobody: {}", out.dump()),
+    );
+
+    let sockets = |c: &Cinit| {
+        c.proc()
+            .fds()
+            .iter()
+            .filter(|(_, t)| t.display().to_string().starts_with("socket:"))
+            .count()
+    };
+    let idle = sockets(&c);
+    std::thread::scope(|scope| {
+        let waiters: Vec<_> = (0..CAP)
+            .map(|_| scope.spawn(|| c.ctl_in_ns_as(NOBODY, &exe, &["wait", "gate"])))
+            .collect();
+        c.wait_until("the waits to be pending in cinit", LONG, |c| {
+            sockets(c) >= idle + CAP
+        });
+        let out = c.ctl_in_ns_as(NOBODY, &exe, &["wait", "gate"]);
+        c.check(
+            out.code() == Some(1) && out.stderr.contains("too many waits"),
+            &format!("the wait beyond the cap: {}", out.dump()),
+        );
+        let out = c.ctl(&["wait", "ok"]);
+        c.check(
+            out.code() == Some(0),
+            &format!("root's wait: {}", out.dump()),
+        );
+        std::fs::write(fx.mark("go"), "").unwrap();
+        for w in waiters {
+            let out = w.join().unwrap();
+            c.check(
+                out.code() == Some(0) && out.stdout.contains("gate: running"),
+                &format!("a capped-in wait: {}", out.dump()),
+            );
+        }
+    });
+}
