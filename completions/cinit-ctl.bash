@@ -8,7 +8,7 @@ _cinit_ctl_services() {
 
 _cinit_ctl() {
     local cur="${COMP_WORDS[COMP_CWORD]}"
-    local verbs="start stop restart status list pid log version reboot halt poweroff rescue update check"
+    local verbs="start stop restart wait status list pid log version reboot halt poweroff rescue update check"
     local verb="" i
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
@@ -21,6 +21,8 @@ _cinit_ctl() {
         start) COMPREPLY=($(compgen -W "--no-deps $(_cinit_ctl_services)" -- "$cur")) ;;
         stop|restart|pid) COMPREPLY=($(compgen -W "$(_cinit_ctl_services)" -- "$cur")) ;;
         log) COMPREPLY=($(compgen -W "-n -f $(_cinit_ctl_services)" -- "$cur")) ;;
+        wait) [ "${COMP_WORDS[COMP_CWORD-1]}" = --timeout ] ||
+            COMPREPLY=($(compgen -W "--timeout $(_cinit_ctl_services)" -- "$cur")) ;;
         status) COMPREPLY=($(compgen -W "--json $(_cinit_ctl_services)" -- "$cur")) ;;
         list) COMPREPLY=($(compgen -W "--json" -- "$cur")) ;;
         check) COMPREPLY=($(compgen -d -- "$cur")) ;;

@@ -55,6 +55,8 @@ text svc_config env-bad 'A=1\nJUNK\n'
 text svc_config nul 'ok\nb\0d\n'
 text svc_config delay '7\n'
 text svc_config delay-blank ' 0 '
+text svc_config notification-fd '5\n'
+text svc_config ready-timeout '2.5\n'
 text svc_config profile 'quiet cprofile:a ro cprofile:net/min'
 
 # The sample snapshot of snapshot_tests.rs, as encode() writes it (with a

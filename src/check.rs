@@ -5,15 +5,19 @@
 //! checks that cinit can only make when it executes a program: `on`/`off`
 //! exist, are regular files (or links to one) and are executable, and their
 //! `.params`/`.env` parse, and the log settings (`log.size`, `log.file`,
-//! `log.mirror`, `console`) are valid. Nothing is started. Every problem is
-//! collected; one bad service never hides another.
+//! `log.mirror`, `console`) are valid; readiness files that would have no
+//! effect (`notification-fd` in a once service, `ready-timeout` in a respawn
+//! service without `notification-fd`) are reported too. Nothing is started.
+//! Every problem is collected; one bad service never hides another.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::conf::read_conf;
+use crate::engine::Node;
 use crate::logconf::read_log_config;
+use crate::ready_conf::{NOTIFICATION_FD, READY_TIMEOUT};
 use crate::svcdir::{describe_io, read_exec};
 use crate::tree::{load, service_name, Problem, MAX_SERVICES};
 
@@ -104,6 +108,33 @@ fn check_program(name: &str, dir: &Path, prog: &str, problems: &mut Vec<Problem>
     }
 }
 
+/// Readiness files that are valid but do nothing: `notification-fd` in a
+/// once service (it is up when `on` exits 0), `ready-timeout` in a respawn
+/// service without `notification-fd` (it is up when spawned, never
+/// `starting`). Their contents were checked when the tree was loaded.
+fn check_readiness(node: &Node, dir: &Path, problems: &mut Vec<Problem>) {
+    let has = |f: &str| fs::symlink_metadata(dir.join(f)).is_ok();
+    let mut add = |file: &str, reason: &str| {
+        problems.push(Problem {
+            service: node.name.clone(),
+            file: dir.join(file),
+            reason: reason.to_string(),
+        })
+    };
+    if !node.respawn && has(NOTIFICATION_FD) {
+        add(
+            NOTIFICATION_FD,
+            "ignored: not a respawn service (a once service is up when on exits 0)",
+        );
+    }
+    if node.respawn && !has(NOTIFICATION_FD) && node.ready_timeout_ms.is_some() {
+        add(
+            READY_TIMEOUT,
+            "has no effect: a respawn service without notification-fd is up when it is spawned",
+        );
+    }
+}
+
 /// Check the tree under `base` (a directory holding `svc/` and maybe `conf/`).
 pub fn check(base: &Path) -> Report {
     let mut report = Report::default();
@@ -133,6 +164,7 @@ pub fn check(base: &Path) -> Report {
                 file: e.file,
                 reason: e.reason,
             }));
+        check_readiness(node, dir, &mut report.problems);
     }
     let (_, conf_problems) = read_conf(&base.join("conf"));
     for e in conf_problems {
@@ -257,6 +289,45 @@ mod tests {
             "{text:#?}"
         );
         assert!(text[2].contains("bad/log.size: bad: \"huge\" is not a size"));
+    }
+
+    #[test]
+    fn readiness_files_are_checked_and_useless_ones_reported() {
+        let t = tempfile::tempdir().unwrap();
+        let svc = t.path().join("svc");
+        for s in ["good", "once", "plain", "badfd", "badtime"] {
+            fs::create_dir_all(svc.join(s)).unwrap();
+        }
+        for s in ["good", "plain", "badfd"] {
+            fs::write(svc.join(s).join("respawn"), "").unwrap();
+        }
+        fs::write(svc.join("good/notification-fd"), "3\n").unwrap();
+        fs::write(svc.join("good/ready-timeout"), "10\n").unwrap();
+        fs::write(svc.join("once/notification-fd"), "3\n").unwrap();
+        fs::write(svc.join("once/ready-timeout"), "1.5\n").unwrap();
+        fs::write(svc.join("plain/ready-timeout"), "2\n").unwrap();
+        fs::write(svc.join("badfd/notification-fd"), "many").unwrap();
+        fs::write(svc.join("badtime/ready-timeout"), "-3").unwrap();
+        let r = check(t.path());
+        let text: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
+        let has = |s: &str| text.iter().any(|p| p.contains(s));
+        assert!(
+            has("badfd/notification-fd: badfd: \"many\" is not a descriptor number"),
+            "{text:#?}"
+        );
+        assert!(
+            has("badtime/ready-timeout: badtime: \"-3\" is not a number of seconds"),
+            "{text:#?}"
+        );
+        assert!(
+            has("once/notification-fd: once: ignored: not a respawn service"),
+            "{text:#?}"
+        );
+        assert!(
+            has("plain/ready-timeout: plain: has no effect: a respawn service without notification-fd"),
+            "{text:#?}"
+        );
+        assert_eq!(text.len(), 4, "{text:#?}");
     }
 
     #[test]

@@ -15,12 +15,16 @@ pub enum ClientError {
     Connect(String),
     /// The connection broke or the reply was not understood.
     Protocol(String),
+    /// No reply within the timeout the caller gave.
+    TimedOut(String),
 }
 
 impl std::fmt::Display for ClientError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ClientError::Connect(m) | ClientError::Protocol(m) => f.write_str(m),
+            ClientError::Connect(m) | ClientError::Protocol(m) | ClientError::TimedOut(m) => {
+                f.write_str(m)
+            }
         }
     }
 }
@@ -93,9 +97,13 @@ fn read_reply(stream: &mut UnixStream, socket: &Path) -> Result<Reply, ClientErr
         ClientError::Protocol(format!("{what} {}: {e}", socket.display()))
     };
     let mut header = [0u8; proto::HEADER_LEN];
-    stream
-        .read_exact(&mut header)
-        .map_err(|e| proto_err("no reply from", &e))?;
+    stream.read_exact(&mut header).map_err(|e| match e.kind() {
+        // What a read timeout looks like (EAGAIN, or ETIMEDOUT elsewhere).
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+            ClientError::TimedOut(format!("no reply from {} in time", socket.display()))
+        }
+        _ => proto_err("no reply from", &e),
+    })?;
     let h = proto::decode_header(&header, proto::MAX_REPLY)
         .map_err(|e: DecodeError| proto_err("bad reply from", &e))?;
     let mut frame = header.to_vec();

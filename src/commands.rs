@@ -5,7 +5,8 @@
 //! touches have come to a result: `start` when every named service is
 //! settled (running, done, failed, need-failed, backoff); `stop` when the
 //! named services and every service that needed them are down; `restart`
-//! when they are down and then settled again. Nothing here blocks.
+//! when they are down and then settled again; `wait` when every named
+//! service is up or has failed ([`crate::wait`]). Nothing here blocks.
 //!
 //! Service names are paths relative to `svc/`; an absolute path inside the
 //! tree also works; anything outside it is refused. A service that exists
@@ -49,13 +50,20 @@ pub enum Pending {
     },
     /// A client reading a log (fed by [`crate::logfollow::feed_all`]).
     Log(LogFollow),
+    /// `cinit-ctl wait`: answered when each service is up or has failed.
+    /// `uid`: who asked (waits of others than root are capped).
+    Wait {
+        client: u64,
+        svcs: Vec<usize>,
+        uid: u32,
+    },
 }
 
 impl Pending {
     /// Every service index the operation waits on.
     pub fn services(&self) -> impl Iterator<Item = usize> + '_ {
         let (a, b): (&[usize], &[usize]) = match self {
-            Pending::Start { svcs, .. } => (svcs, &[]),
+            Pending::Start { svcs, .. } | Pending::Wait { svcs, .. } => (svcs, &[]),
             Pending::Log(f) => (f.svc.as_slice(), &[]),
             Pending::Stop { roots, deps, .. } | Pending::Restart { roots, deps, .. } => {
                 (roots, deps)
@@ -82,7 +90,8 @@ impl Pending {
         match self {
             Pending::Start { client, .. }
             | Pending::Stop { client, .. }
-            | Pending::Restart { client, .. } => *client,
+            | Pending::Restart { client, .. }
+            | Pending::Wait { client, .. } => *client,
             Pending::Log(f) => f.client,
         }
     }
@@ -106,6 +115,7 @@ fn verb(req: &Request) -> &'static str {
         Request::Start { .. } => "start",
         Request::Stop { .. } => "stop",
         Request::Restart { .. } => "restart",
+        Request::Wait { .. } => "wait",
         Request::System(a) => a.word(),
         Request::Log { .. } => "log",
         Request::Unknown(_) => "unknown",
@@ -311,6 +321,10 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
                 })
             }
         }
+        Request::Wait { names } => match resolve_all(sv, names) {
+            Ok(svcs) => Outcome::Pending(Pending::Wait { client, svcs, uid }),
+            Err(outcome) => outcome,
+        },
         Request::System(action) => Outcome::System(*action),
         Request::Log {
             name,
@@ -384,5 +398,6 @@ pub fn progress(sv: &mut Services, now: Millis, p: &mut Pending) -> Option<Reply
                 .all(|&i| sv.engine.is_settled(i));
             settled.then(|| dependents_first(sv.engine, now, deps, roots))
         }
+        Pending::Wait { svcs, .. } => crate::wait::answer(sv.engine, now, svcs),
     }
 }

@@ -6,10 +6,11 @@
 //! loop.
 //!
 //! Each loop iteration, in this fixed order:
-//! 1. `poll()` on the signalfd, the control socket and its clients (and the
-//!    console when output is pending), with the timeout of the nearest
-//!    deadline. The only blocking call.
-//! 2. Drain the signalfd, if poll says it has something.
+//! 1. `poll()` on the signalfd, the readiness pipes, the control socket and
+//!    its clients (and the console when output is pending), with the timeout
+//!    of the nearest deadline. The only blocking call.
+//! 2. Drain the signalfd, if poll says it has something; read the
+//!    readiness pipes poll reported (`notification-fd`).
 //! 3. Reap every exited child (known services and orphans alike), if a
 //!    SIGCHLD came (or without a signalfd: on every wakeup).
 //! 4. Control: accept clients, read requests, carry them out.
@@ -22,7 +23,7 @@
 //! An iteration that panics is caught and logged; the loop goes on. Nothing
 //! here ever returns or exits once the PID-1 check has passed.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use nix::errno::Errno;
@@ -52,6 +53,9 @@ mod system;
 
 #[path = "daemon_update.rs"]
 mod hot;
+
+#[path = "daemon_ready.rs"]
+mod ready;
 
 /// The client that asked for a shutdown: processes are not signalled while
 /// it is still connected or (if it is in our PID namespace) alive, until
@@ -96,6 +100,18 @@ struct Daemon {
     update_requested: bool,
     /// Clients waiting for the result of the update.
     update_waiters: Vec<u64>,
+}
+
+/// What one `poll()` found: whether the signalfd may have something (or poll
+/// failed, so it may), and the events of the control socket and clients, of
+/// the log pipes (both in their modules' poll order), and of the readiness
+/// pipes (by descriptor).
+#[derive(Default)]
+struct Woken {
+    signalled: bool,
+    control: Vec<PollFlags>,
+    logs: Vec<PollFlags>,
+    ready: Vec<(RawFd, PollFlags)>,
 }
 
 /// While processes are being waited for at shutdown, look again this often
@@ -153,18 +169,26 @@ impl Daemon {
         if self.reap_pending || self.control.as_ref().is_some_and(Control::has_ready) {
             timeout = Some(0); // work is waiting: do not sleep
         }
-        let (signalled, control_events, log_events) = self.wait(now, timeout);
+        let Woken {
+            signalled,
+            control: control_events,
+            logs: log_events,
+            ready: ready_events,
+        } = self.wait(now, timeout);
         // Before anything can add a log: the events are in poll order.
         self.host.read_logs(now, &log_events);
         if signalled {
             self.drain_signals();
         }
         let now = now_ms();
+        self.read_readiness(now, &ready_events);
         // Without a signalfd, no SIGCHLD tells when: reap on every wakeup.
         if self.reap_pending || self.signals.is_none() {
             let (engine, host, helper) = (&mut self.engine, &mut self.host, &mut self.helper);
             // Orphans (pids the engine does not own) are reaped silently.
             self.reap_pending = reap(|pid, status| {
+                // Gone: its readiness pipe (if any) can say nothing more.
+                host.ready.forget(pid);
                 if let Some(h) = helper.take_if(|h| h.pid == pid) {
                     let took = seconds(now.saturating_sub(h.since));
                     host.log(&format!("{} (pid {pid}) ended in {took}: {status}", h.what));
@@ -207,12 +231,9 @@ impl Daemon {
     }
 
     /// Poll; returns whether the signalfd has something to read (or poll
-    /// failed, so it may), and the control and log parts of the poll results.
-    fn wait(
-        &mut self,
-        now: Millis,
-        timeout: Option<u32>,
-    ) -> (bool, Vec<PollFlags>, Vec<PollFlags>) {
+    /// failed, so it may), and the control, log and readiness parts of the
+    /// poll results.
+    fn wait(&mut self, now: Millis, timeout: Option<u32>) -> Woken {
         let mut fds: Vec<PollFd> = Vec::with_capacity(4);
         if let Some(s) = &self.signals {
             fds.push(PollFd::new(s.fd(), PollFlags::POLLIN));
@@ -221,6 +242,10 @@ impl Daemon {
             if let Some(fd) = self.host.console.fd() {
                 fds.push(PollFd::new(fd, PollFlags::POLLOUT));
             }
+        }
+        let first_ready = fds.len();
+        for fd in self.host.ready.poll_fds() {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
         }
         let first_control = fds.len();
         if let Some(control) = &self.control {
@@ -252,14 +277,31 @@ impl Daemon {
         };
         let events = revents(first_control..first_log);
         let log_events = revents(first_log..fds.len());
+        let ready = fds
+            .get(first_ready..first_control)
+            .unwrap_or(&[])
+            .iter()
+            .map(|f| {
+                let ev = f.revents().unwrap_or(PollFlags::empty());
+                (f.as_fd().as_raw_fd(), ev)
+            })
+            .collect();
         drop(fds);
         if let Err(e) = result {
             if e != Errno::EINTR {
                 self.host.log(&format!("poll failed: {}", e.desc()));
             }
-            return (true, Vec::new(), Vec::new());
+            return Woken {
+                signalled: true,
+                ..Woken::default()
+            };
         }
-        (signalled, events, log_events)
+        Woken {
+            signalled,
+            control: events,
+            logs: log_events,
+            ready,
+        }
     }
 
     fn serve_control(&mut self, now: Millis, events: &[PollFlags]) {
@@ -295,7 +337,11 @@ impl Daemon {
             });
             match outcome {
                 Outcome::Reply(reply) => control.reply(inc.client, now, &reply),
-                Outcome::Pending(p) => self.pending.push(p),
+                // Unprivileged waits are capped (see crate::wait).
+                Outcome::Pending(p) => match crate::wait::refusal(&self.pending, &p) {
+                    Some(refused) => control.reply(inc.client, now, &refused),
+                    None => self.pending.push(p),
+                },
                 Outcome::System(action) => system.push((inc.client, action)),
             }
         }

@@ -13,6 +13,7 @@ use crate::engine::{Engine, Millis};
 use crate::host::RealHost;
 use crate::paths::Paths;
 use crate::proto::{ErrorCode, Reply};
+use crate::ready_pipe::ReadyPipes;
 use crate::signals::SignalSource;
 use crate::snapshot::{self, ConsoleState, Lost, Snapshot};
 use crate::tree::Tree;
@@ -37,6 +38,7 @@ impl Daemon {
         fds.extend(self.host.console.fd().map(|f| f.as_raw_fd()));
         fds.extend(self.host.child_stdio.as_ref().map(|f| f.as_raw_fd()));
         fds.extend(self.host.logs.raw_fds());
+        fds.extend(self.host.ready.raw_fds());
         fds
     }
 
@@ -109,6 +111,7 @@ impl Daemon {
             pending: self.pending.clone(),
             waiters: self.update_waiters.clone(),
             logs: self.host.logs.export(),
+            ready: self.host.ready.export(),
         };
         let bytes = snapshot::encode(&snap);
         let why = update::exec_with_snapshot(&self.exec, &bytes, &self.handed_fds());
@@ -176,6 +179,18 @@ impl Daemon {
             }
             None => None,
         };
+        // Readiness pipes: every descriptor adopted so far is taken.
+        let mut taken: Vec<i32> = control.as_ref().map(Control::raw_fds).unwrap_or_default();
+        taken.extend(host.console.fd().map(|f| f.as_raw_fd()));
+        taken.extend(host.child_stdio.as_ref().map(|f| f.as_raw_fd()));
+        taken.extend(signals.as_ref().map(|s| s.fd().as_raw_fd()));
+        let (ready, notes) = ReadyPipes::adopt(snap.ready, &taken);
+        for n in notes {
+            lost.push(format!(
+                "{n}; its service stays starting until it exits or times out"
+            ));
+        }
+        host.ready = ready;
         let services = snap.nodes.len();
         let (engine, tree) = match snap.tree {
             Some(t) if t.dirs.len() == services => {

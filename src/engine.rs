@@ -13,6 +13,11 @@
 //!   service `need-failed`; that propagates to its own dependents.
 //! - A respawn service that exits is restarted at once the first time; quick
 //!   deaths back off (see [`restart_delay`]).
+//! - A respawn service with `notification-fd` is `starting` from each spawn
+//!   until [`Engine::ready`] says its process signalled readiness; only then
+//!   has it *started* for its needers. A `ready-timeout` is a deadline on
+//!   `starting` (once or respawn): when it passes, the service is stopped
+//!   and ends `failed` (see `engine_ready.rs`).
 //! - Stopping runs `off`, then SIGTERM (+SIGCONT) to the process group, then
 //!   SIGKILL after `delay` seconds. Only pids that have not been reaped are ever
 //!   signalled: the pid map is updated the moment a child is reaped.
@@ -69,6 +74,11 @@ pub struct Node {
     pub missing_need: Option<(String, String)>,
     /// A reason this service can never start (cycle, unreadable directory).
     pub broken: Option<Reason>,
+    /// `notification-fd`: the descriptor on which the process signals
+    /// readiness. Only a respawn service uses it (see [`Node::ready_fd`]).
+    pub notify_fd: Option<i32>,
+    /// `ready-timeout`: the longest time in `starting`, in milliseconds.
+    pub ready_timeout_ms: Option<Millis>,
 }
 
 impl Node {
@@ -81,7 +91,15 @@ impl Node {
             wants: Vec::new(),
             missing_need: None,
             broken: None,
+            notify_fd: None,
+            ready_timeout_ms: None,
         }
+    }
+
+    /// The descriptor a spawn must hand the readiness pipe to: a respawn
+    /// service's `notification-fd` (a once service is up when `on` exits).
+    pub fn ready_fd(&self) -> Option<i32> {
+        self.notify_fd.filter(|_| self.respawn)
     }
 }
 
@@ -115,6 +133,15 @@ pub trait Host {
     /// Start `role` of service `svc` in a clean child. Must not block beyond
     /// the spawn itself.
     fn spawn(&mut self, svc: usize, role: Role) -> Result<Spawned, SpawnError>;
+    /// Start `on` of service `svc` with the write end of a new readiness
+    /// pipe at descriptor `fd`; the host reports the newline that arrives on
+    /// it as [`Engine::ready`]. A host without readiness pipes (the default)
+    /// spawns plainly: the service then stays `starting` until the caller
+    /// says otherwise.
+    fn spawn_ready(&mut self, svc: usize, fd: i32) -> Result<Spawned, SpawnError> {
+        let _ = fd;
+        self.spawn(svc, Role::On)
+    }
     /// Send `sig` to the process group led by `pgid` (an unreaped child).
     fn signal_group(&mut self, pgid: Pid, sig: Signal);
     /// A service changed state.
@@ -137,12 +164,18 @@ struct Stop {
     off: Option<Pid>,
     step: StopStep,
     deadline: Option<Millis>,
+    /// The stop ends a `ready-timeout` of this many milliseconds: the
+    /// service ends `failed` (not ready in time) instead of `stopped`.
+    timed_out: Option<Millis>,
 }
 
+/// A service's state with its data. `Starting` is a once service's `on`, or
+/// a respawn service not ready yet; its `deadline` is when its
+/// `ready-timeout` passes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Waiting,
-    Starting { pid: Pid },
+    Starting { pid: Pid, deadline: Option<Millis> },
     Running { pid: Pid },
     Done,
     Failed,
@@ -169,7 +202,7 @@ impl Phase {
 
     fn main_pid(self) -> Option<Pid> {
         match self {
-            Phase::Starting { pid } | Phase::Running { pid } => Some(pid),
+            Phase::Starting { pid, .. } | Phase::Running { pid } => Some(pid),
             Phase::Stopping(s) => s.main,
             _ => None,
         }
@@ -362,7 +395,8 @@ impl Engine {
     }
 
     /// Whether a requested start has come to a result (anything but
-    /// waiting, starting or stopping).
+    /// waiting, starting or stopping): a service that signals readiness has
+    /// a result once it is ready.
     pub fn is_settled(&self, i: usize) -> bool {
         !matches!(
             self.phase(i),
@@ -385,7 +419,11 @@ impl Engine {
             return true;
         };
         match (role, phase) {
-            (Role::On, Phase::Starting { pid: p }) if p == pid => {
+            (Role::On, Phase::Starting { pid: p, .. }) if p == pid && self.respawns(i) => {
+                // Died before it was ready: restarted like any respawn death.
+                self.respawn_after_exit(host, now, i, status)
+            }
+            (Role::On, Phase::Starting { pid: p, .. }) if p == pid => {
                 let took = Some(self.elapsed(i, now));
                 if status.success() {
                     self.enter(host, now, i, Phase::Done, None, took, None);
@@ -431,6 +469,9 @@ impl Engine {
                 Some(Phase::Backoff { until }) if until <= now => {
                     self.spawn_main(host, now, i, None)
                 }
+                Some(Phase::Starting {
+                    deadline: Some(d), ..
+                }) if d <= now => self.time_out(host, now, i),
                 Some(Phase::Stopping(mut st)) if st.deadline.is_some_and(|d| d <= now) => {
                     st.deadline = None;
                     match st.step {
@@ -467,6 +508,7 @@ impl Engine {
             .iter()
             .filter_map(|s| match s.phase {
                 Phase::Backoff { until } => Some(until),
+                Phase::Starting { deadline, .. } => deadline,
                 Phase::Stopping(st) => st.deadline,
                 _ => None,
             })
@@ -490,6 +532,10 @@ impl Engine {
             .get(i)
             .map(|s| now.saturating_sub(s.since))
             .unwrap_or(0)
+    }
+
+    fn respawns(&self, i: usize) -> bool {
+        self.nodes.get(i).is_some_and(|n| n.respawn)
     }
 
     fn delay_ms(&self, i: usize) -> Option<Millis> {
@@ -559,6 +605,9 @@ impl Engine {
         }
     }
 
+    /// Whether a need has started: a once service is done, a respawn
+    /// service is running (and so ready, if it signals readiness), or in
+    /// backoff after it was up once.
     fn started(&self, i: usize) -> bool {
         match (self.phase(i), self.svcs.get(i)) {
             (Some(Phase::Done | Phase::Running { .. }), _) => true,
@@ -640,6 +689,9 @@ mod stop;
 
 #[path = "engine_restore.rs"]
 mod restore;
+
+#[path = "engine_ready.rs"]
+mod ready;
 pub use restore::{SvcRecord, PHASE_LOST};
 
 #[cfg(test)]

@@ -1,30 +1,34 @@
 //! Property tests of the engine: random graphs, results and event orders
-//! against the invariants (no service runs before its needs, need failure
-//! propagates, every state change is a legal one). Shares the recording
-//! fake host of `engine_tests.rs`.
+//! against the invariants (no service runs before its needs are up — ready,
+//! for those that signal readiness —, need failure propagates, every state
+//! change is a legal one, also with readiness and ready-timeouts). Shares
+//! the recording fake host of `engine_tests.rs`.
 
 use super::*;
 use proptest::prelude::*;
 
-type Case = (Vec<(usize, usize, bool)>, Vec<bool>, Vec<u8>);
+/// Edges, and per service: respawn, signals readiness.
+type Case = (Vec<(usize, usize, bool)>, Vec<(bool, bool)>, Vec<u8>);
 
 fn random_case() -> impl Strategy<Value = Case> {
     (2usize..9).prop_flat_map(|n| {
         (
             proptest::collection::vec((0..n, 0..n, any::<bool>()), 0..12),
-            proptest::collection::vec(any::<bool>(), n),
+            proptest::collection::vec((any::<bool>(), any::<bool>()), n),
             proptest::collection::vec(any::<u8>(), 0..40),
         )
     })
 }
 
 proptest! {
-    /// Whatever the graph and the order and results of exits:
-    /// a service is spawned only when all its needs have started and every
-    /// want has settled; a failed need never lets a dependent run; cycle
-    /// members never run; every spawned pid is tracked until it exits.
+    /// Whatever the graph and the order and results of exits and readiness
+    /// notifications: a service is spawned from `waiting` only when all its
+    /// needs have started (a service that signals readiness: is ready) and
+    /// every want has settled; a failed need never lets a dependent run;
+    /// cycle members never run; every spawned pid is tracked until it exits.
     #[test]
-    fn start_order_invariants((edges, respawn, exits) in random_case()) {
+    fn start_order_invariants((edges, kinds, exits) in random_case()) {
+        let respawn: Vec<bool> = kinds.iter().map(|k| k.0).collect();
         let n = respawn.len();
         let mut nodes = graph(n, &edges);
         let adj: Vec<Vec<usize>> = nodes
@@ -36,15 +40,21 @@ proptest! {
                 nodes[m].broken = Some(Reason::Cycle("x".into()));
             }
         }
-        for (i, r) in respawn.iter().enumerate() {
-            nodes[i].respawn = *r;
+        for (i, &(r, notify)) in kinds.iter().enumerate() {
+            nodes[i].respawn = r;
+            nodes[i].notify_fd = notify.then_some(3);
         }
         let mut e = Engine::new(nodes.clone());
         let mut h = Fake::new(vec![Plan::Run; n]);
         let mut seen_spawns = 0;
         let check = |e: &Engine, h: &Fake, seen: &mut usize| {
-            for &(svc, _, _) in &h.spawns[*seen..] {
+            for (k, &(svc, _, _)) in h.spawns.iter().enumerate().skip(*seen) {
                 prop_assert!(nodes[svc].broken.is_none());
+                // A restart of a service that was up does not wait for its
+                // needs (it is not stopped when a need restarts, either).
+                if h.spawned_from[k] != Some(State::Waiting) {
+                    continue;
+                }
                 // At the moment of spawning, needs were started; they can only
                 // have moved on to a later state since.
                 for &need in &nodes[svc].needs {
@@ -74,8 +84,16 @@ proptest! {
             };
             if live.is_empty() { break; }
             let pid = live[*pick as usize % live.len()];
-            let code = i32::from(pick % 3 == 0);
-            exit(&mut e, &mut h, t as Millis, pid, code);
+            if pick % 4 == 1 {
+                // Readiness instead of an exit (ignored unless it counts).
+                e.ready(&mut h, t as Millis, pid);
+            } else {
+                let code = i32::from(pick % 3 == 0);
+                exit(&mut e, &mut h, t as Millis, pid, code);
+            }
+            // Checked before the timers fire: a want in backoff has settled,
+            // and may be `starting` again once it respawns.
+            check(&e, &h, &mut seen_spawns)?;
             e.tick(&mut h, t as Millis * 1000);
             check(&e, &h, &mut seen_spawns)?;
         }
@@ -113,6 +131,8 @@ enum Ev {
     StopWithDependents(usize),
     /// Exit of the live pid picked by this number, with this code.
     Exit(u8, i32),
+    /// The live pid picked by this number signals readiness.
+    Ready(u8),
     /// Time passes by this many milliseconds, then deadlines fire.
     Tick(u16),
     StopAll,
@@ -126,6 +146,7 @@ fn event(n: usize) -> impl Strategy<Value = Ev> {
         1 => (0..n).prop_map(Ev::Stop),
         1 => (0..n).prop_map(Ev::StopWithDependents),
         5 => (any::<u8>(), 0..2i32).prop_map(|(p, c)| Ev::Exit(p, c)),
+        3 => any::<u8>().prop_map(Ev::Ready),
         2 => (0..6000u16).prop_map(Ev::Tick),
         1 => Just(Ev::StopAll),
         1 => Just(Ev::Resume),
@@ -247,24 +268,31 @@ proptest! {
 
     /// No transition out of an impossible state: whatever happens (starts
     /// with and without dependencies, stops, stops of dependents, exits,
-    /// timers, a shutdown and its end), every state change the engine makes
-    /// is one [`crate::state::may_follow`] allows, every change is reported,
-    /// and the engine signals only live pids (the fake host checks that).
+    /// readiness notifications, timers with ready-timeouts, a shutdown and
+    /// its end), every state change the engine makes is one
+    /// [`crate::state::may_follow`] allows, every change is reported, and
+    /// the engine signals only live pids (the fake host checks that).
     #[test]
     fn every_state_change_is_a_legal_transition(
-        (edges, respawn, plans, offs, delays, events) in (2usize..8).prop_flat_map(|n| (
+        (edges, kinds, plans, offs, delays, events) in (2usize..8).prop_flat_map(|n| (
             proptest::collection::vec((0..n, 0..n, any::<bool>()), 0..10),
-            proptest::collection::vec(any::<bool>(), n),
+            proptest::collection::vec(
+                (any::<bool>(), any::<bool>(), proptest::option::of(1u64..4000)),
+                n,
+            ),
             proptest::collection::vec(plan(), n),
             proptest::collection::vec(any::<bool>(), n),
             proptest::collection::vec(proptest::option::of(0u32..3), n),
             proptest::collection::vec(event(n), 1..60),
         ))
     ) {
-        let n = respawn.len();
+        let n = kinds.len();
         let mut nodes = nodes_of(n, &edges);
         for i in 0..n {
-            nodes[i].respawn = respawn[i];
+            let (respawn, notify, timeout) = kinds[i];
+            nodes[i].respawn = respawn;
+            nodes[i].notify_fd = notify.then_some(3);
+            nodes[i].ready_timeout_ms = timeout;
             nodes[i].delay_s = delays[i];
         }
         let mut e = Engine::new(nodes);
@@ -292,6 +320,19 @@ proptest! {
                         let ours = e.owns(pid);
                         let status = ExitStatus::Code(code);
                         prop_assert_eq!(e.child_exited(&mut h, now, pid, status), ours);
+                    }
+                }
+                Ev::Ready(pick) => {
+                    let mut live: Vec<Pid> = h.live.iter().copied().collect();
+                    live.sort_unstable();
+                    if !live.is_empty() {
+                        let pid = live[pick as usize % live.len()];
+                        let svc = h.spawns.iter().find(|s| s.2 == pid).unwrap().0;
+                        let before = e.state(svc);
+                        if e.ready(&mut h, now, pid) {
+                            prop_assert_eq!(before, Some(State::Starting));
+                            prop_assert_eq!(e.state(svc), Some(State::Running));
+                        }
                     }
                 }
                 Ev::Tick(dt) => {

@@ -21,7 +21,8 @@ pub struct SvcRecord {
     pub off_pid: Pid,
     /// While stopping: 0 off, 1 term, 2 kill.
     pub stop_step: u8,
-    /// While stopping: when the current stop step times out.
+    /// While stopping: when the current stop step times out; while
+    /// starting: when the `ready-timeout` passes.
     pub deadline: Option<Millis>,
     /// While in backoff: when to restart.
     pub until: Millis,
@@ -32,6 +33,9 @@ pub struct SvcRecord {
     pub quick_deaths: u32,
     pub started_once: bool,
     pub stop_requested: bool,
+    /// While stopping: the stop ends a `ready-timeout` of this many
+    /// milliseconds (the service then ends `failed`).
+    pub stop_timed_out: Option<Millis>,
 }
 
 /// The `phase` value of a record whose state could not be read.
@@ -54,6 +58,7 @@ impl SvcRecord {
             quick_deaths: 0,
             started_once: false,
             stop_requested: false,
+            stop_timed_out: None,
         }
     }
 }
@@ -78,7 +83,10 @@ fn phase_of(r: &SvcRecord) -> Option<Phase> {
     let pid = pid_or_none(r.pid);
     Some(match r.phase {
         0 => Phase::Waiting,
-        1 => Phase::Starting { pid: pid? },
+        1 => Phase::Starting {
+            pid: pid?,
+            deadline: r.deadline,
+        },
         2 => Phase::Running { pid: pid? },
         3 => Phase::Done,
         4 => Phase::Failed,
@@ -93,6 +101,7 @@ fn phase_of(r: &SvcRecord) -> Option<Phase> {
                 _ => StopStep::Kill,
             },
             deadline: r.deadline,
+            timed_out: r.stop_timed_out,
         }),
         8 => Phase::Stopped,
         _ => return None,
@@ -114,10 +123,14 @@ fn record_of(s: &Svc) -> SvcRecord {
         quick_deaths: s.quick_deaths,
         started_once: s.started_once,
         stop_requested: s.stop_requested,
+        stop_timed_out: None,
     };
     r.phase = match s.phase {
         Phase::Waiting => 0,
-        Phase::Starting { .. } => 1,
+        Phase::Starting { deadline, .. } => {
+            r.deadline = deadline;
+            1
+        }
         Phase::Running { .. } => 2,
         Phase::Done => 3,
         Phase::Failed => 4,
@@ -134,6 +147,7 @@ fn record_of(s: &Svc) -> SvcRecord {
                 StopStep::Kill => 2,
             };
             r.deadline = st.deadline;
+            r.stop_timed_out = st.timed_out;
             7
         }
         Phase::Stopped => 8,

@@ -6,7 +6,8 @@
 //! private state), split out because it is a responsibility of its own.
 
 use super::{
-    restart_delay, seconds, Engine, Host, Millis, Phase, Role, Spawned, BACKOFF_FIRST_MS, STABLE_MS,
+    restart_delay, seconds, Engine, Host, Millis, Node, Phase, Role, Spawned, BACKOFF_FIRST_MS,
+    STABLE_MS,
 };
 use crate::state::{ExitStatus, Reason};
 
@@ -28,18 +29,29 @@ impl Engine {
             self.end(host, now, i, Phase::Failed, reason);
             return;
         }
-        let respawn = self.nodes.get(i).is_some_and(|n| n.respawn);
-        match host.spawn(i, Role::On) {
+        let respawn = self.respawns(i);
+        let ready_fd = self.nodes.get(i).and_then(Node::ready_fd);
+        let spawned = match ready_fd {
+            Some(fd) => host.spawn_ready(i, fd),
+            None => host.spawn(i, Role::On),
+        };
+        match spawned {
             Ok(Spawned::Pid(pid)) => {
                 self.pids.insert(pid, (i, Role::On));
+                // A service that signals readiness has started only once it
+                // is ready (see `ready`), not at the spawn.
+                let up_now = respawn && ready_fd.is_none();
                 if let Some(s) = self.svcs.get_mut(i) {
                     s.spawned_at = now;
-                    s.started_once |= respawn;
+                    s.started_once |= up_now;
                 }
-                let phase = if respawn {
+                let phase = if up_now {
                     Phase::Running { pid }
                 } else {
-                    Phase::Starting { pid }
+                    Phase::Starting {
+                        pid,
+                        deadline: self.ready_deadline(i, now),
+                    }
                 };
                 self.enter(host, now, i, phase, None, None, note);
             }

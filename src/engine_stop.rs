@@ -7,6 +7,7 @@
 use nix::sys::signal::Signal;
 
 use super::{Engine, Host, Millis, Phase, Pid, Role, Spawned, Stop, StopStep};
+use crate::state::Reason;
 
 impl Engine {
     /// Begin taking the whole system down: from now on nothing starts or
@@ -133,7 +134,7 @@ impl Engine {
                 self.enter(host, now, i, Phase::Stopped, None, None, None);
             }
             Some(Phase::Done) => self.begin_stop(host, now, i, None),
-            Some(Phase::Starting { pid } | Phase::Running { pid }) => {
+            Some(Phase::Starting { pid, .. } | Phase::Running { pid }) => {
                 self.begin_stop(host, now, i, Some(pid))
             }
             Some(Phase::Stopping(_) | Phase::Stopped) | None => {}
@@ -147,6 +148,7 @@ impl Engine {
             off: None,
             step: StopStep::Off,
             deadline: None,
+            timed_out: None,
         };
         let mut detail = None;
         match host.spawn(i, Role::Off) {
@@ -189,7 +191,15 @@ impl Engine {
             StopStep::Off if st.off.is_none() => self.term_step(host, now, i),
             StopStep::Term | StopStep::Kill if st.main.is_none() && st.off.is_none() => {
                 let took = Some(self.elapsed(i, now));
-                self.enter(host, now, i, Phase::Stopped, None, took, None);
+                match st.timed_out {
+                    // The end of a ready-timeout: failed, and not restarted.
+                    Some(ms) => {
+                        let reason = Reason::NotReady(ms);
+                        let detail = Some(reason.to_string());
+                        self.enter(host, now, i, Phase::Failed, Some(reason), took, detail);
+                    }
+                    None => self.enter(host, now, i, Phase::Stopped, None, took, None),
+                }
             }
             _ => {}
         }

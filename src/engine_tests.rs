@@ -17,8 +17,15 @@ struct Fake {
     has_off: Vec<bool>,
     next_pid: Pid,
     spawns: Vec<(usize, Role, Pid)>,
+    /// For each entry of `spawns`: the state its service was last reported
+    /// in before that spawn (`None`: never reported).
+    spawned_from: Vec<Option<State>>,
+    /// `(service, descriptor)` of each spawn asked for with a readiness pipe.
+    ready_fds: Vec<(usize, i32)>,
     signals: Vec<(Pid, Signal)>,
     reports: Vec<(String, Report)>,
+    /// The last state reported for each service.
+    last: Vec<Option<State>>,
     live: HashSet<Pid>,
 }
 
@@ -30,8 +37,11 @@ impl Fake {
             has_off: vec![false; n],
             next_pid: 100,
             spawns: vec![],
+            spawned_from: vec![],
+            ready_fds: vec![],
             signals: vec![],
             reports: vec![],
+            last: vec![None; n],
             live: HashSet::new(),
         }
     }
@@ -67,6 +77,7 @@ impl Host for Fake {
             Plan::Run => {
                 self.next_pid += 1;
                 self.spawns.push((svc, role, self.next_pid));
+                self.spawned_from.push(self.last[svc]);
                 self.live.insert(self.next_pid);
                 Ok(Spawned::Pid(self.next_pid))
             }
@@ -77,11 +88,16 @@ impl Host for Fake {
             }),
         }
     }
+    fn spawn_ready(&mut self, svc: usize, fd: i32) -> Result<Spawned, SpawnError> {
+        self.ready_fds.push((svc, fd));
+        self.spawn(svc, Role::On)
+    }
     fn signal_group(&mut self, pgid: Pid, sig: Signal) {
         assert!(self.live.contains(&pgid), "signalled reaped pid {pgid}");
         self.signals.push((pgid, sig));
     }
-    fn report(&mut self, _svc: usize, name: &str, report: Report) {
+    fn report(&mut self, svc: usize, name: &str, report: Report) {
+        self.last[svc] = Some(report.state);
         self.reports.push((name.to_string(), report));
     }
 }
@@ -640,3 +656,7 @@ fn a8_a_hundred_thousand_deep_chain_starts_and_fails_iteratively() {
 // Property tests over random graphs and event orders.
 #[path = "engine_props.rs"]
 mod props;
+
+// Readiness (`notification-fd`) and `ready-timeout`.
+#[path = "engine_ready_tests.rs"]
+mod ready;

@@ -1,6 +1,6 @@
 //! The engine's window on the real system: spawning (stdio from the
-//! service's log, [`crate::logs`]), signalling process groups, and logging
-//! state changes.
+//! service's log, [`crate::logs`], and a readiness pipe at
+//! `notification-fd`), signalling process groups, and logging state changes.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -14,6 +14,7 @@ use crate::clock::now_ms;
 use crate::console::Console;
 use crate::engine::{seconds, Host, Millis, Pid, Report, Role, Spawned};
 use crate::logs::Logs;
+use crate::ready_pipe::ReadyPipes;
 use crate::spawn::spawn;
 use crate::state::{SpawnError, State};
 use crate::svcdir::read_exec;
@@ -32,6 +33,8 @@ pub struct RealHost {
     /// Service directory of each engine index, and the same as C strings.
     dirs: Vec<PathBuf>,
     cdirs: Vec<CString>,
+    /// Read ends of the readiness pipes of processes not ready yet.
+    pub ready: ReadyPipes,
 }
 
 impl RealHost {
@@ -42,6 +45,7 @@ impl RealHost {
             child_stdio,
             dirs: Vec::new(),
             cdirs: Vec::new(),
+            ready: ReadyPipes::default(),
         }
     }
 
@@ -86,8 +90,16 @@ impl RealHost {
     }
 }
 
-impl Host for RealHost {
-    fn spawn(&mut self, svc: usize, role: Role) -> Result<Spawned, SpawnError> {
+impl RealHost {
+    /// Spawn `role` of `svc`; with `ready_fd`, also a readiness pipe whose
+    /// write end the child gets at that descriptor (and only the child: the
+    /// parent's copy closes when this returns).
+    fn spawn_with(
+        &mut self,
+        svc: usize,
+        role: Role,
+        ready_fd: Option<RawFd>,
+    ) -> Result<Spawned, SpawnError> {
         let (Some(dir), Some(cdir)) = (self.dirs.get(svc), self.cdirs.get(svc)) else {
             return Err(SpawnError::Config("unknown service".into()));
         };
@@ -129,21 +141,40 @@ impl Host for RealHost {
             Some(fd) => fd.as_raw_fd(),
             None => return Err(SpawnError::Config("no console for stdio".into())),
         };
-        let (fds, notes) = self.logs.stdio(svc, dir, stdio, now_ms());
+        let exec_error = |errno| SpawnError::Exec {
+            path: String::from_utf8_lossy(spec.path.as_bytes()).into_owned(),
+            errno,
+        };
+        // A pipe that cannot be made (a full descriptor table) is as
+        // temporary as the same errno from the exec: a backoff and a retry.
+        let pipe = ready_fd
+            .map(|target| ReadyPipes::open(target).map(|p| (p, target)))
+            .transpose()
+            .map_err(exec_error)?;
+        let (mut fds, notes) = self.logs.stdio(svc, dir, stdio, now_ms());
+        if let Some((p, target)) = &pipe {
+            fds.extra.push((p.write.as_raw_fd(), *target));
+        }
         let spawned = spawn(&spec, cdir, &fds);
         for note in notes {
             self.log(&note);
         }
-        match spawned {
-            Ok(pid) => {
-                self.logs.track(pid, svc);
-                Ok(Spawned::Pid(pid))
-            }
-            Err(errno) => Err(SpawnError::Exec {
-                path: String::from_utf8_lossy(spec.path.as_bytes()).into_owned(),
-                errno,
-            }),
+        let pid = spawned.map_err(exec_error)?;
+        self.logs.track(pid, svc);
+        if let Some((p, _)) = pipe {
+            self.ready.watch(p.read, pid, svc);
         }
+        Ok(Spawned::Pid(pid))
+    }
+}
+
+impl Host for RealHost {
+    fn spawn(&mut self, svc: usize, role: Role) -> Result<Spawned, SpawnError> {
+        self.spawn_with(svc, role, None)
+    }
+
+    fn spawn_ready(&mut self, svc: usize, fd: i32) -> Result<Spawned, SpawnError> {
+        self.spawn_with(svc, Role::On, Some(fd))
     }
 
     fn signal_group(&mut self, pgid: Pid, sig: Signal) {

@@ -42,6 +42,8 @@ pub mod logsnap;
 pub mod logwriter;
 pub mod paths;
 pub mod proto;
+pub mod ready_conf;
+pub mod ready_pipe;
 pub mod reap;
 pub mod signals;
 pub mod snapshot;
@@ -51,6 +53,7 @@ pub mod svcdir;
 pub mod sysops;
 pub mod tree;
 pub mod update;
+pub mod wait;
 
 /// A hash map with fixed keys. Its keys are service paths from root's
 /// configuration and pids from the kernel, so random keys would buy nothing,

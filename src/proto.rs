@@ -35,6 +35,7 @@ pub mod op {
     pub const STOP: u8 = 0x04;
     pub const RESTART: u8 = 0x05;
     pub const LOG: u8 = 0x07;
+    pub const WAIT: u8 = 0x06;
     pub const REBOOT: u8 = 0x10;
     pub const HALT: u8 = 0x11;
     pub const POWEROFF: u8 = 0x12;
@@ -135,6 +136,10 @@ pub enum Request {
     Restart {
         names: Vec<String>,
     },
+    /// Wait until every named service is up or has failed.
+    Wait {
+        names: Vec<String>,
+    },
     System(SystemAction),
     /// The log of a service (`None`: cinit's own): the newest `lines`
     /// lines (0 = all held), then, with `follow`, new ones as they come.
@@ -152,7 +157,7 @@ impl Request {
     pub fn is_read_only(&self) -> bool {
         matches!(
             self,
-            Request::Version | Request::Status { .. } | Request::Unknown(_)
+            Request::Version | Request::Status { .. } | Request::Wait { .. } | Request::Unknown(_)
         )
     }
 }
@@ -384,6 +389,7 @@ pub fn decode_request(frame: &[u8]) -> Result<Request, DecodeError> {
         },
         op::STOP => Request::Stop { names },
         op::RESTART => Request::Restart { names },
+        op::WAIT => Request::Wait { names },
         op::REBOOT => Request::System(SystemAction::Reboot),
         op::HALT => Request::System(SystemAction::Halt),
         op::POWEROFF => Request::System(SystemAction::Poweroff),
@@ -499,6 +505,7 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
         }
         Request::Stop { names } => (op::STOP, names, 0),
         Request::Restart { names } => (op::RESTART, names, 0),
+        Request::Wait { names } => (op::WAIT, names, 0),
         Request::System(action) => (action.opcode(), &[], 0),
         Request::Log { .. } => return log::encode_request(req),
         Request::Unknown(opcode) => (*opcode, &[], 0),

@@ -26,6 +26,17 @@ fn golden_requests() {
         encode_request(&Request::System(SystemAction::Poweroff)),
         [b'c', b'i', 1, 0x12, 0, 0, 0, 0]
     );
+    // cinit-ctl wait db
+    let wait = Request::Wait {
+        names: vec!["db".into()],
+    };
+    let frame = encode_request(&wait);
+    assert_eq!(
+        frame,
+        [b'c', b'i', 1, 0x06, 0, 0, 0, 5, 1, 0, 2, b'd', b'b']
+    );
+    assert_eq!(decode_request(&frame), Ok(wait.clone()));
+    assert!(wait.is_read_only(), "any user may wait");
 }
 
 #[test]
@@ -179,6 +190,7 @@ fn request() -> impl Strategy<Value = Request> {
             .prop_map(|(names, no_deps)| Request::Start { names, no_deps }),
         proptest::collection::vec(name(), 1..5).prop_map(|names| Request::Stop { names }),
         proptest::collection::vec(name(), 1..5).prop_map(|names| Request::Restart { names }),
+        proptest::collection::vec(name(), 1..5).prop_map(|names| Request::Wait { names }),
         Just(Request::System(SystemAction::Reboot)),
         Just(Request::System(SystemAction::Update)),
         (proptest::option::of(name()), any::<u32>(), any::<bool>()).prop_map(

@@ -49,6 +49,7 @@ mod tag {
     pub const WAITER: u8 = 9;
     pub const LOG: u8 = 11;
     pub const FOLLOWER: u8 = 13;
+    pub const READY: u8 = 10;
 }
 
 /// The service tree as loaded: where each service lives, and the roots.
@@ -93,6 +94,17 @@ pub struct ControlState {
     pub bound: Option<(u64, u64)>,
 }
 
+/// The read end of a readiness pipe (`notification-fd`) whose process has
+/// not signalled yet.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReadyRecord {
+    pub fd: i32,
+    pub pid: i32,
+    pub svc: u32,
+    /// Bytes read so far without a newline.
+    pub seen: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
     /// The cinit version that wrote it.
@@ -107,6 +119,8 @@ pub struct Snapshot {
     pub waiters: Vec<u64>,
     /// Service logs and cinit's own ([`crate::logsnap`]).
     pub logs: Vec<crate::logsnap::LogRecord>,
+    /// Readiness pipes of processes that have not signalled yet.
+    pub ready: Vec<ReadyRecord>,
 }
 
 /// What could not be read, one line each, for the console.
@@ -202,6 +216,10 @@ impl Out {
                 self.u8(8);
                 self.str(m);
             }
+            Reason::NotReady(ms) => {
+                self.u8(9);
+                self.u64(*ms);
+            }
         }
     }
     pub(crate) fn opt_reason(&mut self, r: Option<&Reason>) {
@@ -247,6 +265,9 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
             o.str(b);
         }
         o.opt_reason(n.broken.as_ref());
+        // Appended: readiness (`notification-fd`, `ready-timeout`).
+        o.opt_u64(n.notify_fd.and_then(|fd| u64::try_from(fd).ok()));
+        o.opt_u64(n.ready_timeout_ms);
         body.section(tag::NODE, o);
     }
     for r in &s.services {
@@ -264,6 +285,8 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
         o.u32(r.quick_deaths);
         o.bool(r.started_once);
         o.bool(r.stop_requested);
+        // Appended: the stop that ends a ready-timeout.
+        o.opt_u64(r.stop_timed_out);
         body.section(tag::SERVICE, o);
     }
     if let Some(c) = &s.console {
@@ -332,6 +355,12 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
                 o.indices(deps);
                 o.bool(*starting);
             }
+            Pending::Wait { client, svcs, uid } => {
+                o.u8(4);
+                o.u64(*client);
+                o.indices(svcs);
+                o.u32(*uid);
+            }
         }
         body.section(tag::PENDING, o);
     }
@@ -344,6 +373,14 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
         let mut o = Out::default();
         l.encode(&mut o);
         body.section(tag::LOG, o);
+    }
+    for r in &s.ready {
+        let mut o = Out::default();
+        o.i32(r.fd);
+        o.i32(r.pid);
+        o.u32(r.svc);
+        o.u32(r.seen);
+        body.section(tag::READY, o);
     }
     let mut out = Vec::with_capacity(HEADER_LEN + body.0.len());
     out.extend_from_slice(&MAGIC);
@@ -430,6 +467,7 @@ impl<'a> In<'a> {
             6 => Reason::NeedMissing(self.str()?, self.str()?),
             7 => Reason::Cycle(self.str()?),
             8 => Reason::Config(self.str()?),
+            9 => Reason::NotReady(self.u64()?),
             _ => return None,
         }))
     }
@@ -445,6 +483,9 @@ fn node(p: &mut In) -> Option<Node> {
         n.missing_need = Some((p.str()?, p.str()?));
     }
     n.broken = p.opt_reason()?;
+    // Appended fields: absent from an older writer (no readiness).
+    n.notify_fd = p.opt_u64().flatten().and_then(|fd| i32::try_from(fd).ok());
+    n.ready_timeout_ms = p.opt_u64().flatten();
     Some(n)
 }
 
@@ -463,6 +504,8 @@ fn service(p: &mut In) -> Option<SvcRecord> {
         quick_deaths: p.u32()?,
         started_once: p.bool()?,
         stop_requested: p.bool()?,
+        // Appended field: absent from an older writer.
+        stop_timed_out: p.opt_u64().flatten(),
     })
 }
 
@@ -482,6 +525,11 @@ fn pending(p: &mut In) -> Option<Pending> {
             roots: p.indices()?,
             deps: p.indices()?,
             starting: p.bool()?,
+        },
+        4 => Pending::Wait {
+            client: p.u64()?,
+            svcs: p.indices()?,
+            uid: p.u32()?,
         },
         _ => return None,
     })
@@ -618,6 +666,16 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
             tag::FOLLOWER => crate::logsnap::decode_follower(&mut p)
                 .map(|f| s.pending.push(Pending::Log(f)))
                 .is_some(),
+            tag::READY => (|| {
+                s.ready.push(ReadyRecord {
+                    fd: p.i32()?,
+                    pid: p.i32()?,
+                    svc: p.u32()?,
+                    seen: p.u32()?,
+                });
+                Some(())
+            })()
+            .is_some(),
             _ => true, // a newer writer's section: skipped
         };
         if !ok {
@@ -630,6 +688,7 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
             s.pending.len(),
             s.waiters.len(),
             s.logs.len(),
+            s.ready.len(),
         ];
         if most.iter().any(|&n| n > MAX_ITEMS) {
             lost.push("snapshot holds too many items; the rest is skipped".to_string());

@@ -10,6 +10,8 @@ fn sample() -> Snapshot {
     a.delay_s = Some(3);
     a.needs = vec![1];
     a.wants = vec![2];
+    a.notify_fd = Some(7);
+    a.ready_timeout_ms = Some(2500);
     let mut b = Node::new("b");
     b.missing_need = Some(("needs/x".into(), "no such directory".into()));
     b.broken = Some(Reason::Cycle("b -> b".into()));
@@ -28,6 +30,7 @@ fn sample() -> Snapshot {
         quick_deaths: 2,
         started_once: true,
         stop_requested: phase == 7,
+        stop_timed_out: (phase == 7).then_some(2500),
     };
     Snapshot {
         writer: "0.1.0".into(),
@@ -52,6 +55,7 @@ fn sample() -> Snapshot {
                 })),
             ),
             rec(6, 0, Some(Reason::NeedMissing("e".into(), "why".into()))),
+            rec(1, 42, Some(Reason::NotReady(1500))),
         ],
         console: Some(ConsoleState {
             log_fd: 4,
@@ -91,6 +95,11 @@ fn sample() -> Snapshot {
                 deps: vec![],
                 starting: true,
             },
+            Pending::Wait {
+                client: 11,
+                svcs: vec![0, 2],
+                uid: 1000,
+            },
             Pending::Log(crate::logfollow::LogFollow {
                 client: 11,
                 svc: Some(0),
@@ -120,6 +129,12 @@ fn sample() -> Snapshot {
             file: None,
             procs: vec![40],
             kmsg_dropped: 0,
+        }],
+        ready: vec![ReadyRecord {
+            fd: 12,
+            pid: 42,
+            svc: 2,
+            seen: 3,
         }],
     }
 }
@@ -154,6 +169,45 @@ fn unknown_sections_and_appended_fields_are_skipped() {
     let (back, lost) = decode(&framed).unwrap();
     assert!(lost.is_empty(), "{lost:?}");
     // The original META comes later and wins; everything else is intact.
+    assert_eq!(back, s);
+}
+
+/// Cut `cut` bytes off the end of every section with tag `t`, as a writer
+/// that did not know the fields appended last would have written it.
+fn without_appended(bytes: &[u8], cuts: &[(u8, usize)]) -> Vec<u8> {
+    let mut body = In(&bytes[HEADER_LEN..]);
+    let mut rebuilt = Out::default();
+    while let (Some(t), Some(mut p)) = (body.u8(), body.bytes()) {
+        if let Some(&(_, cut)) = cuts.iter().find(|c| c.0 == t) {
+            p.truncate(p.len() - cut);
+        }
+        rebuilt.u8(t);
+        rebuilt.bytes(&p);
+    }
+    let mut framed = bytes[..HEADER_LEN].to_vec();
+    framed[12..16].copy_from_slice(&(rebuilt.0.len() as u32).to_be_bytes());
+    framed[16..24].copy_from_slice(&fnv1a(&rebuilt.0).to_be_bytes());
+    framed.extend_from_slice(&rebuilt.0);
+    framed
+}
+
+/// A snapshot of a cinit from before readiness (no `notification-fd`,
+/// `ready-timeout` in its nodes, no timeout stop in its services) reads
+/// without losses, those fields taking their defaults.
+#[test]
+fn a_writer_without_readiness_is_read_with_defaults() {
+    let mut s = sample();
+    s.services.truncate(3);
+    let old = without_appended(&encode(&s), &[(tag::NODE, 18), (tag::SERVICE, 9)]);
+    let (back, lost) = decode(&old).unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    for n in &mut s.nodes {
+        n.notify_fd = None;
+        n.ready_timeout_ms = None;
+    }
+    for r in &mut s.services {
+        r.stop_timed_out = None;
+    }
     assert_eq!(back, s);
 }
 

@@ -10,9 +10,11 @@ use std::fmt;
 pub enum State {
     /// Requested, waiting for its needs and wants.
     Waiting,
-    /// A once service whose `on` is running.
+    /// A once service whose `on` is running, or a respawn service with
+    /// `notification-fd` whose process has not signalled readiness yet.
     Starting,
-    /// A respawn service whose process is running.
+    /// A respawn service whose process is running (and ready, if it
+    /// signals readiness).
     Running,
     /// A once service that exited 0, or a service with nothing to run.
     Done,
@@ -72,16 +74,24 @@ impl fmt::Display for State {
 /// - a request (`start`) turns `stopped`, `failed` or `need-failed` into
 ///   `waiting`; `start --no-deps` spawns straight from those (and from
 ///   `waiting`), so they may also go where a spawn goes;
-/// - a spawn ends in `starting` (once), `running` (respawn), `done` (nothing
-///   to run), `backoff` (a respawn service and a temporary error) or
-///   `failed`; while the system is halting, in `stopped`;
+/// - a spawn ends in `starting` (a once service, or a respawn service that
+///   signals readiness), `running` (respawn), `done` (nothing to run),
+///   `backoff` (a respawn service and a temporary error) or `failed`; while
+///   the system is halting, in `stopped`;
 /// - `waiting` also ends in `need-failed`, or `stopped` on a stop;
-/// - `starting` ends in `done` or `failed` when `on` exits, or `stopping`;
-/// - `running` is restarted (`running`, `backoff`, `failed`, `done`), is
-///   stopped (`stopping`), or ends `stopped` when it exits during a shutdown;
+/// - `starting` ends in `done` or `failed` when a once service's `on`
+///   exits; a respawn service becomes `running` when it signals readiness,
+///   or, when it exits before that, is restarted like any respawn death
+///   (`starting`, `backoff`, `failed`, `done`, or `stopped` during a
+///   shutdown); either is stopped (`stopping`) on request or when its
+///   `ready-timeout` passes;
+/// - `running` is restarted (`running`, `starting` when it must signal
+///   readiness again, `backoff`, `failed`, `done`), is stopped
+///   (`stopping`), or ends `stopped` when it exits during a shutdown;
 /// - `done` only ever goes on to `stopping`;
 /// - `backoff` respawns or is stopped at once;
-/// - `stopping` only ever ends in `stopped`.
+/// - `stopping` ends in `stopped`, or in `failed` when the stop was the
+///   end of a `ready-timeout`.
 ///
 /// Everything else is impossible; a hot update adopts states as they were
 /// and is not a step.
@@ -93,11 +103,10 @@ pub fn may_follow(from: State, to: State) -> bool {
             to == Waiting || to == Stopped && from != Stopped || spawned
         }
         Waiting => spawned || matches!(to, NeedFailed | Stopped),
-        Starting => matches!(to, Done | Failed | Stopping),
-        Running => matches!(to, Running | Backoff | Failed | Done | Stopping | Stopped),
+        Starting | Running => spawned || matches!(to, Stopping | Stopped),
+        Backoff => spawned || to == Stopped,
         Done => to == Stopping,
-        Backoff => matches!(to, Running | Backoff | Failed | Done | Stopped),
-        Stopping => to == Stopped,
+        Stopping => matches!(to, Stopped | Failed),
     }
 }
 
@@ -182,6 +191,8 @@ pub enum Reason {
     Cycle(String),
     /// The service directory itself could not be read.
     Config(String),
+    /// Still `starting` when its `ready-timeout` (milliseconds) passed.
+    NotReady(u64),
 }
 
 impl fmt::Display for Reason {
@@ -193,8 +204,20 @@ impl fmt::Display for Reason {
             Reason::NeedMissing(entry, why) => write!(f, "need {entry}: {why}"),
             Reason::Cycle(path) => write!(f, "dependency cycle: {path}"),
             Reason::Config(msg) => f.write_str(msg),
+            Reason::NotReady(ms) => write!(f, "not ready within {}", short_seconds(*ms)),
         }
     }
+}
+
+/// Milliseconds as seconds without trailing zeros: `2.5s`, `30s`, `0.25s`
+/// (the way a `ready-timeout` is written).
+pub fn short_seconds(ms: u64) -> String {
+    let (whole, frac) = (ms / 1000, ms % 1000);
+    if frac == 0 {
+        return format!("{whole}s");
+    }
+    let digits = format!("{frac:03}");
+    format!("{whole}.{}s", digits.trim_end_matches('0'))
 }
 
 #[cfg(test)]
@@ -224,13 +247,37 @@ mod tests {
     fn the_transition_table_is_tight_where_it_matters() {
         use State::*;
         for to in State::ALL {
-            assert_eq!(may_follow(Stopping, to), to == Stopped, "{to}");
+            assert_eq!(
+                may_follow(Stopping, to),
+                matches!(to, Stopped | Failed),
+                "{to}"
+            );
             assert_eq!(may_follow(Done, to), to == Stopping, "{to}");
+            let from = to;
+            assert_eq!(
+                may_follow(from, Waiting),
+                matches!(from, Stopped | Failed | NeedFailed),
+                "only a request makes a service wait: {from}"
+            );
         }
         assert!(may_follow(Running, Running), "an immediate restart");
         assert!(!may_follow(Stopped, Stopped));
-        assert!(!may_follow(Starting, Running), "a once service never runs");
-        assert!(!may_follow(Backoff, Starting));
+        assert!(may_follow(Starting, Running), "readiness");
+        assert!(
+            may_follow(Starting, Starting),
+            "died before ready, restarted"
+        );
+        assert!(
+            may_follow(Running, Starting),
+            "restarted, ready again later"
+        );
+        assert!(may_follow(Backoff, Starting), "respawned, not ready yet");
+        assert!(!may_follow(Backoff, Stopping), "nothing to stop");
+        assert!(!may_follow(Starting, Waiting));
+        assert!(
+            !may_follow(Starting, NeedFailed),
+            "a need cannot fail it once spawned"
+        );
         assert!(!may_follow(NeedFailed, NeedFailed), "only via waiting");
         assert!(may_follow(Waiting, NeedFailed));
     }
@@ -263,5 +310,9 @@ mod tests {
             Reason::Cycle("a -> b -> a".into()).to_string(),
             "dependency cycle: a -> b -> a"
         );
+        assert_eq!(Reason::NotReady(2500).to_string(), "not ready within 2.5s");
+        assert_eq!(Reason::NotReady(30_000).to_string(), "not ready within 30s");
+        assert_eq!(short_seconds(250), "0.25s");
+        assert_eq!(short_seconds(1), "0.001s");
     }
 }

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::canon::Canon;
 use crate::engine::Node;
 use crate::graph::find_cycles;
+use crate::ready_conf::{read_notification_fd, read_ready_timeout};
 use crate::state::Reason;
 use crate::svcdir::{read_delay, read_deps, read_respawn, resolve_service_dir};
 use crate::HashMap;
@@ -197,6 +198,23 @@ impl Tree {
         match read_delay(&dir) {
             Ok(d) => node.delay_s = d,
             Err(e) => self.problem(&name, &e.file, format!("{}; using the default", e.reason)),
+        }
+        // Readiness: a bad file fails the service rather than starting it
+        // without the readiness its author asked for. A once service's
+        // `notification-fd` is not read: it is up when `on` exits.
+        let notify = if node.respawn {
+            read_notification_fd(&dir)
+        } else {
+            Ok(None)
+        };
+        for result in [
+            notify.map(|fd| node.notify_fd = fd),
+            read_ready_timeout(&dir).map(|t| node.ready_timeout_ms = t),
+        ] {
+            if let Err(e) = result {
+                self.problem(&name, &e.file, &e.reason);
+                node.broken = Some(Reason::Config(e.to_string()));
+            }
         }
         for kind in ["needs", "wants"] {
             let entries = match read_deps(&dir, kind, &mut self.canon) {
@@ -435,6 +453,54 @@ mod tests {
         assert_eq!(
             tree.index_of_dir(&fs::canonicalize(svc.join("q")).unwrap()),
             Some(4)
+        );
+    }
+
+    #[test]
+    fn readiness_files_are_read_and_bad_ones_fail_the_service() {
+        let t = tempfile::tempdir().unwrap();
+        let svc = t.path().join("svc");
+        mk(&svc, "init");
+        for s in ["db", "once", "bad", "slow"] {
+            mk(&svc, s);
+            link(&svc, "init", "wants", s);
+        }
+        fs::write(svc.join("db/respawn"), "").unwrap();
+        fs::write(svc.join("db/notification-fd"), "4\n").unwrap();
+        fs::write(svc.join("db/ready-timeout"), "2.5\n").unwrap();
+        // A once service's notification-fd is not even read.
+        fs::write(svc.join("once/notification-fd"), "junk").unwrap();
+        fs::write(svc.join("bad/respawn"), "").unwrap();
+        fs::write(svc.join("bad/notification-fd"), "2").unwrap();
+        fs::write(svc.join("slow/ready-timeout"), "soon").unwrap();
+        let tree = load(&svc, &[svc.join("init")]);
+        let by = |n: &str| tree.nodes.iter().find(|x| x.name == n).unwrap();
+        assert_eq!(by("db").notify_fd, Some(4));
+        assert_eq!(by("db").ready_timeout_ms, Some(2500));
+        assert_eq!(by("db").broken, None);
+        assert_eq!(by("once").notify_fd, None);
+        assert_eq!(by("once").broken, None);
+        let why = match &by("bad").broken {
+            Some(Reason::Config(why)) => why.clone(),
+            other => format!("not broken by its file: {other:?}"),
+        };
+        assert!(
+            why.ends_with(
+                "bad/notification-fd: 2 is stdin, stdout or stderr; \
+                 write one descriptor number from 3 to 1023"
+            ),
+            "{why}"
+        );
+        assert!(matches!(by("slow").broken, Some(Reason::Config(_))));
+        let text: Vec<String> = tree.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(text.len(), 2, "{text:#?}");
+        assert!(
+            text[0].contains("bad/notification-fd: bad: 2 is stdin"),
+            "{text:#?}"
+        );
+        assert!(
+            text[1].contains("slow/ready-timeout: slow: \"soon\" is not"),
+            "{text:#?}"
         );
     }
 

@@ -1294,7 +1294,13 @@ fn logs_of_the_sample_system() {
         ));
     }
     let kmsg = vm.run_ok("dmesg | grep -c 'cinit: done init'");
-    if kmsg.lines.first().and_then(|n| n.parse::<u32>().ok()).unwrap_or(0) == 0 {
+    if kmsg
+        .lines
+        .first()
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0)
+        == 0
+    {
         vm.fail(&format!("the kernel log lacks cinit's messages: {kmsg:?}"));
     }
     power_off(&mut vm);

@@ -49,6 +49,7 @@ fuzz_target!(|data: &[u8]| {
         snap.services.len(),
         snap.pending.len(),
         snap.waiters.len(),
+        snap.ready.len(),
         snap.control.as_ref().map_or(0, |c| c.clients.len()),
     ];
     assert!(items.iter().all(|&n| n <= MAX_ITEMS + 1), "{items:?}");

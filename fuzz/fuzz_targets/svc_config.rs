@@ -17,6 +17,11 @@
 //!   with a non-empty name and no NUL byte, entries verbatim;
 //! - `parse_delay` accepts a blank file (not set) or a whole number of
 //!   seconds that fits a u32, and nothing else;
+//! - `parse_notification_fd` (`src/ready_conf.rs`) accepts exactly a number
+//!   from 3 to 1023 (leading zeros and surrounding blanks allowed);
+//! - `parse_ready_timeout` accepts a blank file, or seconds with up to three
+//!   decimals up to one day, and gives their exact milliseconds (`None`
+//!   for zero);
 //! - a profile name never leaves the service tree (not empty, not absolute,
 //!   no `.` or `..`);
 //! - nothing produced is larger than the input.
@@ -25,6 +30,9 @@
 use std::path::{Component, Path};
 
 use cinit::paths::profile_from_args;
+use cinit::ready_conf::{
+    parse_notification_fd, parse_ready_timeout, MAX_NOTIFY_FD, MAX_READY_TIMEOUT_MS, MIN_NOTIFY_FD,
+};
 use cinit::svcdir::{parse_delay, parse_env, parse_params, split_lines};
 use libfuzzer_sys::fuzz_target;
 
@@ -112,6 +120,68 @@ fn check_delay(data: &[u8]) {
     }
 }
 
+fn check_notification_fd(data: &[u8]) {
+    let path = Path::new("svc/x/notification-fd");
+    let text = std::str::from_utf8(data).map(str::trim);
+    let expected = text
+        .ok()
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse::<u32>().ok())
+        .and_then(|n| i32::try_from(n).ok())
+        .filter(|n| (MIN_NOTIFY_FD..=MAX_NOTIFY_FD).contains(n));
+    match parse_notification_fd(path, data) {
+        Ok(fd) => assert_eq!(Some(fd), expected),
+        Err(e) => {
+            assert_eq!(expected, None, "refused {text:?}: {e}");
+            assert_eq!(e.file, path);
+        }
+    }
+}
+
+fn check_ready_timeout(data: &[u8]) {
+    let path = Path::new("svc/x/ready-timeout");
+    let text = std::str::from_utf8(data).map(str::trim);
+    // The model: digits, or digits '.' one to three digits; the value in
+    // milliseconds, computed digit by digit.
+    let model = text.ok().and_then(|t| {
+        if t.is_empty() {
+            return Some(0u128);
+        }
+        let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+        let ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() || !ok(whole) || !ok(frac) || frac.len() > 3 || t.ends_with('.') {
+            return None;
+        }
+        let mut ms: u128 = 0;
+        for b in whole.bytes() {
+            ms = ms.saturating_mul(10).saturating_add(u128::from(b - b'0'));
+        }
+        ms = ms.saturating_mul(1000);
+        let mut scale = 100;
+        for b in frac.bytes() {
+            ms = ms.saturating_add(u128::from(b - b'0') * scale);
+            scale /= 10;
+        }
+        Some(ms)
+    });
+    match parse_ready_timeout(path, data) {
+        Ok(got) => {
+            let ms = model.expect("accepted something that is not seconds");
+            assert_eq!(u128::from(got.unwrap_or(0)), ms);
+            assert!(got.is_none_or(|m| m > 0 && m <= MAX_READY_TIMEOUT_MS));
+        }
+        Err(e) => {
+            assert_eq!(e.file, path);
+            if let Some(ms) = model {
+                assert!(
+                    ms > u128::from(MAX_READY_TIMEOUT_MS),
+                    "refused {text:?}: {e}"
+                );
+            }
+        }
+    }
+}
+
 fn check_profile(data: &[u8]) {
     let Ok(s) = std::str::from_utf8(data) else {
         return;
@@ -132,5 +202,7 @@ fuzz_target!(|data: &[u8]| {
     check_params(data, &lines);
     check_env(data, &lines);
     check_delay(data);
+    check_notification_fd(data);
+    check_ready_timeout(data);
     check_profile(data);
 });

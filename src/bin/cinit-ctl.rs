@@ -2,14 +2,15 @@
 //!
 //! Exit codes: 0 success; 1 negative result (failed, not running,
 //! need-failed, problems found); 2 usage error or unknown service; 3 cannot
-//! reach cinit or protocol error; 4 permission denied.
+//! reach cinit or protocol error; 4 permission denied; 5 timed out (`wait
+//! --timeout`).
 
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cinit::client::{request_held, ClientError};
+use cinit::client::{request, request_held, ClientError};
 use cinit::console::one_line;
 use cinit::control::SOCKET_NAME;
 use cinit::paths::Paths;
@@ -23,6 +24,9 @@ usage: cinit-ctl [--json] COMMAND [ARGS]
   stop NAME...                stop services, and first every running service
                               that needs them
   restart NAME...             stop (with dependents), then start again
+  wait [--timeout S] NAME...  wait until the services are up (running and
+                              ready, or done) or have failed; gives up after
+                              S seconds (decimals allowed) if given
   status [NAME...]            state, pid, time in state, restarts, last reason
   list                        one line per known service: NAME STATE [PID]
   pid NAME                    the pid of a running service
@@ -44,10 +48,14 @@ absolute path inside it. The control socket is $CINIT_CTL_DIR/control
 cinit-ctl performs that command (-f is accepted and ignored).
 
 exit status: 0 success, 1 negative result, 2 usage error or unknown service,
-3 cannot reach cinit or protocol error, 4 permission denied";
+3 cannot reach cinit or protocol error, 4 permission denied, 5 timed out";
 
 /// How long to wait for replies that do not depend on services.
 const QUICK: Option<Duration> = Some(Duration::from_secs(10));
+/// Exit status of `wait --timeout` when the time ran out.
+const TIMED_OUT: u8 = 5;
+/// Longest `wait --timeout` (a year): beyond, it is as good as none.
+const MAX_TIMEOUT_S: f64 = 365.0 * 86_400.0;
 
 #[derive(Debug)]
 enum Command {
@@ -55,6 +63,20 @@ enum Command {
     Send(Request),
     List,
     Pid(String),
+    Wait {
+        names: Vec<String>,
+        timeout: Option<Duration>,
+    },
+}
+
+/// A `--timeout` value: seconds, decimals allowed, more than 0.
+fn parse_timeout(v: &str) -> Result<Duration, String> {
+    match v.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= MAX_TIMEOUT_S => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!(
+            "--timeout {v:?}: give seconds, more than 0 (e.g. 2.5)"
+        )),
+    }
 }
 
 struct Cli {
@@ -69,6 +91,7 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
     let mut no_deps = false;
     let mut lines: Option<u32> = None;
     let mut follow = false;
+    let mut timeout = None;
     let mut words: Vec<String> = Vec::new();
     let alias = match argv0 {
         "reboot" | "halt" | "poweroff" => Some(argv0.to_string()),
@@ -78,6 +101,10 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
         match arg {
             Long("json") => json = true,
             Long("no-deps") => no_deps = true,
+            Long("timeout") => {
+                let v = parser.value().map_err(|e| e.to_string())?;
+                timeout = Some(parse_timeout(&v.string().map_err(|e| e.to_string())?)?);
+            }
             Short('h') | Long("help") => return Ok(None),
             Short('V') | Long("version") => {
                 println!("cinit-ctl {}", cinit::version());
@@ -128,6 +155,9 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
     if (follow || lines.is_some()) && verb != "log" {
         return Err("-n and -f only go with log".to_string());
     }
+    if timeout.is_some() && verb != "wait" {
+        return Err("--timeout only goes with wait".to_string());
+    }
     if json && !matches!(verb.as_str(), "status" | "list") {
         return Err("--json only goes with status and list".to_string());
     }
@@ -143,6 +173,10 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
         "restart" => Command::Send(Request::Restart {
             names: need_names(names)?,
         }),
+        "wait" => Command::Wait {
+            names: need_names(names)?,
+            timeout,
+        },
         "status" => Command::Send(Request::Status { names }),
         "list" => no_args(Command::List)?,
         "pid" => match rest {
@@ -283,12 +317,67 @@ fn unexpected(reply: Reply) -> ExitCode {
     }
 }
 
+/// `wait`: until every service is up or has failed (exit 0 if all are up,
+/// 1 if any failed), or until `timeout` (exit 5, naming those not up yet).
+fn wait(socket: &Path, names: &[String], timeout: Option<Duration>) -> ExitCode {
+    let req = Request::Wait {
+        names: names.to_vec(),
+    };
+    let list = match request(socket, &req, timeout) {
+        Ok(Reply::Services(list)) => list,
+        Ok(reply) => return unexpected(reply),
+        Err(ClientError::TimedOut(_)) => {
+            // The connection is closed, so cinit forgets the wait; ask
+            // once more where the services stand.
+            let waited = timeout.map(|t| t.as_secs_f64()).unwrap_or_default();
+            let status = Request::Status {
+                names: names.to_vec(),
+            };
+            let pending: Vec<String> = match request(socket, &status, QUICK) {
+                Ok(Reply::Services(list)) => list
+                    .iter()
+                    .filter(|s| !up(s))
+                    .map(|s| format!("{} ({})", one_line(&s.name), s.state))
+                    .collect(),
+                _ => names.iter().map(|n| one_line(n).into_owned()).collect(),
+            };
+            eprintln!(
+                "cinit-ctl: timed out after {waited}s; not up yet: {}",
+                pending.join(", ")
+            );
+            return ExitCode::from(TIMED_OUT);
+        }
+        Err(e) => {
+            eprintln!("cinit-ctl: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    for s in &list {
+        println!("{}", describe(s));
+    }
+    let failed: Vec<String> = list
+        .iter()
+        .filter(|s| !up(s))
+        .map(|s| {
+            let why = s.reason.as_deref().map(one_line).unwrap_or_default();
+            format!("{} ({}: {why})", one_line(&s.name), s.state)
+        })
+        .collect();
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("cinit-ctl: failed: {}", failed.join(", "));
+        ExitCode::from(1)
+    }
+}
+
 fn run(cli: Cli, socket: &Path) -> ExitCode {
     if let Command::Send(req @ Request::Log { .. }) = &cli.command {
         return cinit::logclient::show(req, socket, QUICK, unexpected);
     }
     let (req, timeout) = match &cli.command {
         Command::Check(_) => return ExitCode::from(2),
+        Command::Wait { names, timeout } => return wait(socket, names, *timeout),
         Command::List => (Request::Status { names: vec![] }, QUICK),
         Command::Pid(name) => (
             Request::Status {
@@ -304,7 +393,9 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
     // The connection stays open until the answer is printed (see request_held).
     let (reply, _connection) = match request_held(socket, &req, timeout) {
         Ok(r) => r,
-        Err(e @ (ClientError::Connect(_) | ClientError::Protocol(_))) => {
+        Err(
+            e @ (ClientError::Connect(_) | ClientError::Protocol(_) | ClientError::TimedOut(_)),
+        ) => {
             eprintln!("cinit-ctl: {e}");
             return ExitCode::from(3);
         }
@@ -423,4 +514,5 @@ const _: () = assert!(
         && ErrorCode::Usage as u8 == 2
         && ErrorCode::Protocol as u8 == 3
         && ErrorCode::Permission as u8 == 4
+        && TIMED_OUT == 5
 );
