@@ -603,20 +603,25 @@ fn bad_readiness_files_are_reported() {
 /// nothing else, 7 being a pipe whose other end cinit holds (same inode);
 /// `plain` (no notification-fd) has only 0, 1, 2. cinit holds one pipe per
 /// service not ready yet: `rd` notified and closed its end, and after
-/// `cinit-ctl stop db` cinit holds no pipe at all.
+/// `cinit-ctl stop db` cinit holds no pipe at all. (The services have the
+/// `console` flag, so no log pipe is counted among these; the log pipe's
+/// own descriptors are proven in ns_exec's B12.)
 #[test]
 fn the_child_has_its_readiness_fd_and_nothing_else_new() {
     let fx = Fixture::new();
     let me = |who: &str| format!("echo $$ > '{}'", fx.mark(&format!("{who}-pid")).display());
     fx.service("db")
         .respawn()
+        .file("console", "")
         .file("notification-fd", "7\n")
         .script(&format!("{}\nexec sleep 1000", me("db")));
     fx.service("plain")
         .respawn()
+        .file("console", "")
         .script(&format!("{}\nexec sleep 1000", me("plain")));
     fx.service("rd")
         .respawn()
+        .file("console", "")
         .file("notification-fd", "9\n")
         .script(&format!(
             "echo >&9\nexec 9>&-\n{}\nexec sleep 1000",
@@ -662,17 +667,20 @@ fn the_child_has_its_readiness_fd_and_nothing_else_new() {
 /// `junk` writes 10,000 bytes without one (cinit stops listening after
 /// 4096 and says so), `mute` closes its descriptor (cinit says it closed
 /// without a newline); both stay `starting`, cinit holds no pipe for them,
-/// and stays responsive; a later `ready-timeout` still ends them.
+/// and stays responsive; a later `ready-timeout` still ends them. (With the
+/// `console` flag, so that no log pipe is among cinit's pipes.)
 #[test]
 fn junk_or_a_closed_pipe_leaves_it_starting() {
     let fx = Fixture::new();
     fx.service("junk")
         .respawn()
+        .file("console", "")
         .file("notification-fd", "5\n")
         .file("ready-timeout", "4\n")
         .script("head -c 10000 /dev/zero | tr '\\0' x >&5\nexec sleep 1000");
     fx.service("mute")
         .respawn()
+        .file("console", "")
         .file("notification-fd", "5\n")
         .file("ready-timeout", "4\n")
         .script("exec 5>&-\nexec sleep 1000");
