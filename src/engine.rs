@@ -231,6 +231,10 @@ pub struct Engine {
     /// The system is going down: nothing starts or respawns, and a process
     /// that survives SIGKILL is given up on after [`KILL_WAIT_MS`].
     halting: bool,
+    /// The boot timeline: each service's latest start ([`Times`]).
+    times: Vec<Times>,
+    /// When cinit itself started, the timeline's origin.
+    started_at: Option<Millis>,
 }
 
 impl Engine {
@@ -244,6 +248,8 @@ impl Engine {
             pids: HashMap::default(),
             queue: VecDeque::new(),
             halting: false,
+            times: Vec::new(),
+            started_at: None,
         };
         e.add_nodes(nodes);
         e
@@ -254,6 +260,7 @@ impl Engine {
     pub fn add_nodes(&mut self, nodes: Vec<Node>) {
         self.svcs.extend(nodes.iter().map(|_| Svc::new()));
         self.nodes.extend(nodes);
+        self.grow_times();
         let n = self.nodes.len();
         self.dependents = vec![Vec::new(); n];
         self.needed_by = vec![Vec::new(); n];
@@ -351,6 +358,7 @@ impl Engine {
             self.phase(i),
             Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed | Phase::Waiting)
         ) {
+            self.note_request(i, now);
             match self.nodes.get(i).and_then(|n| n.broken.clone()) {
                 Some(reason) => {
                     self.end(host, now, i, Phase::Failed, reason);
@@ -520,6 +528,7 @@ impl Engine {
         took: Option<Millis>,
         detail: Option<String>,
     ) {
+        self.note_phase(i, now, phase);
         let Some(svc) = self.svcs.get_mut(i) else {
             return;
         };
@@ -641,6 +650,10 @@ mod stop;
 #[path = "engine_restore.rs"]
 mod restore;
 pub use restore::{SvcRecord, PHASE_LOST};
+
+#[path = "engine_times.rs"]
+mod times;
+pub use times::Times;
 
 #[cfg(test)]
 #[path = "engine_tests.rs"]

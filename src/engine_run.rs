@@ -29,6 +29,7 @@ impl Engine {
             return;
         }
         let respawn = self.nodes.get(i).is_some_and(|n| n.respawn);
+        self.note_startable(i, now);
         match host.spawn(i, Role::On) {
             Ok(Spawned::Pid(pid)) => {
                 self.pids.insert(pid, (i, Role::On));
