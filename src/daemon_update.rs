@@ -14,7 +14,7 @@ use crate::host::RealHost;
 use crate::paths::Paths;
 use crate::proto::{ErrorCode, Reply};
 use crate::signals::SignalSource;
-use crate::snapshot::{self, ConsoleState, Lost, Snapshot};
+use crate::snapshot::{self, ConsoleState, Lost, Snapshot, TimelineState};
 use crate::tree::Tree;
 use crate::update::{self, SelfExec};
 
@@ -23,6 +23,12 @@ fn adopt_fd(fd: i32) -> Option<OwnedFd> {
     // SAFETY: the snapshot names the descriptor as one the previous image
     // owned and handed over; it is open, and nothing else here owns it.
     (fd >= 3 && update::is_open(fd)).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The boot timeline as the snapshot holds it.
+fn timeline_state(engine: &Engine) -> TimelineState {
+    let (started, times) = engine.export_times();
+    TimelineState { started, times }
 }
 
 impl Daemon {
@@ -107,6 +113,7 @@ impl Daemon {
             control: self.control.as_ref().map(Control::export),
             pending: self.pending.clone(),
             waiters: self.update_waiters.clone(),
+            timeline: Some(timeline_state(&self.engine)),
         };
         let bytes = snapshot::encode(&snap);
         let why = update::exec_with_snapshot(&self.exec, &bytes, &self.handed_fds());
@@ -177,7 +184,10 @@ impl Daemon {
         let services = snap.nodes.len();
         let (engine, tree) = match snap.tree {
             Some(t) if t.dirs.len() == services => {
-                let (engine, notes) = Engine::restore(snap.nodes.clone(), &snap.services);
+                let (mut engine, notes) = Engine::restore(snap.nodes.clone(), &snap.services);
+                if let Some(tl) = &snap.timeline {
+                    engine.restore_times(tl.started, &tl.times);
+                }
                 lost.extend(notes);
                 host.add_dirs(&t.dirs);
                 (engine, Tree::restore(t, snap.nodes))

@@ -28,7 +28,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
 use crate::commands::Pending;
-use crate::engine::{Node, SvcRecord};
+use crate::engine::{Node, SvcRecord, Times};
 use crate::state::{ExitStatus, Reason, SpawnError};
 
 pub const MAGIC: [u8; 8] = *b"cinitsnp";
@@ -47,6 +47,7 @@ mod tag {
     pub const CLIENT: u8 = 7;
     pub const PENDING: u8 = 8;
     pub const WAITER: u8 = 9;
+    pub const TIMELINE: u8 = 12;
 }
 
 /// The service tree as loaded: where each service lives, and the roots.
@@ -103,6 +104,16 @@ pub struct Snapshot {
     pub pending: Vec<Pending>,
     /// Clients waiting for the result of this update.
     pub waiters: Vec<u64>,
+    /// The boot timeline (`None`: written by a cinit that kept none).
+    pub timeline: Option<TimelineState>,
+}
+
+/// The boot timeline: when cinit started, and each service's [`Times`] in
+/// index order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TimelineState {
+    pub started: Option<u64>,
+    pub times: Vec<Times>,
 }
 
 /// What could not be read, one line each, for the console.
@@ -331,6 +342,9 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
         o.u64(w);
         body.section(tag::WAITER, o);
     }
+    if let Some(t) = &s.timeline {
+        body.section(tag::TIMELINE, timeline_out(t));
+    }
     let mut out = Vec::with_capacity(HEADER_LEN + body.0.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT.to_be_bytes());
@@ -450,6 +464,42 @@ fn service(p: &mut In) -> Option<SvcRecord> {
         started_once: p.bool()?,
         stop_requested: p.bool()?,
     })
+}
+
+/// The TIMELINE section: cinit's start, then one length-prefixed record per
+/// service, so a record may gain fields at its end like a section.
+fn timeline_out(t: &TimelineState) -> Out {
+    let mut o = Out::default();
+    o.opt_u64(t.started);
+    o.len(t.times.len());
+    for x in &t.times {
+        let mut r = Out::default();
+        for v in [x.requested, x.startable, x.spawned, x.ready, x.ended] {
+            r.opt_u64(v);
+        }
+        o.bytes(&r.0);
+    }
+    o
+}
+
+fn timeline(p: &mut In) -> Option<TimelineState> {
+    let started = p.opt_u64()?;
+    let n = p.count()?;
+    let mut times = Vec::with_capacity(n.min(p.0.len() / 4));
+    for _ in 0..n {
+        let record = p.bytes()?;
+        let mut r = In(&record);
+        // Fields missing at the end (an older writer) are "never".
+        let mut next = || r.opt_u64().flatten();
+        times.push(Times {
+            requested: next(),
+            startable: next(),
+            spawned: next(),
+            ready: next(),
+            ended: next(),
+        });
+    }
+    Some(TimelineState { started, times })
 }
 
 fn pending(p: &mut In) -> Option<Pending> {
@@ -598,6 +648,7 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
             .is_some(),
             tag::PENDING => pending(&mut p).map(|x| s.pending.push(x)).is_some(),
             tag::WAITER => p.u64().map(|w| s.waiters.push(w)).is_some(),
+            tag::TIMELINE => timeline(&mut p).map(|t| s.timeline = Some(t)).is_some(),
             _ => true, // a newer writer's section: skipped
         };
         if !ok {
