@@ -102,6 +102,7 @@ fn verb(req: &Request) -> &'static str {
         Request::Stop { .. } => "stop",
         Request::Restart { .. } => "restart",
         Request::System(a) => a.word(),
+        Request::Analyze => "analyze",
         Request::Unknown(_) => "unknown",
     }
 }
@@ -306,6 +307,7 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
             }
         }
         Request::System(action) => Outcome::System(*action),
+        Request::Analyze => Outcome::Reply(crate::timeline::reply(sv.engine, now)),
         Request::Unknown(opcode) => Outcome::Reply(Reply::Unsupported { opcode: *opcode }),
     }
 }

@@ -13,7 +13,7 @@
 //! move them), while `ended` is the latest end. Recording never fails and
 //! allocates nothing after [`Engine::add_nodes`].
 
-use super::{Engine, Millis, Phase};
+use super::{Engine, Millis, Node, Phase};
 
 /// The steps of one service's latest start. `None` = not (yet) reached in
 /// this cycle.
@@ -46,6 +46,11 @@ impl Engine {
     /// The recorded times of service `i`.
     pub fn times(&self, i: usize) -> Option<&Times> {
         self.times.get(i)
+    }
+
+    /// The static description of service `i` (its needs and wants).
+    pub fn node(&self, i: usize) -> Option<&Node> {
+        self.nodes.get(i)
     }
 
     /// When cinit itself started (the origin of the boot timeline), if the

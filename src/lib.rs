@@ -29,6 +29,7 @@ pub mod fault;
 pub mod framing;
 pub mod graph;
 pub mod host;
+pub mod json;
 pub mod lifecycle;
 pub mod paths;
 pub mod proto;
@@ -39,6 +40,7 @@ pub mod spawn;
 pub mod state;
 pub mod svcdir;
 pub mod sysops;
+pub mod timeline;
 pub mod tree;
 pub mod update;
 

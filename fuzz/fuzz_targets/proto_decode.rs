@@ -36,6 +36,10 @@ fn fits_fields(r: &Reply) -> bool {
             let text = s.name.len() + s.state.len() + s.reason.as_ref().map_or(0, String::len);
             text + 64 <= usize::from(u16::MAX)
         }),
+        Reply::Timeline(t) => t.services.iter().all(|e| {
+            let deps = 4 * (e.needs.len() + e.wants.len());
+            e.name.len() + e.state.len() + deps + 128 <= usize::from(u16::MAX)
+        }),
         _ => true,
     }
 }
