@@ -13,6 +13,7 @@
 //! denied by the lint table in `Cargo.toml`; tests opt out locally.
 
 pub mod boot;
+pub mod bootchart;
 pub mod canon;
 pub mod check;
 pub mod client;
@@ -23,6 +24,7 @@ pub mod console;
 pub mod control;
 pub mod control_socket;
 pub mod daemon;
+pub mod dot;
 pub mod emergency;
 pub mod engine;
 pub mod fault;
