@@ -25,7 +25,7 @@ use std::fmt::Write;
 use crate::console::one_line;
 use crate::engine::seconds;
 use crate::proto::{Timeline, TimelineEntry};
-use crate::timeline::{analyze, took, Analysis};
+use crate::timeline::{analyze, held_up_by, took, Analysis};
 
 /// The colours of one state: `solid` for its bar, `light` for its up band.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,13 +68,25 @@ const ROW_H: u64 = 24;
 const BAR_H: u64 = 14;
 const CHART_W: u64 = 960;
 const RIGHT: u64 = 90;
-const HEADER_H: u64 = 92;
+const HEADER_H: u64 = 106;
 const AXIS_H: u64 = 26;
 /// Average glyph width of the 12 px font, for the name column.
 const CHAR_W: u64 = 7;
 /// Longest name shown in full in the name column (in characters).
 const NAME_CHARS: usize = 48;
 const WAIT_COLOUR: &str = "#ced4da";
+/// Arrows to the dependency a service waited for last, and to the others.
+const ARROW_DARK: &str = "#343a40";
+const ARROW_LIGHT: &str = "#adb5bd";
+
+/// An arrowhead marker definition.
+fn marker(id: &str, colour: &str) -> String {
+    format!(
+        "<marker id=\"{id}\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" \
+         markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" \
+         fill=\"{colour}\"/></marker>"
+    )
+}
 
 /// Text for XML character data or an attribute value.
 pub fn xml_escape(s: &str) -> String {
@@ -208,10 +220,10 @@ pub fn to_svg(t: &Timeline, deps: bool) -> String {
          Helvetica, sans-serif\" font-size=\"12\">\n\
          <style>.name{{fill:#212529}} .crit{{font-weight:bold}} .tick{{fill:#495057;font-size:11px}} \
          .took{{fill:#343a40;font-size:11px}} .sub{{fill:#495057}}</style>\n\
-         <defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" markerWidth=\"7\" \
-         markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" \
-         fill=\"#343a40\"/></marker></defs>\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n"
+         <defs>{}{}</defs>\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n",
+        marker("arrow", ARROW_DARK),
+        marker("arrow-light", ARROW_LIGHT)
     );
     header(&mut out, t, &a, &rows, deps);
     axis(&mut out, &frame, rows.len());
@@ -293,39 +305,41 @@ fn header(out: &mut String, t: &Timeline, a: &Analysis, rows: &[&TimelineEntry],
         );
         x += 30 + s.len() as u64 * CHAR_W + 14;
     }
+    // Second line: the parts of a bar, and the arrows.
+    let (mut x, y) = (16u64, y + 20);
     let _ = writeln!(
         out,
         "<line x1=\"{x}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{WAIT_COLOUR}\" stroke-width=\"4\"/>\
-         <text x=\"{}\" y=\"{}\">waiting for needs/wants</text>",
+         <text x=\"{}\" y=\"{}\">waiting for needs/wants</text>\
+         <text x=\"{}\" y=\"{}\" class=\"sub\">solid: spawned until ready · light: up · \
+         bold: critical chain</text>",
         y + 6,
         x + 20,
         y + 6,
         x + 26,
+        y + 10,
+        x + 26 + 26 * CHAR_W,
         y + 10
     );
-    x += 26 + 24 * CHAR_W;
-    let _ = writeln!(
-        out,
-        "<text x=\"{x}\" y=\"{}\" class=\"sub\">solid: spawned until ready · light: up · \
-         bold: critical chain</text>",
-        y + 10
-    );
+    x += 26 + 26 * CHAR_W + 60 * CHAR_W;
     if deps {
-        x += 62 * CHAR_W;
+        let yy = y + 6;
         let _ = writeln!(
             out,
-            "<line x1=\"{x}\" y1=\"{yy}\" x2=\"{x2}\" y2=\"{yy}\" stroke=\"#343a40\" \
+            "<line x1=\"{x}\" y1=\"{yy}\" x2=\"{}\" y2=\"{yy}\" stroke=\"{ARROW_DARK}\" \
              marker-end=\"url(#arrow)\"/><text x=\"{}\" y=\"{}\">needs</text>\
-             <line x1=\"{}\" y1=\"{yy}\" x2=\"{}\" y2=\"{yy}\" stroke=\"#343a40\" \
-             stroke-dasharray=\"4 3\" marker-end=\"url(#arrow)\"/><text x=\"{}\" y=\"{}\">wants</text>",
+             <line x1=\"{}\" y1=\"{yy}\" x2=\"{}\" y2=\"{yy}\" stroke=\"{ARROW_DARK}\" \
+             stroke-dasharray=\"4 3\" marker-end=\"url(#arrow)\"/><text x=\"{}\" y=\"{}\">wants</text>\
+             <text x=\"{}\" y=\"{}\" class=\"sub\">dark: what it waited for last</text>",
+            x + 24,
             x + 30,
             y + 10,
             x + 80,
+            x + 104,
             x + 110,
-            x + 116,
             y + 10,
-            yy = y + 6,
-            x2 = x + 24
+            x + 160,
+            y + 10
         );
     }
 }
@@ -459,7 +473,8 @@ fn bar(out: &mut String, f: &Frame, a: &Analysis, row: usize, e: &TimelineEntry,
         );
         label_x = Some(x + 3.0);
     }
-    if let (Some(x), Some(ms)) = (label_x, took(e)) {
+    // `+0.000s` (a respawn service is up when spawned) would only be noise.
+    if let (Some(x), Some(ms)) = (label_x, took(e).filter(|&ms| ms > 0)) {
         let _ = writeln!(
             out,
             "<text x=\"{:.1}\" y=\"{}\" class=\"took\">+{}</text>",
@@ -488,7 +503,8 @@ fn tooltip(a: &Analysis, e: &TimelineEntry) -> String {
 }
 
 /// Arrows from each dependency's ready point to its dependent's startable
-/// point, for the services that have rows.
+/// point, for the services that have rows: light ones first, then on top
+/// the dark ones, to the dependency each service waited for last.
 fn arrows(out: &mut String, f: &Frame, a: &Analysis, list: &[TimelineEntry]) {
     let mut row_of = vec![None; list.len()];
     for (row, &i) in a.order.iter().enumerate() {
@@ -496,12 +512,14 @@ fn arrows(out: &mut String, f: &Frame, a: &Analysis, list: &[TimelineEntry]) {
             *slot = Some(row);
         }
     }
-    out.push_str("<g fill=\"none\" stroke=\"#343a40\" stroke-opacity=\"0.7\">\n");
-    for (&i, row) in a.order.iter().zip(0..) {
+    // (path data, a want, what it waited for last)
+    let mut paths: Vec<(String, bool, bool)> = Vec::new();
+    for (row, &i) in a.order.iter().enumerate() {
         let Some(e) = list.get(i) else { continue };
         let Some(to_t) = e.startable_ms.map(|v| a.rel(v)) else {
             continue;
         };
+        let last = held_up_by(list, i);
         let deps = e
             .needs
             .iter()
@@ -522,21 +540,37 @@ fn arrows(out: &mut String, f: &Frame, a: &Analysis, list: &[TimelineEntry]) {
             let (x1, y1) = (f.x(from_t), f.row_y(*dep_row) + ROW_H / 2);
             let (x2, y2) = (f.x(to_t), f.row_y(row) + ROW_H / 2);
             let bend = ((x2 - x1).abs() / 2.0).max(12.0);
+            let path = format!(
+                "M{x1:.1},{y1} C{:.1},{y1} {:.1},{y2} {x2:.1},{y2}",
+                x1 + bend,
+                x2 - bend
+            );
+            paths.push((path, !is_need, last == Some(d)));
+        }
+    }
+    for dark in [false, true] {
+        let (colour, width, marker) = if dark {
+            (ARROW_DARK, "1.4", "arrow")
+        } else {
+            (ARROW_LIGHT, "1", "arrow-light")
+        };
+        let _ = writeln!(
+            out,
+            "<g fill=\"none\" stroke=\"{colour}\" stroke-width=\"{width}\">"
+        );
+        for (path, dashed, _) in paths.iter().filter(|p| p.2 == dark) {
             let _ = writeln!(
                 out,
-                "<path d=\"M{x1:.1},{y1} C{:.1},{y1} {:.1},{y2} {x2:.1},{y2}\"{} \
-                 marker-end=\"url(#arrow)\"/>",
-                x1 + bend,
-                x2 - bend,
-                if is_need {
-                    ""
-                } else {
+                "<path d=\"{path}\"{} marker-end=\"url(#{marker})\"/>",
+                if *dashed {
                     " stroke-dasharray=\"4 3\""
+                } else {
+                    ""
                 }
             );
         }
+        out.push_str("</g>\n");
     }
-    out.push_str("</g>\n");
 }
 
 #[cfg(test)]

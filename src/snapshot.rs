@@ -466,42 +466,6 @@ fn service(p: &mut In) -> Option<SvcRecord> {
     })
 }
 
-/// The TIMELINE section: cinit's start, then one length-prefixed record per
-/// service, so a record may gain fields at its end like a section.
-fn timeline_out(t: &TimelineState) -> Out {
-    let mut o = Out::default();
-    o.opt_u64(t.started);
-    o.len(t.times.len());
-    for x in &t.times {
-        let mut r = Out::default();
-        for v in [x.requested, x.startable, x.spawned, x.ready, x.ended] {
-            r.opt_u64(v);
-        }
-        o.bytes(&r.0);
-    }
-    o
-}
-
-fn timeline(p: &mut In) -> Option<TimelineState> {
-    let started = p.opt_u64()?;
-    let n = p.count()?;
-    let mut times = Vec::with_capacity(n.min(p.0.len() / 4));
-    for _ in 0..n {
-        let record = p.bytes()?;
-        let mut r = In(&record);
-        // Fields missing at the end (an older writer) are "never".
-        let mut next = || r.opt_u64().flatten();
-        times.push(Times {
-            requested: next(),
-            startable: next(),
-            spawned: next(),
-            ready: next(),
-            ended: next(),
-        });
-    }
-    Some(TimelineState { started, times })
-}
-
 fn pending(p: &mut In) -> Option<Pending> {
     Some(match p.u8()? {
         1 => Pending::Start {
@@ -676,6 +640,10 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
     }
     Ok((s, lost))
 }
+
+#[path = "snapshot_timeline.rs"]
+mod timeline;
+use timeline::{timeline, timeline_out};
 
 #[cfg(test)]
 #[path = "snapshot_tests.rs"]
