@@ -3,7 +3,8 @@
 //! Pure logic (no system calls, unit-tested without forking):
 //! [`svcdir`] file formats, [`tree`] loading, [`graph`] cycles, [`engine`]
 //! the supervision state machine, [`state`] the user-visible words,
-//! [`paths`], [`conf`], [`check`].
+//! [`paths`], [`conf`], [`check`]; [`timeline`], [`bootchart`] and [`dot`],
+//! the boot timeline as `cinit-ctl analyze` and `graph` show it.
 //!
 //! System edges (used only by the PID-1 binary): [`spawn`], [`signals`],
 //! [`reap`], [`console`], [`boot`], [`clock`], and [`daemon`], the event loop
