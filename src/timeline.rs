@@ -328,11 +328,15 @@ pub fn report(t: &Timeline) -> String {
         );
     }
     let hidden = list.len() - a.order.len();
-    if hidden > 0 {
-        let _ = writeln!(
-            out,
-            "({hidden} loaded services not started since they were loaded are not shown)"
-        );
+    match hidden {
+        0 => {}
+        1 => out.push_str("(1 loaded service with no recorded start is not shown)\n"),
+        n => {
+            let _ = writeln!(
+                out,
+                "({n} loaded services with no recorded start are not shown)"
+            );
+        }
     }
     let Some(last) = a.last_up.and_then(|i| list.get(i)) else {
         out.push_str("\nno service has come up.\n");

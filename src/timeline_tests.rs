@@ -201,7 +201,7 @@ cinit started 1.000s after boot; the times below are since then.
     0.010s          -     0.490s     0.000s  failed       opt
     0.100s     0.800s     0.700s     0.090s  done         net
     0.800s     0.805s     0.005s     0.790s  done         init
-(1 loaded services not started since they were loaded are not shown)
+(1 loaded service with no recorded start is not shown)
 
 total 0.805s: from cinit's start until the last service came up (init)
 
