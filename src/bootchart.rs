@@ -404,7 +404,7 @@ fn bar(out: &mut String, f: &Frame, a: &Analysis, row: usize, e: &TimelineEntry,
         rel(e.ready_ms),
         rel(e.ended_ms),
     );
-    let _ = writeln!(out, "<g><title>{}</title>", xml_escape(&tooltip(a, e)));
+    let _ = writeln!(out, "<g><title>{}</title>", tooltip(a, e));
     let _ = writeln!(
         out,
         "<text x=\"{}\" y=\"{}\" text-anchor=\"end\" class=\"name{}\">{}</text>",
@@ -486,12 +486,14 @@ fn bar(out: &mut String, f: &Frame, a: &Analysis, row: usize, e: &TimelineEntry,
     out.push_str("</g>\n");
 }
 
+/// The tooltip of a row, escaped for XML: name and state on the first
+/// line, the times on the second.
 fn tooltip(a: &Analysis, e: &TimelineEntry) -> String {
     let at = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| seconds(a.rel(v)));
     format!(
         "{} ({}{})\nrequested {} · startable {} · spawned {} · ready {} · ended {} · took {}",
-        e.name,
-        e.state,
+        xml_escape(&e.name),
+        xml_escape(&e.state),
         if e.respawn { ", respawn" } else { "" },
         at(e.requested_ms),
         at(e.startable_ms),

@@ -183,7 +183,11 @@ fn names_are_escaped_shortened_and_kept_in_full_in_the_tooltip() {
         "{svg}"
     );
     assert!(svg.contains(&format!(">long/{}…</text>", "x".repeat(NAME_CHARS - 6))));
-    assert!(svg.contains(&format!("<title>long/{} (done)", "x".repeat(80))));
+    assert!(svg.contains(&format!(
+        "<title>long/{} (done)\nrequested ",
+        "x".repeat(80)
+    )));
+    assert!(svg.contains("<title>a&lt;b&gt;&amp;&quot;c&apos;\u{fffd}\\n (running, respawn)\n"));
 }
 
 #[test]
