@@ -34,7 +34,7 @@ STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static
 BINARIES := $(BIN)/cinit $(BIN)/cinit-ctl
 
 .PHONY: all build static-check check-services man-check install install-aliases install-check \
-        test test-unit test-ns lint sizes clean vm-deps kernel alt initramfs run test-vm \
+        test test-unit test-ns lint sizes clean vm-deps browser-deps kernel alt initramfs run test-vm \
         bench bench-deps bench-build fuzz fuzz-deps fuzz-build
 
 # Shown by `cinit-ctl version`; a hot update shows which build took over.
@@ -78,8 +78,9 @@ lint:
 test-unit:
 	$(CARGO) test --locked --lib
 
-# The real cinit as PID 1 in user+PID+mount namespaces.
-test-ns:
+# The real cinit as PID 1 in user+PID+mount namespaces (the boot chart test
+# needs Chromium: browser-deps).
+test-ns: browser-deps
 	$(CARGO) test --locked --tests -- --test-threads=4
 
 # The sample system must always pass cinit's own offline check, inside the
@@ -120,7 +121,7 @@ install-check: build
 	  { echo "install-check: reboot alias broken" >&2; rm -rf "$$d"; exit 1; }; \
 	rm -rf "$$d"; echo "install: ok"
 
-test: lint static-check check-services man-check install-check fuzz-build
+test: lint static-check check-services man-check install-check fuzz-build browser-deps
 	$(CARGO) test --locked -- --test-threads=4
 	$(MAKE) test-vm
 
@@ -137,6 +138,13 @@ vm-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+
+# Debian's Chromium, if missing: tests/ns_timeline.rs renders the boot chart
+# (`cinit-ctl analyze --svg`) in it, headless, and checks the screenshot.
+browser-deps:
+	@command -v chromium >/dev/null || { echo "installing chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 # Debian's cloud kernel (boots in about 2 s under TCG) and its virtio modules,
 # resolved through the meta package and cached by the resolved name.

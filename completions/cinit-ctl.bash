@@ -8,7 +8,7 @@ _cinit_ctl_services() {
 
 _cinit_ctl() {
     local cur="${COMP_WORDS[COMP_CWORD]}"
-    local verbs="start stop restart wait status list pid log version reboot halt poweroff rescue update check"
+    local verbs="start stop restart wait status list pid log version reboot halt poweroff rescue update check analyze graph"
     local verb="" i
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
@@ -26,6 +26,12 @@ _cinit_ctl() {
         status) COMPREPLY=($(compgen -W "--json $(_cinit_ctl_services)" -- "$cur")) ;;
         list) COMPREPLY=($(compgen -W "--json" -- "$cur")) ;;
         check) COMPREPLY=($(compgen -d -- "$cur")) ;;
+        analyze)
+            if [ "${COMP_WORDS[COMP_CWORD-1]}" = "--svg" ]; then
+                COMPREPLY=($(compgen -f -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W "--svg --deps --json" -- "$cur"))
+            fi ;;
     esac
 }
 complete -F _cinit_ctl cinit-ctl

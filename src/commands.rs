@@ -118,6 +118,7 @@ fn verb(req: &Request) -> &'static str {
         Request::Wait { .. } => "wait",
         Request::System(a) => a.word(),
         Request::Log { .. } => "log",
+        Request::Analyze => "analyze",
         Request::Unknown(_) => "unknown",
     }
 }
@@ -345,6 +346,7 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
                 client, svc, ring, *lines, *follow,
             )))
         }
+        Request::Analyze => Outcome::Reply(crate::timeline::reply(sv.engine, now)),
         Request::Unknown(opcode) => Outcome::Reply(Reply::Unsupported { opcode: *opcode }),
     }
 }

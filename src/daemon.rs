@@ -504,6 +504,8 @@ impl Daemon {
         exec: SelfExec,
         lost_state: Option<String>,
     ) -> Daemon {
+        // The origin of the boot timeline (`cinit-ctl analyze`).
+        let started = now_ms();
         // Whatever descriptors the kernel, a container runtime or a failed
         // hot update left open are nobody's: close them before opening ours.
         let keep: Vec<i32> = signals.iter().map(|s| s.fd().as_raw_fd()).collect();
@@ -556,13 +558,14 @@ impl Daemon {
         let loaded = catch_unwind(AssertUnwindSafe(|| {
             boot_tree(&mut host, &paths, start_root)
         }));
-        let (engine, tree) = match loaded {
+        let (mut engine, tree) = match loaded {
             Ok(loaded) => loaded,
             Err(_) => {
                 host.log("emergency: internal error while loading the service tree");
                 (Engine::new(Vec::new()), Tree::new(&paths.svc))
             }
         };
+        engine.set_started_at(started);
         Daemon::assemble(host, engine, tree, paths, exec, signals, control)
     }
 

@@ -15,7 +15,7 @@ use crate::paths::Paths;
 use crate::proto::{ErrorCode, Reply};
 use crate::ready_pipe::ReadyPipes;
 use crate::signals::SignalSource;
-use crate::snapshot::{self, ConsoleState, Lost, Snapshot};
+use crate::snapshot::{self, ConsoleState, Lost, Snapshot, TimelineState};
 use crate::tree::Tree;
 use crate::update::{self, SelfExec};
 
@@ -24,6 +24,12 @@ fn adopt_fd(fd: i32) -> Option<OwnedFd> {
     // SAFETY: the snapshot names the descriptor as one the previous image
     // owned and handed over; it is open, and nothing else here owns it.
     (fd >= 3 && update::is_open(fd)).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The boot timeline as the snapshot holds it.
+fn timeline_state(engine: &Engine) -> TimelineState {
+    let (started, times) = engine.export_times();
+    TimelineState { started, times }
 }
 
 impl Daemon {
@@ -112,6 +118,7 @@ impl Daemon {
             waiters: self.update_waiters.clone(),
             logs: self.host.logs.export(),
             ready: self.host.ready.export(),
+            timeline: Some(timeline_state(&self.engine)),
         };
         let bytes = snapshot::encode(&snap);
         let why = update::exec_with_snapshot(&self.exec, &bytes, &self.handed_fds());
@@ -194,7 +201,10 @@ impl Daemon {
         let services = snap.nodes.len();
         let (engine, tree) = match snap.tree {
             Some(t) if t.dirs.len() == services => {
-                let (engine, notes) = Engine::restore(snap.nodes.clone(), &snap.services);
+                let (mut engine, notes) = Engine::restore(snap.nodes.clone(), &snap.services);
+                if let Some(tl) = &snap.timeline {
+                    engine.restore_times(tl.started, &tl.times);
+                }
                 lost.extend(notes);
                 host.add_dirs(&t.dirs);
                 lost.extend(host.logs.adopt(snap.logs, engine.len(), update::is_open));

@@ -264,6 +264,10 @@ pub struct Engine {
     /// The system is going down: nothing starts or respawns, and a process
     /// that survives SIGKILL is given up on after [`KILL_WAIT_MS`].
     halting: bool,
+    /// The boot timeline: each service's latest start ([`Times`]).
+    times: Vec<Times>,
+    /// When cinit itself started, the timeline's origin.
+    started_at: Option<Millis>,
 }
 
 impl Engine {
@@ -277,6 +281,8 @@ impl Engine {
             pids: HashMap::default(),
             queue: VecDeque::new(),
             halting: false,
+            times: Vec::new(),
+            started_at: None,
         };
         e.add_nodes(nodes);
         e
@@ -287,6 +293,7 @@ impl Engine {
     pub fn add_nodes(&mut self, nodes: Vec<Node>) {
         self.svcs.extend(nodes.iter().map(|_| Svc::new()));
         self.nodes.extend(nodes);
+        self.grow_times();
         let n = self.nodes.len();
         self.dependents = vec![Vec::new(); n];
         self.needed_by = vec![Vec::new(); n];
@@ -384,6 +391,7 @@ impl Engine {
             self.phase(i),
             Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed | Phase::Waiting)
         ) {
+            self.note_request(i, now);
             match self.nodes.get(i).and_then(|n| n.broken.clone()) {
                 Some(reason) => {
                     self.end(host, now, i, Phase::Failed, reason);
@@ -566,6 +574,7 @@ impl Engine {
         took: Option<Millis>,
         detail: Option<String>,
     ) {
+        self.note_phase(i, now, phase);
         let Some(svc) = self.svcs.get_mut(i) else {
             return;
         };
@@ -693,6 +702,10 @@ mod restore;
 #[path = "engine_ready.rs"]
 mod ready;
 pub use restore::{SvcRecord, PHASE_LOST};
+
+#[path = "engine_times.rs"]
+mod times;
+pub use times::Times;
 
 #[cfg(test)]
 #[path = "engine_tests.rs"]

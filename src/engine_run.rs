@@ -30,6 +30,7 @@ impl Engine {
             return;
         }
         let respawn = self.respawns(i);
+        self.note_startable(i, now);
         let ready_fd = self.nodes.get(i).and_then(Node::ready_fd);
         let spawned = match ready_fd {
             Some(fd) => host.spawn_ready(i, fd),

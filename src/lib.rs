@@ -3,7 +3,8 @@
 //! Pure logic (no system calls, unit-tested without forking):
 //! [`svcdir`] file formats, [`tree`] loading, [`graph`] cycles, [`engine`]
 //! the supervision state machine, [`state`] the user-visible words,
-//! [`paths`], [`conf`], [`check`].
+//! [`paths`], [`conf`], [`check`]; [`timeline`], [`bootchart`] and [`dot`],
+//! the boot timeline as `cinit-ctl analyze` and `graph` show it.
 //!
 //! System edges (used only by the PID-1 binary): [`spawn`], [`signals`],
 //! [`reap`], [`console`], [`boot`], [`clock`], and [`daemon`], the event loop
@@ -13,6 +14,7 @@
 //! denied by the lint table in `Cargo.toml`; tests opt out locally.
 
 pub mod boot;
+pub mod bootchart;
 pub mod canon;
 pub mod check;
 pub mod client;
@@ -23,12 +25,14 @@ pub mod console;
 pub mod control;
 pub mod control_socket;
 pub mod daemon;
+pub mod dot;
 pub mod emergency;
 pub mod engine;
 pub mod fault;
 pub mod framing;
 pub mod graph;
 pub mod host;
+pub mod json;
 pub mod lifecycle;
 pub mod logclient;
 pub mod logconf;
@@ -51,6 +55,7 @@ pub mod spawn;
 pub mod state;
 pub mod svcdir;
 pub mod sysops;
+pub mod timeline;
 pub mod tree;
 pub mod update;
 pub mod wait;

@@ -36,6 +36,7 @@ pub mod op {
     pub const RESTART: u8 = 0x05;
     pub const LOG: u8 = 0x07;
     pub const WAIT: u8 = 0x06;
+    pub const ANALYZE: u8 = 0x08;
     pub const REBOOT: u8 = 0x10;
     pub const HALT: u8 = 0x11;
     pub const POWEROFF: u8 = 0x12;
@@ -47,6 +48,7 @@ pub mod op {
     pub const VERSION_INFO: u8 = 0x83;
     pub const SERVICES: u8 = 0x84;
     pub const LOG_LINES: u8 = 0x85;
+    pub const TIMELINE: u8 = 0x86;
 }
 
 /// Field tags.
@@ -80,6 +82,21 @@ pub mod tag {
     pub const MISSED: u8 = 27;
     /// u8 (1): more LOG_LINES frames follow for this request.
     pub const MORE: u8 = 28;
+    /// TIMELINE: one service (nested: NAME, STATE, RESPAWN, 31–37).
+    pub const ENTRY: u8 = 30;
+    pub const REQUESTED_MS: u8 = 31;
+    pub const STARTABLE_MS: u8 = 32;
+    pub const SPAWNED_MS: u8 = 33;
+    pub const READY_MS: u8 = 34;
+    pub const ENDED_MS: u8 = 35;
+    /// u32 positions of the entries this one needs (repeatable).
+    pub const NEEDS: u8 = 36;
+    /// u32 positions of the entries this one wants (repeatable).
+    pub const WANTS: u8 = 37;
+    /// cinit's own start on the monotonic clock.
+    pub const STARTED_MS: u8 = 38;
+    /// The server's monotonic clock when it answered.
+    pub const NOW_MS: u8 = 39;
 }
 
 /// `FLAGS` bit of a start request: do not start needs and wants.
@@ -148,6 +165,8 @@ pub enum Request {
         lines: u32,
         follow: bool,
     },
+    /// The boot timeline of every loaded service.
+    Analyze,
     /// A well-formed frame with an opcode this build does not know.
     Unknown(u8),
 }
@@ -157,7 +176,11 @@ impl Request {
     pub fn is_read_only(&self) -> bool {
         matches!(
             self,
-            Request::Version | Request::Status { .. } | Request::Wait { .. } | Request::Unknown(_)
+            Request::Version
+                | Request::Status { .. }
+                | Request::Wait { .. }
+                | Request::Analyze
+                | Request::Unknown(_)
         )
     }
 }
@@ -201,6 +224,34 @@ pub struct ServiceInfo {
     pub dependent: bool,
 }
 
+/// One service in a TIMELINE reply. Times are absolute milliseconds on
+/// the server's monotonic clock; `None` = not reached in its latest start.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TimelineEntry {
+    pub name: String,
+    pub state: String,
+    pub respawn: bool,
+    pub requested_ms: Option<u64>,
+    pub startable_ms: Option<u64>,
+    pub spawned_ms: Option<u64>,
+    pub ready_ms: Option<u64>,
+    pub ended_ms: Option<u64>,
+    /// Positions (in the same reply) of the services it needs.
+    pub needs: Vec<usize>,
+    /// Positions (in the same reply) of the services it wants.
+    pub wants: Vec<usize>,
+}
+
+/// The reply to ANALYZE.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Timeline {
+    /// When cinit itself started (monotonic ms), if known.
+    pub started_ms: Option<u64>,
+    /// The server's monotonic clock when it answered.
+    pub now_ms: u64,
+    pub services: Vec<TimelineEntry>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     Ok { message: Option<String> },
@@ -209,6 +260,7 @@ pub enum Reply {
     Version { server: String, protocol: u8 },
     Services(Vec<ServiceInfo>),
     LogLines(LogBatch),
+    Timeline(Timeline),
 }
 
 /// Lines of a log, in one LOG_LINES frame.
@@ -400,6 +452,7 @@ pub fn decode_request(frame: &[u8]) -> Result<Request, DecodeError> {
             lines,
             follow: flags & FLAG_FOLLOW != 0,
         },
+        op::ANALYZE => Request::Analyze,
         other => Request::Unknown(other),
     })
 }
@@ -426,6 +479,9 @@ fn decode_service(payload: &[u8]) -> Result<ServiceInfo, DecodeError> {
 /// Decode one complete reply frame.
 pub fn decode_reply(frame: &[u8]) -> Result<Reply, DecodeError> {
     let (header, payload) = split_frame(frame, MAX_REPLY)?;
+    if header.opcode == op::TIMELINE {
+        return timeline::decode(payload).map(Reply::Timeline);
+    }
     let mut message = None;
     let mut code = None;
     let mut server = String::new();
@@ -508,6 +564,7 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
         Request::Wait { names } => (op::WAIT, names, 0),
         Request::System(action) => (action.opcode(), &[], 0),
         Request::Log { .. } => return log::encode_request(req),
+        Request::Analyze => (op::ANALYZE, &[], 0),
         Request::Unknown(opcode) => (*opcode, &[], 0),
     };
     let mut f = Frame::new(opcode);
@@ -574,8 +631,12 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
             f.finish()
         }
         Reply::LogLines(batch) => log::encode_lines(batch),
+        Reply::Timeline(t) => timeline::encode(t),
     }
 }
+
+#[path = "proto_timeline.rs"]
+mod timeline;
 
 #[cfg(test)]
 #[path = "proto_tests.rs"]

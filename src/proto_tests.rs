@@ -132,6 +132,65 @@ fn golden_replies() {
 }
 
 #[test]
+fn golden_analyze_and_timeline() {
+    assert_eq!(
+        encode_request(&Request::Analyze),
+        [b'c', b'i', 1, 0x08, 0, 0, 0, 0]
+    );
+    assert!(Request::Analyze.is_read_only());
+    let t = Timeline {
+        started_ms: Some(1000),
+        now_ms: 2000,
+        services: vec![TimelineEntry {
+            name: "a".into(),
+            state: "done".into(),
+            respawn: true,
+            requested_ms: Some(1010),
+            spawned_ms: Some(1020),
+            needs: vec![0],
+            ..TimelineEntry::default()
+        }],
+    };
+    let mut expect = vec![b'c', b'i', 1, 0x86, 0, 0, 0, 69];
+    expect.extend([38, 0, 8, 0, 0, 0, 0, 0, 0, 0x03, 0xe8]); // STARTED_MS 1000
+    expect.extend([39, 0, 8, 0, 0, 0, 0, 0, 0, 0x07, 0xd0]); // NOW_MS 2000
+    expect.extend([30, 0, 44]); // ENTRY
+    expect.extend([1, 0, 1, b'a']);
+    expect.extend([4, 0, 4, b'd', b'o', b'n', b'e']);
+    expect.extend([14, 0, 1, 1]);
+    expect.extend([31, 0, 8, 0, 0, 0, 0, 0, 0, 0x03, 0xf2]); // REQUESTED_MS 1010
+    expect.extend([33, 0, 8, 0, 0, 0, 0, 0, 0, 0x03, 0xfc]); // SPAWNED_MS 1020
+    expect.extend([36, 0, 4, 0, 0, 0, 0]); // NEEDS [0]
+    let reply = Reply::Timeline(t);
+    assert_eq!(encode_reply(&reply), expect);
+    assert_eq!(decode_reply(&expect), Ok(reply));
+}
+
+#[test]
+fn long_dependency_lists_are_split_over_fields_and_joined_again() {
+    let t = Timeline {
+        started_ms: None,
+        now_ms: 1,
+        services: vec![TimelineEntry {
+            name: "many".into(),
+            needs: (0..16_010).collect(),
+            wants: vec![7, 3],
+            ..TimelineEntry::default()
+        }],
+    };
+    let reply = Reply::Timeline(t);
+    assert_eq!(decode_reply(&encode_reply(&reply)), Ok(reply));
+    // An index list whose length is not a multiple of 4 is malformed.
+    let mut bad = vec![b'c', b'i', 1, 0x86, 0, 0, 0, 9, 30, 0, 6, 36, 0, 3, 0, 0, 1];
+    assert!(matches!(
+        decode_reply(&bad),
+        Err(DecodeError::Malformed("bad index list"))
+    ));
+    bad[13] = 4;
+    assert!(decode_reply(&bad).is_err());
+}
+
+#[test]
 fn unknown_fields_are_skipped_and_unknown_opcodes_reported() {
     let mut frame = encode_request(&Request::Status {
         names: vec!["a".into()],
@@ -200,6 +259,7 @@ fn request() -> impl Strategy<Value = Request> {
                 follow
             }
         ),
+        Just(Request::Analyze),
     ]
 }
 
@@ -212,6 +272,43 @@ fn log_line() -> impl Strategy<Value = LogLine> {
             text,
         },
     )
+}
+
+fn timeline_entry() -> impl Strategy<Value = TimelineEntry> {
+    let t = || proptest::option::of(any::<u64>());
+    (
+        (name(), "[a-z-]{1,11}", any::<bool>()),
+        (t(), t(), t(), t(), t()),
+        proptest::collection::vec(0usize..100, 0..6),
+        proptest::collection::vec(0usize..100, 0..6),
+    )
+        .prop_map(
+            |((name, state, respawn), (rq, st, sp, rd, en), needs, wants)| TimelineEntry {
+                name,
+                state,
+                respawn,
+                requested_ms: rq,
+                startable_ms: st,
+                spawned_ms: sp,
+                ready_ms: rd,
+                ended_ms: en,
+                needs,
+                wants,
+            },
+        )
+}
+
+fn timeline() -> impl Strategy<Value = Timeline> {
+    (
+        proptest::option::of(any::<u64>()),
+        any::<u64>(),
+        proptest::collection::vec(timeline_entry(), 0..6),
+    )
+        .prop_map(|(started_ms, now_ms, services)| Timeline {
+            started_ms,
+            now_ms,
+            services,
+        })
 }
 
 fn service() -> impl Strategy<Value = ServiceInfo> {
@@ -264,6 +361,7 @@ fn reply() -> impl Strategy<Value = Reply> {
                 missed,
                 more
             })),
+        timeline().prop_map(Reply::Timeline),
     ]
 }
 

@@ -28,7 +28,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
 use crate::commands::Pending;
-use crate::engine::{Node, SvcRecord};
+use crate::engine::{Node, SvcRecord, Times};
 use crate::state::{ExitStatus, Reason, SpawnError};
 
 pub const MAGIC: [u8; 8] = *b"cinitsnp";
@@ -50,6 +50,7 @@ mod tag {
     pub const LOG: u8 = 11;
     pub const FOLLOWER: u8 = 13;
     pub const READY: u8 = 10;
+    pub const TIMELINE: u8 = 12;
 }
 
 /// The service tree as loaded: where each service lives, and the roots.
@@ -121,6 +122,16 @@ pub struct Snapshot {
     pub logs: Vec<crate::logsnap::LogRecord>,
     /// Readiness pipes of processes that have not signalled yet.
     pub ready: Vec<ReadyRecord>,
+    /// The boot timeline (`None`: written by a cinit that kept none).
+    pub timeline: Option<TimelineState>,
+}
+
+/// The boot timeline: when cinit started, and each service's [`Times`] in
+/// index order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TimelineState {
+    pub started: Option<u64>,
+    pub times: Vec<Times>,
 }
 
 /// What could not be read, one line each, for the console.
@@ -381,6 +392,9 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
         o.u32(r.svc);
         o.u32(r.seen);
         body.section(tag::READY, o);
+    }
+    if let Some(t) = &s.timeline {
+        body.section(tag::TIMELINE, timeline_out(t));
     }
     let mut out = Vec::with_capacity(HEADER_LEN + body.0.len());
     out.extend_from_slice(&MAGIC);
@@ -676,6 +690,7 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
                 Some(())
             })()
             .is_some(),
+            tag::TIMELINE => timeline(&mut p).map(|t| s.timeline = Some(t)).is_some(),
             _ => true, // a newer writer's section: skipped
         };
         if !ok {
@@ -705,6 +720,10 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
     }
     Ok((s, lost))
 }
+
+#[path = "snapshot_timeline.rs"]
+mod timeline;
+use timeline::{timeline, timeline_out};
 
 #[cfg(test)]
 #[path = "snapshot_tests.rs"]

@@ -136,6 +136,106 @@ fn sample() -> Snapshot {
             svc: 2,
             seen: 3,
         }],
+        timeline: Some(TimelineState {
+            started: Some(1_012),
+            times: vec![
+                Times {
+                    requested: Some(1_020),
+                    startable: Some(1_030),
+                    spawned: Some(1_031),
+                    ready: Some(1_031),
+                    ended: None,
+                },
+                Times {
+                    ended: Some(1_500),
+                    ..Times::default()
+                },
+                Times::default(),
+            ],
+        }),
+    }
+}
+
+/// `s` encoded with the payload of every section tagged `t` replaced by
+/// `edit(payload)`.
+fn with_sections(s: &Snapshot, t: u8, edit: impl Fn(Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+    let bytes = encode(s);
+    let mut body = In(&bytes[HEADER_LEN..]);
+    let mut rebuilt = Out::default();
+    while let (Some(tg), Some(p)) = (body.u8(), body.bytes()) {
+        rebuilt.u8(tg);
+        rebuilt.bytes(&if tg == t { edit(p) } else { p });
+    }
+    let mut framed = bytes[..HEADER_LEN].to_vec();
+    framed[12..16].copy_from_slice(&(rebuilt.0.len() as u32).to_be_bytes());
+    framed[16..24].copy_from_slice(&fnv1a(&rebuilt.0).to_be_bytes());
+    framed.extend_from_slice(&rebuilt.0);
+    framed
+}
+
+#[test]
+fn the_timeline_reads_back_from_shorter_and_longer_records() {
+    let s = sample();
+    let tl = s.timeline.clone().unwrap();
+    // An older writer without the section: no timeline, nothing lost.
+    let mut old = s.clone();
+    old.timeline = None;
+    let (back, lost) = decode(&encode(&old)).unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    assert_eq!(back.timeline, None);
+    // Records of a writer that knew only the first two times, and of one
+    // that appends a field this reader does not know.
+    let mut o = Out::default();
+    o.opt_u64(tl.started);
+    o.len(2);
+    let mut short = Out::default();
+    short.opt_u64(Some(7));
+    short.opt_u64(Some(8));
+    o.bytes(&short.0);
+    let mut long = Out::default();
+    for v in [1, 2, 3, 4, 5] {
+        long.opt_u64(Some(v));
+    }
+    long.u64(99);
+    o.bytes(&long.0);
+    let payload = o.0;
+    let (back, lost) = decode(&with_sections(&s, tag::TIMELINE, |_| payload.clone())).unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    let times = back.timeline.unwrap().times;
+    assert_eq!(
+        times,
+        vec![
+            Times {
+                requested: Some(7),
+                startable: Some(8),
+                ..Times::default()
+            },
+            Times {
+                requested: Some(1),
+                startable: Some(2),
+                spawned: Some(3),
+                ready: Some(4),
+                ended: Some(5),
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_damaged_timeline_is_reported_and_bounded() {
+    let s = sample();
+    // A count no snapshot may hold, and a count larger than the records.
+    for count in [u32::MAX, 3_000] {
+        let bytes = with_sections(&s, tag::TIMELINE, |p| {
+            let mut p = p;
+            p[9..13].copy_from_slice(&count.to_be_bytes());
+            p
+        });
+        let (back, lost) = decode(&bytes).unwrap();
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        assert!(lost[0].contains("section 12"), "{lost:?}");
+        assert_eq!(back.timeline, None);
+        assert_eq!(back.services, s.services);
     }
 }
 

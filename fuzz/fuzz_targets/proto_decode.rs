@@ -40,6 +40,10 @@ fn fits_fields(r: &Reply) -> bool {
             .lines
             .iter()
             .all(|l| cinit::proto::line_wire_len(l) <= usize::from(u16::MAX)),
+        Reply::Timeline(t) => t.services.iter().all(|e| {
+            let deps = 4 * (e.needs.len() + e.wants.len());
+            e.name.len() + e.state.len() + deps + 128 <= usize::from(u16::MAX)
+        }),
         _ => true,
     }
 }

@@ -13,8 +13,9 @@ use std::time::Duration;
 use cinit::client::{request, request_held, ClientError};
 use cinit::console::one_line;
 use cinit::control::SOCKET_NAME;
+use cinit::json::string as json_string;
 use cinit::paths::Paths;
-use cinit::proto::{ErrorCode, Reply, Request, ServiceInfo, SystemAction};
+use cinit::proto::{ErrorCode, Reply, Request, ServiceInfo, SystemAction, Timeline};
 
 const USAGE: &str = "\
 usage: cinit-ctl [--json] COMMAND [ARGS]
@@ -39,8 +40,15 @@ usage: cinit-ctl [--json] COMMAND [ARGS]
                               ask cinit for that system action
   check [DIR]                 validate the tree under DIR (default $CINIT_DIR,
                               else /etc/cinit) without starting anything
+  analyze [--svg FILE [--deps]]
+                              the boot timeline: when each service started
+                              and came up, the total, the critical chain;
+                              --svg also draws a boot chart into FILE (- for
+                              stdout alone), --deps with dependency arrows
+  graph                       the needs/wants graph in Graphviz DOT
 
-  --json                      machine-readable output for status and list
+  --json                      machine-readable output for status, list and
+                              analyze
 
 NAME is a service directory relative to $CINIT_DIR/svc (e.g. getty/1), or an
 absolute path inside it. The control socket is $CINIT_CTL_DIR/control
@@ -63,6 +71,11 @@ enum Command {
     Send(Request),
     List,
     Pid(String),
+    Analyze {
+        svg: Option<PathBuf>,
+        deps: bool,
+    },
+    Graph,
     Wait {
         names: Vec<String>,
         timeout: Option<Duration>,
@@ -92,6 +105,8 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
     let mut lines: Option<u32> = None;
     let mut follow = false;
     let mut timeout = None;
+    let mut svg: Option<PathBuf> = None;
+    let mut deps = false;
     let mut words: Vec<String> = Vec::new();
     let alias = match argv0 {
         "reboot" | "halt" | "poweroff" => Some(argv0.to_string()),
@@ -105,6 +120,8 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
                 let v = parser.value().map_err(|e| e.to_string())?;
                 timeout = Some(parse_timeout(&v.string().map_err(|e| e.to_string())?)?);
             }
+            Long("svg") => svg = Some(parser.value().map_err(|e| e.to_string())?.into()),
+            Long("deps") => deps = true,
             Short('h') | Long("help") => return Ok(None),
             Short('V') | Long("version") => {
                 println!("cinit-ctl {}", cinit::version());
@@ -158,8 +175,14 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
     if timeout.is_some() && verb != "wait" {
         return Err("--timeout only goes with wait".to_string());
     }
-    if json && !matches!(verb.as_str(), "status" | "list") {
-        return Err("--json only goes with status and list".to_string());
+    if json && !matches!(verb.as_str(), "status" | "list" | "analyze") {
+        return Err("--json only goes with status, list and analyze".to_string());
+    }
+    if (svg.is_some() || deps) && verb != "analyze" {
+        return Err("--svg and --deps only go with analyze".to_string());
+    }
+    if deps && svg.is_none() {
+        return Err("--deps only goes with --svg FILE".to_string());
     }
     let system = |a| no_args(Command::Send(Request::System(a)));
     let command = match verb.as_str() {
@@ -197,6 +220,8 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
         "poweroff" => system(SystemAction::Poweroff)?,
         "rescue" => system(SystemAction::Rescue)?,
         "update" => system(SystemAction::Update)?,
+        "analyze" => no_args(Command::Analyze { svg, deps })?,
+        "graph" => no_args(Command::Graph)?,
         "check" => match rest {
             [] => Command::Check(None),
             [dir] => Command::Check(Some(PathBuf::from(dir))),
@@ -233,24 +258,6 @@ fn check(dir: Option<PathBuf>) -> ExitCode {
         );
         ExitCode::from(1)
     }
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for ch in s.chars() {
-        match ch {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c)); // cannot fail
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 fn json_service(s: &ServiceInfo) -> String {
@@ -371,6 +378,31 @@ fn wait(socket: &Path, names: &[String], timeout: Option<Duration>) -> ExitCode 
     }
 }
 
+/// `analyze`: the report (or JSON) on stdout; with `svg`, the boot chart
+/// into that file (`-`: the chart alone on stdout).
+fn analyze(t: &Timeline, json: bool, svg: Option<&Path>, deps: bool) -> ExitCode {
+    let chart = svg.map(|path| (path, cinit::bootchart::to_svg(t, deps)));
+    if let Some((path, chart)) = &chart {
+        if path.as_os_str() == "-" {
+            print!("{chart}");
+            return ExitCode::SUCCESS;
+        }
+        if let Err(e) = std::fs::write(path, chart) {
+            eprintln!("cinit-ctl: cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    if json {
+        println!("{}", cinit::timeline::to_json(t));
+    } else {
+        print!("{}", cinit::timeline::report(t));
+    }
+    if let Some((path, _)) = chart {
+        eprintln!("cinit-ctl: boot chart written to {}", path.display());
+    }
+    ExitCode::SUCCESS
+}
+
 fn run(cli: Cli, socket: &Path) -> ExitCode {
     if let Command::Send(req @ Request::Log { .. }) = &cli.command {
         return cinit::logclient::show(req, socket, QUICK, unexpected);
@@ -379,6 +411,7 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
         Command::Check(_) => return ExitCode::from(2),
         Command::Wait { names, timeout } => return wait(socket, names, *timeout),
         Command::List => (Request::Status { names: vec![] }, QUICK),
+        Command::Analyze { .. } | Command::Graph => (Request::Analyze, QUICK),
         Command::Pid(name) => (
             Request::Status {
                 names: vec![name.clone()],
@@ -467,6 +500,13 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
             } else {
                 ExitCode::from(1)
             }
+        }
+        (Command::Analyze { svg, deps }, _, Reply::Timeline(t)) => {
+            analyze(&t, cli.json, svg.as_deref(), *deps)
+        }
+        (Command::Graph, _, Reply::Timeline(t)) => {
+            print!("{}", cinit::dot::to_dot(&t));
+            ExitCode::SUCCESS
         }
         (_, Request::System(action), Reply::Ok { message }) => {
             println!(
