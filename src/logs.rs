@@ -203,15 +203,18 @@ impl Logs {
         if self.kmsg.is_some() {
             if self.kmsg_dropped > 0 {
                 let note = format!(
-                    "<4>cinit: {} messages were not written to /dev/kmsg",
+                    "<4>cinit: {} messages were not written to /dev/kmsg\n",
                     self.kmsg_dropped
                 );
                 if self.kmsg_write(&note) {
                     self.kmsg_dropped = 0;
                 }
             }
-            // The kernel refuses records over 1 KiB.
-            let record = cut_at(format!("<6>cinit: {text}"), KMSG_MAX);
+            // The kernel refuses records over 1 KiB. The newline ends the
+            // record: without it the kernel keeps the record open for a
+            // continuation, and readers do not see it until the next one.
+            let mut record = cut_at(format!("<6>cinit: {text}"), KMSG_MAX - 1);
+            record.push('\n');
             if !self.kmsg_write(&record) {
                 self.kmsg_dropped = self.kmsg_dropped.saturating_add(1);
             }

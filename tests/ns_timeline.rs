@@ -19,8 +19,6 @@ use common::*;
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 /// Generous deadline for a boot with sleeps on a loaded machine.
@@ -466,71 +464,6 @@ fn an_unprivileged_user_may_analyze() {
 // The boot chart in a real browser
 // ---------------------------------------------------------------------------
 
-/// Debian's Chromium, or a failure that says how to get it.
-fn chromium() -> &'static str {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .unwrap_or_else(|| {
-            panic!(
-                "chromium is not installed: the boot chart test renders the SVG in a real \
-                 browser. Install it with `make browser-deps` (apt-get install chromium)."
-            )
-        })
-}
-
-/// The number in `name="…"` of the SVG's root element.
-fn svg_attr(svg: &str, name: &str) -> u32 {
-    let root = &svg[..svg.find('>').unwrap()];
-    let i = root.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
-    root[i..i + root[i..].find('"').unwrap()].parse().unwrap()
-}
-
-/// An RGB screenshot: width, height and the pixels.
-struct Shot {
-    width: u32,
-    height: u32,
-    rgb: Vec<[u8; 3]>,
-}
-
-fn decode_png(path: &Path) -> Shot {
-    let file = std::io::BufReader::new(fs::File::open(path).unwrap());
-    let mut reader = png::Decoder::new(file).read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    assert_eq!(info.bit_depth, png::BitDepth::Eight, "{info:?}");
-    let step = match info.color_type {
-        png::ColorType::Rgb => 3,
-        png::ColorType::Rgba => 4,
-        other => panic!("unexpected PNG colour type {other:?}"),
-    };
-    let rgb = buf[..info.buffer_size()]
-        .chunks_exact(step)
-        .map(|p| [p[0], p[1], p[2]])
-        .collect();
-    Shot {
-        width: info.width,
-        height: info.height,
-        rgb,
-    }
-}
-
-fn hex(colour: &str) -> [u8; 3] {
-    let v = u32::from_str_radix(colour.trim_start_matches('#'), 16).unwrap();
-    [(v >> 16) as u8, (v >> 8) as u8, v as u8]
-}
-
-impl Shot {
-    /// Pixels within 8 per channel of `colour`.
-    fn count(&self, colour: &str) -> usize {
-        let want = hex(colour);
-        self.rgb
-            .iter()
-            .filter(|p| (0..3).all(|k| p[k].abs_diff(want[k]) <= 8))
-            .count()
-    }
-}
-
 /// Proves that the boot chart of a running cinit is something a browser
 /// draws as a chart: `cinit-ctl analyze --svg FILE --deps` on a tree with
 /// running respawn services, a once service and one that fails after
@@ -541,7 +474,7 @@ impl Shot {
 /// test fails and says how to install it.
 #[test]
 fn the_boot_chart_renders_in_a_real_browser() {
-    let browser = chromium();
+    chart::chromium();
     let fx = Fixture::new();
     for (name, arg) in [("web", "1051"), ("db", "1052")] {
         fx.service(name)
@@ -556,45 +489,13 @@ fn the_boot_chart_renders_in_a_real_browser() {
     let c = fx.boot_ctl();
     c.wait_state_for("done", "init", BOOT);
     c.wait_state_for("failed", "bad", BOOT);
-    let chart = fx.path().join("chart.svg");
-    let out = c.ctl(&["analyze", "--svg", chart.to_str().unwrap(), "--deps"]);
+    let svg = fx.path().join("chart.svg");
+    let out = c.ctl(&["analyze", "--svg", svg.to_str().unwrap(), "--deps"]);
     c.check(
         out.code() == Some(0) && out.stderr.contains("boot chart written to"),
         &out.dump(),
     );
-    let svg = fs::read_to_string(&chart).unwrap();
-    let (w, h) = (svg_attr(&svg, "width"), svg_attr(&svg, "height"));
-
-    let profile = tempfile::tempdir().unwrap();
-    let png_path = fx.path().join("chart.png");
-    let mut cmd = Command::new(browser);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        "--force-device-scale-factor=1",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .arg(format!("--screenshot={}", png_path.display()))
-    .arg(format!("--window-size={w},{h}"))
-    .arg(format!("file://{}", chart.display()))
-    .env("HOME", profile.path());
-    let out = run(cmd, fx.path(), Duration::from_secs(120));
-    c.check(
-        out.code() == Some(0) && png_path.exists(),
-        &format!("chromium failed:\n{}", out.dump()),
-    );
-    let shot = decode_png(&png_path);
-    c.check(
-        shot.width == w && shot.height == h,
-        &format!("screenshot {}x{}, SVG {w}x{h}", shot.width, shot.height),
-    );
+    let shot = chart::render(&svg, &fx.path().join("chart.png"));
     let colour = |s: &str| cinit::bootchart::state_colour(s);
     let counts = [
         ("running bar", shot.count(colour("running").solid)),
@@ -603,12 +504,11 @@ fn the_boot_chart_renders_in_a_real_browser() {
         ("failed bar", shot.count(colour("failed").solid)),
     ];
     let white = shot.count("#ffffff");
-    let distinct: BTreeSet<[u8; 3]> = shot.rgb.iter().copied().collect();
     let total = shot.rgb.len();
     let summary = format!(
         "{counts:?}, white {white} of {total}, {} colours; chart {}",
-        distinct.len(),
-        chart.display()
+        shot.colours(),
+        svg.display()
     );
     // Two running services start and are up at once: their solid bars are
     // the 3 px minimum, their up bands long.
@@ -623,6 +523,6 @@ fn the_boot_chart_renders_in_a_real_browser() {
         })
         .collect();
     checks.push((white < total * 9 / 10, format!("nearly blank: {summary}")));
-    checks.push((distinct.len() >= 20, format!("too few colours: {summary}")));
+    checks.push((shot.colours() >= 20, format!("too few colours: {summary}")));
     c.check_all(checks);
 }

@@ -28,6 +28,8 @@
     clippy::string_slice
 )]
 
+pub mod chart;
+
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
