@@ -175,7 +175,7 @@ run: initramfs
 	  -append "console=ttyS0 panic=-1 quiet $(APPEND)"
 
 # The boot suite: tests/vm.rs drives QEMU over the serial console.
-test-vm: initramfs
+test-vm: initramfs browser-deps
 	CINIT_VM_KERNEL=$(abspath $(KERNEL)) CINIT_VM_INITRD=$(abspath $(INITRAMFS)) \
 	  $(CARGO) test --locked --test vm -- --ignored --test-threads=2
 
