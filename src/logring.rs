@@ -47,7 +47,7 @@ pub struct Ring {
 }
 
 /// `text` cut to at most `max` bytes, at a character boundary.
-fn cut_to(mut text: String, max: usize) -> String {
+pub(crate) fn cut_to(mut text: String, max: usize) -> String {
     if text.len() > max {
         let k = (0..=max)
             .rev()

@@ -58,18 +58,6 @@ const KMSG_MAX: usize = 1000;
 /// is cut; a service's lines are bounded by the splitter).
 const MAX_OWN_LINE: usize = 4096;
 
-/// `text` cut to at most `max` bytes, at a character boundary.
-fn cut_at(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let k = (0..=max)
-            .rev()
-            .find(|&k| text.is_char_boundary(k))
-            .unwrap_or(0);
-        text.truncate(k);
-    }
-    text
-}
-
 /// The wall clock in milliseconds since the epoch (0 if unset).
 pub fn wall_ms() -> u64 {
     nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME).map_or(0, |ts| {
@@ -199,7 +187,7 @@ impl Logs {
 
     /// One of cinit's own messages (already stamped on the console).
     pub fn own_line(&mut self, now: Millis, text: &str) {
-        let text = cut_at(one_line(text).into_owned(), MAX_OWN_LINE);
+        let text = crate::logring::cut_to(one_line(text).into_owned(), MAX_OWN_LINE);
         if self.kmsg.is_some() {
             if self.kmsg_dropped > 0 {
                 let note = format!(
@@ -213,7 +201,7 @@ impl Logs {
             // The kernel refuses records over 1 KiB. The newline ends the
             // record: without it the kernel keeps the record open for a
             // continuation, and readers do not see it until the next one.
-            let mut record = cut_at(format!("<6>cinit: {text}"), KMSG_MAX - 1);
+            let mut record = crate::logring::cut_to(format!("<6>cinit: {text}"), KMSG_MAX - 1);
             record.push('\n');
             if !self.kmsg_write(&record) {
                 self.kmsg_dropped = self.kmsg_dropped.saturating_add(1);

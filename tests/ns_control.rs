@@ -818,13 +818,7 @@ fn c6_unprivileged_client_may_read_but_not_change() {
         return;
     }
     let fx = Fixture::new();
-    fs::set_permissions(fx.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = fx.path().join("bin");
-    fs::create_dir_all(&bin).unwrap();
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
-    let exe = bin.join("cinit-ctl");
-    fs::copy(ctl_bin(), &exe).unwrap();
-    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = fx.ctl_for_others();
     sleeper(&fx, "r", "1041");
     sleeper(&fx, "lazy", "1042");
     fx.service("init").needs("r");

@@ -802,13 +802,7 @@ fn a_non_root_client_may_not_read_logs() {
         return;
     }
     let fx = Fixture::new();
-    fs::set_permissions(fx.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = fx.path().join("bin");
-    fs::create_dir_all(&bin).unwrap();
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
-    let exe = bin.join("cinit-ctl");
-    fs::copy(ctl_bin(), &exe).unwrap();
-    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = fx.ctl_for_others();
     fx.service("secret").script("echo password=hunter2");
     fx.service("init").needs("secret");
     let c = fx.boot_ctl_real_root();

@@ -725,7 +725,6 @@ fn junk_or_a_closed_pipe_leaves_it_starting() {
 /// When `gate` becomes ready, the sixteen all exit 0.
 #[test]
 fn any_user_may_wait_and_unprivileged_waits_are_capped() {
-    use std::os::unix::fs::PermissionsExt;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("skipping: needs root (runs cinit without a user namespace)");
@@ -734,16 +733,7 @@ fn any_user_may_wait_and_unprivileged_waits_are_capped() {
     const NOBODY: u32 = 65534;
     const CAP: usize = 16;
     let fx = Fixture::new();
-    let mode = |p: &std::path::Path, m| {
-        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
-    };
-    mode(fx.path(), 0o755);
-    let bin = fx.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    mode(&bin, 0o755);
-    let exe = bin.join("cinit-ctl");
-    std::fs::copy(ctl_bin(), &exe).unwrap();
-    mode(&exe, 0o755);
+    let exe = fx.ctl_for_others();
     fx.service("ok").script("exit 0");
     fx.service("gate")
         .respawn()

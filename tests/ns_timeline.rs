@@ -17,8 +17,6 @@ mod common;
 
 use common::*;
 use std::collections::BTreeSet;
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 /// Generous deadline for a boot with sleeps on a loaded machine.
@@ -436,13 +434,7 @@ fn an_unprivileged_user_may_analyze() {
         return;
     }
     let fx = Fixture::new();
-    fs::set_permissions(fx.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    let bin = fx.path().join("bin");
-    fs::create_dir_all(&bin).unwrap();
-    fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
-    let exe = bin.join("cinit-ctl");
-    fs::copy(ctl_bin(), &exe).unwrap();
-    fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = fx.ctl_for_others();
     fx.service("init");
     let c = fx.boot_ctl_real_root();
     c.wait_state_for("done", "init", BOOT);

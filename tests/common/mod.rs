@@ -120,6 +120,21 @@ impl Fixture {
     }
 
     /// Directory of service `name` (e.g. `getty/1`).
+    /// A copy of `cinit-ctl` that other users may run: the fixture
+    /// directory and `bin/` opened to everyone (0755), the binary copied
+    /// into `bin/` (the build directory may not be reachable for them).
+    pub fn ctl_for_others(&self) -> PathBuf {
+        let open = |p: &Path| fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap();
+        open(self.path());
+        let bin = self.path().join("bin");
+        fs::create_dir_all(&bin).unwrap();
+        open(&bin);
+        let exe = bin.join("cinit-ctl");
+        fs::copy(ctl_bin(), &exe).unwrap();
+        open(&exe);
+        exe
+    }
+
     pub fn svc_path(&self, name: &str) -> PathBuf {
         self.svc_root().join(name)
     }
