@@ -9,20 +9,7 @@
 )]
 
 use super::*;
-
-fn entry(name: &str, state: &str, times: [Option<u64>; 5]) -> TimelineEntry {
-    let [requested_ms, startable_ms, spawned_ms, ready_ms, ended_ms] = times;
-    TimelineEntry {
-        name: name.into(),
-        state: state.into(),
-        requested_ms,
-        startable_ms,
-        spawned_ms,
-        ready_ms,
-        ended_ms,
-        ..TimelineEntry::default()
-    }
-}
+use crate::timeline::tests::entry;
 
 /// cinit started at 1000; `app` (running) needs `db` (done, up at 1400)
 /// and wants `opt` (failed at 1500, so app starts then); `web` is

@@ -430,4 +430,4 @@ pub fn to_json(t: &Timeline) -> String {
 
 #[cfg(test)]
 #[path = "timeline_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -22,8 +22,9 @@ impl Host for Fake {
     fn report(&mut self, _svc: usize, _name: &str, _report: Report) {}
 }
 
-/// An entry with the given times (`None` where not given).
-fn entry(name: &str, state: &str, times: [Option<u64>; 5]) -> TimelineEntry {
+/// An entry with the given times (`None` where not given); the boot
+/// chart's tests use it too.
+pub(crate) fn entry(name: &str, state: &str, times: [Option<u64>; 5]) -> TimelineEntry {
     let [requested_ms, startable_ms, spawned_ms, ready_ms, ended_ms] = times;
     TimelineEntry {
         name: name.into(),
