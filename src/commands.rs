@@ -119,6 +119,10 @@ fn verb(req: &Request) -> &'static str {
         Request::System(a) => a.word(),
         Request::Log { .. } => "log",
         Request::Analyze => "analyze",
+        Request::FdStore { .. }
+        | Request::FdFetch { .. }
+        | Request::FdDrop { .. }
+        | Request::FdList { .. } => "fdstore",
         Request::Unknown(_) => "unknown",
     }
 }
@@ -347,6 +351,14 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
             )))
         }
         Request::Analyze => Outcome::Reply(crate::timeline::reply(sv.engine, now)),
+        // They need the descriptors sent along and the caller's process:
+        // the daemon carries them out (crate::fdstore).
+        Request::FdStore { .. }
+        | Request::FdFetch { .. }
+        | Request::FdDrop { .. }
+        | Request::FdList { .. } => {
+            error(ErrorCode::Failed, "fd requests are not handled here".into())
+        }
         Request::Unknown(opcode) => Outcome::Reply(Reply::Unsupported { opcode: *opcode }),
     }
 }

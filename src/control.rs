@@ -61,7 +61,11 @@ struct Client {
 pub struct Incoming {
     pub client: u64,
     pub uid: u32,
+    /// The sender's pid in our PID namespace (0: outside it, or unknown).
+    pub pid: i32,
     pub request: Request,
+    /// Descriptors that came with the request (`SCM_RIGHTS`), close-on-exec.
+    pub fds: Vec<OwnedFd>,
 }
 
 pub struct Control {
@@ -291,6 +295,14 @@ impl Control {
             }
         }
         self.reap_closed();
+    }
+
+    /// [`Control::reply`] with a descriptor sent along (`SCM_RIGHTS`) with
+    /// the reply's first byte. Ours is closed once it was sent, or when the
+    /// client goes away first.
+    pub fn reply_with_fd(&mut self, client: u64, now: Millis, reply: &Reply, fd: OwnedFd) {
+        drop(fd);
+        self.reply(client, now, reply);
     }
 
     /// Queue one frame of a streamed answer (a log) for `client`, which
@@ -579,7 +591,9 @@ fn parse_request(c: &mut Client, now: Millis) -> Option<Incoming> {
             Some(Incoming {
                 client: c.id,
                 uid: c.uid,
+                pid: c.pid,
                 request,
+                fds: Vec::new(),
             })
         }
         Framed::Refused(e) => {

@@ -18,6 +18,10 @@ pub use crate::logring::LogLine;
 mod log;
 pub use log::line_wire_len;
 
+#[path = "proto_fds.rs"]
+mod fds;
+pub use fds::FdInfo;
+
 pub const MAGIC: [u8; 2] = *b"ci";
 /// The protocol version this build speaks.
 pub const VERSION: u8 = 1;
@@ -37,6 +41,10 @@ pub mod op {
     pub const LOG: u8 = 0x07;
     pub const WAIT: u8 = 0x06;
     pub const ANALYZE: u8 = 0x08;
+    pub const FD_STORE: u8 = 0x09;
+    pub const FD_FETCH: u8 = 0x0a;
+    pub const FD_DROP: u8 = 0x0b;
+    pub const FD_LIST: u8 = 0x0c;
     pub const REBOOT: u8 = 0x10;
     pub const HALT: u8 = 0x11;
     pub const POWEROFF: u8 = 0x12;
@@ -49,6 +57,8 @@ pub mod op {
     pub const SERVICES: u8 = 0x84;
     pub const LOG_LINES: u8 = 0x85;
     pub const TIMELINE: u8 = 0x86;
+    pub const FD_PASSED: u8 = 0x87;
+    pub const FDS: u8 = 0x88;
 }
 
 /// Field tags.
@@ -67,6 +77,13 @@ pub mod tag {
     pub const OPCODE: u8 = 12;
     pub const DEPENDENT: u8 = 13;
     pub const RESPAWN: u8 = 14;
+    /// The name of a stored descriptor (fd requests, FD_PASSED, FD_ENTRY).
+    pub const FD_NAME: u8 = 15;
+    /// FDS: one descriptor held (nested: FD_NAME, FD_KIND, FD_LISTEN).
+    pub const FD_ENTRY: u8 = 16;
+    pub const FD_KIND: u8 = 17;
+    /// u8 (1): the descriptor is a socket from the `sockets` file.
+    pub const FD_LISTEN: u8 = 18;
     /// u32: how many of the newest lines a LOG request wants (0 = all).
     pub const LINES: u8 = 20;
     /// A nested list of fields: one log line (tags 22–25).
@@ -103,6 +120,8 @@ pub mod tag {
 pub const FLAG_NO_DEPS: u32 = 1;
 /// `FLAGS` bit of a log request: keep sending new lines.
 pub const FLAG_FOLLOW: u32 = 2;
+/// `FLAGS` bit of an fd fetch: remove the descriptor from the store.
+pub const FLAG_REMOVE: u32 = 4;
 
 /// A system-wide action (the same as the signals).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,6 +186,27 @@ pub enum Request {
     },
     /// The boot timeline of every loaded service.
     Analyze,
+    /// Hold the descriptor sent with the request for `service` under `name`.
+    /// An empty `service` is the caller's own (by its process).
+    FdStore {
+        service: String,
+        name: String,
+    },
+    /// Send back a stored descriptor (and, with `remove`, forget it).
+    FdFetch {
+        service: String,
+        name: String,
+        remove: bool,
+    },
+    /// Close and forget a stored descriptor.
+    FdDrop {
+        service: String,
+        name: String,
+    },
+    /// The descriptors held for `service`.
+    FdList {
+        service: String,
+    },
     /// A well-formed frame with an opcode this build does not know.
     Unknown(u8),
 }
@@ -254,13 +294,28 @@ pub struct Timeline {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
-    Ok { message: Option<String> },
-    Error { code: ErrorCode, message: String },
-    Unsupported { opcode: u8 },
-    Version { server: String, protocol: u8 },
+    Ok {
+        message: Option<String>,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+    Unsupported {
+        opcode: u8,
+    },
+    Version {
+        server: String,
+        protocol: u8,
+    },
     Services(Vec<ServiceInfo>),
     LogLines(LogBatch),
     Timeline(Timeline),
+    /// The answer to FD_FETCH; the descriptor travels with the frame.
+    FdPassed {
+        name: String,
+    },
+    Fds(Vec<FdInfo>),
 }
 
 /// Lines of a log, in one LOG_LINES frame.
@@ -423,10 +478,12 @@ pub fn decode_request(frame: &[u8]) -> Result<Request, DecodeError> {
     let mut names = Vec::new();
     let mut flags = 0u32;
     let mut lines = 0u32;
+    let mut fd_name = String::new();
     for field in fields(payload) {
         let (t, v) = field?;
         match t {
             tag::NAME => names.push(text(v)?),
+            tag::FD_NAME => fd_name = text(v)?,
             tag::FLAGS => flags = be_u32(v)?,
             tag::LINES => lines = be_u32(v)?,
             _ => {} // unknown fields are skipped
@@ -453,6 +510,9 @@ pub fn decode_request(frame: &[u8]) -> Result<Request, DecodeError> {
             follow: flags & FLAG_FOLLOW != 0,
         },
         op::ANALYZE => Request::Analyze,
+        op::FD_STORE | op::FD_FETCH | op::FD_DROP | op::FD_LIST => {
+            fds::decode_request(header.opcode, names, fd_name, flags)
+        }
         other => Request::Unknown(other),
     })
 }
@@ -488,9 +548,13 @@ pub fn decode_reply(frame: &[u8]) -> Result<Reply, DecodeError> {
     let mut opcode = 0u8;
     let mut services = Vec::new();
     let mut batch = LogBatch::default();
+    let mut fd_name = String::new();
+    let mut fd_list = Vec::new();
     for field in fields(payload) {
         let (t, v) = field?;
         match t {
+            tag::FD_NAME => fd_name = text(v)?,
+            tag::FD_ENTRY => fd_list.push(fds::decode_entry(v)?),
             tag::LINE => batch.lines.push(log::decode_line(v)?),
             tag::DROPPED => batch.dropped = be_u64(v)?,
             tag::MISSED => batch.missed = be_u64(v)?,
@@ -516,6 +580,8 @@ pub fn decode_reply(frame: &[u8]) -> Result<Reply, DecodeError> {
         }),
         op::SERVICES => Ok(Reply::Services(services)),
         op::LOG_LINES => Ok(Reply::LogLines(batch)),
+        op::FD_PASSED => Ok(Reply::FdPassed { name: fd_name }),
+        op::FDS => Ok(Reply::Fds(fd_list)),
         _ => Err(DecodeError::Malformed("unknown reply opcode")),
     }
 }
@@ -565,6 +631,10 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
         Request::System(action) => (action.opcode(), &[], 0),
         Request::Log { .. } => return log::encode_request(req),
         Request::Analyze => (op::ANALYZE, &[], 0),
+        Request::FdStore { .. }
+        | Request::FdFetch { .. }
+        | Request::FdDrop { .. }
+        | Request::FdList { .. } => return fds::encode_request(req),
         Request::Unknown(opcode) => (*opcode, &[], 0),
     };
     let mut f = Frame::new(opcode);
@@ -632,6 +702,8 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
         }
         Reply::LogLines(batch) => log::encode_lines(batch),
         Reply::Timeline(t) => timeline::encode(t),
+        Reply::FdPassed { name } => fds::encode_passed(name),
+        Reply::Fds(list) => fds::encode_list(list),
     }
 }
 

@@ -237,6 +237,46 @@ fn bad_frames_are_rejected_before_allocation() {
     );
 }
 
+#[test]
+fn golden_fd_requests_and_replies() {
+    let store = Request::FdStore {
+        service: "web".into(),
+        name: "conn".into(),
+    };
+    assert_eq!(
+        encode_request(&store),
+        [
+            b'c', b'i', 1, 0x09, 0, 0, 0, 13, // header, 13-byte payload
+            1, 0, 3, b'w', b'e', b'b', // NAME "web"
+            15, 0, 4, b'c', b'o', b'n', b'n', // FD_NAME "conn"
+        ]
+    );
+    assert!(!store.is_read_only(), "storing is checked per service");
+    let fetch = Request::FdFetch {
+        service: String::new(),
+        name: "l".into(),
+        remove: true,
+    };
+    assert_eq!(
+        encode_request(&fetch),
+        [
+            b'c', b'i', 1, 0x0a, 0, 0, 0, 14, // header
+            1, 0, 0, // NAME "": the caller's own service
+            15, 0, 1, b'l', // FD_NAME "l"
+            2, 0, 4, 0, 0, 0, 4, // FLAGS = remove
+        ]
+    );
+    assert_eq!(decode_request(&encode_request(&fetch)), Ok(fetch));
+    let list = Reply::Fds(vec![FdInfo {
+        name: "http".into(),
+        kind: "tcp 0.0.0.0:80".into(),
+        listen: true,
+    }]);
+    let frame = encode_reply(&list);
+    assert_eq!(frame.get(3), Some(&0x88));
+    assert_eq!(decode_reply(&frame), Ok(list));
+}
+
 fn name() -> impl Strategy<Value = String> {
     "[a-z0-9/_.-]{1,20}"
 }
@@ -260,7 +300,25 @@ fn request() -> impl Strategy<Value = Request> {
             }
         ),
         Just(Request::Analyze),
+        ("[a-z/]{0,8}", name()).prop_map(|(service, name)| Request::FdStore { service, name }),
+        ("[a-z/]{0,8}", name(), any::<bool>()).prop_map(|(service, name, remove)| {
+            Request::FdFetch {
+                service,
+                name,
+                remove,
+            }
+        }),
+        ("[a-z/]{0,8}", name()).prop_map(|(service, name)| Request::FdDrop { service, name }),
+        "[a-z/]{0,8}".prop_map(|service| Request::FdList { service }),
     ]
+}
+
+fn fd_info() -> impl Strategy<Value = FdInfo> {
+    (name(), ".{0,30}", any::<bool>()).prop_map(|(name, kind, listen)| FdInfo {
+        name,
+        kind,
+        listen,
+    })
 }
 
 fn log_line() -> impl Strategy<Value = LogLine> {
@@ -362,6 +420,8 @@ fn reply() -> impl Strategy<Value = Reply> {
                 more
             })),
         timeline().prop_map(Reply::Timeline),
+        name().prop_map(|name| Reply::FdPassed { name }),
+        proptest::collection::vec(fd_info(), 0..8).prop_map(Reply::Fds),
     ]
 }
 
