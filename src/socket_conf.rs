@@ -92,7 +92,7 @@ impl Address {
     /// Whether two addresses cannot both be bound: the same Unix path
     /// (whatever the type: it is one file), or the same protocol, IP and
     /// port.
-    fn clashes(&self, other: &Address) -> bool {
+    pub fn clashes(&self, other: &Address) -> bool {
         match (self, other) {
             (Address::Unix { path: a, .. }, Address::Unix { path: b, .. }) => a == b,
             (a, b) => a == b,
