@@ -29,6 +29,7 @@ pub mod dot;
 pub mod emergency;
 pub mod engine;
 pub mod fault;
+pub mod fdstore;
 pub mod framing;
 pub mod graph;
 pub mod host;
