@@ -30,6 +30,7 @@ pub mod dot;
 pub mod emergency;
 pub mod engine;
 pub mod fault;
+pub mod fdclient;
 pub mod framing;
 pub mod graph;
 pub mod host;
