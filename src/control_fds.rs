@@ -175,4 +175,56 @@ mod tests {
         assert!(a.is_empty());
         a.push(0, "d").unwrap();
     }
+
+    proptest::proptest! {
+        /// Frames of random sizes, some with a descriptor, queued while
+        /// sends of random sizes drain the front: every descriptor leaves
+        /// with the first byte of its own frame, in order, and none is
+        /// lost or sent twice.
+        #[test]
+        fn every_descriptor_leaves_with_its_frames_first_byte(
+            frames in proptest::collection::vec((1usize..40, proptest::bool::ANY), 1..20),
+            chunks in proptest::collection::vec(1usize..50, 1..200),
+        ) {
+            let mut a = Anchored::new(frames.len());
+            let mut len = 0; // bytes queued, not sent
+            let mut sent = 0; // bytes sent so far
+            let mut want = Vec::new(); // (absolute first byte, id)
+            let mut got = Vec::new();
+            let mut chunks = chunks.into_iter().cycle();
+            // One send step; false when nothing is queued.
+            let mut step = |a: &mut Anchored<usize>, len: &mut usize, sent: &mut usize,
+                            got: &mut Vec<(usize, usize)>| {
+                if *len == 0 {
+                    return Ok(false);
+                }
+                let take = chunks.next().unwrap_or(1);
+                let (n, fd) = match a.next_send(*len) {
+                    NextSend::Plain(end) => (take.min(end), None),
+                    NextSend::WithFd(end, id) => (take.min(end), Some(*id)),
+                };
+                proptest::prop_assert!(n > 0);
+                if let Some(id) = fd {
+                    got.push((*sent, id));
+                }
+                let taken = a.take_front(n);
+                proptest::prop_assert_eq!(taken.len(), usize::from(fd.is_some()));
+                *sent += n;
+                *len -= n;
+                Ok(true)
+            };
+            // Frames are queued while earlier ones are being sent.
+            for (id, (size, with_fd)) in frames.iter().enumerate() {
+                if *with_fd {
+                    a.push(len, id).unwrap();
+                    want.push((sent + len, id));
+                }
+                len += size;
+                step(&mut a, &mut len, &mut sent, &mut got)?;
+            }
+            while step(&mut a, &mut len, &mut sent, &mut got)? {}
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert!(a.is_empty());
+        }
+    }
 }
