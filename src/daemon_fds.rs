@@ -121,19 +121,17 @@ impl Daemon {
         let table = &mut self.host.fds;
         match request {
             Request::FdStore { name: fd_name, .. } => {
-                if fds.len() != 1 {
-                    let m = format!(
-                        "storing takes exactly one descriptor sent with the request; got {}",
-                        fds.len()
-                    );
-                    return (error(ErrorCode::Usage, m), None);
+                if fds.is_empty() {
+                    let m = "storing takes one descriptor sent with the request; none came";
+                    return (error(ErrorCode::Usage, m.into()), None);
                 }
                 let capacity = match self.host.dir(svc).map(fdstore::read_capacity) {
                     Some(Ok(n)) => n,
                     Some(Err(m)) => return (error(ErrorCode::Failed, m), None),
                     None => 0,
                 };
-                let Some(fd) = fds.pop() else {
+                // The first one; any others are closed with the request.
+                let Some(fd) = (!fds.is_empty()).then(|| fds.remove(0)) else {
                     return (error(ErrorCode::Usage, "no descriptor".into()), None);
                 };
                 let table = &mut self.host.fds;
