@@ -62,6 +62,8 @@ text svc_config delay '7\n'
 text svc_config delay-blank ' 0 '
 text svc_config notification-fd '5\n'
 text svc_config ready-timeout '2.5\n'
+text svc_config sockets '# web\nhttp tcp:80 backlog=512\nv6 tcp:[::1]:8080\ndns udp:127.0.0.1:53\nctl unix:/run/web/ctl mode=0660 owner=www group=100\nlog unix-dgram:/dev/log\n'
+text svc_config sockets-bad 'http tcp:80\nhttp unix:/run/x mod=0660\n'
 text svc_config profile 'quiet cprofile:a ro cprofile:net/min'
 
 # The sample snapshot of snapshot_tests.rs, as encode() writes it (with a

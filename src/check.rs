@@ -7,7 +7,9 @@
 //! `.params`/`.env` parse, and the log settings (`log.size`, `log.file`,
 //! `log.mirror`, `console`) are valid; readiness files that would have no
 //! effect (`notification-fd` in a once service, `ready-timeout` in a respawn
-//! service without `notification-fd`) are reported too. Nothing is started.
+//! service without `notification-fd`) are reported too; so is a `sockets`
+//! file that does not parse, or that declares an address another service
+//! already declares (both could not be bound). Nothing is started.
 //! Every problem is collected; one bad service never hides another.
 
 use std::fs;
@@ -18,6 +20,7 @@ use crate::conf::read_conf;
 use crate::engine::Node;
 use crate::logconf::read_log_config;
 use crate::ready_conf::{NOTIFICATION_FD, READY_TIMEOUT};
+use crate::socket_conf::{self, Address};
 use crate::svcdir::{describe_io, read_exec};
 use crate::tree::{load, service_name, Problem, MAX_SERVICES};
 
@@ -135,6 +138,41 @@ fn check_readiness(node: &Node, dir: &Path, problems: &mut Vec<Problem>) {
     }
 }
 
+/// The `sockets` file of a service: it parses, and no address in it is
+/// already another service's (`taken`: each address declared so far, with
+/// its service).
+fn check_sockets(
+    node: &Node,
+    dir: &Path,
+    taken: &mut Vec<(Address, String)>,
+    problems: &mut Vec<Problem>,
+) {
+    let specs = match socket_conf::load(dir) {
+        Ok(specs) => specs,
+        Err(e) => {
+            problems.push(Problem {
+                service: node.name.clone(),
+                file: e.file,
+                reason: e.reason,
+            });
+            return;
+        }
+    };
+    for spec in specs {
+        match taken.iter().find(|(a, _)| a.clashes(&spec.address)) {
+            Some((_, other)) => problems.push(Problem {
+                service: node.name.clone(),
+                file: dir.join(socket_conf::FILE),
+                reason: format!(
+                    "{} is also a socket of {other}; only one service can listen there",
+                    spec.address.to_conf()
+                ),
+            }),
+            None => taken.push((spec.address, node.name.clone())),
+        }
+    }
+}
+
 /// Check the tree under `base` (a directory holding `svc/` and maybe `conf/`).
 pub fn check(base: &Path) -> Report {
     let mut report = Report::default();
@@ -152,6 +190,7 @@ pub fn check(base: &Path) -> Report {
     let tree = load(&svc, &dirs);
     report.services = tree.nodes.len();
     report.problems.extend(tree.problems);
+    let mut sockets = Vec::new();
     for (node, dir) in tree.nodes.iter().zip(&tree.dirs) {
         for prog in ["on", "off"] {
             check_program(&node.name, dir, prog, &mut report.problems);
@@ -165,6 +204,7 @@ pub fn check(base: &Path) -> Report {
                 reason: e.reason,
             }));
         check_readiness(node, dir, &mut report.problems);
+        check_sockets(node, dir, &mut sockets, &mut report.problems);
     }
     let (_, conf_problems) = read_conf(&base.join("conf"));
     for e in conf_problems {
@@ -328,6 +368,55 @@ mod tests {
             "{text:#?}"
         );
         assert_eq!(text.len(), 4, "{text:#?}");
+    }
+
+    #[test]
+    fn sockets_files_are_checked_and_shared_addresses_reported() {
+        let t = tempfile::tempdir().unwrap();
+        let svc = t.path().join("svc");
+        for s in ["good", "bad", "clash", "other"] {
+            fs::create_dir_all(svc.join(s)).unwrap();
+        }
+        fs::write(
+            svc.join("good/sockets"),
+            "# web\nhttp tcp:80\nctl unix:/run/good mode=0600 owner=www\n",
+        )
+        .unwrap();
+        fs::write(
+            svc.join("bad/sockets"),
+            "http tcp:81\nctl unix:/run/x mod=0660\n",
+        )
+        .unwrap();
+        fs::write(
+            svc.join("clash/sockets"),
+            "web tcp:0.0.0.0:80\nlog unix-dgram:/run/good\n",
+        )
+        .unwrap();
+        fs::write(svc.join("other/sockets"), "web udp:80\nweb6 tcp:[::]:80\n").unwrap();
+        let r = check(t.path());
+        let text: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(text.len(), 3, "{text:#?}");
+        assert!(
+            text[0].ends_with(
+                "bad/sockets: bad: line 2: unknown option \"mod=0660\"; \
+                 options are mode=, owner=, group= (unix) and backlog="
+            ),
+            "{text:#?}"
+        );
+        assert!(
+            text[1].ends_with(
+                "good/sockets: good: tcp:0.0.0.0:80 is also a socket of clash; \
+                 only one service can listen there"
+            ),
+            "{text:#?}"
+        );
+        assert!(
+            text[2].ends_with(
+                "good/sockets: good: unix:/run/good is also a socket of clash; \
+                 only one service can listen there"
+            ),
+            "{text:#?}"
+        );
     }
 
     #[test]

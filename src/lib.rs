@@ -31,6 +31,7 @@ pub mod emergency;
 pub mod engine;
 pub mod fault;
 pub mod fdclient;
+pub mod fdplace;
 pub mod fdstore;
 pub mod framing;
 pub mod graph;

@@ -40,7 +40,7 @@ const MAX_RESTART_MS: Millis = 60_000;
 const STABLE_MS: Millis = 10_000;
 /// The program a writer runs: the image PID 1 runs right now, even if its
 /// file was replaced or deleted since.
-const SELF_EXE: &str = "/proc/self/exe";
+pub const SELF_EXE: &str = "/proc/self/exe";
 /// `argv[1]` that makes the cinit binary a log writer.
 pub const WRITER_FLAG: &str = "--log-writer";
 

@@ -254,6 +254,49 @@ fn check_bad_tree_lists_every_problem() {
     );
 }
 
+/// Proves `cinit-ctl check` validates `sockets` files: a valid one is not
+/// reported, a bad one is (exit 1) with its file, service, line and reason,
+/// and so is an address two services declare.
+#[test]
+fn check_reports_bad_and_shared_sockets() {
+    let fx = Fixture::new();
+    fx.service("web").script("exit 0").file(
+        "sockets",
+        "# the site\nhttp tcp:8080\nctl unix:/run/web.ctl mode=0600\n",
+    );
+    fx.service("typo")
+        .script("exit 0")
+        .file("sockets", "dns udp:53\n\ndns udp:5353\n");
+    fx.service("twin")
+        .script("exit 0")
+        .file("sockets", "http tcp:0.0.0.0:8080\n");
+    fx.service("init").wants("web").wants("typo").wants("twin");
+    let etc = fx.etc();
+    let out = ctl(&fx, &["check", etc.to_str().unwrap()], &[]);
+    assert_eq!(out.code(), Some(1), "expected exit 1\n{}", out.dump());
+    let text = out.all();
+    let typo = fx.svc_path("typo").join("sockets");
+    let want = format!(
+        "{}: typo: line 3: the name \"dns\" is already used on line 1",
+        typo.display()
+    );
+    assert!(text.contains(&want), "missing {want:?}\n{}", out.dump());
+    // Reported at whichever of the two comes second, naming the other.
+    assert!(
+        text.lines()
+            .any(|l| l.contains("tcp:0.0.0.0:8080 is also a socket of")
+                && has_word(l, "web")
+                && has_word(l, "twin")),
+        "the shared address is not reported\n{}",
+        out.dump()
+    );
+    assert!(
+        out.stderr.contains("2 problem(s)"),
+        "more than those two reported\n{}",
+        out.dump()
+    );
+}
+
 /// Proves `cinit-ctl check` on a directory that does not exist exits 2 with a
 /// message on stderr.
 #[test]

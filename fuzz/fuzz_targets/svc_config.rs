@@ -22,6 +22,10 @@
 //! - `parse_ready_timeout` accepts a blank file, or seconds with up to three
 //!   decimals up to one day, and gives their exact milliseconds (`None`
 //!   for zero);
+//! - `socket_conf::parse` (`sockets`, `src/socket_conf.rs`) accepts at
+//!   most 16 sockets with valid, distinct names, each rendered back to a
+//!   line that parses to the same socket; a refusal names its line, which
+//!   is a line of the file;
 //! - a profile name never leaves the service tree (not empty, not absolute,
 //!   no `.` or `..`);
 //! - nothing produced is larger than the input.
@@ -33,6 +37,7 @@ use cinit::paths::profile_from_args;
 use cinit::ready_conf::{
     parse_notification_fd, parse_ready_timeout, MAX_NOTIFY_FD, MAX_READY_TIMEOUT_MS, MIN_NOTIFY_FD,
 };
+use cinit::socket_conf::{parse as parse_sockets, valid_name, MAX_SOCKETS};
 use cinit::svcdir::{parse_delay, parse_env, parse_params, split_lines};
 use libfuzzer_sys::fuzz_target;
 
@@ -182,6 +187,30 @@ fn check_ready_timeout(data: &[u8]) {
     }
 }
 
+fn check_sockets(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match parse_sockets(text) {
+        Ok(specs) => {
+            assert!(specs.len() <= MAX_SOCKETS);
+            for (k, s) in specs.iter().enumerate() {
+                assert!(valid_name(&s.name), "{:?}", s.name);
+                assert!(specs.iter().skip(k + 1).all(|o| o.name != s.name));
+                assert_eq!(parse_sockets(&s.to_line()), Ok(vec![s.clone()]));
+            }
+        }
+        Err(e) => {
+            let n: usize = e
+                .strip_prefix("line ")
+                .and_then(|r| r.split_once(':'))
+                .and_then(|(n, _)| n.parse().ok())
+                .expect("an error without its line");
+            assert!(n >= 1 && n <= text.split('\n').count(), "{e}");
+        }
+    }
+}
+
 fn check_profile(data: &[u8]) {
     let Ok(s) = std::str::from_utf8(data) else {
         return;
@@ -204,5 +233,6 @@ fuzz_target!(|data: &[u8]| {
     check_delay(data);
     check_notification_fd(data);
     check_ready_timeout(data);
+    check_sockets(data);
     check_profile(data);
 });
