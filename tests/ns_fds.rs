@@ -358,7 +358,10 @@ fn duplicates_names_and_limits_are_refused() {
         1,
         "bad descriptor name",
     );
-    expect(fdstore(&c, &["holder", "put", "b"], other()), 0, "");
+    let b_path = fx.path().join("b.txt");
+    fs::write(&b_path, "b").unwrap();
+    let b = Stdio::from(fs::File::open(&b_path).unwrap());
+    expect(fdstore(&c, &["holder", "put", "b"], b), 0, "");
     expect(
         fdstore(&c, &["holder", "put", "c"], other()),
         1,
@@ -383,7 +386,9 @@ fn duplicates_names_and_limits_are_refused() {
     expect(fdstore(&c, &["holder", "drop", "a"], Stdio::null()), 0, "");
     let list = fdstore(&c, &["holder"], Stdio::null());
     c.check(
-        list.code() == Some(0) && !list.stdout.contains("a.txt") && list.stdout.contains("b"),
+        list.code() == Some(0)
+            && !list.stdout.contains("a.txt")
+            && list.stdout.contains("b.txt"),
         &format!("after drop:\n{}", list.dump()),
     );
     expect(
