@@ -31,8 +31,7 @@ pub const MAX_PER_SERVICE: usize = 64;
 /// The most stored descriptors cinit holds for all services together: PID 1
 /// keeps the kernel's default limit of 1024 open files.
 pub const MAX_HELD: usize = 512;
-/// Longest descriptor name.
-pub const MAX_NAME: usize = 64;
+pub use crate::socket_conf::{valid_name, MAX_NAME};
 
 /// A socket from the service's `sockets` file.
 #[derive(Debug)]
@@ -122,21 +121,12 @@ impl std::fmt::Display for FdError {
     }
 }
 
-/// Whether `name` may name a descriptor: it goes into the colon-separated
-/// `LISTEN_FDNAMES`, so a conservative character set.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
-
 /// Parse an `fdstore` file: a number from 0 to [`MAX_PER_SERVICE`].
 pub fn parse_capacity(text: &str) -> Result<usize, String> {
     let t = text.trim();
+    let digits = !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
     match t.parse::<usize>() {
-        Ok(n) if n <= MAX_PER_SERVICE => Ok(n),
+        Ok(n) if digits && n <= MAX_PER_SERVICE => Ok(n),
         _ => Err(format!(
             "expected a number from 0 to {MAX_PER_SERVICE} (how many descriptors cinit may hold), got {t:?}"
         )),

@@ -195,6 +195,7 @@ fn capacity_file() {
     assert_eq!(parse_capacity("0"), Ok(0));
     assert!(parse_capacity("65").unwrap_err().contains("0 to 64"));
     assert!(parse_capacity("many").is_err());
+    assert!(parse_capacity("+8").is_err());
     let d = tempfile::tempdir().unwrap();
     assert_eq!(
         read_capacity(d.path()),

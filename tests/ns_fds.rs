@@ -386,9 +386,7 @@ fn duplicates_names_and_limits_are_refused() {
     expect(fdstore(&c, &["holder", "drop", "a"], Stdio::null()), 0, "");
     let list = fdstore(&c, &["holder"], Stdio::null());
     c.check(
-        list.code() == Some(0)
-            && !list.stdout.contains("a.txt")
-            && list.stdout.contains("b.txt"),
+        list.code() == Some(0) && !list.stdout.contains("a.txt") && list.stdout.contains("b.txt"),
         &format!("after drop:\n{}", list.dump()),
     );
     expect(
