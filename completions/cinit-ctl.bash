@@ -8,7 +8,7 @@ _cinit_ctl_services() {
 
 _cinit_ctl() {
     local cur="${COMP_WORDS[COMP_CWORD]}"
-    local verbs="start stop restart wait status list pid log version reboot halt poweroff rescue update check analyze graph"
+    local verbs="start stop restart wait status list pid log version reboot halt poweroff rescue update check analyze graph fdstore"
     local verb="" i
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
@@ -16,8 +16,20 @@ _cinit_ctl() {
             *) verb="${COMP_WORDS[i]}"; break ;;
         esac
     done
+    # Words after the verb (fdstore: SERVICE, then an action, NAME, PROG...).
+    local after=$((COMP_CWORD - i - 1))
     case "$verb" in
         "") COMPREPLY=($(compgen -W "$verbs --json --help --version" -- "$cur")) ;;
+        fdstore)
+            case "$after" in
+                0) COMPREPLY=($(compgen -W "--json $(_cinit_ctl_services)" -- "$cur")) ;;
+                1) COMPREPLY=($(compgen -W "put get drop" -- "$cur")) ;;
+                *) case "${COMP_WORDS[i+2]}" in
+                       put) COMPREPLY=($(compgen -W "--fd" -- "$cur")) ;;
+                       get) [ "${COMP_WORDS[COMP_CWORD-1]}" = --fd ] ||
+                           COMPREPLY=($(compgen -W "--remove --fd" -c -- "$cur")) ;;
+                   esac ;;
+            esac ;;
         start) COMPREPLY=($(compgen -W "--no-deps $(_cinit_ctl_services)" -- "$cur")) ;;
         stop|restart|pid) COMPREPLY=($(compgen -W "$(_cinit_ctl_services)" -- "$cur")) ;;
         log) COMPREPLY=($(compgen -W "-n -f $(_cinit_ctl_services)" -- "$cur")) ;;

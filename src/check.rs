@@ -173,6 +173,23 @@ fn check_sockets(
     }
 }
 
+/// The `fdstore` file of a service, if it has one: a number from 0 to 64.
+fn check_fdstore(node: &Node, dir: &Path, problems: &mut Vec<Problem>) {
+    let file = dir.join(crate::fdstore::CAPACITY_FILE);
+    let reason = match fs::read_to_string(&file) {
+        Ok(text) => crate::fdstore::parse_capacity(&text).err(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(reason) = reason {
+        problems.push(Problem {
+            service: node.name.clone(),
+            file,
+            reason,
+        });
+    }
+}
+
 /// Check the tree under `base` (a directory holding `svc/` and maybe `conf/`).
 pub fn check(base: &Path) -> Report {
     let mut report = Report::default();
@@ -205,6 +222,7 @@ pub fn check(base: &Path) -> Report {
             }));
         check_readiness(node, dir, &mut report.problems);
         check_sockets(node, dir, &mut sockets, &mut report.problems);
+        check_fdstore(node, dir, &mut report.problems);
     }
     let (_, conf_problems) = read_conf(&base.join("conf"));
     for e in conf_problems {
@@ -371,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn sockets_files_are_checked_and_shared_addresses_reported() {
+    fn sockets_and_fdstore_files_are_checked_and_shared_addresses_reported() {
         let t = tempfile::tempdir().unwrap();
         let svc = t.path().join("svc");
         for s in ["good", "bad", "clash", "other"] {
@@ -393,9 +411,18 @@ mod tests {
         )
         .unwrap();
         fs::write(svc.join("other/sockets"), "web udp:80\nweb6 tcp:[::]:80\n").unwrap();
+        fs::write(svc.join("good/fdstore"), "8\n").unwrap();
+        fs::write(svc.join("other/fdstore"), "100\n").unwrap();
         let r = check(t.path());
         let text: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
-        assert_eq!(text.len(), 3, "{text:#?}");
+        assert_eq!(text.len(), 4, "{text:#?}");
+        assert!(
+            text[3].ends_with(
+                "other/fdstore: other: expected a number from 0 to 64 (how many \
+                 descriptors cinit may hold), got \"100\""
+            ),
+            "{text:#?}"
+        );
         assert!(
             text[0].ends_with(
                 "bad/sockets: bad: line 2: unknown option \"mod=0660\"; \

@@ -128,7 +128,7 @@ fn verb(req: &Request) -> &'static str {
 }
 
 /// Find (loading if needed) the service called `name`.
-fn resolve(sv: &mut Services, name: &str) -> Result<usize, String> {
+pub(crate) fn resolve(sv: &mut Services, name: &str) -> Result<usize, String> {
     if name.is_empty() {
         return Err("empty service name".to_string());
     }
@@ -371,6 +371,26 @@ fn stop_over(engine: &Engine, i: usize) -> bool {
     engine.is_down(i) || !engine.is_being_stopped(i)
 }
 
+/// A service stopped on request gives up its sockets and stored
+/// descriptors: nobody would accept on them (connections would hang rather
+/// than be refused), and a later start begins afresh. A crash, a restart
+/// or a hot update keeps them.
+fn release_held(sv: &mut Services, svcs: impl Iterator<Item = usize>) {
+    for i in svcs {
+        if !sv.engine.is_down(i) {
+            continue; // started again by a later request
+        }
+        let closed = sv.host.fds.release(i);
+        if closed > 0 {
+            let name = sv.engine.status(i).map(|s| s.name.to_string());
+            sv.host.log(&format!(
+                "{}: closed its {closed} held descriptor(s) (stopped on request)",
+                name.unwrap_or_default()
+            ));
+        }
+    }
+}
+
 /// Advance a pending operation; the reply once it is complete.
 pub fn progress(sv: &mut Services, now: Millis, p: &mut Pending) -> Option<Reply> {
     match p {
@@ -385,6 +405,9 @@ pub fn progress(sv: &mut Services, now: Millis, p: &mut Pending) -> Option<Reply
                 .iter()
                 .chain(deps.iter())
                 .all(|&i| stop_over(sv.engine, i));
+            if down {
+                release_held(sv, roots.iter().chain(deps.iter()).copied());
+            }
             down.then(|| dependents_first(sv.engine, now, deps, roots))
         }
         Pending::Restart {

@@ -1,6 +1,7 @@
 //! The control socket: a Unix stream socket in a tmpfs control directory,
 //! and the table of connected clients. I/O only; requests are decoded by
-//! [`crate::proto`] and carried out by [`crate::commands`].
+//! [`crate::proto`] and carried out by [`crate::commands`]; one
+//! connection's reads and writes are in `control_conn.rs`.
 //!
 //! PID 1 never waits for a client: every socket is non-blocking; at most
 //! [`MAX_CLIENTS`] are connected (a new one evicts the oldest idle one);
@@ -9,6 +10,14 @@
 //! checked before anything else; replies are queued up to
 //! [`MAX_OUT_PER_CLIENT`] and a client that does not take them is dropped at
 //! its deadline. Unknown opcodes are answered, not disconnected.
+//!
+//! Descriptors travel both ways (`SCM_RIGHTS`): those a client passes come
+//! with the request whose bytes they were sent with ([`Incoming::fds`]);
+//! [`Control::reply_with_fd`] sends one with a reply's first byte. At most
+//! [`MAX_FDS_IN`] and [`MAX_FDS_OUT`] wait per connection, all owned by it,
+//! so a client that goes closes them. A hot update hands over no
+//! descriptor in transit: a client holding any is not handed over (see
+//! [`Control::export`]).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;
@@ -16,13 +25,17 @@ use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::poll::PollFlags;
-use nix::sys::socket::{accept4, getsockopt, recv, send, sockopt, MsgFlags, SockFlag};
+use nix::sys::socket::{accept4, getsockopt, sockopt, SockFlag};
 
 use crate::control_socket::{answers, listen_at, prepare_dir, socket_identity};
 use crate::engine::Millis;
-use crate::framing::{read_room, take_request, Framed};
-use crate::proto::{self, DecodeError, ErrorCode, Reply, Request};
+use crate::proto::{self, ErrorCode, Reply, Request};
 use crate::snapshot::{ClientRecord, ControlState};
+
+#[path = "control_conn.rs"]
+mod conn;
+use conn::{flush, parse_request, queue, read_request, Client};
+pub use conn::{MAX_FDS_IN, MAX_FDS_OUT};
 
 /// The socket's file name inside the control directory.
 pub const SOCKET_NAME: &str = "control";
@@ -39,23 +52,6 @@ const ACCEPTS_PER_WAKEUP: usize = 32;
 /// descriptor table does not turn into a busy loop.
 const ACCEPT_PAUSE_MS: Millis = 100;
 
-/// One connected client.
-struct Client {
-    id: u64,
-    fd: OwnedFd,
-    uid: u32,
-    /// The peer's pid in our PID namespace (0 from outside it).
-    pid: i32,
-    input: Vec<u8>,
-    output: Vec<u8>,
-    /// Close once the output is flushed.
-    closing: bool,
-    /// A request is being carried out; nothing more is read meanwhile.
-    busy: bool,
-    /// Close at this time; `None` while busy (the operation has its own pace).
-    deadline: Option<Millis>,
-}
-
 /// A decoded request, with who sent it.
 #[derive(Debug)]
 pub struct Incoming {
@@ -65,6 +61,8 @@ pub struct Incoming {
     pub pid: i32,
     pub request: Request,
     /// Descriptors that came with the request (`SCM_RIGHTS`), close-on-exec.
+    /// Only an FD_STORE keeps them (normally one); those sent with any
+    /// other request were closed as it was read.
     pub fds: Vec<OwnedFd>,
 }
 
@@ -249,8 +247,7 @@ impl Control {
             if gone && (c.busy || c.closing) {
                 // poll reports a hang-up even when not asked for; a client
                 // that left while waiting must go now, or the loop would spin.
-                c.closing = true;
-                c.output.clear();
+                c.abort();
                 continue;
             }
             if (ev.intersects(PollFlags::POLLIN) || gone) && !c.busy && !c.closing {
@@ -272,9 +269,22 @@ impl Control {
     /// Queue a reply for `client` (if it is still connected). A request the
     /// client had already sent behind this one becomes ready.
     pub fn reply(&mut self, client: u64, now: Millis, reply: &Reply) {
+        self.answer(client, now, reply, None);
+    }
+
+    /// [`Control::reply`] with a descriptor sent along (`SCM_RIGHTS`) with
+    /// the reply's first byte. Ours is closed once it was sent, or when the
+    /// client goes away first. A client that already has [`MAX_FDS_OUT`]
+    /// descriptors waiting for it (it does not read) is dropped.
+    pub fn reply_with_fd(&mut self, client: u64, now: Millis, reply: &Reply, fd: OwnedFd) {
+        self.answer(client, now, reply, Some(fd));
+    }
+
+    fn answer(&mut self, client: u64, now: Millis, reply: &Reply, fd: Option<OwnedFd>) {
         if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
             c.busy = false;
             let mut bytes = proto::encode_reply(reply);
+            let mut fd = fd;
             if bytes.len() > MAX_OUT_PER_CLIENT {
                 // Say why rather than close the connection without a word.
                 bytes = proto::encode_reply(&Reply::Error {
@@ -285,8 +295,9 @@ impl Control {
                         bytes.len()
                     ),
                 });
+                fd = None; // an error carries none
             }
-            queue(c, now, &bytes);
+            queue(c, now, &bytes, fd);
             flush(c, now);
             if !c.closing {
                 if let Some(next) = parse_request(c, now) {
@@ -297,14 +308,6 @@ impl Control {
         self.reap_closed();
     }
 
-    /// [`Control::reply`] with a descriptor sent along (`SCM_RIGHTS`) with
-    /// the reply's first byte. Ours is closed once it was sent, or when the
-    /// client goes away first.
-    pub fn reply_with_fd(&mut self, client: u64, now: Millis, reply: &Reply, fd: OwnedFd) {
-        drop(fd);
-        self.reply(client, now, reply);
-    }
-
     /// Queue one frame of a streamed answer (a log) for `client`, which
     /// stays busy: nothing more is read from it meanwhile. The stream ends
     /// with an ordinary [`Control::reply`]. Returns false if the client is
@@ -313,7 +316,7 @@ impl Control {
         let Some(c) = self.clients.iter_mut().find(|c| c.id == client) else {
             return false;
         };
-        queue(c, now, &proto::encode_reply(reply));
+        queue(c, now, &proto::encode_reply(reply), None);
         flush(c, now);
         let alive = !c.closing;
         self.reap_closed();
@@ -331,6 +334,15 @@ impl Control {
 
     /// The listener and every client, for the hot-update snapshot. The
     /// descriptors stay owned here (the exec may fail).
+    ///
+    /// A client with descriptors in transit (passed to us with bytes of a
+    /// request not complete yet, or queued to go with a reply) is not
+    /// handed over: the snapshot cannot carry them, and a request or reply
+    /// without its descriptor would mean something else. Its connection is
+    /// close-on-exec, like the descriptors, so the client sees the
+    /// connection end (`cinit-ctl` exits 3) and may send the request again;
+    /// a descriptor that was being fetched with removal is lost with it.
+    /// [`Control::raw_fds`] leaves out the same clients.
     pub fn export(&self) -> ControlState {
         ControlState {
             listener_fd: self.listener.as_raw_fd(),
@@ -338,8 +350,7 @@ impl Control {
             next_id: self.next_id,
             bound: self.bound,
             clients: self
-                .clients
-                .iter()
+                .handed_over()
                 .map(|c| ClientRecord {
                     id: c.id,
                     fd: c.fd.as_raw_fd(),
@@ -354,11 +365,18 @@ impl Control {
         }
     }
 
-    /// Every descriptor held (listener first).
+    /// Every descriptor a hot update hands over (listener first): those
+    /// [`Control::export`] names.
     pub fn raw_fds(&self) -> Vec<i32> {
         std::iter::once(self.listener.as_raw_fd())
-            .chain(self.clients.iter().map(|c| c.fd.as_raw_fd()))
+            .chain(self.handed_over().map(|c| c.fd.as_raw_fd()))
             .collect()
+    }
+
+    /// The clients a hot update hands over: those without descriptors in
+    /// transit.
+    fn handed_over(&self) -> impl Iterator<Item = &Client> {
+        self.clients.iter().filter(|c| !c.holds_fds())
     }
 
     /// Take over the control socket after a hot update. `is_open` tells
@@ -384,18 +402,16 @@ impl Control {
                 notes.push(format!("control client {} lost in the update", c.id));
                 continue;
             }
-            clients.push(Client {
-                id: c.id,
-                // SAFETY: as above, for a client connection.
-                fd: unsafe { OwnedFd::from_raw_fd(c.fd) },
-                uid: c.uid,
-                pid: 0,
-                input: c.input,
-                output: c.output,
-                closing: c.closing,
-                busy: c.busy,
-                deadline: c.deadline,
-            });
+            // SAFETY: as above, for a client connection.
+            let fd = unsafe { OwnedFd::from_raw_fd(c.fd) };
+            // The kernel keeps the peer's credentials with the connection.
+            let pid = getsockopt(&fd, sockopt::PeerCredentials).map_or(0, |cred| cred.pid());
+            let mut client = Client::new(c.id, fd, c.uid, pid, c.deadline);
+            client.input = c.input;
+            client.output = c.output;
+            client.closing = c.closing;
+            client.busy = c.busy;
+            clients.push(client);
         }
         let control = Control {
             listener,
@@ -450,8 +466,7 @@ impl Control {
     pub fn expire(&mut self, now: Millis) {
         for c in &mut self.clients {
             if c.deadline.is_some_and(|d| d <= now) {
-                c.closing = true;
-                c.output.clear();
+                c.abort();
             }
         }
         if self.accept_paused_until.is_some_and(|t| t <= now) {
@@ -495,17 +510,13 @@ impl Control {
                     None => continue, // all busy: the newcomer is dropped
                 }
             }
-            let mut client = Client {
-                id: self.next_id,
+            let mut client = Client::new(
+                self.next_id,
                 fd,
-                uid: cred.uid(),
-                pid: cred.pid(),
-                input: Vec::with_capacity(256),
-                output: Vec::new(),
-                closing: false,
-                busy: false,
-                deadline: Some(now.saturating_add(CLIENT_DEADLINE_MS)),
-            };
+                cred.uid(),
+                cred.pid(),
+                Some(now.saturating_add(CLIENT_DEADLINE_MS)),
+            );
             self.next_id += 1;
             if let Some(req) = read_request(&mut client, now) {
                 incoming.push(req);
@@ -515,143 +526,6 @@ impl Control {
     }
 }
 
-/// Queue bytes for a client, dropping the client if its queue would exceed
-/// [`MAX_OUT_PER_CLIENT`].
-fn queue(c: &mut Client, now: Millis, bytes: &[u8]) {
-    if c.output.len().saturating_add(bytes.len()) > MAX_OUT_PER_CLIENT {
-        c.closing = true;
-        c.output.clear();
-        return;
-    }
-    c.output.extend_from_slice(bytes);
-    c.deadline = Some(now.saturating_add(CLIENT_DEADLINE_MS));
-}
-
-/// Send what the socket takes now. A busy client being streamed to (a log
-/// follower) has a deadline only while bytes wait for it, renewed whenever
-/// it takes some: a slow reader is dropped, a quiet stream is not.
-fn flush(c: &mut Client, now: Millis) {
-    while !c.output.is_empty() {
-        match send(
-            c.fd.as_raw_fd(),
-            &c.output,
-            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
-        ) {
-            Ok(n) => {
-                c.output.drain(..n.min(c.output.len()));
-                if c.busy && n > 0 {
-                    c.deadline = Some(now.saturating_add(CLIENT_DEADLINE_MS));
-                }
-            }
-            Err(Errno::EINTR) => {}
-            Err(Errno::EAGAIN) => return,
-            Err(_) => {
-                c.closing = true;
-                c.output.clear();
-                return;
-            }
-        }
-    }
-    if c.busy {
-        c.deadline = None;
-    } else if !c.closing {
-        c.deadline = Some(now.saturating_add(CLIENT_DEADLINE_MS));
-    }
-}
-
-/// Read what is available; return a request once a whole frame is there.
-/// Protocol errors are answered and the client is closed after the reply.
-fn read_request(c: &mut Client, now: Millis) -> Option<Incoming> {
-    let mut chunk = [0u8; proto::MAX_REQUEST];
-    let buf = chunk.get_mut(..read_room(c.input.len()))?;
-    match recv(c.fd.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT) {
-        Ok(0) => {
-            c.closing = true;
-            c.output.clear();
-            return None;
-        }
-        Ok(n) => c.input.extend_from_slice(buf.get(..n).unwrap_or(&[])),
-        Err(Errno::EAGAIN | Errno::EINTR) => return None,
-        Err(_) => {
-            c.closing = true;
-            c.output.clear();
-            return None;
-        }
-    }
-    parse_request(c, now)
-}
-
-/// Take one complete request from the client's input buffer, if there is one.
-fn parse_request(c: &mut Client, now: Millis) -> Option<Incoming> {
-    match take_request(&mut c.input) {
-        Framed::Partial => None,
-        Framed::Request(request) => {
-            c.busy = true;
-            c.deadline = None;
-            Some(Incoming {
-                client: c.id,
-                uid: c.uid,
-                pid: c.pid,
-                request,
-                fds: Vec::new(),
-            })
-        }
-        Framed::Refused(e) => {
-            refuse(c, now, &e);
-            None
-        }
-    }
-}
-
-fn refuse(c: &mut Client, now: Millis, e: &DecodeError) {
-    let reply = Reply::Error {
-        code: ErrorCode::Protocol,
-        message: e.to_string(),
-    };
-    queue(c, now, &proto::encode_reply(&reply));
-    c.closing = true;
-    c.input.clear();
-    flush(c, now);
-}
-
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-mod tests {
-    use super::*;
-    use crate::control_socket::on_tmpfs;
-    use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::net::UnixListener;
-
-    /// A scratch control directory on an existing tmpfs (so no mount is
-    /// needed), or `None` where /dev/shm is not a tmpfs.
-    fn shm_dir() -> Option<tempfile::TempDir> {
-        let d = tempfile::tempdir_in("/dev/shm").ok()?;
-        on_tmpfs(d.path()).then_some(d)
-    }
-
-    #[test]
-    fn stale_socket_is_replaced_and_a_live_one_is_left_alone() {
-        let Some(d) = shm_dir() else {
-            eprintln!("skipped: /dev/shm is not a tmpfs here");
-            return;
-        };
-        // A socket file whose listener is gone: connect is refused.
-        drop(UnixListener::bind(d.path().join(SOCKET_NAME)).unwrap());
-        let (first, notes) = Control::open(d.path()).unwrap();
-        assert!(
-            notes.iter().any(|n| n.starts_with("replaced stale socket")),
-            "{notes:?}"
-        );
-        let mode = std::fs::metadata(first.path())
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o666);
-        // While `first` listens, a second server must stay out.
-        match Control::open(d.path()) {
-            Err(OpenError::InUse(p)) => assert_eq!(p, first.path()),
-            other => panic!("expected InUse, got {:?}", other.map(|c| c.1)),
-        }
-        drop(first);
-    }
-}
+#[path = "control_tests.rs"]
+mod tests;

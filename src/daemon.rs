@@ -57,6 +57,9 @@ mod hot;
 #[path = "daemon_ready.rs"]
 mod ready;
 
+#[path = "daemon_fds.rs"]
+mod fds;
+
 /// The client that asked for a shutdown: processes are not signalled while
 /// it is still connected or (if it is in our PID namespace) alive, until
 /// `until`, so it can print the answer and exit on its own.
@@ -315,7 +318,12 @@ impl Daemon {
             control.handle_events(now, events)
         };
         let mut system = Vec::new();
+        let mut fd_requests = Vec::new();
         for inc in requests {
+            if inc.request.is_fd() {
+                fd_requests.push(inc);
+                continue;
+            }
             let mut sv = Services {
                 frozen: frozen.clone(),
                 engine: &mut self.engine,
@@ -344,6 +352,9 @@ impl Daemon {
                 },
                 Outcome::System(action) => system.push((inc.client, action)),
             }
+        }
+        for inc in fd_requests {
+            self.fd_request(now, inc);
         }
         for (client, action) in system {
             self.system_request(now, client, action);

@@ -45,6 +45,7 @@ impl Daemon {
         fds.extend(self.host.child_stdio.as_ref().map(|f| f.as_raw_fd()));
         fds.extend(self.host.logs.raw_fds());
         fds.extend(self.host.ready.raw_fds());
+        fds.extend(self.host.fds.raw_fds());
         fds
     }
 
@@ -119,6 +120,7 @@ impl Daemon {
             logs: self.host.logs.export(),
             ready: self.host.ready.export(),
             timeline: Some(timeline_state(&self.engine)),
+            held: super::fds::export(&self.host.fds),
         };
         let bytes = snapshot::encode(&snap);
         let why = update::exec_with_snapshot(&self.exec, &bytes, &self.handed_fds());
@@ -208,6 +210,11 @@ impl Daemon {
                 lost.extend(notes);
                 host.add_dirs(&t.dirs);
                 lost.extend(host.logs.adopt(snap.logs, engine.len(), update::is_open));
+                // Held descriptors: every descriptor adopted so far is taken.
+                taken.extend(host.ready.raw_fds());
+                taken.extend(host.logs.raw_fds());
+                host.fds =
+                    super::fds::adopt(snap.held, engine.len(), update::is_open, &taken, &mut lost);
                 (engine, Tree::restore(t, snap.nodes))
             }
             _ => {

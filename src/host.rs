@@ -13,6 +13,7 @@ use nix::unistd::Pid as NixPid;
 use crate::clock::now_ms;
 use crate::console::Console;
 use crate::engine::{seconds, Host, Millis, Pid, Report, Role, Spawned};
+use crate::fdstore::FdTable;
 use crate::logs::Logs;
 use crate::ready_pipe::ReadyPipes;
 use crate::spawn::spawn;
@@ -35,6 +36,8 @@ pub struct RealHost {
     cdirs: Vec<CString>,
     /// Read ends of the readiness pipes of processes not ready yet.
     pub ready: ReadyPipes,
+    /// Sockets and stored descriptors held for services.
+    pub fds: FdTable,
 }
 
 impl RealHost {
@@ -46,6 +49,7 @@ impl RealHost {
             dirs: Vec::new(),
             cdirs: Vec::new(),
             ready: ReadyPipes::default(),
+            fds: FdTable::default(),
         }
     }
 
@@ -56,6 +60,11 @@ impl RealHost {
                 .push(CString::new(d.as_os_str().as_bytes()).unwrap_or_default());
             self.dirs.push(d.clone());
         }
+    }
+
+    /// The directory of service `svc`.
+    pub fn dir(&self, svc: usize) -> Option<&std::path::Path> {
+        self.dirs.get(svc).map(PathBuf::as_path)
     }
 
     pub fn log(&mut self, text: &str) {
@@ -107,7 +116,7 @@ impl RealHost {
             Role::On => "on",
             Role::Off => "off",
         };
-        let spec = match read_exec(dir, which) {
+        let mut spec = match read_exec(dir, which) {
             Ok(Some(spec)) => spec,
             // No program: nothing to run, a success (a grouping service) —
             // unless the service directory itself is gone since it was loaded.
@@ -141,8 +150,11 @@ impl RealHost {
             Some(fd) => fd.as_raw_fd(),
             None => return Err(SpawnError::Config("no console for stdio".into())),
         };
+        // Named after the service's program, even when it is started
+        // through the `--listen-exec` trampoline.
+        let program = String::from_utf8_lossy(spec.path.as_bytes()).into_owned();
         let exec_error = |errno| SpawnError::Exec {
-            path: String::from_utf8_lossy(spec.path.as_bytes()).into_owned(),
+            path: program.clone(),
             errno,
         };
         // A pipe that cannot be made (a full descriptor table) is as
@@ -151,7 +163,22 @@ impl RealHost {
             .map(|target| ReadyPipes::open(target).map(|p| (p, target)))
             .transpose()
             .map_err(exec_error)?;
+        // The service's sockets and stored descriptors, at 3, 4, …
+        let passed = match role {
+            Role::On => held_fds(&mut self.fds, svc, dir, ready_fd)?,
+            Role::Off => Vec::new(),
+        };
+        if !passed.is_empty() {
+            let names: Vec<&str> = passed.iter().map(|(_, n)| n.as_str()).collect();
+            spec = crate::listen_exec::wrap(&spec, &names).map_err(exec_error)?;
+        }
         let (mut fds, notes) = self.logs.stdio(svc, dir, stdio, now_ms());
+        fds.extra.extend(
+            passed
+                .iter()
+                .zip(FIRST_PASSED_FD..)
+                .map(|((fd, _), t)| (*fd, t)),
+        );
         if let Some((p, target)) = &pipe {
             fds.extra.push((p.write.as_raw_fd(), *target));
         }
@@ -166,6 +193,46 @@ impl RealHost {
         }
         Ok(Spawned::Pid(pid))
     }
+}
+
+/// The first descriptor number a service's sockets and stored descriptors
+/// get (after stdin, stdout and stderr, as `sd_listen_fds` expects).
+const FIRST_PASSED_FD: RawFd = 3;
+
+/// Bind the sockets the service's `sockets` file declares (those held from
+/// an earlier start are kept) and list what `on` is passed: the sockets,
+/// then the stored descriptors, with their names.
+fn held_fds(
+    table: &mut FdTable,
+    svc: usize,
+    dir: &std::path::Path,
+    ready_fd: Option<RawFd>,
+) -> Result<Vec<(RawFd, String)>, SpawnError> {
+    let specs = crate::socket_conf::read(dir).map_err(SpawnError::Config)?;
+    table
+        .set_listeners(svc, specs, crate::listen::bind)
+        .map_err(|e| match e.errno {
+            Some(errno) => SpawnError::Listen {
+                message: e.message,
+                errno,
+            },
+            None => SpawnError::Config(e.message),
+        })?;
+    let passed: Vec<(RawFd, String)> = table
+        .passed(svc)
+        .into_iter()
+        .map(|(fd, n)| (fd, n.to_string()))
+        .collect();
+    let last = FIRST_PASSED_FD.saturating_add(passed.len() as RawFd);
+    if let Some(n) = ready_fd.filter(|n| (FIRST_PASSED_FD..last).contains(n)) {
+        return Err(SpawnError::Config(format!(
+            "{}: notification-fd {n} is one of the descriptors the service is passed \
+                 ({FIRST_PASSED_FD} to {}); choose {last} or above",
+            dir.display(),
+            last - 1
+        )));
+    }
+    Ok(passed)
 }
 
 impl Host for RealHost {

@@ -212,6 +212,18 @@ pub enum Request {
 }
 
 impl Request {
+    /// The fd-store requests, carried out with the descriptors sent along
+    /// and the caller's process.
+    pub fn is_fd(&self) -> bool {
+        matches!(
+            self,
+            Request::FdStore { .. }
+                | Request::FdFetch { .. }
+                | Request::FdDrop { .. }
+                | Request::FdList { .. }
+        )
+    }
+
     /// Requests any local user may make; everything else needs uid 0.
     pub fn is_read_only(&self) -> bool {
         matches!(

@@ -51,6 +51,7 @@ mod tag {
     pub const FOLLOWER: u8 = 13;
     pub const READY: u8 = 10;
     pub const TIMELINE: u8 = 12;
+    pub const HELD: u8 = 14;
 }
 
 /// The service tree as loaded: where each service lives, and the roots.
@@ -124,6 +125,8 @@ pub struct Snapshot {
     pub ready: Vec<ReadyRecord>,
     /// The boot timeline (`None`: written by a cinit that kept none).
     pub timeline: Option<TimelineState>,
+    /// Descriptors held for services: sockets and fd stores.
+    pub held: Vec<HeldRecord>,
 }
 
 /// The boot timeline: when cinit started, and each service's [`Times`] in
@@ -230,6 +233,11 @@ impl Out {
             Reason::NotReady(ms) => {
                 self.u8(9);
                 self.u64(*ms);
+            }
+            Reason::Spawn(SpawnError::Listen { message, errno }) => {
+                self.u8(10);
+                self.str(message);
+                self.i32(*errno);
             }
         }
     }
@@ -396,6 +404,9 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
     if let Some(t) = &s.timeline {
         body.section(tag::TIMELINE, timeline_out(t));
     }
+    for h in &s.held {
+        body.section(tag::HELD, held_out(h));
+    }
     let mut out = Vec::with_capacity(HEADER_LEN + body.0.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT.to_be_bytes());
@@ -482,6 +493,10 @@ impl<'a> In<'a> {
             7 => Reason::Cycle(self.str()?),
             8 => Reason::Config(self.str()?),
             9 => Reason::NotReady(self.u64()?),
+            10 => Reason::Spawn(SpawnError::Listen {
+                message: self.str()?,
+                errno: self.i32()?,
+            }),
             _ => return None,
         }))
     }
@@ -691,6 +706,7 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
             })()
             .is_some(),
             tag::TIMELINE => timeline(&mut p).map(|t| s.timeline = Some(t)).is_some(),
+            tag::HELD => held(&mut p).map(|h| s.held.push(h)).is_some(),
             _ => true, // a newer writer's section: skipped
         };
         if !ok {
@@ -704,6 +720,7 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
             s.waiters.len(),
             s.logs.len(),
             s.ready.len(),
+            s.held.len(),
         ];
         if most.iter().any(|&n| n > MAX_ITEMS) {
             lost.push("snapshot holds too many items; the rest is skipped".to_string());
@@ -724,6 +741,11 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
 #[path = "snapshot_timeline.rs"]
 mod timeline;
 use timeline::{timeline, timeline_out};
+
+#[path = "snapshot_fds.rs"]
+mod fds;
+pub use fds::HeldRecord;
+use fds::{held, held_out};
 
 #[cfg(test)]
 #[path = "snapshot_tests.rs"]

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use super::*;
+use crate::socket_conf::{Address, SocketSpec};
 use proptest::prelude::*;
 
 fn sample() -> Snapshot {
@@ -56,6 +57,14 @@ fn sample() -> Snapshot {
             ),
             rec(6, 0, Some(Reason::NeedMissing("e".into(), "why".into()))),
             rec(1, 42, Some(Reason::NotReady(1500))),
+            rec(
+                7,
+                43,
+                Some(Reason::Spawn(SpawnError::Listen {
+                    message: "cannot bind tcp [::]:80".into(),
+                    errno: 98,
+                })),
+            ),
         ],
         console: Some(ConsoleState {
             log_fd: 4,
@@ -153,6 +162,37 @@ fn sample() -> Snapshot {
                 Times::default(),
             ],
         }),
+        held: vec![HeldRecord {
+            svc: 1,
+            listeners: vec![
+                (
+                    SocketSpec {
+                        name: "http".into(),
+                        address: Address::Tcp("[::]:8080".parse().unwrap()),
+                        mode: 0o666,
+                        owner: None,
+                        group: None,
+                        backlog: 128,
+                    },
+                    20,
+                ),
+                (
+                    SocketSpec {
+                        name: "ctl".into(),
+                        address: Address::Unix {
+                            path: "/run/b.sock".into(),
+                            dgram: false,
+                        },
+                        mode: 0o660,
+                        owner: Some("daemon".into()),
+                        group: Some("7".into()),
+                        backlog: 16,
+                    },
+                    21,
+                ),
+            ],
+            stored: vec![("conn".into(), 22)],
+        }],
     }
 }
 

@@ -142,6 +142,9 @@ pub enum SpawnError {
     Exec { path: String, errno: i32 },
     /// The service's files could not be read or are malformed.
     Config(String),
+    /// A socket of the `sockets` file could not be made: what failed
+    /// (naming the address), and the errno.
+    Listen { message: String, errno: i32 },
 }
 
 impl SpawnError {
@@ -160,6 +163,19 @@ impl SpawnError {
                     | Errno::EIO
                     | Errno::EINTR
             ),
+            // An address not configured yet (the network comes up later),
+            // one still in use by a process on its way out, or no memory.
+            SpawnError::Listen { errno, .. } => matches!(
+                Errno::from_raw(*errno),
+                Errno::EADDRINUSE
+                    | Errno::EADDRNOTAVAIL
+                    | Errno::ENETUNREACH
+                    | Errno::ENOMEM
+                    | Errno::ENOBUFS
+                    | Errno::EMFILE
+                    | Errno::ENFILE
+                    | Errno::EINTR
+            ),
             SpawnError::Config(_) => false,
         }
     }
@@ -173,7 +189,7 @@ impl fmt::Display for SpawnError {
                 "cannot execute {path}: {}",
                 nix::errno::Errno::from_raw(*errno).desc()
             ),
-            SpawnError::Config(msg) => f.write_str(msg),
+            SpawnError::Config(msg) | SpawnError::Listen { message: msg, .. } => f.write_str(msg),
         }
     }
 }

@@ -26,6 +26,8 @@
 //!   most 16 sockets with valid, distinct names, each rendered back to a
 //!   line that parses to the same socket; a refusal names its line, which
 //!   is a line of the file;
+//! - `fdstore::parse_capacity` (`fdstore`) accepts exactly a whole number
+//!   from 0 to 64, blanks around it allowed;
 //! - a profile name never leaves the service tree (not empty, not absolute,
 //!   no `.` or `..`);
 //! - nothing produced is larger than the input.
@@ -33,6 +35,7 @@
 
 use std::path::{Component, Path};
 
+use cinit::fdstore::{parse_capacity, MAX_PER_SERVICE};
 use cinit::paths::profile_from_args;
 use cinit::ready_conf::{
     parse_notification_fd, parse_ready_timeout, MAX_NOTIFY_FD, MAX_READY_TIMEOUT_MS, MIN_NOTIFY_FD,
@@ -226,6 +229,22 @@ fn check_profile(data: &[u8]) {
     }
 }
 
+/// `fdstore`: exactly a whole number from 0 to 64, blanks around it allowed.
+fn check_fdstore(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let t = text.trim();
+    let model = (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| t.parse::<u128>().ok())
+        .flatten()
+        .filter(|&n| n <= MAX_PER_SERVICE as u128);
+    match parse_capacity(text) {
+        Ok(n) => assert_eq!(Some(n as u128), model, "accepted {text:?}"),
+        Err(_) => assert_eq!(model, None, "refused {text:?}"),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let lines = check_lines(data);
     check_params(data, &lines);
@@ -234,5 +253,6 @@ fuzz_target!(|data: &[u8]| {
     check_notification_fd(data);
     check_ready_timeout(data);
     check_sockets(data);
+    check_fdstore(data);
     check_profile(data);
 });

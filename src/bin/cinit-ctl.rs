@@ -13,6 +13,7 @@ use std::time::Duration;
 use cinit::client::{request, request_held, ClientError};
 use cinit::console::one_line;
 use cinit::control::SOCKET_NAME;
+use cinit::fdclient::FdCommand;
 use cinit::json::string as json_string;
 use cinit::paths::Paths;
 use cinit::proto::{ErrorCode, Reply, Request, ServiceInfo, SystemAction, Timeline};
@@ -46,9 +47,18 @@ usage: cinit-ctl [--json] COMMAND [ARGS]
                               --svg also draws a boot chart into FILE (- for
                               stdout alone), --deps with dependency arrows
   graph                       the needs/wants graph in Graphviz DOT
+  fdstore SERVICE             the descriptors cinit holds for SERVICE: name,
+                              source (sockets file or stored), kind
+  fdstore SERVICE put NAME [--fd N]
+                              store descriptor N of cinit-ctl (default 0,
+                              so `... put conn <&3` works) as NAME
+  fdstore SERVICE get NAME [--remove] [--fd N] PROG [ARG...]
+                              fetch NAME (--remove: and forget it) and run
+                              PROG with it at descriptor N (default 3)
+  fdstore SERVICE drop NAME   close and forget NAME
 
-  --json                      machine-readable output for status, list and
-                              analyze
+  --json                      machine-readable output for status, list,
+                              analyze and fdstore SERVICE
 
 NAME is a service directory relative to $CINIT_DIR/svc (e.g. getty/1), or an
 absolute path inside it. The control socket is $CINIT_CTL_DIR/control
@@ -56,7 +66,8 @@ absolute path inside it. The control socket is $CINIT_CTL_DIR/control
 cinit-ctl performs that command (-f is accepted and ignored).
 
 exit status: 0 success, 1 negative result, 2 usage error or unknown service,
-3 cannot reach cinit or protocol error, 4 permission denied, 5 timed out";
+3 cannot reach cinit or protocol error, 4 permission denied, 5 timed out;
+fdstore get: 126 PROG cannot be executed, 127 PROG not found";
 
 /// How long to wait for replies that do not depend on services.
 const QUICK: Option<Duration> = Some(Duration::from_secs(10));
@@ -80,6 +91,7 @@ enum Command {
         names: Vec<String>,
         timeout: Option<Duration>,
     },
+    Fd(FdCommand),
 }
 
 /// A `--timeout` value: seconds, decimals allowed, more than 0.
@@ -108,6 +120,8 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
     let mut svg: Option<PathBuf> = None;
     let mut deps = false;
     let mut words: Vec<String> = Vec::new();
+    // `fdstore`'s arguments, taken as they are (PROG's may look like ours).
+    let mut fd_args: Option<Vec<std::ffi::OsString>> = None;
     let alias = match argv0 {
         "reboot" | "halt" | "poweroff" => Some(argv0.to_string()),
         _ => None,
@@ -141,7 +155,16 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
                     .ok_or_else(|| format!("-n takes a number of lines above 0, not {v:?}"))?;
                 lines = Some(n);
             }
-            Value(v) => words.push(v.string().map_err(|e| e.to_string())?),
+            Value(v) => {
+                let word = v.string().map_err(|e| e.to_string())?;
+                if words.is_empty() && alias.is_none() && word == "fdstore" {
+                    fd_args = Some(parser.raw_args().map_err(|e| e.to_string())?.collect());
+                }
+                words.push(word);
+                if fd_args.is_some() {
+                    break;
+                }
+            }
             _ => return Err(arg.unexpected().to_string()),
         }
     }
@@ -175,8 +198,8 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
     if timeout.is_some() && verb != "wait" {
         return Err("--timeout only goes with wait".to_string());
     }
-    if json && !matches!(verb.as_str(), "status" | "list" | "analyze") {
-        return Err("--json only goes with status, list and analyze".to_string());
+    if json && !matches!(verb.as_str(), "status" | "list" | "analyze" | "fdstore") {
+        return Err("--json only goes with status, list, analyze and fdstore".to_string());
     }
     if (svg.is_some() || deps) && verb != "analyze" {
         return Err("--svg and --deps only go with analyze".to_string());
@@ -222,6 +245,7 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
         "update" => system(SystemAction::Update)?,
         "analyze" => no_args(Command::Analyze { svg, deps })?,
         "graph" => no_args(Command::Graph)?,
+        "fdstore" => Command::Fd(cinit::fdclient::parse(fd_args.unwrap_or_default(), json)?),
         "check" => match rest {
             [] => Command::Check(None),
             [dir] => Command::Check(Some(PathBuf::from(dir))),
@@ -407,8 +431,11 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
     if let Command::Send(req @ Request::Log { .. }) = &cli.command {
         return cinit::logclient::show(req, socket, QUICK, unexpected);
     }
+    if let Command::Fd(cmd) = &cli.command {
+        return cinit::fdclient::run(cmd, socket, QUICK, unexpected);
+    }
     let (req, timeout) = match &cli.command {
-        Command::Check(_) => return ExitCode::from(2),
+        Command::Check(_) | Command::Fd(_) => return ExitCode::from(2),
         Command::Wait { names, timeout } => return wait(socket, names, *timeout),
         Command::List => (Request::Status { names: vec![] }, QUICK),
         Command::Analyze { .. } | Command::Graph => (Request::Analyze, QUICK),

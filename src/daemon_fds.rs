@@ -1,0 +1,233 @@
+//! The fd store, the daemon's side: carrying out FD_STORE, FD_FETCH,
+//! FD_DROP and FD_LIST ([`crate::fdstore`] holds the descriptors), who may
+//! do so, and the held descriptors across a hot update.
+//!
+//! Who may: root, or a process of the service itself — one whose session is
+//! the service's (each service runs in a session of its own, led by its
+//! main process), told by the peer pid the kernel gives the control socket
+//! (`SO_PEERCRED`). A client in another PID namespace has no pid here, so
+//! only root may act from there. An empty service name is the caller's own
+//! service.
+//!
+//! Part of [`crate::daemon`] (a child module sharing the daemon's state).
+
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use nix::unistd::{getsid, Pid as NixPid};
+
+use super::Daemon;
+use crate::commands::{resolve, Services};
+use crate::control::Incoming;
+use crate::engine::{Engine, Millis};
+use crate::fdstore::{self, FdTable, Held, Listener, Stored};
+use crate::proto::{ErrorCode, Reply, Request};
+use crate::snapshot::{HeldRecord, Lost};
+
+fn error(code: ErrorCode, message: String) -> Reply {
+    Reply::Error { code, message }
+}
+
+/// The session of process `pid` (0: unknown).
+fn session_of(pid: i32) -> Option<i32> {
+    (pid > 0)
+        .then(|| getsid(Some(NixPid::from_raw(pid))).ok())
+        .flatten()
+        .map(NixPid::as_raw)
+}
+
+/// The service whose main process leads the session of `pid`.
+fn service_of(engine: &Engine, pid: i32) -> Option<usize> {
+    let sid = session_of(pid)?;
+    (0..engine.len()).find(|&i| engine.status(i).and_then(|s| s.pid) == Some(sid))
+}
+
+impl Daemon {
+    /// Carry out an fd request and answer it. Descriptors sent with it that
+    /// are not stored are closed here.
+    pub(super) fn fd_request(&mut self, now: Millis, inc: Incoming) {
+        let Incoming {
+            client,
+            uid,
+            pid,
+            request,
+            mut fds,
+        } = inc;
+        let (reply, fd) = match self.fd_service(&request, uid, pid) {
+            Err(reply) => (reply, None),
+            Ok(svc) => self.fd_carry_out(svc, &request, &mut fds),
+        };
+        drop(fds);
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        match fd {
+            Some(fd) => control.reply_with_fd(client, now, &reply, fd),
+            None => control.reply(client, now, &reply),
+        }
+    }
+
+    /// The service a request is about, if the caller may touch its
+    /// descriptors.
+    fn fd_service(&mut self, request: &Request, uid: u32, pid: i32) -> Result<usize, Reply> {
+        let service = match request {
+            Request::FdStore { service, .. }
+            | Request::FdFetch { service, .. }
+            | Request::FdDrop { service, .. }
+            | Request::FdList { service } => service,
+            _ => return Err(error(ErrorCode::Usage, "not an fd request".into())),
+        };
+        if service.is_empty() {
+            return service_of(&self.engine, pid).ok_or_else(|| {
+                error(
+                    ErrorCode::Usage,
+                    format!(
+                        "no service given, and the caller (pid {pid}) is not part of a \
+                         running service; name the service"
+                    ),
+                )
+            });
+        }
+        let mut sv = Services {
+            frozen: None,
+            engine: &mut self.engine,
+            tree: &mut self.tree,
+            host: &mut self.host,
+        };
+        let svc = resolve(&mut sv, service).map_err(|m| error(ErrorCode::Usage, m))?;
+        if uid == 0 || service_of(&self.engine, pid) == Some(svc) {
+            return Ok(svc);
+        }
+        Err(error(
+            ErrorCode::Permission,
+            format!(
+                "permission denied: only root or {service} itself may use its descriptors \
+                 (you are uid {uid}, pid {pid})"
+            ),
+        ))
+    }
+
+    fn fd_carry_out(
+        &mut self,
+        svc: usize,
+        request: &Request,
+        fds: &mut Vec<OwnedFd>,
+    ) -> (Reply, Option<OwnedFd>) {
+        let name = self
+            .engine
+            .status(svc)
+            .map(|s| s.name.to_string())
+            .unwrap_or_default();
+        let failed = |e: fdstore::FdError| error(ErrorCode::Failed, format!("{name}: {e}"));
+        let table = &mut self.host.fds;
+        match request {
+            Request::FdStore { name: fd_name, .. } => {
+                if fds.is_empty() {
+                    let m = "storing takes one descriptor sent with the request; none came";
+                    return (error(ErrorCode::Usage, m.into()), None);
+                }
+                let capacity = match self.host.dir(svc).map(fdstore::read_capacity) {
+                    Some(Ok(n)) => n,
+                    Some(Err(m)) => return (error(ErrorCode::Failed, m), None),
+                    None => 0,
+                };
+                // The first one; any others are closed with the request.
+                let Some(fd) = (!fds.is_empty()).then(|| fds.remove(0)) else {
+                    return (error(ErrorCode::Usage, "no descriptor".into()), None);
+                };
+                let table = &mut self.host.fds;
+                match table.store(svc, fd_name, fd, capacity, fdstore::same_file) {
+                    Ok(()) => (Reply::Ok { message: None }, None),
+                    Err(e) => (failed(e), None),
+                }
+            }
+            Request::FdFetch {
+                name: fd_name,
+                remove,
+                ..
+            } => match table.fetch(svc, fd_name, *remove) {
+                Ok(fd) => (
+                    Reply::FdPassed {
+                        name: fd_name.clone(),
+                    },
+                    Some(fd),
+                ),
+                Err(e) => (failed(e), None),
+            },
+            Request::FdDrop { name: fd_name, .. } => match table.drop_stored(svc, fd_name) {
+                Ok(()) => (Reply::Ok { message: None }, None),
+                Err(e) => (failed(e), None),
+            },
+            _ => (Reply::Fds(table.list(svc, fdstore::describe)), None),
+        }
+    }
+}
+
+/// What the snapshot records of the held descriptors (they stay owned by
+/// the table: the exec may fail).
+pub(super) fn export(table: &FdTable) -> Vec<HeldRecord> {
+    use std::os::fd::AsRawFd;
+    table
+        .services()
+        .map(|(svc, h)| HeldRecord {
+            svc: u32::try_from(svc).unwrap_or(u32::MAX),
+            listeners: h
+                .listeners
+                .iter()
+                .map(|l| (l.spec.clone(), l.fd.as_raw_fd()))
+                .collect(),
+            stored: h
+                .stored
+                .iter()
+                .map(|s| (s.name.clone(), s.fd.as_raw_fd()))
+                .collect(),
+        })
+        .collect()
+}
+
+/// Take over the held descriptors the previous image handed over. A
+/// descriptor that is not open, is claimed twice, or belongs to a service
+/// that was not restored, is reported (and, if open, closed later with
+/// everything nobody owns).
+pub(super) fn adopt(
+    records: Vec<HeldRecord>,
+    services: usize,
+    is_open: impl Fn(RawFd) -> bool,
+    taken: &[RawFd],
+    lost: &mut Lost,
+) -> FdTable {
+    let mut table = FdTable::default();
+    let mut claimed: Vec<RawFd> = taken.to_vec();
+    let mut take = |fd: RawFd, what: &str, lost: &mut Lost| {
+        if fd < 3 || !is_open(fd) || claimed.contains(&fd) {
+            lost.push(format!("held descriptor {what} (fd {fd}) did not survive"));
+            return None;
+        }
+        claimed.push(fd);
+        // SAFETY: the snapshot names the descriptor as one the previous
+        // image held; it is open and claimed by nothing else here.
+        Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    };
+    for r in records {
+        let svc = usize::try_from(r.svc).unwrap_or(usize::MAX);
+        if svc >= services {
+            lost.push(format!(
+                "descriptors held for service #{} (not restored)",
+                r.svc
+            ));
+            continue;
+        }
+        let mut held = Held::default();
+        for (spec, fd) in r.listeners {
+            if let Some(fd) = take(fd, &spec.name, lost) {
+                held.listeners.push(Listener { spec, fd });
+            }
+        }
+        for (name, fd) in r.stored {
+            if let Some(fd) = take(fd, &name, lost) {
+                held.stored.push(Stored { name, fd });
+            }
+        }
+        table.insert_adopted(svc, held);
+    }
+    table
+}
