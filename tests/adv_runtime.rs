@@ -30,7 +30,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -42,21 +42,7 @@ use std::time::{Duration, Instant};
 /// The compiled `tests/adv/helper.c`.
 fn helper() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/adv/helper.c");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let out = dir.join("adv-helper");
-        let tmp = dir.join(format!("adv-helper.{}", std::process::id()));
-        let status = Command::new("cc")
-            .args(["-O2", "-o"])
-            .arg(&tmp)
-            .arg(&src)
-            .status()
-            .expect("run cc (a C compiler is needed for the family B helper)");
-        assert!(status.success(), "compiling {} failed", src.display());
-        fs::rename(&tmp, &out).expect("install the helper");
-        out
-    })
+    BIN.get_or_init(|| compile_c_helper("adv/helper.c", "adv-helper"))
 }
 
 /// A respawn bystander running `/bin/sleep 1999`.

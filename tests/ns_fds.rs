@@ -24,10 +24,10 @@ use common::*;
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -38,24 +38,9 @@ const LONG: Duration = Duration::from_secs(20);
 /// The compiled `tests/fds/helper.c`.
 fn helper() -> &'static str {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fds/helper.c");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let out = dir.join("fds-helper");
-        let tmp = dir.join(format!("fds-helper.{}", std::process::id()));
-        let status = Command::new("cc")
-            .args(["-O2", "-o"])
-            .arg(&tmp)
-            .arg(&src)
-            .status()
-            .expect("run cc (a C compiler is needed for the fd tests' helper)");
-        assert!(status.success(), "compiling {} failed", src.display());
-        fs::rename(&tmp, &out).expect("install the helper");
-        fs::set_permissions(&out, fs::Permissions::from_mode(0o755)).unwrap();
-        out
-    })
-    .to_str()
-    .unwrap()
+    BIN.get_or_init(|| compile_c_helper("fds/helper.c", "fds-helper"))
+        .to_str()
+        .unwrap()
 }
 
 /// A port nothing listens on right now (bound, then released).
@@ -98,9 +83,14 @@ fn talker(fx: &Fixture, name: &str, peer: &Path) {
     fx.service(name)
         .respawn()
         .on_link(helper())
-        .params(&["talk", peer.to_str().unwrap(), ctl_bin(), name])
+        .params(&talker_argv(peer, name)[1..])
         .env(&[&format!("CINIT_CTL_DIR={}", fx.ctl_dir().display())])
         .file("fdstore", "4\n");
+}
+
+/// The argv of [`talker`]'s process.
+fn talker_argv<'a>(peer: &'a Path, name: &'a str) -> [&'a str; 5] {
+    [helper(), "talk", peer.to_str().unwrap(), ctl_bin(), name]
 }
 
 /// SIGKILL the helper process of `argv` and wait for its successor.
@@ -212,16 +202,7 @@ fn a_stored_connection_survives_a_crash() {
     let first = pid_in(&read_line(&conn), "hello");
     (&conn).write_all(b"ping\n").unwrap();
     c.check_eq_line(&conn, &format!("echo {first} ping\n"));
-    kill_and_wait_successor(
-        &c,
-        &[
-            helper(),
-            "talk",
-            peer_path.to_str().unwrap(),
-            ctl_bin(),
-            "talker",
-        ],
-    );
+    kill_and_wait_successor(&c, &talker_argv(&peer_path, "talker"));
     let second = pid_in(&read_line(&conn), "back");
     c.check(second != first, "the same process answered after the crash");
     (&conn).write_all(b"still there?\n").unwrap();
@@ -277,16 +258,7 @@ fn ten_hot_updates_keep_held_descriptors_without_a_leak() {
     pid_in(&read_line(&UnixStream::connect(&web).unwrap()), "hi");
     let list = c.ctl(&["fdstore", "talker"]);
     c.check(list.stdout.contains("conn"), &list.dump());
-    kill_and_wait_successor(
-        &c,
-        &[
-            helper(),
-            "talk",
-            peer_path.to_str().unwrap(),
-            ctl_bin(),
-            "talker",
-        ],
-    );
+    kill_and_wait_successor(&c, &talker_argv(&peer_path, "talker"));
     let back = pid_in(&read_line(&conn), "back");
     (&conn).write_all(b"after ten\n").unwrap();
     c.check_eq_line(&conn, &format!("echo {back} after ten\n"));

@@ -417,6 +417,29 @@ fn lines(items: &[&str]) -> String {
     }
 }
 
+/// Compiles the C test program `tests/<rel>` with `cc` into the target's
+/// scratch directory as `name` (world-executable) and returns its path.
+/// Callers keep the result in a `OnceLock`, so each test binary compiles it
+/// once; the temporary name keeps binaries that run at once apart.
+pub fn compile_c_helper(rel: &str, name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(rel);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let out = dir.join(name);
+    let tmp = dir.join(format!("{name}.{}", std::process::id()));
+    let status = Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&tmp)
+        .arg(&src)
+        .status()
+        .expect("run cc (a C compiler is needed for the C test helpers)");
+    assert!(status.success(), "compiling {} failed", src.display());
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).expect("chmod the helper");
+    fs::rename(&tmp, &out).expect("install the helper");
+    out
+}
+
 /// Shell snippet: wait (bounded by `tries` × 20 ms) for `path` to exist,
 /// `exit 1` if it never does.
 pub fn sh_wait_for(path: &Path, tries: u32) -> String {
