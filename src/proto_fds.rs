@@ -1,7 +1,7 @@
 //! The fd-store requests and their replies on the wire (part of
 //! [`crate::proto`], split out as a responsibility of its own).
 //!
-//! Every fd request names a service (`NAME`; empty = the caller's own
+//! Every fd request names a service (`NAME`; absent or empty = the caller's own
 //! service) and, but for FD_LIST, a stored descriptor (`FD_NAME`).
 //! FD_STORE carries exactly one descriptor as `SCM_RIGHTS` ancillary data
 //! sent with the frame's bytes; the FD_PASSED reply to FD_FETCH carries one
@@ -65,8 +65,12 @@ pub(super) fn encode_request(req: &Request) -> Vec<u8> {
         _ => return Vec::new(),
     };
     let mut f = Frame::new(opcode);
-    f.field(tag::NAME, service.as_bytes());
-    if let Some(n) = name {
+    // No NAME is the caller's own service, as an empty one.
+    if !service.is_empty() {
+        f.field(tag::NAME, service.as_bytes());
+    }
+    // An empty name is sent as none (both are refused by the server).
+    if let Some(n) = name.filter(|n| !n.is_empty()) {
         f.field(tag::FD_NAME, n.as_bytes());
     }
     if flags != 0 {

@@ -260,13 +260,23 @@ fn golden_fd_requests_and_replies() {
     assert_eq!(
         encode_request(&fetch),
         [
-            b'c', b'i', 1, 0x0a, 0, 0, 0, 14, // header
-            1, 0, 0, // NAME "": the caller's own service
-            15, 0, 1, b'l', // FD_NAME "l"
+            b'c', b'i', 1, 0x0a, 0, 0, 0, 11, // header
+            15, 0, 1, b'l', // FD_NAME "l"; no NAME: the caller's own service
             2, 0, 4, 0, 0, 0, 4, // FLAGS = remove
         ]
     );
     assert_eq!(decode_request(&encode_request(&fetch)), Ok(fetch));
+    // Found by fuzzing: a request without NAME or FD_NAME re-encodes to no
+    // more bytes than it came in.
+    let bare = [b'c', b'i', 1, 0x0c, 0, 0, 0, 0];
+    let req = decode_request(&bare).unwrap();
+    assert_eq!(
+        req,
+        Request::FdList {
+            service: String::new()
+        }
+    );
+    assert_eq!(encode_request(&req), bare);
     let list = Reply::Fds(vec![FdInfo {
         name: "http".into(),
         kind: "tcp 0.0.0.0:80".into(),
