@@ -404,5 +404,8 @@ fn g7_good_image_updates_and_its_cost() {
     }
     let mean = t.elapsed() / n;
     eprintln!("hot update (cinit-ctl update, reply from the new image): {mean:?} mean of {n}");
+    for l in c.console().lines().filter(|l| l.contains("passed its preflight")).take(5) {
+        eprintln!("{l}");
+    }
     c.assert_alive();
 }
