@@ -94,6 +94,11 @@ fn identity(c: &Cinit) -> Identity {
 /// Boots services `a` and `b` (sleepers needed by `init`) from a copy of
 /// cinit at `bin/cinit` in the fixture.
 fn boot_from_copy(fx: &Fixture) -> (Cinit, PathBuf) {
+    boot_from_copy_of(fx, Path::new(cinit_bin()))
+}
+
+/// [`boot_from_copy`] of the cinit binary at `src`.
+fn boot_from_copy_of(fx: &Fixture, src: &Path) -> (Cinit, PathBuf) {
     let init = fx.service("init");
     for n in ["a", "b"] {
         fx.service(n)
@@ -104,7 +109,7 @@ fn boot_from_copy(fx: &Fixture) -> (Cinit, PathBuf) {
     }
     let bin = fx.path().join("bin/cinit");
     fs::create_dir_all(bin.parent().unwrap()).unwrap();
-    fs::copy(cinit_bin(), &bin).unwrap();
+    fs::copy(src, &bin).unwrap();
     let c = Cinit::launch_with(
         fx,
         &[],
@@ -388,11 +393,14 @@ fn g7_shutdown_during_a_preflight_wins() {
 
 /// Measures a good hot update end to end (`cinit-ctl update` until the new
 /// image's reply), preflight included, over 20 updates, and proves each
-/// one succeeds; prints the mean for the record.
+/// one succeeds; prints the mean for the record. `CINIT_UPDATE_COST_BIN`
+/// names another cinit binary to measure (e.g. a static release build).
 #[test]
 fn g7_good_image_updates_and_its_cost() {
     let fx = Fixture::new();
-    let (mut c, _bin) = boot_from_copy(&fx);
+    let src = std::env::var_os("CINIT_UPDATE_COST_BIN")
+        .map_or_else(|| PathBuf::from(cinit_bin()), PathBuf::from);
+    let (mut c, _bin) = boot_from_copy_of(&fx, &src);
     let n = 20;
     let t = Instant::now();
     for i in 0..n {
@@ -404,7 +412,12 @@ fn g7_good_image_updates_and_its_cost() {
     }
     let mean = t.elapsed() / n;
     eprintln!("hot update (cinit-ctl update, reply from the new image): {mean:?} mean of {n}");
-    for l in c.console().lines().filter(|l| l.contains("passed its preflight")).take(5) {
+    for l in c
+        .console()
+        .lines()
+        .filter(|l| l.contains("passed its preflight"))
+        .take(5)
+    {
         eprintln!("{l}");
     }
     c.assert_alive();
