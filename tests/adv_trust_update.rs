@@ -177,7 +177,8 @@ fn assert_refused(c: &mut Cinit, what: &str, want: &str) -> Duration {
 /// crashes or cannot be executed), a shell script that would answer the
 /// preflight and run anything as PID 1 (refused as a script), a static
 /// program that segfaults at start (`it crashed (killed by SIGSEGV)`), and
-/// one that hangs (`no answer within 2 s`, killed). PID 1 keeps its pid,
+/// one that hangs (`no answer within 2 s`, killed); and a FIFO at the path
+/// (refused as not a regular file, without blocking). PID 1 keeps its pid,
 /// start time and executable, every service its pid, and it still
 /// supervises (a killed service is restarted). A good image put back
 /// afterwards still updates.
@@ -250,6 +251,21 @@ fn g7_broken_images_are_refused_and_pid1_stays() {
     c.wait_until("(hang) the preflight child gone", TIMEOUT, |c| {
         c.zombie_children() == 0 && !c.proc().children().iter().any(|p| p.exe() == bin)
     });
+
+    // A FIFO at the path: opening it must not block PID 1, and it is refused.
+    let fifo = bin.with_extension("fifo");
+    let cpath = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(cpath.as_ptr(), 0o755) }, 0);
+    fs::rename(&fifo, &bin).unwrap();
+    assert_refused(
+        &mut c,
+        "fifo",
+        &format!(
+            "update failed: cannot execute {}: not a regular file; the running cinit carries on",
+            bin.display()
+        ),
+    );
 
     // Still supervising: kill `a`, it comes back.
     let a = identity(&c).pids[0].1.unwrap();
