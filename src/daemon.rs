@@ -18,7 +18,9 @@
 //! 6. Move a shutdown or rescue sequence on ([`crate::lifecycle`]).
 //! 7. Answer pending operations that have completed; expire slow clients.
 //! 8. Flush the console as far as it goes without blocking.
-//! 9. Carry out a requested hot update, if the control queue is empty.
+//! 9. Move a requested hot update on: start the new image's preflight,
+//!    judge its answer, and re-execute once it passed and the control
+//!    queue is empty (`daemon_preflight.rs`).
 //!
 //! An iteration that panics is caught and logged; the loop goes on. Nothing
 //! here ever returns or exits once the PID-1 check has passed.
@@ -59,6 +61,9 @@ mod ready;
 
 #[path = "daemon_fds.rs"]
 mod fds;
+
+#[path = "daemon_preflight.rs"]
+mod check;
 
 /// The client that asked for a shutdown: processes are not signalled while
 /// it is still connected or (if it is in our PID namespace) alive, until
@@ -103,6 +108,8 @@ struct Daemon {
     update_requested: bool,
     /// Clients waiting for the result of the update.
     update_waiters: Vec<u64>,
+    /// The new image's preflight, while it runs (see `daemon_preflight.rs`).
+    preflight: Option<crate::preflight::Running>,
 }
 
 /// What one `poll()` found: whether the signalfd may have something (or poll
@@ -115,6 +122,8 @@ struct Woken {
     control: Vec<PollFlags>,
     logs: Vec<PollFlags>,
     ready: Vec<(RawFd, PollFlags)>,
+    /// The preflight's answer pipe has something (or hung up).
+    preflight: bool,
 }
 
 /// While processes are being waited for at shutdown, look again this often
@@ -141,6 +150,7 @@ impl Daemon {
             self.control.as_ref().and_then(Control::next_deadline),
             self.sequence.as_ref().and_then(Sequence::deadline),
             self.host.logs.next_deadline(),
+            self.preflight.as_ref().map(|p| p.deadline),
             // While the requester may still be there, look every RECHECK_MS
             // (its exit is no event of ours).
             self.requester
@@ -177,6 +187,7 @@ impl Daemon {
             control: control_events,
             logs: log_events,
             ready: ready_events,
+            preflight: preflight_event,
         } = self.wait(now, timeout);
         // Before anything can add a log: the events are in poll order.
         self.host.read_logs(now, &log_events);
@@ -185,11 +196,22 @@ impl Daemon {
         }
         let now = now_ms();
         self.read_readiness(now, &ready_events);
+        if preflight_event {
+            if let Some(p) = self.preflight.as_mut() {
+                p.read();
+            }
+        }
         // Without a signalfd, no SIGCHLD tells when: reap on every wakeup.
         if self.reap_pending || self.signals.is_none() {
             let (engine, host, helper) = (&mut self.engine, &mut self.host, &mut self.helper);
+            let preflight = &mut self.preflight;
             // Orphans (pids the engine does not own) are reaped silently.
             self.reap_pending = reap(|pid, status| {
+                // The new image's preflight: never a service.
+                if let Some(p) = preflight.as_mut().filter(|p| p.pid == pid) {
+                    p.status = Some(status);
+                    return;
+                }
                 // Gone: its readiness pipe (if any) can say nothing more.
                 host.ready.forget(pid);
                 if let Some(h) = helper.take_if(|h| h.pid == pid) {
@@ -220,17 +242,7 @@ impl Daemon {
             control.expire(now);
         }
         self.host.console.flush();
-        if self.update_requested && !self.control.as_ref().is_some_and(Control::has_ready) {
-            self.update_requested = false;
-            match &self.sequence {
-                // A shutdown began after the update was asked for: it wins.
-                Some(seq) => {
-                    let why = seq.busy_message(crate::lifecycle::Action::Update);
-                    self.cancel_update(now, &why);
-                }
-                None => self.hot_update(now),
-            }
-        }
+        self.drive_update(now_ms());
     }
 
     /// Poll; returns whether the signalfd has something to read (or poll
@@ -260,6 +272,10 @@ impl Daemon {
         for (fd, flags) in self.host.logs.poll_interest() {
             fds.push(PollFd::new(fd, flags));
         }
+        let end_log = fds.len();
+        if let Some(out) = self.preflight.as_ref().and_then(|p| p.out.as_ref()) {
+            fds.push(PollFd::new(out.as_fd(), PollFlags::POLLIN));
+        }
         let t = match timeout {
             None => PollTimeout::NONE,
             Some(ms) => PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
@@ -279,7 +295,11 @@ impl Daemon {
                 .collect()
         };
         let events = revents(first_control..first_log);
-        let log_events = revents(first_log..fds.len());
+        let log_events = revents(first_log..end_log);
+        let preflight = fds
+            .get(end_log)
+            .and_then(PollFd::revents)
+            .is_some_and(|r| !r.is_empty());
         let ready = fds
             .get(first_ready..first_control)
             .unwrap_or(&[])
@@ -304,6 +324,7 @@ impl Daemon {
             control: events,
             logs: log_events,
             ready,
+            preflight,
         }
     }
 
@@ -605,6 +626,7 @@ impl Daemon {
             former_shell: None,
             update_requested: false,
             update_waiters: Vec::new(),
+            preflight: None,
         }
     }
 }

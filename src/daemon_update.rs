@@ -88,9 +88,10 @@ impl Daemon {
         }
     }
 
-    /// Re-execute cinit with a snapshot of everything. Returns only if the
-    /// exec failed; the daemon then carries on unchanged.
-    pub(super) fn hot_update(&mut self, now: Millis) {
+    /// Re-execute cinit, the image open at `image` (proved by its
+    /// preflight), with a snapshot of everything. Returns only if the exec
+    /// failed; the daemon then carries on unchanged.
+    pub(super) fn hot_update(&mut self, now: Millis, image: i32) {
         let path = self
             .exec
             .path
@@ -123,7 +124,7 @@ impl Daemon {
             held: super::fds::export(&self.host.fds),
         };
         let bytes = snapshot::encode(&snap);
-        let why = update::exec_with_snapshot(&self.exec, &bytes, &self.handed_fds());
+        let why = update::exec_with_snapshot(&self.exec, image, &bytes, &self.handed_fds());
         // Still here: the exec failed and nothing changed.
         let message = format!("update failed: {why}; the running cinit carries on");
         self.cancel_update(now, &message);

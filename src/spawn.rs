@@ -105,6 +105,17 @@ fn reset_set() -> libc::sigset_t {
     all
 }
 
+/// The signals a child must have reset to SIG_DFL, as numbers: for a child
+/// started by `fork` rather than `posix_spawn` ([`crate::preflight`]), which
+/// resets them itself.
+pub fn ignored_signals() -> Vec<libc::c_int> {
+    let set = reset_set();
+    (1..libc::SIGRTMAX())
+        // SAFETY: sigismember only reads the initialised set.
+        .filter(|&sig| unsafe { libc::sigismember(&set, sig) } == 1)
+        .collect()
+}
+
 /// Owns the spawn attribute and file-action objects, destroying on drop
 /// exactly those that were initialised.
 struct SpawnSetup {

@@ -1,14 +1,18 @@
 //! The system side of a hot update: handing the snapshot and the
-//! descriptors across `execve`, and picking them up in the new image.
+//! descriptors across the exec, and picking them up in the new image.
+//!
+//! The new image is executed with `execveat(fd, "", …, AT_EMPTY_PATH)` on
+//! the descriptor its preflight ran from ([`crate::preflight`]), never by
+//! path, so the file that was proved is the file that runs.
 //!
 //! The snapshot ([`crate::snapshot`]) goes into a memfd named
 //! `cinit-snapshot`, whose number is passed in the environment variable
 //! [`ENV_VAR`]. The descriptors the snapshot names (console, control socket,
 //! clients, the memfd) have close-on-exec cleared just before `execve`; every
-//! other descriptor closes. The signal mask survives `execve`, so signals
+//! other descriptor closes. The signal mask survives the exec, so signals
 //! stay blocked and pending ones wait for the new image's signalfd.
 //!
-//! If `execve` fails, close-on-exec is set again and the old image goes on
+//! If the exec fails, close-on-exec is set again and the old image goes on
 //! as if nothing happened. The new image only honours [`ENV_VAR`] when it
 //! names a memfd called `cinit-snapshot`, so a stray variable (say, from the
 //! kernel command line) is ignored.
@@ -82,29 +86,28 @@ fn snapshot_memfd(bytes: &[u8]) -> Result<std::fs::File, String> {
     Ok(file)
 }
 
-/// Replace this process image with `exec.path`, handing over `snapshot`
-/// and the descriptors `keep`. Returns only on failure, with the reason;
-/// everything is then as before the call.
-pub fn exec_with_snapshot(exec: &SelfExec, snapshot: &[u8], keep: &[RawFd]) -> String {
-    let Some(path) = &exec.path else {
-        return "cannot tell where the cinit binary is (/proc/self/exe)".to_string();
-    };
-    let Ok(cpath) = CString::new(path.as_os_str().as_bytes()) else {
-        return format!("bad path {}", path.display());
-    };
+/// Replace this process image with the file open at `image` (the one the
+/// preflight proved, see [`crate::preflight`]), handing over `snapshot` and
+/// the descriptors `keep`. `execveat` on the descriptor, not `execve` on the
+/// path: the file cannot be swapped between the check and the exec. The
+/// descriptor is close-on-exec, so the new image does not inherit it.
+/// Returns only on failure, with the reason; everything is then as before
+/// the call.
+pub fn exec_with_snapshot(
+    exec: &SelfExec,
+    image: RawFd,
+    snapshot: &[u8],
+    keep: &[RawFd],
+) -> String {
+    let shown = exec
+        .path
+        .as_ref()
+        .map_or_else(|| "cinit".to_string(), |p| p.display().to_string());
     let memfd = match snapshot_memfd(snapshot) {
         Ok(f) => f,
         Err(e) => return e,
     };
-    let mut env: Vec<CString> = std::env::vars_os()
-        .filter(|(k, _)| k != ENV_VAR)
-        .filter_map(|(k, v)| {
-            let mut kv = k.into_vec();
-            kv.push(b'=');
-            kv.extend(v.into_vec());
-            CString::new(kv).ok()
-        })
-        .collect();
+    let mut env = crate::preflight::environment(ENV_VAR);
     let fd_var = format!("{ENV_VAR}={}", memfd.as_raw_fd());
     env.push(CString::new(fd_var).unwrap_or_default());
     let handed: Vec<RawFd> = keep
@@ -118,12 +121,9 @@ pub fn exec_with_snapshot(exec: &SelfExec, snapshot: &[u8], keep: &[RawFd]) -> S
             return format!("cannot keep descriptor {fd} open: {}", e.desc());
         }
     }
-    let err = match nix::unistd::execve(&cpath, &exec.argv, &env) {
-        Ok(never) => match never {},
-        Err(e) => e,
-    };
+    let err = crate::preflight::execveat(image, &exec.argv, &env);
     restore_cloexec(&handed);
-    format!("cannot execute {}: {}", path.display(), err.desc())
+    format!("cannot execute {shown}: {}", err.desc())
 }
 
 fn restore_cloexec(fds: &[RawFd]) {

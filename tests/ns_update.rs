@@ -1529,16 +1529,25 @@ fn sigabrt_enters_the_emergency_path() {
 
 /// Installs at `bin` a "new cinit" that damages the snapshot with the shell
 /// command `damage` (run with `$S` = the snapshot's /proc path), then execs
-/// the real binary copied to `bin.real`.
+/// the real binary copied to `bin.real`. The stand-in is a static program
+/// (`tests/update/images.c`, `-DWRAPPER`), not a script: a hot update only
+/// executes an ELF binary that answers its preflight, which this one passes
+/// on to the real cinit.
 fn install_damaging_binary(bin: &Path, damage: &str) {
+    static WRAPPER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let wrapper = WRAPPER.get_or_init(|| {
+        compile_c_helper_with(
+            "update/images.c",
+            "update-image-wrapper",
+            &["-static", "-DWRAPPER"],
+        )
+    });
     let real = bin.with_extension("real");
     fs::copy(cinit_bin(), &real).unwrap();
-    let script = format!(
-        "#!/bin/sh\nS=/proc/self/fd/$CINIT_SNAPSHOT_FD\n{damage}\nexec '{}' \"$@\"\n",
-        real.display()
-    );
+    let script = format!("S=/proc/self/fd/$CINIT_SNAPSHOT_FD\n{damage}\n");
+    fs::write(bin.with_extension("damage"), script).unwrap();
     let tmp = bin.with_extension("new");
-    fs::write(&tmp, script).unwrap();
+    fs::copy(wrapper, &tmp).unwrap();
     fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     fs::rename(&tmp, bin).unwrap();
 }

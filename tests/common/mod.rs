@@ -422,6 +422,12 @@ fn lines(items: &[&str]) -> String {
 /// Callers keep the result in a `OnceLock`, so each test binary compiles it
 /// once; the temporary name keeps binaries that run at once apart.
 pub fn compile_c_helper(rel: &str, name: &str) -> PathBuf {
+    compile_c_helper_with(rel, name, &[])
+}
+
+/// [`compile_c_helper`] with extra compiler flags (e.g. `-static`,
+/// `-DMODE`).
+pub fn compile_c_helper_with(rel: &str, name: &str, flags: &[&str]) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
         .join(rel);
@@ -429,6 +435,7 @@ pub fn compile_c_helper(rel: &str, name: &str) -> PathBuf {
     let out = dir.join(name);
     let tmp = dir.join(format!("{name}.{}", std::process::id()));
     let status = Command::new("cc")
+        .args(flags)
         .args(["-O2", "-o"])
         .arg(&tmp)
         .arg(&src)
