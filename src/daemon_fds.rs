@@ -127,7 +127,10 @@ impl Daemon {
                 }
                 let capacity = match self.host.dir(svc).map(fdstore::read_capacity) {
                     Some(Ok(n)) => n,
-                    Some(Err(m)) => return (error(ErrorCode::Failed, m), None),
+                    Some(Err(e)) => {
+                        let m = format!("{name}: cannot store descriptors: {e}");
+                        return (error(ErrorCode::Failed, m), None);
+                    }
                     None => 0,
                 };
                 // The first one; any others are closed with the request.
