@@ -194,16 +194,6 @@ impl Peer {
         };
         verdict(self.pid, pinned, sid, alive)
     }
-
-    /// How the peer is pinned (for messages and tests).
-    pub fn how(&self) -> &'static str {
-        match self.identity {
-            Identity::Outside => "outside",
-            Identity::Pidfd(_) => "pidfd",
-            Identity::StartTime(_) => "start time",
-            Identity::Unknown => "unknown",
-        }
-    }
 }
 
 /// `getsockopt(SO_PEERPIDFD)`: a close-on-exec pidfd for the peer.
