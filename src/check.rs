@@ -175,17 +175,13 @@ fn check_sockets(
 
 /// The `fdstore` file of a service, if it has one: a number from 0 to 64.
 fn check_fdstore(node: &Node, dir: &Path, problems: &mut Vec<Problem>) {
-    let file = dir.join(crate::fdstore::CAPACITY_FILE);
-    let reason = match fs::read_to_string(&file) {
-        Ok(text) => crate::fdstore::parse_capacity(&text).err(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => Some(e.to_string()),
-    };
-    if let Some(reason) = reason {
+    // Read as cinit reads it: a regular file of at most 64 KiB, never
+    // blocking on a FIFO or reading a device forever.
+    if let Err(e) = crate::fdstore::read_capacity(dir) {
         problems.push(Problem {
             service: node.name.clone(),
-            file,
-            reason,
+            file: e.file,
+            reason: e.reason,
         });
     }
 }

@@ -9,10 +9,14 @@
 //! service is up or has failed ([`crate::wait`]). Nothing here blocks.
 //!
 //! Service names are paths relative to `svc/`; an absolute path inside the
-//! tree also works; anything outside it is refused. A service that exists
-//! but is not loaded yet (not reachable from the root) is loaded on demand.
+//! tree also works; anything outside it is refused. For root, a service
+//! that exists but is not loaded yet (not reachable from the root) is
+//! loaded on demand. For anyone else a name is only text: it must spell a
+//! service already loaded, as `cinit-ctl list` shows it
+//! ([`loaded_by_name`]); nothing is looked up on disk for them, so the
+//! answer cannot tell what exists there, and nothing is loaded.
 
-use std::path::Path;
+use std::path::{Component, Path};
 
 use crate::engine::{Engine, Millis};
 use crate::host::RealHost;
@@ -211,13 +215,58 @@ fn loaded_plain(tree: &Tree, root: &Path, path: &Path) -> Option<usize> {
     tree.index_of_dir(&cur)
 }
 
-fn resolve_all(sv: &mut Services, names: &[String]) -> Result<Vec<usize>, Outcome> {
+/// The loaded service that `name` spells, from the text alone (no file
+/// system access): a path relative to `svc/`, or absolute inside it, of
+/// plain names (`.` is skipped; `..` is refused), naming a directory cinit
+/// has loaded under that very (canonical) path.
+pub(crate) fn loaded_by_name(tree: &Tree, name: &str) -> Option<usize> {
+    let root = tree.svc_root();
+    let given = Path::new(name);
+    let rel = if given.is_absolute() {
+        given.strip_prefix(root).ok()?
+    } else {
+        given
+    };
+    let mut path = root.to_path_buf();
+    let mut plain = false;
+    for c in rel.components() {
+        match c {
+            Component::Normal(n) => {
+                path.push(n);
+                plain = true;
+            }
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    plain.then(|| tree.index_of_dir(&path)).flatten()
+}
+
+/// The one answer a user other than root gets for a name that is not a
+/// loaded service: the same whatever is, or is not, at that path.
+pub(crate) fn not_loaded(name: &str) -> String {
+    format!(
+        "no such service: {name} (users other than root may name only services cinit \
+         has loaded, as `cinit-ctl list` shows them)"
+    )
+}
+
+/// [`resolve`] for root; [`loaded_by_name`] for anyone else.
+pub(crate) fn resolve_as(sv: &mut Services, name: &str, uid: u32) -> Result<usize, String> {
+    if uid == 0 {
+        resolve(sv, name)
+    } else {
+        loaded_by_name(sv.tree, name).ok_or_else(|| not_loaded(name))
+    }
+}
+
+fn resolve_all(sv: &mut Services, names: &[String], uid: u32) -> Result<Vec<usize>, Outcome> {
     if names.is_empty() {
         return Err(error(ErrorCode::Usage, "no service named".to_string()));
     }
     let mut out = Vec::with_capacity(names.len());
     for name in names {
-        match resolve(sv, name) {
+        match resolve_as(sv, name, uid) {
             Ok(i) if !out.contains(&i) => out.push(i),
             Ok(_) => {}
             Err(msg) => return Err(error(ErrorCode::Usage, msg)),
@@ -283,7 +332,7 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
             let svcs: Vec<usize> = if names.is_empty() {
                 (0..sv.engine.len()).collect()
             } else {
-                match resolve_all(sv, names) {
+                match resolve_all(sv, names, uid) {
                     Ok(s) => s,
                     Err(outcome) => return outcome,
                 }
@@ -292,7 +341,7 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
         }
         Request::Start { names, no_deps } => {
             names.iter().for_each(|n| crate::fault::on_start(n));
-            let svcs = match resolve_all(sv, names) {
+            let svcs = match resolve_all(sv, names, uid) {
                 Ok(s) => s,
                 Err(outcome) => return outcome,
             };
@@ -306,7 +355,7 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
             Outcome::Pending(Pending::Start { client, svcs })
         }
         Request::Stop { names } | Request::Restart { names } => {
-            let roots = match resolve_all(sv, names) {
+            let roots = match resolve_all(sv, names, uid) {
                 Ok(s) => s,
                 Err(outcome) => return outcome,
             };
@@ -326,7 +375,7 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
                 })
             }
         }
-        Request::Wait { names } => match resolve_all(sv, names) {
+        Request::Wait { names } => match resolve_all(sv, names, uid) {
             Ok(svcs) => Outcome::Pending(Pending::Wait { client, svcs, uid }),
             Err(outcome) => outcome,
         },
@@ -438,3 +487,7 @@ pub fn progress(sv: &mut Services, now: Millis, p: &mut Pending) -> Option<Reply
         Pending::Wait { svcs, .. } => crate::wait::answer(sv.engine, now, svcs),
     }
 }
+
+#[cfg(test)]
+#[path = "commands_tests.rs"]
+mod tests;

@@ -29,6 +29,7 @@ use nix::sys::socket::{accept4, getsockopt, sockopt, SockFlag};
 
 use crate::control_socket::{answers, listen_at, prepare_dir, socket_identity};
 use crate::engine::Millis;
+use crate::peer::{Peer, Session};
 use crate::proto::{self, ErrorCode, Reply, Request};
 use crate::snapshot::{ClientRecord, ControlState};
 
@@ -406,7 +407,8 @@ impl Control {
             let fd = unsafe { OwnedFd::from_raw_fd(c.fd) };
             // The kernel keeps the peer's credentials with the connection.
             let pid = getsockopt(&fd, sockopt::PeerCredentials).map_or(0, |cred| cred.pid());
-            let mut client = Client::new(c.id, fd, c.uid, pid, c.deadline);
+            let peer = Peer::after_update(fd.as_fd(), pid);
+            let mut client = Client::new(c.id, fd, c.uid, peer, c.deadline);
             client.input = c.input;
             client.output = c.output;
             client.closing = c.closing;
@@ -453,8 +455,18 @@ impl Control {
         self.clients
             .iter()
             .find(|c| c.id == client)
-            .map(|c| c.pid)
+            .map(|c| c.peer.pid)
             .filter(|&p| p > 1)
+    }
+
+    /// The session of `client`'s process, if that process (the one that
+    /// connected) is still there: see [`Peer::session`]. A client no longer
+    /// connected is [`Session::Gone`].
+    pub fn peer_session(&self, client: u64) -> Session {
+        self.clients
+            .iter()
+            .find(|c| c.id == client)
+            .map_or(Session::Gone, |c| c.peer.session())
     }
 
     /// Whether `client` is still connected.
@@ -510,11 +522,14 @@ impl Control {
                     None => continue, // all busy: the newcomer is dropped
                 }
             }
+            // Pinned now: by the time a request comes, the pid may be
+            // another process's.
+            let peer = Peer::at_accept(fd.as_fd(), cred.pid());
             let mut client = Client::new(
                 self.next_id,
                 fd,
                 cred.uid(),
-                cred.pid(),
+                peer,
                 Some(now.saturating_add(CLIENT_DEADLINE_MS)),
             );
             self.next_id += 1;

@@ -19,6 +19,7 @@ use super::{Incoming, CLIENT_DEADLINE_MS, MAX_OUT_PER_CLIENT};
 use crate::control_fds::{Anchored, NextSend};
 use crate::engine::Millis;
 use crate::framing::{read_room, take_request, Framed};
+use crate::peer::Peer;
 use crate::proto::{self, DecodeError, ErrorCode, Reply, Request};
 use crate::scm;
 
@@ -33,8 +34,9 @@ pub(super) struct Client {
     pub id: u64,
     pub fd: OwnedFd,
     pub uid: u32,
-    /// The peer's pid in our PID namespace (0 from outside it).
-    pub pid: i32,
+    /// The peer's pid in our PID namespace (0 from outside it), and its
+    /// process pinned at accept ([`crate::peer`]).
+    pub peer: Peer,
     pub input: Vec<u8>,
     pub output: Vec<u8>,
     /// Close once the output is flushed.
@@ -50,12 +52,12 @@ pub(super) struct Client {
 }
 
 impl Client {
-    pub fn new(id: u64, fd: OwnedFd, uid: u32, pid: i32, deadline: Option<Millis>) -> Client {
+    pub fn new(id: u64, fd: OwnedFd, uid: u32, peer: Peer, deadline: Option<Millis>) -> Client {
         Client {
             id,
             fd,
             uid,
-            pid,
+            peer,
             input: Vec::with_capacity(256),
             output: Vec::new(),
             closing: false,
@@ -204,7 +206,7 @@ pub(super) fn parse_request(c: &mut Client, now: Millis) -> Option<Incoming> {
             Some(Incoming {
                 client: c.id,
                 uid: c.uid,
-                pid: c.pid,
+                pid: c.peer.pid,
                 request,
                 fds,
             })

@@ -5,21 +5,28 @@
 //! Who may: root, or a process of the service itself — one whose session is
 //! the service's (each service runs in a session of its own, led by its
 //! main process), told by the peer pid the kernel gives the control socket
-//! (`SO_PEERCRED`). A client in another PID namespace has no pid here, so
-//! only root may act from there. An empty service name is the caller's own
-//! service.
+//! (`SO_PEERCRED`), and only while the process that connected is still the
+//! one with that pid ([`crate::peer`]): a caller whose process has gone is
+//! refused, whatever process has its number now. A client in another PID
+//! namespace has no pid here, so only root may act from there. An empty
+//! service name is the caller's own service.
+//!
+//! For a caller other than root, the permission is decided before any
+//! name is looked up, and the name is only compared as text with the
+//! caller's own service ([`crate::commands::loaded_by_name`]): nothing on
+//! disk is looked at, nothing is loaded, and every refusal reads the same
+//! whatever exists at that path.
 //!
 //! Part of [`crate::daemon`] (a child module sharing the daemon's state).
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-use nix::unistd::{getsid, Pid as NixPid};
-
 use super::Daemon;
-use crate::commands::{resolve, Services};
+use crate::commands::{loaded_by_name, resolve, Services};
 use crate::control::Incoming;
 use crate::engine::{Engine, Millis};
 use crate::fdstore::{self, FdTable, Held, Listener, Stored};
+use crate::peer::Session;
 use crate::proto::{ErrorCode, Reply, Request};
 use crate::snapshot::{HeldRecord, Lost};
 
@@ -27,18 +34,20 @@ fn error(code: ErrorCode, message: String) -> Reply {
     Reply::Error { code, message }
 }
 
-/// The session of process `pid` (0: unknown).
-fn session_of(pid: i32) -> Option<i32> {
-    (pid > 0)
-        .then(|| getsid(Some(NixPid::from_raw(pid))).ok())
-        .flatten()
-        .map(NixPid::as_raw)
+/// The service whose main process leads session `sid`.
+fn service_led_by(engine: &Engine, sid: i32) -> Option<usize> {
+    (0..engine.len()).find(|&i| engine.status(i).and_then(|s| s.pid) == Some(sid))
 }
 
-/// The service whose main process leads the session of `pid`.
-fn service_of(engine: &Engine, pid: i32) -> Option<usize> {
-    let sid = session_of(pid)?;
-    (0..engine.len()).find(|&i| engine.status(i).and_then(|s| s.pid) == Some(sid))
+/// The refusal for a caller whose process has gone since it connected.
+fn gone(pid: i32) -> Reply {
+    error(
+        ErrorCode::Permission,
+        format!(
+            "permission denied: the process that connected (pid {pid}) has gone; \
+             its pid may be another process's now"
+        ),
+    )
 }
 
 impl Daemon {
@@ -52,7 +61,7 @@ impl Daemon {
             request,
             mut fds,
         } = inc;
-        let (reply, fd) = match self.fd_service(&request, uid, pid) {
+        let (reply, fd) = match self.fd_service(client, &request, uid, pid) {
             Err(reply) => (reply, None),
             Ok(svc) => self.fd_carry_out(svc, &request, &mut fds),
         };
@@ -68,7 +77,13 @@ impl Daemon {
 
     /// The service a request is about, if the caller may touch its
     /// descriptors.
-    fn fd_service(&mut self, request: &Request, uid: u32, pid: i32) -> Result<usize, Reply> {
+    fn fd_service(
+        &mut self,
+        client: u64,
+        request: &Request,
+        uid: u32,
+        pid: i32,
+    ) -> Result<usize, Reply> {
         let service = match request {
             Request::FdStore { service, .. }
             | Request::FdFetch { service, .. }
@@ -76,8 +91,30 @@ impl Daemon {
             | Request::FdList { service } => service,
             _ => return Err(error(ErrorCode::Usage, "not an fd request".into())),
         };
+        if uid == 0 && !service.is_empty() {
+            // Root may touch any service's: no need to know whose process
+            // this is.
+            let mut sv = Services {
+                frozen: None,
+                engine: &mut self.engine,
+                tree: &mut self.tree,
+                host: &mut self.host,
+            };
+            return resolve(&mut sv, service).map_err(|m| error(ErrorCode::Usage, m));
+        }
+        // The caller's own service, from the session of the process that
+        // connected (getsid, then the check that it is still that process).
+        let session = self
+            .control
+            .as_ref()
+            .map_or(Session::Gone, |c| c.peer_session(client));
+        let own = match session {
+            Session::Gone => return Err(gone(pid)),
+            Session::Outside | Session::In(None) => None,
+            Session::In(Some(sid)) => service_led_by(&self.engine, sid),
+        };
         if service.is_empty() {
-            return service_of(&self.engine, pid).ok_or_else(|| {
+            return own.ok_or_else(|| {
                 error(
                     ErrorCode::Usage,
                     format!(
@@ -87,23 +124,18 @@ impl Daemon {
                 )
             });
         }
-        let mut sv = Services {
-            frozen: None,
-            engine: &mut self.engine,
-            tree: &mut self.tree,
-            host: &mut self.host,
-        };
-        let svc = resolve(&mut sv, service).map_err(|m| error(ErrorCode::Usage, m))?;
-        if uid == 0 || service_of(&self.engine, pid) == Some(svc) {
-            return Ok(svc);
+        // Not root: the name must spell the caller's own service. Compared
+        // as text, after the permission is known.
+        match own {
+            Some(svc) if loaded_by_name(&self.tree, service) == Some(svc) => Ok(svc),
+            _ => Err(error(
+                ErrorCode::Permission,
+                format!(
+                    "permission denied: only root or a process of {service} may use its \
+                     descriptors (you are uid {uid})"
+                ),
+            )),
         }
-        Err(error(
-            ErrorCode::Permission,
-            format!(
-                "permission denied: only root or {service} itself may use its descriptors \
-                 (you are uid {uid}, pid {pid})"
-            ),
-        ))
     }
 
     fn fd_carry_out(
@@ -127,7 +159,10 @@ impl Daemon {
                 }
                 let capacity = match self.host.dir(svc).map(fdstore::read_capacity) {
                     Some(Ok(n)) => n,
-                    Some(Err(m)) => return (error(ErrorCode::Failed, m), None),
+                    Some(Err(e)) => {
+                        let m = format!("{name}: cannot store descriptors: {e}");
+                        return (error(ErrorCode::Failed, m), None);
+                    }
                     None => 0,
                 };
                 // The first one; any others are closed with the request.

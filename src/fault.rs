@@ -11,6 +11,7 @@
 //! |--------------|----------------------------------------------------------------|
 //! | `start:NAME` | a `start NAME` request panics while it is handled               |
 //! | `loop:NAME`  | after a `start NAME` request, every event-loop iteration panics |
+//! | `no-peerpidfd` | act as a kernel without `SO_PEERPIDFD` (before Linux 6.5): peers are pinned by their start time |
 
 /// Called for each service name of a `start` request.
 #[cfg(debug_assertions)]
@@ -43,6 +44,14 @@ pub fn on_iteration() {
     }
 }
 
+/// Whether to act as if the kernel had no `SO_PEERPIDFD`
+/// ([`crate::peer`]), so the start-time fallback can be tested on any
+/// kernel.
+#[cfg(debug_assertions)]
+pub fn no_peer_pidfd() -> bool {
+    std::env::var_os("CINIT_FAULT").is_some_and(|f| f == "no-peerpidfd")
+}
+
 #[cfg(debug_assertions)]
 mod imp {
     use std::sync::atomic::AtomicBool;
@@ -57,3 +66,9 @@ pub fn on_start(_name: &str) {}
 #[cfg(not(debug_assertions))]
 #[inline(always)]
 pub fn on_iteration() {}
+
+#[cfg(not(debug_assertions))]
+#[inline(always)]
+pub fn no_peer_pidfd() -> bool {
+    false
+}

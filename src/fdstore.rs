@@ -22,6 +22,7 @@ use std::path::Path;
 
 use crate::proto::FdInfo;
 use crate::socket_conf::SocketSpec;
+use crate::svcdir::{read_small_file, FileError};
 
 /// The file in a service directory giving how many descriptors it may
 /// store.
@@ -134,12 +135,15 @@ pub fn parse_capacity(text: &str) -> Result<usize, String> {
 }
 
 /// The `fdstore` number of the service in `dir` (0 without the file).
-pub fn read_capacity(dir: &Path) -> Result<usize, String> {
+/// Read like every other service file ([`read_small_file`]): a regular
+/// file of at most 64 KiB, opened without blocking, so a FIFO or a device
+/// there is an error, never a hang or an unbounded read.
+pub fn read_capacity(dir: &Path) -> Result<usize, FileError> {
     let path = dir.join(CAPACITY_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => parse_capacity(&text).map_err(|e| format!("{}: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+    match read_small_file(&path)? {
+        Some(data) => parse_capacity(&String::from_utf8_lossy(&data))
+            .map_err(|reason| FileError::new(&path, reason)),
+        None => Ok(0),
     }
 }
 

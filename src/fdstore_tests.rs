@@ -205,5 +205,35 @@ fn capacity_file() {
     std::fs::write(d.path().join(CAPACITY_FILE), "x").unwrap();
     assert!(read_capacity(d.path())
         .unwrap_err()
+        .to_string()
         .contains("fdstore: expected"));
+}
+
+/// The `fdstore` file is read like every other service file: a FIFO or a
+/// device there is refused at once (never a hang, never an endless read),
+/// and so is a file larger than 64 KiB.
+#[test]
+fn capacity_file_that_is_no_small_regular_file_is_refused_without_blocking() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join(CAPACITY_FILE);
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let e = read_capacity(d.path()).unwrap_err();
+    assert_eq!(
+        (e.file.as_path(), e.reason.as_str()),
+        (path.as_path(), "not a regular file")
+    );
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+    assert_eq!(
+        read_capacity(d.path()).unwrap_err().reason,
+        "not a regular file"
+    );
+    std::fs::remove_file(&path).unwrap();
+    let mut big = vec![b' '; 64 * 1024];
+    big.push(b'1');
+    std::fs::write(&path, big).unwrap();
+    assert!(read_capacity(d.path())
+        .unwrap_err()
+        .reason
+        .contains("larger than 65536 bytes"));
 }

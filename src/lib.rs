@@ -51,6 +51,7 @@ pub mod logs;
 pub mod logsnap;
 pub mod logwriter;
 pub mod paths;
+pub mod peer;
 pub mod preflight;
 pub mod proto;
 pub mod ready_conf;
