@@ -9,7 +9,12 @@
 //! effect (`notification-fd` in a once service, `ready-timeout` in a respawn
 //! service without `notification-fd`) are reported too; so is a `sockets`
 //! file that does not parse, or that declares an address another service
-//! already declares (both could not be bound). Nothing is started.
+//! already declares (both could not be bound). The directories of each
+//! `log.file` and Unix socket are judged as cinit will judge them
+//! ([`crate::safepath`], for root as the only trusted owner): a link on the
+//! way, a directory that is not root's or that others may write, a log
+//! file that is not a regular file with one link, each is reported (cinit
+//! would refuse it). Nothing is started or created.
 //! Every problem is collected; one bad service never hides another.
 
 use std::fs;
@@ -158,6 +163,17 @@ fn check_sockets(
             return;
         }
     };
+    for spec in &specs {
+        if let Address::Unix { path, .. } = &spec.address {
+            if let Some(why) = judge_path(path, false) {
+                problems.push(Problem {
+                    service: node.name.clone(),
+                    file: dir.join(socket_conf::FILE),
+                    reason: format!("{}: {why}", spec.address.to_conf()),
+                });
+            }
+        }
+    }
     for spec in specs {
         match taken.iter().find(|(a, _)| a.clashes(&spec.address)) {
             Some((_, other)) => problems.push(Problem {
@@ -171,6 +187,47 @@ fn check_sockets(
             None => taken.push((spec.address, node.name.clone())),
         }
     }
+}
+
+/// What cinit will say about the directory of `target` (a log file or a
+/// socket) and, for a log file, the file itself; `None` if nothing. What
+/// does not exist yet would be created by root, which is fine.
+fn judge_path(target: &Path, log_file: bool) -> Option<String> {
+    use crate::safepath::{components, judge_file, open_dir, stat_at, Missing, PathError};
+    let owners = [0];
+    let refused = |e: PathError| {
+        let verdict = if e.why.is_refusal() {
+            "refused"
+        } else {
+            "cannot be checked"
+        };
+        format!("{}: {verdict}: {e}", target.display())
+    };
+    let name = match components(target) {
+        Ok((_, name)) => name,
+        Err(why) => {
+            return Some(refused(PathError {
+                at: target.to_path_buf(),
+                why,
+            }))
+        }
+    };
+    let parent = target.parent().unwrap_or(Path::new("/"));
+    let dir = match open_dir(parent, Missing::Stop, &owners) {
+        Ok(Some(dir)) => dir,
+        Ok(None) => return None,
+        Err(e) => return Some(refused(e)),
+    };
+    if !log_file {
+        return None;
+    }
+    let st = stat_at(&dir, name).ok().flatten()?;
+    judge_file(st.st_mode, st.st_nlink).err().map(|why| {
+        refused(PathError {
+            at: target.to_path_buf(),
+            why,
+        })
+    })
 }
 
 /// The `fdstore` file of a service, if it has one: a number from 0 to 64.
@@ -212,7 +269,14 @@ pub fn check(base: &Path) -> Report {
         for prog in ["on", "off"] {
             check_program(&node.name, dir, prog, &mut report.problems);
         }
-        let (_, log_problems) = read_log_config(dir);
+        let (log, log_problems) = read_log_config(dir);
+        if let Some(why) = log.file.and_then(|f| judge_path(&f.path, true)) {
+            report.problems.push(Problem {
+                service: node.name.clone(),
+                file: dir.join("log.file"),
+                reason: why,
+            });
+        }
         report
             .problems
             .extend(log_problems.into_iter().map(|e| Problem {
@@ -444,6 +508,71 @@ mod tests {
             ),
             "{text:#?}"
         );
+    }
+
+    #[test]
+    fn log_files_and_socket_directories_are_judged_as_cinit_will() {
+        let t = tempfile::tempdir().unwrap();
+        let svc = t.path().join("svc");
+        fs::create_dir_all(svc.join("web")).unwrap();
+        // The temporary directory is root's only when the tests run as
+        // root; as anyone else the first refusal is that very directory.
+        let base = fs::canonicalize(t.path()).unwrap();
+        let real = base.join("real");
+        fs::create_dir(&real).unwrap();
+        symlink(&real, base.join("link")).unwrap();
+        fs::write(
+            svc.join("web/log.file"),
+            format!("{}/link/web.log\n", base.display()),
+        )
+        .unwrap();
+        fs::write(
+            svc.join("web/sockets"),
+            format!(
+                "ctl unix:{}/link/ctl\nok unix:/run/cinit-check-test/ok\n",
+                base.display()
+            ),
+        )
+        .unwrap();
+        let r = check(t.path());
+        let text: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(text.len(), 2, "{text:#?}");
+        assert!(
+            text[0].contains(&format!(
+                "web/log.file: web: {b}/link/web.log: refused: {b}",
+                b = base.display()
+            )),
+            "{text:#?}"
+        );
+        assert!(
+            text[1].contains(&format!(
+                "web/sockets: web: unix:{b}/link/ctl: {b}/link/ctl: refused: {b}",
+                b = base.display()
+            )),
+            "{text:#?}"
+        );
+        if nix::unistd::geteuid().is_root() {
+            assert!(text[0].ends_with("/link: a symbolic link (never followed here)"));
+            // A hard link as the log file, in a directory that is fine.
+            fs::write(base.join("victim"), "").unwrap();
+            fs::hard_link(base.join("victim"), real.join("web.log")).unwrap();
+            fs::write(
+                svc.join("web/log.file"),
+                format!("{}/web.log\n", real.display()),
+            )
+            .unwrap();
+            fs::remove_file(svc.join("web/sockets")).unwrap();
+            let text: Vec<String> = check(t.path())
+                .problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect();
+            assert_eq!(text.len(), 1, "{text:#?}");
+            assert!(
+                text[0].ends_with("web.log: a regular file with 2 links (a hard link)"),
+                "{text:#?}"
+            );
+        }
     }
 
     #[test]
