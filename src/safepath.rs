@@ -368,14 +368,28 @@ pub fn open_dir(
     Ok(Some(fd))
 }
 
-/// `/proc/self/fd/N/NAME`: the file `name` in the directory `dir` as a
-/// path, for the calls that take no directory descriptor (`bind`,
-/// `connect`). The kernel resolves it through the descriptor, not through
-/// the directory's path.
-pub fn proc_path(dir: &OwnedFd, name: &OsStr) -> PathBuf {
-    let mut p = PathBuf::from(format!("/proc/self/fd/{}", dir.as_raw_fd()));
-    p.push(name);
-    p
+/// Judge `target` as [`open_dir`] and a log writer would, changing
+/// nothing (for `cinit-ctl check`): what does not exist yet would be made
+/// by root, which is fine; for a log file (`log_file`), an existing file
+/// must be a regular file with one link.
+pub fn inspect(target: &Path, log_file: bool, owners: &[u32]) -> Result<(), PathError> {
+    let at = |why| PathError {
+        at: target.to_path_buf(),
+        why,
+    };
+    let (_, name) = components(target).map_err(at)?;
+    let parent = target.parent().unwrap_or(Path::new("/"));
+    let Some(dir) = open_dir(parent, Missing::Stop, owners)? else {
+        return Ok(());
+    };
+    if !log_file {
+        return Ok(());
+    }
+    match stat_at(&dir, name) {
+        Ok(Some(st)) => judge_file(st.st_mode, st.st_nlink).map_err(at),
+        Ok(None) => Ok(()),
+        Err(e) => Err(at(Why::Io(e as i32))),
+    }
 }
 
 #[cfg(test)]
