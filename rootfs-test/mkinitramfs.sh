@@ -19,6 +19,9 @@ rm -rf "$stage"
 mkdir -p "$stage"
 cd "$stage"
 mkdir -p bin sbin etc proc sys dev run tmp var/log root data lib/modules/virtio
+# Whatever the builder's umask: cinit writes a log file only into a
+# directory root alone may write (syslogd's is /var/log).
+chmod 0755 . var var/log
 # busybox and every applet but the ones cinit-ctl provides: busybox's own
 # reboot/halt/poweroff send signals with other meanings than cinit's.
 cp /bin/busybox bin/busybox

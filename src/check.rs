@@ -9,7 +9,12 @@
 //! effect (`notification-fd` in a once service, `ready-timeout` in a respawn
 //! service without `notification-fd`) are reported too; so is a `sockets`
 //! file that does not parse, or that declares an address another service
-//! already declares (both could not be bound). Nothing is started.
+//! already declares (both could not be bound). The directories of each
+//! `log.file` and Unix socket are judged as cinit will judge them
+//! ([`crate::safepath`], for root as the only trusted owner): a link on the
+//! way, a directory that is not root's or that others may write, a log
+//! file that is not a regular file with one link, each is reported (cinit
+//! would refuse it). Nothing is started or created.
 //! Every problem is collected; one bad service never hides another.
 
 use std::fs;
@@ -158,6 +163,17 @@ fn check_sockets(
             return;
         }
     };
+    for spec in &specs {
+        if let Address::Unix { path, .. } = &spec.address {
+            if let Some(why) = judge_path(path, false) {
+                problems.push(Problem {
+                    service: node.name.clone(),
+                    file: dir.join(socket_conf::FILE),
+                    reason: format!("{}: {why}", spec.address.to_conf()),
+                });
+            }
+        }
+    }
     for spec in specs {
         match taken.iter().find(|(a, _)| a.clashes(&spec.address)) {
             Some((_, other)) => problems.push(Problem {
@@ -171,6 +187,21 @@ fn check_sockets(
             None => taken.push((spec.address, node.name.clone())),
         }
     }
+}
+
+/// What cinit will say about the directory of `target` (a log file or a
+/// socket) and, for a log file, the file itself; `None` if nothing.
+fn judge_path(target: &Path, log_file: bool) -> Option<String> {
+    crate::safepath::inspect(target, log_file, &[0])
+        .err()
+        .map(|e| {
+            let verdict = if e.why.is_refusal() {
+                "refused"
+            } else {
+                "cannot be checked"
+            };
+            format!("{}: {verdict}: {e}", target.display())
+        })
 }
 
 /// The `fdstore` file of a service, if it has one: a number from 0 to 64.
@@ -208,7 +239,14 @@ pub fn check(base: &Path) -> Report {
         for prog in ["on", "off"] {
             check_program(&node.name, dir, prog, &mut report.problems);
         }
-        let (_, log_problems) = read_log_config(dir);
+        let (log, log_problems) = read_log_config(dir);
+        if let Some(why) = log.file.and_then(|f| judge_path(&f.path, true)) {
+            report.problems.push(Problem {
+                service: node.name.clone(),
+                file: dir.join("log.file"),
+                reason: why,
+            });
+        }
         report
             .problems
             .extend(log_problems.into_iter().map(|e| Problem {
@@ -262,211 +300,5 @@ fn by_file(problems: Vec<Problem>) -> Vec<Problem> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::symlink;
-
-    fn exe(path: &Path) {
-        fs::write(path, "#!/bin/sh\n").unwrap();
-        fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
-    }
-
-    #[test]
-    fn clean_tree_has_no_problems_and_counts_nested_services() {
-        let t = tempfile::tempdir().unwrap();
-        let svc = t.path().join("svc");
-        fs::create_dir_all(svc.join("init/needs")).unwrap();
-        fs::create_dir_all(svc.join("getty/1")).unwrap();
-        exe(&svc.join("getty/1/on"));
-        symlink("/bin/true", svc.join("getty/on")).unwrap();
-        symlink("../../getty/1", svc.join("init/needs/g1")).unwrap();
-        let r = check(t.path());
-        assert!(r.problems.is_empty(), "{:?}", r.problems);
-        assert_eq!(r.services, 3);
-    }
-
-    #[test]
-    fn every_problem_is_listed() {
-        let t = tempfile::tempdir().unwrap();
-        let svc = t.path().join("svc");
-        for s in ["init", "a", "b", "c", "d"] {
-            fs::create_dir_all(svc.join(s)).unwrap();
-        }
-        fs::write(svc.join("a/on"), "#!/bin/sh\n").unwrap(); // not executable
-        symlink("/nonexistent/prog", svc.join("b/on")).unwrap();
-        fs::create_dir_all(svc.join("c/needs")).unwrap();
-        symlink("../../d", svc.join("c/needs/d")).unwrap();
-        fs::create_dir_all(svc.join("d/wants")).unwrap();
-        symlink("../../c", svc.join("d/wants/c")).unwrap();
-        symlink("../../zz", svc.join("d/wants/zz")).unwrap();
-        fs::write(svc.join("d/delay"), "x").unwrap();
-        exe(&svc.join("init/on"));
-        fs::write(svc.join("init/on.env"), "PATH=/bin\nnonsense\n").unwrap();
-        let r = check(t.path());
-        let text: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
-        let has = |s: &str| text.iter().any(|p| p.contains(s));
-        assert!(has("a/on: a: not executable"), "{text:#?}");
-        assert!(
-            has("b/on: b: broken symlink to /nonexistent/prog"),
-            "{text:#?}"
-        );
-        assert!(has("c: dependency cycle: c -> d -> c"), "{text:#?}");
-        assert!(has("zz: d: want: no such service"), "{text:#?}");
-        assert!(has("d/delay: d:"), "{text:#?}");
-        assert!(
-            has("init/on.env: init: line 2: not NAME=value"),
-            "{text:#?}"
-        );
-        assert_eq!(text.len(), 7, "{text:#?}");
-    }
-
-    #[test]
-    fn log_settings_are_checked() {
-        let t = tempfile::tempdir().unwrap();
-        let svc = t.path().join("svc");
-        fs::create_dir_all(svc.join("good")).unwrap();
-        fs::create_dir_all(svc.join("bad")).unwrap();
-        fs::write(svc.join("good/log.size"), "1M\n").unwrap();
-        fs::write(svc.join("good/log.file"), "/var/log/good\n256k\n2\n").unwrap();
-        fs::write(svc.join("good/log.mirror"), "yes\n").unwrap();
-        fs::write(svc.join("good/console"), "").unwrap();
-        fs::write(svc.join("bad/log.size"), "huge").unwrap();
-        fs::write(svc.join("bad/log.file"), "log/here\n").unwrap();
-        fs::create_dir(svc.join("bad/log.mirror")).unwrap();
-        let r = check(t.path());
-        let text: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
-        assert_eq!(text.len(), 3, "{text:#?}");
-        assert!(text[0].contains("bad/log.file: bad: line 1: log/here is not an absolute path"));
-        assert!(
-            text[1].contains("bad/log.mirror: bad: not a regular file"),
-            "{text:#?}"
-        );
-        assert!(text[2].contains("bad/log.size: bad: \"huge\" is not a size"));
-    }
-
-    #[test]
-    fn readiness_files_are_checked_and_useless_ones_reported() {
-        let t = tempfile::tempdir().unwrap();
-        let svc = t.path().join("svc");
-        for s in ["good", "once", "plain", "badfd", "badtime"] {
-            fs::create_dir_all(svc.join(s)).unwrap();
-        }
-        for s in ["good", "plain", "badfd"] {
-            fs::write(svc.join(s).join("respawn"), "").unwrap();
-        }
-        fs::write(svc.join("good/notification-fd"), "3\n").unwrap();
-        fs::write(svc.join("good/ready-timeout"), "10\n").unwrap();
-        fs::write(svc.join("once/notification-fd"), "3\n").unwrap();
-        fs::write(svc.join("once/ready-timeout"), "1.5\n").unwrap();
-        fs::write(svc.join("plain/ready-timeout"), "2\n").unwrap();
-        fs::write(svc.join("badfd/notification-fd"), "many").unwrap();
-        fs::write(svc.join("badtime/ready-timeout"), "-3").unwrap();
-        let r = check(t.path());
-        let text: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
-        let has = |s: &str| text.iter().any(|p| p.contains(s));
-        assert!(
-            has("badfd/notification-fd: badfd: \"many\" is not a descriptor number"),
-            "{text:#?}"
-        );
-        assert!(
-            has("badtime/ready-timeout: badtime: \"-3\" is not a number of seconds"),
-            "{text:#?}"
-        );
-        assert!(
-            has("once/notification-fd: once: ignored: not a respawn service"),
-            "{text:#?}"
-        );
-        assert!(
-            has("plain/ready-timeout: plain: has no effect: a respawn service without notification-fd"),
-            "{text:#?}"
-        );
-        assert_eq!(text.len(), 4, "{text:#?}");
-    }
-
-    #[test]
-    fn sockets_and_fdstore_files_are_checked_and_shared_addresses_reported() {
-        let t = tempfile::tempdir().unwrap();
-        let svc = t.path().join("svc");
-        for s in ["good", "bad", "clash", "other"] {
-            fs::create_dir_all(svc.join(s)).unwrap();
-        }
-        fs::write(
-            svc.join("good/sockets"),
-            "# web\nhttp tcp:80\nctl unix:/run/good mode=0600 owner=www\n",
-        )
-        .unwrap();
-        fs::write(
-            svc.join("bad/sockets"),
-            "http tcp:81\nctl unix:/run/x mod=0660\n",
-        )
-        .unwrap();
-        fs::write(
-            svc.join("clash/sockets"),
-            "web tcp:0.0.0.0:80\nlog unix-dgram:/run/good\n",
-        )
-        .unwrap();
-        fs::write(svc.join("other/sockets"), "web udp:80\nweb6 tcp:[::]:80\n").unwrap();
-        fs::write(svc.join("good/fdstore"), "8\n").unwrap();
-        fs::write(svc.join("other/fdstore"), "100\n").unwrap();
-        let r = check(t.path());
-        let text: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
-        assert_eq!(text.len(), 4, "{text:#?}");
-        assert!(
-            text[3].ends_with(
-                "other/fdstore: other: expected a number from 0 to 64 (how many \
-                 descriptors cinit may hold), got \"100\""
-            ),
-            "{text:#?}"
-        );
-        assert!(
-            text[0].ends_with(
-                "bad/sockets: bad: line 2: unknown option \"mod=0660\"; \
-                 options are mode=, owner=, group= (unix) and backlog="
-            ),
-            "{text:#?}"
-        );
-        assert!(
-            text[1].ends_with(
-                "good/sockets: good: tcp:0.0.0.0:80 is also a socket of clash; \
-                 only one service can listen there"
-            ),
-            "{text:#?}"
-        );
-        assert!(
-            text[2].ends_with(
-                "good/sockets: good: unix:/run/good is also a socket of clash; \
-                 only one service can listen there"
-            ),
-            "{text:#?}"
-        );
-    }
-
-    #[test]
-    fn missing_svc_dir_is_a_problem() {
-        let t = tempfile::tempdir().unwrap();
-        assert_eq!(check(t.path()).problems.len(), 1);
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn by_file_is_a_stable_sort_by_file(
-            picks in proptest::collection::vec((0..4usize, 0..3usize), 0..24)
-        ) {
-            // Few files and reasons, so that files and whole problems repeat;
-            // "a/b/" and "a/b" are one path.
-            let files = ["a/b", "a-b", "a/b/", "a"];
-            let problems: Vec<Problem> = picks
-                .iter()
-                .map(|&(f, r)| Problem {
-                    service: "s".to_string(),
-                    file: PathBuf::from(files[f]),
-                    reason: r.to_string(),
-                })
-                .collect();
-            let mut stable = problems.clone();
-            stable.sort_by(|a, b| a.file.cmp(&b.file));
-            proptest::prop_assert_eq!(by_file(problems), stable);
-        }
-    }
-}
+#[path = "check_tests.rs"]
+mod tests;

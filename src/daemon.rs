@@ -221,7 +221,7 @@ impl Daemon {
                 }
                 // A log writer, or a service process whose output is read
                 // to its end before the engine hears of the exit.
-                if host.reaped(now, pid, &status.to_string()) {
+                if host.reaped(now, pid, status) {
                     return;
                 }
                 engine.child_exited(host, now, pid, status);

@@ -81,9 +81,11 @@ impl RealHost {
     /// A child was reaped: the end of a service process's output is read;
     /// a log writer is scheduled to start again. Returns true for a log
     /// writer (no business of the engine's).
-    pub fn reaped(&mut self, now: Millis, pid: Pid, status: &str) -> bool {
+    pub fn reaped(&mut self, now: Millis, pid: Pid, status: crate::state::ExitStatus) -> bool {
         if let Some(note) = self.logs.writer_exited(now, pid, status) {
-            self.log(&note);
+            if let Some(note) = note {
+                self.log(&note);
+            }
             return true;
         }
         self.logs.process_exited(now, pid, &mut self.console);

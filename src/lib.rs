@@ -57,6 +57,7 @@ pub mod proto;
 pub mod ready_conf;
 pub mod ready_pipe;
 pub mod reap;
+pub mod safepath;
 pub mod scm;
 pub mod signals;
 pub mod snapshot;

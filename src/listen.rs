@@ -7,28 +7,41 @@
 //! every daemon that expects the usual blocking socket. cinit itself never
 //! reads from or accepts on these sockets, so blocking costs PID 1 nothing.
 //!
-//! Unix socket files: missing parent directories are created (0755); a
-//! socket file nobody answers on (stale, left by an earlier run) is removed
-//! first, a live one or anything that is not a socket is an error. The file
-//! gets its mode and owner before `listen`, so no client connects while it
-//! still has the wrong ones (until `listen`, a connect is refused), and both
-//! are set through a descriptor of the very file checked to be a socket,
-//! never through the path again: in a directory others may write to, the
-//! path could meanwhile name a link to `/etc/shadow`. Once the file exists,
-//! any failure removes it.
+//! Unix socket files: the socket's directory is reached with
+//! [`crate::safepath::open_dir`]: no link is followed, missing directories
+//! are made (0755), every directory must be root's and the socket's own
+//! writable by root alone (sticky world-writable ones like `/tmp` only
+//! above it); anything else is refused as a configuration error naming the
+//! directory and why. Everything after that is done relative to the
+//! directory's descriptor: a socket file nobody answers on (stale, left by
+//! an earlier run) is removed with `unlinkat` after `fstatat` (no link
+//! followed) showed a socket; a live one or anything that is not a socket
+//! is an error. The file gets its mode and owner before `listen`, so no
+//! client connects while it still has the wrong ones (until `listen`, a
+//! connect is refused), and both are set through an `O_PATH` descriptor of
+//! the very file checked to be a socket (opened with `openat` and
+//! `O_NOFOLLOW`). Once the file exists, any failure removes it (`unlinkat`).
+//!
+//! `bind` and `connect` take a path, and Linux has no `bindat`. They are
+//! given the socket's own path, not `/proc/self/fd/N/NAME`: the string
+//! given to `bind` becomes the socket's address, which the service sees in
+//! `getsockname` (and `sd_is_socket_unix` compares with the path it
+//! expects), and a PID-1 descriptor number there would be a lie. The path
+//! is safe to use at that point: every directory on it was just checked to
+//! be one that only root may change (see [`crate::safepath`]), so no one
+//! else can make it lead elsewhere.
 //!
 //! Invariant: on error nothing is left behind (no descriptor, no file of
 //! ours); [`BindError::errno`] is the errno of the failed call so the caller
 //! can tell a passing condition (EADDRINUSE of a port still held) from a
 //! wrong configuration (`None`: no such user).
 
-use std::ffi::CString;
+use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -37,6 +50,7 @@ use nix::sys::socket::{
     UnixAddr,
 };
 
+use crate::safepath::{self, Missing, PathError};
 use crate::socket_conf::{Address, SocketSpec};
 
 /// Why a socket could not be made.
@@ -132,6 +146,29 @@ fn inet(spec: &SocketSpec, addr: SocketAddr, ty: SockType) -> Result<OwnedFd, Bi
     Ok(fd)
 }
 
+/// A socket file's directory (reached safely) and its name in it.
+struct Place<'a> {
+    dir: OwnedFd,
+    name: &'a OsStr,
+    path: &'a Path,
+}
+
+/// A refused or unreachable directory: a refusal is a configuration error
+/// (no errno, the service fails); a failed call keeps its errno.
+fn path_error(spec: &SocketSpec, e: &PathError) -> BindError {
+    match e.why {
+        safepath::Why::Io(errno) => BindError::new(spec, Some(errno), &e.to_string()),
+        _ => BindError::new(
+            spec,
+            None,
+            &format!(
+                "refusing {e} (a socket's directories must be root's, the last one \
+                 writable by root alone, and none a symbolic link)"
+            ),
+        ),
+    }
+}
+
 fn unix(spec: &SocketSpec, path: &Path, dgram: bool) -> Result<OwnedFd, BindError> {
     let ty = if dgram {
         SockType::Datagram
@@ -142,31 +179,39 @@ fn unix(spec: &SocketSpec, path: &Path, dgram: bool) -> Result<OwnedFd, BindErro
     // Names first: an unknown user fails before anything is created.
     let uid = resolve(spec, "user", spec.owner.as_deref(), user_id)?;
     let gid = resolve(spec, "group", spec.group.as_deref(), group_id)?;
-    if let Some(parent) = path.parent() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(parent)
-            .map_err(|e| BindError::io(spec, &format!("cannot create {}", parent.display()), &e))?;
-    }
-    clear_stale(spec, path, ty)?;
+    let refused = |why| {
+        path_error(
+            spec,
+            &PathError {
+                at: path.into(),
+                why,
+            },
+        )
+    };
+    let (_, name) = safepath::components(path).map_err(refused)?;
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let dir = safepath::open_dir(parent, Missing::Create, &safepath::trusted_owners())
+        .map_err(|e| path_error(spec, &e))?
+        .ok_or_else(|| refused(safepath::Why::Io(libc::ENOENT)))?;
+    let at = Place { dir, name, path };
+    clear_stale(spec, &at, &addr, ty)?;
     let fd = new_socket(spec, AddressFamily::Unix, ty)?;
     nix::sys::socket::bind(fd.as_raw_fd(), &addr).map_err(|e| BindError::call(spec, "bind", e))?;
     // The file is ours from here on: remove it on any failure.
-    let finished = set_owner_and_mode(spec, path, uid, gid).and_then(|()| {
+    let finished = set_owner_and_mode(spec, &at, uid, gid).and_then(|()| {
         if dgram {
             Ok(())
         } else {
             listen(spec, &fd)
         }
     });
-    remove_on_error(path, finished).map(|()| fd)
+    remove_on_error(&at, finished).map(|()| fd)
 }
 
-/// `result`, after removing the socket file at `path` if it is an error.
-fn remove_on_error<T>(path: &Path, result: Result<T, BindError>) -> Result<T, BindError> {
+/// `result`, after removing the socket file at `at` if it is an error.
+fn remove_on_error<T>(at: &Place, result: Result<T, BindError>) -> Result<T, BindError> {
     if result.is_err() {
-        let _ = fs::remove_file(path);
+        let _ = safepath::unlink_at(&at.dir, at.name);
     }
     result
 }
@@ -204,50 +249,40 @@ fn resolve(
     }
 }
 
-/// What is at a path, for messages.
-fn kind_of(t: fs::FileType) -> &'static str {
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_file() {
-        "a regular file"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_block_device() || t.is_char_device() {
-        "a device"
-    } else {
-        "not a socket"
-    }
-}
-
-/// Make room at `path`: nothing there is fine; a socket file that refuses
+/// Make room at `at`: nothing there is fine; a socket file that refuses
 /// a connection of the same type is stale and removed; a live socket is
-/// EADDRINUSE; anything else stays and is an error naming it.
-fn clear_stale(spec: &SocketSpec, path: &Path, ty: SockType) -> Result<(), BindError> {
-    let meta = match fs::symlink_metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(BindError::io(spec, &format!("{}", path.display()), &e)),
+/// EADDRINUSE; anything else stays and is an error naming it. Looked at
+/// and removed through the directory's descriptor, never following a link.
+fn clear_stale(
+    spec: &SocketSpec,
+    at: &Place,
+    addr: &UnixAddr,
+    ty: SockType,
+) -> Result<(), BindError> {
+    let path = at.path;
+    let st = match safepath::stat_at(&at.dir, at.name) {
+        Ok(Some(st)) => st,
+        Ok(None) => return Ok(()),
+        Err(e) => return Err(BindError::call(spec, &format!("{}", path.display()), e)),
     };
-    if !meta.file_type().is_socket() {
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
         return Err(BindError::new(
             spec,
             Some(libc::EEXIST),
             &format!(
                 "{} exists and is {}, not a socket",
                 path.display(),
-                kind_of(meta.file_type())
+                safepath::kind(st.st_mode)
             ),
         ));
     }
-    match probe(path, ty) {
+    match probe(addr, ty) {
         // Nobody accepts on it: a file left by a process that is gone.
-        Err(Errno::ECONNREFUSED) => fs::remove_file(path).map_err(|e| {
-            BindError::io(
+        Err(Errno::ECONNREFUSED) => safepath::unlink_at(&at.dir, at.name).map_err(|e| {
+            BindError::call(
                 spec,
                 &format!("cannot remove the stale socket {}", path.display()),
-                &e,
+                e,
             )
         }),
         // Accepted, queued (EAGAIN: a full backlog) or a live socket of
@@ -270,40 +305,28 @@ fn clear_stale(spec: &SocketSpec, path: &Path, ty: SockType) -> Result<(), BindE
 /// Connect to the socket file at `path` with a non-blocking socket of type
 /// `ty` (as `control_socket::answers` does for streams; a datagram socket
 /// must be probed with a datagram socket, or a live one looks stale).
-fn probe(path: &Path, ty: SockType) -> nix::Result<()> {
-    let addr = UnixAddr::new(path)?;
+fn probe(addr: &UnixAddr, ty: SockType) -> nix::Result<()> {
     let probe = socket(
         AddressFamily::Unix,
         ty,
         SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
         None,
     )?;
-    connect(probe.as_raw_fd(), &addr)
+    connect(probe.as_raw_fd(), addr)
 }
 
-/// Give the socket file at `path` its owner and mode, through an `O_PATH`
-/// descriptor of the file, checked to be a socket (see the module doc).
+/// Give the socket file at `at` its owner and mode, through an `O_PATH`
+/// descriptor of the file (opened in its directory, no link followed),
+/// checked to be a socket (see the module doc).
 fn set_owner_and_mode(
     spec: &SocketSpec,
-    path: &Path,
+    at: &Place,
     uid: Option<u32>,
     gid: Option<u32>,
 ) -> Result<(), BindError> {
-    let cpath = CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| BindError::new(spec, Some(libc::EINVAL), "the path holds a NUL byte"))?;
-    // SAFETY: cpath is a NUL-terminated string; the returned descriptor,
-    // if any, is owned by the OwnedFd at once.
-    let raw = unsafe {
-        libc::open(
-            cpath.as_ptr(),
-            libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-        )
-    };
-    if raw < 0 {
-        return Err(BindError::call(spec, "open", Errno::last()));
-    }
-    // SAFETY: `raw` is a descriptor we just opened and nothing else owns.
-    let file = unsafe { OwnedFd::from_raw_fd(raw) };
+    let path = at.path;
+    let file = safepath::openat(Some(&at.dir), at.name, libc::O_PATH | libc::O_NOFOLLOW, 0)
+        .map_err(|e| BindError::call(spec, "open", e))?;
     let meta =
         nix::sys::stat::fstat(file.as_fd()).map_err(|e| BindError::call(spec, "fstat", e))?;
     if meta.st_mode & libc::S_IFMT != libc::S_IFSOCK {

@@ -9,7 +9,8 @@
 use super::*;
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::fd::FromRawFd;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::PathBuf;
 
@@ -265,12 +266,72 @@ fn anything_else_at_the_path_is_an_error_naming_it() {
 }
 
 #[test]
-fn a_parent_that_cannot_be_a_directory_is_an_error() {
+fn a_parent_that_cannot_be_a_directory_is_refused() {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("f"), "").unwrap();
     let e = bind(&unix_spec(&d.path().join("f/sock"), false)).unwrap_err();
-    assert_eq!(e.errno, Some(libc::EEXIST), "{e}");
-    assert!(e.message.contains("cannot create"), "{e}");
+    assert_eq!(e.errno, None, "a configuration error: {e}");
+    assert!(
+        e.message.contains(&format!(
+            "refusing {}: a regular file, not a directory",
+            d.path().join("f").display()
+        )),
+        "{e}"
+    );
+}
+
+/// Each directory on the way is judged; nothing is made behind a refused
+/// one, and nothing at all through a link.
+#[test]
+fn linked_or_writable_parents_are_refused_and_nothing_is_made_there() {
+    let d = tempfile::tempdir().unwrap();
+    let base = std::fs::canonicalize(d.path()).unwrap();
+    let hidden = base.join("hidden");
+    std::fs::create_dir(&hidden).unwrap();
+    std::os::unix::fs::symlink(&hidden, base.join("link")).unwrap();
+    let set = |p: &Path, m: u32| {
+        std::fs::create_dir_all(p).unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    set(&base.join("open"), 0o777);
+    set(&base.join("group"), 0o775);
+    set(&base.join("sticky"), 0o1777);
+    for (path, at, why) in [
+        ("link/s", "link", "a symbolic link (never followed here)"),
+        (
+            "link/deeper/s",
+            "link",
+            "a symbolic link (never followed here)",
+        ),
+        (
+            "open/sub/s",
+            "open",
+            "mode 0777: writable by others and not sticky",
+        ),
+        ("open/s", "open", "mode 0777: writable by group or others"),
+        ("group/s", "group", "mode 0775: writable by group or others"),
+        (
+            "sticky/s",
+            "sticky",
+            "mode 1777: writable by group or others",
+        ),
+    ] {
+        let sock = base.join(path);
+        let e = bind(&unix_spec(&sock, false)).unwrap_err();
+        assert_eq!(e.errno, None, "{e}");
+        let want = format!(
+            "cannot listen on unix {}: refusing {}: {why}",
+            sock.display(),
+            base.join(at).display()
+        );
+        assert!(e.message.starts_with(&want), "{e}\nwanted {want}");
+    }
+    assert_eq!(std::fs::read_dir(&hidden).unwrap().count(), 0);
+    assert!(!base.join("open/sub").exists());
+    // Sticky above the socket's own directory is fine (like /tmp).
+    let ok = base.join("sticky/own/s");
+    let _fd = bind(&unix_spec(&ok, false)).unwrap();
+    UnixStream::connect(&ok).unwrap();
 }
 
 #[test]
@@ -342,10 +403,17 @@ fn a_failure_after_bind_removes_the_file() {
     let fd = bind(&s).unwrap();
     drop(fd);
     let failed: Result<(), BindError> = Err(BindError::new(&s, Some(libc::EIO), "test"));
-    assert_eq!(remove_on_error(&path, failed.clone()), failed);
+    let place = || Place {
+        dir: safepath::open_dir(d.path(), Missing::Stop, &safepath::trusted_owners())
+            .unwrap()
+            .unwrap(),
+        name: OsStr::new("s"),
+        path: &path,
+    };
+    assert_eq!(remove_on_error(&place(), failed.clone()), failed);
     assert!(!path.exists());
     // Success leaves it.
     let _fd = bind(&s).unwrap();
-    assert_eq!(remove_on_error(&path, Ok(())), Ok(()));
+    assert_eq!(remove_on_error(&place(), Ok(())), Ok(()));
     assert!(path.exists());
 }

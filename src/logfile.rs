@@ -19,6 +19,12 @@
 //! it keeps dying within 10 s (the first restart is immediate). A writer is
 //! started only when there are lines to write, and never while the system
 //! goes down or is in rescue mode (the lines wait in the ring).
+//!
+//! A writer that refuses its file (a link on the path, a directory others
+//! may write: [`crate::safepath`]) exits with a status that says why; PID 1
+//! then says so in its own log (once for as long as the reason stays the
+//! same), keeps the lines in the ring only, and tries again every
+//! [`MAX_RESTART_MS`], so a repaired directory is written again by itself.
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -29,7 +35,9 @@ use nix::errno::Errno;
 use crate::engine::{seconds, Millis, Pid};
 use crate::logconf::FileTarget;
 use crate::logring::Ring;
+use crate::safepath::Why;
 use crate::spawn::{spawn, ChildFds};
+use crate::state::ExitStatus;
 use crate::svcdir::ExecSpec;
 
 /// Most formatted bytes PID 1 holds for a writer beyond what the pipe took.
@@ -69,6 +77,9 @@ pub struct FileOut {
     /// are lines for it.
     pub restart_at: Option<Millis>,
     pub started_at: Millis,
+    /// The exit status of the last writer if it refused the file (said
+    /// once in cinit's log until the reason changes).
+    pub refused: Option<i32>,
 }
 
 /// A pipe for a writer: (read end blocking, write end non-blocking), both
@@ -104,6 +115,7 @@ impl FileOut {
             failures: 0,
             restart_at: Some(now),
             started_at: now,
+            refused: None,
         })
     }
 
@@ -200,7 +212,7 @@ impl FileOut {
         }
         self.restart_at = None;
         self.started_at = now;
-        match spawn_writer(&self.target, self.read.as_raw_fd(), console) {
+        match spawn_writer(&self.target, name, self.read.as_raw_fd(), console) {
             Ok(pid) => {
                 self.pid = Some(pid);
                 self.unread = false;
@@ -232,20 +244,41 @@ impl FileOut {
     }
 
     /// The writer `pid` exited with `status`: start another one later.
-    pub fn exited(&mut self, now: Millis, name: &str, status: &str) -> String {
+    /// Returns the line for cinit's log, if there is one to say.
+    pub fn exited(&mut self, now: Millis, name: &str, status: ExitStatus) -> Option<String> {
         self.pid = None;
         self.unread = true;
-        let delay = self.next_delay(now);
-        format!(
-            "log writer for {name} ended: {status}; starting it again in {}",
-            seconds(delay)
-        )
+        let refused = match status {
+            ExitStatus::Code(c) => Why::summary_of_exit(c).map(|why| (c, why)),
+            ExitStatus::Signal(_) => None,
+        };
+        let Some((code, why)) = refused else {
+            self.refused = None;
+            let delay = self.next_delay(now);
+            return Some(format!(
+                "log writer for {name} ended: {status}; starting it again in {}",
+                seconds(delay)
+            ));
+        };
+        // Refused: nothing changes by trying at once; try again slowly,
+        // so that a repaired directory is used again by itself.
+        self.restart_at = Some(now.saturating_add(MAX_RESTART_MS));
+        let new = self.refused != Some(code);
+        self.refused = Some(code);
+        new.then(|| {
+            format!(
+                "log writer for {name}: refused {}: {why}; its lines stay in memory \
+                 (cinit-ctl log {name}); trying again every {}",
+                self.target.path.display(),
+                seconds(MAX_RESTART_MS)
+            )
+        })
     }
 }
 
 /// Start a writer for `target` reading `stdin`, its own errors going to
 /// the console.
-fn spawn_writer(target: &FileTarget, stdin: RawFd, console: RawFd) -> Result<Pid, i32> {
+fn spawn_writer(target: &FileTarget, name: &str, stdin: RawFd, console: RawFd) -> Result<Pid, i32> {
     let c = |b: &[u8]| CString::new(b).map_err(|_| libc::EINVAL);
     let spec = ExecSpec {
         path: c(SELF_EXE.as_bytes())?,
@@ -255,6 +288,7 @@ fn spawn_writer(target: &FileTarget, stdin: RawFd, console: RawFd) -> Result<Pid
             c(target.path.as_os_str().as_bytes())?,
             c(target.rotate_bytes.to_string().as_bytes())?,
             c(target.keep.to_string().as_bytes())?,
+            c(name.as_bytes())?,
         ],
         envp: Vec::new(),
     };
@@ -341,5 +375,35 @@ mod tests {
         );
         f.started_at = 0;
         assert_eq!(f.next_delay(STABLE_MS), 0, "a stable run resets the delay");
+    }
+
+    #[test]
+    fn a_refusal_is_said_once_and_tried_again_slowly() {
+        let mut f = FileOut::new(target(), 1, 0).unwrap();
+        let owner = crate::safepath::REFUSED_BASE + 3;
+        let line = f.exited(100, "web", ExitStatus::Code(owner)).unwrap();
+        assert_eq!(
+            line,
+            "log writer for web: refused /nonexistent/x: a directory on its path is not \
+             owned by root; its lines stay in memory (cinit-ctl log web); trying again every 60.000s"
+        );
+        assert_eq!(f.restart_at, Some(100 + MAX_RESTART_MS));
+        assert_eq!(
+            f.exited(200, "web", ExitStatus::Code(owner)),
+            None,
+            "said once"
+        );
+        let link = crate::safepath::REFUSED_BASE + 1;
+        assert!(f
+            .exited(300, "web", ExitStatus::Code(link))
+            .unwrap()
+            .contains(": a symbolic link on its path;"));
+        let ended = f.exited(400, "web", ExitStatus::Code(1)).unwrap();
+        assert!(
+            ended.starts_with("log writer for web ended: exit status 1"),
+            "{ended}"
+        );
+        assert_eq!(f.refused, None);
+        assert!(f.exited(500, "web", ExitStatus::Code(owner)).is_some());
     }
 }

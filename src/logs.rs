@@ -442,7 +442,13 @@ impl Logs {
 
     /// Whether `pid` is a log writer (reaped: it is restarted later).
     /// Returns the line for cinit's log if it was.
-    pub fn writer_exited(&mut self, now: Millis, pid: Pid, status: &str) -> Option<String> {
+    /// `Some(None)`: a writer, with nothing to say.
+    pub fn writer_exited(
+        &mut self,
+        now: Millis,
+        pid: Pid,
+        status: crate::state::ExitStatus,
+    ) -> Option<Option<String>> {
         let svc = (0..self.services.len()).find(|&i| {
             self.get(i)
                 .and_then(|l| l.file.as_ref())

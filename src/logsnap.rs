@@ -343,6 +343,8 @@ impl Logs {
                             // Unknown: a writer is started if none runs.
                             unread: f.pid <= 1,
                             failures: f.failures,
+                            // Not kept: a refusal is said again once.
+                            refused: None,
                             restart_at: f.restart_at,
                             started_at: f.started_at,
                         });

@@ -427,8 +427,9 @@ fn follow_receives_lines_written_after_it_started() {
 /// hundred numbered lines leave PATH, PATH.1 and PATH.2 (no PATH.3), each
 /// at most 4096 bytes and cut between lines, mode 0640, and together the
 /// newest lines in order, ending with the last, each line with its two
-/// timestamps. The writer runs as `cinit --log-writer PATH 4096 2`, a child
-/// of cinit holding only its pipe, the console and the file; killed with SIGKILL, it is started again at once (the console
+/// timestamps. The writer runs as `cinit --log-writer PATH 4096 2 rot`, a
+/// child of cinit holding only its pipe, the console, the file and the
+/// file's directory; killed with SIGKILL, it is started again at once (the console
 /// says so), the service is untouched (same pid, no restart), and lines
 /// written while it was dead reach the file. Without `log.mirror`, a
 /// service with a `log.file` is not mirrored to the console, but
@@ -455,7 +456,7 @@ fn file_output_rotates_and_the_writer_is_restarted() {
         None,
     );
     let p = path.display().to_string();
-    let writer_argv = ["cinit", "--log-writer", &p, "4096", "2"];
+    let writer_argv = ["cinit", "--log-writer", &p, "4096", "2", "rot"];
     let writer = c.wait_child_argv(&writer_argv, None);
     let read = |k: Option<u32>| {
         let f = match k {
@@ -470,13 +471,18 @@ fn file_output_rotates_and_the_writer_is_restarted() {
     let fds = writer.fds();
     let targets: Vec<String> = fds.iter().map(|(_, t)| t.display().to_string()).collect();
     let console = c.console_path().display().to_string();
+    let dir = path.parent().unwrap().display().to_string();
+    let mut rest: Vec<&str> = targets.iter().skip(3).map(String::as_str).collect();
+    rest.sort_unstable();
     c.check(
-        targets.len() == 4
+        targets.len() == 5
             && targets[0].starts_with("pipe:")
             && targets[1] == console
             && targets[2] == console
-            && targets[3] == p,
-        &format!("writer fds {fds:?}: expected its pipe, the console twice, the file"),
+            && rest == [dir.as_str(), p.as_str()],
+        &format!(
+            "writer fds {fds:?}: expected its pipe, the console twice, the file and its directory"
+        ),
     );
     c.check(send_signal(writer.pid, libc::SIGKILL), "kill writer");
     c.wait_until("the writer's death to be logged", SLOW, |c| {
