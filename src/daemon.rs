@@ -517,10 +517,14 @@ impl Daemon {
     ) -> Daemon {
         // The origin of the boot timeline (`cinit-ctl analyze`).
         let started = now_ms();
+        // Before anything is opened. A snapshot that could not be read
+        // still came from a hot update: the limit was raised before.
+        let limit_note = crate::nofile::raise_at_start(lost_state.is_some());
         // Whatever descriptors the kernel, a container runtime or a failed
         // hot update left open are nobody's: close them before opening ours.
         let keep: Vec<i32> = signals.iter().map(|s| s.fd().as_raw_fd()).collect();
         update::close_others(&keep);
+        crate::nofile::reserve_spares();
         let mount_notes = boot::mount_api_filesystems();
         // Booted as /init, /proc was not mounted when main() looked: look
         // again now, or a hot update would not know what to execute.
@@ -536,7 +540,8 @@ impl Daemon {
         );
         let mut host = RealHost::new(Console::new(fds.log), fds.child);
         host.log(&format!("cinit {} booting as PID 1", crate::version()));
-        for note in mount_notes.iter().chain(console_note.iter()) {
+        let notes = mount_notes.iter().chain(console_note.iter());
+        for note in notes.chain(limit_note.iter()) {
             host.log(note);
         }
         if let Some(note) = boot::disable_ctrl_alt_del() {

@@ -50,6 +50,7 @@ pub mod logring;
 pub mod logs;
 pub mod logsnap;
 pub mod logwriter;
+pub mod nofile;
 pub mod paths;
 pub mod proto;
 pub mod ready_conf;

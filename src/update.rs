@@ -97,7 +97,7 @@ pub fn exec_with_snapshot(exec: &SelfExec, snapshot: &[u8], keep: &[RawFd]) -> S
         Err(e) => return e,
     };
     let mut env: Vec<CString> = std::env::vars_os()
-        .filter(|(k, _)| k != ENV_VAR)
+        .filter(|(k, _)| k != ENV_VAR && k != crate::nofile::ENV_VAR)
         .filter_map(|(k, v)| {
             let mut kv = k.into_vec();
             kv.push(b'=');
@@ -107,6 +107,9 @@ pub fn exec_with_snapshot(exec: &SelfExec, snapshot: &[u8], keep: &[RawFd]) -> S
         .collect();
     let fd_var = format!("{ENV_VAR}={}", memfd.as_raw_fd());
     env.push(CString::new(fd_var).unwrap_or_default());
+    // The descriptor limit cinit started with: the new image inherits the
+    // raised one and must still give children the original.
+    env.extend(crate::nofile::handover_env().and_then(|v| CString::new(v).ok()));
     let handed: Vec<RawFd> = keep
         .iter()
         .copied()
