@@ -288,7 +288,14 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
                     Err(outcome) => return outcome,
                 }
             };
-            Outcome::Reply(Reply::Services(infos(sv.engine, now, &svcs, false)))
+            let services = infos(sv.engine, now, &svcs, false);
+            // A shortage that keeps services from starting heads the list.
+            let notes = sv.host.shortages.notes(now);
+            Outcome::Reply(if notes.is_empty() {
+                Reply::Services(services)
+            } else {
+                Reply::Status { notes, services }
+            })
         }
         Request::Start { names, no_deps } => {
             names.iter().for_each(|n| crate::fault::on_start(n));

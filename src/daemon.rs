@@ -141,6 +141,7 @@ impl Daemon {
             self.control.as_ref().and_then(Control::next_deadline),
             self.sequence.as_ref().and_then(Sequence::deadline),
             self.host.logs.next_deadline(),
+            self.host.shortages.deadline(),
             // While the requester may still be there, look every RECHECK_MS
             // (its exit is no event of ours).
             self.requester
@@ -211,6 +212,7 @@ impl Daemon {
         // No log writer starts while a shutdown or rescue is under way.
         let going_down = self.engine.is_halting() || self.sequence.is_some();
         self.host.tick_logs(now, going_down);
+        self.host.tick_shortages(now);
         self.drive_sequence(now);
         self.answer_pending(now);
         if let Some(control) = self.control.as_mut() {

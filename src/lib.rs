@@ -57,6 +57,7 @@ pub mod ready_conf;
 pub mod ready_pipe;
 pub mod reap;
 pub mod scm;
+pub mod shortage;
 pub mod signals;
 pub mod snapshot;
 pub mod socket_conf;
