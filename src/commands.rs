@@ -289,8 +289,14 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
                 }
             };
             let services = infos(sv.engine, now, &svcs, false);
-            // A shortage that keeps services from starting heads the list.
-            let notes = sv.host.shortages.notes(now);
+            // A shortage that keeps services from starting heads the whole
+            // list (asked by name, each service's reason says it, and the
+            // first line stays the service's).
+            let notes = if names.is_empty() {
+                sv.host.shortages.notes(now)
+            } else {
+                Vec::new()
+            };
             Outcome::Reply(if notes.is_empty() {
                 Reply::Services(services)
             } else {

@@ -280,8 +280,11 @@ fn take_number(base: RawFd, limit: u64) -> RawFd {
     if source < 0 {
         return -1;
     }
-    // SAFETY: copies our own descriptor to a free number.
-    let fd = unsafe { libc::fcntl(source, libc::F_DUPFD_CLOEXEC, base) };
+    // SAFETY: copies our own descriptor to a free number. The system call
+    // itself: musl's fcntl() follows F_DUPFD_CLOEXEC with an F_SETFD for
+    // kernels before 2.6.24, one more call per spare and spawn.
+    let fd = unsafe { libc::syscall(libc::SYS_fcntl, source, libc::F_DUPFD_CLOEXEC, base) };
+    let fd = RawFd::try_from(fd).unwrap_or(-1);
     if fd >= 0 && u64::try_from(fd).is_ok_and(|n| n < limit) {
         return fd;
     }

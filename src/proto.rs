@@ -114,8 +114,9 @@ pub mod tag {
     pub const STARTED_MS: u8 = 38;
     /// The server's monotonic clock when it answered.
     pub const NOW_MS: u8 = 39;
-    /// SERVICES in reply to STATUS: a line cinit has to say about itself
-    /// that concerns every service (a resource shortage); repeatable.
+    /// SERVICES in reply to STATUS of every service (no NAME): a line cinit
+    /// has to say about itself that concerns every service (a resource
+    /// shortage); repeatable.
     pub const NOTE: u8 = 40;
 }
 

@@ -13,6 +13,11 @@
 //! harness's `wrapper`, inside the namespaces, so cinit stays PID 1). In the
 //! test's user namespace the hard limit may not be raised, so cinit raises
 //! its soft limit to 4096: room for 1000 services with logs.
+//!
+//! The boot tests run the test build of cinit (glibc), or the binary
+//! `CINIT_G8_BIN` names: `CINIT_G8_BIN=$PWD/target/x86_64-unknown-linux-musl/release/cinit`
+//! after `make build` checks the static musl build, whose `posix_spawn`
+//! makes a pipe in PID 1 while the limit is lowered for the child.
 
 mod common;
 
@@ -91,7 +96,10 @@ fn log_with(c: &Cinit, name: &str, needle: &str, count: usize) -> String {
 /// line and sleeping, booted under 1024/4096, all reach `running`, each
 /// line is in its `cinit-ctl log`, cinit says on the console how it raised
 /// its limit, and a service still gets 1024/4096 (`ulimit -n`). Before the
-/// fix, about half of them sat in `backoff` with "Too many open files".
+/// fix, past about 500 services the log pipes could not be made (those
+/// services' output went to the console), and with the static musl build
+/// the starts themselves failed: about half sat in `backoff` with "Too
+/// many open files".
 #[test]
 fn g8_a_thousand_services_boot_under_the_kernels_descriptor_limit() {
     let _serial = serial();
