@@ -519,8 +519,8 @@ impl Daemon {
     ) -> Daemon {
         // The origin of the boot timeline (`cinit-ctl analyze`).
         let started = now_ms();
-        // Before anything is opened. A snapshot that could not be read
-        // still came from a hot update: the limit was raised before.
+        // First, before the tree's descriptors. A snapshot that could not
+        // be read still came from a hot update: the limit was raised before.
         let limit_note = crate::nofile::raise_at_start(lost_state.is_some());
         // Whatever descriptors the kernel, a container runtime or a failed
         // hot update left open are nobody's: close them before opening ours.

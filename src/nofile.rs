@@ -208,9 +208,9 @@ pub fn raise_at_start(handover: bool) -> Option<String> {
     RAISED_SOFT.store(now.soft, Ordering::Relaxed);
     RAISED_HARD.store(now.hard, Ordering::Relaxed);
     RAISED.store(now != original, Ordering::Relaxed);
-    if handover {
-        // The previous image already said it; say only what is new.
-        return (now != current).then(|| format!("descriptor limit now {now}"));
+    if handover && now == current {
+        // The previous image said it already (or had nothing to say).
+        return None;
     }
     message(original, now, refused.as_deref())
 }
