@@ -337,7 +337,20 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
                     Err(outcome) => return outcome,
                 }
             };
-            Outcome::Reply(Reply::Services(infos(sv.engine, now, &svcs, false)))
+            let services = infos(sv.engine, now, &svcs, false);
+            // A shortage that keeps services from starting heads the whole
+            // list (asked by name, each service's reason says it, and the
+            // first line stays the service's).
+            let notes = if names.is_empty() {
+                sv.host.shortages.notes(now)
+            } else {
+                Vec::new()
+            };
+            Outcome::Reply(if notes.is_empty() {
+                Reply::Services(services)
+            } else {
+                Reply::Status { notes, services }
+            })
         }
         Request::Start { names, no_deps } => {
             names.iter().for_each(|n| crate::fault::on_start(n));

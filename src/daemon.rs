@@ -151,6 +151,7 @@ impl Daemon {
             self.sequence.as_ref().and_then(Sequence::deadline),
             self.host.logs.next_deadline(),
             self.preflight.as_ref().map(|p| p.deadline),
+            self.host.shortages.deadline(),
             // While the requester may still be there, look every RECHECK_MS
             // (its exit is no event of ours).
             self.requester
@@ -233,6 +234,7 @@ impl Daemon {
         // No log writer starts while a shutdown or rescue is under way.
         let going_down = self.engine.is_halting() || self.sequence.is_some();
         self.host.tick_logs(now, going_down);
+        self.host.tick_shortages(now);
         self.drive_sequence(now);
         self.answer_pending(now);
         if let Some(control) = self.control.as_mut() {
@@ -538,10 +540,14 @@ impl Daemon {
     ) -> Daemon {
         // The origin of the boot timeline (`cinit-ctl analyze`).
         let started = now_ms();
+        // First, before the tree's descriptors. A snapshot that could not
+        // be read still came from a hot update: the limit was raised before.
+        let limit_note = crate::nofile::raise_at_start(lost_state.is_some());
         // Whatever descriptors the kernel, a container runtime or a failed
         // hot update left open are nobody's: close them before opening ours.
         let keep: Vec<i32> = signals.iter().map(|s| s.fd().as_raw_fd()).collect();
         update::close_others(&keep);
+        crate::nofile::reserve_spares();
         let mount_notes = boot::mount_api_filesystems();
         // Booted as /init, /proc was not mounted when main() looked: look
         // again now, or a hot update would not know what to execute.
@@ -557,7 +563,8 @@ impl Daemon {
         );
         let mut host = RealHost::new(Console::new(fds.log), fds.child);
         host.log(&format!("cinit {} booting as PID 1", crate::version()));
-        for note in mount_notes.iter().chain(console_note.iter()) {
+        let notes = mount_notes.iter().chain(console_note.iter());
+        for note in notes.chain(limit_note.iter()) {
             host.log(note);
         }
         if let Some(note) = boot::disable_ctrl_alt_del() {

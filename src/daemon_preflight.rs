@@ -92,7 +92,7 @@ impl Daemon {
             );
             return;
         };
-        let env = preflight::environment(update::ENV_VAR);
+        let env = preflight::environment(&[update::ENV_VAR, crate::nofile::ENV_VAR]);
         let stderr = self.host.child_stdio.as_ref().map(|f| f.as_raw_fd());
         match preflight::start(&path, &env, stderr, now) {
             Ok(running) => self.preflight = Some(running),

@@ -155,6 +155,8 @@ impl Daemon {
         paths: Paths,
         exec: SelfExec,
     ) -> Daemon {
+        // The limit stays raised across `execve`; the original comes along.
+        let limit_note = crate::nofile::raise_at_start(true);
         let (log_fd, child_fd, pending, dropped) = match snap.console {
             Some(c) => (
                 adopt_fd(c.log_fd),
@@ -237,6 +239,7 @@ impl Daemon {
         let mut keep = daemon.handed_fds();
         keep.extend(daemon.signals.as_ref().map(|s| s.fd().as_raw_fd()));
         let closed = update::close_others(&keep);
+        crate::nofile::reserve_spares();
         if daemon.control.is_none() {
             // The old listener is closed by now, so its socket file is stale
             // and a fresh one takes its place.
@@ -258,6 +261,9 @@ impl Daemon {
             "cinit {version} took over from cinit {from} as PID 1: {} services kept",
             daemon.engine.len()
         ));
+        if let Some(note) = limit_note {
+            daemon.host.log(&note);
+        }
         if closed > 0 {
             daemon.host.log(&format!(
                 "update: closed {closed} descriptor(s) nobody owns"

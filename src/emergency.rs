@@ -134,6 +134,8 @@ fn run(path: &CString, p: &Prepared) -> libc::pid_t {
         }
         // Only the console for the child: none of PID 1's descriptors.
         libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+        // The descriptor limit PID 1 started with, as every child gets.
+        crate::nofile::restore_in_child();
         let argv = [path.as_ptr(), ptr::null()];
         let envp = [p.path_env.as_ptr(), p.term_env.as_ptr(), ptr::null()];
         libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr());

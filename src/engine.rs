@@ -300,13 +300,16 @@ impl Engine {
         for (i, node) in self.nodes.iter().enumerate() {
             for (k, &d) in node.needs.iter().chain(node.wants.iter()).enumerate() {
                 let is_need = k < node.needs.len();
+                // Every push of `i` happens in this pass of the loop, so a
+                // duplicate can only be the last element: an O(1) check (a
+                // root may want thousands of services).
                 if let Some(list) = self.dependents.get_mut(d) {
-                    if !list.contains(&i) {
+                    if list.last() != Some(&i) {
                         list.push(i);
                     }
                 }
                 if let Some(list) = self.needed_by.get_mut(d).filter(|_| is_need) {
-                    if !list.contains(&i) {
+                    if list.last() != Some(&i) {
                         list.push(i);
                     }
                 }

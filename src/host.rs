@@ -16,6 +16,7 @@ use crate::engine::{seconds, Host, Millis, Pid, Report, Role, Spawned};
 use crate::fdstore::FdTable;
 use crate::logs::Logs;
 use crate::ready_pipe::ReadyPipes;
+use crate::shortage::{Said, Shortages};
 use crate::spawn::spawn;
 use crate::state::{SpawnError, State};
 use crate::svcdir::read_exec;
@@ -38,6 +39,11 @@ pub struct RealHost {
     pub ready: ReadyPipes,
     /// Sockets and stored descriptors held for services.
     pub fds: FdTable,
+    /// Starts failing for want of descriptors, memory or processes.
+    pub shortages: Shortages,
+    /// The service whose next `backoff` line is left out: its start failed
+    /// with a shortage already said ([`Said::Repeat`]).
+    quiet: Option<usize>,
 }
 
 impl RealHost {
@@ -50,6 +56,8 @@ impl RealHost {
             cdirs: Vec::new(),
             ready: ReadyPipes::default(),
             fds: FdTable::default(),
+            shortages: Shortages::default(),
+            quiet: None,
         }
     }
 
@@ -90,6 +98,35 @@ impl RealHost {
         }
         self.logs.process_exited(now, pid, &mut self.console);
         false
+    }
+
+    /// Count a start's outcome against the shortages: say a new one, end
+    /// those that are over, and mark a repeat's `backoff` line as quiet.
+    fn note_start(&mut self, svc: usize, result: &Result<Spawned, SpawnError>) {
+        let now = now_ms();
+        match result {
+            Ok(Spawned::Pid(_)) => {
+                for line in self.shortages.started(now) {
+                    self.log(&line);
+                }
+            }
+            Ok(Spawned::Nothing) => {}
+            Err(SpawnError::Exec { errno, .. } | SpawnError::Listen { errno, .. }) => {
+                match self.shortages.failed(*errno, now) {
+                    Said::First(line) => self.log(&line),
+                    Said::Repeat => self.quiet = Some(svc),
+                    Said::Other => {}
+                }
+            }
+            Err(SpawnError::Config(_)) => {}
+        }
+    }
+
+    /// End the shortages that are over ([`Shortages::tick`]).
+    pub fn tick_shortages(&mut self, now: Millis) {
+        for line in self.shortages.tick(now) {
+            self.log(&line);
+        }
     }
 
     /// The logs' timed work ([`Logs::tick`]).
@@ -133,20 +170,7 @@ impl RealHost {
             // Out of descriptors or memory while reading the service's
             // files: `on` cannot be executed for now, as temporary as the
             // same errno from the exec itself.
-            Err(e) => {
-                let err = match e.errno {
-                    Some(errno) => SpawnError::Exec {
-                        path: dir.join(which).to_string_lossy().into_owned(),
-                        errno,
-                    },
-                    None => SpawnError::Config(e.to_string()),
-                };
-                return Err(if err.is_transient() {
-                    err
-                } else {
-                    SpawnError::Config(e.to_string())
-                });
-            }
+            Err(e) => return Err(file_error(&e, &dir.join(which))),
         };
         let stdio: RawFd = match &self.child_stdio {
             Some(fd) => fd.as_raw_fd(),
@@ -197,6 +221,25 @@ impl RealHost {
     }
 }
 
+/// A service file that could not be read. Out of descriptors or memory,
+/// `program` cannot be executed for now, as temporary as the same errno
+/// from the exec (a respawn service backs off and retries); anything else
+/// is a configuration error.
+fn file_error(e: &crate::svcdir::FileError, program: &std::path::Path) -> SpawnError {
+    let err = match e.errno {
+        Some(errno) => SpawnError::Exec {
+            path: program.to_string_lossy().into_owned(),
+            errno,
+        },
+        None => SpawnError::Config(e.to_string()),
+    };
+    if err.is_transient() {
+        err
+    } else {
+        SpawnError::Config(e.to_string())
+    }
+}
+
 /// The first descriptor number a service's sockets and stored descriptors
 /// get (after stdin, stdout and stderr, as `sd_listen_fds` expects).
 const FIRST_PASSED_FD: RawFd = 3;
@@ -210,7 +253,9 @@ fn held_fds(
     dir: &std::path::Path,
     ready_fd: Option<RawFd>,
 ) -> Result<Vec<(RawFd, String)>, SpawnError> {
-    let specs = crate::socket_conf::read(dir).map_err(SpawnError::Config)?;
+    // Out of descriptors, even a missing `sockets` file cannot be looked
+    // for (the kernel takes the descriptor number before the path).
+    let specs = crate::socket_conf::load(dir).map_err(|e| file_error(&e, &dir.join("on")))?;
     table
         .set_listeners(svc, specs, crate::listen::bind)
         .map_err(|e| match e.errno {
@@ -239,11 +284,15 @@ fn held_fds(
 
 impl Host for RealHost {
     fn spawn(&mut self, svc: usize, role: Role) -> Result<Spawned, SpawnError> {
-        self.spawn_with(svc, role, None)
+        let result = self.spawn_with(svc, role, None);
+        self.note_start(svc, &result);
+        result
     }
 
     fn spawn_ready(&mut self, svc: usize, fd: i32) -> Result<Spawned, SpawnError> {
-        self.spawn_with(svc, Role::On, Some(fd))
+        let result = self.spawn_with(svc, Role::On, Some(fd));
+        self.note_start(svc, &result);
+        result
     }
 
     fn signal_group(&mut self, pgid: Pid, sig: Signal) {
@@ -255,8 +304,10 @@ impl Host for RealHost {
 
     fn report(&mut self, svc: usize, name: &str, r: Report) {
         self.logs.set_name(svc, name);
-        // A line per start, finish and failure; `waiting` is the quiet default.
-        if r.state == State::Waiting {
+        // A line per start, finish and failure; `waiting` is the quiet
+        // default, and so is the backoff of a shortage said already.
+        let quiet = self.quiet.take() == Some(svc) && r.state == State::Backoff;
+        if r.state == State::Waiting || quiet {
             return;
         }
         let mut text = format!("{} {name}", r.state);

@@ -395,10 +395,10 @@ impl Child {
 }
 
 /// The environment for the preflight and the new image: this process's,
-/// without `skip` (the snapshot variable).
-pub fn environment(skip: &str) -> Vec<CString> {
+/// without the variables in `skip` (the snapshot's, the descriptor limit's).
+pub fn environment(skip: &[&str]) -> Vec<CString> {
     std::env::vars_os()
-        .filter(|(k, _)| k != skip)
+        .filter(|(k, _)| !skip.iter().any(|s| k == s))
         .filter_map(|(k, v)| {
             let mut kv: Vec<u8> = k.as_bytes().to_vec();
             kv.push(b'=');

@@ -114,6 +114,10 @@ pub mod tag {
     pub const STARTED_MS: u8 = 38;
     /// The server's monotonic clock when it answered.
     pub const NOW_MS: u8 = 39;
+    /// SERVICES in reply to STATUS of every service (no NAME): a line cinit
+    /// has to say about itself that concerns every service (a resource
+    /// shortage); repeatable.
+    pub const NOTE: u8 = 40;
 }
 
 /// `FLAGS` bit of a start request: do not start needs and wants.
@@ -321,6 +325,14 @@ pub enum Reply {
         protocol: u8,
     },
     Services(Vec<ServiceInfo>),
+    /// The reply to STATUS when cinit has something to say about itself
+    /// (`notes`, never empty): a SERVICES frame with NOTE fields. Without
+    /// notes, STATUS is answered with [`Reply::Services`], so clients that
+    /// know no notes see no difference.
+    Status {
+        notes: Vec<String>,
+        services: Vec<ServiceInfo>,
+    },
     LogLines(LogBatch),
     Timeline(Timeline),
     /// The answer to FD_FETCH; the descriptor travels with the frame.
@@ -562,9 +574,11 @@ pub fn decode_reply(frame: &[u8]) -> Result<Reply, DecodeError> {
     let mut batch = LogBatch::default();
     let mut fd_name = String::new();
     let mut fd_list = Vec::new();
+    let mut notes = Vec::new();
     for field in fields(payload) {
         let (t, v) = field?;
         match t {
+            tag::NOTE => notes.push(text(v)?),
             tag::FD_NAME => fd_name = text(v)?,
             tag::FD_ENTRY => fd_list.push(fds::decode_entry(v)?),
             tag::LINE => batch.lines.push(log::decode_line(v)?),
@@ -590,7 +604,8 @@ pub fn decode_reply(frame: &[u8]) -> Result<Reply, DecodeError> {
             server,
             protocol: header.version,
         }),
-        op::SERVICES => Ok(Reply::Services(services)),
+        op::SERVICES if notes.is_empty() => Ok(Reply::Services(services)),
+        op::SERVICES => Ok(Reply::Status { notes, services }),
         op::LOG_LINES => Ok(Reply::LogLines(batch)),
         op::FD_PASSED => Ok(Reply::FdPassed { name: fd_name }),
         op::FDS => Ok(Reply::Fds(fd_list)),
@@ -708,6 +723,16 @@ pub fn encode_reply(reply: &Reply) -> Vec<u8> {
         Reply::Services(list) => {
             let mut f = Frame::new(op::SERVICES);
             for s in list {
+                f.field(tag::SERVICE, &encode_service(s));
+            }
+            f.finish()
+        }
+        Reply::Status { notes, services } => {
+            let mut f = Frame::new(op::SERVICES);
+            for n in notes {
+                f.field(tag::NOTE, n.as_bytes());
+            }
+            for s in services {
                 f.field(tag::SERVICE, &encode_service(s));
             }
             f.finish()

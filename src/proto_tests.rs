@@ -131,6 +131,27 @@ fn golden_replies() {
     assert_eq!(encode_reply(&Reply::Services(vec![s])), expect);
 }
 
+/// Proves a STATUS reply with a note is a SERVICES frame with NOTE fields
+/// first, and that a reader that skips the NOTE tag (an older client) reads
+/// the same services.
+#[test]
+fn golden_status_with_a_note() {
+    let reply = Reply::Status {
+        notes: vec!["ab".into()],
+        services: vec![],
+    };
+    let frame = encode_reply(&reply);
+    assert_eq!(
+        frame,
+        [b'c', b'i', 1, 0x84, 0, 0, 0, 5, 40, 0, 2, b'a', b'b']
+    );
+    assert_eq!(decode_reply(&frame), Ok(reply));
+    // Without notes, the plain SERVICES reply, byte for byte.
+    let plain = encode_reply(&Reply::Services(vec![]));
+    assert_eq!(plain, [b'c', b'i', 1, 0x84, 0, 0, 0, 0]);
+    assert_eq!(decode_reply(&plain), Ok(Reply::Services(vec![])));
+}
+
 #[test]
 fn golden_analyze_and_timeline() {
     assert_eq!(
@@ -417,6 +438,11 @@ fn reply() -> impl Strategy<Value = Reply> {
             protocol: VERSION
         }),
         proptest::collection::vec(service(), 0..8).prop_map(Reply::Services),
+        (
+            proptest::collection::vec(".{0,30}", 1..3),
+            proptest::collection::vec(service(), 0..8)
+        )
+            .prop_map(|(notes, services)| Reply::Status { notes, services }),
         (
             proptest::collection::vec(log_line(), 0..8),
             any::<u64>(),

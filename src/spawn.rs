@@ -257,6 +257,9 @@ pub fn spawn(spec: &ExecSpec, cwd: &CStr, fds: &ChildFds) -> Result<Pid, i32> {
     let argv = null_terminated(&spec.argv);
     let envp = null_terminated(&spec.envp);
     let mut pid: libc::pid_t = 0;
+    // The child copies PID 1's descriptor limit at `clone`: for the call,
+    // PID 1 is at the limit it started with (crate::nofile).
+    let window = crate::nofile::ChildWindow::enter();
     // SAFETY: path, argv and envp are NUL-terminated strings and
     // NULL-terminated arrays that outlive the call; the attribute and file
     // action objects are initialised.
@@ -270,6 +273,7 @@ pub fn spawn(spec: &ExecSpec, cwd: &CStr, fds: &ChildFds) -> Result<Pid, i32> {
             envp.as_ptr(),
         )
     };
+    drop(window);
     check(rc).map(|()| pid)
 }
 

@@ -27,8 +27,12 @@ use crate::canon::Canon;
 /// a 64 KiB argument list is already far beyond any sane service.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024;
 
-/// Most entries read from one `needs/` or `wants/` directory.
-pub const MAX_DEPS: usize = 1024;
+/// Most entries read from one `needs/` or `wants/` directory: far more
+/// than a tree's services ([`crate::tree::MAX_SERVICES`]), so a root may
+/// want every one of them through links of any names; a bound all the
+/// same, on the memory one directory listing takes (its names are held
+/// while they are sorted: at most 64 Ki names of at most 255 bytes).
+pub const MAX_DEPS: usize = 65_536;
 
 /// An error in one file of a service directory.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -24,9 +24,10 @@ use crate::engine::{seconds, Engine, Millis};
 use crate::json;
 use crate::proto::{self, ErrorCode, Reply, Timeline, TimelineEntry};
 
-/// Most needs (and most wants) sent for one service. A tree loaded from
-/// disk has at most [`crate::svcdir::MAX_DEPS`]; the cap keeps an entry
-/// far below a field's 64 KiB whatever a snapshot held.
+/// Most needs (and most wants) sent for one service: the cap keeps an
+/// entry below a field's 64 KiB (a root may want up to
+/// [`crate::tree::MAX_SERVICES`] services; the timeline then shows the
+/// first 4096 of its edges).
 pub const MAX_DEPS_SENT: usize = 4096;
 
 /// The timeline of every loaded service, in engine index order.

@@ -217,6 +217,9 @@ impl Tree {
             }
         }
         for kind in ["needs", "wants"] {
+            // Two entries may name the same service; a set keeps the check
+            // linear in the entries (a root may want thousands).
+            let mut seen = crate::HashSet::default();
             let entries = match read_deps(&dir, kind, &mut self.canon) {
                 Ok(entries) => entries,
                 Err(e) => {
@@ -252,7 +255,7 @@ impl Tree {
                 } else {
                     &mut node.wants
                 };
-                if !list.contains(&j) {
+                if seen.insert(j) {
                     list.push(j);
                 }
             }

@@ -107,9 +107,12 @@ pub fn exec_with_snapshot(
         Ok(f) => f,
         Err(e) => return e,
     };
-    let mut env = crate::preflight::environment(ENV_VAR);
+    let mut env = crate::preflight::environment(&[ENV_VAR, crate::nofile::ENV_VAR]);
     let fd_var = format!("{ENV_VAR}={}", memfd.as_raw_fd());
     env.push(CString::new(fd_var).unwrap_or_default());
+    // The descriptor limit cinit started with: the new image inherits the
+    // raised one and must still give children the original.
+    env.extend(crate::nofile::handover_env().and_then(|v| CString::new(v).ok()));
     let handed: Vec<RawFd> = keep
         .iter()
         .copied()

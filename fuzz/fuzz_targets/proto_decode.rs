@@ -32,7 +32,8 @@ fn check_header(data: &[u8], max: usize) {
 /// of cinit's own replies do (`Frame::field` cuts longer values).
 fn fits_fields(r: &Reply) -> bool {
     match r {
-        Reply::Services(list) => list.iter().all(|s| {
+        // A note came in one field, so it fits one again.
+        Reply::Services(list) | Reply::Status { services: list, .. } => list.iter().all(|s| {
             let text = s.name.len() + s.state.len() + s.reason.as_ref().map_or(0, String::len);
             text + 64 <= usize::from(u16::MAX)
         }),

@@ -365,7 +365,7 @@ fn wait(socket: &Path, names: &[String], timeout: Option<Duration>) -> ExitCode 
                 names: names.to_vec(),
             };
             let pending: Vec<String> = match request(socket, &status, QUICK) {
-                Ok(Reply::Services(list)) => list
+                Ok(Reply::Services(list) | Reply::Status { services: list, .. }) => list
                     .iter()
                     .filter(|s| !up(s))
                     .map(|s| format!("{} ({})", one_line(&s.name), s.state))
@@ -452,6 +452,20 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
     };
     // The connection stays open until the answer is printed (see request_held).
     let (reply, _connection) = match request_held(socket, &req, timeout) {
+        // What cinit says about itself goes first: before the list for
+        // `status`, to stderr where stdout must stay one line per service
+        // (`list`, `--json`, `pid`).
+        Ok((Reply::Status { notes, services }, connection)) => {
+            let to_stdout = matches!(cli.command, Command::Send(_)) && !cli.json;
+            for n in &notes {
+                if to_stdout {
+                    println!("cinit: {}", one_line(n));
+                } else {
+                    eprintln!("cinit-ctl: cinit says: {}", one_line(n));
+                }
+            }
+            (Reply::Services(services), connection)
+        }
         Ok(r) => r,
         Err(
             e @ (ClientError::Connect(_) | ClientError::Protocol(_) | ClientError::TimedOut(_)),
