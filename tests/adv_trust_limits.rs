@@ -15,9 +15,11 @@
 //! its soft limit to 4096: room for 1000 services with logs.
 //!
 //! The boot tests run the test build of cinit (glibc), or the binary
-//! `CINIT_G8_BIN` names: `CINIT_G8_BIN=$PWD/target/x86_64-unknown-linux-musl/release/cinit`
-//! after `make build` checks the static musl build, whose `posix_spawn`
-//! makes a pipe in PID 1 while the limit is lowered for the child.
+//! `CINIT_G8_BIN` names. `make test` sets it to the static release build
+//! (musl), whose `posix_spawn` makes a pipe in PID 1 while the limit is
+//! lowered for the child; by hand:
+//! `CINIT_G8_BIN=$PWD/target/x86_64-unknown-linux-musl/release/cinit`
+//! after `make build`.
 
 mod common;
 
