@@ -17,7 +17,8 @@
 //! 5. Fire due deadlines (restarts after backoff, stop escalations).
 //! 6. Move a shutdown or rescue sequence on ([`crate::lifecycle`]).
 //! 7. Answer pending operations that have completed; expire slow clients.
-//! 8. Flush the console as far as it goes without blocking.
+//! 8. Hand the descriptors let go of to the closer ([`crate::closer`]);
+//!    flush the console as far as it goes without blocking.
 //! 9. Carry out a requested hot update, if the control queue is empty.
 //!
 //! An iteration that panics is caught and logged; the loop goes on. Nothing
@@ -141,6 +142,7 @@ impl Daemon {
             self.control.as_ref().and_then(Control::next_deadline),
             self.sequence.as_ref().and_then(Sequence::deadline),
             self.host.logs.next_deadline(),
+            crate::closer::next_deadline(),
             // While the requester may still be there, look every RECHECK_MS
             // (its exit is no event of ours).
             self.requester
@@ -190,6 +192,10 @@ impl Daemon {
             let (engine, host, helper) = (&mut self.engine, &mut self.host, &mut self.helper);
             // Orphans (pids the engine does not own) are reaped silently.
             self.reap_pending = reap(|pid, status| {
+                // A closer (crate::closer) is nobody's business but its own.
+                if crate::closer::reaped(pid) {
+                    return;
+                }
                 // Gone: its readiness pipe (if any) can say nothing more.
                 host.ready.forget(pid);
                 if let Some(h) = helper.take_if(|h| h.pid == pid) {
@@ -219,6 +225,8 @@ impl Daemon {
         if let Some(control) = self.control.as_mut() {
             control.expire(now);
         }
+        // Whatever came from outside and was let go of in this iteration.
+        crate::closer::flush(now_ms());
         self.host.console.flush();
         if self.update_requested && !self.control.as_ref().is_some_and(Control::has_ready) {
             self.update_requested = false;
@@ -315,7 +323,9 @@ impl Daemon {
         let requests = if events.is_empty() && !control.has_ready() {
             Vec::new()
         } else {
-            control.handle_events(now, events)
+            let (engine, host) = (&self.engine, &self.host);
+            let may_pass = |uid, pid| fds::may_pass_fds(engine, host, uid, pid);
+            control.handle_events(now, events, &may_pass)
         };
         let mut system = Vec::new();
         let mut fd_requests = Vec::new();
@@ -463,6 +473,9 @@ pub fn main() -> i32 {
     }));
     emergency::install_fault_handlers();
     crate::spawn::learn_ignored_signals();
+    // From here on, descriptors that came from outside are closed by a
+    // closer process, never by this thread.
+    crate::closer::enable();
     // The kernel starts init with umask 022; whatever started cinit may have
     // left another, which every service would inherit.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));

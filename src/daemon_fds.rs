@@ -12,6 +12,7 @@
 //! Part of [`crate::daemon`] (a child module sharing the daemon's state).
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
 
 use nix::unistd::{getsid, Pid as NixPid};
 
@@ -19,7 +20,8 @@ use super::Daemon;
 use crate::commands::{resolve, Services};
 use crate::control::Incoming;
 use crate::engine::{Engine, Millis};
-use crate::fdstore::{self, FdTable, Held, Listener, Stored};
+use crate::fdstore::{self, FdTable, Foreign, Held, Listener, Stored};
+use crate::host::RealHost;
 use crate::proto::{ErrorCode, Reply, Request};
 use crate::snapshot::{HeldRecord, Lost};
 
@@ -41,9 +43,25 @@ fn service_of(engine: &Engine, pid: i32) -> Option<usize> {
     (0..engine.len()).find(|&i| engine.status(i).and_then(|s| s.pid) == Some(sid))
 }
 
+/// Whether a client connecting as `uid`, `pid` may pass descriptors at all:
+/// root, or a process of a service that has an `fdstore` file (the only
+/// request that takes one is FD_STORE). Others get their connection's
+/// `SO_PASSRIGHTS` turned off at accept. Decided once per connection: a
+/// service given an `fdstore` file later has its processes connect again.
+pub(super) fn may_pass_fds(engine: &Engine, host: &RealHost, uid: u32, pid: i32) -> bool {
+    uid == 0
+        || service_of(engine, pid)
+            .and_then(|svc| host.dir(svc))
+            .is_some_and(has_capacity_file)
+}
+
+fn has_capacity_file(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir.join(fdstore::CAPACITY_FILE)).is_ok()
+}
+
 impl Daemon {
     /// Carry out an fd request and answer it. Descriptors sent with it that
-    /// are not stored are closed here.
+    /// are not stored are dropped here (to the closer).
     pub(super) fn fd_request(&mut self, now: Millis, inc: Incoming) {
         let Incoming {
             client,
@@ -110,8 +128,8 @@ impl Daemon {
         &mut self,
         svc: usize,
         request: &Request,
-        fds: &mut Vec<OwnedFd>,
-    ) -> (Reply, Option<OwnedFd>) {
+        fds: &mut Vec<Foreign>,
+    ) -> (Reply, Option<Foreign>) {
         let name = self
             .engine
             .status(svc)
@@ -205,7 +223,7 @@ pub(super) fn adopt(
         claimed.push(fd);
         // SAFETY: the snapshot names the descriptor as one the previous
         // image held; it is open and claimed by nothing else here.
-        Some(unsafe { OwnedFd::from_raw_fd(fd) })
+        Some(Foreign::new(unsafe { OwnedFd::from_raw_fd(fd) }))
     };
     for r in records {
         let svc = usize::try_from(r.svc).unwrap_or(usize::MAX);
