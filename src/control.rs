@@ -255,6 +255,7 @@ impl Control {
                 flush(c, now);
             }
             let gone = ev.intersects(PollFlags::POLLHUP | PollFlags::POLLERR);
+            c.hung_up |= ev.contains(PollFlags::POLLHUP);
             if gone && (c.busy || c.closing || c.held_back()) {
                 // poll reports a hang-up even when not asked for; a client
                 // that left while waiting (or while its input is held back)

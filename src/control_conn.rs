@@ -12,10 +12,13 @@
 //!
 //! The connection itself is closed by PID 1 only when no descriptor can be
 //! queued in it unread (closing a Unix socket releases what its queue
-//! holds, in the closer's place): the client's end of the stream was read,
-//! or the kernel refuses it descriptors (`SO_PASSRIGHTS` off since accept)
-//! and nothing it sent before is left unread. Otherwise the connection goes
-//! to the closer too.
+//! holds, in the closer's place): the client's end of the stream was read;
+//! or nothing can be queued any more (the client hung up, or the kernel
+//! refuses it descriptors: `SO_PASSRIGHTS` off since accept) and nothing is
+//! left unread (`FIONREAD`, one call on these paths only). Otherwise the
+//! connection goes to the closer too: in practice, a client that may pass
+//! descriptors dropped while still connected (deadline, eviction, protocol
+//! error).
 
 use std::os::fd::{AsFd, AsRawFd};
 
@@ -55,9 +58,12 @@ pub(super) struct Client {
     pub fds_in: Anchored<Foreign>,
     /// Descriptors to send with the output.
     pub fds_out: Anchored<Foreign>,
-    /// A read found the end of the client's stream: nothing can be queued
-    /// in it any more.
+    /// A read found the end of the client's stream: nothing is queued in
+    /// it, and nothing can be any more.
     pub eof: bool,
+    /// The client closed its end (poll said POLLHUP): nothing more can be
+    /// queued, though some may be left unread.
+    pub hung_up: bool,
     /// The kernel refuses descriptors sent to this connection (set at
     /// accept, see [`crate::control_socket::guard`]).
     pub refuses_fds: bool,
@@ -65,7 +71,8 @@ pub(super) struct Client {
 
 impl Drop for Client {
     fn drop(&mut self) {
-        if self.eof || (self.refuses_fds && unread(&self.fd) == Some(0)) {
+        let sealed = self.hung_up || self.refuses_fds;
+        if self.eof || (sealed && unread(&self.fd) == Some(0)) {
             self.fd.close_here();
         }
     }
@@ -94,6 +101,7 @@ impl Client {
             fds_in: Anchored::new(MAX_FDS_IN),
             fds_out: Anchored::new(MAX_FDS_OUT),
             eof: false,
+            hung_up: false,
             refuses_fds: false,
         }
     }

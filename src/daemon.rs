@@ -213,6 +213,8 @@ impl Daemon {
         }
         self.serve_control(now, &control_events);
         let now = now_ms();
+        // What the requests let go of, before anything else runs.
+        crate::closer::flush(now);
         self.engine.tick(&mut self.host, now);
         // No log writer starts while a shutdown or rescue is under way.
         let going_down = self.engine.is_halting() || self.sequence.is_some();
