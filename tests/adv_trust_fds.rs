@@ -285,6 +285,41 @@ fn g1_a_lingering_fifth_descriptor_does_not_stall_pid1() {
     closers_reaped(&c, healthy);
 }
 
+/// G1 across a hot update: while a closer is stuck in the weapon's linger,
+/// `cinit-ctl update` re-executes cinit. The new image does not know the
+/// closer: its socket's end in PID 1 was close-on-exec, so once the linger
+/// is over the closer finds the end of its socket and exits, and the new
+/// image reaps it like any orphan. PID 1 stays the same process, status
+/// stays quick throughout, and nothing is left behind.
+#[test]
+fn g1_a_hot_update_leaves_a_stuck_closer_to_end_and_be_reaped() {
+    let fx = fixture();
+    attacker(&fx, "alone");
+    let Some((c, healthy)) = boot(&fx) else {
+        return;
+    };
+    wait_report(&c, &fx, "sent");
+    c.wait_until("a closer stuck in close()", Duration::from_secs(5), |c| {
+        closers(c).iter().any(in_close)
+    });
+    let stuck = closers(&c);
+    let pid1 = c.proc();
+    let out = c.ctl(&["update"]);
+    c.check(
+        out.code() == Some(0) && out.stdout.starts_with("updated:"),
+        &out.dump(),
+    );
+    c.check(c.proc() == pid1, "PID 1 changed");
+    let w = watch(&c, Duration::from_secs(LINGER_S - 2));
+    status_stayed_quick(&c, &w, "across a hot update");
+    closers_reaped(&c, healthy);
+    c.check(
+        stuck.iter().all(|p| !p.is_alive()),
+        "the old image's closer is still there",
+    );
+    c.check(!c.console().contains("update failed"), &c.console());
+}
+
 /// Root passes a pipe's read end with a status request (which takes no
 /// descriptor), and closes its own copy.
 fn pass_pipe(c: &Cinit) {
