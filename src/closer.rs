@@ -19,7 +19,8 @@
 //! files without lingering, and the messages still queued to it die with
 //! it, released in its context. At most [`MAX_DYING`] killed closers may be
 //! waiting to be reaped; beyond that no new one is started and descriptors
-//! wait here. While [`CONGESTED`] or more wait, the control server reads
+//! wait here (as they do while a shutdown waits for every process to be
+//! gone: [`hold_starts`]). While [`CONGESTED`] or more wait, the control server reads
 //! nothing from connections that may carry descriptors, so the queue only
 //! holds what PID 1 held already (bounded by the fd store's and the control
 //! server's own limits); nothing is ever closed inline to make room.
@@ -148,6 +149,9 @@ pub struct Closer<H> {
     check_at: Option<Millis>,
     /// When to try again a hand-over that could not be done.
     retry_at: Option<Millis>,
+    /// No closer is started for now (a shutdown is signalling every process
+    /// and waiting for them to be gone; a new one would be waited for).
+    pub hold_starts: bool,
     /// Descriptors that could not be sent at all and were closed here.
     pub closed_inline: u64,
     /// Closers started, and killed as stuck, so far.
@@ -163,6 +167,7 @@ impl<H> Default for Closer<H> {
             dying: Vec::new(),
             check_at: None,
             retry_at: None,
+            hold_starts: false,
             closed_inline: 0,
             started: 0,
             killed: 0,
@@ -227,7 +232,7 @@ impl<H> Closer<H> {
         let mut singly = false;
         while !self.pending.is_empty() {
             let Some(h) = self.current.as_ref() else {
-                if self.dying.len() >= MAX_DYING {
+                if self.dying.len() >= MAX_DYING || self.hold_starts {
                     self.retry_at = Some(now.saturating_add(RETRY_MS));
                     return;
                 }
@@ -345,6 +350,13 @@ pub fn flush(now: Millis) {
             g.closer.flush(&mut sys, now);
         }
     });
+}
+
+/// While `hold` is true no closer is started (descriptors wait here): a
+/// shutdown is between its SIGTERM and its SIGKILL rounds and waits for
+/// every process to be gone.
+pub fn hold_starts(hold: bool) {
+    GLOBAL.with_borrow_mut(|g| g.closer.hold_starts = hold);
 }
 
 /// Whether the control server should read nothing from connections that may

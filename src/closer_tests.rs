@@ -217,3 +217,19 @@ fn without_enable_a_foreign_descriptor_closes_when_dropped() {
     assert!(rest.is_empty(), "every copy of the write end is closed");
     assert_eq!(pending(), 0);
 }
+
+#[test]
+fn while_starts_are_held_descriptors_wait_and_a_running_closer_still_takes_them() {
+    let mut sys = Sys::default();
+    let mut c = closer(1);
+    c.hold_starts = true;
+    c.flush(&mut sys, 0);
+    assert_eq!((c.pending(), c.started), (1, 0), "no closer started");
+    c.hold_starts = false;
+    c.flush(&mut sys, RETRY_MS);
+    assert_eq!((c.pending(), c.started), (0, 1));
+    c.hold_starts = true;
+    c.push(fd());
+    c.flush(&mut sys, RETRY_MS + 1);
+    assert_eq!(c.pending(), 0, "the closer already running takes it");
+}

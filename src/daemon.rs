@@ -154,6 +154,18 @@ impl Daemon {
         .min()
     }
 
+    /// Hand what came from outside and was let go of to the closer
+    /// ([`crate::closer`]). No new closer is started while a shutdown waits
+    /// for every process to be gone: it would be waited for too.
+    fn flush_closer(&self, now: Millis) {
+        crate::closer::hold_starts(
+            self.sequence
+                .as_ref()
+                .is_some_and(|s| matches!(s.step(), Step::Term | Step::Kill)),
+        );
+        crate::closer::flush(now);
+    }
+
     /// The refusal message for state changes while the system goes down.
     fn frozen(&self) -> Option<String> {
         self.sequence
@@ -214,7 +226,7 @@ impl Daemon {
         self.serve_control(now, &control_events);
         let now = now_ms();
         // What the requests let go of, before anything else runs.
-        crate::closer::flush(now);
+        self.flush_closer(now);
         self.engine.tick(&mut self.host, now);
         // No log writer starts while a shutdown or rescue is under way.
         let going_down = self.engine.is_halting() || self.sequence.is_some();
@@ -228,7 +240,7 @@ impl Daemon {
             control.expire(now);
         }
         // Whatever came from outside and was let go of in this iteration.
-        crate::closer::flush(now_ms());
+        self.flush_closer(now_ms());
         self.host.console.flush();
         if self.update_requested && !self.control.as_ref().is_some_and(Control::has_ready) {
             self.update_requested = false;
