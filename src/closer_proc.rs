@@ -81,8 +81,9 @@ impl Helpers for Real {
 
     fn unread(&mut self, h: &Process) -> Option<usize> {
         let mut n: libc::c_int = 0;
-        // SAFETY: SIOCOUTQ writes one int through a valid pointer; on a
-        // Unix socket it is the memory of what was sent and not taken yet.
+        // SAFETY: SIOCOUTQ (the same number as TIOCOUTQ, which the libc
+        // crate names) writes one int through a valid pointer; on a Unix
+        // socket it is the memory of what was sent and not taken yet.
         let rc = unsafe { libc::ioctl(h.sock.as_fd().as_raw_fd(), libc::TIOCOUTQ, &mut n) };
         (rc == 0).then(|| usize::try_from(n).unwrap_or(0))
     }

@@ -71,17 +71,11 @@ pub fn answers(path: &Path) -> Result<bool, OpenError> {
     ))
 }
 
-/// `SO_PASSRIGHTS` (Linux 6.16), where the C library does not name it yet.
+/// `SO_PASSRIGHTS` (Linux 6.16), where the C library does not name it yet:
+/// 83 in the generic numbering (x86, arm, riscv, mips…), 0x5c on sparc.
 #[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
 const SO_PASSRIGHTS: libc::c_int = 0x5c;
-#[cfg(any(target_arch = "mips", target_arch = "mips64"))]
-const SO_PASSRIGHTS: libc::c_int = 83;
-#[cfg(not(any(
-    target_arch = "sparc",
-    target_arch = "sparc64",
-    target_arch = "mips",
-    target_arch = "mips64"
-)))]
+#[cfg(not(any(target_arch = "sparc", target_arch = "sparc64")))]
 const SO_PASSRIGHTS: libc::c_int = 83;
 
 /// Set up an accepted connection against passed descriptors, before the
