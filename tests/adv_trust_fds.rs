@@ -285,6 +285,28 @@ fn g1_a_lingering_fifth_descriptor_does_not_stall_pid1() {
     closers_reaped(&c, healthy);
 }
 
+/// G1, out of band: while a wait keeps the connection busy, the lingering
+/// socket is queued with one out-of-band byte (`MSG_OOB`), a status frame
+/// after it. A read that skips an out-of-band byte frees the descriptors
+/// sent with it inside the read, in PID 1; cinit reads such bytes inline
+/// (`SO_OOBINLINE`), so the descriptor arrives like any other and goes to
+/// the closer. Root's status stays quick while it lingers.
+#[test]
+fn g1_a_lingering_socket_sent_out_of_band_does_not_stall_pid1() {
+    let fx = fixture();
+    attacker(&fx, "oob");
+    let Some((c, healthy)) = boot(&fx) else {
+        return;
+    };
+    wait_report(&c, &fx, "queued");
+    own_close_was_quick(&c, &fx);
+    fs::write(fx.mark("go"), "").unwrap();
+    let w = watch(&c, Duration::from_secs(LINGER_S));
+    status_stayed_quick(&c, &w, "out of band");
+    c.check(w.closer_in_close, "no closer was seen in close()");
+    closers_reaped(&c, healthy);
+}
+
 /// G1 across a hot update: while a closer is stuck in the weapon's linger,
 /// `cinit-ctl update` re-executes cinit. The new image does not know the
 /// closer: its socket's end in PID 1 was close-on-exec, so once the linger

@@ -22,6 +22,9 @@
  *           answered (the test makes the waited-for service ready).
  *   unread  As fifth but with the lingering socket alone, and then the
  *           connection is closed while the message is still unread.
+ *   oob     As fifth, but the lingering socket goes alone with one
+ *           out-of-band byte (MSG_OOB), then STATUS_HEX follows plainly.
+ *           A read that skips the out-of-band byte frees its descriptor.
  *
  * Reports on stdout, one line each: "refused ERRNO" if the kernel refused
  * the descriptor at sendmsg (SO_PASSRIGHTS), "sent" once the descriptor
@@ -131,7 +134,8 @@ static int control(const char *path) {
 }
 
 /* Send bytes with descriptors; 0, or the errno. */
-static int send_fds(int s, const unsigned char *b, size_t n, const int *fds, int nfds) {
+static int send_flags(int s, const unsigned char *b, size_t n, const int *fds, int nfds,
+                      int flags) {
     char cbuf[CMSG_SPACE(sizeof(int) * 8)];
     memset(cbuf, 0, sizeof cbuf);
     struct iovec iov = {.iov_base = (void *)b, .iov_len = n};
@@ -145,7 +149,11 @@ static int send_fds(int s, const unsigned char *b, size_t n, const int *fds, int
         h->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
         memcpy(CMSG_DATA(h), fds, sizeof(int) * (size_t)nfds);
     }
-    return sendmsg(s, &m, MSG_NOSIGNAL) < 0 ? errno : 0;
+    return sendmsg(s, &m, MSG_NOSIGNAL | flags) < 0 ? errno : 0;
+}
+
+static int send_fds(int s, const unsigned char *b, size_t n, const int *fds, int nfds) {
+    return send_flags(s, b, n, fds, nfds, 0);
 }
 
 /* Wait until cinit has taken everything we sent on s. */
@@ -168,7 +176,7 @@ static void close_timed(int fd) {
 
 int main(int argc, char **argv) {
     if (argc != 6) {
-        fprintf(stderr, "usage: linger alone|fifth|unread CTLSOCK SECS STATUS_HEX WAIT_HEX\n");
+        fprintf(stderr, "usage: linger alone|late|fifth|unread|oob CTLSOCK SECS STATUS_HEX WAIT_HEX\n");
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -202,6 +210,20 @@ int main(int argc, char **argv) {
             if (send_fds(s, status + half, ns - half, NULL, 0))
                 die("send the rest");
             printf("sent\n");
+        }
+    } else if (strcmp(mode, "oob") == 0) {
+        if (send_fds(s, wait, nw, NULL, 0))
+            die("send the wait");
+        taken(s);
+        rc = send_flags(s, (const unsigned char *)"x", 1, &c, 1, MSG_OOB);
+        if (rc) {
+            printf("refused %d\n", rc);
+            close_timed(c);
+        } else {
+            close_timed(c);
+            if (send_fds(s, status, ns, NULL, 0))
+                die("send the status");
+            printf("sent\nqueued\n");
         }
     } else if (strcmp(mode, "fifth") == 0 || strcmp(mode, "unread") == 0) {
         if (send_fds(s, wait, nw, NULL, 0))
