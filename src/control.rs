@@ -15,7 +15,11 @@
 //! with the request whose bytes they were sent with ([`Incoming::fds`]);
 //! [`Control::reply_with_fd`] sends one with a reply's first byte. At most
 //! [`MAX_FDS_IN`] and [`MAX_FDS_OUT`] wait per connection, all owned by it,
-//! so a client that goes closes them. A hot update hands over no
+//! so a client that goes closes them, through the closer
+//! ([`crate::closer`]): PID 1 never makes the last close of a descriptor
+//! that came from outside. A peer that may not pass descriptors at all
+//! (decided at accept by the caller of [`Control::handle_events`]) has them
+//! refused by the kernel where it can (`SO_PASSRIGHTS`, Linux 6.16). A hot update hands over no
 //! descriptor in transit: a client holding any is not handed over (see
 //! [`Control::export`]).
 
@@ -27,7 +31,8 @@ use nix::errno::Errno;
 use nix::poll::PollFlags;
 use nix::sys::socket::{accept4, getsockopt, sockopt, SockFlag};
 
-use crate::control_socket::{answers, listen_at, prepare_dir, socket_identity};
+use crate::closer::Foreign;
+use crate::control_socket::{answers, guard, listen_at, prepare_dir, socket_identity};
 use crate::engine::Millis;
 use crate::peer::{Peer, Session};
 use crate::proto::{self, ErrorCode, Reply, Request};
@@ -63,8 +68,8 @@ pub struct Incoming {
     pub request: Request,
     /// Descriptors that came with the request (`SCM_RIGHTS`), close-on-exec.
     /// Only an FD_STORE keeps them (normally one); those sent with any
-    /// other request were closed as it was read.
-    pub fds: Vec<OwnedFd>,
+    /// other request were dropped (to the closer) as it was read.
+    pub fds: Vec<Foreign>,
 }
 
 pub struct Control {
@@ -183,7 +188,7 @@ impl Control {
         // Nobody can reach the old socket any more, but connections may
         // still wait in its queue.
         let mut drained = Vec::new();
-        self.accept_new(now, &mut drained);
+        self.accept_new(now, &mut drained, &|_, _| true);
         self.ready.extend(drained);
         self.listener = listener;
         self.bound = socket_identity(&self.path);
@@ -212,7 +217,7 @@ impl Control {
         ));
         for c in &self.clients {
             let mut flags = PollFlags::empty();
-            if !c.busy && !c.closing {
+            if !c.busy && !c.closing && !c.held_back() {
                 flags |= PollFlags::POLLIN;
             }
             if !c.output.is_empty() {
@@ -233,8 +238,14 @@ impl Control {
     }
 
     /// Act on poll results (same order as [`Control::poll_interest`]) and
-    /// return the complete requests read.
-    pub fn handle_events(&mut self, now: Millis, revents: &[PollFlags]) -> Vec<Incoming> {
+    /// return the complete requests read. `may_pass(uid, pid)`: whether a
+    /// new client may pass descriptors at all.
+    pub fn handle_events(
+        &mut self,
+        now: Millis,
+        revents: &[PollFlags],
+        may_pass: &dyn Fn(u32, i32) -> bool,
+    ) -> Vec<Incoming> {
         let mut incoming = std::mem::take(&mut self.ready);
         // Clients first (their indices match `revents`), then new connections.
         for (k, ev) in revents.iter().enumerate().skip(1).rev() {
@@ -245,13 +256,16 @@ impl Control {
                 flush(c, now);
             }
             let gone = ev.intersects(PollFlags::POLLHUP | PollFlags::POLLERR);
-            if gone && (c.busy || c.closing) {
+            c.hung_up |= ev.contains(PollFlags::POLLHUP);
+            if gone && (c.busy || c.closing || c.held_back()) {
                 // poll reports a hang-up even when not asked for; a client
-                // that left while waiting must go now, or the loop would spin.
+                // that left while waiting (or while its input is held back)
+                // must go now, or the loop would spin.
                 c.abort();
                 continue;
             }
-            if (ev.intersects(PollFlags::POLLIN) || gone) && !c.busy && !c.closing {
+            if (ev.intersects(PollFlags::POLLIN) || gone) && !c.busy && !c.closing && !c.held_back()
+            {
                 if let Some(req) = read_request(c, now) {
                     incoming.push(req);
                 }
@@ -261,7 +275,7 @@ impl Control {
             .first()
             .is_some_and(|e| e.contains(PollFlags::POLLIN))
         {
-            self.accept_new(now, &mut incoming);
+            self.accept_new(now, &mut incoming, may_pass);
         }
         self.reap_closed();
         incoming
@@ -277,11 +291,11 @@ impl Control {
     /// the reply's first byte. Ours is closed once it was sent, or when the
     /// client goes away first. A client that already has [`MAX_FDS_OUT`]
     /// descriptors waiting for it (it does not read) is dropped.
-    pub fn reply_with_fd(&mut self, client: u64, now: Millis, reply: &Reply, fd: OwnedFd) {
+    pub fn reply_with_fd(&mut self, client: u64, now: Millis, reply: &Reply, fd: Foreign) {
         self.answer(client, now, reply, Some(fd));
     }
 
-    fn answer(&mut self, client: u64, now: Millis, reply: &Reply, fd: Option<OwnedFd>) {
+    fn answer(&mut self, client: u64, now: Millis, reply: &Reply, fd: Option<Foreign>) {
         if let Some(c) = self.clients.iter_mut().find(|c| c.id == client) {
             c.busy = false;
             let mut bytes = proto::encode_reply(reply);
@@ -374,6 +388,13 @@ impl Control {
             .collect()
     }
 
+    /// Drop the clients a hot update would not hand over (their connections
+    /// and descriptors go to the closer rather than to the exec, which
+    /// would close them in PID 1).
+    pub fn drop_unhanded(&mut self) {
+        self.clients.retain(|c| !c.holds_fds());
+    }
+
     /// The clients a hot update hands over: those without descriptors in
     /// transit.
     fn handed_over(&self) -> impl Iterator<Item = &Client> {
@@ -404,7 +425,7 @@ impl Control {
                 continue;
             }
             // SAFETY: as above, for a client connection.
-            let fd = unsafe { OwnedFd::from_raw_fd(c.fd) };
+            let fd = Foreign::new(unsafe { OwnedFd::from_raw_fd(c.fd) });
             // The kernel keeps the peer's credentials with the connection.
             let pid = getsockopt(&fd, sockopt::PeerCredentials).map_or(0, |cred| cred.pid());
             let peer = Peer::after_update(fd.as_fd(), pid);
@@ -494,7 +515,12 @@ impl Control {
     /// Accept waiting connections. A client usually sends its request right
     /// after connecting: it is read at once, without waiting for another
     /// poll round, and a complete one is added to `incoming`.
-    fn accept_new(&mut self, now: Millis, incoming: &mut Vec<Incoming>) {
+    fn accept_new(
+        &mut self,
+        now: Millis,
+        incoming: &mut Vec<Incoming>,
+        may_pass: &dyn Fn(u32, i32) -> bool,
+    ) {
         for _ in 0..ACCEPTS_PER_WAKEUP {
             let raw = match accept4(
                 self.listener.as_raw_fd(),
@@ -525,16 +551,20 @@ impl Control {
             // Pinned now: by the time a request comes, the pid may be
             // another process's.
             let peer = Peer::at_accept(fd.as_fd(), cred.pid());
+            let refuses_fds = guard(&fd, !may_pass(cred.uid(), cred.pid()));
             let mut client = Client::new(
                 self.next_id,
-                fd,
+                Foreign::new(fd),
                 cred.uid(),
                 peer,
                 Some(now.saturating_add(CLIENT_DEADLINE_MS)),
             );
+            client.refuses_fds = refuses_fds;
             self.next_id += 1;
-            if let Some(req) = read_request(&mut client, now) {
-                incoming.push(req);
+            if !client.held_back() {
+                if let Some(req) = read_request(&mut client, now) {
+                    incoming.push(req);
+                }
             }
             self.clients.push(client);
         }

@@ -4,18 +4,29 @@
 //!
 //! Invariants: a connection holds at most [`MAX_FDS_IN`] received
 //! descriptors not yet given to a request and at most [`MAX_FDS_OUT`] to be
-//! sent; every one is an `OwnedFd`, so a connection that goes (closed,
-//! evicted, dropped at its deadline) closes them all. A client that passes
-//! more, or more at once than a read takes ([`scm::MAX_FDS`]), is dropped.
-//! Whenever the output is thrown away, so are the descriptors anchored in
-//! it ([`Client::abort`]).
+//! sent; every one is a [`Foreign`], so a connection that goes (closed,
+//! evicted, dropped at its deadline) hands them all to the closer
+//! ([`crate::closer`]). A client that passes more is dropped. Whenever the
+//! output is thrown away, so are the descriptors anchored in it
+//! ([`Client::abort`]).
+//!
+//! The connection itself is closed by PID 1 only when no descriptor can be
+//! queued in it unread (closing a Unix socket releases what its queue
+//! holds, in the closer's place): the client's end of the stream was read;
+//! or nothing can be queued any more (the client hung up, or the kernel
+//! refuses it descriptors: `SO_PASSRIGHTS` off since accept) and nothing is
+//! left unread (`FIONREAD`, one call on these paths only). Otherwise the
+//! connection goes to the closer too: in practice, a client that may pass
+//! descriptors dropped while still connected (deadline, eviction, protocol
+//! error).
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{send, MsgFlags};
 
 use super::{Incoming, CLIENT_DEADLINE_MS, MAX_OUT_PER_CLIENT};
+use crate::closer::Foreign;
 use crate::control_fds::{Anchored, NextSend};
 use crate::engine::Millis;
 use crate::framing::{read_room, take_request, Framed};
@@ -32,7 +43,7 @@ pub const MAX_FDS_OUT: usize = 4;
 /// One connected client.
 pub(super) struct Client {
     pub id: u64,
-    pub fd: OwnedFd,
+    pub fd: Foreign,
     pub uid: u32,
     /// The peer's pid in our PID namespace (0 from outside it), and its
     /// process pinned at accept ([`crate::peer`]).
@@ -46,13 +57,39 @@ pub(super) struct Client {
     /// Close at this time; `None` while busy (the operation has its own pace).
     pub deadline: Option<Millis>,
     /// Descriptors received with the input, not yet given to a request.
-    pub fds_in: Anchored<OwnedFd>,
+    pub fds_in: Anchored<Foreign>,
     /// Descriptors to send with the output.
-    pub fds_out: Anchored<OwnedFd>,
+    pub fds_out: Anchored<Foreign>,
+    /// A read found the end of the client's stream: nothing is queued in
+    /// it, and nothing can be any more.
+    pub eof: bool,
+    /// The client closed its end (poll said POLLHUP): nothing more can be
+    /// queued, though some may be left unread.
+    pub hung_up: bool,
+    /// The kernel refuses descriptors sent to this connection (set at
+    /// accept, see [`crate::control_socket::guard`]).
+    pub refuses_fds: bool,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let sealed = self.hung_up || self.refuses_fds;
+        if self.eof || (sealed && unread(&self.fd) == Some(0)) {
+            self.fd.close_here();
+        }
+    }
+}
+
+/// Bytes queued in a connection that we have not read.
+fn unread(fd: &Foreign) -> Option<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through a valid pointer.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+    (rc == 0).then(|| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 impl Client {
-    pub fn new(id: u64, fd: OwnedFd, uid: u32, peer: Peer, deadline: Option<Millis>) -> Client {
+    pub fn new(id: u64, fd: Foreign, uid: u32, peer: Peer, deadline: Option<Millis>) -> Client {
         Client {
             id,
             fd,
@@ -65,7 +102,16 @@ impl Client {
             deadline,
             fds_in: Anchored::new(MAX_FDS_IN),
             fds_out: Anchored::new(MAX_FDS_OUT),
+            eof: false,
+            hung_up: false,
+            refuses_fds: false,
         }
+    }
+
+    /// Whether this client's input is not read for now: it may carry
+    /// descriptors and the closer is behind ([`crate::closer::congested`]).
+    pub fn held_back(&self) -> bool {
+        !self.refuses_fds && crate::closer::congested()
     }
 
     /// Close at once: nothing more is sent, and every descriptor held for
@@ -87,7 +133,7 @@ impl Client {
 /// [`MAX_OUT_PER_CLIENT`]. With `fd`, the descriptor goes with the first of
 /// these bytes; a client that already has [`MAX_FDS_OUT`] waiting is
 /// dropped (closing it).
-pub(super) fn queue(c: &mut Client, now: Millis, bytes: &[u8], fd: Option<OwnedFd>) {
+pub(super) fn queue(c: &mut Client, now: Millis, bytes: &[u8], fd: Option<Foreign>) {
     if c.output.len().saturating_add(bytes.len()) > MAX_OUT_PER_CLIENT {
         c.abort();
         return;
@@ -128,7 +174,8 @@ pub(super) fn flush(c: &mut Client, now: Millis) {
             Ok(n) => {
                 c.output.drain(..n.min(c.output.len()));
                 // A descriptor that went along is the client's now: ours
-                // is closed here.
+                // goes to the closer (the client may have closed its copy
+                // already).
                 drop(c.fds_out.take_front(n));
                 if c.busy {
                     c.deadline = Some(now.saturating_add(CLIENT_DEADLINE_MS));
@@ -156,22 +203,22 @@ pub(super) fn read_request(c: &mut Client, now: Millis) -> Option<Incoming> {
     let mut chunk = [0u8; proto::MAX_REQUEST];
     let buf = chunk.get_mut(..read_room(c.input.len()))?;
     match scm::recv_with_fds(c.fd.as_fd(), buf, false) {
-        // More descriptors at once than a read takes: the kernel closed
-        // the rest, and this client is not playing by the rules.
-        Ok(got) if got.truncated => {
-            c.abort();
-            return None;
-        }
-        Ok(got) if got.bytes == 0 => {
-            c.abort();
-            return None;
-        }
         Ok(got) => {
+            // Foreign at once: whatever happens next, they go to the closer.
+            let fds: Vec<Foreign> = got.fds.into_iter().map(Foreign::new).collect();
+            if got.truncated || got.bytes == 0 {
+                // The end of the stream; or we had no room for all the
+                // descriptors (the kernel closed the rest).
+                c.eof |= got.bytes == 0;
+                c.abort();
+                return None;
+            }
             c.input
                 .extend_from_slice(buf.get(..got.bytes).unwrap_or(&[]));
-            // They came with this read: anchored at its last byte.
+            // They came with this read: anchored at its last byte. More
+            // than a connection may hold: the client is dropped.
             let last = c.input.len().saturating_sub(1);
-            for fd in got.fds {
+            for fd in fds {
                 if c.fds_in.push(last, fd).is_err() {
                     c.abort();
                     return None;

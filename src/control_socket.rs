@@ -71,6 +71,38 @@ pub fn answers(path: &Path) -> Result<bool, OpenError> {
     ))
 }
 
+/// `SO_PASSRIGHTS` (Linux 6.16), where the C library does not name it yet:
+/// 83 in the generic numbering (x86, arm, riscv, mips…), 0x5c on sparc.
+#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
+const SO_PASSRIGHTS: libc::c_int = 0x5c;
+#[cfg(not(any(target_arch = "sparc", target_arch = "sparc64")))]
+const SO_PASSRIGHTS: libc::c_int = 83;
+
+/// Set up an accepted connection against passed descriptors, before the
+/// first read. An out-of-band byte is read inline (`SO_OOBINLINE`): a read
+/// that skips one releases the descriptors sent with it inside the read,
+/// where PID 1 would make their last close. With `refuse`, the kernel
+/// refuses descriptors sent to the connection from now on
+/// (`SO_PASSRIGHTS` off; older kernels say ENOPROTOOPT and nothing
+/// changes). Returns whether it refuses them.
+pub fn guard(fd: &OwnedFd, refuse: bool) -> bool {
+    let set = |opt: libc::c_int, on: libc::c_int| {
+        // SAFETY: setsockopt reads one int through a valid pointer.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        rc == 0
+    };
+    set(libc::SO_OOBINLINE, 1);
+    refuse && set(SO_PASSRIGHTS, 0)
+}
+
 /// A new listening socket bound at `path`, mode 0666.
 pub fn listen_at(path: &Path) -> Result<OwnedFd, OpenError> {
     let addr = UnixAddr::new(path).map_err(|e| OpenError::Failed(e.desc().to_string()))?;

@@ -74,7 +74,7 @@ fn turn(ctl: &mut Control) -> Vec<Incoming> {
             .map(|f| f.revents().unwrap_or(PollFlags::empty()))
             .collect()
     };
-    ctl.handle_events(now, &revents)
+    ctl.handle_events(now, &revents, &|_, _| true)
 }
 
 /// Turns until `n` requests were read (at most 5 s).
@@ -216,7 +216,12 @@ fn a_reply_descriptor_waits_behind_queued_frames() {
     }
     let (pipe_r, pipe_w) = std::io::pipe().unwrap();
     let passed = Reply::FdPassed { name: "p".into() };
-    ctl.reply_with_fd(id, crate::clock::now_ms(), &passed, pipe_w.into());
+    ctl.reply_with_fd(
+        id,
+        crate::clock::now_ms(),
+        &passed,
+        OwnedFd::from(pipe_w).into(),
+    );
     let reader = std::thread::spawn(move || {
         let mut seen = Vec::new();
         loop {

@@ -17,7 +17,8 @@
 //! 5. Fire due deadlines (restarts after backoff, stop escalations).
 //! 6. Move a shutdown or rescue sequence on ([`crate::lifecycle`]).
 //! 7. Answer pending operations that have completed; expire slow clients.
-//! 8. Flush the console as far as it goes without blocking.
+//! 8. Hand the descriptors let go of to the closer ([`crate::closer`]);
+//!    flush the console as far as it goes without blocking.
 //! 9. Move a requested hot update on: start the new image's preflight,
 //!    judge its answer, and re-execute once it passed and the control
 //!    queue is empty (`daemon_preflight.rs`).
@@ -152,6 +153,7 @@ impl Daemon {
             self.host.logs.next_deadline(),
             self.preflight.as_ref().map(|p| p.deadline),
             self.host.shortages.deadline(),
+            crate::closer::next_deadline(),
             // While the requester may still be there, look every RECHECK_MS
             // (its exit is no event of ours).
             self.requester
@@ -161,6 +163,18 @@ impl Daemon {
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// Hand what came from outside and was let go of to the closer
+    /// ([`crate::closer`]). No new closer is started while a shutdown waits
+    /// for every process to be gone: it would be waited for too.
+    fn flush_closer(&self, now: Millis) {
+        crate::closer::hold_starts(
+            self.sequence
+                .as_ref()
+                .is_some_and(|s| matches!(s.step(), Step::Term | Step::Kill)),
+        );
+        crate::closer::flush(now);
     }
 
     /// The refusal message for state changes while the system goes down.
@@ -213,6 +227,10 @@ impl Daemon {
                     p.status = Some(status);
                     return;
                 }
+                // A closer (crate::closer) is nobody's business but its own.
+                if crate::closer::reaped(pid) {
+                    return;
+                }
                 // Gone: its readiness pipe (if any) can say nothing more.
                 host.ready.forget(pid);
                 if let Some(h) = helper.take_if(|h| h.pid == pid) {
@@ -230,6 +248,8 @@ impl Daemon {
         }
         self.serve_control(now, &control_events);
         let now = now_ms();
+        // What the requests let go of, before anything else runs.
+        self.flush_closer(now);
         self.engine.tick(&mut self.host, now);
         // No log writer starts while a shutdown or rescue is under way.
         let going_down = self.engine.is_halting() || self.sequence.is_some();
@@ -243,6 +263,8 @@ impl Daemon {
         if let Some(control) = self.control.as_mut() {
             control.expire(now);
         }
+        // Whatever came from outside and was let go of in this iteration.
+        self.flush_closer(now_ms());
         self.host.console.flush();
         self.drive_update(now_ms());
     }
@@ -338,7 +360,9 @@ impl Daemon {
         let requests = if events.is_empty() && !control.has_ready() {
             Vec::new()
         } else {
-            control.handle_events(now, events)
+            let (engine, host) = (&self.engine, &self.host);
+            let may_pass = |uid, pid| fds::may_pass_fds(engine, host, uid, pid);
+            control.handle_events(now, events, &may_pass)
         };
         let mut system = Vec::new();
         let mut fd_requests = Vec::new();
@@ -486,6 +510,9 @@ pub fn main() -> i32 {
     }));
     emergency::install_fault_handlers();
     crate::spawn::learn_ignored_signals();
+    // From here on, descriptors that came from outside are closed by a
+    // closer process, never by this thread.
+    crate::closer::enable();
     // The kernel starts init with umask 022; whatever started cinit may have
     // left another, which every service would inherit.
     nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));

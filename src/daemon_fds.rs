@@ -20,12 +20,14 @@
 //! Part of [`crate::daemon`] (a child module sharing the daemon's state).
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
 
 use super::Daemon;
 use crate::commands::{loaded_by_name, resolve, Services};
 use crate::control::Incoming;
 use crate::engine::{Engine, Millis};
-use crate::fdstore::{self, FdTable, Held, Listener, Stored};
+use crate::fdstore::{self, FdTable, Foreign, Held, Listener, Stored};
+use crate::host::RealHost;
 use crate::peer::Session;
 use crate::proto::{ErrorCode, Reply, Request};
 use crate::snapshot::{HeldRecord, Lost};
@@ -50,9 +52,34 @@ fn gone(pid: i32) -> Reply {
     )
 }
 
+/// Whether a client connecting as `uid`, `pid` may pass descriptors at all:
+/// root, or a process of a service that has an `fdstore` file (the only
+/// request that takes one is FD_STORE). Others get their connection's
+/// `SO_PASSRIGHTS` turned off at accept. Decided once per connection: a
+/// service given an `fdstore` file later has its processes connect again.
+pub(super) fn may_pass_fds(engine: &Engine, host: &RealHost, uid: u32, pid: i32) -> bool {
+    uid == 0
+        || service_of_pid(engine, pid)
+            .and_then(|svc| host.dir(svc))
+            .is_some_and(has_capacity_file)
+}
+
+/// The service whose main process leads the session of `pid`, as far as
+/// accept can tell: a decision about the connection's option only, never a
+/// right (requests check the pinned process, [`crate::peer`]).
+fn service_of_pid(engine: &Engine, pid: i32) -> Option<usize> {
+    let pid = (pid > 0).then(|| nix::unistd::Pid::from_raw(pid))?;
+    let sid = nix::unistd::getsid(Some(pid)).ok()?;
+    service_led_by(engine, sid.as_raw())
+}
+
+fn has_capacity_file(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir.join(fdstore::CAPACITY_FILE)).is_ok()
+}
+
 impl Daemon {
     /// Carry out an fd request and answer it. Descriptors sent with it that
-    /// are not stored are closed here.
+    /// are not stored are dropped here (to the closer).
     pub(super) fn fd_request(&mut self, now: Millis, inc: Incoming) {
         let Incoming {
             client,
@@ -142,8 +169,8 @@ impl Daemon {
         &mut self,
         svc: usize,
         request: &Request,
-        fds: &mut Vec<OwnedFd>,
-    ) -> (Reply, Option<OwnedFd>) {
+        fds: &mut Vec<Foreign>,
+    ) -> (Reply, Option<Foreign>) {
         let name = self
             .engine
             .status(svc)
@@ -240,7 +267,7 @@ pub(super) fn adopt(
         claimed.push(fd);
         // SAFETY: the snapshot names the descriptor as one the previous
         // image held; it is open and claimed by nothing else here.
-        Some(unsafe { OwnedFd::from_raw_fd(fd) })
+        Some(Foreign::new(unsafe { OwnedFd::from_raw_fd(fd) }))
     };
     for r in records {
         let svc = usize::try_from(r.svc).unwrap_or(usize::MAX);

@@ -92,6 +92,22 @@ impl Daemon {
     /// preflight), with a snapshot of everything. Returns only if the exec
     /// failed; the daemon then carries on unchanged.
     pub(super) fn hot_update(&mut self, now: Millis, image: i32) {
+        // The exec would close what is not handed over in this thread:
+        // clients with descriptors in transit go to the closer first, and
+        // everything queued for it must have gone.
+        if let Some(control) = self.control.as_mut() {
+            control.drop_unhanded();
+        }
+        crate::closer::flush(now);
+        let waiting = crate::closer::pending();
+        if waiting > 0 {
+            let message = format!(
+                "update refused: {waiting} descriptors wait to be closed (no closer process \
+                 can be started now); try again"
+            );
+            self.cancel_update(now, &message);
+            return;
+        }
         let path = self
             .exec
             .path

@@ -8,8 +8,10 @@
 //! restarts and hot updates; [`FdTable::release`] closes them when the
 //! service is stopped on request.
 //!
-//! Invariants: every descriptor here is owned (closed when forgotten) and
-//! close-on-exec; names are unique per service across sockets and stored
+//! Invariants: every descriptor here is owned and close-on-exec, and is a
+//! [`Foreign`]: services share these open files (a service may even turn a
+//! shared listener into a connected socket), so one that is forgotten goes
+//! to the closer ([`crate::closer`]), never closed by PID 1 itself; names are unique per service across sockets and stored
 //! descriptors; a service holds at most its `fdstore` number of stored
 //! descriptors and cinit at most [`MAX_HELD`] in all; no open file is
 //! stored twice for one service (compared with `kcmp(KCMP_FILE)`). The
@@ -17,8 +19,10 @@
 //! unit-tested without a kernel's help.
 
 use std::collections::BTreeMap;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
+
+pub use crate::closer::Foreign;
 
 use crate::proto::FdInfo;
 use crate::socket_conf::SocketSpec;
@@ -38,14 +42,14 @@ pub use crate::socket_conf::{valid_name, MAX_NAME};
 #[derive(Debug)]
 pub struct Listener {
     pub spec: SocketSpec,
-    pub fd: OwnedFd,
+    pub fd: Foreign,
 }
 
 /// A descriptor the service stored.
 #[derive(Debug)]
 pub struct Stored {
     pub name: String,
-    pub fd: OwnedFd,
+    pub fd: Foreign,
 }
 
 /// What cinit holds for one service.
@@ -192,7 +196,13 @@ impl FdTable {
             match kept.and_then(|k| old.get_mut(k)).and_then(Option::take) {
                 Some(l) => new.push((l, kept)),
                 None => match bind(&spec) {
-                    Ok(fd) => new.push((Listener { spec, fd }, None)),
+                    Ok(fd) => new.push((
+                        Listener {
+                            spec,
+                            fd: Foreign::new(fd),
+                        },
+                        None,
+                    )),
                     Err(e) => {
                         // What was held stays; the sockets just made close.
                         for (l, from) in new {
@@ -224,12 +234,12 @@ impl FdTable {
 
     /// Hold `fd` for `svc` as `name`. `capacity`: the service's `fdstore`
     /// number; `same_file(a, b)`: whether two descriptors are the same open
-    /// file.
+    /// file. A refused `fd` is dropped (to the closer).
     pub fn store(
         &mut self,
         svc: usize,
         name: &str,
-        fd: OwnedFd,
+        fd: Foreign,
         capacity: usize,
         same_file: impl Fn(RawFd, RawFd) -> bool,
     ) -> Result<(), FdError> {
@@ -266,7 +276,7 @@ impl FdTable {
 
     /// A descriptor for the stored `name`: a new one for the same open file
     /// (close-on-exec), or, with `remove`, the one held (forgotten here).
-    pub fn fetch(&mut self, svc: usize, name: &str, remove: bool) -> Result<OwnedFd, FdError> {
+    pub fn fetch(&mut self, svc: usize, name: &str, remove: bool) -> Result<Foreign, FdError> {
         let held = self.by_svc.entry(svc).or_default();
         let Some(k) = held.stored.iter().position(|s| s.name == name) else {
             return Err(if held.listeners.iter().any(|l| l.spec.name == name) {
@@ -282,8 +292,7 @@ impl FdTable {
             .get(k)
             .ok_or_else(|| FdError::NotFound(name.to_string()))?
             .fd
-            .as_fd()
-            .try_clone_to_owned()
+            .try_clone()
             .map_err(|e| FdError::Sys(format!("cannot duplicate {name}: {e}")))
     }
 
@@ -312,8 +321,8 @@ impl FdTable {
         })
     }
 
-    /// Close everything held for `svc` (stopped on request). Returns how
-    /// many descriptors were closed.
+    /// Close everything held for `svc` (stopped on request), through the
+    /// closer. Returns how many descriptors were closed.
     pub fn release(&mut self, svc: usize) -> usize {
         self.by_svc.remove(&svc).map_or(0, |h| h.count())
     }

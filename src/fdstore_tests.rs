@@ -32,7 +32,7 @@ fn store_fetch_remove_and_drop() {
     let mut t = FdTable::default();
     let (r, _w) = nix::unistd::pipe().unwrap();
     let raw = r.as_raw_fd();
-    t.store(0, "conn", r, 4, same_file).unwrap();
+    t.store(0, "conn", r.into(), 4, same_file).unwrap();
     let copy = t.fetch(0, "conn", false).unwrap();
     assert_ne!(copy.as_raw_fd(), raw);
     assert!(same_file(copy.as_raw_fd(), raw), "the same open file");
@@ -58,17 +58,17 @@ fn duplicates_of_a_held_file_are_refused() {
     let mut t = FdTable::default();
     let (r, w) = nix::unistd::pipe().unwrap();
     let r2 = r.try_clone().unwrap();
-    t.store(0, "r", r, 8, same_file).unwrap();
+    t.store(0, "r", r.into(), 8, same_file).unwrap();
     assert_eq!(
-        t.store(0, "r2", r2, 8, same_file).unwrap_err(),
+        t.store(0, "r2", r2.into(), 8, same_file).unwrap_err(),
         FdError::Duplicate("r".into())
     );
-    t.store(0, "w", w, 8, same_file).unwrap();
+    t.store(0, "w", w.into(), 8, same_file).unwrap();
     // Another service may hold the same file: the rule is per service.
     let (r3, _w3) = nix::unistd::pipe().unwrap();
     let r3b = r3.try_clone().unwrap();
-    t.store(1, "x", r3, 8, same_file).unwrap();
-    t.store(2, "x", r3b, 8, same_file).unwrap();
+    t.store(1, "x", r3.into(), 8, same_file).unwrap();
+    t.store(2, "x", r3b.into(), 8, same_file).unwrap();
     // A socket's descriptor counts as held.
     let l = null();
     let l2 = l.try_clone().unwrap();
@@ -78,7 +78,7 @@ fn duplicates_of_a_held_file_are_refused() {
     .unwrap();
     drop(l);
     assert_eq!(
-        t.store(3, "again", l2, 8, same_file).unwrap_err(),
+        t.store(3, "again", l2.into(), 8, same_file).unwrap_err(),
         FdError::Duplicate("http".into())
     );
 }
@@ -90,7 +90,7 @@ fn names_are_checked_and_unique() {
     let mut t = FdTable::default();
     for bad in ["", "a:b", "a b", "é", &"x".repeat(MAX_NAME + 1)] {
         assert_eq!(
-            t.store(0, bad, null(), 8, same_file).unwrap_err(),
+            t.store(0, bad, null().into(), 8, same_file).unwrap_err(),
             FdError::BadName(bad.to_string()),
             "{bad:?}"
         );
@@ -99,12 +99,14 @@ fn names_are_checked_and_unique() {
     t.set_listeners(0, vec![spec("http", 80)], |_| Ok::<_, ()>(null()))
         .unwrap();
     assert_eq!(
-        t.store(0, "http", null(), 8, same_file).unwrap_err(),
+        t.store(0, "http", null().into(), 8, same_file).unwrap_err(),
         FdError::NameTaken("http".into())
     );
-    t.store(0, "db.conn-1", null(), 8, same_file).unwrap();
+    t.store(0, "db.conn-1", null().into(), 8, same_file)
+        .unwrap();
     assert_eq!(
-        t.store(0, "db.conn-1", null(), 8, same_file).unwrap_err(),
+        t.store(0, "db.conn-1", null().into(), 8, same_file)
+            .unwrap_err(),
         FdError::NameTaken("db.conn-1".into())
     );
     assert_eq!(
@@ -124,13 +126,13 @@ fn names_are_checked_and_unique() {
 fn limits_per_service_and_in_all() {
     let mut t = FdTable::default();
     assert_eq!(
-        t.store(0, "a", null(), 0, same_file).unwrap_err(),
+        t.store(0, "a", null().into(), 0, same_file).unwrap_err(),
         FdError::Full(0)
     );
-    t.store(0, "a", null(), 2, same_file).unwrap();
-    t.store(0, "b", null(), 2, same_file).unwrap();
+    t.store(0, "a", null().into(), 2, same_file).unwrap();
+    t.store(0, "b", null().into(), 2, same_file).unwrap();
     assert_eq!(
-        t.store(0, "c", null(), 2, same_file).unwrap_err(),
+        t.store(0, "c", null().into(), 2, same_file).unwrap_err(),
         FdError::Full(2)
     );
     let mut svc = 1;
@@ -140,16 +142,22 @@ fn limits_per_service_and_in_all() {
             svc += 1;
             continue;
         }
-        t.store(svc, &format!("f{n}"), null(), MAX_PER_SERVICE, |_, _| false)
-            .unwrap();
+        t.store(
+            svc,
+            &format!("f{n}"),
+            null().into(),
+            MAX_PER_SERVICE,
+            |_, _| false,
+        )
+        .unwrap();
     }
     assert_eq!(
-        t.store(svc + 1, "one-more", null(), 8, |_, _| false)
+        t.store(svc + 1, "one-more", null().into(), 8, |_, _| false)
             .unwrap_err(),
         FdError::AllFull
     );
     assert_eq!(t.release(1), MAX_PER_SERVICE);
-    t.store(svc + 1, "one-more", null(), 8, |_, _| false)
+    t.store(svc + 1, "one-more", null().into(), 8, |_, _| false)
         .unwrap();
 }
 

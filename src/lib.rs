@@ -19,6 +19,7 @@ pub mod canon;
 pub mod check;
 pub mod client;
 pub mod clock;
+pub mod closer;
 pub mod commands;
 pub mod conf;
 pub mod console;

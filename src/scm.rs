@@ -6,9 +6,11 @@
 //! Invariants: every descriptor received is an [`OwnedFd`] before
 //! [`recv_with_fds`] returns, and close-on-exec from the start
 //! (`MSG_CMSG_CLOEXEC`), so none can leak into a child or stay open
-//! unowned; at most [`MAX_FDS`] arrive per call, because the control
-//! buffer has room for no more: the kernel closes the rest and reports the
-//! message as truncated.
+//! unowned. The control buffer has room for [`MAX_FDS`], the most the
+//! kernel attaches to one message (`SCM_MAX_FD`): it never has to close
+//! descriptors that did not fit, which it would do in the receiver (for
+//! PID 1, a close that may block; see [`crate::closer`]). A message still
+//! comes truncated when this process has no free descriptor numbers.
 //!
 //! The receiving side calls `recvmsg(2)` itself rather than through nix:
 //! nix refuses to walk the control data of a truncated message, but the
@@ -22,8 +24,8 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use nix::errno::Errno;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 
-/// Most descriptors one receive takes.
-pub const MAX_FDS: usize = 4;
+/// Most descriptors one receive takes: the kernel's `SCM_MAX_FD`.
+pub const MAX_FDS: usize = 253;
 
 /// Bytes of control data for [`MAX_FDS`] descriptors.
 // SAFETY: CMSG_SPACE is arithmetic on its argument; nothing is dereferenced.
@@ -31,7 +33,7 @@ const CONTROL_BYTES: usize =
     unsafe { libc::CMSG_SPACE((MAX_FDS * size_of::<i32>()) as u32) } as usize;
 
 /// The control buffer, in words so that it is aligned for `cmsghdr`.
-const CONTROL_WORDS: usize = CONTROL_BYTES.div_ceil(size_of::<u64>());
+pub(crate) const CONTROL_WORDS: usize = CONTROL_BYTES.div_ceil(size_of::<u64>());
 
 /// What one receive brought.
 #[derive(Debug)]
@@ -40,8 +42,8 @@ pub struct Received {
     pub bytes: usize,
     /// The descriptors that came with them, in the order they were sent.
     pub fds: Vec<OwnedFd>,
-    /// The sender passed more descriptors than [`MAX_FDS`] (or this process
-    /// had no room for them): the kernel closed those that did not fit.
+    /// This process had no room for all the descriptors sent: the kernel
+    /// closed those that did not fit.
     pub truncated: bool,
 }
 
@@ -87,6 +89,17 @@ pub fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8], wait: bool) -> Result
 #[allow(clippy::unnecessary_cast)]
 fn take_rights(msg: &libc::msghdr) -> Vec<OwnedFd> {
     let mut fds = Vec::new();
+    // SAFETY: the kernel installed each descriptor in our table for this
+    // message; nothing else knows of it.
+    each_right(msg, |raw| fds.push(unsafe { OwnedFd::from_raw_fd(raw) }));
+    fds
+}
+
+/// Call `f` with each descriptor (`>= 0`) in the `SCM_RIGHTS` messages of
+/// `msg`, as filled in by `recvmsg`. Allocates nothing (the closer process
+/// calls it in a forked child).
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn each_right(msg: &libc::msghdr, mut f: impl FnMut(i32)) {
     let start = msg.msg_control as usize;
     let end = start.saturating_add(msg.msg_controllen as usize);
     // SAFETY: `msg` was filled in by recvmsg: its control pointer and the
@@ -111,16 +124,13 @@ fn take_rights(msg: &libc::msghdr) -> Vec<OwnedFd> {
                 // alignment.
                 let raw = unsafe { std::ptr::read_unaligned(data.cast::<i32>().add(i)) };
                 if raw >= 0 {
-                    // SAFETY: the kernel installed this descriptor in our
-                    // table for this message; nothing else knows of it.
-                    fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
+                    f(raw);
                 }
             }
         }
         // SAFETY: as for CMSG_FIRSTHDR; returns null past the last header.
         cmsg = unsafe { libc::CMSG_NXTHDR(msg, cmsg) };
     }
-    fds
 }
 
 /// Send `bytes` with `fd` attached to the first of them. Returns how many
@@ -200,10 +210,20 @@ mod tests {
     }
 
     #[test]
-    fn more_descriptors_than_the_buffer_holds_are_all_closed_or_owned() {
+    fn the_most_descriptors_a_message_carries_all_arrive() {
         let (a, b) = UnixStream::pair().unwrap();
         let (pipe_r, pipe_w) = std::io::pipe().unwrap();
-        let fds = [pipe_w.as_raw_fd(); MAX_FDS + 3];
+        let fds = [pipe_w.as_raw_fd(); MAX_FDS];
+        // One more than the kernel carries is refused at the sender.
+        let more = [pipe_w.as_raw_fd(); MAX_FDS + 1];
+        assert!(sendmsg::<UnixAddr>(
+            a.as_raw_fd(),
+            &[IoSlice::new(b"more")],
+            &[ControlMessage::ScmRights(&more)],
+            MsgFlags::empty(),
+            None,
+        )
+        .is_err());
         sendmsg::<UnixAddr>(
             a.as_raw_fd(),
             &[IoSlice::new(b"many")],
@@ -215,8 +235,8 @@ mod tests {
         drop(pipe_w);
         let mut buf = [0u8; 16];
         let r = recv_with_fds(b.as_fd(), &mut buf, false).unwrap();
-        assert!(r.truncated);
-        assert_eq!(r.fds.len(), MAX_FDS, "those that fitted are ours");
+        assert!(!r.truncated, "none is closed by the kernel");
+        assert_eq!(r.fds.len(), MAX_FDS, "all are ours");
         drop(r);
         // No copy of the write end is left anywhere: the read end sees EOF.
         let mut rest = Vec::new();
