@@ -19,7 +19,7 @@ use crate::engine::Pid;
 use crate::scm;
 
 /// A closer exits after this long without a descriptor to close.
-const IDLE_S: libc::time_t = 10;
+const IDLE_S: i64 = 10;
 /// Its name in `ps` (`/proc/PID/comm`).
 pub const NAME: &[u8] = b"cinit-closer\0";
 

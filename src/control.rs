@@ -388,6 +388,14 @@ impl Control {
             .collect()
     }
 
+    /// The pidfds pinning the clients' processes: made anew by [`adopt`]
+    /// (never handed over), so a restore's sweep must keep them.
+    ///
+    /// [`adopt`]: Control::adopt
+    pub fn pidfds(&self) -> Vec<i32> {
+        self.clients.iter().filter_map(|c| c.peer.pidfd()).collect()
+    }
+
     /// Drop the clients a hot update would not hand over (their connections
     /// and descriptors go to the closer rather than to the exec, which
     /// would close them in PID 1).

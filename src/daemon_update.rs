@@ -254,6 +254,14 @@ impl Daemon {
         }
         let mut keep = daemon.handed_fds();
         keep.extend(daemon.signals.as_ref().map(|s| s.fd().as_raw_fd()));
+        // Made by this image while adopting the clients, not handed over.
+        keep.extend(
+            daemon
+                .control
+                .as_ref()
+                .map(Control::pidfds)
+                .unwrap_or_default(),
+        );
         let closed = update::close_others(&keep);
         crate::nofile::reserve_spares();
         if daemon.control.is_none() {

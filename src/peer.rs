@@ -178,6 +178,15 @@ impl Peer {
         Peer { pid, identity }
     }
 
+    /// The pidfd this peer holds, if any: a descriptor of PID 1's that a
+    /// hot update's sweep of unowned descriptors must keep.
+    pub fn pidfd(&self) -> Option<std::os::fd::RawFd> {
+        match &self.identity {
+            Identity::Pidfd(fd) => Some(fd.as_raw_fd()),
+            _ => None,
+        }
+    }
+
     /// The sender's session, if the process that connected is still the
     /// one with its pid. `getsid` comes first, the check after it.
     pub fn session(&self) -> Session {
