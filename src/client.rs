@@ -88,9 +88,29 @@ pub fn request_with_fd(
     timeout: Option<Duration>,
 ) -> Result<Reply, ClientError> {
     let stream = open(socket, timeout)?;
-    send_request_with_fd(&stream, req, fd)
-        .map_err(|e| ClientError::Protocol(format!("cannot send to {}: {e}", socket.display())))?;
+    match send_request_with_fd(&stream, req, fd) {
+        Ok(()) => {}
+        // cinit turned descriptor passing off for this connection
+        // (`SO_PASSRIGHTS`, Linux 6.16+): the kernel refuses the message.
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => return Ok(refused_fds()),
+        Err(e) => {
+            let m = format!("cannot send to {}: {e}", socket.display());
+            return Err(ClientError::Protocol(m));
+        }
+    }
     read_reply_with_fd(&stream, socket).map(|(reply, _)| reply)
+}
+
+/// The answer to a descriptor the kernel would not pass because cinit
+/// refuses descriptors from this process: a permission error, as cinit
+/// gives when it reads the request first.
+fn refused_fds() -> Reply {
+    Reply::Error {
+        code: proto::ErrorCode::Permission,
+        message: "permission denied: cinit takes descriptors only from root and from \
+                  processes of services with an fdstore file"
+            .to_string(),
+    }
 }
 
 /// Send `req` and read a reply that may carry a descriptor (FD_FETCH,

@@ -271,8 +271,17 @@ fn g1_a_lingering_socket_dropped_with_a_frame_does_not_stall_pid1() {
 /// client. Root's status stays quick while it lingers.
 #[test]
 fn g1_a_lingering_fifth_descriptor_does_not_stall_pid1() {
+    queued_weapon_leaves_status_quick("fifth", "the fifth descriptor");
+}
+
+/// The attacker (`mode`) queues the weapon while a wait keeps its
+/// connection busy and reports "queued"; "go" lets the wait be answered,
+/// so cinit reads what was queued. Root's status stays quick while the
+/// weapon lingers, a closer (not PID 1) is seen in close(), and every
+/// closer is reaped.
+fn queued_weapon_leaves_status_quick(mode: &str, what: &str) {
     let fx = fixture();
-    attacker(&fx, "fifth");
+    attacker(&fx, mode);
     let Some((c, healthy)) = boot(&fx) else {
         return;
     };
@@ -280,7 +289,7 @@ fn g1_a_lingering_fifth_descriptor_does_not_stall_pid1() {
     own_close_was_quick(&c, &fx);
     fs::write(fx.mark("go"), "").unwrap();
     let w = watch(&c, Duration::from_secs(LINGER_S));
-    status_stayed_quick(&c, &w, "the fifth descriptor");
+    status_stayed_quick(&c, &w, what);
     c.check(w.closer_in_close, "no closer was seen in close()");
     closers_reaped(&c, healthy);
 }
@@ -293,18 +302,7 @@ fn g1_a_lingering_fifth_descriptor_does_not_stall_pid1() {
 /// the closer. Root's status stays quick while it lingers.
 #[test]
 fn g1_a_lingering_socket_sent_out_of_band_does_not_stall_pid1() {
-    let fx = fixture();
-    attacker(&fx, "oob");
-    let Some((c, healthy)) = boot(&fx) else {
-        return;
-    };
-    wait_report(&c, &fx, "queued");
-    own_close_was_quick(&c, &fx);
-    fs::write(fx.mark("go"), "").unwrap();
-    let w = watch(&c, Duration::from_secs(LINGER_S));
-    status_stayed_quick(&c, &w, "out of band");
-    c.check(w.closer_in_close, "no closer was seen in close()");
-    closers_reaped(&c, healthy);
+    queued_weapon_leaves_status_quick("oob", "out of band");
 }
 
 /// G1 across a hot update: while a closer is stuck in the weapon's linger,
