@@ -65,6 +65,21 @@ ls /proc/$$/fd
 echo fds-end
 "#;
 
+/// This process's descriptors above 2 that an exec would keep (no
+/// close-on-exec): ones it inherited.
+fn inherited_fds() -> Vec<RawFd> {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<RawFd>().ok())
+        .filter(|&fd| fd > 2)
+        .filter(|&fd| {
+            // SAFETY: F_GETFD only reads the descriptor's flags.
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            flags >= 0 && flags & libc::FD_CLOEXEC == 0
+        })
+        .collect()
+}
+
 /// A copy of `fd` at a number of 100 or more, close-on-exec.
 fn high_copy(fd: &OwnedFd) -> OwnedFd {
     let raw = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(100)).unwrap();
@@ -89,6 +104,10 @@ fn the_trampoline_sets_listen_pid_and_changes_nothing_else() {
     let (w3, w4) = (high3, high4);
     let (s3, s4): (RawFd, RawFd) = (w3.as_raw_fd(), w4.as_raw_fd());
     let script = format!("{REPORT}\necho hello >&3\necho world >&4\n");
+    // Descriptors this test process inherited without close-on-exec (a
+    // test runner may leave some open) are no business of the trampoline's:
+    // a service starts without them, so the child closes them first.
+    let inherited = inherited_fds();
     let mut cmd = Command::new(cinit_bin());
     cmd.args([FLAG, "/bin/sh", "myshell", "-c", &script, "zero", "one"])
         .env_clear()
@@ -99,7 +118,8 @@ fn the_trampoline_sets_listen_pid_and_changes_nothing_else() {
             ("LISTEN_PID", "999999"),
         ]);
     // SAFETY: only async-signal-safe calls (rt_sigaction, sigprocmask,
-    // dup2) between fork and exec; `dfl` outlives each call.
+    // close, dup2) between fork and exec; `dfl` and `inherited` outlive
+    // each call.
     unsafe {
         cmd.pre_exec(move || {
             // Start as cleanly as a service does, so that any ignored
@@ -114,6 +134,9 @@ fn the_trampoline_sets_listen_pid_and_changes_nothing_else() {
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut none);
             libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+            for &fd in &inherited {
+                libc::close(fd);
+            }
             if libc::dup2(s3, 3) != 3 || libc::dup2(s4, 4) != 4 {
                 return Err(std::io::Error::last_os_error());
             }
