@@ -204,6 +204,9 @@ impl Daemon {
             ready: ready_events,
             preflight: preflight_event,
         } = self.wait(now, timeout);
+        // The wait may have lasted the whole idle time: lines read now are
+        // stamped with the time they were read, not the time the loop slept.
+        let now = now_ms();
         // Before anything can add a log: the events are in poll order.
         self.host.read_logs(now, &log_events);
         if signalled {

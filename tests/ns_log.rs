@@ -293,6 +293,53 @@ fn lines_across_restarts_are_all_there_in_order() {
     );
 }
 
+/// The `[seconds]` of one `cinit-ctl log` line.
+fn seconds_of(line: &str) -> Option<f64> {
+    let rest = line.split_once(" [")?.1;
+    rest.split_once(']')?.0.trim().parse().ok()
+}
+
+/// Proves a line's monotonic stamp is when cinit read it, not when it last
+/// went to sleep: a service writes one line, sleeps 2 s while nothing else
+/// wakes cinit (the test only watches a marker file), then writes another.
+/// The two stamps must be at least 1.5 s apart; stamped with the time cinit
+/// went to sleep, the second carried the first's time.
+#[test]
+fn a_line_is_stamped_when_it_was_read_not_when_cinit_went_idle() {
+    let fx = Fixture::new();
+    let done = fx.mark("written");
+    fx.service("late").respawn().script(&format!(
+        "echo before\nsleep 2\necho after\n: > '{}'\nexec sleep 1203",
+        done.display()
+    ));
+    fx.service("init").needs("late");
+    let c = fx.boot_ctl();
+    let deadline = std::time::Instant::now() + SLOW;
+    while !done.exists() {
+        if std::time::Instant::now() > deadline {
+            c.fail("the service never wrote its second line");
+        }
+        sleep(Duration::from_millis(50));
+    }
+    let out = c.ctl(&["log", "late"]);
+    c.check(out.code() == Some(0), &out.dump());
+    let stamp = |text: &str| {
+        out.stdout
+            .lines()
+            .find(|l| text_of(l) == Some(text))
+            .and_then(seconds_of)
+            .unwrap_or_else(|| c.fail(&format!("no stamped line {text:?}:\n{}", out.dump())))
+    };
+    let (before, after) = (stamp("before"), stamp("after"));
+    c.check(
+        after - before >= 1.5,
+        &format!(
+            "the line written 2 s later is stamped {before} -> {after}:\n{}",
+            out.stdout
+        ),
+    );
+}
+
 /// Proves `log.size` bounds each service's ring and drops the oldest lines,
 /// counted: with `log.size` 2k, 200 numbered lines of 8 bytes leave only
 /// the newest ones (those fitting 2048 bytes at 48 bytes of overhead a
