@@ -221,6 +221,8 @@ impl Daemon {
         }
         // Without a signalfd, no SIGCHLD tells when: reap on every wakeup.
         if self.reap_pending || self.signals.is_none() {
+            // As for `tick_logs` below: no log writer starts meanwhile.
+            let going_down = self.engine.is_halting() || self.sequence.is_some();
             let (engine, host, helper) = (&mut self.engine, &mut self.host, &mut self.helper);
             let preflight = &mut self.preflight;
             // Orphans (pids the engine does not own) are reaped silently.
@@ -243,7 +245,7 @@ impl Daemon {
                 }
                 // A log writer, or a service process whose output is read
                 // to its end before the engine hears of the exit.
-                if host.reaped(now, pid, status) {
+                if host.reaped(now, pid, status, going_down) {
                     return;
                 }
                 engine.child_exited(host, now, pid, status);

@@ -87,10 +87,17 @@ impl RealHost {
     }
 
     /// A child was reaped: the end of a service process's output is read;
-    /// a log writer is scheduled to start again. Returns true for a log
-    /// writer (no business of the engine's).
-    pub fn reaped(&mut self, now: Millis, pid: Pid, status: crate::state::ExitStatus) -> bool {
-        if let Some(note) = self.logs.writer_exited(now, pid, status) {
+    /// a log writer is scheduled to start again (not while the system is
+    /// `going_down`). Returns true for a log writer (no business of the
+    /// engine's).
+    pub fn reaped(
+        &mut self,
+        now: Millis,
+        pid: Pid,
+        status: crate::state::ExitStatus,
+        going_down: bool,
+    ) -> bool {
+        if let Some(note) = self.logs.writer_exited(now, pid, status, going_down) {
             if let Some(note) = note {
                 self.log(&note);
             }

@@ -243,11 +243,27 @@ impl FileOut {
         delay
     }
 
-    /// The writer `pid` exited with `status`: start another one later.
-    /// Returns the line for cinit's log, if there is one to say.
-    pub fn exited(&mut self, now: Millis, name: &str, status: ExitStatus) -> Option<String> {
+    /// The writer `pid` exited with `status`: start another one later, or,
+    /// while the system goes down (`going_down`: no writer starts then),
+    /// not at all. Returns the line for cinit's log, if there is one to say.
+    pub fn exited(
+        &mut self,
+        now: Millis,
+        name: &str,
+        status: ExitStatus,
+        going_down: bool,
+    ) -> Option<String> {
         self.pid = None;
         self.unread = true;
+        if going_down {
+            // Due at once, should the system come back (a rescue that
+            // ends): `tick_logs` starts none while it goes down.
+            self.restart_at = Some(now);
+            return Some(format!(
+                "log writer for {name} ended: {status}; not started again while the system \
+                 goes down (its lines stay in memory)"
+            ));
+        }
         let refused = match status {
             ExitStatus::Code(c) => Why::summary_of_exit(c).map(|why| (c, why)),
             ExitStatus::Signal(_) => None,
@@ -381,7 +397,9 @@ mod tests {
     fn a_refusal_is_said_once_and_tried_again_slowly() {
         let mut f = FileOut::new(target(), 1, 0).unwrap();
         let owner = crate::safepath::REFUSED_BASE + 3;
-        let line = f.exited(100, "web", ExitStatus::Code(owner)).unwrap();
+        let line = f
+            .exited(100, "web", ExitStatus::Code(owner), false)
+            .unwrap();
         assert_eq!(
             line,
             "log writer for web: refused /nonexistent/x: a directory on its path is not \
@@ -389,21 +407,28 @@ mod tests {
         );
         assert_eq!(f.restart_at, Some(100 + MAX_RESTART_MS));
         assert_eq!(
-            f.exited(200, "web", ExitStatus::Code(owner)),
+            f.exited(200, "web", ExitStatus::Code(owner), false),
             None,
             "said once"
         );
         let link = crate::safepath::REFUSED_BASE + 1;
         assert!(f
-            .exited(300, "web", ExitStatus::Code(link))
+            .exited(300, "web", ExitStatus::Code(link), false)
             .unwrap()
             .contains(": a symbolic link on its path;"));
-        let ended = f.exited(400, "web", ExitStatus::Code(1)).unwrap();
+        let ended = f.exited(400, "web", ExitStatus::Code(1), false).unwrap();
         assert!(
             ended.starts_with("log writer for web ended: exit status 1"),
             "{ended}"
         );
         assert_eq!(f.refused, None);
-        assert!(f.exited(500, "web", ExitStatus::Code(owner)).is_some());
+        assert!(f
+            .exited(500, "web", ExitStatus::Code(owner), false)
+            .is_some());
+        // While the system goes down no writer starts: none is scheduled,
+        // and the line says so instead of announcing a restart.
+        let down = f.exited(600, "web", ExitStatus::Code(0), true).unwrap();
+        assert!(down.contains("not started again"), "{down}");
+        assert!(!down.contains("starting it again"), "{down}");
     }
 }

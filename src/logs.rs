@@ -440,14 +440,15 @@ impl Logs {
         self.take_in(svc, now, wall, console, |s, emit| s.flush(emit));
     }
 
-    /// Whether `pid` is a log writer (reaped: it is restarted later).
-    /// Returns the line for cinit's log if it was.
-    /// `Some(None)`: a writer, with nothing to say.
+    /// Whether `pid` is a log writer (reaped: it is restarted later, unless
+    /// the system is `going_down`). Returns the line for cinit's log if it
+    /// was. `Some(None)`: a writer, with nothing to say.
     pub fn writer_exited(
         &mut self,
         now: Millis,
         pid: Pid,
         status: crate::state::ExitStatus,
+        going_down: bool,
     ) -> Option<Option<String>> {
         let svc = (0..self.services.len()).find(|&i| {
             self.get(i)
@@ -456,7 +457,7 @@ impl Logs {
         })?;
         let name = self.name(svc).to_string();
         let f = self.get_mut(svc)?.file.as_mut()?;
-        Some(f.exited(now, &name, status))
+        Some(f.exited(now, &name, status, going_down))
     }
 
     /// Timed work: hand out partial lines that waited long enough, start

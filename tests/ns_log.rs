@@ -340,6 +340,37 @@ fn a_line_is_stamped_when_it_was_read_not_when_cinit_went_idle() {
     );
 }
 
+/// Proves a log writer that ends while the system goes down is not
+/// announced as restarting (no writer starts during a shutdown): after a
+/// poweroff, the console says the writer ended and is not started again,
+/// and never "starting it again".
+#[test]
+fn a_writer_ending_at_shutdown_is_not_announced_as_restarting() {
+    let fx = Fixture::new();
+    let path = fx.path().join("logs/down.log");
+    fx.service("down")
+        .respawn()
+        .script("echo up\nexec sleep 1204")
+        .file("log.file", &format!("{}\n", path.display()));
+    fx.service("init").needs("down");
+    let mut c = fx.boot_ctl();
+    c.wait_until("the writer to write", SLOW, |_| {
+        fs::read_to_string(&path).is_ok_and(|t| t.contains("up"))
+    });
+    let out = c.ctl(&["poweroff"]);
+    c.check(out.code() == Some(0), &out.dump());
+    c.wait_exit(SLOW);
+    let console = c.console();
+    c.check(
+        !console.contains("starting it again"),
+        &format!("a writer was announced as restarting during the poweroff:\n{console}"),
+    );
+    c.check(
+        console.contains("log writer for down ended") && console.contains("not started again"),
+        &format!("the writer's end is not said as it is:\n{console}"),
+    );
+}
+
 /// Proves `log.size` bounds each service's ring and drops the oldest lines,
 /// counted: with `log.size` 2k, 200 numbered lines of 8 bytes leave only
 /// the newest ones (those fitting 2048 bytes at 48 bytes of overhead a
