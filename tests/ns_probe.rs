@@ -401,3 +401,28 @@ fn a_bad_ready_probe_is_refused_with_file_service_and_reason() {
         &format!("check complains about the good probe: {text}"),
     );
 }
+
+/// Proves a `unix:` probe never follows a symbolic link (one a user who
+/// can write the socket's directory could plant): the test listens on a
+/// real socket and links `link.s` to it. `direct` probes the socket itself
+/// and becomes ready; `linked` probes the link, which is never connected
+/// through, so it ends `failed` at its 1 s ready-timeout.
+#[test]
+fn a_unix_probe_does_not_follow_a_link() {
+    let fx = Fixture::new();
+    let real = fx.mark("real.s");
+    let link = fx.mark("link.s");
+    let _listener = std::os::unix::net::UnixListener::bind(&real).unwrap();
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    for (name, path) in [("direct", &real), ("linked", &link)] {
+        fx.service(name)
+            .respawn()
+            .script("exec sleep 1000")
+            .file("ready-probe", &format!("unix:{}\n", path.display()))
+            .file("ready-timeout", "1\n");
+        fx.service("init").wants(name);
+    }
+    let c = fx.boot_ctl();
+    c.wait_state_for("running", "direct", LONG);
+    c.expect_failed_with("linked", "not ready within 1s");
+}
