@@ -426,3 +426,79 @@ fn a_unix_probe_does_not_follow_a_link() {
     c.wait_state_for("running", "direct", LONG);
     c.expect_failed_with("linked", "not ready within 1s");
 }
+
+/// Proves probing survives a hot update: `db`'s probe program hangs
+/// (`sleep 100`) until the test creates `go`. During a try, `cinit-ctl
+/// update` (nothing lost): the old cinit kills its probe in flight (the
+/// process is gone and reaped well before its 5 s deadline), `db` is still
+/// `starting` under the new image, which probes it again from the first
+/// try (a new probe process); once `go` exists, the next try holds and
+/// `db` becomes `running`, after the take-over.
+#[test]
+fn probing_starts_again_after_a_hot_update() {
+    let fx = Fixture::new();
+    let pids = fx.mark("probe-pids");
+    let svc = fx.service("db");
+    svc.respawn()
+        .script("exec sleep 1000")
+        .file("ready-probe", "exec ./check\n");
+    executable(
+        &svc,
+        "check",
+        &format!(
+            "#!/bin/sh\necho $$ >> '{p}'\n[ -e '{g}' ] && exit 0\nexec sleep 100\n",
+            p = pids.display(),
+            g = fx.mark("go").display()
+        ),
+    );
+    fx.service("init").wants("db");
+    let c = fx.boot_ctl();
+    c.wait_until("the first probe to run", LONG, |_| {
+        fx.has_mark("probe-pids")
+    });
+    let before: i32 = fx
+        .read_mark("probe-pids")
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let probe = |c: &Cinit, ns: i32| c.children().into_iter().find(|p| p.ns_pid() == Some(ns));
+    c.check(
+        probe(&c, before).is_some(),
+        "the first probe is not running",
+    );
+    let asked = Instant::now();
+    let out = c.ctl(&["update"]);
+    c.check(out.code() == Some(0), &format!("update: {}", out.dump()));
+    c.check(
+        !c.console().contains("update: lost"),
+        "the update lost something",
+    );
+    c.wait_until("the old probe to be killed and reaped", LONG, |c| {
+        probe(c, before).is_none()
+    });
+    c.check(
+        asked.elapsed() < Duration::from_secs(4),
+        "the old probe lived on to its own deadline",
+    );
+    c.wait_until("a new probe after the update", LONG, |_| {
+        fx.read_mark("probe-pids").lines().count() >= 2
+    });
+    let out = c.ctl(&["status", "db"]);
+    c.check(
+        out.stdout.contains("starting"),
+        &format!("db: {}", out.dump()),
+    );
+    std::fs::write(fx.mark("go"), "").unwrap();
+    let took_over = c
+        .console()
+        .lines()
+        .position(|l| l.contains("took over from"))
+        .unwrap();
+    let ready = c.wait_state_for("running", "db", LONG);
+    c.check(
+        ready.index > took_over && ready.line.contains(": ready"),
+        &format!("db: {}", ready.line),
+    );
+}
