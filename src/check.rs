@@ -7,7 +7,8 @@
 //! `.params`/`.env` parse, and the log settings (`log.size`, `log.file`,
 //! `log.mirror`, `console`) are valid; readiness files that would have no
 //! effect (`notification-fd` in a once service, `ready-timeout` in a respawn
-//! service without `notification-fd`) are reported too; so is a `sockets`
+//! service without `notification-fd` or `ready-probe`) are reported too, as
+//! is an `exec` probe whose program cannot be executed; so is a `sockets`
 //! file that does not parse, or that declares an address another service
 //! already declares (both could not be bound). The directories of each
 //! `log.file` and Unix socket are judged as cinit will judge them
