@@ -7,7 +7,8 @@
 //! `.params`/`.env` parse, and the log settings (`log.size`, `log.file`,
 //! `log.mirror`, `console`) are valid; readiness files that would have no
 //! effect (`notification-fd` in a once service, `ready-timeout` in a respawn
-//! service without `notification-fd`) are reported too; so is a `sockets`
+//! service without `notification-fd` or `ready-probe`) are reported too, as
+//! is an `exec` probe whose program cannot be executed; so is a `sockets`
 //! file that does not parse, or that declares an address another service
 //! already declares (both could not be bound). The directories of each
 //! `log.file` and Unix socket are judged as cinit will judge them
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 use crate::conf::read_conf;
 use crate::engine::Node;
 use crate::logconf::read_log_config;
+use crate::probe::READY_PROBE;
 use crate::ready_conf::{NOTIFICATION_FD, READY_TIMEOUT};
 use crate::socket_conf::{self, Address};
 use crate::svcdir::{describe_io, read_exec};
@@ -118,8 +120,10 @@ fn check_program(name: &str, dir: &Path, prog: &str, problems: &mut Vec<Problem>
 
 /// Readiness files that are valid but do nothing: `notification-fd` in a
 /// once service (it is up when `on` exits 0), `ready-timeout` in a respawn
-/// service without `notification-fd` (it is up when spawned, never
-/// `starting`). Their contents were checked when the tree was loaded.
+/// service without `notification-fd` or `ready-probe` (it is up when
+/// spawned, never `starting`); and the program of an `exec` probe that
+/// cannot be executed. Their contents were checked when the tree was
+/// loaded.
 fn check_readiness(node: &Node, dir: &Path, problems: &mut Vec<Problem>) {
     let has = |f: &str| fs::symlink_metadata(dir.join(f)).is_ok();
     let mut add = |file: &str, reason: &str| {
@@ -135,11 +139,32 @@ fn check_readiness(node: &Node, dir: &Path, problems: &mut Vec<Problem>) {
             "ignored: not a respawn service (a once service is up when on exits 0)",
         );
     }
-    if node.respawn && !has(NOTIFICATION_FD) && node.ready_timeout_ms.is_some() {
+    if let Some(crate::probe::Probe::Exec(argv)) = &node.probe {
+        if let Some(why) = argv.first().and_then(|p| probe_program(dir, p)) {
+            add(READY_PROBE, &why);
+        }
+    }
+    if node.respawn && !has(NOTIFICATION_FD) && !has(READY_PROBE) && node.ready_timeout_ms.is_some()
+    {
         add(
             READY_TIMEOUT,
-            "has no effect: a respawn service without notification-fd is up when it is spawned",
+            "has no effect: a respawn service without notification-fd or ready-probe is up \
+             when it is spawned",
         );
+    }
+}
+
+/// What is wrong with the program of an `exec` probe (found in the
+/// service directory when relative), if anything.
+fn probe_program(dir: &Path, program: &str) -> Option<String> {
+    let path = dir.join(program);
+    match fs::metadata(&path) {
+        Err(e) => Some(format!("exec {program}: {}", describe_io(&e))),
+        Ok(m) if !m.is_file() => Some(format!("exec {program}: not a regular file")),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => {
+            Some(format!("exec {program}: not executable"))
+        }
+        Ok(_) => None,
     }
 }
 

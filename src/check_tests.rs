@@ -123,6 +123,56 @@ fn readiness_files_are_checked_and_useless_ones_reported() {
     assert_eq!(text.len(), 4, "{text:#?}");
 }
 
+/// `ready-probe`: a bad line, a host name, a once service and one with
+/// `notification-fd` too are reported with file, service and reason, as
+/// is an `exec` program that is missing or not executable; a good probe
+/// makes `ready-timeout` count (no "has no effect").
+#[test]
+fn ready_probe_files_are_checked() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let svc = t.path().join("svc");
+    let cases = [
+        ("good", true, "tcp:127.0.0.1:80"),
+        ("prog", true, "exec ./check"),
+        ("noexec", true, "exec ./check"),
+        ("missing", true, "exec /nonexistent/check"),
+        ("name", true, "tcp:example.com:80"),
+        ("junk", true, "hello"),
+        ("once", false, "tcp:127.0.0.1:80"),
+        ("both", true, "unix:/run/x.sock"),
+    ];
+    for (name, respawn, line) in cases {
+        let d = svc.join(name);
+        fs::create_dir_all(&d).unwrap();
+        if respawn {
+            fs::write(d.join("respawn"), "").unwrap();
+        }
+        fs::write(d.join("ready-probe"), format!("{line}\n")).unwrap();
+    }
+    fs::write(svc.join("good/ready-timeout"), "5\n").unwrap();
+    fs::write(svc.join("both/notification-fd"), "3\n").unwrap();
+    for (name, mode) in [("prog", 0o755), ("noexec", 0o644)] {
+        let p = svc.join(name).join("check");
+        fs::write(&p, "#!/bin/sh\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let r = check(t.path());
+    let text: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
+    let has = |s: &str| text.iter().any(|p| p.contains(s));
+    for want in [
+        "noexec/ready-probe: noexec: exec ./check: not executable",
+        "missing/ready-probe: missing: exec /nonexistent/check: No such file or directory",
+        "name/ready-probe: name: tcp:example.com:80: \"example.com\" is not an IP address",
+        "junk/ready-probe: junk: \"hello\" is not a probe",
+        "once/ready-probe: once: not a respawn service",
+        "both/ready-probe: both: notification-fd is there too: choose one",
+    ] {
+        assert!(has(want), "{want}: {text:#?}");
+    }
+    assert_eq!(text.len(), 6, "{text:#?}");
+}
+
 #[test]
 fn sockets_and_fdstore_files_are_checked_and_shared_addresses_reported() {
     let t = tempfile::tempdir().unwrap();

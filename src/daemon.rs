@@ -6,7 +6,7 @@
 //! loop.
 //!
 //! Each loop iteration, in this fixed order:
-//! 1. `poll()` on the signalfd, the readiness pipes, the control socket and
+//! 1. `poll()` on the signalfd, the readiness pipes, probe connects, the control socket and
 //!    its clients (and the console when output is pending), with the timeout
 //!    of the nearest deadline. The only blocking call.
 //! 2. Drain the signalfd, if poll says it has something; read the
@@ -15,7 +15,8 @@
 //!    SIGCHLD came (or without a signalfd: on every wakeup).
 //! 4. Control: accept clients, read requests, carry them out.
 //! 5. Fire due deadlines (restarts after backoff, stop escalations).
-//! 6. Move a shutdown or rescue sequence on ([`crate::lifecycle`]).
+//! 6. Move a shutdown or rescue sequence on ([`crate::lifecycle`]); move
+//!    the `ready-probe`s on (`daemon_probe.rs`).
 //! 7. Answer pending operations that have completed; expire slow clients.
 //! 8. Hand the descriptors let go of to the closer ([`crate::closer`]);
 //!    flush the console as far as it goes without blocking.
@@ -62,6 +63,9 @@ mod ready;
 
 #[path = "daemon_fds.rs"]
 mod fds;
+
+#[path = "daemon_probe.rs"]
+mod probing;
 
 #[path = "daemon_preflight.rs"]
 mod check;
@@ -111,6 +115,8 @@ struct Daemon {
     update_waiters: Vec<u64>,
     /// The new image's preflight, while it runs (see `daemon_preflight.rs`).
     preflight: Option<crate::preflight::Running>,
+    /// `ready-probe` tries in flight (see `daemon_probe.rs`).
+    probes: crate::prober::Probes,
 }
 
 /// What one `poll()` found: whether the signalfd may have something (or poll
@@ -123,6 +129,8 @@ struct Woken {
     control: Vec<PollFlags>,
     logs: Vec<PollFlags>,
     ready: Vec<(RawFd, PollFlags)>,
+    /// The sockets of probe connects (by descriptor).
+    probes: Vec<(RawFd, PollFlags)>,
     /// The preflight's answer pipe has something (or hung up).
     preflight: bool,
 }
@@ -154,6 +162,9 @@ impl Daemon {
             self.preflight.as_ref().map(|p| p.deadline),
             self.host.shortages.deadline(),
             crate::closer::next_deadline(),
+            self.probes.next_deadline(),
+            // A process spawned with a probe since it was last looked at.
+            self.engine.has_probe_starts().then_some(now),
             // While the requester may still be there, look every RECHECK_MS
             // (its exit is no event of ours).
             self.requester
@@ -202,6 +213,7 @@ impl Daemon {
             control: control_events,
             logs: log_events,
             ready: ready_events,
+            probes: probe_events,
             preflight: preflight_event,
         } = self.wait(now, timeout);
         // The wait may have lasted the whole idle time: lines read now are
@@ -225,6 +237,7 @@ impl Daemon {
             let going_down = self.engine.is_halting() || self.sequence.is_some();
             let (engine, host, helper) = (&mut self.engine, &mut self.host, &mut self.helper);
             let preflight = &mut self.preflight;
+            let probes = &mut self.probes;
             // Orphans (pids the engine does not own) are reaped silently.
             self.reap_pending = reap(|pid, status| {
                 // The new image's preflight: never a service.
@@ -235,6 +248,15 @@ impl Daemon {
                 // A closer (crate::closer) is nobody's business but its own.
                 if crate::closer::reaped(pid) {
                     return;
+                }
+                // A probe program: its exit 0 makes its service ready.
+                match probes.reaped(now, pid, status) {
+                    Some(Some(main)) => {
+                        engine.ready(host, now, main);
+                        return;
+                    }
+                    Some(None) => return,
+                    None => {}
                 }
                 // Gone: its readiness pipe (if any) can say nothing more.
                 host.ready.forget(pid);
@@ -261,6 +283,8 @@ impl Daemon {
         self.host.tick_logs(now, going_down);
         self.host.tick_shortages(now);
         self.drive_sequence(now);
+        // After reaping and the deadlines: see `daemon_probe.rs`.
+        self.run_probes(now_ms(), &probe_events);
         self.answer_pending(now);
         if let Some(control) = self.control.as_mut() {
             crate::logfollow::feed_all(&mut self.pending, &self.host.logs, control, now);
@@ -290,6 +314,10 @@ impl Daemon {
         let first_ready = fds.len();
         for fd in self.host.ready.poll_fds() {
             fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
+        let first_probe = fds.len();
+        for fd in self.probes.poll_fds() {
+            fds.push(PollFd::new(fd, PollFlags::POLLOUT));
         }
         let first_control = fds.len();
         if let Some(control) = &self.control {
@@ -329,15 +357,18 @@ impl Daemon {
             .get(end_log)
             .and_then(PollFd::revents)
             .is_some_and(|r| !r.is_empty());
-        let ready = fds
-            .get(first_ready..first_control)
-            .unwrap_or(&[])
-            .iter()
-            .map(|f| {
-                let ev = f.revents().unwrap_or(PollFlags::empty());
-                (f.as_fd().as_raw_fd(), ev)
-            })
-            .collect();
+        let by_fd = |range: std::ops::Range<usize>| -> Vec<(RawFd, PollFlags)> {
+            fds.get(range)
+                .unwrap_or(&[])
+                .iter()
+                .map(|f| {
+                    let ev = f.revents().unwrap_or(PollFlags::empty());
+                    (f.as_fd().as_raw_fd(), ev)
+                })
+                .collect()
+        };
+        let ready = by_fd(first_ready..first_probe);
+        let probes = by_fd(first_probe..first_control);
         drop(fds);
         if let Err(e) = result {
             if e != Errno::EINTR {
@@ -353,6 +384,7 @@ impl Daemon {
             control: events,
             logs: log_events,
             ready,
+            probes,
             preflight,
         }
     }
@@ -666,6 +698,7 @@ impl Daemon {
             update_requested: false,
             update_waiters: Vec::new(),
             preflight: None,
+            probes: crate::prober::Probes::default(),
         }
     }
 }

@@ -140,8 +140,15 @@ impl Daemon {
             held: super::fds::export(&self.host.fds),
         };
         let bytes = snapshot::encode(&snap);
+        // Probes in flight are not handed over: their sockets would close at
+        // the exec anyway, and a probe program left running would be an
+        // orphan of the new cinit, running on past its deadline. The new
+        // cinit probes the services still `starting` from scratch.
+        self.probes.drop_all();
         let why = update::exec_with_snapshot(&self.exec, image, &bytes, &self.handed_fds());
-        // Still here: the exec failed and nothing changed.
+        // Still here: the exec failed; probe again what was being probed.
+        self.engine.requeue_probes();
+        // Otherwise nothing changed.
         let message = format!("update failed: {why}; the running cinit carries on");
         self.cancel_update(now, &message);
     }
@@ -245,6 +252,9 @@ impl Daemon {
             }
         };
         let mut daemon = Daemon::assemble(host, engine, tree, paths, exec, signals, control);
+        // The old cinit's probes were dropped before the exec: probe the
+        // services still `starting` again, from the first try.
+        daemon.engine.requeue_probes();
         daemon.pending = snap.pending;
         daemon.drop_unanswerable(&snap.waiters, &mut lost);
         // A descriptor the snapshot handed over but nothing adopted is closed.

@@ -13,8 +13,9 @@
 //!   service `need-failed`; that propagates to its own dependents.
 //! - A respawn service that exits is restarted at once the first time; quick
 //!   deaths back off (see [`restart_delay`]).
-//! - A respawn service with `notification-fd` is `starting` from each spawn
-//!   until [`Engine::ready`] says its process signalled readiness; only then
+//! - A respawn service with `notification-fd` or `ready-probe` is
+//!   `starting` from each spawn until [`Engine::ready`] says its process
+//!   signalled readiness (or its probe held); only then
 //!   has it *started* for its needers. A `ready-timeout` is a deadline on
 //!   `starting` (once or respawn): when it passes, the service is stopped
 //!   and ends `failed` (see `engine_ready.rs`).
@@ -79,6 +80,9 @@ pub struct Node {
     pub notify_fd: Option<i32>,
     /// `ready-timeout`: the longest time in `starting`, in milliseconds.
     pub ready_timeout_ms: Option<Millis>,
+    /// `ready-probe`: what must hold before the process counts as ready.
+    /// Only a respawn service has one (the loader refuses it elsewhere).
+    pub probe: Option<crate::probe::Probe>,
 }
 
 impl Node {
@@ -93,6 +97,7 @@ impl Node {
             broken: None,
             notify_fd: None,
             ready_timeout_ms: None,
+            probe: None,
         }
     }
 
@@ -100,6 +105,13 @@ impl Node {
     /// service's `notification-fd` (a once service is up when `on` exits).
     pub fn ready_fd(&self) -> Option<i32> {
         self.notify_fd.filter(|_| self.respawn)
+    }
+
+    /// Whether a spawn of this service is `starting` until something says
+    /// it is ready: a respawn service with `notification-fd` or
+    /// `ready-probe`.
+    pub fn gated(&self) -> bool {
+        self.respawn && (self.notify_fd.is_some() || self.probe.is_some())
     }
 }
 
@@ -268,6 +280,9 @@ pub struct Engine {
     times: Vec<Times>,
     /// When cinit itself started, the timeline's origin.
     started_at: Option<Millis>,
+    /// Processes of services with `ready-probe` spawned since the daemon
+    /// last looked ([`Engine::take_probe_starts`]): (service, pid).
+    probe_starts: Vec<(usize, Pid)>,
 }
 
 impl Engine {
@@ -283,6 +298,7 @@ impl Engine {
             halting: false,
             times: Vec::new(),
             started_at: None,
+            probe_starts: Vec::new(),
         };
         e.add_nodes(nodes);
         e

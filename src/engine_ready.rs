@@ -1,5 +1,8 @@
 //! Readiness: a respawn service with `notification-fd` becomes `running`
-//! when its process signals readiness ([`Engine::ready`]); a service still
+//! when its process signals readiness ([`Engine::ready`]), one with
+//! `ready-probe` when its probe holds (the daemon probes the processes
+//! [`Engine::take_probe_starts`] hands it, and calls the same
+//! [`Engine::ready`]); a service still
 //! `starting` when its `ready-timeout` passes is stopped and ends `failed`
 //! ([`Engine::time_out`], from [`Engine::tick`]).
 //!
@@ -20,7 +23,7 @@ use crate::state::Reason;
 
 impl Engine {
     /// Process `pid` signalled readiness (wrote a newline to its
-    /// `notification-fd`). Its service becomes `running`, and needers
+    /// `notification-fd`, or its service's `ready-probe` held). Its service becomes `running`, and needers
     /// waiting for it may start. Returns whether it counted: `false` for a
     /// pid that is not a main process of ours, a service that does not
     /// signal readiness, or one that is not `starting` any more (stopping,
@@ -29,9 +32,9 @@ impl Engine {
         let Some(&(i, Role::On)) = self.pids.get(&pid) else {
             return false;
         };
-        let notifies = self.nodes.get(i).and_then(Node::ready_fd).is_some();
+        let gated = self.nodes.get(i).is_some_and(Node::gated);
         match self.phase(i) {
-            Some(Phase::Starting { pid: p, .. }) if p == pid && notifies => {}
+            Some(Phase::Starting { pid: p, .. }) if p == pid && gated => {}
             _ => return false,
         }
         if let Some(s) = self.svcs.get_mut(i) {
@@ -42,6 +45,47 @@ impl Engine {
         self.enter(host, now, i, Phase::Running { pid }, None, took, detail);
         self.drain(host, now);
         true
+    }
+
+    /// The services whose processes were spawned with a `ready-probe`
+    /// since the last call: the daemon starts probing them.
+    pub fn take_probe_starts(&mut self) -> Vec<(usize, Pid)> {
+        std::mem::take(&mut self.probe_starts)
+    }
+
+    /// Whether [`Engine::take_probe_starts`] has something.
+    pub fn has_probe_starts(&self) -> bool {
+        !self.probe_starts.is_empty()
+    }
+
+    /// Queue every service that is `starting` with a `ready-probe` for
+    /// probing again: after a hot update (the old cinit's probes are gone)
+    /// or an update whose exec failed (its probes were dropped).
+    pub fn requeue_probes(&mut self) {
+        self.probe_starts = (0..self.svcs.len())
+            .filter_map(|i| match self.phase(i) {
+                Some(Phase::Starting { pid, .. })
+                    if self
+                        .nodes
+                        .get(i)
+                        .is_some_and(|n| n.gated() && n.probe.is_some()) =>
+                {
+                    Some((i, pid))
+                }
+                _ => None,
+            })
+            .collect();
+    }
+
+    /// The `ready-probe` of service `i`.
+    pub fn probe_of(&self, i: usize) -> Option<&crate::probe::Probe> {
+        self.nodes.get(i)?.probe.as_ref()
+    }
+
+    /// Whether service `i` is `starting` with main process `pid`: its
+    /// probe still has a reason to run.
+    pub fn is_starting(&self, i: usize, pid: Pid) -> bool {
+        matches!(self.phase(i), Some(Phase::Starting { pid: p, .. }) if p == pid)
     }
 
     /// When a service spawned at `now` must have left `starting`.

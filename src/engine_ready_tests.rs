@@ -317,3 +317,38 @@ fn export_and_restore_keep_readiness_and_timeouts() {
     assert_eq!(r.state(1), Some(State::Failed));
     assert_eq!(r.status(1).unwrap().reason, Some(&Reason::NotReady(1000)));
 }
+
+/// A respawn service with `ready-probe` is `starting` from its spawn, its
+/// process is handed to the daemon to probe (once), and it becomes
+/// `running` through the same `ready` as a notification; only then does
+/// its needer start. A restart hands the new process over; `requeue_probes`
+/// (after a hot update) hands over every process still `starting`.
+#[test]
+fn a_probed_service_is_starting_until_its_probe_holds() {
+    let mut nodes = graph(2, &[(0, 1, true)]);
+    nodes[1].respawn = true;
+    nodes[1].probe = Some(crate::probe::parse_line("tcp:127.0.0.1:80").unwrap());
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run; 2]);
+    e.start(&mut h, 0, 0);
+    let pid = h.pid_of(1, Role::On);
+    assert!(h.ready_fds.is_empty(), "no readiness pipe for a probe");
+    assert_eq!(e.state(1), Some(State::Starting));
+    assert!(e.is_starting(1, pid));
+    assert!(e.has_probe_starts());
+    assert_eq!(e.take_probe_starts(), [(1, pid)]);
+    assert!(!e.has_probe_starts());
+    assert_eq!(
+        e.probe_of(1).map(crate::probe::Probe::line).as_deref(),
+        Some("tcp:127.0.0.1:80")
+    );
+    e.requeue_probes();
+    assert_eq!(e.take_probe_starts(), [(1, pid)]);
+    assert_eq!(h.spawned(0), 0, "the needer waits for the probe");
+    assert!(e.ready(&mut h, 40, pid));
+    assert_eq!(e.state(1), Some(State::Running));
+    assert!(!e.is_starting(1, pid));
+    assert_eq!(h.spawned(0), 1);
+    e.requeue_probes();
+    assert!(!e.has_probe_starts(), "a running service is not probed");
+}

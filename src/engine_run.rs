@@ -39,9 +39,14 @@ impl Engine {
         match spawned {
             Ok(Spawned::Pid(pid)) => {
                 self.pids.insert(pid, (i, Role::On));
-                // A service that signals readiness has started only once it
-                // is ready (see `ready`), not at the spawn.
-                let up_now = respawn && ready_fd.is_none();
+                // A service that signals readiness (or is probed) has
+                // started only once it is ready (see `ready`), not at the
+                // spawn.
+                let gated = self.nodes.get(i).is_some_and(Node::gated);
+                let up_now = respawn && !gated;
+                if gated && self.nodes.get(i).is_some_and(|n| n.probe.is_some()) {
+                    self.probe_starts.push((i, pid));
+                }
                 if let Some(s) = self.svcs.get_mut(i) {
                     s.spawned_at = now;
                     s.started_once |= up_now;

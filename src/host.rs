@@ -228,6 +228,43 @@ impl RealHost {
     }
 }
 
+impl RealHost {
+    /// Spawn a `ready-probe` program of `svc` (`argv`, program first) as the
+    /// service's own `on` is spawned ([`spawn`]: clean signal mask and
+    /// dispositions, its own session, only its stdio): in the service
+    /// directory (a relative program is found there), with the
+    /// environment of `on.env`, its output in the service's log, stdin
+    /// `/dev/null`, and no sockets or readiness pipe. Returns the pid or
+    /// the errno.
+    pub fn spawn_probe(&mut self, svc: usize, argv: &[String]) -> Result<Pid, i32> {
+        let (Some(dir), Some(cdir)) = (self.dirs.get(svc), self.cdirs.get(svc)) else {
+            return Err(libc::EINVAL);
+        };
+        let envp = match read_exec(dir, "on") {
+            Ok(spec) => spec.map(|s| s.envp).unwrap_or_default(),
+            Err(e) => return Err(e.errno.unwrap_or(libc::EINVAL)),
+        };
+        let argv: Vec<CString> = argv
+            .iter()
+            .map(|a| CString::new(a.as_bytes()).map_err(|_| libc::EINVAL))
+            .collect::<Result<_, _>>()?;
+        let path = argv.first().cloned().ok_or(libc::EINVAL)?;
+        let spec = crate::svcdir::ExecSpec { path, argv, envp };
+        let stdio: RawFd = match &self.child_stdio {
+            Some(fd) => fd.as_raw_fd(),
+            None => return Err(libc::EBADF),
+        };
+        let (mut fds, notes) = self.logs.stdio(svc, dir, stdio, now_ms());
+        fds.stdin = None;
+        fds.extra.clear();
+        let spawned = spawn(&spec, cdir, &fds);
+        for note in notes {
+            self.log(&note);
+        }
+        spawned
+    }
+}
+
 /// A service file that could not be read. Out of descriptors or memory,
 /// `program` cannot be executed for now, as temporary as the same errno
 /// from the exec (a respawn service backs off and retries); anything else

@@ -55,6 +55,8 @@ pub mod nofile;
 pub mod paths;
 pub mod peer;
 pub mod preflight;
+pub mod probe;
+pub mod prober;
 pub mod proto;
 pub mod ready_conf;
 pub mod ready_pipe;

@@ -287,6 +287,13 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
         // Appended: readiness (`notification-fd`, `ready-timeout`).
         o.opt_u64(n.notify_fd.and_then(|fd| u64::try_from(fd).ok()));
         o.opt_u64(n.ready_timeout_ms);
+        // Appended: the `ready-probe` line, empty for none.
+        o.str(
+            &n.probe
+                .as_ref()
+                .map(crate::probe::Probe::line)
+                .unwrap_or_default(),
+        );
         body.section(tag::NODE, o);
     }
     for r in &s.services {
@@ -515,6 +522,12 @@ fn node(p: &mut In) -> Option<Node> {
     // Appended fields: absent from an older writer (no readiness).
     n.notify_fd = p.opt_u64().flatten().and_then(|fd| i32::try_from(fd).ok());
     n.ready_timeout_ms = p.opt_u64().flatten();
+    // Absent from an older writer: no probe. The line was written by
+    // `Probe::line`, so it parses back.
+    n.probe = p
+        .str()
+        .filter(|l| !l.is_empty())
+        .and_then(|l| crate::probe::parse_line(&l).ok());
     Some(n)
 }
 

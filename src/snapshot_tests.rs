@@ -338,7 +338,7 @@ fn without_appended(bytes: &[u8], cuts: &[(u8, usize)]) -> Vec<u8> {
 fn a_writer_without_readiness_is_read_with_defaults() {
     let mut s = sample();
     s.services.truncate(3);
-    let old = without_appended(&encode(&s), &[(tag::NODE, 18), (tag::SERVICE, 9)]);
+    let old = without_appended(&encode(&s), &[(tag::NODE, 22), (tag::SERVICE, 9)]);
     let (back, lost) = decode(&old).unwrap();
     assert!(lost.is_empty(), "{lost:?}");
     for n in &mut s.nodes {
@@ -348,6 +348,26 @@ fn a_writer_without_readiness_is_read_with_defaults() {
     for r in &mut s.services {
         r.stop_timed_out = None;
     }
+    assert_eq!(back, s);
+}
+
+/// A node's `ready-probe` survives the round trip (the new cinit probes
+/// again), and a writer from before probes (no probe field) reads as no
+/// probe.
+#[test]
+fn a_ready_probe_round_trips_and_an_older_writer_has_none() {
+    let mut s = sample();
+    s.nodes[0].notify_fd = None;
+    for line in ["tcp:[::1]:8080", "unix:/run/a b.sock", "exec ./check -q"] {
+        s.nodes[0].probe = Some(crate::probe::parse_line(line).unwrap());
+        let (back, lost) = decode(&encode(&s)).unwrap();
+        assert!(lost.is_empty(), "{lost:?}");
+        assert_eq!(back, s);
+    }
+    s.nodes[0].probe = None;
+    let old = without_appended(&encode(&s), &[(tag::NODE, 4)]);
+    let (back, lost) = decode(&old).unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
     assert_eq!(back, s);
 }
 

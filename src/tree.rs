@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::canon::Canon;
 use crate::engine::Node;
 use crate::graph::find_cycles;
+use crate::probe::{conflict, read_ready_probe, READY_PROBE};
 use crate::ready_conf::{read_notification_fd, read_ready_timeout};
 use crate::state::Reason;
 use crate::svcdir::{read_delay, read_deps, read_respawn, resolve_service_dir};
@@ -212,6 +213,23 @@ impl Tree {
             read_ready_timeout(&dir).map(|t| node.ready_timeout_ms = t),
         ] {
             if let Err(e) = result {
+                self.problem(&name, &e.file, &e.reason);
+                node.broken = Some(Reason::Config(e.to_string()));
+            }
+        }
+        // A probe is a respawn service's alternative to `notification-fd`;
+        // anything else is refused rather than guessed ([`conflict`]).
+        match read_ready_probe(&dir) {
+            Ok(Some(probe)) => match conflict(node.respawn, node.notify_fd.is_some()) {
+                Some(why) => {
+                    let file = dir.join(READY_PROBE);
+                    self.problem(&name, &file, why);
+                    node.broken = Some(Reason::Config(format!("{}: {why}", file.display())));
+                }
+                None => node.probe = Some(probe),
+            },
+            Ok(None) => {}
+            Err(e) => {
                 self.problem(&name, &e.file, &e.reason);
                 node.broken = Some(Reason::Config(e.to_string()));
             }

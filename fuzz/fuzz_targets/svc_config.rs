@@ -26,6 +26,10 @@
 //!   most 16 sockets with valid, distinct names, each rendered back to a
 //!   line that parses to the same socket; a refusal names its line, which
 //!   is a line of the file;
+//! - `probe::parse_probe` (`ready-probe`, `src/probe.rs`) accepts one
+//!   non-empty line only; what it accepts prints back (`Probe::line`) to
+//!   a line that parses to the same probe; a TCP port is never 0, a Unix
+//!   path is absolute, an `exec` has a program; a refusal names the file;
 //! - `fdstore::parse_capacity` (`fdstore`) accepts exactly a whole number
 //!   from 0 to 64, blanks around it allowed;
 //! - a profile name never leaves the service tree (not empty, not absolute,
@@ -37,6 +41,7 @@ use std::path::{Component, Path};
 
 use cinit::fdstore::{parse_capacity, MAX_PER_SERVICE};
 use cinit::paths::profile_from_args;
+use cinit::probe::{parse_line, parse_probe, Probe};
 use cinit::ready_conf::{
     parse_notification_fd, parse_ready_timeout, MAX_NOTIFY_FD, MAX_READY_TIMEOUT_MS, MIN_NOTIFY_FD,
 };
@@ -245,6 +250,23 @@ fn check_fdstore(data: &[u8]) {
     }
 }
 
+fn check_probe(data: &[u8]) {
+    let path = Path::new("svc/x/ready-probe");
+    match parse_probe(path, data) {
+        Ok(p) => {
+            let t = std::str::from_utf8(data).unwrap().trim();
+            assert!(!t.is_empty() && !t.contains('\n'), "accepted {t:?}");
+            assert_eq!(parse_line(&p.line()).as_ref(), Ok(&p), "{t:?}");
+            match &p {
+                Probe::Tcp(a) => assert_ne!(a.port(), 0),
+                Probe::Unix(u) => assert!(u.is_absolute()),
+                Probe::Exec(argv) => assert!(!argv.is_empty()),
+            }
+        }
+        Err(e) => assert_eq!(e.file, path),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let lines = check_lines(data);
     check_params(data, &lines);
@@ -252,6 +274,7 @@ fuzz_target!(|data: &[u8]| {
     check_delay(data);
     check_notification_fd(data);
     check_ready_timeout(data);
+    check_probe(data);
     check_sockets(data);
     check_fdstore(data);
     check_profile(data);
