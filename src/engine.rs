@@ -21,6 +21,9 @@
 //! - Stopping runs `off`, then SIGTERM (+SIGCONT) to the process group, then
 //!   SIGKILL after `delay` seconds. Only pids that have not been reaped are ever
 //!   signalled: the pid map is updated the moment a child is reaped.
+//! - A stop of a set goes in reverse start order: a service only after every
+//!   service of the set that needs or wants it is down; a grouping reached
+//!   by the cascade is parked in `waiting` (see `engine_stop.rs`).
 //!
 //! Invariants: at most one main process and one `off` process per service; a
 //! pid is in `pids` exactly while its process is unreaped; the work queue is
@@ -79,6 +82,11 @@ pub struct Node {
     pub notify_fd: Option<i32>,
     /// `ready-timeout`: the longest time in `starting`, in milliseconds.
     pub ready_timeout_ms: Option<Millis>,
+    /// A grouping: neither `on` nor `off`, nothing runs when it starts or
+    /// stops (like a systemd target). A stop cascading from one of its
+    /// needs parks it in `waiting` instead of stopping it (see
+    /// `engine_stop.rs`).
+    pub grouping: bool,
 }
 
 impl Node {
@@ -93,6 +101,7 @@ impl Node {
             broken: None,
             notify_fd: None,
             ready_timeout_ms: None,
+            grouping: false,
         }
     }
 
@@ -220,8 +229,12 @@ struct Svc {
     restarts: u32,
     quick_deaths: u32,
     started_once: bool,
-    /// Stop requested; waits until every service needing it has stopped.
+    /// Stop requested; waits until every service needing or wanting it that
+    /// is being stopped too has stopped.
     stop_requested: bool,
+    /// With `stop_requested`: the pending stop parks this grouping in
+    /// `waiting` instead (a cascade from this need reached it).
+    park_for: Option<usize>,
 }
 
 impl Svc {
@@ -235,6 +248,7 @@ impl Svc {
             quick_deaths: 0,
             started_once: false,
             stop_requested: false,
+            park_for: None,
         }
     }
 }
@@ -256,8 +270,12 @@ pub struct Engine {
     nodes: Vec<Node>,
     /// Reverse edges: services that need or want each service.
     dependents: Vec<Vec<usize>>,
-    /// Reverse `needs` edges only: who must go down before each service.
+    /// Reverse `needs` edges only: the services a stop cascades to.
     needed_by: Vec<Vec<usize>>,
+    /// Per service, 1 + the index of the dependency cycle (through needs or
+    /// wants) it is on, or 0. A stop never waits along an edge inside a
+    /// cycle, so a cycle can never hold a stop back for good.
+    cycle_of: Vec<u32>,
     svcs: Vec<Svc>,
     pids: HashMap<Pid, (usize, Role)>,
     queue: VecDeque<usize>,
@@ -277,6 +295,7 @@ impl Engine {
             nodes: Vec::new(),
             dependents: Vec::new(),
             needed_by: Vec::new(),
+            cycle_of: Vec::new(),
             svcs: Vec::new(),
             pids: HashMap::default(),
             queue: VecDeque::new(),
@@ -312,6 +331,20 @@ impl Engine {
                     if list.last() != Some(&i) {
                         list.push(i);
                     }
+                }
+            }
+        }
+        self.cycle_of = vec![0; n];
+        let edges: Vec<Vec<usize>> = self
+            .nodes
+            .iter()
+            .map(|x| x.needs.iter().chain(x.wants.iter()).copied().collect())
+            .collect();
+        for (k, cycle) in crate::graph::find_cycles(&edges).iter().enumerate() {
+            let id = u32::try_from(k).unwrap_or(u32::MAX).saturating_add(1);
+            for &m in &cycle.members {
+                if let Some(c) = self.cycle_of.get_mut(m) {
+                    *c = id;
                 }
             }
         }
@@ -370,6 +403,7 @@ impl Engine {
             }
             if let Some(s) = self.svcs.get_mut(i) {
                 s.stop_requested = false;
+                s.park_for = None;
             }
             let phase = self.phase(i);
             if matches!(
@@ -389,6 +423,7 @@ impl Engine {
         }
         if let Some(s) = self.svcs.get_mut(i) {
             s.stop_requested = false;
+            s.park_for = None;
         }
         if matches!(
             self.phase(i),
@@ -607,7 +642,8 @@ impl Engine {
         }
         // A service waiting to stop may be waiting for this one.
         if let Some(node) = self.nodes.get(i) {
-            self.queue.extend(node.needs.iter().copied());
+            self.queue
+                .extend(node.needs.iter().chain(node.wants.iter()).copied());
         }
     }
 
@@ -639,13 +675,7 @@ impl Engine {
     /// needers are down; a waiting service starts once its dependencies are.
     fn evaluate(&mut self, host: &mut dyn Host, now: Millis, i: usize) {
         if self.svcs.get(i).is_some_and(|s| s.stop_requested) {
-            let blocked = self.needed_by.get(i).is_some_and(|needers| {
-                needers.iter().any(|&n| {
-                    self.svcs.get(n).is_some_and(|s| s.stop_requested)
-                        || matches!(self.phase(n), Some(Phase::Stopping(_)))
-                })
-            });
-            if !blocked {
+            if !self.stop_blocked(i) {
                 self.stop_one(host, now, i);
             }
             return;
@@ -680,7 +710,12 @@ impl Engine {
             self.end(host, now, i, Phase::NeedFailed, reason);
             return;
         }
-        let ready = node.needs.iter().all(|&n| self.started(n))
+        // A need whose stop is pending counts as going down: nothing starts
+        // on it (a grouping parked by that stop stays parked).
+        let ready = node
+            .needs
+            .iter()
+            .all(|&n| self.started(n) && !self.svcs.get(n).is_some_and(|s| s.stop_requested))
             && node.wants.iter().all(|&w| self.settled(w));
         if ready {
             self.spawn_main(host, now, i, None);
