@@ -8,7 +8,8 @@ use std::fmt;
 /// A service's state, as users see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
-    /// Requested, waiting for its needs and wants.
+    /// Requested, waiting for its needs and wants; or a grouping parked
+    /// because one of its needs is being stopped.
     Waiting,
     /// A once service whose `on` is running, or a respawn service with
     /// `notification-fd` whose process has not signalled readiness yet.
