@@ -29,15 +29,26 @@ use std::time::{Duration, Instant};
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A respawn service that, on SIGTERM, appends `term NAME` to mark
-/// `order`, lingers `linger` seconds, appends `end NAME` and exits 0.
+/// `order`, lingers `linger` seconds, appends `end NAME` and exits 0. It
+/// creates mark `up-NAME` once its trap is set (see [`wait_traps`]).
 fn logger(fx: &Fixture, name: &str, linger: &str) {
     let o = fx.mark("order");
     let o = o.display();
     fx.service(name).respawn().script(&format!(
         "trap 'echo \"term {name}\" >> \"{o}\"; sleep {linger}; \
          echo \"end {name}\" >> \"{o}\"; exit 0' TERM\n\
-         while :; do sleep 0.1; done"
+         {}\n\
+         while :; do sleep 0.1; done",
+        sh_touch(&fx.mark(&format!("up-{name}")))
     ));
+}
+
+/// Waits until each of `names` has set its SIGTERM trap: a signal that
+/// came before would kill the shell at once, without a mark.
+fn wait_traps(c: &Cinit, fx: &Fixture, names: &[&str]) {
+    c.wait_until("the services' SIGTERM traps", TIMEOUT, |_| {
+        names.iter().all(|n| fx.has_mark(&format!("up-{n}")))
+    });
 }
 
 /// The tree of the issue's server, small: `syslog` (s) is wanted by `cron`
@@ -86,10 +97,12 @@ fn line_of(c: &Cinit, needle: &str) -> Option<usize> {
     c.console().lines().position(|l| l.contains(needle))
 }
 
-/// Boots the server tree and waits until `init` is done.
+/// Boots the server tree and waits until `init` is done and every
+/// service has set its trap.
 fn boot_server(fx: &Fixture) -> Cinit {
     let c = fx.boot_ctl();
     c.wait_state("done", "init");
+    wait_traps(&c, fx, &["syslog", "cron", "web"]);
     c
 }
 
@@ -140,7 +153,7 @@ fn ctl_stop_of_a_set_stops_a_wanted_service_after_its_wanters_in_the_set() {
     fx.service("tail").wants("syslog");
     fx.service("init").needs("tail");
     let c = boot_server(&fx);
-    c.wait_state("running", "tail");
+    wait_traps(&c, &fx, &["tail"]);
     let tail = c.ctl(&["pid", "tail"]).stdout.trim().to_owned();
     let out = c.ctl(&["stop", "syslog", "cron"]);
     let mut checks = syslog_last(&fx);
@@ -291,6 +304,7 @@ fn a_parked_grouping_survives_a_hot_update() {
     fx.service("init").needs("x");
     let c = fx.boot_ctl();
     c.wait_state("done", "init");
+    wait_traps(&c, &fx, &["web", "x"]);
     let mut stop = c
         .ctl_cmd(&["stop", "web"])
         .stdout(Stdio::piped())
