@@ -334,20 +334,7 @@ impl Engine {
                 }
             }
         }
-        self.cycle_of = vec![0; n];
-        let edges: Vec<Vec<usize>> = self
-            .nodes
-            .iter()
-            .map(|x| x.needs.iter().chain(x.wants.iter()).copied().collect())
-            .collect();
-        for (k, cycle) in crate::graph::find_cycles(&edges).iter().enumerate() {
-            let id = u32::try_from(k).unwrap_or(u32::MAX).saturating_add(1);
-            for &m in &cycle.members {
-                if let Some(c) = self.cycle_of.get_mut(m) {
-                    *c = id;
-                }
-            }
-        }
+        self.number_cycles();
     }
 
     pub fn len(&self) -> usize {

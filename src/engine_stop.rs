@@ -158,6 +158,26 @@ impl Engine {
         self.enter(host, now, i, Phase::Waiting, None, None, Some(detail));
     }
 
+    /// Number the dependency cycles (through needs or wants) for
+    /// [`Engine::stop_blocked`]: `cycle_of` is 1 + the cycle's index for
+    /// its members, 0 for every other service. Once per load.
+    pub(super) fn number_cycles(&mut self) {
+        self.cycle_of = vec![0; self.nodes.len()];
+        let edges: Vec<Vec<usize>> = self
+            .nodes
+            .iter()
+            .map(|x| x.needs.iter().chain(x.wants.iter()).copied().collect())
+            .collect();
+        for (k, cycle) in crate::graph::find_cycles(&edges).iter().enumerate() {
+            let id = u32::try_from(k).unwrap_or(u32::MAX).saturating_add(1);
+            for &m in &cycle.members {
+                if let Some(c) = self.cycle_of.get_mut(m) {
+                    *c = id;
+                }
+            }
+        }
+    }
+
     /// Whether the pending stop of `i` must wait: a service that needs or
     /// wants it is being stopped too and is not down yet. Edges inside a
     /// dependency cycle do not count (a stop must always end).
