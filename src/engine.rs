@@ -22,6 +22,9 @@
 //! - Stopping runs `off`, then SIGTERM (+SIGCONT) to the process group, then
 //!   SIGKILL after `delay` seconds. Only pids that have not been reaped are ever
 //!   signalled: the pid map is updated the moment a child is reaped.
+//! - A stop of a set goes in reverse start order: a service only after every
+//!   service of the set that needs or wants it is down; a grouping reached
+//!   by the cascade is parked in `waiting` (see `engine_stop.rs`).
 //!
 //! Invariants: at most one main process and one `off` process per service; a
 //! pid is in `pids` exactly while its process is unreaped; the work queue is
@@ -83,6 +86,11 @@ pub struct Node {
     /// `ready-probe`: what must hold before the process counts as ready.
     /// Only a respawn service has one (the loader refuses it elsewhere).
     pub probe: Option<crate::probe::Probe>,
+    /// A grouping: neither `on` nor `off`, nothing runs when it starts or
+    /// stops (like a systemd target). A stop cascading from one of its
+    /// needs parks it in `waiting` instead of stopping it (see
+    /// `engine_stop.rs`).
+    pub grouping: bool,
 }
 
 impl Node {
@@ -98,6 +106,7 @@ impl Node {
             notify_fd: None,
             ready_timeout_ms: None,
             probe: None,
+            grouping: false,
         }
     }
 
@@ -232,8 +241,12 @@ struct Svc {
     restarts: u32,
     quick_deaths: u32,
     started_once: bool,
-    /// Stop requested; waits until every service needing it has stopped.
+    /// Stop requested; waits until every service needing or wanting it that
+    /// is being stopped too has stopped.
     stop_requested: bool,
+    /// With `stop_requested`: the pending stop parks this grouping in
+    /// `waiting` instead (a cascade from this need reached it).
+    park_for: Option<usize>,
 }
 
 impl Svc {
@@ -247,6 +260,7 @@ impl Svc {
             quick_deaths: 0,
             started_once: false,
             stop_requested: false,
+            park_for: None,
         }
     }
 }
@@ -268,8 +282,12 @@ pub struct Engine {
     nodes: Vec<Node>,
     /// Reverse edges: services that need or want each service.
     dependents: Vec<Vec<usize>>,
-    /// Reverse `needs` edges only: who must go down before each service.
+    /// Reverse `needs` edges only: the services a stop cascades to.
     needed_by: Vec<Vec<usize>>,
+    /// Per service, 1 + the index of the dependency cycle (through needs or
+    /// wants) it is on, or 0. A stop never waits along an edge inside a
+    /// cycle, so a cycle can never hold a stop back for good.
+    cycle_of: Vec<u32>,
     svcs: Vec<Svc>,
     pids: HashMap<Pid, (usize, Role)>,
     queue: VecDeque<usize>,
@@ -292,6 +310,7 @@ impl Engine {
             nodes: Vec::new(),
             dependents: Vec::new(),
             needed_by: Vec::new(),
+            cycle_of: Vec::new(),
             svcs: Vec::new(),
             pids: HashMap::default(),
             queue: VecDeque::new(),
@@ -331,6 +350,7 @@ impl Engine {
                 }
             }
         }
+        self.number_cycles();
     }
 
     pub fn len(&self) -> usize {
@@ -386,6 +406,7 @@ impl Engine {
             }
             if let Some(s) = self.svcs.get_mut(i) {
                 s.stop_requested = false;
+                s.park_for = None;
             }
             let phase = self.phase(i);
             if matches!(
@@ -405,6 +426,7 @@ impl Engine {
         }
         if let Some(s) = self.svcs.get_mut(i) {
             s.stop_requested = false;
+            s.park_for = None;
         }
         if matches!(
             self.phase(i),
@@ -623,7 +645,8 @@ impl Engine {
         }
         // A service waiting to stop may be waiting for this one.
         if let Some(node) = self.nodes.get(i) {
-            self.queue.extend(node.needs.iter().copied());
+            self.queue
+                .extend(node.needs.iter().chain(node.wants.iter()).copied());
         }
     }
 
@@ -655,13 +678,7 @@ impl Engine {
     /// needers are down; a waiting service starts once its dependencies are.
     fn evaluate(&mut self, host: &mut dyn Host, now: Millis, i: usize) {
         if self.svcs.get(i).is_some_and(|s| s.stop_requested) {
-            let blocked = self.needed_by.get(i).is_some_and(|needers| {
-                needers.iter().any(|&n| {
-                    self.svcs.get(n).is_some_and(|s| s.stop_requested)
-                        || matches!(self.phase(n), Some(Phase::Stopping(_)))
-                })
-            });
-            if !blocked {
+            if !self.stop_blocked(i) {
                 self.stop_one(host, now, i);
             }
             return;
@@ -696,7 +713,12 @@ impl Engine {
             self.end(host, now, i, Phase::NeedFailed, reason);
             return;
         }
-        let ready = node.needs.iter().all(|&n| self.started(n))
+        // A need whose stop is pending counts as going down: nothing starts
+        // on it (a grouping parked by that stop stays parked).
+        let ready = node
+            .needs
+            .iter()
+            .all(|&n| self.started(n) && !self.svcs.get(n).is_some_and(|s| s.stop_requested))
             && node.wants.iter().all(|&w| self.settled(w));
         if ready {
             self.spawn_main(host, now, i, None);

@@ -269,9 +269,17 @@ proptest! {
     /// No transition out of an impossible state: whatever happens (starts
     /// with and without dependencies, stops, stops of dependents, exits,
     /// readiness notifications, timers with ready-timeouts, a shutdown and
-    /// its end), every state change the engine makes is one
-    /// [`crate::state::may_follow`] allows, every change is reported, and
-    /// the engine signals only live pids (the fake host checks that).
+    /// its end, groupings parked by a cascade), every state change the
+    /// engine makes is one [`crate::state::may_follow`] allows, every
+    /// change is reported, and the engine signals only live pids (the fake
+    /// host checks that).
+    ///
+    /// Stop order: at every step (each report, replayed in order), no
+    /// service enters `stopping` while a service that needs or wants it,
+    /// and belongs to a stop in progress (a shutdown, or a stop with
+    /// dependents, not since started again), is still up (starting,
+    /// running, done, backoff or stopping). A plain [`Engine::stop`] of one
+    /// service and the end of a `ready-timeout` are not stops of a set.
     #[test]
     fn every_state_change_is_a_legal_transition(
         (edges, kinds, plans, offs, delays, events) in (2usize..8).prop_flat_map(|n| (
@@ -295,6 +303,27 @@ proptest! {
             nodes[i].ready_timeout_ms = timeout;
             nodes[i].delay_s = delays[i];
         }
+        for i in 0..n {
+            // A grouping runs nothing when it starts or stops.
+            nodes[i].grouping = matches!(plans[i], Plan::Nothing) && !offs[i];
+        }
+        // Who needs or wants each service.
+        let mut upper: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, x) in nodes.iter().enumerate() {
+            for &d in x.needs.iter().chain(x.wants.iter()) {
+                upper[d].push(i);
+            }
+        }
+        let lower: Vec<Vec<usize>> = nodes
+            .iter()
+            .map(|x| x.needs.iter().chain(x.wants.iter()).copied().collect())
+            .collect();
+        let mut needers: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, x) in nodes.iter().enumerate() {
+            for &d in &x.needs {
+                needers[d].push(i);
+            }
+        }
         let mut e = Engine::new(nodes);
         let mut h = Fake::new(plans);
         h.has_off = offs;
@@ -302,12 +331,59 @@ proptest! {
         let names: Vec<String> = (0..n).map(|i| ((b'a' + i as u8) as char).to_string()).collect();
         let mut last = vec![State::Stopped; n];
         let mut seen_reports = 0;
+        // Services in a stop of a set still in progress (or down by it).
+        let mut in_stop = vec![false; n];
+        let up = |st: State| matches!(
+            st,
+            State::Starting | State::Running | State::Done | State::Backoff | State::Stopping
+        );
         for ev in events {
+            // A start takes its services (and, with dependencies, what they
+            // need and want) out of any stop; a plain stop is not ordered.
+            let mut unordered = None;
+            match ev {
+                Ev::Start(i) => {
+                    let mut seen = vec![false; n];
+                    let mut todo = vec![i];
+                    while let Some(k) = todo.pop() {
+                        if !std::mem::replace(&mut seen[k], true) {
+                            in_stop[k] = false;
+                            todo.extend(&lower[k]);
+                        }
+                    }
+                }
+                Ev::StartAlone(i) => in_stop[i] = false,
+                Ev::Stop(i) => {
+                    in_stop[i] = false;
+                    unordered = Some(i);
+                }
+                Ev::StopAll => {
+                    for (k, m) in in_stop.iter_mut().enumerate() {
+                        *m |= !e.is_down(k);
+                    }
+                }
+                _ => {}
+            }
             match ev {
                 Ev::Start(i) => e.start(&mut h, now, i),
                 Ev::StartAlone(i) => e.start_alone(&mut h, now, i),
                 Ev::Stop(i) => e.stop(&mut h, now, i),
                 Ev::StopWithDependents(i) => {
+                    // The set is known before the reports are replayed:
+                    // `i` and the needers the cascade reaches (it passes
+                    // no service that is down).
+                    let mut seen = vec![false; n];
+                    let mut todo = vec![i];
+                    while let Some(k) = todo.pop() {
+                        if !std::mem::replace(&mut seen[k], true) {
+                            in_stop[k] = true;
+                            let down = |x: usize| matches!(
+                                e.state(x),
+                                Some(State::Stopped | State::Failed | State::NeedFailed)
+                            );
+                            todo.extend(needers[k].iter().copied().filter(|&x| !down(x)));
+                        }
+                    }
                     e.stop_with_dependents(&mut h, now, &[i]);
                 }
                 Ev::Exit(pick, code) => {
@@ -348,7 +424,24 @@ proptest! {
                     crate::state::may_follow(last[i], r.state),
                     "{}: {} -> {} after {:?}", name, last[i], r.state, ev
                 );
+                let timed_out = r.detail.as_deref().is_some_and(|d| d.starts_with("not ready"));
+                if r.state == State::Stopping && unordered != Some(i) && !timed_out {
+                    for &w in &upper[i] {
+                        prop_assert!(
+                            !(in_stop[w] && up(last[w])),
+                            "{} stopping while {} (needs or wants it, being stopped) is {} after {:?}",
+                            name, names[w], last[w], ev
+                        );
+                    }
+                }
                 last[i] = r.state;
+            }
+            // A member no longer being stopped and up again has left the
+            // stop (a start took it).
+            for k in 0..n {
+                if in_stop[k] && !e.is_being_stopped(k) && up(last[k]) {
+                    in_stop[k] = false;
+                }
             }
             seen_reports = h.reports.len();
             for (i, &l) in last.iter().enumerate() {

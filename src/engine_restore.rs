@@ -36,6 +36,9 @@ pub struct SvcRecord {
     /// While stopping: the stop ends a `ready-timeout` of this many
     /// milliseconds (the service then ends `failed`).
     pub stop_timed_out: Option<Millis>,
+    /// With `stop_requested`: the pending stop parks this grouping (the
+    /// index of the need whose stop reached it).
+    pub park_for: Option<usize>,
 }
 
 /// The `phase` value of a record whose state could not be read.
@@ -59,6 +62,7 @@ impl SvcRecord {
             started_once: false,
             stop_requested: false,
             stop_timed_out: None,
+            park_for: None,
         }
     }
 }
@@ -124,6 +128,7 @@ fn record_of(s: &Svc) -> SvcRecord {
         started_once: s.started_once,
         stop_requested: s.stop_requested,
         stop_timed_out: None,
+        park_for: s.park_for,
     };
     r.phase = match s.phase {
         Phase::Waiting => 0,
@@ -196,6 +201,7 @@ impl Engine {
                     quick_deaths: r.quick_deaths,
                     started_once: r.started_once,
                     stop_requested: r.stop_requested,
+                    park_for: r.park_for.filter(|&c| c < records.len()),
                 };
             }
         }

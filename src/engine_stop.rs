@@ -1,8 +1,26 @@
 //! Stopping services: the `off` → SIGTERM → SIGKILL sequence of one
-//! service, and stopping a set of services in reverse need order.
+//! service, and stopping a set of services in reverse start order.
 //!
 //! Part of [`crate::engine`] (a child module, so it shares the engine's
 //! private state), split out because it is a responsibility of its own.
+//!
+//! Rules of a stop of a set (a shutdown, rescue, `cinit-ctl stop`):
+//! - The set is the services named and, transitively, every service that
+//!   *needs* one of them (a want is soft: a stop never cascades along it).
+//! - A service of the set stops only once every service that needs **or
+//!   wants** it, and is being stopped too, is down: the reverse of the
+//!   start order, so a wanted logger outlives the daemons that log to it. A
+//!   wanter that is not being stopped holds nothing back. Independent
+//!   branches stop in parallel.
+//! - An edge inside a dependency cycle never holds a stop back (cycle
+//!   members never run, so this only matters for a defect elsewhere): a
+//!   stop always ends.
+//! - Outside a shutdown, a *grouping* (no `on`, no `off`) reached by the
+//!   cascade is not stopped but *parked*: it goes back to `waiting`, and is
+//!   `done` again once its needs are up. Waiting requests nothing, so it does
+//!   not pull the stopped need up again. The cascade goes on through it to
+//!   the services that need it. Named itself, or in a shutdown, a grouping
+//!   stops like any service.
 
 use nix::sys::signal::Signal;
 
@@ -65,41 +83,112 @@ impl Engine {
 
     /// Stop `roots` and, first, every service that (transitively) needs one
     /// of them and is not already stopped. A service goes down only after
-    /// everything in the set that needs it is down; independent branches go
-    /// down in parallel. Returns the dependents added to the set.
+    /// everything in the set that needs or wants it is down; independent
+    /// branches go down in parallel. Groupings reached by the cascade are
+    /// parked instead (see the module doc). Returns the dependents added to
+    /// the set (parked groupings are not among them).
     pub fn stop_with_dependents(
         &mut self,
         host: &mut dyn Host,
         now: Millis,
         roots: &[usize],
     ) -> Vec<usize> {
-        let mut in_set = vec![false; self.nodes.len()];
-        let mut todo: Vec<usize> = roots.to_vec();
+        let n = self.nodes.len();
+        let mut in_set = vec![false; n];
+        let mut is_root = vec![false; n];
+        for &r in roots {
+            if let Some(x) = is_root.get_mut(r) {
+                *x = true;
+            }
+        }
+        // (service, the need whose stop reached it)
+        let mut todo: Vec<(usize, Option<usize>)> = roots.iter().map(|&r| (r, None)).collect();
         let mut dependents = Vec::new();
-        while let Some(i) = todo.pop() {
+        while let Some((i, cause)) = todo.pop() {
             match in_set.get_mut(i) {
                 Some(seen) if !*seen => *seen = true,
                 _ => continue,
             }
-            if !roots.contains(&i) {
+            let root = is_root.get(i).copied().unwrap_or(false);
+            let Some(svc) = self.svcs.get_mut(i) else {
+                continue;
+            };
+            let grouping = self.nodes.get(i).is_some_and(|x| x.grouping);
+            if root || self.halting {
+                svc.park_for = None;
+            } else if grouping && (!svc.stop_requested || svc.park_for.is_some()) {
+                // Parked once the services that need or want it are down,
+                // like a stop: what needs it goes down before its needs.
+                svc.park_for = svc.park_for.or(cause);
+            }
+            if svc.park_for.is_none() && !root {
                 dependents.push(i);
             }
-            if let Some(s) = self.svcs.get_mut(i) {
-                s.stop_requested = true;
-            }
+            svc.stop_requested = true;
             self.queue.push_back(i);
             if let Some(needers) = self.needed_by.get(i) {
-                todo.extend(needers.iter().copied().filter(|&n| {
-                    !matches!(
-                        self.phase(n),
-                        Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed)
-                    )
-                }));
+                todo.extend(
+                    needers
+                        .iter()
+                        .copied()
+                        .filter(|&x| {
+                            !matches!(
+                                self.phase(x),
+                                Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed)
+                            )
+                        })
+                        .map(|x| (x, Some(i))),
+                );
             }
         }
         dependents.sort_unstable();
         self.drain(host, now);
         dependents
+    }
+
+    /// A grouping whose need `cause` is being stopped goes back to
+    /// `waiting` (if it was `done`): it is `done` again, through the normal
+    /// start rule, as soon as its needs are up. It requests nothing.
+    fn park(&mut self, host: &mut dyn Host, now: Millis, i: usize, cause: usize) {
+        if self.phase(i) != Some(Phase::Done) {
+            return;
+        }
+        let need = self.nodes.get(cause).map(|x| x.name.as_str()).unwrap_or("");
+        let detail = format!("{need} is being stopped; done again once its needs are up");
+        self.enter(host, now, i, Phase::Waiting, None, None, Some(detail));
+    }
+
+    /// Number the dependency cycles (through needs or wants) for
+    /// [`Engine::stop_blocked`]: `cycle_of` is 1 + the cycle's index for
+    /// its members, 0 for every other service. Once per load.
+    pub(super) fn number_cycles(&mut self) {
+        self.cycle_of = vec![0; self.nodes.len()];
+        let edges: Vec<Vec<usize>> = self
+            .nodes
+            .iter()
+            .map(|x| x.needs.iter().chain(x.wants.iter()).copied().collect())
+            .collect();
+        for (k, cycle) in crate::graph::find_cycles(&edges).iter().enumerate() {
+            let id = u32::try_from(k).unwrap_or(u32::MAX).saturating_add(1);
+            for &m in &cycle.members {
+                if let Some(c) = self.cycle_of.get_mut(m) {
+                    *c = id;
+                }
+            }
+        }
+    }
+
+    /// Whether the pending stop of `i` must wait: a service that needs or
+    /// wants it is being stopped too and is not down yet. Edges inside a
+    /// dependency cycle do not count (a stop must always end).
+    pub(super) fn stop_blocked(&self, i: usize) -> bool {
+        let cycle = self.cycle_of.get(i).copied().unwrap_or(0);
+        self.dependents.get(i).is_some_and(|deps| {
+            deps.iter().any(|&d| {
+                let same_cycle = cycle != 0 && self.cycle_of.get(d) == Some(&cycle);
+                !same_cycle && self.is_being_stopped(d)
+            })
+        })
     }
 
     /// Whether a service is down (stopped, failed, need-failed) and no stop
@@ -126,8 +215,16 @@ impl Engine {
     }
 
     pub(super) fn stop_one(&mut self, host: &mut dyn Host, now: Millis, i: usize) {
+        let mut park_for = None;
         if let Some(s) = self.svcs.get_mut(i) {
             s.stop_requested = false;
+            park_for = s.park_for.take();
+        }
+        if let Some(cause) = park_for.filter(|_| !self.halting) {
+            if matches!(self.phase(i), Some(Phase::Done | Phase::Waiting)) {
+                self.park(host, now, i, cause);
+                return;
+            }
         }
         match self.phase(i) {
             Some(Phase::Waiting | Phase::Backoff { .. } | Phase::Failed | Phase::NeedFailed) => {

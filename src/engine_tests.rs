@@ -660,3 +660,7 @@ mod props;
 // Readiness (`notification-fd`) and `ready-timeout`.
 #[path = "engine_ready_tests.rs"]
 mod ready;
+
+// Stop order (wants) and parked groupings.
+#[path = "engine_stop_tests.rs"]
+mod stop;

@@ -349,9 +349,10 @@ impl Host for RealHost {
     fn report(&mut self, svc: usize, name: &str, r: Report) {
         self.logs.set_name(svc, name);
         // A line per start, finish and failure; `waiting` is the quiet
-        // default, and so is the backoff of a shortage said already.
+        // default (a grouping parked by a stop says why), and so is the
+        // backoff of a shortage said already.
         let quiet = self.quiet.take() == Some(svc) && r.state == State::Backoff;
-        if r.state == State::Waiting || quiet {
+        if r.state == State::Waiting && r.detail.is_none() || quiet {
             return;
         }
         let mut text = format!("{} {name}", r.state);

@@ -294,6 +294,8 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
                 .map(crate::probe::Probe::line)
                 .unwrap_or_default(),
         );
+        // Appended: a grouping (no `on`, no `off`), parked by a cascade.
+        o.bool(n.grouping);
         body.section(tag::NODE, o);
     }
     for r in &s.services {
@@ -313,6 +315,8 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
         o.bool(r.stop_requested);
         // Appended: the stop that ends a ready-timeout.
         o.opt_u64(r.stop_timed_out);
+        // Appended: a pending park of a grouping (the need that caused it).
+        o.opt_u64(r.park_for.and_then(|c| u64::try_from(c).ok()));
         body.section(tag::SERVICE, o);
     }
     if let Some(c) = &s.console {
@@ -528,6 +532,9 @@ fn node(p: &mut In) -> Option<Node> {
         .str()
         .filter(|l| !l.is_empty())
         .and_then(|l| crate::probe::parse_line(&l).ok());
+    // Absent from an older writer: not known as a grouping, so a cascade
+    // stops it as that writer did (doc/DESIGN.md, "Groupings").
+    n.grouping = p.bool().unwrap_or(false);
     Some(n)
 }
 
@@ -548,6 +555,7 @@ fn service(p: &mut In) -> Option<SvcRecord> {
         stop_requested: p.bool()?,
         // Appended field: absent from an older writer.
         stop_timed_out: p.opt_u64().flatten(),
+        park_for: p.opt_u64().flatten().and_then(|c| usize::try_from(c).ok()),
     })
 }
 

@@ -16,7 +16,8 @@ fn sample() -> Snapshot {
     let mut b = Node::new("b");
     b.missing_need = Some(("needs/x".into(), "no such directory".into()));
     b.broken = Some(Reason::Cycle("b -> b".into()));
-    let c = Node::new("c dir/with space");
+    let mut c = Node::new("c dir/with space");
+    c.grouping = true;
     let rec = |phase: u8, pid: i32, reason: Option<Reason>| SvcRecord {
         phase,
         pid,
@@ -32,6 +33,7 @@ fn sample() -> Snapshot {
         started_once: true,
         stop_requested: phase == 7,
         stop_timed_out: (phase == 7).then_some(2500),
+        park_for: (phase == 0).then_some(1),
     };
     Snapshot {
         writer: "0.1.0".into(),
@@ -56,6 +58,7 @@ fn sample() -> Snapshot {
                 })),
             ),
             rec(6, 0, Some(Reason::NeedMissing("e".into(), "why".into()))),
+            rec(0, 0, None),
             rec(1, 42, Some(Reason::NotReady(1500))),
             rec(
                 7,
@@ -338,15 +341,37 @@ fn without_appended(bytes: &[u8], cuts: &[(u8, usize)]) -> Vec<u8> {
 fn a_writer_without_readiness_is_read_with_defaults() {
     let mut s = sample();
     s.services.truncate(3);
-    let old = without_appended(&encode(&s), &[(tag::NODE, 22), (tag::SERVICE, 9)]);
+    let old = without_appended(&encode(&s), &[(tag::NODE, 23), (tag::SERVICE, 18)]);
     let (back, lost) = decode(&old).unwrap();
     assert!(lost.is_empty(), "{lost:?}");
     for n in &mut s.nodes {
         n.notify_fd = None;
         n.ready_timeout_ms = None;
+        n.grouping = false;
     }
     for r in &mut s.services {
         r.stop_timed_out = None;
+        r.park_for = None;
+    }
+    assert_eq!(back, s);
+}
+
+/// A snapshot of a cinit from before groupings were parked (no grouping
+/// flag in its nodes, no pending park in its services) reads without
+/// losses: no service is a grouping, no park is pending.
+#[test]
+fn a_writer_without_groupings_is_read_with_defaults() {
+    let mut s = sample();
+    let old = without_appended(&encode(&s), &[(tag::NODE, 1), (tag::SERVICE, 9)]);
+    let (back, lost) = decode(&old).unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    assert!(s.nodes.iter().any(|n| n.grouping));
+    assert!(s.services.iter().any(|r| r.park_for.is_some()));
+    for n in &mut s.nodes {
+        n.grouping = false;
+    }
+    for r in &mut s.services {
+        r.park_for = None;
     }
     assert_eq!(back, s);
 }
@@ -365,7 +390,11 @@ fn a_ready_probe_round_trips_and_an_older_writer_has_none() {
         assert_eq!(back, s);
     }
     s.nodes[0].probe = None;
-    let old = without_appended(&encode(&s), &[(tag::NODE, 4)]);
+    // A writer from before probes had no grouping field either.
+    for n in &mut s.nodes {
+        n.grouping = false;
+    }
+    let old = without_appended(&encode(&s), &[(tag::NODE, 5)]);
     let (back, lost) = decode(&old).unwrap();
     assert!(lost.is_empty(), "{lost:?}");
     assert_eq!(back, s);

@@ -8,7 +8,8 @@ use std::fmt;
 /// A service's state, as users see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
-    /// Requested, waiting for its needs and wants.
+    /// Requested, waiting for its needs and wants; or a grouping parked
+    /// because one of its needs is being stopped.
     Waiting,
     /// A once service whose `on` is running, or a respawn service with
     /// `notification-fd` whose process has not signalled readiness yet.
@@ -88,7 +89,9 @@ impl fmt::Display for State {
 /// - `running` is restarted (`running`, `starting` when it must signal
 ///   readiness again, `backoff`, `failed`, `done`), is stopped
 ///   (`stopping`), or ends `stopped` when it exits during a shutdown;
-/// - `done` only ever goes on to `stopping`;
+/// - `done` goes on to `stopping`, or, for a grouping (no `on`, no `off`)
+///   whose need is being stopped, back to `waiting` (parked: `done` again
+///   once its needs are up);
 /// - `backoff` respawns or is stopped at once;
 /// - `stopping` ends in `stopped`, or in `failed` when the stop was the
 ///   end of a `ready-timeout`.
@@ -105,7 +108,7 @@ pub fn may_follow(from: State, to: State) -> bool {
         Waiting => spawned || matches!(to, NeedFailed | Stopped),
         Starting | Running => spawned || matches!(to, Stopping | Stopped),
         Backoff => spawned || to == Stopped,
-        Done => to == Stopping,
+        Done => matches!(to, Stopping | Waiting),
         Stopping => matches!(to, Stopped | Failed),
     }
 }
@@ -268,12 +271,16 @@ mod tests {
                 matches!(to, Stopped | Failed),
                 "{to}"
             );
-            assert_eq!(may_follow(Done, to), to == Stopping, "{to}");
+            assert_eq!(
+                may_follow(Done, to),
+                matches!(to, Stopping | Waiting),
+                "{to}"
+            );
             let from = to;
             assert_eq!(
                 may_follow(from, Waiting),
-                matches!(from, Stopped | Failed | NeedFailed),
-                "only a request makes a service wait: {from}"
+                matches!(from, Stopped | Failed | NeedFailed | Done),
+                "only a request, or a parked grouping, makes a service wait: {from}"
             );
         }
         assert!(may_follow(Running, Running), "an immediate restart");

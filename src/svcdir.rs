@@ -218,6 +218,17 @@ pub fn read_respawn(dir: &Path) -> Result<bool, FileError> {
     }
 }
 
+/// Whether the service is a grouping: it has neither `on` nor `off` (no
+/// entry of any type), so nothing runs when it starts or stops. An entry
+/// that cannot be looked at (EACCES, say) counts as present: a service
+/// that may run something is never taken for a grouping.
+pub fn is_grouping(dir: &Path) -> bool {
+    ["on", "off"].iter().all(|which| {
+        matches!(fs::symlink_metadata(dir.join(which)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound)
+    })
+}
+
 fn cstring_of(path: &Path, what: &OsStr) -> Result<CString, FileError> {
     CString::new(what.as_bytes()).map_err(|_| FileError::new(path, "path contains a NUL byte"))
 }
@@ -498,5 +509,18 @@ mod tests {
         assert!(read_deps(&root.join("b"), "wants", &mut Canon::new())
             .unwrap()
             .is_empty());
+    }
+
+    /// A grouping has neither `on` nor `off`; an `off` alone (work done at
+    /// stop time) or a dangling `on` symlink makes it a service.
+    #[test]
+    fn a_grouping_has_neither_on_nor_off() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(is_grouping(d.path()));
+        fs::write(d.path().join("off"), "").unwrap();
+        assert!(!is_grouping(d.path()));
+        fs::remove_file(d.path().join("off")).unwrap();
+        std::os::unix::fs::symlink("nowhere", d.path().join("on")).unwrap();
+        assert!(!is_grouping(d.path()));
     }
 }

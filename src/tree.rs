@@ -20,7 +20,7 @@ use crate::graph::find_cycles;
 use crate::probe::{conflict, read_ready_probe, READY_PROBE};
 use crate::ready_conf::{read_notification_fd, read_ready_timeout};
 use crate::state::Reason;
-use crate::svcdir::{read_delay, read_deps, read_respawn, resolve_service_dir};
+use crate::svcdir::{is_grouping, read_delay, read_deps, read_respawn, resolve_service_dir};
 use crate::HashMap;
 
 /// Most services one tree may hold; beyond this, links are reported and ignored.
@@ -189,6 +189,7 @@ impl Tree {
             return;
         };
         let mut node = Node::new(&name);
+        node.grouping = is_grouping(&dir);
         match read_respawn(&dir) {
             Ok(r) => node.respawn = r,
             Err(e) => {
