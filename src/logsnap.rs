@@ -16,6 +16,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
+use crate::kmsglog::KmsgLog;
 use crate::logconf::{FileTarget, MAX_KEEP, MAX_RING, MIN_RING};
 use crate::logfile::FileOut;
 use crate::logfollow::LogFollow;
@@ -70,6 +71,15 @@ pub struct LogRecord {
     pub procs: Vec<i32>,
     /// Lines `/dev/kmsg` refused (cinit's own log).
     pub kmsg_dropped: u64,
+    /// cinit's own log only, added later (an older writer leaves them out;
+    /// they then take these defaults): lines held back by the rate limit
+    /// and not yet noted, the limit's window (start, records sent), and the
+    /// `/dev/kmsg` descriptor (-1: none), kept so that the kernel's count
+    /// goes on with the same open file.
+    pub kmsg_held: u64,
+    pub kmsg_begin: Option<u64>,
+    pub kmsg_sent: u32,
+    pub kmsg_fd: i32,
 }
 
 impl LogRecord {
@@ -112,6 +122,10 @@ impl LogRecord {
             o.i32(p);
         }
         o.u64(self.kmsg_dropped);
+        o.u64(self.kmsg_held);
+        o.opt_u64(self.kmsg_begin);
+        o.u32(self.kmsg_sent);
+        o.i32(self.kmsg_fd);
     }
 
     pub(crate) fn decode(p: &mut In) -> Option<LogRecord> {
@@ -160,6 +174,21 @@ impl LogRecord {
             r.procs.push(p.i32()?);
         }
         r.kmsg_dropped = p.u64()?;
+        // Fields an older writer did not have: missing ones keep their
+        // defaults.
+        r.kmsg_fd = -1;
+        if let Some(held) = p.u64() {
+            r.kmsg_held = held;
+        }
+        if let Some(begin) = p.opt_u64() {
+            r.kmsg_begin = begin;
+        }
+        if let Some(sent) = p.u32() {
+            r.kmsg_sent = sent;
+        }
+        if let Some(fd) = p.i32() {
+            r.kmsg_fd = fd;
+        }
         Some(r)
     }
 }
@@ -227,7 +256,11 @@ impl Logs {
             next_seq: self.own.next_seq(),
             dropped: self.own.dropped() + left_out,
             lines,
-            kmsg_dropped: self.kmsg_dropped,
+            kmsg_dropped: self.kmsg.as_ref().map_or(0, |k| k.refused),
+            kmsg_held: self.kmsg.as_ref().map_or(0, |k| k.limiter.held),
+            kmsg_begin: self.kmsg.as_ref().and_then(|k| k.limiter.begin),
+            kmsg_sent: self.kmsg.as_ref().map_or(0, |k| k.limiter.sent),
+            kmsg_fd: self.kmsg.as_ref().and_then(KmsgLog::raw_fd).unwrap_or(-1),
             ..LogRecord::default()
         }];
         for (i, log) in self.services.iter().enumerate() {
@@ -269,7 +302,8 @@ impl Logs {
                     .filter(|&(_, &s)| s == i)
                     .map(|(&p, _)| p)
                     .collect(),
-                kmsg_dropped: 0,
+                kmsg_fd: -1,
+                ..LogRecord::default()
             });
         }
         out
@@ -300,7 +334,18 @@ impl Logs {
                 for l in mine {
                     self.own.push(l.mono_ms, l.wall_ms, l.text);
                 }
-                self.kmsg_dropped = r.kmsg_dropped;
+                if let Some(k) = self.kmsg.as_mut() {
+                    k.refused = r.kmsg_dropped;
+                    k.limiter.held = r.kmsg_held;
+                    // The same open file: the kernel's count goes on, and
+                    // so does cinit's. Otherwise the file opened by this
+                    // image starts a new count on both sides.
+                    if let Some(fd) = adopt_fd(r.kmsg_fd, &is_open) {
+                        k.adopt_fd(fd);
+                        k.limiter.begin = r.kmsg_begin;
+                        k.limiter.sent = r.kmsg_sent;
+                    }
+                }
                 continue;
             };
             let svc = svc as usize;
@@ -373,6 +418,7 @@ impl Logs {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use crate::console::Console;
 
     fn record() -> LogRecord {
         LogRecord {
@@ -415,9 +461,17 @@ mod tests {
                 started_at: 9,
             }),
             procs: vec![40, 41],
-            kmsg_dropped: 0,
+            kmsg_dropped: 2,
+            kmsg_held: 4,
+            kmsg_begin: Some(7),
+            kmsg_sent: 3,
+            kmsg_fd: 9,
         }
     }
+
+    /// The bytes of the fields an older writer (before the kernel log's
+    /// rate limit was kept) wrote: everything up to `kmsg dropped`.
+    const NEW_FIELDS: usize = 8 + 9 + 4 + 4;
 
     #[test]
     fn records_read_back_exactly_and_damage_is_refused() {
@@ -425,14 +479,27 @@ mod tests {
         let mut o = Out::default();
         r.encode(&mut o);
         let bytes = o.0.clone();
-        assert_eq!(LogRecord::decode(&mut In(&bytes)), Some(r));
-        for cut in 0..bytes.len() {
+        assert_eq!(LogRecord::decode(&mut In(&bytes)), Some(r.clone()));
+        let old = bytes.len() - NEW_FIELDS;
+        for cut in 0..old {
             assert_eq!(
                 LogRecord::decode(&mut In(&bytes[..cut])),
                 None,
                 "cut at {cut}"
             );
         }
+        // An older writer's record: the new fields take their defaults.
+        let older = LogRecord::decode(&mut In(&bytes[..old])).unwrap();
+        assert_eq!(
+            older,
+            LogRecord {
+                kmsg_held: 0,
+                kmsg_begin: None,
+                kmsg_sent: 0,
+                kmsg_fd: -1,
+                ..r
+            }
+        );
         let f = LogFollow {
             client: 7,
             svc: None,
@@ -482,7 +549,7 @@ mod tests {
     #[test]
     fn adopting_rebuilds_rings_and_drops_what_did_not_survive() {
         let mut logs = Logs::new();
-        logs.own_line(5, "new image says hello");
+        logs.own_line(5, "new image says hello", &mut Console::new(None));
         let mut own = LogRecord {
             capacity: 4096,
             next_seq: 3,
