@@ -1551,7 +1551,6 @@ fn kmsg_each_line_once_with_quiet_and_dmesg_n() {
 #[test]
 #[ignore = "boots QEMU: run with make test-vm"]
 fn kmsg_rate_limit_is_noted_and_counted() {
-    const NOTE: &str = " not written to the kernel log";
     let mut vm = Vm::boot_loud("kmsg_rate_limit_is_noted_and_counted", "");
     vm.wait_ready("init");
     let mode = vm.run_ok("cat /proc/sys/kernel/printk_devkmsg");
@@ -1561,13 +1560,23 @@ fn kmsg_rate_limit_is_noted_and_counted() {
             mode.lines
         ));
     }
+    noted_as_missed_is_what_dmesg_lacks(&mut vm);
+    power_off(&mut vm);
+}
+
+/// Wait for the note of lines the kernel log missed and until nothing is
+/// held back any more; then the notes must add up to exactly the lines of
+/// cinit's own log that `dmesg` lacks, and each line must be on the
+/// console once.
+fn noted_as_missed_is_what_dmesg_lacks(vm: &mut Vm) {
+    const NOTE: &str = " not written to the kernel log";
     // The note comes once the window is surely over (a little over 5 s);
     // then nothing is held back any more.
     vm.run(&format!(
         "for i in $(seq 150); do cinit-ctl log | grep -q '{NOTE}' && break; \
          usleep 100000; done; sleep 6"
     ));
-    let own = own_messages(&mut vm);
+    let own = own_messages(vm);
     let noted: usize = own
         .iter()
         .filter(|m| m.contains(NOTE))
@@ -1576,7 +1585,7 @@ fn kmsg_rate_limit_is_noted_and_counted() {
     if noted == 0 {
         vm.fail(&format!("no note of lines the kernel log missed: {own:?}"));
     }
-    let kmsg = kmsg_messages(&mut vm);
+    let kmsg = kmsg_messages(vm);
     let kmsg_n = counts(&kmsg);
     let mut missing = 0;
     for (message, n) in counts(&own) {
@@ -1596,6 +1605,47 @@ fn kmsg_rate_limit_is_noted_and_counted() {
             "dmesg lacks {missing} of cinit's lines, the notes say {noted}"
         ));
     }
-    each_once_on_the_console(&mut vm, &own);
+    each_once_on_the_console(vm, &own);
+}
+
+/// The descriptors of PID 1 open on /dev/kmsg, as `ls -l /proc/1/fd` shows
+/// them (`N -> /dev/kmsg`).
+fn kmsg_fds(vm: &mut Vm) -> Vec<String> {
+    let reply =
+        vm.run_ok("ls -l /proc/1/fd | grep /dev/kmsg | sed 's/.* \\([0-9]*\\) -> /\\1 -> /'");
+    reply.lines
+}
+
+/// A hot update (`kill -CONT 1`, cinit executing itself) while the boot's
+/// burst is still held back: the new image keeps the same open /dev/kmsg
+/// (the kernel's count is per open file; a new one would start a new
+/// count the old window does not know of) and the window and held count,
+/// so the note after the update still adds up to exactly what `dmesg`
+/// lacks, and each line is on the console once.
+#[test]
+#[ignore = "boots QEMU: run with make test-vm"]
+fn kmsg_rate_limit_carries_across_a_hot_update() {
+    let mut vm = Vm::boot_loud("kmsg_rate_limit_carries_across_a_hot_update", "");
+    vm.wait_ready("init");
+    let before = kmsg_fds(&mut vm);
+    let mark = vm.mark();
+    vm.run_ok("kill -CONT 1");
+    vm.expect_not(
+        mark,
+        "took over from cinit",
+        "cinit: update failed",
+        STEP_TIMEOUT,
+    );
+    let after = kmsg_fds(&mut vm);
+    vm.note(format!(
+        "/dev/kmsg of PID 1: before {before:?}, after {after:?}"
+    ));
+    if before.len() != 1 || after != before {
+        vm.fail(&format!(
+            "PID 1 should keep its one /dev/kmsg across the update: before {before:?}, \
+             after {after:?}"
+        ));
+    }
+    noted_as_missed_is_what_dmesg_lacks(&mut vm);
     power_off(&mut vm);
 }
