@@ -626,6 +626,9 @@ impl Daemon {
             fds.child.as_ref().map_or(-1, |f| f.as_raw_fd()),
         );
         let mut host = RealHost::new(Console::new(fds.log), fds.child);
+        host.logs.console_is_kernels(
+            crate::paths::is_kernel_console(&paths.console) && console_note.is_none(),
+        );
         host.log(&format!("cinit {} booting as PID 1", crate::version()));
         let notes = mount_notes.iter().chain(console_note.iter());
         for note in notes.chain(limit_note.iter()) {

@@ -202,6 +202,8 @@ impl Daemon {
             child_fd.as_ref().map_or(-1, |f| f.as_raw_fd()),
         );
         let mut host = RealHost::new(Console::adopt(log_fd, pending, dropped), child_fd);
+        host.logs
+            .console_is_kernels(crate::paths::is_kernel_console(&paths.console));
         let signals = signals_or_log(&mut host, signals);
         let control = match snap.control.map(|c| Control::adopt(c, update::is_open)) {
             Some(Ok((control, notes))) => {

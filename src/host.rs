@@ -77,8 +77,7 @@ impl RealHost {
 
     pub fn log(&mut self, text: &str) {
         let now = now_ms();
-        self.console.line(&stamp(now, text));
-        self.logs.own_line(now, text);
+        self.logs.own_line(now, text, &mut self.console);
     }
 
     /// Read the service pipes poll found readable ([`Logs::handle_events`]).
@@ -139,6 +138,7 @@ impl RealHost {
     /// The logs' timed work ([`Logs::tick`]).
     pub fn tick_logs(&mut self, now: Millis, halting: bool) {
         let fd = self.child_stdio.as_ref().map(|f| f.as_raw_fd());
+        self.logs.missed_note(now, &mut self.console);
         for note in self.logs.tick(now, halting, fd, &mut self.console) {
             self.log(&note);
         }

@@ -38,6 +38,8 @@ pub mod framing;
 pub mod graph;
 pub mod host;
 pub mod json;
+pub mod kmsg;
+pub mod kmsglog;
 pub mod lifecycle;
 pub mod listen;
 pub mod listen_exec;

@@ -20,11 +20,14 @@
 //! A service with a `console` file gets the console as stdio instead, as
 //! before logs existed: no pipe, no ring.
 //!
-//! cinit's own messages go into a ring of their own ([`OWN_RING`]) and,
-//! when cinit is the machine's init, to `/dev/kmsg` as `<6>cinit: …`
-//! (non-blocking; a refused write is dropped and counted). In a PID
-//! namespace that is not the machine's (a container, the tests), never:
-//! that would write into the host's kernel log.
+//! cinit's own messages go into a ring of their own ([`OWN_RING`]), to the
+//! console and, when cinit is the machine's init, to `/dev/kmsg` as
+//! `<6>cinit: …` ([`crate::kmsglog`]: within the kernel's rate limit, a
+//! refused write counted). A line the kernel shows on the console itself
+//! (its console loglevel above 6) is not written to the console by cinit as
+//! well, so each line appears once ([`crate::kmsg`]). In a PID namespace
+//! that is not the machine's (a container, the tests), never: that would
+//! write into the host's kernel log.
 //!
 //! Invariants: no call blocks; every buffer is bounded (rings by their
 //! capacity, partial lines by [`MAX_LINE`](crate::logline::MAX_LINE), the
@@ -38,6 +41,7 @@ use nix::poll::PollFlags;
 
 use crate::console::{one_line, Console};
 use crate::engine::{Millis, Pid};
+use crate::kmsglog::KmsgLog;
 use crate::logconf::{read_log_config, LogConfig, MAX_RING, MIN_RING};
 use crate::logfile::{set_nonblocking, FileOut};
 use crate::logline::Splitter;
@@ -52,8 +56,6 @@ pub const READ_CHUNK: usize = 64 << 10;
 const EXIT_DRAIN: usize = 1 << 20;
 /// Size of cinit's own ring.
 pub const OWN_RING: usize = 256 << 10;
-/// Longest record written to `/dev/kmsg`.
-const KMSG_MAX: usize = 1000;
 /// Longest line kept in cinit's own log (a message naming many long paths
 /// is cut; a service's lines are bounded by the splitter).
 const MAX_OWN_LINE: usize = 4096;
@@ -99,8 +101,8 @@ pub struct Logs {
     pub names: Vec<String>,
     /// cinit's own messages.
     pub own: Ring,
-    kmsg: Option<OwnedFd>,
-    pub kmsg_dropped: u64,
+    /// cinit's writer of the kernel log (the machine's init only).
+    pub kmsg: Option<KmsgLog>,
     /// Processes of services (pid → service), to drain the pipe when one
     /// exits.
     pub procs: HashMap<Pid, usize>,
@@ -160,61 +162,58 @@ impl Logs {
     /// init.
     pub fn new() -> Logs {
         let kmsg = is_machine_init(std::process::id(), crate::sysops::in_initial_pid_ns())
-            .then(|| {
-                nix::fcntl::open(
-                    "/dev/kmsg",
-                    nix::fcntl::OFlag::O_WRONLY
-                        | nix::fcntl::OFlag::O_NONBLOCK
-                        | nix::fcntl::OFlag::O_CLOEXEC
-                        | nix::fcntl::OFlag::O_NOCTTY,
-                    nix::sys::stat::Mode::empty(),
-                )
-                .ok()
-                .and_then(|fd| crate::boot::above_stdio(fd).ok())
-            })
-            .flatten();
+            .then(KmsgLog::open);
         Logs {
             services: Vec::new(),
             names: Vec::new(),
             own: Ring::new(OWN_RING),
             kmsg,
-            kmsg_dropped: 0,
             procs: HashMap::default(),
             reported: HashMap::default(),
             buf: Vec::new(),
         }
     }
 
-    /// One of cinit's own messages (already stamped on the console).
-    pub fn own_line(&mut self, now: Millis, text: &str) {
-        let text = crate::logring::cut_to(one_line(text).into_owned(), MAX_OWN_LINE);
-        if self.kmsg.is_some() {
-            if self.kmsg_dropped > 0 {
-                let note = format!(
-                    "<4>cinit: {} messages were not written to /dev/kmsg\n",
-                    self.kmsg_dropped
-                );
-                if self.kmsg_write(&note) {
-                    self.kmsg_dropped = 0;
-                }
-            }
-            // The kernel refuses records over 1 KiB. The newline ends the
-            // record: without it the kernel keeps the record open for a
-            // continuation, and readers do not see it until the next one.
-            let mut record = crate::logring::cut_to(format!("<6>cinit: {text}"), KMSG_MAX - 1);
-            record.push('\n');
-            if !self.kmsg_write(&record) {
-                self.kmsg_dropped = self.kmsg_dropped.saturating_add(1);
-            }
+    /// Whether cinit's console is the kernel's (see
+    /// [`KmsgLog::console_is_kernels`]).
+    pub fn console_is_kernels(&mut self, yes: bool) {
+        if let Some(k) = self.kmsg.as_mut() {
+            k.console_is_kernels = yes;
         }
-        self.own.push(now, wall_ms(), text);
     }
 
-    /// Write one record to `/dev/kmsg` without blocking; false if refused.
-    fn kmsg_write(&self, record: &str) -> bool {
-        self.kmsg
-            .as_ref()
-            .is_some_and(|fd| nix::unistd::write(fd, record.as_bytes()).is_ok())
+    /// One of cinit's own messages: into its ring, the kernel log and the
+    /// console (stamped), unless the kernel shows it there itself. A note
+    /// of lines the kernel log missed comes first when it is due.
+    pub fn own_line(&mut self, now: Millis, text: &str, console: &mut Console) {
+        self.missed_note(now, console);
+        self.own_record(now, text, console);
+        let notes = self
+            .kmsg
+            .as_mut()
+            .map(|k| std::mem::take(&mut k.notes))
+            .unwrap_or_default();
+        for note in notes {
+            self.own_record(now, &note, console);
+        }
+    }
+
+    /// Log the note of lines the kernel log missed if it is due (the rate
+    /// limit's window reopened). Also run by the loop at
+    /// [`Logs::next_deadline`], so the note comes without a next line.
+    pub fn missed_note(&mut self, now: Millis, console: &mut Console) {
+        if let Some(note) = self.kmsg.as_mut().and_then(|k| k.due_note(now)) {
+            self.own_record(now, &note, console);
+        }
+    }
+
+    fn own_record(&mut self, now: Millis, text: &str, console: &mut Console) {
+        let text = crate::logring::cut_to(one_line(text).into_owned(), MAX_OWN_LINE);
+        let shown = self.kmsg.as_mut().is_some_and(|k| k.send(now, &text));
+        if !shown {
+            console.line(&crate::host::stamp(now, &text));
+        }
+        self.own.push(now, wall_ms(), text);
     }
 
     /// Remember service `svc`'s name (for the mirror prefix).
@@ -508,6 +507,7 @@ impl Logs {
                 ]
             })
             .flatten()
+            .chain(self.kmsg.as_ref().and_then(KmsgLog::deadline))
             .min()
     }
 
@@ -522,7 +522,7 @@ impl Logs {
                 v.extend(f.raw_fds());
             }
         }
-        v.extend(self.kmsg.as_ref().map(AsRawFd::as_raw_fd));
+        v.extend(self.kmsg.as_ref().and_then(KmsgLog::raw_fd));
         v
     }
 }

@@ -16,6 +16,7 @@
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
+use crate::kmsglog::KmsgLog;
 use crate::logconf::{FileTarget, MAX_KEEP, MAX_RING, MIN_RING};
 use crate::logfile::FileOut;
 use crate::logfollow::LogFollow;
@@ -70,6 +71,15 @@ pub struct LogRecord {
     pub procs: Vec<i32>,
     /// Lines `/dev/kmsg` refused (cinit's own log).
     pub kmsg_dropped: u64,
+    /// cinit's own log only, added later (an older writer leaves them out;
+    /// they then take these defaults): lines held back by the rate limit
+    /// and not yet noted, the limit's window (start, records sent), and the
+    /// `/dev/kmsg` descriptor (-1: none), kept so that the kernel's count
+    /// goes on with the same open file.
+    pub kmsg_held: u64,
+    pub kmsg_begin: Option<u64>,
+    pub kmsg_sent: u32,
+    pub kmsg_fd: i32,
 }
 
 impl LogRecord {
@@ -112,6 +122,10 @@ impl LogRecord {
             o.i32(p);
         }
         o.u64(self.kmsg_dropped);
+        o.u64(self.kmsg_held);
+        o.opt_u64(self.kmsg_begin);
+        o.u32(self.kmsg_sent);
+        o.i32(self.kmsg_fd);
     }
 
     pub(crate) fn decode(p: &mut In) -> Option<LogRecord> {
@@ -160,6 +174,21 @@ impl LogRecord {
             r.procs.push(p.i32()?);
         }
         r.kmsg_dropped = p.u64()?;
+        // Fields an older writer did not have: missing ones keep their
+        // defaults.
+        r.kmsg_fd = -1;
+        if let Some(held) = p.u64() {
+            r.kmsg_held = held;
+        }
+        if let Some(begin) = p.opt_u64() {
+            r.kmsg_begin = begin;
+        }
+        if let Some(sent) = p.u32() {
+            r.kmsg_sent = sent;
+        }
+        if let Some(fd) = p.i32() {
+            r.kmsg_fd = fd;
+        }
         Some(r)
     }
 }
@@ -227,7 +256,11 @@ impl Logs {
             next_seq: self.own.next_seq(),
             dropped: self.own.dropped() + left_out,
             lines,
-            kmsg_dropped: self.kmsg_dropped,
+            kmsg_dropped: self.kmsg.as_ref().map_or(0, |k| k.refused),
+            kmsg_held: self.kmsg.as_ref().map_or(0, |k| k.limiter.held),
+            kmsg_begin: self.kmsg.as_ref().and_then(|k| k.limiter.begin),
+            kmsg_sent: self.kmsg.as_ref().map_or(0, |k| k.limiter.sent),
+            kmsg_fd: self.kmsg.as_ref().and_then(KmsgLog::raw_fd).unwrap_or(-1),
             ..LogRecord::default()
         }];
         for (i, log) in self.services.iter().enumerate() {
@@ -269,7 +302,8 @@ impl Logs {
                     .filter(|&(_, &s)| s == i)
                     .map(|(&p, _)| p)
                     .collect(),
-                kmsg_dropped: 0,
+                kmsg_fd: -1,
+                ..LogRecord::default()
             });
         }
         out
@@ -300,7 +334,18 @@ impl Logs {
                 for l in mine {
                     self.own.push(l.mono_ms, l.wall_ms, l.text);
                 }
-                self.kmsg_dropped = r.kmsg_dropped;
+                if let Some(k) = self.kmsg.as_mut() {
+                    k.refused = r.kmsg_dropped;
+                    k.limiter.held = r.kmsg_held;
+                    // The same open file: the kernel's count goes on, and
+                    // so does cinit's. Otherwise the file opened by this
+                    // image starts a new count on both sides.
+                    if let Some(fd) = adopt_fd(r.kmsg_fd, &is_open) {
+                        k.adopt_fd(fd);
+                        k.limiter.begin = r.kmsg_begin;
+                        k.limiter.sent = r.kmsg_sent;
+                    }
+                }
                 continue;
             };
             let svc = svc as usize;
@@ -370,151 +415,5 @@ impl Logs {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
-mod tests {
-    use super::*;
-
-    fn record() -> LogRecord {
-        LogRecord {
-            svc: Some(3),
-            name: "web".into(),
-            read_fd: 10,
-            write_fd: 11,
-            capacity: 65536,
-            next_seq: 9,
-            dropped: 5,
-            lines: vec![
-                LogLine {
-                    seq: 7,
-                    mono_ms: 1,
-                    wall_ms: 2,
-                    text: "seven".into(),
-                },
-                LogLine {
-                    seq: 8,
-                    mono_ms: 3,
-                    wall_ms: 4,
-                    text: "é\\n".into(),
-                },
-            ],
-            partial: b"half".to_vec(),
-            partial_since: Some(77),
-            mirror: true,
-            file: Some(FileRecord {
-                path: "/var/log/web".into(),
-                rotate_bytes: 1 << 20,
-                keep: 3,
-                read_fd: 12,
-                write_fd: 13,
-                next: 8,
-                out: b"pending\n".to_vec(),
-                missed: 1,
-                pid: 42,
-                failures: 2,
-                restart_at: None,
-                started_at: 9,
-            }),
-            procs: vec![40, 41],
-            kmsg_dropped: 0,
-        }
-    }
-
-    #[test]
-    fn records_read_back_exactly_and_damage_is_refused() {
-        let r = record();
-        let mut o = Out::default();
-        r.encode(&mut o);
-        let bytes = o.0.clone();
-        assert_eq!(LogRecord::decode(&mut In(&bytes)), Some(r));
-        for cut in 0..bytes.len() {
-            assert_eq!(
-                LogRecord::decode(&mut In(&bytes[..cut])),
-                None,
-                "cut at {cut}"
-            );
-        }
-        let f = LogFollow {
-            client: 7,
-            svc: None,
-            next: 3,
-            until: Some(9),
-            started: true,
-        };
-        let mut o = Out::default();
-        encode_follower(&f, &mut o);
-        assert_eq!(decode_follower(&mut In(&o.0)), Some(f));
-    }
-
-    #[test]
-    fn an_absurd_line_count_is_refused_before_anything_is_read() {
-        let mut o = Out::default();
-        o.bool(true);
-        o.u32(0);
-        o.str("x");
-        o.i32(-1);
-        o.i32(-1);
-        o.u64(1024);
-        o.u64(1);
-        o.u64(0);
-        o.u32(u32::MAX);
-        assert_eq!(LogRecord::decode(&mut In(&o.0)), None);
-    }
-
-    #[test]
-    fn the_snapshot_budget_keeps_the_newest_lines() {
-        let mut r = Ring::new(1 << 20);
-        for k in 0..10 {
-            r.push(0, 0, format!("{k}"));
-        }
-        let mut budget = 3 * (LINE_OVERHEAD + 1);
-        let (lines, left_out) = lines_within(&r, &mut budget);
-        assert_eq!(left_out, 7);
-        assert_eq!(
-            lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
-            ["7", "8", "9"]
-        );
-        assert_eq!(budget, 0);
-        let (lines, left_out) = lines_within(&r, &mut budget);
-        assert!(lines.is_empty());
-        assert_eq!(left_out, 10);
-    }
-
-    #[test]
-    fn adopting_rebuilds_rings_and_drops_what_did_not_survive() {
-        let mut logs = Logs::new();
-        logs.own_line(5, "new image says hello");
-        let mut own = LogRecord {
-            capacity: 4096,
-            next_seq: 3,
-            ..LogRecord::default()
-        };
-        own.lines = vec![
-            LogLine {
-                seq: 1,
-                text: "old 1".into(),
-                ..LogLine::default()
-            },
-            LogLine {
-                seq: 2,
-                text: "old 2".into(),
-                ..LogLine::default()
-            },
-        ];
-        let mut svc = record();
-        svc.file = None;
-        let far = LogRecord {
-            svc: Some(99),
-            ..record()
-        };
-        let lost = logs.adopt(vec![own, svc, far], 5, |_| false);
-        let texts: Vec<&str> = logs.own.lines().map(|l| l.text.as_str()).collect();
-        assert_eq!(texts, ["old 1", "old 2", "new image says hello"]);
-        assert_eq!(lost.len(), 2, "{lost:?}");
-        let log = logs.get(3).unwrap();
-        assert!(log.pipe.is_none(), "its descriptors were not open");
-        assert_eq!(log.ring.next_seq(), 9);
-        assert_eq!(log.ring.len(), 2);
-        assert_eq!(logs.procs.get(&40), Some(&3));
-        assert_eq!(logs.names[3], "web");
-    }
-}
+#[path = "logsnap_tests.rs"]
+mod tests;

@@ -10,6 +10,12 @@ use std::path::{Component, Path, PathBuf};
 pub const DEFAULT_BASE: &str = "/etc/cinit";
 pub const DEFAULT_CTL: &str = "/run/cinit";
 pub const DEFAULT_CONSOLE: &str = "/dev/console";
+
+/// Whether `console` is the kernel's own console, where the kernel prints
+/// the records of its log that pass its console loglevel.
+pub fn is_kernel_console(console: &std::path::Path) -> bool {
+    console == std::path::Path::new(DEFAULT_CONSOLE)
+}
 /// The root service when no profile is given.
 pub const DEFAULT_ROOT: &str = "init";
 /// Prefix of the kernel command-line word that selects a profile.

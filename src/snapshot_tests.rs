@@ -141,6 +141,10 @@ fn sample() -> Snapshot {
             file: None,
             procs: vec![40],
             kmsg_dropped: 0,
+            kmsg_held: 0,
+            kmsg_begin: None,
+            kmsg_sent: 0,
+            kmsg_fd: -1,
         }],
         ready: vec![ReadyRecord {
             fd: 12,
