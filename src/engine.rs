@@ -643,7 +643,12 @@ impl Engine {
         if let Some(deps) = self.dependents.get(i) {
             self.queue.extend(deps.iter().copied());
         }
-        // A service waiting to stop may be waiting for this one.
+        self.wake_stops_behind(i);
+    }
+
+    /// Queue the needs and wants of `i`: a service waiting to stop may be
+    /// waiting for this one.
+    pub(super) fn wake_stops_behind(&mut self, i: usize) {
         if let Some(node) = self.nodes.get(i) {
             self.queue
                 .extend(node.needs.iter().chain(node.wants.iter()).copied());

@@ -151,6 +151,9 @@ impl Engine {
     /// start rule, as soon as its needs are up. It requests nothing.
     fn park(&mut self, host: &mut dyn Host, now: Millis, i: usize, cause: usize) {
         if self.phase(i) != Some(Phase::Done) {
+            // Already parked by an earlier stop: its state does not change,
+            // but the stops of its needs were waiting for this one.
+            self.wake_stops_behind(i);
             return;
         }
         let need = self.nodes.get(cause).map(|x| x.name.as_str()).unwrap_or("");

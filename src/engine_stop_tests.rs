@@ -244,3 +244,28 @@ fn a_parked_grouping_survives_a_hot_update() {
     e.start(&mut h, 4, 0);
     assert_eq!(e.state(1), Some(State::Done));
 }
+
+/// A grouping already parked by the stop of one need does not hold back
+/// the stop of another: init (2) needs a (0) and b (1); after `stop a`
+/// parks init, `stop b` sends b its SIGTERM at once (init's state does not
+/// change, so nothing else would wake b's waiting stop).
+#[test]
+fn a_grouping_parked_earlier_does_not_hold_back_a_second_stop() {
+    let mut nodes = daemons(3, &[(2, 0, true), (2, 1, true)]);
+    nodes[2].respawn = false;
+    nodes[2].grouping = true;
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run, Plan::Run, Plan::Nothing]);
+    e.start(&mut h, 0, 2);
+    let (a, b) = (h.pid_of(0, Role::On), h.pid_of(1, Role::On));
+    e.stop_with_dependents(&mut h, 1, &[0]);
+    exit_on(&mut e, &mut h, 2, 0, 0);
+    assert_eq!(e.state(0), Some(State::Stopped));
+    assert_eq!(e.state(2), Some(State::Waiting));
+    assert_eq!(termed(&h), [a]);
+    e.stop_with_dependents(&mut h, 3, &[1]);
+    assert_eq!(termed(&h), [a, b], "b's stop waits for a parked grouping");
+    exit_on(&mut e, &mut h, 4, 1, 0);
+    assert_eq!(e.state(1), Some(State::Stopped));
+    assert_eq!(e.state(2), Some(State::Waiting));
+}
