@@ -313,15 +313,20 @@ fn debian_server() {
     power_off(&mut vm);
 }
 
+/// A kernel word reaches cinit through the initramfs's `switch_root`
+/// (`cprofile:init` on the kernel command line is in PID 1's argv), and
 /// `kill -HUP 1` over ssh reboots: the orderly sequence runs, the kernel
 /// says `reboot: Restarting system`, QEMU (-no-reboot) exits 0, and the
 /// image is clean.
 #[test]
 #[ignore = "boots a Debian image in QEMU: run with make test-distro"]
 fn debian_sighup_reboots_clean() {
-    let mut vm = Vm::boot("debian_sighup_reboots_clean");
+    let mut vm = Vm::boot_with("debian_sighup_reboots_clean", "cprofile:init");
     vm.wait_up();
-    ssh_within(&mut vm, "true", STEP_TIMEOUT);
+    let argv = ssh_within(&mut vm, "tr '\\0' ' ' < /proc/1/cmdline", STEP_TIMEOUT);
+    if argv.split_whitespace().collect::<Vec<_>>() != ["/sbin/cinit", "cprofile:init"] {
+        vm.fail(&format!("PID 1's argv is {argv:?}, expected /sbin/cinit cprofile:init"));
+    }
     // ssh may lose its connection as sshd goes: its status does not matter.
     let _ = vm.ssh("kill -HUP 1");
     vm.expect("cinit: reboot: stopping services", STEP_TIMEOUT);

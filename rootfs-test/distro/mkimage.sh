@@ -60,7 +60,7 @@ CRON
 chmod 0644 etc/cron.d/cinit-test
 
 # 1 GiB, sparse; the root holds about 300 MB.
-mke2fs -q -F -t ext4 -L root -d . "$work/root.img" 1G
+mke2fs -q -F -t ext4 -L root -d . "$work/root.img" 1G >/dev/null
 
 # The initramfs.
 ird="$work/initramfs"

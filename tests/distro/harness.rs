@@ -172,6 +172,11 @@ impl Vm {
     /// Boot a fresh copy of the image (so each scenario starts from the
     /// image as built, and leaves its own copy to check).
     pub fn boot(name: &str) -> Vm {
+        Vm::boot_with(name, "")
+    }
+
+    /// [`Vm::boot`] with more words on the kernel command line.
+    pub fn boot_with(name: &str, words: &str) -> Vm {
         let f = files();
         let dir = work_dir().join("vms");
         fs::create_dir_all(&dir).expect("create target/distro/vms");
@@ -193,6 +198,11 @@ impl Vm {
              hostfwd=tcp:127.0.0.1:{http_port}-:80"
         );
         let drive = format!("file={},if=virtio,format=raw", image.display());
+        // Without `quiet`: the kernel prints at its default loglevel, the
+        // case in which cinit's lines once appeared twice.
+        let append = format!("console=ttyS0 panic=-1 root=/dev/vda {words}")
+            .trim_end()
+            .to_string();
         let args: Vec<String> = [
             "-accel",
             "tcg",
@@ -209,10 +219,8 @@ impl Vm {
             &f.kernel.to_string_lossy(),
             "-initrd",
             &f.initrd.to_string_lossy(),
-            // Without `quiet`: the kernel prints at its default loglevel,
-            // the case in which cinit's lines once appeared twice.
             "-append",
-            "console=ttyS0 panic=-1 root=/dev/vda",
+            &append,
             "-drive",
             &drive,
             "-nic",
