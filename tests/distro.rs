@@ -325,7 +325,9 @@ fn debian_sighup_reboots_clean() {
     vm.wait_up();
     let argv = ssh_within(&mut vm, "tr '\\0' ' ' < /proc/1/cmdline", STEP_TIMEOUT);
     if argv.split_whitespace().collect::<Vec<_>>() != ["/sbin/cinit", "cprofile:init"] {
-        vm.fail(&format!("PID 1's argv is {argv:?}, expected /sbin/cinit cprofile:init"));
+        vm.fail(&format!(
+            "PID 1's argv is {argv:?}, expected /sbin/cinit cprofile:init"
+        ));
     }
     // ssh may lose its connection as sshd goes: its status does not matter.
     let _ = vm.ssh("kill -HUP 1");

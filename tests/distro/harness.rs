@@ -528,8 +528,8 @@ impl Vm {
     }
 
     /// After QEMU's exit: the image's ext4 filesystem must be clean
-    /// (`dumpe2fs -h` says so, and a forced read-only `e2fsck -fn` finds
-    /// nothing).
+    /// (`dumpe2fs -h` says so and shows no journal waiting for recovery,
+    /// and a forced read-only `e2fsck -fn` finds nothing).
     pub fn expect_clean_image(&mut self) {
         let image = self.image.clone();
         let dump = run_host(Command::new("dumpe2fs").arg("-h").arg(&image));
@@ -541,6 +541,20 @@ impl Vm {
         if state.as_deref() != Some("clean") {
             self.fail(&format!(
                 "dumpe2fs -h {}: state {state:?}, not clean:\n{}",
+                image.display(),
+                dump.1
+            ));
+        }
+        // An ext4 that was not unmounted or remounted read-only keeps the
+        // state `clean` (that field records errors) but has its journal
+        // marked for recovery: the real sign of an unclean shutdown.
+        if dump
+            .1
+            .lines()
+            .any(|l| l.starts_with("Filesystem features:") && l.contains("needs_recovery"))
+        {
+            self.fail(&format!(
+                "dumpe2fs -h {}: the journal needs recovery (not unmounted cleanly):\n{}",
                 image.display(),
                 dump.1
             ));
