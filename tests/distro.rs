@@ -299,7 +299,8 @@ fn debian_server() {
     ssh_within(&mut vm, "true", STEP_TIMEOUT);
 
     // cron runs the job of /etc/cron.d/cinit-test once a minute: wait for
-    // the minute to turn (up to 75 s from here).
+    // the minute to turn (up to 75 s from here; the guest's clock started
+    // late in a minute, so it has usually turned already).
     vm.run_within(
         "for i in $(seq 150); do [ -s /var/tmp/cron-mark ] && break; sleep 0.5; done; \
          cat /var/tmp/cron-mark",

@@ -80,6 +80,28 @@ pub fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
+/// QEMU's `-rtc` option: the guest's clock starts 40 s into the current
+/// minute, so that cron, started some 10 s into the boot, turns the minute
+/// and runs a `* * * * *` job soon after instead of up to a minute later.
+/// (A clock up to a minute off is harmless to everything else here; e2fsck
+/// accepts superblock times up to a day in the future.)
+fn rtc_base() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let start = now - now % 60 + 40;
+    let formatted = Command::new("date")
+        .args(["-u", "-d", &format!("@{start}"), "+%Y-%m-%dT%H:%M:%S"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    match formatted {
+        Some(t) => format!("base={t}"),
+        None => "base=utc".to_string(),
+    }
+}
+
 #[derive(Default)]
 struct Shared {
     out: Mutex<(Vec<u8>, bool)>,
@@ -225,6 +247,8 @@ impl Vm {
             &drive,
             "-nic",
             &nic,
+            "-rtc",
+            &rtc_base(),
         ]
         .iter()
         .map(|s| s.to_string())
