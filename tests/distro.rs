@@ -372,7 +372,7 @@ fn debian_issue18_fixes() {
             continue;
         };
         let msg = msg.strip_prefix("cinit: ").unwrap_or(msg).to_string();
-        let last = msg == "done init";
+        let last = msg == "done init" || msg.starts_with("done init ");
         *counts.entry(msg).or_default() += 1;
         if last {
             break;
@@ -387,7 +387,8 @@ fn debian_issue18_fixes() {
     let twice: Vec<String> = counts
         .iter()
         .filter_map(|(msg, &n)| {
-            let seen = console.matches(&format!("cinit: {msg}")).count();
+            // Whole lines only: one message may begin another's text.
+            let seen = console.matches(&format!("cinit: {msg}\n")).count();
             (seen != n).then(|| format!("{seen}× on the console, {n}× in the log: {msg}"))
         })
         .collect();
