@@ -214,7 +214,10 @@ impl Vm {
             "cannot copy the image to {}",
             image.display()
         );
-        let (ssh_port, http_port) = (free_port(), free_port());
+        let ssh_port = free_port();
+        let http_port = std::iter::repeat_with(free_port)
+            .find(|&p| p != ssh_port)
+            .expect("a second free port");
         let nic = format!(
             "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:{ssh_port}-:22,\
              hostfwd=tcp:127.0.0.1:{http_port}-:80"
