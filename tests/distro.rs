@@ -25,6 +25,8 @@
 
 #[path = "distro/harness.rs"]
 mod harness;
+#[path = "distro/host.rs"]
+mod host;
 
 use harness::{Vm, STEP_TIMEOUT};
 use std::collections::BTreeMap;
