@@ -185,6 +185,13 @@ impl Vm {
             "cannot copy the image to {}",
             image.display()
         );
+        Vm::boot_image(name, image, words)
+    }
+
+    /// Boot `image` as it is (the copy an earlier boot left: booting it
+    /// again), with more words on the kernel command line.
+    pub fn boot_image(name: &str, image: PathBuf, words: &str) -> Vm {
+        let f = files();
         let ssh_port = free_port();
         let http_port = std::iter::repeat_with(free_port)
             .find(|&p| p != ssh_port)
