@@ -8,6 +8,10 @@
 #   make run      boot the sample system in QEMU, serial console on this
 #                 terminal (Ctrl-A X quits QEMU; `poweroff` powers off)
 #   make test-vm  the QEMU boot suite (part of `make test`)
+#   make test-distro  a Debian bookworm server (services/debian) booted on
+#                 cinit under QEMU and driven over its serial console and
+#                 ssh (rootfs-test/distro/; the Debian root is built once
+#                 with mmdebstrap and cached in target/distro/)
 #   make initramfs  the sample system's initramfs ($(SERVICES) selects the tree)
 #   make bench    cinit against s6, runit and the physical limit; writes
 #                 BENCHMARKS.md and bench/results.csv (bench/README.md)
@@ -35,7 +39,8 @@ BINARIES := $(BIN)/cinit $(BIN)/cinit-ctl
 
 .PHONY: all build static-check check-services man-check install install-aliases install-check \
         test test-unit test-ns lint sizes clean vm-deps browser-deps kernel alt initramfs run test-vm \
-        bench bench-deps bench-build fuzz fuzz-deps fuzz-build
+        bench bench-deps bench-build fuzz fuzz-deps fuzz-build \
+        distro-deps distro-image check-distro test-distro
 
 # Shown by `cinit-ctl version`; a hot update shows which build took over.
 export CINIT_BUILD_ID ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -160,9 +165,15 @@ $(KERNEL):
 	ls $(VM)/deb/$${pkg}_*.deb >/dev/null 2>&1 || (cd $(VM)/deb && apt-get download -q $$pkg 2>&1 | grep -v unsandboxed); \
 	deb=$$(ls $(VM)/deb/$${pkg}_*.deb | head -1); \
 	rm -rf $(VM)/kx $(VM)/modules && mkdir -p $(VM)/kx $(VM)/modules && \
-	dpkg-deb --fsys-tarfile $$deb | tar -x -C $(VM)/kx --wildcards './boot/vmlinuz-*' '*/virtio*.ko' && \
-	find $(VM)/kx -name 'virtio*.ko' -exec cp {} $(VM)/modules/ \; && \
+	dpkg-deb --fsys-tarfile $$deb | tar -x -C $(VM)/kx --wildcards './boot/vmlinuz-*' '*/virtio*.ko' \
+	  '*/failover.ko' '*/net_failover.ko' && \
+	find $(VM)/kx -name '*.ko' -exec cp {} $(VM)/modules/ \; && \
 	cp $(VM)/kx/boot/vmlinuz-* $@ && rm -rf $(VM)/kx && echo "kernel: $$pkg"
+
+# virtio_net's dependencies came later than the kernel cache: a cache
+# without them is unpacked again.
+$(VM)/modules/net_failover.ko: $(KERNEL)
+	@[ -e $@ ] || { rm -f $(KERNEL) && $(MAKE) --no-print-directory kernel; }
 
 # A second build of cinit with another build id, for the hot-update scenario.
 alt:
@@ -180,6 +191,42 @@ run: initramfs
 test-vm: initramfs browser-deps
 	CINIT_VM_KERNEL=$(abspath $(KERNEL)) CINIT_VM_INITRD=$(abspath $(INITRAMFS)) \
 	  $(CARGO) test --locked --test vm -- --ignored --test-threads=2
+
+# A real distribution on cinit (rootfs-test/distro/README.md): a Debian
+# bookworm root built with mmdebstrap (cached in $(DISTRO) by a hash of its
+# package list and build script), completed per run with cinit, the
+# services/debian tree and a fresh ssh key into an ext4 image, booted under
+# QEMU by tests/distro.rs.
+DISTRO     := target/distro
+DISTRO_RUN := $(DISTRO)/run
+
+distro-deps: vm-deps
+	@missing=""; \
+	command -v mmdebstrap >/dev/null || missing="$$missing mmdebstrap"; \
+	command -v ssh >/dev/null || missing="$$missing openssh-client"; \
+	command -v curl >/dev/null || missing="$$missing curl"; \
+	command -v unshare >/dev/null || missing="$$missing util-linux"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+distro-image: build distro-deps kernel $(VM)/modules/net_failover.ko
+	@root=$$(rootfs-test/distro/mkroot.sh $(DISTRO)) && \
+	rm -f $(DISTRO)/key $(DISTRO)/key.pub && \
+	ssh-keygen -q -t ed25519 -N '' -C cinit-test-distro -f $(DISTRO)/key && \
+	rootfs-test/distro/mkimage.sh $(DISTRO_RUN) $$root $(BIN) services/debian $(VM)/modules \
+	  $(DISTRO)/key.pub && echo "distro image: $(DISTRO_RUN)/root.img"
+
+# The example tree must pass cinit's own check inside the root it runs in.
+check-distro: distro-image
+	unshare --user --map-root-user --root=$(DISTRO_RUN)/root /sbin/cinit-ctl check /etc/cinit
+
+test-distro: check-distro
+	CINIT_DISTRO_KERNEL=$(abspath $(KERNEL)) CINIT_DISTRO_INITRD=$(abspath $(DISTRO_RUN)/initramfs.cpio.gz) \
+	CINIT_DISTRO_IMAGE=$(abspath $(DISTRO_RUN)/root.img) CINIT_DISTRO_KEY=$(abspath $(DISTRO)/key) \
+	  $(CARGO) test --locked --test distro -- --ignored --test-threads=1
 
 # The benchmarks (bench/README.md): not part of `make test`. BENCH_RUNS
 # repeats each measurement (at least 5 for a report).
