@@ -3,7 +3,8 @@
 #   make          static release binaries in $(BIN)
 #   make test     everything: format, lints, unit tests, namespace tests,
 #                 a check that the binaries are static, `cinit-ctl check` of
-#                 the sample system in services/, man pages, `make install`
+#                 the sample system in services/, man pages, `make install`,
+#                 the QEMU boot suite and the Debian server (test-distro)
 #   make install  binaries, man pages, bash completion (PREFIX, DESTDIR)
 #   make run      boot the sample system in QEMU, serial console on this
 #                 terminal (Ctrl-A X quits QEMU; `poweroff` powers off)
@@ -11,7 +12,8 @@
 #   make test-distro  a Debian bookworm server (services/debian) booted on
 #                 cinit under QEMU and driven over its serial console and
 #                 ssh (rootfs-test/distro/; the Debian root is built once
-#                 with mmdebstrap and cached in target/distro/)
+#                 with mmdebstrap and cached in target/distro/; part of
+#                 `make test`)
 #   make initramfs  the sample system's initramfs ($(SERVICES) selects the tree)
 #   make bench    cinit against s6, runit and the physical limit; writes
 #                 BENCHMARKS.md and bench/results.csv (bench/README.md)
@@ -131,6 +133,7 @@ install-check: build
 test: lint static-check check-services man-check install-check fuzz-build browser-deps
 	CINIT_G8_BIN=$(abspath $(BIN)/cinit) $(CARGO) test --locked -- --test-threads=4
 	$(MAKE) test-vm
+	$(MAKE) test-distro
 
 # QEMU, busybox-static, cpio and e2fsprogs (the data-disk scenario) from
 # Debian, if missing.
