@@ -58,7 +58,7 @@ fn linger_bin() -> &'static Path {
 /// A copy of the weapon uid 65534 can run (next to `ctl_for_others`).
 fn weapon_for_others(fx: &Fixture) -> PathBuf {
     let bin = fx.ctl_for_others().parent().unwrap().join("linger");
-    fs::copy(linger_bin(), &bin).unwrap();
+    copy_exe(linger_bin(), &bin);
     bin
 }
 

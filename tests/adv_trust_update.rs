@@ -109,7 +109,7 @@ fn boot_from_copy_of(fx: &Fixture, src: &Path) -> (Cinit, PathBuf) {
     }
     let bin = fx.path().join("bin/cinit");
     fs::create_dir_all(bin.parent().unwrap()).unwrap();
-    fs::copy(src, &bin).unwrap();
+    copy_exe(src, &bin);
     let c = Cinit::launch_with(
         fx,
         &[],

@@ -150,7 +150,7 @@ fn relative_on_symlink_resolves_in_service_dir() {
     svc.respawn().params(&["1002"]).on_link("sub/tool");
     let tool = svc.dir().join("sub/tool");
     std::fs::create_dir_all(tool.parent().unwrap()).unwrap();
-    std::fs::copy("/bin/sleep", &tool).unwrap();
+    copy_exe("/bin/sleep", &tool);
     fx.service("init").needs("rel");
     let c = fx.boot();
     let p = c.wait_child_argv(&["sub/tool", "1002"], None);

@@ -1070,7 +1070,7 @@ fn f2_failed_exec_keeps_the_running_cinit() {
     let install = |mode: u32| {
         let _ = fs::remove_file(&bin);
         fs::create_dir_all(bin.parent().unwrap()).unwrap();
-        fs::copy(cinit_bin(), &bin).unwrap();
+        copy_exe(cinit_bin(), &bin);
         fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
     };
     install(0o755);
@@ -1543,11 +1543,11 @@ fn install_damaging_binary(bin: &Path, damage: &str) {
         )
     });
     let real = bin.with_extension("real");
-    fs::copy(cinit_bin(), &real).unwrap();
+    copy_exe(cinit_bin(), &real);
     let script = format!("S=/proc/self/fd/$CINIT_SNAPSHOT_FD\n{damage}\n");
     fs::write(bin.with_extension("damage"), script).unwrap();
     let tmp = bin.with_extension("new");
-    fs::copy(wrapper, &tmp).unwrap();
+    copy_exe(wrapper, &tmp);
     fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     fs::rename(&tmp, bin).unwrap();
 }
@@ -1563,7 +1563,7 @@ fn boot_from_copy() -> (Fixture, Cinit, PathBuf, Vec<u32>) {
     }
     let bin = fx.path().join("bin/cinit");
     fs::create_dir_all(bin.parent().unwrap()).unwrap();
-    fs::copy(cinit_bin(), &bin).unwrap();
+    copy_exe(cinit_bin(), &bin);
     let c = boot_ctl_opts(
         &fx,
         LaunchOpts {

@@ -130,7 +130,7 @@ impl Fixture {
         fs::create_dir_all(&bin).unwrap();
         open(&bin);
         let exe = bin.join("cinit-ctl");
-        fs::copy(ctl_bin(), &exe).unwrap();
+        copy_exe(ctl_bin(), &exe);
         open(&exe);
         exe
     }
@@ -421,6 +421,21 @@ fn lines(items: &[&str]) -> String {
 /// scratch directory as `name` (world-executable) and returns its path.
 /// Callers keep the result in a `OnceLock`, so each test binary compiles it
 /// once; the temporary name keeps binaries that run at once apart.
+/// Copies the executable `src` to `dst` (mode included) in a `cp` process.
+/// `fs::copy` would hold `dst` open for writing in this process, and a
+/// child another test thread forks at that moment inherits that descriptor
+/// until it execs: an exec of `dst` then fails with "Text file busy".
+pub fn copy_exe(src: impl AsRef<Path>, dst: impl AsRef<Path>) {
+    let (src, dst) = (src.as_ref(), dst.as_ref());
+    let st = Command::new("cp")
+        .arg("--preserve=mode")
+        .arg(src)
+        .arg(dst)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cp {} {}: {st}", src.display(), dst.display());
+}
+
 pub fn compile_c_helper(rel: &str, name: &str) -> PathBuf {
     compile_c_helper_with(rel, name, &[])
 }
