@@ -254,25 +254,19 @@ impl Change {
         }
     }
 
-    fn reason(self, reason: Reason) -> Change {
-        Change {
-            reason: Some(reason),
-            ..self
-        }
+    fn reason(mut self, reason: Reason) -> Change {
+        self.reason = Some(reason);
+        self
     }
 
-    fn took(self, took: impl Into<Option<Millis>>) -> Change {
-        Change {
-            took: took.into(),
-            ..self
-        }
+    fn took(mut self, took: impl Into<Option<Millis>>) -> Change {
+        self.took = took.into();
+        self
     }
 
-    fn detail(self, detail: impl Into<Option<String>>) -> Change {
-        Change {
-            detail: detail.into(),
-            ..self
-        }
+    fn detail(mut self, detail: impl Into<Option<String>>) -> Change {
+        self.detail = detail.into();
+        self
     }
 }
 
@@ -649,12 +643,7 @@ impl Engine {
 
     /// Enter a new phase, report it, and queue the dependents for evaluation.
     fn enter(&mut self, host: &mut dyn Host, now: Millis, i: usize, change: Change) {
-        let Change {
-            phase,
-            reason,
-            took,
-            detail,
-        } = change;
+        let phase = change.phase;
         self.note_phase(i, now, phase);
         let Some(svc) = self.svcs.get_mut(i) else {
             return;
@@ -662,8 +651,8 @@ impl Engine {
         svc.phase = phase;
         svc.since = now;
         // The last reason is kept for status displays until the next request.
-        if reason.is_some() || phase == Phase::Waiting {
-            svc.reason = reason;
+        if change.reason.is_some() || phase == Phase::Waiting {
+            svc.reason = change.reason;
         }
         let name = self.nodes.get(i).map(|n| n.name.as_str()).unwrap_or("");
         host.report(
@@ -675,8 +664,8 @@ impl Engine {
                     Phase::Stopping(st) => st.off,
                     _ => None,
                 }),
-                took,
-                detail,
+                took: change.took,
+                detail: change.detail,
             },
         );
         self.queue.push_back(i);
