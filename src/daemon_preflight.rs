@@ -15,8 +15,8 @@ use std::os::fd::AsRawFd;
 
 use super::Daemon;
 use crate::engine::{seconds, Millis};
-use crate::lifecycle::Action;
 use crate::preflight::{self, Refusal};
+use crate::proto::SystemAction;
 use crate::{snapshot, update};
 
 impl Daemon {
@@ -27,7 +27,7 @@ impl Daemon {
         }
         if let Some(seq) = &self.sequence {
             // A shutdown began after the update was asked for: it wins.
-            let why = seq.busy_message(Action::Update);
+            let why = seq.busy_message(SystemAction::Update);
             self.update_requested = false;
             if let Some(p) = self.preflight.take() {
                 p.kill();

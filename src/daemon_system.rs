@@ -8,40 +8,44 @@ use std::ffi::CString;
 use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 
+use nix::errno::Errno;
+use nix::sys::reboot::RebootMode;
 use nix::sys::signal::Signal;
 
 use super::{Daemon, Helper, Requester, REQUESTER_GRACE_MS};
 use crate::conf::{read_conf, shell_spec};
 use crate::control::Control;
 use crate::engine::{Millis, Pid};
-use crate::lifecycle::{Action, Command, Facts, Goal, Sequence, Step};
+use crate::lifecycle::{Command, Facts, Sequence, Step};
 use crate::proto::{ErrorCode, Reply, SystemAction};
 use crate::spawn::{spawn, spawn_shell, ChildFds};
 use crate::svcdir::read_exec;
 use crate::sysops;
 
 /// Exit status when reboot(2) is refused in a container (see the README).
-pub fn container_exit_status(goal: Goal) -> i32 {
+pub fn container_exit_status(goal: SystemAction) -> i32 {
     match goal {
-        Goal::Reboot => 129,
-        Goal::Halt | Goal::Poweroff | Goal::Rescue => 0,
+        SystemAction::Reboot => 129,
+        SystemAction::Halt | SystemAction::Poweroff | SystemAction::Rescue => 0,
+        SystemAction::Update => 0,
     }
 }
 
-fn action_of(a: SystemAction) -> Action {
-    match a {
-        SystemAction::Reboot => Action::Sequence(Goal::Reboot),
-        SystemAction::Halt => Action::Sequence(Goal::Halt),
-        SystemAction::Poweroff => Action::Sequence(Goal::Poweroff),
-        SystemAction::Rescue => Action::Sequence(Goal::Rescue),
-        SystemAction::Update => Action::Update,
+/// reboot(2)'s mode for the end of a shutdown; `None` for the goals no
+/// shutdown has (a rescue ends in its shell, an update is no sequence).
+fn reboot_mode(goal: SystemAction) -> Option<RebootMode> {
+    match goal {
+        SystemAction::Reboot => Some(RebootMode::RB_AUTOBOOT),
+        SystemAction::Halt => Some(RebootMode::RB_HALT_SYSTEM),
+        SystemAction::Poweroff => Some(RebootMode::RB_POWER_OFF),
+        SystemAction::Rescue | SystemAction::Update => None,
     }
 }
 
 impl Daemon {
     /// A system action requested over the control socket by `client`.
     pub(super) fn system_request(&mut self, now: Millis, client: u64, a: SystemAction) {
-        let reply = match self.begin_action(now, action_of(a), Some(client)) {
+        let reply = match self.begin_action(now, a, Some(client)) {
             // The update is answered by whichever image comes out of it.
             Ok(_) if a == SystemAction::Update => return,
             Ok(message) => Reply::Ok {
@@ -65,7 +69,7 @@ impl Daemon {
     pub(super) fn begin_action(
         &mut self,
         now: Millis,
-        action: Action,
+        action: SystemAction,
         client: Option<u64>,
     ) -> Result<String, String> {
         if let Some(seq) = &self.sequence {
@@ -78,13 +82,13 @@ impl Daemon {
             self.former_shell = self.helper.take().map(|h| h.pid);
         }
         match action {
-            Action::Update => {
+            SystemAction::Update => {
                 self.listen_again(now);
                 self.update_requested = true;
                 self.update_waiters.extend(client);
                 Ok("update: re-executing cinit".to_string())
             }
-            Action::Sequence(goal) => {
+            goal => {
                 let (conf, problems) = read_conf(&self.paths.conf);
                 for p in problems {
                     self.host.log(&format!("config: conf: {p}"));
@@ -100,7 +104,9 @@ impl Daemon {
                     self.run_command(now, c);
                 }
                 Ok(match goal {
-                    Goal::Rescue => "rescue: stopping everything, then starting a shell".into(),
+                    SystemAction::Rescue => {
+                        "rescue: stopping everything, then starting a shell".into()
+                    }
                     g => format!("{}: shutting down", g.word()),
                 })
             }
@@ -310,13 +316,13 @@ impl Daemon {
 
     /// The end of a shutdown. Returns only if reboot(2) failed and cinit
     /// stays up.
-    fn reboot(&mut self, goal: Goal) {
+    fn reboot(&mut self, goal: SystemAction) {
         if let Some(control) = self.control.as_mut() {
             control.flush_all(crate::clock::now_ms());
         }
         self.host.console.drain(2000);
-        let err = sysops::reboot(goal);
-        if err == nix::errno::Errno::EPERM && sysops::in_initial_pid_ns() == Some(false) {
+        let err = reboot_mode(goal).map_or(Errno::EINVAL, sysops::reboot);
+        if err == Errno::EPERM && sysops::in_initial_pid_ns() == Some(false) {
             let status = container_exit_status(goal);
             self.host.log(&format!(
                 "{}: reboot(2) is not permitted here (a container); exiting with status {status}",

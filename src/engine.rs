@@ -230,6 +230,46 @@ impl Phase {
     }
 }
 
+/// A phase change for [`Engine::enter`], written as
+/// `Change::to(phase).reason(r).took(t).detail(d)`; each part left out is
+/// `None`.
+struct Change {
+    phase: Phase,
+    /// Why the service got here (`failed`, `backoff`, …); kept for status
+    /// displays until the next request.
+    reason: Option<Reason>,
+    /// How long the phase that ends took ([`Report::took`]).
+    took: Option<Millis>,
+    /// The console detail ([`Report::detail`]).
+    detail: Option<String>,
+}
+
+impl Change {
+    fn to(phase: Phase) -> Change {
+        Change {
+            phase,
+            reason: None,
+            took: None,
+            detail: None,
+        }
+    }
+
+    fn reason(mut self, reason: Reason) -> Change {
+        self.reason = Some(reason);
+        self
+    }
+
+    fn took(mut self, took: impl Into<Option<Millis>>) -> Change {
+        self.took = took.into();
+        self
+    }
+
+    fn detail(mut self, detail: impl Into<Option<String>>) -> Change {
+        self.detail = detail.into();
+        self
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Svc {
     phase: Phase,
@@ -413,7 +453,7 @@ impl Engine {
                 phase,
                 Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed)
             ) {
-                self.enter(host, now, i, Phase::Waiting, None, None, None);
+                self.enter(host, now, i, Change::to(Phase::Waiting));
             }
         }
         self.drain(host, now);
@@ -473,21 +513,14 @@ impl Engine {
                 self.respawn_after_exit(host, now, i, status)
             }
             (Role::On, Phase::Starting { pid: p, .. }) if p == pid => {
-                let took = Some(self.elapsed(i, now));
+                let took = self.elapsed(i, now);
                 if status.success() {
-                    self.enter(host, now, i, Phase::Done, None, took, None);
+                    self.enter(host, now, i, Change::to(Phase::Done).took(took));
                 } else {
                     let reason = Reason::Exit(status);
                     let detail = reason.to_string();
-                    self.enter(
-                        host,
-                        now,
-                        i,
-                        Phase::Failed,
-                        Some(reason),
-                        took,
-                        Some(detail),
-                    );
+                    let change = Change::to(Phase::Failed).reason(reason);
+                    self.enter(host, now, i, change.took(took).detail(detail));
                 }
             }
             (Role::On, Phase::Running { pid: p }) if p == pid => {
@@ -600,21 +633,17 @@ impl Engine {
     /// also the console detail.
     fn end(&mut self, host: &mut dyn Host, now: Millis, i: usize, phase: Phase, reason: Reason) {
         let detail = reason.to_string();
-        self.enter(host, now, i, phase, Some(reason), None, Some(detail));
+        self.enter(
+            host,
+            now,
+            i,
+            Change::to(phase).reason(reason).detail(detail),
+        );
     }
 
     /// Enter a new phase, report it, and queue the dependents for evaluation.
-    #[allow(clippy::too_many_arguments)]
-    fn enter(
-        &mut self,
-        host: &mut dyn Host,
-        now: Millis,
-        i: usize,
-        phase: Phase,
-        reason: Option<Reason>,
-        took: Option<Millis>,
-        detail: Option<String>,
-    ) {
+    fn enter(&mut self, host: &mut dyn Host, now: Millis, i: usize, change: Change) {
+        let phase = change.phase;
         self.note_phase(i, now, phase);
         let Some(svc) = self.svcs.get_mut(i) else {
             return;
@@ -622,8 +651,8 @@ impl Engine {
         svc.phase = phase;
         svc.since = now;
         // The last reason is kept for status displays until the next request.
-        if reason.is_some() || phase == Phase::Waiting {
-            svc.reason = reason;
+        if change.reason.is_some() || phase == Phase::Waiting {
+            svc.reason = change.reason;
         }
         let name = self.nodes.get(i).map(|n| n.name.as_str()).unwrap_or("");
         host.report(
@@ -635,8 +664,8 @@ impl Engine {
                     Phase::Stopping(st) => st.off,
                     _ => None,
                 }),
-                took,
-                detail,
+                took: change.took,
+                detail: change.detail,
             },
         );
         self.queue.push_back(i);

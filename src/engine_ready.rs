@@ -18,7 +18,7 @@
 //! successful start). Its process group gets SIGTERM and SIGCONT, then
 //! SIGKILL after `delay` seconds, as in any stop; it is not restarted.
 
-use super::{Engine, Host, Millis, Node, Phase, Pid, Role, Stop, StopStep};
+use super::{Change, Engine, Host, Millis, Node, Phase, Pid, Role, Stop, StopStep};
 use crate::state::Reason;
 
 impl Engine {
@@ -40,9 +40,8 @@ impl Engine {
         if let Some(s) = self.svcs.get_mut(i) {
             s.started_once = true;
         }
-        let took = Some(self.elapsed(i, now));
-        let detail = Some("ready".to_string());
-        self.enter(host, now, i, Phase::Running { pid }, None, took, detail);
+        let change = Change::to(Phase::Running { pid }).took(self.elapsed(i, now));
+        self.enter(host, now, i, change.detail("ready".to_string()));
         self.drain(host, now);
         true
     }
@@ -113,16 +112,13 @@ impl Engine {
             timed_out: Some(limit),
         };
         let reason = Reason::NotReady(limit);
-        let detail = Some(reason.to_string());
-        let took = Some(self.elapsed(i, now));
+        let detail = reason.to_string();
+        let change = Change::to(Phase::Stopping(st)).reason(reason);
         self.enter(
             host,
             now,
             i,
-            Phase::Stopping(st),
-            Some(reason),
-            took,
-            detail,
+            change.took(self.elapsed(i, now)).detail(detail),
         );
         self.term_step(host, now, i);
     }

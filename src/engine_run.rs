@@ -6,8 +6,8 @@
 //! private state), split out because it is a responsibility of its own.
 
 use super::{
-    restart_delay, seconds, Engine, Host, Millis, Node, Phase, Role, Spawned, BACKOFF_FIRST_MS,
-    STABLE_MS,
+    restart_delay, seconds, Change, Engine, Host, Millis, Node, Phase, Role, Spawned,
+    BACKOFF_FIRST_MS, STABLE_MS,
 };
 use crate::state::{ExitStatus, Reason};
 
@@ -22,7 +22,7 @@ impl Engine {
     ) {
         if self.halting {
             let detail = Some("not started: the system is going down".to_string());
-            self.enter(host, now, i, Phase::Stopped, None, None, detail);
+            self.enter(host, now, i, Change::to(Phase::Stopped).detail(detail));
             return;
         }
         if let Some(reason) = self.nodes.get(i).and_then(|n| n.broken.clone()) {
@@ -59,27 +59,19 @@ impl Engine {
                         deadline: self.ready_deadline(i, now),
                     }
                 };
-                self.enter(host, now, i, phase, None, None, note);
+                self.enter(host, now, i, Change::to(phase).detail(note));
             }
             Ok(Spawned::Nothing) => {
                 let detail = respawn.then(|| "nothing to run (no on)".to_string());
-                self.enter(host, now, i, Phase::Done, None, None, detail);
+                self.enter(host, now, i, Change::to(Phase::Done).detail(detail));
             }
             Err(err) if respawn && err.is_transient() => {
                 let quick = self.bump_quick_deaths(i, now, false);
                 let delay = restart_delay(quick).max(BACKOFF_FIRST_MS);
                 let detail = format!("{err}; retry in {}", seconds(delay));
                 let until = now.saturating_add(delay);
-                let reason = Some(Reason::Spawn(err));
-                self.enter(
-                    host,
-                    now,
-                    i,
-                    Phase::Backoff { until },
-                    reason,
-                    None,
-                    Some(detail),
-                );
+                let change = Change::to(Phase::Backoff { until }).reason(Reason::Spawn(err));
+                self.enter(host, now, i, change.detail(detail));
             }
             Err(err) => {
                 let reason = Reason::Spawn(err);
@@ -110,7 +102,8 @@ impl Engine {
         let uptime = self.svcs.get(i).map(|s| now.saturating_sub(s.spawned_at));
         if self.halting {
             let detail = format!("{status}; not restarted: the system is going down");
-            self.enter(host, now, i, Phase::Stopped, None, uptime, Some(detail));
+            let change = Change::to(Phase::Stopped).took(uptime);
+            self.enter(host, now, i, change.detail(detail));
             return;
         }
         let quick = self.bump_quick_deaths(i, now, true);
@@ -133,15 +126,7 @@ impl Engine {
         }
         let until = now.saturating_add(delay);
         let detail = format!("{status}; restart in {}", seconds(delay));
-        let reason = Some(Reason::Exit(status));
-        self.enter(
-            host,
-            now,
-            i,
-            Phase::Backoff { until },
-            reason,
-            uptime,
-            Some(detail),
-        );
+        let change = Change::to(Phase::Backoff { until }).reason(Reason::Exit(status));
+        self.enter(host, now, i, change.took(uptime).detail(detail));
     }
 }

@@ -24,7 +24,7 @@
 
 use nix::sys::signal::Signal;
 
-use super::{Engine, Host, Millis, Phase, Pid, Role, Spawned, Stop, StopStep};
+use super::{Change, Engine, Host, Millis, Phase, Pid, Role, Spawned, Stop, StopStep};
 use crate::state::Reason;
 
 impl Engine {
@@ -77,8 +77,8 @@ impl Engine {
             "pid {} still there after SIGKILL; given up on",
             left.join(", ")
         );
-        let took = Some(self.elapsed(i, now));
-        self.enter(host, now, i, Phase::Stopped, None, took, Some(detail));
+        let change = Change::to(Phase::Stopped).took(self.elapsed(i, now));
+        self.enter(host, now, i, change.detail(detail));
     }
 
     /// Stop `roots` and, first, every service that (transitively) needs one
@@ -158,7 +158,7 @@ impl Engine {
         }
         let need = self.nodes.get(cause).map(|x| x.name.as_str()).unwrap_or("");
         let detail = format!("{need} is being stopped; done again once its needs are up");
-        self.enter(host, now, i, Phase::Waiting, None, None, Some(detail));
+        self.enter(host, now, i, Change::to(Phase::Waiting).detail(detail));
     }
 
     /// Number the dependency cycles (through needs or wants) for
@@ -231,7 +231,7 @@ impl Engine {
         }
         match self.phase(i) {
             Some(Phase::Waiting | Phase::Backoff { .. } | Phase::Failed | Phase::NeedFailed) => {
-                self.enter(host, now, i, Phase::Stopped, None, None, None);
+                self.enter(host, now, i, Change::to(Phase::Stopped));
             }
             Some(Phase::Done) => self.begin_stop(host, now, i, None),
             Some(Phase::Starting { pid, .. } | Phase::Running { pid }) => {
@@ -260,7 +260,7 @@ impl Engine {
             Ok(Spawned::Nothing) => {}
             Err(err) => detail = Some(format!("off: {err}")),
         }
-        self.enter(host, now, i, Phase::Stopping(st), None, None, detail);
+        self.enter(host, now, i, Change::to(Phase::Stopping(st)).detail(detail));
         self.advance_stop(host, now, i);
     }
 
@@ -290,15 +290,16 @@ impl Engine {
         match st.step {
             StopStep::Off if st.off.is_none() => self.term_step(host, now, i),
             StopStep::Term | StopStep::Kill if st.main.is_none() && st.off.is_none() => {
-                let took = Some(self.elapsed(i, now));
+                let took = self.elapsed(i, now);
                 match st.timed_out {
                     // The end of a ready-timeout: failed, and not restarted.
                     Some(ms) => {
                         let reason = Reason::NotReady(ms);
-                        let detail = Some(reason.to_string());
-                        self.enter(host, now, i, Phase::Failed, Some(reason), took, detail);
+                        let detail = reason.to_string();
+                        let change = Change::to(Phase::Failed).reason(reason);
+                        self.enter(host, now, i, change.took(took).detail(detail));
                     }
-                    None => self.enter(host, now, i, Phase::Stopped, None, took, None),
+                    None => self.enter(host, now, i, Change::to(Phase::Stopped).took(took)),
                 }
             }
             _ => {}

@@ -20,8 +20,13 @@
 //! Invariants: steps only move forward; every step but `shell` has a
 //! deadline; while a sequence runs, a second request is refused (the first
 //! one wins), except that a shutdown may replace a rescue shell.
+//!
+//! A signal and a `cinit-ctl` request name the same [`SystemAction`] (the
+//! type the wire carries); a sequence's goal is any of them but `update`,
+//! which the daemon carries out itself.
 
 use crate::engine::{seconds, Millis};
+use crate::proto::SystemAction;
 
 /// Longest time for all services to stop before the sequence goes on
 /// regardless (each service is bounded by its own `delay` anyway).
@@ -33,42 +38,14 @@ pub const LAST_MAX_MS: Millis = 30_000;
 /// Longest run of the final sync / unmount / remount before rebooting anyway.
 pub const FINAL_MAX_MS: Millis = 10_000;
 
-/// Where a sequence ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Goal {
-    Reboot,
-    Halt,
-    Poweroff,
-    Rescue,
-}
-
-impl Goal {
-    pub fn word(self) -> &'static str {
-        match self {
-            Goal::Reboot => "reboot",
-            Goal::Halt => "halt",
-            Goal::Poweroff => "poweroff",
-            Goal::Rescue => "rescue",
-        }
-    }
-}
-
-/// A system action, from a signal or from `cinit-ctl`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Sequence(Goal),
-    /// Hot update: re-exec cinit, keeping every service running.
-    Update,
-}
-
 /// The documented signal map. `None`: not a lifecycle signal.
-pub fn action_for_signal(signal: i32) -> Option<Action> {
+pub fn action_for_signal(signal: i32) -> Option<SystemAction> {
     Some(match signal {
-        libc::SIGHUP | libc::SIGINT => Action::Sequence(Goal::Reboot),
-        libc::SIGUSR1 => Action::Sequence(Goal::Halt),
-        libc::SIGUSR2 => Action::Sequence(Goal::Rescue),
-        libc::SIGTERM | libc::SIGPWR => Action::Sequence(Goal::Poweroff),
-        libc::SIGCONT => Action::Update,
+        libc::SIGHUP | libc::SIGINT => SystemAction::Reboot,
+        libc::SIGUSR1 => SystemAction::Halt,
+        libc::SIGUSR2 => SystemAction::Rescue,
+        libc::SIGTERM | libc::SIGPWR => SystemAction::Poweroff,
+        libc::SIGCONT => SystemAction::Update,
         _ => return None,
     })
 }
@@ -114,7 +91,7 @@ pub enum Command {
     /// SIGKILL the helper's process group: it ran out of time.
     KillHelper,
     /// Call reboot(2) for the goal.
-    Reboot(Goal),
+    Reboot(SystemAction),
     /// Start the rescue shell as the helper.
     RescueShell,
     /// Leave halting mode and start the root service again.
@@ -123,7 +100,8 @@ pub enum Command {
 
 #[derive(Debug, Clone)]
 pub struct Sequence {
-    goal: Goal,
+    /// Reboot, halt, poweroff or rescue: an update is no sequence.
+    goal: SystemAction,
     step: Step,
     started: Millis,
     step_started: Millis,
@@ -132,8 +110,13 @@ pub struct Sequence {
 }
 
 impl Sequence {
-    /// Begin a sequence; returns it with its first commands.
-    pub fn begin(goal: Goal, now: Millis, sleep_before_kill_s: u32) -> (Sequence, Vec<Command>) {
+    /// Begin a sequence; returns it with its first commands. `goal` is a
+    /// shutdown or `Rescue`; the daemon carries out `Update` itself.
+    pub fn begin(
+        goal: SystemAction,
+        now: Millis,
+        sleep_before_kill_s: u32,
+    ) -> (Sequence, Vec<Command>) {
         let seq = Sequence {
             goal,
             step: Step::Services,
@@ -143,13 +126,13 @@ impl Sequence {
             sleep_before_kill_ms: Millis::from(sleep_before_kill_s).saturating_mul(1000),
         };
         let what = match goal {
-            Goal::Rescue => "rescue: stopping every service and process".to_string(),
+            SystemAction::Rescue => "rescue: stopping every service and process".to_string(),
             g => format!("{}: stopping services", g.word()),
         };
         (seq, vec![Command::Log(what), Command::StopServices])
     }
 
-    pub fn goal(&self) -> Goal {
+    pub fn goal(&self) -> SystemAction {
         self.goal
     }
 
@@ -164,18 +147,16 @@ impl Sequence {
 
     /// Whether a new request for `action` may replace this sequence: only a
     /// shutdown, and only once the rescue shell runs.
-    pub fn yields_to(&self, action: Action) -> bool {
-        self.step == Step::Shell && matches!(action, Action::Sequence(g) if g != Goal::Rescue)
+    pub fn yields_to(&self, action: SystemAction) -> bool {
+        use SystemAction::*;
+        self.step == Step::Shell && matches!(action, Reboot | Halt | Poweroff)
     }
 
     /// How a refused request is explained.
-    pub fn busy_message(&self, action: Action) -> String {
-        let what = match action {
-            Action::Sequence(g) => g.word(),
-            Action::Update => "update",
-        };
+    pub fn busy_message(&self, action: SystemAction) -> String {
+        let what = action.word();
         match self.goal {
-            Goal::Rescue => format!("{what} refused: rescue mode is in progress"),
+            SystemAction::Rescue => format!("{what} refused: rescue mode is in progress"),
             g => format!("{what} refused: a {} is already in progress", g.word()),
         }
     }
@@ -284,7 +265,7 @@ impl Sequence {
 
     /// The step after the global kill: the rescue shell, or `conf/last`.
     fn after_kill(&mut self, now: Millis) -> Vec<Command> {
-        if self.goal == Goal::Rescue {
+        if self.goal == SystemAction::Rescue {
             self.enter(Step::Shell, now, None);
             vec![
                 Command::Log("rescue: starting the rescue shell".to_string()),
@@ -318,28 +299,13 @@ mod tests {
 
     #[test]
     fn the_signal_map_is_the_documented_one() {
-        use Action::*;
-        assert_eq!(
-            action_for_signal(libc::SIGHUP),
-            Some(Sequence(Goal::Reboot))
-        );
-        assert_eq!(
-            action_for_signal(libc::SIGINT),
-            Some(Sequence(Goal::Reboot))
-        );
-        assert_eq!(action_for_signal(libc::SIGUSR1), Some(Sequence(Goal::Halt)));
-        assert_eq!(
-            action_for_signal(libc::SIGUSR2),
-            Some(Sequence(Goal::Rescue))
-        );
-        assert_eq!(
-            action_for_signal(libc::SIGTERM),
-            Some(Sequence(Goal::Poweroff))
-        );
-        assert_eq!(
-            action_for_signal(libc::SIGPWR),
-            Some(Sequence(Goal::Poweroff))
-        );
+        use SystemAction::*;
+        assert_eq!(action_for_signal(libc::SIGHUP), Some(Reboot));
+        assert_eq!(action_for_signal(libc::SIGINT), Some(Reboot));
+        assert_eq!(action_for_signal(libc::SIGUSR1), Some(Halt));
+        assert_eq!(action_for_signal(libc::SIGUSR2), Some(Rescue));
+        assert_eq!(action_for_signal(libc::SIGTERM), Some(Poweroff));
+        assert_eq!(action_for_signal(libc::SIGPWR), Some(Poweroff));
         assert_eq!(action_for_signal(libc::SIGCONT), Some(Update));
         assert_eq!(action_for_signal(libc::SIGCHLD), None);
         assert_eq!(action_for_signal(libc::SIGQUIT), None);
@@ -347,7 +313,7 @@ mod tests {
 
     #[test]
     fn a_quick_shutdown_skips_every_wait() {
-        let (mut s, first) = Sequence::begin(Goal::Reboot, 0, 2);
+        let (mut s, first) = Sequence::begin(SystemAction::Reboot, 0, 2);
         assert_eq!(no_logs(first), [Command::StopServices]);
         assert!(no_logs(s.advance(5, &facts(false, 3, false))).is_empty());
         assert_eq!(
@@ -368,7 +334,7 @@ mod tests {
         );
         assert_eq!(
             no_logs(s.advance(12, &facts(true, 0, false))),
-            [Command::Reboot(Goal::Reboot)]
+            [Command::Reboot(SystemAction::Reboot)]
         );
         assert_eq!(s.deadline(), None);
         assert!(s.advance(13, &facts(true, 0, false)).is_empty());
@@ -376,7 +342,7 @@ mod tests {
 
     #[test]
     fn every_wait_is_bounded() {
-        let (mut s, _) = Sequence::begin(Goal::Poweroff, 0, 3);
+        let (mut s, _) = Sequence::begin(SystemAction::Poweroff, 0, 3);
         // Services never stop: going on at the cap.
         assert!(s
             .advance(SERVICES_MAX_MS - 1, &facts(false, 9, false))
@@ -409,13 +375,13 @@ mod tests {
         let t = t + FINAL_MAX_MS;
         assert_eq!(
             no_logs(s.advance(t, &facts(false, 1, true))),
-            [Command::KillHelper, Command::Reboot(Goal::Poweroff)]
+            [Command::KillHelper, Command::Reboot(SystemAction::Poweroff)]
         );
     }
 
     #[test]
     fn rescue_runs_a_shell_instead_of_last_and_boots_again() {
-        let (mut s, _) = Sequence::begin(Goal::Rescue, 0, 2);
+        let (mut s, _) = Sequence::begin(SystemAction::Rescue, 0, 2);
         s.advance(1, &facts(true, 0, false));
         assert_eq!(
             no_logs(s.advance(2, &facts(true, 0, false))),
@@ -433,17 +399,17 @@ mod tests {
 
     #[test]
     fn the_first_request_wins_except_a_shutdown_from_the_rescue_shell() {
-        let reboot = Action::Sequence(Goal::Reboot);
-        let (mut s, _) = Sequence::begin(Goal::Rescue, 0, 2);
+        let reboot = SystemAction::Reboot;
+        let (mut s, _) = Sequence::begin(SystemAction::Rescue, 0, 2);
         assert!(!s.yields_to(reboot), "not while services are stopping");
         s.advance(1, &facts(true, 0, false));
         s.advance(1, &facts(true, 0, false));
         assert_eq!(s.step(), Step::Shell);
         assert!(s.yields_to(reboot));
-        assert!(!s.yields_to(Action::Sequence(Goal::Rescue)));
-        assert!(!s.yields_to(Action::Update));
+        assert!(!s.yields_to(SystemAction::Rescue));
+        assert!(!s.yields_to(SystemAction::Update));
 
-        let (p, _) = Sequence::begin(Goal::Poweroff, 0, 2);
+        let (p, _) = Sequence::begin(SystemAction::Poweroff, 0, 2);
         assert!(!p.yields_to(reboot));
         assert_eq!(
             p.busy_message(reboot),

@@ -127,7 +127,8 @@ pub const FLAG_FOLLOW: u32 = 2;
 /// `FLAGS` bit of an fd fetch: remove the descriptor from the store.
 pub const FLAG_REMOVE: u32 = 4;
 
-/// A system-wide action (the same as the signals).
+/// A system-wide action (the same as the signals): the one type from the
+/// request or signal to the lifecycle's sequence and reboot(2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SystemAction {
     Reboot,

@@ -19,7 +19,6 @@ use nix::sys::signal::Signal;
 use crate::clock::now_ms;
 use crate::engine::Pid;
 use crate::host::stamp;
-use crate::lifecycle::Goal;
 
 /// The inode number of the initial PID namespace (`PROC_PID_INIT_INO`).
 const INITIAL_PID_NS_INODE: u64 = 0xEFFF_FFFC;
@@ -122,20 +121,13 @@ fn is_kernel_thread(stat: &str) -> bool {
         .is_some_and(|flags| flags & PF_KTHREAD != 0)
 }
 
-/// Call reboot(2) for `goal`. Returns only if the call failed. Inside a PID
-/// namespace the kernel ends this process instead (SIGHUP for a reboot,
+/// Call reboot(2) with `mode`. Returns only if the call failed. Inside a
+/// PID namespace the kernel ends this process instead (SIGHUP for a reboot,
 /// SIGINT for halt and poweroff).
-pub fn reboot(goal: Goal) -> Errno {
-    use nix::sys::reboot::RebootMode;
+pub fn reboot(mode: nix::sys::reboot::RebootMode) -> Errno {
     if !is_pid1() {
         return Errno::EPERM;
     }
-    let mode = match goal {
-        Goal::Reboot => RebootMode::RB_AUTOBOOT,
-        Goal::Halt => RebootMode::RB_HALT_SYSTEM,
-        Goal::Poweroff => RebootMode::RB_POWER_OFF,
-        Goal::Rescue => return Errno::EINVAL,
-    };
     match nix::sys::reboot::reboot(mode) {
         Ok(never) => match never {},
         Err(e) => e,
