@@ -213,11 +213,13 @@ fn check_store(
 /// Sets up the services, boots the previous release from a copy at
 /// `bin/cinit` and waits until it is settled.
 fn boot_prev(fx: &Fixture, prev: &Path) -> (Cinit, PathBuf) {
-    // Logs: a numbered line every 20 ms, the count kept in a marker.
+    // Logs: a numbered line every 20 ms, the count kept in a marker; a
+    // ring that holds them all for minutes, however slow the machine.
     let n = fx.mark("talker.n");
     fx.service("talker")
         .respawn()
         .file("log.mirror", "no\n")
+        .file("log.size", "1M\n")
         .script(&format!(
             "i=0\nwhile :; do i=$((i+1)); echo \"line $i\"; echo $i > '{}'; sleep 0.02; done",
             n.display()
