@@ -9,6 +9,8 @@
 #   make run      boot the sample system in QEMU, serial console on this
 #                 terminal (Ctrl-A X quits QEMU; `poweroff` powers off)
 #   make test-vm  the QEMU boot suite (part of `make test`)
+#   make prev     the previous release (PREV_RELEASE) in target/prev/, for
+#                 the hot-update compatibility test (part of `make test`)
 #   make test-distro  a Debian bookworm server (services/debian) booted on
 #                 cinit under QEMU and driven over its serial console and
 #                 ssh (rootfs-test/distro/; the Debian root is built once
@@ -42,7 +44,7 @@ BINARIES := $(BIN)/cinit $(BIN)/cinit-ctl
 .PHONY: all build static-check check-services man-check install install-aliases install-check \
         test test-unit test-ns lint sizes clean vm-deps browser-deps kernel alt initramfs run test-vm \
         bench bench-deps bench-build fuzz fuzz-deps fuzz-build \
-        distro-deps distro-image check-distro test-distro
+        distro-deps distro-image check-distro test-distro prev
 
 # Shown by `cinit-ctl version`; a hot update shows which build took over.
 export CINIT_BUILD_ID ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
@@ -86,9 +88,10 @@ test-unit:
 	$(CARGO) test --locked --lib
 
 # The real cinit as PID 1 in user+PID+mount namespaces (the boot chart test
-# needs Chromium: browser-deps).
-test-ns: browser-deps
-	$(CARGO) test --locked --tests -- --test-threads=4
+# needs Chromium: browser-deps; the compatibility test the previous release:
+# prev).
+test-ns: browser-deps prev
+	CINIT_PREV_BIN=$(abspath $(PREV_BIN)/cinit) $(CARGO) test --locked --tests -- --test-threads=4
 
 # The sample system must always pass cinit's own offline check, inside the
 # root filesystem it runs in (its `on` links point at busybox applets).
@@ -130,8 +133,10 @@ install-check: build
 
 # The descriptor-limit boots (tests/adv_trust_limits.rs) run the static
 # release binary: its libc's posix_spawn is the one that must find spares.
-test: lint static-check check-services man-check install-check fuzz-build browser-deps
-	CINIT_G8_BIN=$(abspath $(BIN)/cinit) $(CARGO) test --locked -- --test-threads=4
+# The compatibility test (tests/ns_compat.rs) boots the previous release.
+test: lint static-check check-services man-check install-check fuzz-build browser-deps prev
+	CINIT_G8_BIN=$(abspath $(BIN)/cinit) CINIT_PREV_BIN=$(abspath $(PREV_BIN)/cinit) \
+	  $(CARGO) test --locked -- --test-threads=4
 	$(MAKE) test-vm
 	$(MAKE) test-distro
 
@@ -182,6 +187,31 @@ $(VM)/modules/net_failover.ko: $(KERNEL)
 alt:
 	CINIT_BUILD_ID=$(CINIT_BUILD_ID)-alt RUSTFLAGS="$(STATIC_RUSTFLAGS)" \
 	  $(CARGO) build --release --locked --target $(TARGET) --target-dir $(VM)/alt --bin cinit
+
+# The release users run today, for the compatibility test (tests/ns_compat.rs):
+# a hot update from it to the current build must keep every service, log,
+# readiness pipe, pending wait and stored descriptor. The previous release
+# always updates to the current build; move PREV_RELEASE forward at each
+# release (to the commit the new release tag names). Built by its hash, not
+# its tag (a fresh clone may carry no tags), the full hash so that a shallow
+# clone can fetch it (servers refuse an abbreviated one); from `git archive`
+# into its own directory and --target-dir, so it never touches the main
+# build; built once per hash (the binaries are the cache).
+PREV_RELEASE := 96002b6cc14748d87eedded2ada2939c756f2ab8
+PREV_DIR     := target/prev/$(PREV_RELEASE)
+PREV_BIN     := $(PREV_DIR)/build/$(TARGET)/release
+
+prev: $(PREV_BIN)/cinit
+$(PREV_BIN)/cinit:
+	@git cat-file -e $(PREV_RELEASE)^{commit} 2>/dev/null || \
+	  git fetch -q --depth=1 origin $(PREV_RELEASE) || { \
+	  echo "prev: commit $(PREV_RELEASE) (PREV_RELEASE) is not in this clone and cannot be fetched from origin;" \
+	       "fetch it (git fetch origin $(PREV_RELEASE)) or clone without --depth" >&2; exit 1; }
+	rm -rf $(PREV_DIR)/src && mkdir -p $(PREV_DIR)/src
+	git archive $(PREV_RELEASE) | tar -x -C $(PREV_DIR)/src
+	cd $(PREV_DIR)/src && CINIT_BUILD_ID=$(shell printf %.7s $(PREV_RELEASE)) RUSTFLAGS="$(STATIC_RUSTFLAGS)" \
+	  $(CARGO) build --release --locked --target $(TARGET) --target-dir $(abspath $(PREV_DIR)/build) \
+	  --bin cinit --bin cinit-ctl
 
 initramfs: build vm-deps kernel alt
 	rootfs-test/mkinitramfs.sh $(INITRAMFS) $(STAGE) $(BIN) $(SERVICES) $(VM)/modules $(ALT_BIN)
