@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! Adversarial suite, family G (trust boundary), the caller's identity and
 //! what a caller may make PID 1 read: G2 (a connection outlives the
 //! process that made it and its pid goes to a service's process), G5
@@ -15,6 +8,8 @@
 //!
 //! G2 needs a client that connects, forks and leaves while its child keeps
 //! the connection: `tests/adv/peer.c`, compiled once per run with `cc`.
+
+#![cfg(test)]
 
 mod common;
 

@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! The control plane, with the real `cinit` as PID 1 in namespaces and the
 //! real `cinit-ctl` (or raw sockets) as the client: every verb and exit code,
 //! stopping with dependents, the stop sequence (`off`, TERM, KILL after
@@ -13,6 +6,8 @@
 //!
 //! cinit gets `CINIT_CTL_DIR=<fixture>/ctl`; it mounts a private tmpfs there,
 //! so the host reaches the socket through `/proc/<cinit>/root/<fixture>/ctl`.
+
+#![cfg(test)]
 
 mod common;
 

@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! The system lifecycle, with the real `cinit` as PID 1 in namespaces: the
 //! signal map (reboot, halt, poweroff, rescue), the same through
 //! `cinit-ctl`, the shutdown sequence (services in reverse need order, `off`
@@ -16,6 +9,8 @@
 //! Inside a PID namespace reboot(2) by the namespace's init ends it: a
 //! reboot kills it by SIGHUP, halt and poweroff by SIGINT, and `unshare
 //! --fork` passes that on (see [`death_signal`]).
+
+#![cfg(test)]
 
 mod common;
 

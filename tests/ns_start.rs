@@ -1,16 +1,11 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! Boot-time start rules, with the real `cinit` as PID 1 in namespaces:
 //! parallel start, `needs`/`wants` ordering and failure propagation, missing
 //! `on`, broken links, dot entries, service identity, dependency cycles and
 //! `cprofile:` root selection. Cases A4 (cycles) and A5 (missing
 //! dependencies) of the adversarial family A live here as `a4_…` and `a5_…`
 //! (the rest of the family is in `adv_config.rs`).
+
+#![cfg(test)]
 
 mod common;
 

@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! The QEMU boot suite: the sample system (`services/`, `rootfs-test/`) as
 //! the initramfs of a real Debian kernel under QEMU (TCG), with the real
 //! cinit as PID 1, driven over the serial console.
@@ -27,6 +20,8 @@
 //! outcome is read from the kernel's `reboot: Power down` / `reboot:
 //! Restarting system` lines. Halt prints `reboot: System halted` and QEMU
 //! keeps running; the harness kills it.
+
+#![cfg(test)]
 
 #[path = "common/chart.rs"]
 mod chart;
@@ -383,13 +378,13 @@ mod harness {
                 let text = |a: usize, b: usize| clean(&String::from_utf8_lossy(&s[a..b]));
                 (text(start, end), text(span.start, span.end))
             };
-            let at = line.find(needle.trim_end()).unwrap_or(line.len());
-            let from = line[..at]
+            let before = line.split(needle.trim_end()).next().unwrap_or_default();
+            let from = before
                 .rmatch_indices('[')
                 .map(|(i, _)| i)
-                .find(|&i| stamp(&line[i..]).is_some())
+                .find(|&i| line.get(i..).and_then(stamp).is_some())
                 .unwrap_or(0);
-            line[from..].to_string()
+            line.get(from..).unwrap_or_default().to_string()
         }
 
         /// The line holding `span` as far as it has arrived.
@@ -1438,9 +1433,10 @@ fn each_once_on_the_console(vm: &mut Vm, own: &[String]) {
         let stamped = line
             .match_indices("] cinit: ")
             .filter(|&(i, _)| {
-                line[..i]
-                    .rfind('[')
-                    .and_then(|open| harness::stamp(&line[open..]))
+                line.get(..i)
+                    .and_then(|head| head.rfind('['))
+                    .and_then(|open| line.get(open..))
+                    .and_then(harness::stamp)
                     .is_some()
             })
             .count();
