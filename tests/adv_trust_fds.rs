@@ -224,9 +224,7 @@ fn closers_reaped(c: &Cinit, healthy: Proc) {
 }
 
 fn boot(fx: &Fixture) -> Option<(Cinit, Proc)> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: needs root (uid {NOBODY} as the attacker)");
+    if !runs_as_root(&format!("uid {NOBODY} as the attacker")) {
         return None;
     }
     let c = fx.boot_ctl_real_root();

@@ -37,17 +37,6 @@ fn peer_helper() -> &'static Path {
     BIN.get_or_init(|| compile_c_helper("adv/peer.c", "adv-peer"))
 }
 
-/// Whether the test runs as root (these tests start cinit as the real
-/// root, without a user namespace, to have real other users as clients).
-fn is_root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("skipping {test}: needs root (runs cinit without a user namespace)");
-    }
-    root
-}
-
 /// Boots cinit as the real root (PID and mount namespaces only) with extra
 /// environment (`CINIT_FAULT`) and a command prefix.
 fn boot(fx: &Fixture, env: &[(&str, &str)], wrapper: &[&str]) -> Cinit {
@@ -152,8 +141,8 @@ fn rss_kib(c: &Cinit) -> u64 {
 /// The attack of G2, with cinit pinning peers by pidfd (`fallback` false)
 /// or, as on kernels before 6.5, by start time (`fallback` true, through
 /// the debug build's `CINIT_FAULT=no-peerpidfd`).
-fn pid_reuse_attack(test: &str, fallback: bool) {
-    if !is_root(test) {
+fn pid_reuse_attack(fallback: bool) {
+    if !runs_as_root("runs cinit without a user namespace") {
         return;
     }
     let fx = Fixture::new();
@@ -338,7 +327,7 @@ fn pid_reuse_attack(test: &str, fallback: bool) {
 /// the secret: the refusal is about the departed client only.
 #[test]
 fn g2_a_reused_pid_gives_no_rights_with_a_pidfd() {
-    pid_reuse_attack("g2_a_reused_pid_gives_no_rights_with_a_pidfd", false);
+    pid_reuse_attack(false);
 }
 
 /// G2 on the fallback for kernels before 6.5 (forced with
@@ -347,7 +336,7 @@ fn g2_a_reused_pid_gives_no_rights_with_a_pidfd() {
 /// request is refused the same way.
 #[test]
 fn g2_a_reused_pid_gives_no_rights_with_the_start_time() {
-    pid_reuse_attack("g2_a_reused_pid_gives_no_rights_with_the_start_time", true);
+    pid_reuse_attack(true);
 }
 
 // ---------------------------------------------------------------------------
@@ -404,7 +393,7 @@ fn listed(c: &Cinit) -> Vec<String> {
 /// (so the path was a loadable service all along).
 #[test]
 fn g5_unprivileged_names_are_text_only() {
-    if !is_root("g5_unprivileged_names_are_text_only") {
+    if !runs_as_root("runs cinit without a user namespace") {
         return;
     }
     let fx = Fixture::new();
@@ -517,7 +506,7 @@ fn g5_unprivileged_names_are_text_only() {
 /// refusals were the file's.
 #[test]
 fn g6_fdstore_file_is_read_bounded_and_never_blocks() {
-    if !is_root("g6_fdstore_file_is_read_bounded_and_never_blocks") {
+    if !runs_as_root("runs cinit without a user namespace") {
         return;
     }
     let fx = Fixture::new();

@@ -371,9 +371,7 @@ fn duplicates_names_and_limits_are_refused() {
 /// namespace) so that uid 65534 exists.
 #[test]
 fn another_service_cannot_take_them() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping another_service_cannot_take_them: needs root");
+    if !runs_as_root("uid 65534 as another service") {
         return;
     }
     let fx = Fixture::new();

@@ -968,9 +968,7 @@ fn kill_as_nobody(fx: &Fixture, c: &Cinit, sig: &str) -> RunOutput {
 /// alive and still answers.
 #[test]
 fn d4_unprivileged_sigcont_and_sighup_change_nothing() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: needs root to send signals as uid {NOBODY}");
+    if !runs_as_root(&format!("signals sent as uid {NOBODY}")) {
         return;
     }
     let fx = Fixture::new();

@@ -720,9 +720,7 @@ fn junk_or_a_closed_pipe_leaves_it_starting() {
 /// When `gate` becomes ready, the sixteen all exit 0.
 #[test]
 fn any_user_may_wait_and_unprivileged_waits_are_capped() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: needs root (runs cinit without a user namespace)");
+    if !runs_as_root("runs cinit without a user namespace") {
         return;
     }
     const NOBODY: u32 = 65534;

@@ -423,9 +423,7 @@ fn analyze_after_a_hot_update_shows_the_same_times() {
 /// exit 0 with the table and the graph.
 #[test]
 fn an_unprivileged_user_may_analyze() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping an_unprivileged_user_may_analyze: needs root (runs cinit without a user namespace)");
+    if !runs_as_root("runs cinit without a user namespace") {
         return;
     }
     let fx = Fixture::new();

@@ -67,6 +67,22 @@ pub fn unshare_bin() -> &'static str {
         .expect("unshare(1) from util-linux is required for the namespace tests")
 }
 
+/// Whether the test runs as root. A test that needs it (cinit as the real
+/// root without a user namespace, or real other uids as clients) begins
+/// with `if !runs_as_root("why") { return; }`: run as another user, it
+/// passes without checking anything and says on stderr that the test
+/// (libtest names its thread after it) is skipped, and why.
+pub fn runs_as_root(why: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        let thread = std::thread::current();
+        let test = thread.name().unwrap_or("a test");
+        eprintln!("skipping {test}: needs root ({why})");
+    }
+    root
+}
+
 // ---------------------------------------------------------------------------
 // Fixture
 // ---------------------------------------------------------------------------
