@@ -67,6 +67,12 @@ pub fn unshare_bin() -> &'static str {
         .expect("unshare(1) from util-linux is required for the namespace tests")
 }
 
+/// Whether both were found and `earlier` comes before `later` (positions
+/// of lines in a log or a mark file): the test the ordering tables use.
+pub fn in_order(earlier: Option<usize>, later: Option<usize>) -> bool {
+    matches!((earlier, later), (Some(a), Some(b)) if a < b)
+}
+
 /// Whether the test runs as root. A test that needs it (cinit as the real
 /// root without a user namespace, or real other uids as clients) begins
 /// with `if !runs_as_root("why") { return; }`: run as another user, it
