@@ -1,12 +1,5 @@
 //! Unit tests of the boot chart: well-formed, escaped, bars where the
 //! times say, colours by state, arrows on request.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::string_slice,
-    clippy::panic
-)]
 
 use super::*;
 use crate::timeline::tests::entry;
@@ -36,11 +29,9 @@ fn sample() -> Timeline {
 fn assert_well_formed(svg: &str) {
     let mut stack: Vec<String> = Vec::new();
     let mut rest = svg;
-    while let Some(open) = rest.find('<') {
-        let text = &rest[..open];
+    while let Some((text, opened)) = rest.split_once('<') {
         assert_entities(text);
-        let close = rest[open..].find('>').expect("unclosed tag") + open;
-        let tag = &rest[open + 1..close];
+        let (tag, after) = opened.split_once('>').expect("unclosed tag");
         assert!(!tag.contains('<'), "'<' inside a tag: {tag}");
         if let Some(name) = tag.strip_prefix('/') {
             assert_eq!(stack.pop().as_deref(), Some(name.trim()), "at {tag}");
@@ -50,17 +41,16 @@ fn assert_well_formed(svg: &str) {
         }
         // Attribute values: quoted, no raw '<' (checked), entities valid.
         assert_entities(tag);
-        rest = &rest[close + 1..];
+        rest = after;
     }
     assert!(stack.is_empty(), "unclosed: {stack:?}");
     assert!(rest.trim().is_empty());
 }
 
 fn assert_entities(text: &str) {
-    for (i, _) in text.match_indices('&') {
-        let ent = &text[i..];
+    for ent in text.split('&').skip(1) {
         assert!(
-            ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"]
+            ["amp;", "lt;", "gt;", "quot;", "apos;"]
                 .iter()
                 .any(|e| ent.starts_with(e)),
             "bare & in {text:?}"
@@ -71,14 +61,15 @@ fn assert_entities(text: &str) {
 /// The `x` attribute of the first solid bar of a colour after `name`'s
 /// label.
 fn solid_x(svg: &str, name: &str, colour: &str) -> f64 {
-    let row = svg.find(&format!(">{name}</text>")).unwrap();
-    let rect = svg[row..]
-        .find(&format!("rx=\"2\" fill=\"{colour}\""))
-        .unwrap()
-        + row;
-    let start = svg[..rect].rfind("<rect x=\"").unwrap() + 9;
-    let end = svg[start..].find('"').unwrap() + start;
-    svg[start..end].parse().unwrap()
+    let label = format!(">{name}</text>");
+    let (head, after_label) = svg.split_once(&label).unwrap();
+    let (between, _) = after_label
+        .split_once(&format!("rx=\"2\" fill=\"{colour}\""))
+        .unwrap();
+    // The last rectangle that starts before that fill, label or not.
+    let before_fill = format!("{head}{label}{between}");
+    let (_, x) = before_fill.rsplit_once("<rect x=\"").unwrap();
+    x.split_once('"').unwrap().0.parse().unwrap()
 }
 
 #[test]

@@ -104,7 +104,6 @@ fn push_components(todo: &mut Vec<OsString>, path: &Path) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
 mod tests {
     use super::*;
     use std::fs;

@@ -1,8 +1,6 @@
 //! Tests of [`super::check`]: whole trees with every kind of problem, each
 //! reported once, in file order.
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
 use super::*;
 use std::os::unix::fs::symlink;
 

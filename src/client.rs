@@ -251,7 +251,6 @@ fn read_reply(stream: &mut UnixStream, socket: &Path) -> Result<Reply, ClientErr
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use std::os::fd::AsRawFd;

@@ -89,7 +89,6 @@ pub fn read_conf(conf_dir: &Path) -> (GlobalConf, Vec<FileError>) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use std::fs;

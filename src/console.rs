@@ -204,7 +204,6 @@ pub fn one_line(text: &str) -> Cow<'_, str> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use nix::fcntl::OFlag;

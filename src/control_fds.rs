@@ -115,7 +115,6 @@ impl<T> Anchored<T> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

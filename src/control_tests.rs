@@ -1,12 +1,6 @@
 //! Unit tests of the control server on real sockets in a tmpfs directory
 //! (no PID 1, no namespaces): the stale socket, and the descriptors that
 //! travel with requests and replies.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
 
 use super::*;
 use crate::client::{read_reply_with_fd, send_request_with_fd};

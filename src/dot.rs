@@ -63,7 +63,6 @@ pub fn to_dot(t: &Timeline) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use crate::proto::TimelineEntry;

@@ -1,5 +1,4 @@
 //! Unit tests of the engine against a recording fake host (no forking).
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use super::*;
 use std::collections::HashSet;

@@ -1,5 +1,4 @@
 //! Unit tests of the boot timeline the engine records (no forking).
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use super::super::{Host, Node, Pid, Report, Role, Spawned};
 use super::*;

@@ -326,7 +326,6 @@ fn done(result: Result<Reply, ClientError>, mut other: impl FnMut(Reply) -> Exit
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -94,7 +94,6 @@ pub fn plan(pairs: &[(RawFd, RawFd)]) -> Result<Vec<Step>, i32> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -1,6 +1,5 @@
 //! The fd table's rules, with real descriptors (pipes, /dev/null) but no
 //! child process.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use super::*;
 use crate::socket_conf::Address;

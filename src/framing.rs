@@ -50,7 +50,6 @@ pub fn take_request(input: &mut Vec<u8>) -> Framed {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -139,7 +139,6 @@ fn cycle_path(edges: &[Vec<usize>], members: &[usize]) -> Vec<usize> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use proptest::prelude::*;

@@ -1,6 +1,5 @@
 //! Unit tests of the kernel-log decisions: who prints a line, the mirrored
 //! rate limit, the note.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use super::*;
 

@@ -1,6 +1,5 @@
 //! Unit tests of cinit's own lines on their way to the kernel log and the
 //! console: a pipe stands for `/dev/kmsg`, the kernel's settings are given.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use super::*;
 use crate::console::Console;

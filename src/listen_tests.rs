@@ -4,8 +4,6 @@
 //! Unix path; mode, owner and cleanup. Nothing here needs PID 1 or root
 //! (the owner test checks what the user running it may do).
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
 use super::*;
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};

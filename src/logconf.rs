@@ -218,7 +218,6 @@ pub fn read_log_config(dir: &Path) -> (LogConfig, Vec<FileError>) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use std::fs;

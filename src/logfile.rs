@@ -318,7 +318,6 @@ fn spawn_writer(target: &FileTarget, name: &str, stdin: RawFd, console: RawFd) -
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -131,7 +131,6 @@ pub fn feed_all(pending: &mut Vec<Pending>, logs: &Logs, control: &mut Control, 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

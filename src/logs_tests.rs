@@ -1,5 +1,4 @@
 //! Unit tests of the PID-1 side of logs: real pipes, no processes.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use super::*;
 use std::os::fd::FromRawFd;

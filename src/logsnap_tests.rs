@@ -1,6 +1,5 @@
 //! Unit tests of logs in the hot-update snapshot: records read back
 //! exactly, older writers' records, damage, the budget, adopting.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use super::*;
 use crate::console::Console;

@@ -322,7 +322,6 @@ fn readable_now() -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use std::os::unix::fs::{symlink, MetadataExt};

@@ -375,7 +375,6 @@ pub fn restore_in_child() {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -1,5 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
-
 use super::*;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;

@@ -1,6 +1,5 @@
 //! Unit tests of the preflight verdict: the answer's exact form, the
 //! snapshot-format range, crashes, failures, exec errors, bounded quotes.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use super::*;
 

@@ -1,5 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
 use super::*;
 
 fn parse(data: &str) -> Result<Probe, String> {

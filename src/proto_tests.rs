@@ -1,5 +1,4 @@
 //! Golden vectors, round trips and fuzz-style properties for the codec.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use super::*;
 use proptest::prelude::*;

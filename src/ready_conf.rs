@@ -114,7 +114,6 @@ pub fn read_ready_timeout(dir: &Path) -> Result<Option<Millis>, FileError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -1,8 +1,6 @@
 //! Tests of [`super`]: the pure rules one by one, then the walk on real
 //! directories in a temporary directory (trusted: it is the test user's).
 
-#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-
 use super::*;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};

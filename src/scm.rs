@@ -163,7 +163,6 @@ pub fn send_with_fd(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use std::io::{Read, Write};

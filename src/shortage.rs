@@ -162,7 +162,6 @@ impl Shortages {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -1,5 +1,4 @@
 //! Unit tests of the snapshot codec: round trips, version rules, damage.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use super::*;
 use crate::socket_conf::{Address, SocketSpec};

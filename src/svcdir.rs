@@ -332,7 +332,6 @@ pub fn resolve_service_dir(path: &Path, canon: &mut Canon) -> Result<PathBuf, St
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

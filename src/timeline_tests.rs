@@ -1,6 +1,5 @@
 //! Unit tests of the timeline: the reply built from an engine, the table,
 //! the total, the critical chain and the JSON form.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use super::*;
 use crate::engine::{Host, Node, Pid, Report, Role, Spawned};

@@ -356,7 +356,6 @@ pub fn load(svc_root: &Path, roots: &[PathBuf]) -> Tree {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use std::fs;

@@ -56,7 +56,6 @@ pub fn refusal(pending: &[Pending], new: &Pending) -> Option<Reply> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! Adversarial suite, family A: bad configuration (testing.md §5.A), with
 //! the real `cinit` as PID 1 in namespaces.
 //!
@@ -17,6 +10,8 @@
 //! whole family: PID 1 stays alive, the control socket keeps answering, and
 //! a healthy service next to the bad ones is unaffected ([`healthy`],
 //! [`still_fine`]).
+
+#![cfg(test)]
 
 mod common;
 

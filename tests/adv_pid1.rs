@@ -9,13 +9,7 @@
 //! Like every test using the harness, each also proves PID 1 did not die
 //! unless the test ended it on purpose.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
+#![cfg(test)]
 
 mod common;
 

@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! Adversarial suite, family B: runtime faults (issue #7; the case matrix
 //! is in `testing.md` §5 B). One test per case, named `b<N>_<what it
 //! proves>`, with the real `cinit` as PID 1 in namespaces.
@@ -22,6 +15,8 @@
 //! Some cases need a small C program (`tests/adv/helper.c`: a storm of
 //! orphans, a fork bomb, an allocation); it is compiled once per test run
 //! with the system's `cc`.
+
+#![cfg(test)]
 
 mod common;
 
@@ -112,12 +107,15 @@ struct Status {
 fn status(c: &Cinit, name: &str) -> Status {
     let out = c.ctl(&["status", name]);
     let prefix = format!("{name}: ");
-    let Some(line) = out.stdout.lines().find(|l| l.starts_with(&prefix)) else {
+    let Some((line, rest)) = out
+        .stdout
+        .lines()
+        .find_map(|l| Some((l, l.strip_prefix(&prefix)?)))
+    else {
         c.fail(&format!("no status line for {name}:\n{}", out.dump()));
     };
-    let rest = &line[prefix.len()..];
-    let (head, reason) = match rest.find(": ") {
-        Some(p) => (&rest[..p], rest[p + 2..].to_owned()),
+    let (head, reason) = match rest.split_once(": ") {
+        Some((head, reason)) => (head, reason.to_owned()),
         None => (rest, String::new()),
     };
     let mut st = Status {
@@ -177,9 +175,9 @@ fn pid_max_wrapper(max: u32) -> Vec<String> {
 
 /// The seconds in a console line's `[   12.345]` stamp.
 fn stamp_secs(line: &str) -> Option<f64> {
-    let open = line.find('[')?;
-    let close = line[open..].find(']')? + open;
-    line[open + 1..close].trim().parse().ok()
+    let (_, stamped) = line.split_once('[')?;
+    let (stamp, _) = stamped.split_once(']')?;
+    stamp.trim().parse().ok()
 }
 
 // ---------------------------------------------------------------------------

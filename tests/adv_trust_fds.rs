@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! Adversarial suite, family G (trust boundary), case G1: a descriptor
 //! passed to cinit can never freeze PID 1 (doc/RELIABILITY.md).
 //!
@@ -26,6 +19,8 @@
 //! descriptors by the kernel itself on Linux 6.16 and later
 //! (`SO_PASSRIGHTS`); a process of a service with an `fdstore` file may
 //! pass them, and is the one that tries every way of making cinit drop one.
+
+#![cfg(test)]
 
 mod common;
 
@@ -229,9 +224,7 @@ fn closers_reaped(c: &Cinit, healthy: Proc) {
 }
 
 fn boot(fx: &Fixture) -> Option<(Cinit, Proc)> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: needs root (uid {NOBODY} as the attacker)");
+    if !runs_as_root(&format!("uid {NOBODY} as the attacker")) {
         return None;
     }
     let c = fx.boot_ctl_real_root();

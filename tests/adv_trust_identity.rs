@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! Adversarial suite, family G (trust boundary), the caller's identity and
 //! what a caller may make PID 1 read: G2 (a connection outlives the
 //! process that made it and its pid goes to a service's process), G5
@@ -15,6 +8,8 @@
 //!
 //! G2 needs a client that connects, forks and leaves while its child keeps
 //! the connection: `tests/adv/peer.c`, compiled once per run with `cc`.
+
+#![cfg(test)]
 
 mod common;
 
@@ -40,17 +35,6 @@ const SECRET: &str = "top secret: only root may read this\n";
 fn peer_helper() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| compile_c_helper("adv/peer.c", "adv-peer"))
-}
-
-/// Whether the test runs as root (these tests start cinit as the real
-/// root, without a user namespace, to have real other users as clients).
-fn is_root(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
-    if !root {
-        eprintln!("skipping {test}: needs root (runs cinit without a user namespace)");
-    }
-    root
 }
 
 /// Boots cinit as the real root (PID and mount namespaces only) with extra
@@ -157,8 +141,8 @@ fn rss_kib(c: &Cinit) -> u64 {
 /// The attack of G2, with cinit pinning peers by pidfd (`fallback` false)
 /// or, as on kernels before 6.5, by start time (`fallback` true, through
 /// the debug build's `CINIT_FAULT=no-peerpidfd`).
-fn pid_reuse_attack(test: &str, fallback: bool) {
-    if !is_root(test) {
+fn pid_reuse_attack(fallback: bool) {
+    if !runs_as_root("runs cinit without a user namespace") {
         return;
     }
     let fx = Fixture::new();
@@ -343,7 +327,7 @@ fn pid_reuse_attack(test: &str, fallback: bool) {
 /// the secret: the refusal is about the departed client only.
 #[test]
 fn g2_a_reused_pid_gives_no_rights_with_a_pidfd() {
-    pid_reuse_attack("g2_a_reused_pid_gives_no_rights_with_a_pidfd", false);
+    pid_reuse_attack(false);
 }
 
 /// G2 on the fallback for kernels before 6.5 (forced with
@@ -352,7 +336,7 @@ fn g2_a_reused_pid_gives_no_rights_with_a_pidfd() {
 /// request is refused the same way.
 #[test]
 fn g2_a_reused_pid_gives_no_rights_with_the_start_time() {
-    pid_reuse_attack("g2_a_reused_pid_gives_no_rights_with_the_start_time", true);
+    pid_reuse_attack(true);
 }
 
 // ---------------------------------------------------------------------------
@@ -409,7 +393,7 @@ fn listed(c: &Cinit) -> Vec<String> {
 /// (so the path was a loadable service all along).
 #[test]
 fn g5_unprivileged_names_are_text_only() {
-    if !is_root("g5_unprivileged_names_are_text_only") {
+    if !runs_as_root("runs cinit without a user namespace") {
         return;
     }
     let fx = Fixture::new();
@@ -522,7 +506,7 @@ fn g5_unprivileged_names_are_text_only() {
 /// refusals were the file's.
 #[test]
 fn g6_fdstore_file_is_read_bounded_and_never_blocks() {
-    if !is_root("g6_fdstore_file_is_read_bounded_and_never_blocks") {
+    if !runs_as_root("runs cinit without a user namespace") {
         return;
     }
     let fx = Fixture::new();

@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! Adversarial suite, family G (trust boundary), cases G3 and G4: paths
 //! that root follows for a service. The `log.file` writer and the Unix
 //! sockets of a `sockets` file run as root; a service's user who owns (or
@@ -20,6 +13,8 @@
 //! mtime) or still empty, that the refusal is said with file, service and
 //! reason on the console and in `cinit-ctl check`, and that the services
 //! keep running (their lines in `cinit-ctl log`).
+
+#![cfg(test)]
 
 mod common;
 

@@ -1,12 +1,7 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! `cinit-ctl check [DIR]` (offline validation of a service tree) and the
 //! PID-1 guard of `cinit` itself. Nothing here boots cinit as PID 1.
+
+#![cfg(test)]
 
 mod common;
 

@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! A real distribution on cinit: a Debian bookworm server (openssh-server,
 //! nginx-light, cron, rsyslog, agetty) built with mmdebstrap into an ext4
 //! image, with the example service tree `services/debian` as /etc/cinit,
@@ -22,6 +15,8 @@
 //! (never skip) when those are missing. Each boots its own copy of the image
 //! (target/distro/vms/NAME.img; `debian_server` boots its copy twice);
 //! console transcripts are saved in target/distro/logs/NAME.log.
+
+#![cfg(test)]
 
 #[path = "distro/harness.rs"]
 mod harness;

@@ -1,15 +1,10 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! The `cinit --listen-exec` trampoline (`src/listen_exec.rs`), run as the
 //! built `cinit` binary, and the whole way a service gets its sockets:
 //! `listen::bind`, `listen_exec::wrap` and `spawn::spawn` together. No PID 1
 //! is involved (the trampoline is an ordinary process), so these run
 //! outside namespaces.
+
+#![cfg(test)]
 
 mod common;
 

@@ -1,14 +1,9 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! How cinit executes a service, with the real `cinit` as PID 1 in namespaces:
 //! `on.params` / `on.env` exactness, `on` symlinks and argv[0], and the
 //! clean state every child starts in (signal mask, dispositions, session,
 //! fds, cwd, environment), inspected from the host through `/proc`.
+
+#![cfg(test)]
 
 mod common;
 

@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! Descriptors over the control socket (`SCM_RIGHTS` both ways) and
 //! `cinit-ctl fdstore`.
 //!
@@ -20,6 +13,8 @@
 //! descriptor), so the CLI's side (put from stdin or `--fd`, get executing
 //! PROG with the descriptor at N, list, drop, exit codes) is proved on its
 //! own.
+
+#![cfg(test)]
 
 mod common;
 

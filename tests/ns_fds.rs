@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! Socket activation and the fd store, with the real `cinit` as PID 1 in
 //! namespaces: sockets of a `sockets` file are bound by cinit and passed
 //! with `LISTEN_FDS`/`LISTEN_PID`/`LISTEN_FDNAMES`, and stay bound while
@@ -17,6 +10,8 @@
 //! The service program is `tests/fds/helper.c` (compiled here): it greets
 //! each connection with its pid, so the test can tell which process of a
 //! restarted service answered.
+
+#![cfg(test)]
 
 mod common;
 
@@ -376,9 +371,7 @@ fn duplicates_names_and_limits_are_refused() {
 /// namespace) so that uid 65534 exists.
 #[test]
 fn another_service_cannot_take_them() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping another_service_cannot_take_them: needs root");
+    if !runs_as_root("uid 65534 as another service") {
         return;
     }
     let fx = Fixture::new();

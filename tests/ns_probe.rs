@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! `ready-probe`, with the real `cinit` as PID 1 in namespaces: a respawn
 //! service with a probe is `starting` until the probe holds — a TCP port
 //! or a Unix socket that accepts a connect, or a program that exits 0 —
@@ -17,6 +10,8 @@
 //! loopback, so each port is one the kernel just handed out (bound to port
 //! 0, then released). The daemons are small Python listeners that open
 //! their socket a second after they start, as a slow daemon would.
+
+#![cfg(test)]
 
 mod common;
 

@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! Readiness, with the real `cinit` as PID 1 in namespaces: a respawn
 //! service with `notification-fd` is `starting` until it writes a newline
 //! to that descriptor, and only then do the services that need it start;
@@ -18,6 +11,8 @@
 //! not be ready yet waits for a `go` marker the test creates, and a needer
 //! records at its own start whether its need had already notified. So the
 //! order is proved by what the services saw, not by timing.
+
+#![cfg(test)]
 
 mod common;
 
@@ -725,9 +720,7 @@ fn junk_or_a_closed_pipe_leaves_it_starting() {
 /// When `gate` becomes ready, the sixteen all exit 0.
 #[test]
 fn any_user_may_wait_and_unprivileged_waits_are_capped() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping: needs root (runs cinit without a user namespace)");
+    if !runs_as_root("runs cinit without a user namespace") {
         return;
     }
     const NOBODY: u32 = 65534;

@@ -1,13 +1,8 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! Inputs that once could stop or stall PID 1, with the real `cinit` as PID 1
 //! in namespaces: non-UTF-8 arguments from the kernel, children killed by
 //! real-time signals, and FIFOs in a service directory.
+
+#![cfg(test)]
 
 mod common;
 

@@ -1,16 +1,11 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! Boot-time start rules, with the real `cinit` as PID 1 in namespaces:
 //! parallel start, `needs`/`wants` ordering and failure propagation, missing
 //! `on`, broken links, dot entries, service identity, dependency cycles and
 //! `cprofile:` root selection. Cases A4 (cycles) and A5 (missing
 //! dependencies) of the adversarial family A live here as `a4_…` and `a5_…`
 //! (the rest of the family is in `adv_config.rs`).
+
+#![cfg(test)]
 
 mod common;
 
@@ -90,70 +85,80 @@ fn independent_services_start_in_parallel() {
     c.expect_outcome("b", "done");
 }
 
-/// Proves `needs` orders starts: `b` needs `a`, `a` sleeps 0.3 s before
-/// creating its marker and exiting 0, and `b` exits 1 unless that marker
-/// exists, so `b` is `done` only if it was started after `a` finished. Also
-/// checks the log order (`done a` before `starting b`).
-#[test]
-fn needs_start_after_the_needed_service_finished() {
-    let fx = Fixture::new();
-    fx.service("a")
-        .script(&format!("sleep 0.3\n{}", sh_touch(&fx.mark("a"))));
-    fx.service("b").needs("a").script(&format!(
-        "[ -e '{}' ] || exit 1\n{}",
-        fx.mark("a").display(),
-        sh_touch(&fx.mark("b"))
-    ));
-    fx.service("init").needs("b");
-    let c = fx.boot();
-    c.expect_outcome("b", "done");
-    c.check(fx.has_mark("b"), "b's marker missing although b is done");
-    let done_a = c.find_state("done", "a").map(|s| s.index);
-    let start_b = c.find_state("starting", "b").map(|s| s.index);
-    c.check(
-        matches!((done_a, start_b), (Some(d), Some(s)) if d < s),
-        "expected `done a` to be logged before `starting b`",
-    );
-}
+/// The start-order cases, one row each: a dependent, how it names its
+/// dependency, the dependency, and the state the dependency logs before
+/// the dependent may start. A `done` dependency sleeps 0.3 s, leaves its
+/// marker and exits 0, and its dependent exits 1 unless that marker exists
+/// (so it ends `done` only if started after); a `running` one is a respawn
+/// service that never exits (were it awaited until it exits, the dependent
+/// would never start); a `failed` one exits 1.
+const START_ORDER: [(&str, &str, &str, &str); 4] = [
+    ("b", "needs", "a", "done"),
+    ("after_r", "needs", "r", "running"),
+    ("wanting", "wants", "wanted", "done"),
+    ("w", "wants", "bad", "failed"),
+];
 
-/// Proves a respawn service counts as started for `needs` once it has been
-/// spawned: `b` needs `r`, a respawn service that never exits; `b` must still
-/// run (if cinit waited for `r` to exit, `b` would never start).
+/// Proves a dependent starts only once its dependency got as far as the
+/// link asks, for each row of [`START_ORDER`], in one boot whose `init`
+/// needs every dependent: `needs` and `wants` wait for a once service to
+/// finish, `needs` on a respawn service is satisfied once it is spawned,
+/// and a failed want does not block. Each dependency logs its state, each
+/// dependent ends `done` and leaves its marker, `starting DEPENDENT` is
+/// logged after the dependency's line, and `init` ends `done`.
 #[test]
-fn needs_on_respawn_service_is_satisfied_when_spawned() {
+fn dependents_start_after_their_dependencies() {
     let fx = Fixture::new();
-    fx.service("r")
-        .respawn()
-        .on_link("/bin/sleep")
-        .params(&["1000"]);
-    fx.service("b").needs("r").script(&sh_touch(&fx.mark("b")));
-    fx.service("init").needs("b");
+    for (dependent, link, dep, state) in START_ORDER {
+        let mut script = sh_touch(&fx.mark(dependent));
+        match state {
+            "done" => {
+                let mark = fx.mark(dep);
+                fx.service(dep)
+                    .script(&format!("sleep 0.3\n{}", sh_touch(&mark)));
+                script = format!("[ -e '{}' ] || exit 1\n{script}", mark.display());
+            }
+            "running" => {
+                fx.service(dep)
+                    .respawn()
+                    .on_link("/bin/sleep")
+                    .params(&["1000"]);
+            }
+            _ => {
+                fx.service(dep).script("exit 1");
+            }
+        }
+        let s = fx.service(dependent);
+        match link {
+            "needs" => s.needs(dep),
+            _ => s.wants(dep),
+        };
+        s.script(&script);
+        fx.service("init").needs(dependent);
+    }
     let c = fx.boot();
-    c.expect_outcome("b", "done");
-    c.check(fx.has_mark("b"), "b's marker missing although b is done");
-    let run_r = c.find_state("running", "r").map(|s| s.index);
-    let start_b = c.find_state("starting", "b").map(|s| s.index);
-    c.check(
-        matches!((run_r, start_b), (Some(r), Some(s)) if r < s),
-        "expected `running r` to be logged before `starting b`",
-    );
-}
-
-/// Proves `wants` orders starts too: `b` wants `a`, `a` sleeps 0.3 s before
-/// creating its marker, and `b` exits 1 unless that marker exists.
-#[test]
-fn wants_start_after_the_wanted_service_finished() {
-    let fx = Fixture::new();
-    fx.service("a")
-        .script(&format!("sleep 0.3\n{}", sh_touch(&fx.mark("a"))));
-    fx.service("b").wants("a").script(&format!(
-        "[ -e '{}' ] || exit 1\n{}",
-        fx.mark("a").display(),
-        sh_touch(&fx.mark("b"))
-    ));
-    fx.service("init").needs("b");
-    let c = fx.boot();
-    c.expect_outcome("b", "done");
+    let mut checks = Vec::new();
+    for (dependent, link, dep, state) in START_ORDER {
+        c.expect_outcome(dependent, "done");
+        let dep_line = match state {
+            "running" => c.wait_state("running", dep),
+            _ => c.expect_outcome(dep, state),
+        };
+        let start = c.find_state("starting", dependent).map(|s| s.index);
+        checks.push((
+            fx.has_mark(dependent),
+            format!("{dependent}'s marker missing although {dependent} is done"),
+        ));
+        checks.push((
+            in_order(Some(dep_line.index), start),
+            format!(
+                "{dependent} {link} {dep}: expected `{state} {dep}` to be logged before \
+                 `starting {dependent}`"
+            ),
+        ));
+    }
+    c.check_all(checks);
+    c.expect_outcome("init", "done");
 }
 
 /// Proves a failed need makes the dependent `need-failed` without ever running
@@ -195,29 +200,6 @@ fn need_failure_propagates_transitively() {
         !c.has_state("starting", "mid") && !c.has_state("starting", "top"),
         "a need-failed service was logged as starting",
     );
-}
-
-/// Proves a failed want does not block the dependent: `w` wants `bad` (exit
-/// 1); `w` must still run and be `done`, after `bad`'s failure was logged, and
-/// the root that needs `w` is `done`.
-#[test]
-fn want_failure_does_not_block() {
-    let fx = Fixture::new();
-    fx.service("bad").script("exit 1");
-    fx.service("w")
-        .wants("bad")
-        .script(&sh_touch(&fx.mark("w")));
-    fx.service("init").needs("w");
-    let c = fx.boot();
-    let bad = c.expect_outcome("bad", "failed");
-    c.expect_outcome("w", "done");
-    c.check(fx.has_mark("w"), "w's marker missing although w is done");
-    let start_w = c.find_state("starting", "w").map(|s| s.index);
-    c.check(
-        start_w.is_some_and(|s| s > bad.index),
-        "expected `failed bad` to be logged before `starting w`",
-    );
-    c.expect_outcome("init", "done");
 }
 
 /// Proves a service without `on` succeeds at once: `group` has no `on`, `h`

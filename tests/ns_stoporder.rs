@@ -1,9 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 //! Stop order and groupings, with the real `cinit` as PID 1 in namespaces
 //! (issue 18, bugs 4 and 5): a service stops only after every service that
 //! needs **or wants** it and is being stopped too — in a shutdown, in
@@ -16,6 +10,8 @@
 //! Order is read from one mark file the services append to: `term NAME`
 //! when SIGTERM reaches the main process, `end NAME` just before it exits
 //! (after lingering a while, so an overlap would show).
+
+#![cfg(test)]
 
 mod common;
 

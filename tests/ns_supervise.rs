@@ -1,12 +1,7 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! Supervision, with the real `cinit` as PID 1 in namespaces: respawn after a
 //! kill, restart backoff of a crash-looping service, and reaping of orphans.
+
+#![cfg(test)]
 
 mod common;
 

@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! The boot timeline with the real `cinit` as PID 1 in namespaces:
 //! `cinit-ctl analyze` (table, total, critical chain, JSON) against a tree
 //! with known delays whose services write their start order into a marker
@@ -12,6 +5,8 @@
 //! hot update; reading it as an unprivileged user; and the boot chart
 //! (`analyze --svg`) rendered by a real browser, headless Chromium, whose
 //! screenshot must show the bars in the state colours.
+
+#![cfg(test)]
 
 mod common;
 
@@ -397,9 +392,9 @@ fn analyze_after_a_hot_update_shows_the_same_times() {
         &format!("before:\n{before}\nafter:\n{after}"),
     );
     let strip_now = |j: &str| {
-        let i = j.find("\"now_ms\":").unwrap();
-        let end = i + j[i..].find(',').unwrap();
-        format!("{}{}", &j[..i], &j[end..])
+        let (head, now) = j.split_once("\"now_ms\":").unwrap();
+        let (_, tail) = now.split_once(',').unwrap();
+        format!("{head},{tail}")
     };
     let json_after = ctl_ok(&c, &["--json", "analyze"]);
     c.check(
@@ -428,9 +423,7 @@ fn analyze_after_a_hot_update_shows_the_same_times() {
 /// exit 0 with the table and the graph.
 #[test]
 fn an_unprivileged_user_may_analyze() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping an_unprivileged_user_may_analyze: needs root (runs cinit without a user namespace)");
+    if !runs_as_root("runs cinit without a user namespace") {
         return;
     }
     let fx = Fixture::new();

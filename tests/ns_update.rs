@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! Hot update and the emergency path, with the real `cinit` as PID 1 in
 //! namespaces.
 //!
@@ -21,6 +14,8 @@
 //! Emergency path: a fatal fault signal sent by root makes cinit run
 //! `conf/panic`, then shells on the console, reaping everything, until
 //! SIGHUP/SIGINT (reboot) or SIGTERM/SIGPWR/SIGUSR1 end the namespace.
+
+#![cfg(test)]
 
 mod common;
 
@@ -291,9 +286,9 @@ fn settled_fds(c: &Cinit) -> Vec<(i32, PathBuf)> {
 
 /// The `[secs.millis]` stamp of a console line, in milliseconds.
 fn stamp_ms(line: &str) -> Option<u64> {
-    let open = line.find('[')?;
-    let close = line[open..].find(']')? + open;
-    let (s, ms) = line[open + 1..close].trim().split_once('.')?;
+    let (_, stamped) = line.split_once('[')?;
+    let (stamp, _) = stamped.split_once(']')?;
+    let (s, ms) = stamp.trim().split_once('.')?;
     Some(s.parse::<u64>().ok()? * 1000 + ms.parse::<u64>().ok()?)
 }
 

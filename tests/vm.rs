@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! The QEMU boot suite: the sample system (`services/`, `rootfs-test/`) as
 //! the initramfs of a real Debian kernel under QEMU (TCG), with the real
 //! cinit as PID 1, driven over the serial console.
@@ -27,6 +20,8 @@
 //! outcome is read from the kernel's `reboot: Power down` / `reboot:
 //! Restarting system` lines. Halt prints `reboot: System halted` and QEMU
 //! keeps running; the harness kills it.
+
+#![cfg(test)]
 
 #[path = "common/chart.rs"]
 mod chart;
@@ -383,13 +378,13 @@ mod harness {
                 let text = |a: usize, b: usize| clean(&String::from_utf8_lossy(&s[a..b]));
                 (text(start, end), text(span.start, span.end))
             };
-            let at = line.find(needle.trim_end()).unwrap_or(line.len());
-            let from = line[..at]
+            let before = line.split(needle.trim_end()).next().unwrap_or_default();
+            let from = before
                 .rmatch_indices('[')
                 .map(|(i, _)| i)
-                .find(|&i| stamp(&line[i..]).is_some())
+                .find(|&i| line.get(i..).and_then(stamp).is_some())
                 .unwrap_or(0);
-            line[from..].to_string()
+            line.get(from..).unwrap_or_default().to_string()
         }
 
         /// The line holding `span` as far as it has arrived.
@@ -904,34 +899,59 @@ fn stop_start_restart_httpd() {
     power_off(&mut vm);
 }
 
-/// SIGHUP to PID 1 reboots, through the orderly sequence.
-#[test]
-#[ignore = "boots QEMU: run with make test-vm"]
-fn sighup_reboots() {
-    let mut vm = Vm::boot("sighup_reboots", "");
+/// The kernel's last line for each way the machine ends.
+const KERNEL_ENDS: [&str; 3] = [
+    "reboot: Restarting system",
+    "reboot: Power down",
+    "reboot: System halted",
+];
+
+/// Sends a signal to PID 1 from the console shell (`kill`), and checks the
+/// orderly sequence of `goal`, the kernel's line `kernel` and none of the
+/// other [`KERNEL_ENDS`]; QEMU then exits 0, except after a halt, when it
+/// keeps running (the harness kills it).
+fn shutdown_by_signal(name: &str, kill: &str, goal: &str, kernel: &str) {
+    let mut vm = Vm::boot(name, "");
     vm.wait_ready("init");
-    vm.send("kill -HUP 1");
-    vm.expect_shutdown("reboot");
-    vm.expect("reboot: Restarting system", STEP_TIMEOUT);
-    vm.expect_exit_ok();
-    if vm.seen("reboot: Power down") {
-        vm.fail("a reboot powered off");
+    vm.send(kill);
+    vm.expect_shutdown(goal);
+    vm.expect(kernel, STEP_TIMEOUT);
+    let halt = goal == "halt";
+    if !halt {
+        vm.expect_exit_ok();
+    }
+    if let Some(other) = KERNEL_ENDS
+        .iter()
+        .find(|&&end| end != kernel && vm.seen(end))
+    {
+        vm.fail(&format!("{goal}: the kernel also said {other:?}"));
+    }
+    if halt && !vm.running() {
+        vm.fail("QEMU exited after a halt");
     }
 }
 
-/// SIGTERM to PID 1 powers off, through the orderly sequence.
-#[test]
-#[ignore = "boots QEMU: run with make test-vm"]
-fn sigterm_powers_off() {
-    let mut vm = Vm::boot("sigterm_powers_off", "");
-    vm.wait_ready("init");
-    vm.send("kill -TERM 1");
-    vm.expect_shutdown("poweroff");
-    vm.expect("reboot: Power down", STEP_TIMEOUT);
-    vm.expect_exit_ok();
-    if vm.seen("reboot: Restarting system") {
-        vm.fail("a poweroff restarted the machine");
-    }
+/// One test per row: `name: command => goal, the kernel's last line`,
+/// each run by [`shutdown_by_signal`].
+macro_rules! shutdown_by_signal {
+    ($($(#[$doc:meta])* $name:ident: $kill:literal => $goal:literal, $kernel:literal;)*) => {$(
+        $(#[$doc])*
+        #[test]
+        #[ignore = "boots QEMU: run with make test-vm"]
+        fn $name() {
+            shutdown_by_signal(stringify!($name), $kill, $goal, $kernel);
+        }
+    )*};
+}
+
+shutdown_by_signal! {
+    /// SIGHUP to PID 1 reboots, through the orderly sequence.
+    sighup_reboots: "kill -HUP 1" => "reboot", "reboot: Restarting system";
+    /// SIGTERM to PID 1 powers off, through the orderly sequence.
+    sigterm_powers_off: "kill -TERM 1" => "poweroff", "reboot: Power down";
+    /// SIGUSR1 to PID 1 halts: the orderly sequence, `reboot: System
+    /// halted`, and QEMU keeps running.
+    sigusr1_halts: "kill -USR1 1" => "halt", "reboot: System halted";
 }
 
 /// The shell's `poweroff` (cinit-ctl poweroff) powers off; cinit-ctl gets
@@ -942,24 +962,6 @@ fn poweroff_command_powers_off() {
     let mut vm = Vm::boot("poweroff_command_powers_off", "");
     vm.wait_ready("init");
     power_off(&mut vm);
-}
-
-/// SIGUSR1 to PID 1 halts: the orderly sequence, `reboot: System halted`,
-/// and QEMU keeps running (the harness kills it).
-#[test]
-#[ignore = "boots QEMU: run with make test-vm"]
-fn sigusr1_halts() {
-    let mut vm = Vm::boot("sigusr1_halts", "");
-    vm.wait_ready("init");
-    vm.send("kill -USR1 1");
-    vm.expect_shutdown("halt");
-    vm.expect("reboot: System halted", STEP_TIMEOUT);
-    if vm.seen("reboot: Power down") || vm.seen("reboot: Restarting system") {
-        vm.fail("a halt powered off or restarted");
-    }
-    if !vm.running() {
-        vm.fail("QEMU exited after a halt");
-    }
 }
 
 /// SIGUSR2 to PID 1: every service and process stopped, a rescue shell on
@@ -1438,9 +1440,10 @@ fn each_once_on_the_console(vm: &mut Vm, own: &[String]) {
         let stamped = line
             .match_indices("] cinit: ")
             .filter(|&(i, _)| {
-                line[..i]
-                    .rfind('[')
-                    .and_then(|open| harness::stamp(&line[open..]))
+                line.get(..i)
+                    .and_then(|head| head.rfind('['))
+                    .and_then(|open| line.get(open..))
+                    .and_then(harness::stamp)
                     .is_some()
             })
             .count();

@@ -3,14 +3,7 @@
 //! count the pixels of the chart's state colours. Shared by the namespace
 //! tests (`ns_timeline`) and the QEMU suite (`vm`).
 
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
+#![allow(dead_code)]
 
 use std::fs;
 use std::path::Path;
@@ -35,9 +28,9 @@ pub fn chromium() -> &'static str {
 
 /// The number in `name="…"` of the SVG's root element.
 pub fn svg_attr(svg: &str, name: &str) -> u32 {
-    let root = &svg[..svg.find('>').unwrap()];
-    let i = root.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
-    root[i..i + root[i..].find('"').unwrap()].parse().unwrap()
+    let (root, _) = svg.split_once('>').unwrap();
+    let (_, value) = root.split_once(&format!(" {name}=\"")).unwrap();
+    value.split_once('"').unwrap().0.parse().unwrap()
 }
 
 /// An RGB screenshot: width, height and the pixels.

@@ -19,14 +19,7 @@
 //! Every wait has a deadline; a timed-out wait panics with a message that
 //! includes the console log and unshare's own output.
 
-#![allow(
-    dead_code,
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
+#![allow(dead_code)]
 
 pub mod chart;
 
@@ -72,6 +65,28 @@ pub fn unshare_bin() -> &'static str {
         .into_iter()
         .find(|p| Path::new(p).exists())
         .expect("unshare(1) from util-linux is required for the namespace tests")
+}
+
+/// Whether both were found and `earlier` comes before `later` (positions
+/// of lines in a log or a mark file): the test the ordering tables use.
+pub fn in_order(earlier: Option<usize>, later: Option<usize>) -> bool {
+    matches!((earlier, later), (Some(a), Some(b)) if a < b)
+}
+
+/// Whether the test runs as root. A test that needs it (cinit as the real
+/// root without a user namespace, or real other uids as clients) begins
+/// with `if !runs_as_root("why") { return; }`: run as another user, it
+/// passes without checking anything and says on stderr that the test
+/// (libtest names its thread after it) is skipped, and why.
+pub fn runs_as_root(why: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        let thread = std::thread::current();
+        let test = thread.name().unwrap_or("a test");
+        eprintln!("skipping {test}: needs root ({why})");
+    }
+    root
 }
 
 // ---------------------------------------------------------------------------
@@ -496,11 +511,9 @@ pub struct StateLine {
 /// Parses one console line; `None` if it is not a `cinit: STATE NAME` line.
 /// The name ends at a space, a colon or the end of the line.
 pub fn parse_state_line(index: usize, line: &str) -> Option<StateLine> {
-    let pos = line.find("cinit: ")?;
-    let rest = &line[pos + "cinit: ".len()..];
+    let (_, rest) = line.split_once("cinit: ")?;
     let (state, rest) = rest.split_once(' ')?;
-    let end = rest.find([' ', ':']).unwrap_or(rest.len());
-    let name = &rest[..end];
+    let name = rest.split([' ', ':']).next().unwrap_or(rest);
     if state.is_empty() || name.is_empty() {
         return None;
     }
@@ -531,10 +544,7 @@ impl StateLine {
     /// The part of the line after the service name (the details / reason).
     pub fn rest(&self) -> &str {
         let prefix = format!("cinit: {} {}", self.state, self.name);
-        match self.line.find(&prefix) {
-            Some(p) => &self.line[p + prefix.len()..],
-            None => "",
-        }
+        self.line.split_once(&prefix).map_or("", |(_, after)| after)
     }
 }
 
@@ -572,11 +582,8 @@ impl Proc {
     /// `[1]` = ppid, `[2]` = pgrp, `[3]` = session, …
     pub fn stat_fields(&self) -> Vec<String> {
         let stat = fs::read_to_string(self.file("stat")).unwrap_or_default();
-        match stat.rfind(')') {
-            Some(p) => stat[p + 1..]
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect(),
+        match stat.rsplit_once(')') {
+            Some((_, fields)) => fields.split_whitespace().map(str::to_owned).collect(),
             None => Vec::new(),
         }
     }
