@@ -1,10 +1,3 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::string_slice
-)]
 //! Hot update from the previous release to this build, with the real
 //! binaries as PID 1 in namespaces.
 //!
@@ -20,6 +13,7 @@
 //!
 //! `make test` always sets `CINIT_PREV_BIN`; the test fails if make runs it
 //! without, and is skipped with a note only when run by hand without it.
+#![cfg(test)]
 
 mod common;
 #[path = "compat/prev.rs"]
