@@ -28,8 +28,6 @@
     clippy::string_slice
 )]
 
-pub mod chart;
-
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;
