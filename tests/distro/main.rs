@@ -23,9 +23,7 @@
 //! (target/distro/vms/NAME.img; `debian_server` boots its copy twice);
 //! console transcripts are saved in target/distro/logs/NAME.log.
 
-#[path = "distro/harness.rs"]
 mod harness;
-#[path = "distro/host.rs"]
 mod host;
 
 use harness::{Vm, STEP_TIMEOUT};
