@@ -81,9 +81,9 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-# Unit tests (pure logic, no forking).
+# Unit tests (pure logic, no forking), the test-support crate's too.
 test-unit:
-	$(CARGO) test --locked --lib
+	$(CARGO) test --locked --workspace --lib
 
 # The real cinit as PID 1 in user+PID+mount namespaces (the boot chart test
 # needs Chromium: browser-deps).

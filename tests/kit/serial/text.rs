@@ -75,3 +75,52 @@ pub(crate) fn line_around(serial: &[u8], span: Span, end: Option<usize>) -> Stri
         .unwrap_or(0);
     line[from..].to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Carriage returns and escape sequences go, whatever their length:
+    /// ash's cursor query after a prompt, bash's bracketed-paste switch,
+    /// agetty's clear, a two-byte escape.
+    #[test]
+    fn clean_drops_what_a_terminal_interprets() {
+        let raw = "a:~# \u{1b}[6n\r\n\u{1b}[?2004hls\u{1b}[H\u{1b}[2J\u{1b}cx\r\n";
+        assert_eq!(clean(raw), "a:~# \nlsx\n");
+    }
+
+    /// cinit's and the kernel's stamps both give seconds; a command's
+    /// output, or brackets around something else, gives none.
+    #[test]
+    fn stamps_of_cinit_and_the_kernel() {
+        assert_eq!(stamp("[    4.063] cinit: done init"), Some(4.063));
+        assert_eq!(stamp("  [    4.022648] IPv6: link"), Some(4.022648));
+        assert_eq!(stamp("[ok] fine"), None);
+        assert_eq!(stamp("hello [1.0] x"), None);
+        assert!(!is_console_log("total 3"));
+    }
+
+    /// The line around a match starts at the console stamp before it (a
+    /// prompt printed on the same line is left out), and ends at the
+    /// newline, or at `end` when given.
+    #[test]
+    fn line_around_starts_at_the_stamp() {
+        let serial = b"boot\r\na:~# [    2.500] cinit: took over from cinit\r\nnext\r\n";
+        let at = find(serial, b"took over", 0).unwrap();
+        let span = Span {
+            start: at,
+            end: at + 9,
+        };
+        assert_eq!(
+            line_around(serial, span, None),
+            "[    2.500] cinit: took over from cinit"
+        );
+        let end = find(serial, b" from", at).unwrap();
+        assert_eq!(
+            line_around(serial, span, Some(end)),
+            "[    2.500] cinit: took over"
+        );
+        assert_eq!(find(serial, b"", 3), Some(3));
+        assert_eq!(find(serial, b"absent", 0), None);
+    }
+}
