@@ -83,9 +83,9 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 
-# Unit tests (pure logic, no forking).
+# Unit tests (pure logic, no forking), the test-support crate's too.
 test-unit:
-	$(CARGO) test --locked --lib
+	$(CARGO) test --locked --workspace --lib
 
 # The real cinit as PID 1 in user+PID+mount namespaces (the boot chart test
 # needs Chromium: browser-deps; the compatibility test the previous release:
@@ -220,7 +220,7 @@ run: initramfs
 	$(QEMU) -serial mon:stdio -kernel $(KERNEL) -initrd $(INITRAMFS) \
 	  -append "console=ttyS0 panic=-1 quiet $(APPEND)"
 
-# The boot suite: tests/vm.rs drives QEMU over the serial console.
+# The boot suite: tests/vm/ drives QEMU over the serial console.
 test-vm: initramfs browser-deps
 	CINIT_VM_KERNEL=$(abspath $(KERNEL)) CINIT_VM_INITRD=$(abspath $(INITRAMFS)) \
 	  $(CARGO) test --locked --test vm -- --ignored --test-threads=2
@@ -229,7 +229,7 @@ test-vm: initramfs browser-deps
 # bookworm root built with mmdebstrap (cached in $(DISTRO) by a hash of its
 # package list and build script), completed per run with cinit, the
 # services/debian tree and a fresh ssh key into an ext4 image, booted under
-# QEMU by tests/distro.rs.
+# QEMU by tests/distro/.
 DISTRO     := target/distro
 DISTRO_RUN := $(DISTRO)/run
 

@@ -10,6 +10,7 @@
 
 mod common;
 
+use cinit_testkit::chart;
 use common::*;
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -21,8 +21,6 @@
 
 #![allow(dead_code)]
 
-pub mod chart;
-
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs;

@@ -1,4 +1,4 @@
-//! The host side of `tests/distro.rs`: ssh logins and HTTP requests through
+//! The host side of `tests/distro/`: ssh logins and HTTP requests through
 //! QEMU's forwarded ports, the image's filesystem checked after QEMU exits,
 //! and the QEMU settings that depend on the host (free ports, the guest's
 //! clock).

@@ -1,9 +1,7 @@
 //! Rendering a boot chart in a real browser: Debian's Chromium, headless,
 //! takes a screenshot of an SVG file, and the PNG is decoded so a test can
 //! count the pixels of the chart's state colours. Shared by the namespace
-//! tests (`ns_timeline`) and the QEMU suite (`vm`).
-
-#![allow(dead_code)]
+//! tests (`ns_timeline`, through `tests/common`) and the QEMU suite (`vm`).
 
 use std::fs;
 use std::path::Path;

@@ -18,9 +18,7 @@
 
 #![cfg(test)]
 
-#[path = "distro/harness.rs"]
 mod harness;
-#[path = "distro/host.rs"]
 mod host;
 
 use harness::{Vm, STEP_TIMEOUT};

@@ -1,0 +1,126 @@
+//! Reading serial text: finding bytes, cleaning what a terminal would
+//! interpret, the console stamps of cinit's and the kernel's lines. Pure
+//! functions on the bytes read so far.
+
+use super::Span;
+
+pub(crate) fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if needle.is_empty() {
+        return Some(from);
+    }
+    hay.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|i| i + from)
+}
+
+/// Serial text made readable: no carriage returns, no escape sequences
+/// (busybox ash's `ESC[6n` cursor query after every prompt, bash's
+/// bracketed-paste switches, agetty's clear).
+pub fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {}
+            '\u{1b}' => {
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    // Parameters and intermediates, then one final byte.
+                    for c in chars.by_ref() {
+                        if ('\u{40}'..='\u{7e}').contains(&c) {
+                            break;
+                        }
+                    }
+                } else {
+                    chars.next();
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The seconds of a console line stamped `[ sssss.mmm] ...` (cinit) or
+/// `[   ss.uuuuuu] ...` (the kernel).
+pub fn stamp(line: &str) -> Option<f64> {
+    let rest = line.trim_start().strip_prefix('[')?;
+    let (secs, _) = rest.split_once(']')?;
+    secs.trim().parse().ok()
+}
+
+/// A line written by cinit's or the kernel's console logging, not by a
+/// command.
+pub fn is_console_log(line: &str) -> bool {
+    stamp(line).is_some()
+}
+
+/// The (cleaned) line of `serial` holding `span`, up to `end` or the next
+/// newline. When a console stamp (`[ sssss.mmm]`) precedes the match, the
+/// line starts there: a prompt printed on the same line is left out.
+pub(crate) fn line_around(serial: &[u8], span: Span, end: Option<usize>) -> String {
+    let start = serial[..span.start]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let end = end.unwrap_or_else(|| find(serial, b"\n", span.start).unwrap_or(serial.len()));
+    let text = |a: usize, b: usize| clean(&String::from_utf8_lossy(&serial[a..b]));
+    let (line, needle) = (text(start, end), text(span.start, span.end));
+    let at = line.find(needle.trim_end()).unwrap_or(line.len());
+    let from = line[..at]
+        .rmatch_indices('[')
+        .map(|(i, _)| i)
+        .find(|&i| stamp(&line[i..]).is_some())
+        .unwrap_or(0);
+    line[from..].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Carriage returns and escape sequences go, whatever their length:
+    /// ash's cursor query after a prompt, bash's bracketed-paste switch,
+    /// agetty's clear, a two-byte escape.
+    #[test]
+    fn clean_drops_what_a_terminal_interprets() {
+        let raw = "a:~# \u{1b}[6n\r\n\u{1b}[?2004hls\u{1b}[H\u{1b}[2J\u{1b}cx\r\n";
+        assert_eq!(clean(raw), "a:~# \nlsx\n");
+    }
+
+    /// cinit's and the kernel's stamps both give seconds; a command's
+    /// output, or brackets around something else, gives none.
+    #[test]
+    fn stamps_of_cinit_and_the_kernel() {
+        assert_eq!(stamp("[    4.063] cinit: done init"), Some(4.063));
+        assert_eq!(stamp("  [    4.022648] IPv6: link"), Some(4.022648));
+        assert_eq!(stamp("[ok] fine"), None);
+        assert_eq!(stamp("hello [1.0] x"), None);
+        assert!(!is_console_log("total 3"));
+    }
+
+    /// The line around a match starts at the console stamp before it (a
+    /// prompt printed on the same line is left out), and ends at the
+    /// newline, or at `end` when given.
+    #[test]
+    fn line_around_starts_at_the_stamp() {
+        let serial = b"boot\r\na:~# [    2.500] cinit: took over from cinit\r\nnext\r\n";
+        let at = find(serial, b"took over", 0).unwrap();
+        let span = Span {
+            start: at,
+            end: at + 9,
+        };
+        assert_eq!(
+            line_around(serial, span, None),
+            "[    2.500] cinit: took over from cinit"
+        );
+        let end = find(serial, b" from", at).unwrap();
+        assert_eq!(
+            line_around(serial, span, Some(end)),
+            "[    2.500] cinit: took over"
+        );
+        assert_eq!(find(serial, b"", 3), Some(3));
+        assert_eq!(find(serial, b"absent", 0), None);
+    }
+}
