@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 mod text;
 
 use text::find;
-pub use text::{clean, is_console_log, stamp};
+pub use text::{clean, is_console_log, stamp, without_kernel_interjections};
 
 /// The kernel prints this when PID 1 dies: always a failure.
 pub const PANIC: &str = "Kernel panic";

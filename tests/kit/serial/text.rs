@@ -42,6 +42,54 @@ pub fn clean(text: &str) -> String {
     out
 }
 
+/// The console `text` with each line the kernel printed into the middle of
+/// another writer's line moved out: the kernel writes its record, stamped
+/// `[ sssss.uuuuuu]` (six decimals), and its newline straight to the port
+/// wherever the other writer is, so `cinit: starting x[ 3.1] IPv6: …\n
+/// (pid 7)\n` becomes `cinit: starting x (pid 7)\n[ 3.1] IPv6: …\n`.
+/// Counting whole lines is then exact.
+pub fn without_kernel_interjections(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut moved = Vec::new();
+    let mut current = String::new();
+    for line in text.split_inclusive('\n') {
+        current.push_str(line);
+        match kernel_stamp_inside(&current) {
+            Some(at) if current.ends_with('\n') => {
+                moved.push(current.split_off(at));
+            }
+            _ => {
+                out.push_str(&current);
+                current.clear();
+                out.extend(moved.drain(..));
+            }
+        }
+    }
+    out.push_str(&current);
+    out.extend(moved);
+    out
+}
+
+/// Where a kernel stamp (`[`, blanks, digits, `.`, six digits, `]`) begins
+/// inside `line`, past its first byte.
+fn kernel_stamp_inside(line: &str) -> Option<usize> {
+    line.match_indices('[').map(|(i, _)| i).find(|&i| {
+        i > 0
+            && line.get(i + 1..).is_some_and(|rest| {
+                let Some((inside, _)) = rest.split_once(']') else {
+                    return false;
+                };
+                let Some((secs, frac)) = inside.trim_start().split_once('.') else {
+                    return false;
+                };
+                !secs.is_empty()
+                    && secs.bytes().all(|b| b.is_ascii_digit())
+                    && frac.len() == 6
+                    && frac.bytes().all(|b| b.is_ascii_digit())
+            })
+    })
+}
+
 /// The seconds of a console line stamped `[ sssss.mmm] ...` (cinit) or
 /// `[   ss.uuuuuu] ...` (the kernel).
 pub fn stamp(line: &str) -> Option<f64> {
@@ -79,6 +127,25 @@ pub(crate) fn line_around(serial: &[u8], span: Span, end: Option<usize>) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A kernel line printed into the middle of one of cinit's lines is
+    /// moved after it, and the interrupted line is whole again; a kernel
+    /// line at the start of a line, and cinit's own three-decimal stamps,
+    /// are left alone.
+    #[test]
+    fn kernel_lines_printed_mid_line_are_moved_out() {
+        let raw = "[    2.053] cinit: starting rootrw[    3.123456] IPv6: ADDRCONF up\n (pid 107)\n[    3.200000] virtio ok\n[    3.300] cinit: done init\n";
+        assert_eq!(
+            without_kernel_interjections(raw),
+            "[    2.053] cinit: starting rootrw (pid 107)\n[    3.123456] IPv6: ADDRCONF up\n[    3.200000] virtio ok\n[    3.300] cinit: done init\n"
+        );
+        // Two kernel lines in a row while cinit's line waits.
+        let twice = "a[ 1.000001] k1\n[ 1.000002] k2\nb\n";
+        assert_eq!(
+            without_kernel_interjections(twice),
+            "ab\n[ 1.000001] k1\n[ 1.000002] k2\n"
+        );
+    }
 
     /// Carriage returns and escape sequences go, whatever their length:
     /// ash's cursor query after a prompt, bash's bracketed-paste switch,
