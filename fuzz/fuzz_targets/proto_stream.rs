@@ -16,7 +16,7 @@
 //! EOF) is the same however the stream is cut into reads.
 #![no_main]
 
-use cinit::framing::{read_room, take_request, Framed};
+use cinit::proto::framing::{read_room, take_request, Framed};
 use cinit::proto::{decode_request, encode_request, DecodeError, Request, MAX_REQUEST};
 use libfuzzer_sys::fuzz_target;
 

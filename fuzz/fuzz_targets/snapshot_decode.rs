@@ -12,9 +12,9 @@
 #![no_main]
 
 use cinit::engine::{Engine, Host, Pid, Report, Role, Spawned};
-use cinit::snapshot::{decode, encode, MAX_ITEMS};
-use cinit::state::{ExitStatus, SpawnError};
-use cinit::tree::Tree;
+use cinit::update::snapshot::{decode, encode, MAX_ITEMS};
+use cinit::engine::state::{ExitStatus, SpawnError};
+use cinit::config::tree::Tree;
 use libfuzzer_sys::fuzz_target;
 use nix::sys::signal::Signal;
 

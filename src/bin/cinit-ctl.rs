@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cinit::client::{request, request_held, ClientError};
-use cinit::console::one_line;
+use cinit::config::paths::Paths;
 use cinit::control::SOCKET_NAME;
-use cinit::fdclient::FdCommand;
-use cinit::json::string as json_string;
-use cinit::paths::Paths;
+use cinit::ctl::client::{request, request_held, ClientError};
+use cinit::ctl::fdstore::FdCommand;
+use cinit::proto::json::string as json_string;
 use cinit::proto::{ErrorCode, Reply, Request, ServiceInfo, SystemAction, Timeline};
+use cinit::sys::console::one_line;
 
 const USAGE: &str = "\
 usage: cinit-ctl [--json] COMMAND [ARGS]
@@ -245,7 +245,10 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
         "update" => system(SystemAction::Update)?,
         "analyze" => no_args(Command::Analyze { svg, deps })?,
         "graph" => no_args(Command::Graph)?,
-        "fdstore" => Command::Fd(cinit::fdclient::parse(fd_args.unwrap_or_default(), json)?),
+        "fdstore" => Command::Fd(cinit::ctl::fdstore::parse(
+            fd_args.unwrap_or_default(),
+            json,
+        )?),
         "check" => match rest {
             [] => Command::Check(None),
             [dir] => Command::Check(Some(PathBuf::from(dir))),
@@ -262,7 +265,7 @@ fn check(dir: Option<PathBuf>) -> ExitCode {
         eprintln!("cinit-ctl: {}: no such directory", base.display());
         return ExitCode::from(2);
     }
-    let report = cinit::check::check(&base);
+    let report = cinit::config::check::check(&base);
     for p in &report.problems {
         println!("{p}");
     }
@@ -405,7 +408,7 @@ fn wait(socket: &Path, names: &[String], timeout: Option<Duration>) -> ExitCode 
 /// `analyze`: the report (or JSON) on stdout; with `svg`, the boot chart
 /// into that file (`-`: the chart alone on stdout).
 fn analyze(t: &Timeline, json: bool, svg: Option<&Path>, deps: bool) -> ExitCode {
-    let chart = svg.map(|path| (path, cinit::bootchart::to_svg(t, deps)));
+    let chart = svg.map(|path| (path, cinit::ctl::bootchart::to_svg(t, deps)));
     if let Some((path, chart)) = &chart {
         if path.as_os_str() == "-" {
             print!("{chart}");
@@ -417,9 +420,9 @@ fn analyze(t: &Timeline, json: bool, svg: Option<&Path>, deps: bool) -> ExitCode
         }
     }
     if json {
-        println!("{}", cinit::timeline::to_json(t));
+        println!("{}", cinit::control::timeline::to_json(t));
     } else {
-        print!("{}", cinit::timeline::report(t));
+        print!("{}", cinit::control::timeline::report(t));
     }
     if let Some((path, _)) = chart {
         eprintln!("cinit-ctl: boot chart written to {}", path.display());
@@ -429,10 +432,10 @@ fn analyze(t: &Timeline, json: bool, svg: Option<&Path>, deps: bool) -> ExitCode
 
 fn run(cli: Cli, socket: &Path) -> ExitCode {
     if let Command::Send(req @ Request::Log { .. }) = &cli.command {
-        return cinit::logclient::show(req, socket, QUICK, unexpected);
+        return cinit::ctl::log::show(req, socket, QUICK, unexpected);
     }
     if let Command::Fd(cmd) = &cli.command {
-        return cinit::fdclient::run(cmd, socket, QUICK, unexpected);
+        return cinit::ctl::fdstore::run(cmd, socket, QUICK, unexpected);
     }
     let (req, timeout) = match &cli.command {
         Command::Check(_) | Command::Fd(_) => return ExitCode::from(2),
@@ -546,7 +549,7 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
             analyze(&t, cli.json, svg.as_deref(), *deps)
         }
         (Command::Graph, _, Reply::Timeline(t)) => {
-            print!("{}", cinit::dot::to_dot(&t));
+            print!("{}", cinit::ctl::dot::to_dot(&t));
             ExitCode::SUCCESS
         }
         (_, Request::System(action), Reply::Ok { message }) => {
