@@ -5,7 +5,6 @@
 //! reach cinit or protocol error; 4 permission denied; 5 timed out (`wait
 //! --timeout`).
 
-use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,8 +13,8 @@ use cinit::config::paths::Paths;
 use cinit::control::SOCKET_NAME;
 use cinit::ctl::client::{request, request_held, ClientError};
 use cinit::ctl::fdstore::FdCommand;
-use cinit::proto::json::string as json_string;
-use cinit::proto::{ErrorCode, Reply, Request, ServiceInfo, SystemAction, Timeline};
+use cinit::ctl::status::{describe, print_json, up};
+use cinit::proto::{ErrorCode, Reply, Request, SystemAction, Timeline};
 use cinit::sys::console::one_line;
 
 const USAGE: &str = "\
@@ -285,52 +284,6 @@ fn check(dir: Option<PathBuf>) -> ExitCode {
         );
         ExitCode::from(1)
     }
-}
-
-fn json_service(s: &ServiceInfo) -> String {
-    let opt = |v: Option<String>| v.unwrap_or_else(|| "null".to_string());
-    format!(
-        "{{\"name\":{},\"state\":{},\"pid\":{},\"since_ms\":{},\"restarts\":{},\"reason\":{},\"respawn\":{}}}",
-        json_string(&s.name),
-        json_string(&s.state),
-        opt(s.pid.map(|p| p.to_string())),
-        s.since_ms,
-        s.restarts,
-        opt(s.reason.as_deref().map(json_string)),
-        s.respawn
-    )
-}
-
-fn print_json(list: &[ServiceInfo]) {
-    let items: Vec<String> = list.iter().map(json_service).collect();
-    println!("[{}]", items.join(","));
-}
-
-fn secs(ms: u64) -> String {
-    format!("{}.{:01}s", ms / 1000, (ms % 1000) / 100)
-}
-
-/// One human-readable status line. Names and reasons are bytes from the
-/// file system: control characters in them are escaped (as on the console),
-/// so every service is exactly one line.
-fn describe(s: &ServiceInfo) -> String {
-    // Writing to a String cannot fail.
-    let mut line = format!("{}: {}", one_line(&s.name), s.state);
-    if let Some(pid) = s.pid {
-        let _ = write!(line, ", pid {pid}");
-    }
-    let _ = write!(line, ", for {}", secs(s.since_ms));
-    if s.restarts > 0 {
-        let _ = write!(line, ", {} restarts", s.restarts);
-    }
-    if let Some(reason) = &s.reason {
-        let _ = write!(line, ": {}", one_line(reason));
-    }
-    line
-}
-
-fn up(s: &ServiceInfo) -> bool {
-    matches!(s.state.as_str(), "running" | "done")
 }
 
 /// Map a reply that is not the expected kind to an exit code.

@@ -10,3 +10,4 @@ pub mod client;
 pub mod dot;
 pub mod fdstore;
 pub mod log;
+pub mod status;

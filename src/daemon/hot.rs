@@ -6,7 +6,8 @@
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use super::{signals_or_log, Daemon};
+use super::start::signals_or_log;
+use super::Daemon;
 use crate::config::paths::Paths;
 use crate::config::tree::Tree;
 use crate::control::Control;

@@ -1,6 +1,7 @@
 //! Unit tests of the snapshot codec: round trips, version rules, damage.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
+use super::write::fnv1a;
 use super::*;
 use crate::config::sockets::{Address, SocketSpec};
 use proptest::prelude::*;
