@@ -11,9 +11,11 @@
 //! roots, every child exiting, and a full stop, without a panic or a hang.
 #![no_main]
 
-use cinit::engine::{Engine, Host, Pid, Report, Role, Spawned};
+use cinit::engine::{Engine, Host, Report, Role, Spawned};
+use cinit::sys::process::Pid;
 use cinit::update::snapshot::{decode, encode, MAX_ITEMS};
-use cinit::engine::state::{ExitStatus, SpawnError};
+use cinit::engine::state::{SpawnError};
+use cinit::sys::process::ExitStatus;
 use cinit::config::tree::Tree;
 use libfuzzer_sys::fuzz_target;
 use nix::sys::signal::Signal;

@@ -20,8 +20,9 @@ use std::path::{Component, Path};
 
 use crate::config::tree::Tree;
 use crate::control::logfollow::LogFollow;
-use crate::engine::{Engine, Millis};
+use crate::engine::Engine;
 use crate::proto::{ErrorCode, Reply, Request, ServiceInfo, SystemAction};
+use crate::sys::clock::Millis;
 use crate::sys::host::RealHost;
 
 /// Everything a request may touch.

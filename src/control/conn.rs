@@ -28,11 +28,11 @@ use nix::sys::socket::{send, MsgFlags};
 use super::{Incoming, CLIENT_DEADLINE_MS, MAX_OUT_PER_CLIENT};
 use crate::control::fds::{Anchored, NextSend};
 use crate::control::peer::Peer;
-use crate::engine::Millis;
 use crate::fds::closer::Foreign;
 use crate::fds::scm;
 use crate::proto::framing::{read_room, take_request, Framed};
 use crate::proto::{self, DecodeError, ErrorCode, Reply, Request};
+use crate::sys::clock::Millis;
 
 /// Most descriptors a client may have passed that no request has taken
 /// yet (one read brings at most [`scm::MAX_FDS`]).

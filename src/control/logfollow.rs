@@ -16,10 +16,10 @@
 
 use crate::control::commands::Pending;
 use crate::control::Control;
-use crate::engine::Millis;
 use crate::logs::ring::Ring;
 use crate::logs::Logs;
 use crate::proto::{line_wire_len, LogBatch, Reply};
+use crate::sys::clock::Millis;
 
 /// Most line bytes in one LOG_LINES frame.
 pub const FRAME_BYTES: usize = 64 << 10;

@@ -42,9 +42,9 @@ use nix::sys::socket::{accept4, getsockopt, sockopt, SockFlag};
 
 use crate::control::peer::{Peer, Session};
 use crate::control::socket::{answers, guard, listen_at, prepare_dir, socket_identity};
-use crate::engine::Millis;
 use crate::fds::closer::Foreign;
 use crate::proto::{self, ErrorCode, Reply, Request};
+use crate::sys::clock::Millis;
 use crate::update::snapshot::{ClientRecord, ControlState};
 
 mod conn;

@@ -19,9 +19,11 @@
 
 use std::fmt::Write;
 
-use crate::engine::{seconds, Engine, Millis};
+use crate::engine::Engine;
 use crate::proto::json;
 use crate::proto::{self, ErrorCode, Reply, Timeline, TimelineEntry};
+use crate::sys::clock::seconds;
+use crate::sys::clock::Millis;
 use crate::sys::console::one_line;
 
 /// Most needs (and most wants) sent for one service: the cap keeps an

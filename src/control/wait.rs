@@ -13,8 +13,9 @@
 use crate::control::commands::{info, Pending};
 use crate::control::MAX_CLIENTS;
 use crate::engine::state::State;
-use crate::engine::{Engine, Millis};
+use crate::engine::Engine;
 use crate::proto::{ErrorCode, Reply};
+use crate::sys::clock::Millis;
 
 /// Most waits of users other than root in progress at once.
 pub const MAX_UNPRIVILEGED_WAITS: usize = MAX_CLIENTS / 4;
@@ -114,7 +115,8 @@ mod tests {
     #[test]
     fn a_wait_is_answered_when_every_service_is_up_or_failed() {
         use crate::engine::state::{Reason, SpawnError};
-        use crate::engine::{Host, Node, Pid, Report, Role, Spawned};
+        use crate::engine::{Host, Node, Report, Role, Spawned};
+        use crate::sys::process::Pid;
         /// Nothing to run for anyone: a service is done when spawned.
         struct Empty;
         impl Host for Empty {

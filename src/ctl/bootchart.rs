@@ -23,8 +23,8 @@
 use std::fmt::Write;
 
 use crate::control::timeline::{analyze, held_up_by, took, Analysis};
-use crate::engine::seconds;
 use crate::proto::{Timeline, TimelineEntry};
+use crate::sys::clock::seconds;
 use crate::sys::console::one_line;
 
 /// The colours of one state: `solid` for its bar, `light` for its up band.

@@ -14,8 +14,9 @@
 use std::os::fd::AsRawFd;
 
 use super::Daemon;
-use crate::engine::{seconds, Millis};
 use crate::proto::SystemAction;
+use crate::sys::clock::seconds;
+use crate::sys::clock::Millis;
 use crate::update::preflight::{self, Refusal};
 use crate::{update, update::snapshot};
 

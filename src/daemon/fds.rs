@@ -26,9 +26,10 @@ use super::Daemon;
 use crate::control::commands::{loaded_by_name, resolve, Services};
 use crate::control::peer::Session;
 use crate::control::Incoming;
-use crate::engine::{Engine, Millis};
+use crate::engine::Engine;
 use crate::fds::store::{self, FdTable, Foreign, Held, Listener, Stored};
 use crate::proto::{ErrorCode, Reply, Request};
+use crate::sys::clock::Millis;
 use crate::sys::host::RealHost;
 use crate::update::snapshot::{HeldRecord, Lost};
 

@@ -25,8 +25,9 @@
 //! type the wire carries); a sequence's goal is any of them but `update`,
 //! which the daemon carries out itself.
 
-use crate::engine::{seconds, Millis};
 use crate::proto::SystemAction;
+use crate::sys::clock::seconds;
+use crate::sys::clock::Millis;
 
 /// Longest time for all services to stop before the sequence goes on
 /// regardless (each service is bounded by its own `delay` anyway).

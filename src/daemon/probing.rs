@@ -21,8 +21,8 @@ use std::os::fd::RawFd;
 use nix::poll::PollFlags;
 
 use super::Daemon;
-use crate::engine::Millis;
 use crate::ready::prober::Begun;
+use crate::sys::clock::Millis;
 
 impl Daemon {
     pub(super) fn run_probes(&mut self, now: Millis, revents: &[(RawFd, PollFlags)]) {

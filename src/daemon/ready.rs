@@ -13,8 +13,9 @@ use nix::poll::PollFlags;
 
 use super::Daemon;
 use crate::engine::state::State;
-use crate::engine::{Millis, Pid};
 use crate::ready::pipe::{Event, MAX_JUNK};
+use crate::sys::clock::Millis;
+use crate::sys::process::Pid;
 
 impl Daemon {
     pub(super) fn read_readiness(&mut self, now: Millis, revents: &[(RawFd, PollFlags)]) {

@@ -17,9 +17,10 @@ use crate::config::conf::{read_conf, shell_spec};
 use crate::config::svcdir::read_exec;
 use crate::control::Control;
 use crate::daemon::lifecycle::{Command, Facts, Sequence, Step};
-use crate::engine::{Millis, Pid};
 use crate::proto::{ErrorCode, Reply, SystemAction};
+use crate::sys::clock::Millis;
 use crate::sys::ops;
+use crate::sys::process::Pid;
 use crate::sys::spawn::{spawn, spawn_shell, ChildFds};
 
 /// Exit status when reboot(2) is refused in a container (see the README).

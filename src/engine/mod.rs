@@ -37,13 +37,15 @@ use std::collections::VecDeque;
 
 use nix::sys::signal::Signal;
 
-use crate::engine::state::{ExitStatus, Reason, State};
+use crate::engine::state::{Reason, State};
+use crate::sys::clock::{seconds, Millis};
+use crate::sys::process::{ExitStatus, Pid};
 use crate::HashMap;
 
 mod node;
 pub use node::{
-    restart_delay, Host, Millis, Node, Pid, Report, Role, Spawned, BACKOFF_FIRST_MS,
-    BACKOFF_MAX_MS, DEFAULT_DELAY_S, KILL_WAIT_MS, STABLE_MS,
+    restart_delay, Host, Node, Report, Role, Spawned, BACKOFF_FIRST_MS, BACKOFF_MAX_MS,
+    DEFAULT_DELAY_S, KILL_WAIT_MS, STABLE_MS,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -473,11 +475,6 @@ impl Engine {
             })
             .min()
     }
-}
-
-/// Format milliseconds as seconds with three decimals: `0.100s`.
-pub fn seconds(ms: Millis) -> String {
-    format!("{}.{:03}s", ms / 1000, ms % 1000)
 }
 
 mod run;

@@ -4,10 +4,8 @@
 use nix::sys::signal::Signal;
 
 use crate::engine::state::{Reason, SpawnError, State};
-
-pub type Pid = i32;
-/// Milliseconds on the monotonic clock.
-pub type Millis = u64;
+use crate::sys::clock::Millis;
+use crate::sys::process::Pid;
 
 /// Seconds from SIGTERM to SIGKILL when a service has no `delay` file.
 pub const DEFAULT_DELAY_S: u32 = 5;

@@ -9,7 +9,8 @@ use super::{
     restart_delay, seconds, Change, Engine, Host, Millis, Node, Phase, Role, Spawned,
     BACKOFF_FIRST_MS, STABLE_MS,
 };
-use crate::engine::state::{ExitStatus, Reason};
+use crate::engine::state::Reason;
+use crate::sys::process::ExitStatus;
 
 impl Engine {
     /// Spawn the main process (first start, restart, or end of backoff).

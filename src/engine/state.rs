@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::sys::process::ExitStatus;
+
 /// A service's state, as users see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
@@ -110,31 +112,6 @@ pub fn may_follow(from: State, to: State) -> bool {
         Backoff => spawned || to == Stopped,
         Done => matches!(to, Stopping | Waiting),
         Stopping => matches!(to, Stopped | Failed),
-    }
-}
-
-/// How a process ended (from `waitpid`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitStatus {
-    Code(i32),
-    Signal(i32),
-}
-
-impl ExitStatus {
-    pub fn success(self) -> bool {
-        self == ExitStatus::Code(0)
-    }
-}
-
-impl fmt::Display for ExitStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            ExitStatus::Code(c) => write!(f, "exit status {c}"),
-            ExitStatus::Signal(s) => match nix::sys::signal::Signal::try_from(s) {
-                Ok(sig) => write!(f, "killed by {}", sig.as_str()),
-                Err(_) => write!(f, "killed by signal {s}"),
-            },
-        }
     }
 }
 

@@ -38,7 +38,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
-use crate::engine::{Millis, Pid};
+use crate::sys::clock::Millis;
+use crate::sys::process::Pid;
 
 mod proc;
 

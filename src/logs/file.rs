@@ -34,9 +34,11 @@ use nix::errno::Errno;
 
 use crate::config::logconf::FileTarget;
 use crate::config::svcdir::ExecSpec;
-use crate::engine::state::ExitStatus;
-use crate::engine::{seconds, Millis, Pid};
 use crate::logs::ring::Ring;
+use crate::sys::clock::seconds;
+use crate::sys::clock::Millis;
+use crate::sys::process::ExitStatus;
+use crate::sys::process::Pid;
 use crate::sys::safepath::Why;
 use crate::sys::spawn::{spawn, ChildFds};
 

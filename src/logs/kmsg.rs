@@ -24,7 +24,7 @@
 //! into a window the kernel counts as one, whenever within [`MARGIN_MS`] the
 //! kernel's clock puts them; the counters saturate.
 
-use crate::engine::Millis;
+use crate::sys::clock::Millis;
 
 /// The level of cinit's records (`<6>`, informational).
 pub const LEVEL: u8 = 6;

@@ -15,8 +15,8 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
-use crate::engine::Millis;
 use crate::logs::kmsg::{missed_note, parse_flag, parse_loglevel, parse_mode, Limiter, Mode, View};
+use crate::sys::clock::Millis;
 
 /// Longest record written to `/dev/kmsg`.
 const KMSG_MAX: usize = 1000;

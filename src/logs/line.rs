@@ -15,7 +15,7 @@
 //! fed in ends up in exactly one line, in order (newlines and a CR before
 //! them excepted).
 
-use crate::engine::Millis;
+use crate::sys::clock::Millis;
 
 /// Longest line, in bytes of service output; a longer one is cut.
 pub const MAX_LINE: usize = 4096;

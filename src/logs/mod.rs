@@ -49,12 +49,13 @@ use nix::errno::Errno;
 use nix::poll::PollFlags;
 
 use crate::config::logconf::{read_log_config, LogConfig, MAX_RING, MIN_RING};
-use crate::engine::{Millis, Pid};
 use crate::logs::file::{set_nonblocking, FileOut};
 use crate::logs::kmsglog::KmsgLog;
 use crate::logs::line::Splitter;
 use crate::logs::ring::Ring;
+use crate::sys::clock::Millis;
 use crate::sys::console::{one_line, Console};
+use crate::sys::process::Pid;
 use crate::sys::spawn::ChildFds;
 use crate::HashMap;
 
@@ -458,7 +459,7 @@ impl Logs {
         &mut self,
         now: Millis,
         pid: Pid,
-        status: crate::engine::state::ExitStatus,
+        status: crate::sys::process::ExitStatus,
         going_down: bool,
     ) -> Option<Option<String>> {
         let svc = (0..self.services.len()).find(|&i| {

@@ -18,7 +18,7 @@
 use std::path::Path;
 
 use crate::config::svcdir::{read_small_file, FileError};
-use crate::engine::Millis;
+use crate::sys::clock::Millis;
 
 /// The file naming a respawn service's readiness descriptor.
 pub const NOTIFICATION_FD: &str = "notification-fd";

@@ -19,7 +19,7 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::PollFlags;
 
-use crate::engine::Pid;
+use crate::sys::process::Pid;
 use crate::update::snapshot::ReadyRecord;
 
 /// Most bytes read from one pipe per loop iteration.

@@ -28,7 +28,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use crate::config::svcdir::{read_small_file, FileError};
-use crate::engine::{Millis, Pid};
+use crate::sys::clock::Millis;
+use crate::sys::process::Pid;
 
 /// The file naming a respawn service's readiness probe.
 pub const READY_PROBE: &str = "ready-probe";

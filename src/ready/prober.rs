@@ -28,9 +28,10 @@ use nix::sys::socket::{
     UnixAddr,
 };
 
-use crate::engine::state::ExitStatus;
-use crate::engine::{Millis, Pid};
 use crate::ready::probe::{Probe, Run};
+use crate::sys::clock::Millis;
+use crate::sys::process::ExitStatus;
+use crate::sys::process::Pid;
 use crate::sys::safepath::{components, fstat, openat};
 
 /// One service's probe with what its try holds.

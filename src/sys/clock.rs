@@ -4,7 +4,13 @@
 //! never fires or delays a timer. Arithmetic on these values saturates; a
 //! monotonic clock ten years ahead (time namespaces) cannot overflow.
 
-use crate::engine::Millis;
+/// Milliseconds on the monotonic clock.
+pub type Millis = u64;
+
+/// Format milliseconds as seconds with three decimals: `0.100s`.
+pub fn seconds(ms: Millis) -> String {
+    format!("{}.{:03}s", ms / 1000, ms % 1000)
+}
 
 /// Milliseconds since an arbitrary fixed point (boot, on Linux).
 pub fn now_ms() -> Millis {

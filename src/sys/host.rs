@@ -12,12 +12,15 @@ use nix::unistd::Pid as NixPid;
 
 use crate::config::svcdir::read_exec;
 use crate::engine::state::{SpawnError, State};
-use crate::engine::{seconds, Host, Millis, Pid, Report, Role, Spawned};
+use crate::engine::{Host, Report, Role, Spawned};
 use crate::fds::store::FdTable;
 use crate::logs::Logs;
 use crate::ready::pipe::ReadyPipes;
 use crate::sys::clock::now_ms;
+use crate::sys::clock::seconds;
+use crate::sys::clock::Millis;
 use crate::sys::console::Console;
+use crate::sys::process::Pid;
 use crate::sys::shortage::{Said, Shortages};
 use crate::sys::spawn::spawn;
 
@@ -93,7 +96,7 @@ impl RealHost {
         &mut self,
         now: Millis,
         pid: Pid,
-        status: crate::engine::state::ExitStatus,
+        status: crate::sys::process::ExitStatus,
         going_down: bool,
     ) -> bool {
         if let Some(note) = self.logs.writer_exited(now, pid, status, going_down) {

@@ -13,6 +13,7 @@ pub mod console;
 pub mod host;
 pub mod nofile;
 pub mod ops;
+pub mod process;
 pub mod reap;
 pub mod safepath;
 pub mod shortage;

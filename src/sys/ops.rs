@@ -16,9 +16,9 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
-use crate::engine::Pid;
 use crate::sys::clock::now_ms;
 use crate::sys::host::stamp;
+use crate::sys::process::Pid;
 
 /// The inode number of the initial PID namespace (`PROC_PID_INIT_INO`).
 const INITIAL_PID_NS_INODE: u64 = 0xEFFF_FFFC;

@@ -9,8 +9,8 @@
 //! a wrapper that reaps first and then fails to decode (nix turns signals
 //! 32–64 into an error) would lose the exit status of a reaped child.
 
-use crate::engine::state::ExitStatus;
-use crate::engine::Pid;
+use crate::sys::process::ExitStatus;
+use crate::sys::process::Pid;
 
 /// Most children reaped in one call.
 pub const MAX_REAPS_PER_CALL: usize = 4096;

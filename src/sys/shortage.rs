@@ -22,7 +22,8 @@
 //!
 //! Pure: no system calls; the caller passes the errno and the time.
 
-use crate::engine::{seconds, Millis};
+use crate::sys::clock::seconds;
+use crate::sys::clock::Millis;
 
 /// Quiet time (no failure of the cause, a success since) that ends an
 /// episode.

@@ -26,8 +26,8 @@ use std::ptr;
 use std::sync::OnceLock;
 
 use crate::config::svcdir::ExecSpec;
-use crate::engine::Pid;
 use crate::fds::place::{plan, Step};
+use crate::sys::process::Pid;
 
 fn null_terminated(items: &[CString]) -> Vec<*mut libc::c_char> {
     let mut v: Vec<*mut libc::c_char> = items.iter().map(|c| c.as_ptr().cast_mut()).collect();

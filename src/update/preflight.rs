@@ -32,8 +32,9 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::engine::state::ExitStatus;
-use crate::engine::{Millis, Pid};
+use crate::sys::clock::Millis;
+use crate::sys::process::ExitStatus;
+use crate::sys::process::Pid;
 
 /// `argv[1]` that makes the cinit binary answer the preflight.
 pub const FLAG: &str = "--preflight";

@@ -28,8 +28,9 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
 use crate::control::commands::Pending;
-use crate::engine::state::{ExitStatus, Reason, SpawnError};
+use crate::engine::state::{Reason, SpawnError};
 use crate::engine::{Node, SvcRecord, Times};
+use crate::sys::process::ExitStatus;
 
 pub const MAGIC: [u8; 8] = *b"cinitsnp";
 pub const FORMAT: u16 = 1;

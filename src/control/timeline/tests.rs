@@ -3,8 +3,10 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 use super::*;
-use crate::engine::state::{ExitStatus, SpawnError};
-use crate::engine::{Host, Node, Pid, Report, Role, Spawned};
+use crate::engine::state::SpawnError;
+use crate::engine::{Host, Node, Report, Role, Spawned};
+use crate::sys::process::ExitStatus;
+use crate::sys::process::Pid;
 use nix::sys::signal::Signal;
 
 /// A host whose every spawn succeeds with the next pid (101, 102, …).

@@ -3,7 +3,8 @@
 
 use super::super::{Host, Node, Pid, Report, Role, Spawned};
 use super::*;
-use crate::engine::state::{ExitStatus, SpawnError, State};
+use crate::engine::state::{SpawnError, State};
+use crate::sys::process::ExitStatus;
 use nix::sys::signal::Signal;
 
 /// A host whose spawns succeed with fresh pids, or fail with `errno` for

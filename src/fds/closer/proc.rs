@@ -15,8 +15,8 @@ use nix::errno::Errno;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
 
 use super::Helpers;
-use crate::engine::Pid;
 use crate::fds::scm;
+use crate::sys::process::Pid;
 
 /// A closer exits after this long without a descriptor to close.
 const IDLE_S: i64 = 10;
