@@ -373,7 +373,7 @@ fn g8_a_child_gets_the_original_limit_with_every_low_number_taken() {
     let out = std::fs::File::create(&out_path).unwrap();
     assert!(out.as_raw_fd() > 1024);
     let c = |s: &str| CString::new(s).unwrap();
-    let spec = cinit::config::svcdir::ExecSpec {
+    let spec = cinit::sys::spawn::ExecSpec {
         path: c("/bin/sh"),
         argv: vec![c("sh"), c("-c"), c("echo $(ulimit -Sn) $(ulimit -Hn)")],
         envp: vec![c(PATH_ENV)],

@@ -22,9 +22,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cinit::config::sockets::{Address, SocketSpec};
-use cinit::config::svcdir::ExecSpec;
 use cinit::fds::listen::bind;
 use cinit::fds::listen_exec::{wrap, FLAG};
+use cinit::sys::spawn::ExecSpec;
 use cinit::sys::spawn::{spawn, ChildFds};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(30);

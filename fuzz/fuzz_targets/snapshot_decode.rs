@@ -13,7 +13,8 @@
 
 use cinit::engine::{Engine, Host, Report, Role, Spawned};
 use cinit::sys::process::Pid;
-use cinit::update::snapshot::{decode, encode, MAX_ITEMS};
+use cinit::update::snapshot::{decode, encode};
+use cinit::proto::wire::MAX_ITEMS;
 use cinit::engine::state::{SpawnError};
 use cinit::sys::process::ExitStatus;
 use cinit::config::tree::Tree;

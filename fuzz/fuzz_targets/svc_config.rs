@@ -41,8 +41,9 @@ use std::path::{Component, Path};
 
 use cinit::fds::store::{parse_capacity, MAX_PER_SERVICE};
 use cinit::config::paths::profile_from_args;
-use cinit::ready::probe::{parse_line, parse_probe, Probe};
-use cinit::ready::conf::{
+use cinit::config::probe::{parse_line, parse_probe};
+use cinit::engine::probe::Probe;
+use cinit::config::ready::{
     parse_notification_fd, parse_ready_timeout, MAX_NOTIFY_FD, MAX_READY_TIMEOUT_MS, MIN_NOTIFY_FD,
 };
 use cinit::config::sockets::{parse as parse_sockets, valid_name, MAX_SOCKETS};

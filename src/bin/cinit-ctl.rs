@@ -264,7 +264,7 @@ fn check(dir: Option<PathBuf>) -> ExitCode {
         eprintln!("cinit-ctl: {}: no such directory", base.display());
         return ExitCode::from(2);
     }
-    let report = cinit::config::check::check(&base);
+    let report = cinit::ctl::check::check(&base);
     for p in &report.problems {
         println!("{p}");
     }

@@ -14,7 +14,8 @@ use std::path::Path;
 
 use std::ffi::CString;
 
-use crate::config::svcdir::{parse_delay, read_exec, read_small_file, ExecSpec, FileError};
+use crate::config::svcdir::{parse_delay, read_exec, read_small_file, FileError};
+use crate::sys::spawn::ExecSpec;
 
 /// Shells tried, in order, when there is no `conf/rescue`.
 pub const RESCUE_FALLBACKS: [&str; 2] = ["/sbin/sulogin", "/bin/sh"];

@@ -16,7 +16,6 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::svcdir::{read_small_file, split_lines, FileError};
-use crate::logs::fmt::{parse_size, show_size};
 
 /// Ring size without `log.size`.
 pub const DEFAULT_RING: usize = 64 << 10;
@@ -215,6 +214,32 @@ pub fn read_log_config(dir: &Path) -> (LogConfig, Vec<FileError>) {
     }
     problems.extend(bad);
     (cfg, problems)
+}
+
+/// A size: a whole number of bytes, optionally followed by `k`/`K` (KiB) or
+/// `m`/`M` (MiB). Surrounding whitespace is ignored. `None` if malformed
+/// or too large for a u64.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((k, 'k' | 'K')) => (t.get(..k)?, 1u64 << 10),
+        Some((k, 'm' | 'M')) => (t.get(..k)?, 1u64 << 20),
+        _ => (t, 1),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok()?.checked_mul(unit)
+}
+
+/// A size for people: `65536` → `64 KiB`, `1048576` → `1 MiB`.
+pub fn show_size(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{} GiB", b >> 30),
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
 }
 
 #[cfg(test)]

@@ -9,10 +9,11 @@
 //! `sys` (safe path walking).
 
 pub mod canon;
-pub mod check;
 pub mod conf;
 pub mod logconf;
 pub mod paths;
+pub mod probe;
+pub mod ready;
 pub mod sockets;
 pub mod svcdir;
 pub mod tree;

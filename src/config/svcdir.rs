@@ -22,6 +22,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::canon::Canon;
+use crate::sys::spawn::ExecSpec;
 
 /// Largest `.params`, `.env` or `delay` file cinit reads. Larger files are an error:
 /// a 64 KiB argument list is already far beyond any sane service.
@@ -73,17 +74,6 @@ pub fn describe_io(err: &io::Error) -> String {
         Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
         None => err.to_string(),
     }
-}
-
-/// Everything needed to execute `on` or `off`, built before any fork.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExecSpec {
-    /// What `execve` gets as its path.
-    pub path: CString,
-    /// argv, including argv\[0\].
-    pub argv: Vec<CString>,
-    /// The complete environment.
-    pub envp: Vec<CString>,
 }
 
 /// Split a `.params` / `.env` file into items: one per line, verbatim.

@@ -15,14 +15,14 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::config::canon::Canon;
+use crate::config::probe::{conflict, read_ready_probe, READY_PROBE};
+use crate::config::ready::{read_notification_fd, read_ready_timeout};
 use crate::config::svcdir::{
     is_grouping, read_delay, read_deps, read_respawn, resolve_service_dir,
 };
 use crate::engine::graph::find_cycles;
 use crate::engine::state::Reason;
 use crate::engine::Node;
-use crate::ready::conf::{read_notification_fd, read_ready_timeout};
-use crate::ready::probe::{conflict, read_ready_probe, READY_PROBE};
 use crate::HashMap;
 
 /// Most services one tree may hold; beyond this, links are reported and ignored.
@@ -88,7 +88,7 @@ impl Tree {
     }
 
     /// A tree as exported before a hot update (no disk access).
-    pub fn restore(state: crate::update::snapshot::TreeState, nodes: Vec<Node>) -> Tree {
+    pub fn restore(state: crate::config::tree::TreeState, nodes: Vec<Node>) -> Tree {
         let index = state
             .dirs
             .iter()
@@ -108,8 +108,8 @@ impl Tree {
     }
 
     /// What [`Tree::restore`] needs.
-    pub fn export(&self) -> crate::update::snapshot::TreeState {
-        crate::update::snapshot::TreeState {
+    pub fn export(&self) -> crate::config::tree::TreeState {
+        crate::config::tree::TreeState {
             svc_root: self.svc_root.clone(),
             dirs: self.dirs.clone(),
             roots: self.roots.clone(),
@@ -355,6 +355,14 @@ pub fn load(svc_root: &Path, roots: &[PathBuf]) -> Tree {
         }
     }
     tree
+}
+
+/// The service tree as loaded: where each service lives, and the roots.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TreeState {
+    pub svc_root: PathBuf,
+    pub dirs: Vec<PathBuf>,
+    pub roots: Vec<usize>,
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! receiving new lines for as long as it stays connected.
 //!
 //! A request becomes a [`LogFollow`] (kept as a
-//! [`Pending::Log`](crate::control::commands::Pending) operation): a cursor (the next
+//! [`Pending::Log`](crate::control::pending::Pending) operation): a cursor (the next
 //! sequence number to send) into one ring, and for a plain request the
 //! sequence number where it ends (the ring's next line when it was asked
 //! for). Each loop iteration [`feed_all`] sends every reader the lines it
@@ -14,10 +14,11 @@
 //! not got yet, the next frame says how many (`MISSED`). The cursor is plain
 //! data, so readers carry over a hot update and go on where they were.
 
-use crate::control::commands::Pending;
+use crate::control::pending::Pending;
 use crate::control::Control;
 use crate::logs::ring::Ring;
 use crate::logs::Logs;
+use crate::proto::wire::{In, Out};
 use crate::proto::{line_wire_len, LogBatch, Reply};
 use crate::sys::clock::Millis;
 
@@ -128,6 +129,28 @@ pub fn feed_all(pending: &mut Vec<Pending>, logs: &Logs, control: &mut Control, 
         Pending::Log(f) => f.feed(logs, control, now),
         _ => true,
     });
+}
+
+pub(crate) fn encode_follower(f: &LogFollow, o: &mut Out) {
+    o.u64(f.client);
+    o.bool(f.svc.is_some());
+    o.len(f.svc.unwrap_or(0));
+    o.u64(f.next);
+    o.opt_u64(f.until);
+    o.bool(f.started);
+}
+
+pub(crate) fn decode_follower(p: &mut In) -> Option<LogFollow> {
+    let client = p.u64()?;
+    let has_svc = p.bool()?;
+    let svc = p.len()?;
+    Some(LogFollow {
+        client,
+        svc: has_svc.then_some(svc),
+        next: p.u64()?,
+        until: p.opt_u64()?,
+        started: p.bool()?,
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The control socket: a Unix stream socket in a tmpfs control directory,
 //! and the table of connected clients. I/O only; requests are decoded by
-//! [`crate::proto`] and carried out by [`crate::control::commands`]; one
+//! [`crate::proto`] and carried out by [`crate::daemon::commands`]; one
 //! connection's reads and writes are in `control_conn.rs`.
 //!
 //! PID 1 never waits for a client: every socket is non-blocking; at most
@@ -23,11 +23,11 @@
 //! descriptor in transit: a client holding any is not handed over (see
 //! [`Control::export`]).
 
-pub mod commands;
 pub mod fault;
 pub mod fds;
 pub mod logfollow;
 pub mod peer;
+pub mod pending;
 pub mod socket;
 pub mod timeline;
 pub mod wait;
@@ -45,7 +45,6 @@ use crate::control::socket::{answers, guard, listen_at, prepare_dir, socket_iden
 use crate::fds::closer::Foreign;
 use crate::proto::{self, ErrorCode, Reply, Request};
 use crate::sys::clock::Millis;
-use crate::update::snapshot::{ClientRecord, ControlState};
 
 mod conn;
 use conn::{flush, parse_request, queue, read_request, Client};
@@ -585,6 +584,31 @@ impl Control {
             self.clients.push(client);
         }
     }
+}
+
+/// One connected control client.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ClientRecord {
+    pub id: u64,
+    pub fd: i32,
+    pub uid: u32,
+    pub input: Vec<u8>,
+    pub output: Vec<u8>,
+    pub closing: bool,
+    pub busy: bool,
+    pub deadline: Option<u64>,
+}
+
+/// The control socket and its clients.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ControlState {
+    pub listener_fd: i32,
+    pub path: PathBuf,
+    pub next_id: u64,
+    pub clients: Vec<ClientRecord>,
+    /// Device and inode of the socket file the listener is bound to
+    /// (`None`: unknown, e.g. written by an older cinit).
+    pub bound: Option<(u64, u64)>,
 }
 
 #[cfg(test)]

@@ -10,11 +10,11 @@
 //! than root are capped at [`MAX_UNPRIVILEGED_WAITS`]: however many such
 //! clients connect, they cannot fill the client table and lock root out.
 
-use crate::control::commands::{info, Pending};
+use crate::control::pending::Pending;
 use crate::control::MAX_CLIENTS;
 use crate::engine::state::State;
 use crate::engine::Engine;
-use crate::proto::{ErrorCode, Reply};
+use crate::proto::{ErrorCode, Reply, ServiceInfo};
 use crate::sys::clock::Millis;
 
 /// Most waits of users other than root in progress at once.
@@ -54,6 +54,23 @@ pub fn refusal(pending: &[Pending], new: &Pending) -> Option<Reply> {
             "too many waits in progress ({MAX_UNPRIVILEGED_WAITS} at most for users other than root); try again later"
         ),
     })
+}
+
+/// The status record of service `i`.
+pub fn info(engine: &Engine, now: Millis, i: usize, dependent: bool) -> ServiceInfo {
+    match engine.status(i) {
+        Some(st) => ServiceInfo {
+            name: st.name.to_string(),
+            state: st.state.word().to_string(),
+            pid: st.pid.and_then(|p| u32::try_from(p).ok()),
+            since_ms: now.saturating_sub(st.since),
+            restarts: st.restarts,
+            reason: st.reason.map(|r| r.to_string()),
+            respawn: st.respawn,
+            dependent,
+        },
+        None => ServiceInfo::default(),
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! `control`'s timeline table and `sys`; nothing imports it.
 
 pub mod bootchart;
+pub mod check;
 pub mod client;
 pub mod dot;
 pub mod fdstore;

@@ -10,6 +10,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
+
+use crate::sys::place::above_stdio;
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::Mode;
@@ -76,16 +78,6 @@ fn open_console(path: &Path, blocking: bool) -> nix::Result<OwnedFd> {
         )?;
     }
     Ok(fd)
-}
-
-/// Move an fd to a number ≥ 3, so that dup2 onto 0–2 never meets itself.
-pub fn above_stdio(fd: OwnedFd) -> nix::Result<OwnedFd> {
-    if fd.as_raw_fd() >= 3 {
-        return Ok(fd);
-    }
-    let raw = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))?;
-    // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
-    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
 }
 
 /// Open the console at `path` and make it cinit's stdio. Falls back to the

@@ -11,12 +11,12 @@ use super::Daemon;
 use crate::config::paths::Paths;
 use crate::config::tree::Tree;
 use crate::control::Control;
+use crate::daemon::host::RealHost;
 use crate::engine::Engine;
 use crate::proto::{ErrorCode, Reply};
 use crate::ready::pipe::ReadyPipes;
 use crate::sys::clock::Millis;
 use crate::sys::console::Console;
-use crate::sys::host::RealHost;
 use crate::sys::signals::SignalSource;
 use crate::update::snapshot::{self, ConsoleState, Lost, Snapshot, TimelineState};
 use crate::update::{self, SelfExec};
@@ -67,7 +67,7 @@ impl Daemon {
         let answered: Vec<u64> = self
             .pending
             .iter()
-            .map(crate::control::commands::Pending::client)
+            .map(crate::control::pending::Pending::client)
             .chain(waiters.iter().copied())
             .collect();
         let orphaned: Vec<u64> = control

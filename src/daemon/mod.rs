@@ -28,7 +28,9 @@
 //! here ever returns or exits once the PID-1 check has passed.
 
 pub mod boot;
+pub mod commands;
 pub mod emergency;
+pub mod host;
 pub mod lifecycle;
 
 use std::os::fd::{AsFd, AsRawFd, RawFd};
@@ -41,8 +43,10 @@ use nix::sys::signal::Signal;
 use crate::config::conf::read_conf;
 use crate::config::paths::{profile_from_args, Paths, DEFAULT_ROOT};
 use crate::config::tree::Tree;
-use crate::control::commands::{execute, progress, Outcome, Pending, Services};
+use crate::control::pending::Pending;
 use crate::control::Control;
+use crate::daemon::commands::{execute, progress, Outcome, Services};
+use crate::daemon::host::RealHost;
 use crate::daemon::lifecycle::{action_for_signal, Sequence, Step};
 use crate::engine::Engine;
 use crate::proto::{ErrorCode, Reply};
@@ -50,7 +54,6 @@ use crate::sys::clock::seconds;
 use crate::sys::clock::Millis;
 use crate::sys::clock::{now_ms, poll_timeout};
 use crate::sys::console::Console;
-use crate::sys::host::RealHost;
 use crate::sys::process::Pid;
 use crate::sys::reap::reap;
 use crate::sys::signals::{block_handled, SignalSource};

@@ -31,6 +31,7 @@
 //! drained before every public method returns.
 
 pub mod graph;
+pub mod probe;
 pub mod state;
 
 use std::collections::VecDeque;

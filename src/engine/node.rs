@@ -51,7 +51,7 @@ pub struct Node {
     pub ready_timeout_ms: Option<Millis>,
     /// `ready-probe`: what must hold before the process counts as ready.
     /// Only a respawn service has one (the loader refuses it elsewhere).
-    pub probe: Option<crate::ready::probe::Probe>,
+    pub probe: Option<crate::engine::probe::Probe>,
     /// A grouping: neither `on` nor `off`, nothing runs when it starts or
     /// stops (like a systemd target). A stop cascading from one of its
     /// needs parks it in `waiting` instead of stopping it (see

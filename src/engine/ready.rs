@@ -77,7 +77,7 @@ impl Engine {
     }
 
     /// The `ready-probe` of service `i`.
-    pub fn probe_of(&self, i: usize) -> Option<&crate::ready::probe::Probe> {
+    pub fn probe_of(&self, i: usize) -> Option<&crate::engine::probe::Probe> {
         self.nodes.get(i)?.probe.as_ref()
     }
 

@@ -22,8 +22,8 @@
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-use crate::config::svcdir::ExecSpec;
-use crate::logs::file::SELF_EXE;
+use crate::sys::process::SELF_EXE;
+use crate::sys::spawn::ExecSpec;
 
 /// `argv[1]` that makes the cinit binary this trampoline.
 pub const FLAG: &str = "--listen-exec";

@@ -9,6 +9,5 @@
 pub mod closer;
 pub mod listen;
 pub mod listen_exec;
-pub mod place;
 pub mod scm;
 pub mod store;

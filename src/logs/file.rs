@@ -33,13 +33,14 @@ use std::os::unix::ffi::OsStrExt;
 use nix::errno::Errno;
 
 use crate::config::logconf::FileTarget;
-use crate::config::svcdir::ExecSpec;
 use crate::logs::ring::Ring;
 use crate::sys::clock::seconds;
 use crate::sys::clock::Millis;
 use crate::sys::process::ExitStatus;
 use crate::sys::process::Pid;
+use crate::sys::process::SELF_EXE;
 use crate::sys::safepath::Why;
+use crate::sys::spawn::ExecSpec;
 use crate::sys::spawn::{spawn, ChildFds};
 
 /// Most formatted bytes PID 1 holds for a writer beyond what the pipe took.
@@ -48,9 +49,6 @@ const OUT_CHUNK: usize = 64 << 10;
 const MAX_RESTART_MS: Millis = 60_000;
 /// A writer that ran this long resets its restart delay.
 const STABLE_MS: Millis = 10_000;
-/// The program a writer runs: the image PID 1 runs right now, even if its
-/// file was replaced or deleted since.
-pub const SELF_EXE: &str = "/proc/self/exe";
 /// `argv[1]` that makes the cinit binary a log writer.
 pub const WRITER_FLAG: &str = "--log-writer";
 
@@ -89,8 +87,8 @@ pub struct FileOut {
 pub fn writer_pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let (r, w) = (
-        crate::daemon::boot::above_stdio(r)?,
-        crate::daemon::boot::above_stdio(w)?,
+        crate::sys::place::above_stdio(r)?,
+        crate::sys::place::above_stdio(w)?,
     );
     set_nonblocking(w.as_fd())?;
     Ok((r, w))

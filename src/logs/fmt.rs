@@ -52,35 +52,10 @@ pub fn line(mono_ms: u64, wall_ms: u64, text: &str) -> String {
     format!("{} {} {text}", utc(wall_ms), mono(mono_ms))
 }
 
-/// A size: a whole number of bytes, optionally followed by `k`/`K` (KiB) or
-/// `m`/`M` (MiB). Surrounding whitespace is ignored. `None` if malformed
-/// or too large for a u64.
-pub fn parse_size(text: &str) -> Option<u64> {
-    let t = text.trim();
-    let (digits, unit) = match t.char_indices().last() {
-        Some((k, 'k' | 'K')) => (t.get(..k)?, 1u64 << 10),
-        Some((k, 'm' | 'M')) => (t.get(..k)?, 1u64 << 20),
-        _ => (t, 1),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse::<u64>().ok()?.checked_mul(unit)
-}
-
-/// A size for people: `65536` → `64 KiB`, `1048576` → `1 MiB`.
-pub fn show_size(bytes: u64) -> String {
-    match bytes {
-        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{} GiB", b >> 30),
-        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{} MiB", b >> 20),
-        b if b >= 1 << 10 && b % (1 << 10) == 0 => format!("{} KiB", b >> 10),
-        b => format!("{b} bytes"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::logconf::{parse_size, show_size};
 
     #[test]
     fn utc_dates_are_right_across_leap_years_and_centuries() {

@@ -90,7 +90,7 @@ impl KmsgLog {
             ..KmsgLog::default()
         };
         match fd {
-            Ok(fd) => k.fd = crate::daemon::boot::above_stdio(fd).ok(),
+            Ok(fd) => k.fd = crate::sys::place::above_stdio(fd).ok(),
             Err(e) => {
                 let off = read_small(DEVKMSG).ok().and_then(|t| parse_mode(&t)) == Some(Mode::Off);
                 k.said_off = off;

@@ -143,8 +143,8 @@ fn shortage(e: &crate::config::svcdir::FileError) -> bool {
 fn service_pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let (r, w) = (
-        crate::daemon::boot::above_stdio(r)?,
-        crate::daemon::boot::above_stdio(w)?,
+        crate::sys::place::above_stdio(r)?,
+        crate::sys::place::above_stdio(w)?,
     );
     set_nonblocking(r.as_fd())?;
     Ok((r, w))
@@ -224,7 +224,7 @@ impl Logs {
         let text = crate::logs::ring::cut_to(one_line(text).into_owned(), MAX_OWN_LINE);
         let shown = self.kmsg.as_mut().is_some_and(|k| k.send(now, &text));
         if !shown {
-            console.line(&crate::sys::host::stamp(now, &text));
+            console.line(&crate::sys::console::stamp(now, &text));
         }
         self.own.push(now, wall_ms(), text);
     }

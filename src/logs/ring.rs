@@ -16,20 +16,11 @@
 
 use std::collections::VecDeque;
 
+use crate::proto::LogLine;
+
 /// What one line costs besides its text (its number, two timestamps and
 /// the string's own header), so many empty lines are bounded too.
 pub const LINE_OVERHEAD: usize = 48;
-
-/// One line of a log, as kept and as sent to clients.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LogLine {
-    pub seq: u64,
-    /// CLOCK_MONOTONIC milliseconds (since boot) when it was read.
-    pub mono_ms: u64,
-    /// CLOCK_REALTIME milliseconds since the epoch when it was read.
-    pub wall_ms: u64,
-    pub text: String,
-}
 
 impl LogLine {
     fn cost(&self) -> usize {

@@ -17,13 +17,14 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use crate::config::logconf::{FileTarget, MAX_KEEP, MAX_RING, MIN_RING};
-use crate::control::logfollow::LogFollow;
 use crate::logs::file::FileOut;
 use crate::logs::kmsglog::KmsgLog;
 use crate::logs::line::Splitter;
-use crate::logs::ring::{LogLine, Ring, LINE_OVERHEAD};
+use crate::logs::ring::{Ring, LINE_OVERHEAD};
 use crate::logs::{Logs, ServiceLog};
-use crate::update::snapshot::{In, Out};
+use crate::proto::wire::In;
+use crate::proto::wire::Out;
+use crate::proto::LogLine;
 
 /// Most lines one record may hold: what the largest ring can.
 pub const MAX_LINES: usize = MAX_RING / LINE_OVERHEAD + 1;
@@ -191,28 +192,6 @@ impl LogRecord {
         }
         Some(r)
     }
-}
-
-pub(crate) fn encode_follower(f: &LogFollow, o: &mut Out) {
-    o.u64(f.client);
-    o.bool(f.svc.is_some());
-    o.len(f.svc.unwrap_or(0));
-    o.u64(f.next);
-    o.opt_u64(f.until);
-    o.bool(f.started);
-}
-
-pub(crate) fn decode_follower(p: &mut In) -> Option<LogFollow> {
-    let client = p.u64()?;
-    let has_svc = p.bool()?;
-    let svc = p.len()?;
-    Some(LogFollow {
-        client,
-        svc: has_svc.then_some(svc),
-        next: p.u64()?,
-        until: p.opt_u64()?,
-        started: p.bool()?,
-    })
 }
 
 /// Adopt descriptor `fd` handed over by the previous image, if it is

@@ -9,7 +9,7 @@
 //! the last. A follower's frames all carry `MORE`: its stream ends only when
 //! the connection does.
 
-use super::{be_u64, fields, text, Frame, LogBatch, LogLine, Request, FLAG_FOLLOW};
+use super::{be_u64, fields, text, Frame, LogBatch, Request, FLAG_FOLLOW};
 use super::{op, tag, DecodeError};
 
 /// The bytes a line takes in a LOG_LINES frame (for sizing frames).
@@ -72,4 +72,15 @@ pub(super) fn decode_line(payload: &[u8]) -> Result<LogLine, DecodeError> {
         }
     }
     Ok(line)
+}
+
+/// One line of a log, as kept and as sent to clients.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LogLine {
+    pub seq: u64,
+    /// CLOCK_MONOTONIC milliseconds (since boot) when it was read.
+    pub mono_ms: u64,
+    /// CLOCK_REALTIME milliseconds since the epoch when it was read.
+    pub wall_ms: u64,
+    pub text: String,
 }

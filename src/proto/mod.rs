@@ -12,10 +12,11 @@
 
 pub mod framing;
 pub mod json;
+pub mod wire;
 
 use std::fmt;
 
-pub use crate::logs::ring::LogLine;
+pub use log::LogLine;
 
 mod log;
 pub use log::line_wire_len;

@@ -6,7 +6,5 @@
 //! It may import `engine` (service indices and times), `config` (service
 //! directory files) and `sys`.
 
-pub mod conf;
 pub mod pipe;
-pub mod probe;
 pub mod prober;

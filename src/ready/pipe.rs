@@ -20,7 +20,6 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::PollFlags;
 
 use crate::sys::process::Pid;
-use crate::update::snapshot::ReadyRecord;
 
 /// Most bytes read from one pipe per loop iteration.
 pub const CHUNK: usize = 256;
@@ -241,6 +240,17 @@ fn is_pipe(fd: RawFd) -> bool {
     // SAFETY: fstat on any number only reads the descriptor table.
     let rc = unsafe { libc::fstat(fd, &mut st) };
     rc == 0 && st.st_mode & libc::S_IFMT == libc::S_IFIFO
+}
+
+/// The read end of a readiness pipe (`notification-fd`) whose process has
+/// not signalled yet.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ReadyRecord {
+    pub fd: i32,
+    pub pid: i32,
+    pub svc: u32,
+    /// Bytes read so far without a newline.
+    pub seen: u32,
 }
 
 #[cfg(test)]

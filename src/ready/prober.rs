@@ -5,7 +5,7 @@
 //! connect either finishes at once, fails at once (a refused port, a full
 //! Unix backlog: `EAGAIN`), or is in progress, and then its socket is in
 //! the poll set for `POLLOUT` and `SO_ERROR` says how it ended. A program
-//! is a child spawned by the caller ([`crate::sys::host::RealHost::spawn_probe`])
+//! is a child spawned by the caller ([`crate::daemon::host::RealHost::spawn_probe`])
 //! and reaped by the normal reaper, which asks [`Probes::reaped`] first.
 //!
 //! Invariants: a pid is signalled only while it is in this table, and it
@@ -28,7 +28,8 @@ use nix::sys::socket::{
     UnixAddr,
 };
 
-use crate::ready::probe::{Probe, Run};
+use crate::config::probe::Run;
+use crate::engine::probe::Probe;
 use crate::sys::clock::Millis;
 use crate::sys::process::ExitStatus;
 use crate::sys::process::Pid;

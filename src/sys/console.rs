@@ -203,6 +203,11 @@ pub fn one_line(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Format a log line with the monotonic time, like the kernel's printk.
+pub fn stamp(now: crate::sys::clock::Millis, text: &str) -> String {
+    format!("[{:5}.{:03}] cinit: {text}", now / 1000, now % 1000)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {

@@ -10,9 +10,9 @@
 
 pub mod clock;
 pub mod console;
-pub mod host;
 pub mod nofile;
 pub mod ops;
+pub mod place;
 pub mod process;
 pub mod reap;
 pub mod safepath;

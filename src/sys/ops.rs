@@ -17,7 +17,7 @@ use nix::errno::Errno;
 use nix::sys::signal::Signal;
 
 use crate::sys::clock::now_ms;
-use crate::sys::host::stamp;
+use crate::sys::console::stamp;
 use crate::sys::process::Pid;
 
 /// The inode number of the initial PID namespace (`PROC_PID_INIT_INO`).

@@ -8,6 +8,11 @@ use std::fmt;
 /// A process id (also a process group id, for `kill(-pgid)`).
 pub type Pid = i32;
 
+/// The image this process runs right now (a writer, the closer, a
+/// re-exec: the binary PID 1 runs), even if its
+/// file was replaced or deleted since.
+pub const SELF_EXE: &str = "/proc/self/exe";
+
 /// How a process ended (from `waitpid`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {

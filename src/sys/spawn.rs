@@ -25,14 +25,24 @@ use std::os::fd::RawFd;
 use std::ptr;
 use std::sync::OnceLock;
 
-use crate::config::svcdir::ExecSpec;
-use crate::fds::place::{plan, Step};
+use crate::sys::place::{plan, Step};
 use crate::sys::process::Pid;
 
 fn null_terminated(items: &[CString]) -> Vec<*mut libc::c_char> {
     let mut v: Vec<*mut libc::c_char> = items.iter().map(|c| c.as_ptr().cast_mut()).collect();
     v.push(ptr::null_mut());
     v
+}
+
+/// Everything needed to execute `on` or `off`, built before any fork.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecSpec {
+    /// What `execve` gets as its path.
+    pub path: CString,
+    /// argv, including argv\[0\].
+    pub argv: Vec<CString>,
+    /// The complete environment.
+    pub envp: Vec<CString>,
 }
 
 /// Add glibc's two internal signals (32 and 33) to a signal set.
@@ -161,7 +171,7 @@ pub struct ChildFds {
     /// (else the spawn fails with EINVAL), copied after stdio: a readiness
     /// pipe at the service's `notification-fd`, sockets at 3, 4, …. Any
     /// source may be numbered like another pair's target
-    /// ([`crate::fds::place`] orders the copies).
+    /// ([`crate::sys::place`] orders the copies).
     pub extra: Vec<(RawFd, RawFd)>,
 }
 
@@ -228,7 +238,7 @@ impl SpawnSetup {
                 2,
             ))?;
             // In an order that never overwrites a source before it is
-            // copied (crate::fds::place). A dup2 onto itself clears
+            // copied (crate::sys::place). A dup2 onto itself clears
             // close-on-exec (POSIX 2024; glibc and musl both do it), so the
             // child keeps a descriptor already at its number.
             for step in plan(&fds.extra)? {

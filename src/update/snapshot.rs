@@ -23,20 +23,18 @@
 //! Decoding never panics and never trusts a length: every read is checked
 //! against what is left, and counts are bounded.
 
-use std::ffi::OsString;
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
-
-use crate::control::commands::Pending;
+use crate::config::tree::TreeState;
+use crate::control::pending::Pending;
+use crate::control::{ClientRecord, ControlState};
 use crate::engine::state::{Reason, SpawnError};
 use crate::engine::{Node, SvcRecord, Times};
+use crate::proto::wire::{In, Out, MAX_ITEMS};
+use crate::ready::pipe::ReadyRecord;
 use crate::sys::process::ExitStatus;
 
 pub const MAGIC: [u8; 8] = *b"cinitsnp";
 pub const FORMAT: u16 = 1;
 const HEADER_LEN: usize = 24;
-/// Most items of one kind a snapshot may hold (services, clients, ops).
-pub const MAX_ITEMS: usize = 1 << 16;
 
 mod tag {
     pub const META: u8 = 1;
@@ -55,14 +53,6 @@ mod tag {
     pub const HELD: u8 = 14;
 }
 
-/// The service tree as loaded: where each service lives, and the roots.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TreeState {
-    pub svc_root: PathBuf,
-    pub dirs: Vec<PathBuf>,
-    pub roots: Vec<usize>,
-}
-
 /// cinit's console descriptors and what was not written yet.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ConsoleState {
@@ -70,42 +60,6 @@ pub struct ConsoleState {
     pub child_fd: i32,
     pub pending: Vec<u8>,
     pub dropped: u64,
-}
-
-/// One connected control client.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ClientRecord {
-    pub id: u64,
-    pub fd: i32,
-    pub uid: u32,
-    pub input: Vec<u8>,
-    pub output: Vec<u8>,
-    pub closing: bool,
-    pub busy: bool,
-    pub deadline: Option<u64>,
-}
-
-/// The control socket and its clients.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ControlState {
-    pub listener_fd: i32,
-    pub path: PathBuf,
-    pub next_id: u64,
-    pub clients: Vec<ClientRecord>,
-    /// Device and inode of the socket file the listener is bound to
-    /// (`None`: unknown, e.g. written by an older cinit).
-    pub bound: Option<(u64, u64)>,
-}
-
-/// The read end of a readiness pipe (`notification-fd`) whose process has
-/// not signalled yet.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ReadyRecord {
-    pub fd: i32,
-    pub pid: i32,
-    pub svc: u32,
-    /// Bytes read so far without a newline.
-    pub seen: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -143,10 +97,8 @@ pub type Lost = Vec<String>;
 
 mod write;
 pub use write::encode;
-pub(crate) use write::Out;
 
 mod read;
-pub(crate) use read::In;
 pub use read::{decode, Unreadable};
 
 mod timeline;

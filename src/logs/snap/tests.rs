@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use super::*;
+use crate::control::logfollow::{decode_follower, encode_follower, LogFollow};
 use crate::sys::console::Console;
 
 fn record() -> LogRecord {

@@ -6,61 +6,7 @@ use write::fnv1a;
 
 // ----- reading -----
 
-/// A cursor over one payload. Reading past the end yields `None`.
-pub(crate) struct In<'a>(pub(crate) &'a [u8]);
-
-impl<'a> In<'a> {
-    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if n > self.0.len() {
-            return None;
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(head)
-    }
-    pub(crate) fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        self.take(N)?.try_into().ok()
-    }
-    pub(crate) fn u8(&mut self) -> Option<u8> {
-        self.array::<1>().map(|[b]| b)
-    }
-    pub(crate) fn bool(&mut self) -> Option<bool> {
-        self.u8().map(|b| b != 0)
-    }
-    pub(crate) fn u32(&mut self) -> Option<u32> {
-        self.array().map(u32::from_be_bytes)
-    }
-    pub(crate) fn i32(&mut self) -> Option<i32> {
-        self.array().map(i32::from_be_bytes)
-    }
-    pub(crate) fn u64(&mut self) -> Option<u64> {
-        self.array().map(u64::from_be_bytes)
-    }
-    pub(crate) fn len(&mut self) -> Option<usize> {
-        usize::try_from(self.u32()?).ok()
-    }
-    pub(crate) fn bytes(&mut self) -> Option<Vec<u8>> {
-        let n = self.len()?;
-        self.take(n).map(<[u8]>::to_vec)
-    }
-    pub(crate) fn str(&mut self) -> Option<String> {
-        String::from_utf8(self.bytes()?).ok()
-    }
-    pub(crate) fn path(&mut self) -> Option<PathBuf> {
-        self.bytes().map(|b| PathBuf::from(OsString::from_vec(b)))
-    }
-    pub(crate) fn opt_u64(&mut self) -> Option<Option<u64>> {
-        let present = self.bool()?;
-        let v = self.u64()?;
-        Some(present.then_some(v))
-    }
-    pub(crate) fn count(&mut self) -> Option<usize> {
-        self.len().filter(|&n| n <= MAX_ITEMS)
-    }
-    pub(crate) fn indices(&mut self) -> Option<Vec<usize>> {
-        let n = self.count()?;
-        (0..n).map(|_| self.len()).collect()
-    }
+impl In<'_> {
     pub(crate) fn opt_reason(&mut self) -> Option<Option<Reason>> {
         Some(Some(match self.u8()? {
             0 => return Some(None),
@@ -103,7 +49,7 @@ fn node(p: &mut In) -> Option<Node> {
     n.probe = p
         .str()
         .filter(|l| !l.is_empty())
-        .and_then(|l| crate::ready::probe::parse_line(&l).ok());
+        .and_then(|l| crate::config::probe::parse_line(&l).ok());
     // Absent from an older writer: not known as a grouping, so a cascade
     // stops it as that writer did (doc/DESIGN.md, "Groupings").
     n.grouping = p.bool().unwrap_or(false);
@@ -285,7 +231,7 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
             tag::LOG => crate::logs::snap::LogRecord::decode(&mut p)
                 .map(|l| s.logs.push(l))
                 .is_some(),
-            tag::FOLLOWER => crate::logs::snap::decode_follower(&mut p)
+            tag::FOLLOWER => crate::control::logfollow::decode_follower(&mut p)
                 .map(|f| s.pending.push(Pending::Log(f)))
                 .is_some(),
             tag::READY => (|| {

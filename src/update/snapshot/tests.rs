@@ -130,7 +130,7 @@ fn sample() -> Snapshot {
             capacity: 65536,
             next_seq: 3,
             dropped: 1,
-            lines: vec![crate::logs::ring::LogLine {
+            lines: vec![crate::proto::LogLine {
                 seq: 2,
                 mono_ms: 5,
                 wall_ms: 6,
@@ -389,7 +389,7 @@ fn a_ready_probe_round_trips_and_an_older_writer_has_none() {
     let mut s = sample();
     s.nodes[0].notify_fd = None;
     for line in ["tcp:[::1]:8080", "unix:/run/a b.sock", "exec ./check -q"] {
-        s.nodes[0].probe = Some(crate::ready::probe::parse_line(line).unwrap());
+        s.nodes[0].probe = Some(crate::config::probe::parse_line(line).unwrap());
         let (back, lost) = decode(&encode(&s)).unwrap();
         assert!(lost.is_empty(), "{lost:?}");
         assert_eq!(back, s);

@@ -5,58 +5,7 @@ use super::*;
 
 // ----- writing -----
 
-#[derive(Default)]
-pub(crate) struct Out(pub(crate) Vec<u8>);
-
 impl Out {
-    /// Every write ends here. Not inlined: the writers below are used in
-    /// dozens of places, and one copy of the buffer growth is enough.
-    #[inline(never)]
-    pub(crate) fn put(&mut self, b: &[u8]) {
-        self.0.extend_from_slice(b);
-    }
-    pub(crate) fn u8(&mut self, v: u8) {
-        self.put(&[v]);
-    }
-    pub(crate) fn bool(&mut self, v: bool) {
-        self.u8(u8::from(v));
-    }
-    pub(crate) fn u32(&mut self, v: u32) {
-        self.put(&v.to_be_bytes());
-    }
-    pub(crate) fn i32(&mut self, v: i32) {
-        self.put(&v.to_be_bytes());
-    }
-    pub(crate) fn u64(&mut self, v: u64) {
-        self.put(&v.to_be_bytes());
-    }
-    pub(crate) fn len(&mut self, n: usize) {
-        self.u32(u32::try_from(n).unwrap_or(u32::MAX));
-    }
-    pub(crate) fn bytes(&mut self, b: &[u8]) {
-        self.len(b.len());
-        self.put(b);
-    }
-    pub(crate) fn str(&mut self, s: &str) {
-        self.bytes(s.as_bytes());
-    }
-    pub(crate) fn path(&mut self, p: &std::path::Path) {
-        self.bytes(p.as_os_str().as_bytes());
-    }
-    pub(crate) fn opt_u64(&mut self, v: Option<u64>) {
-        self.bool(v.is_some());
-        self.u64(v.unwrap_or(0));
-    }
-    pub(crate) fn indices(&mut self, v: &[usize]) {
-        self.len(v.len());
-        for &i in v {
-            self.len(i);
-        }
-    }
-    pub(crate) fn section(&mut self, tag: u8, payload: Out) {
-        self.u8(tag);
-        self.bytes(&payload.0);
-    }
     pub(crate) fn reason(&mut self, r: &Reason) {
         match r {
             Reason::Exit(ExitStatus::Code(c)) => {
@@ -154,7 +103,7 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
         o.str(
             &n.probe
                 .as_ref()
-                .map(crate::ready::probe::Probe::line)
+                .map(crate::engine::probe::Probe::line)
                 .unwrap_or_default(),
         );
         // Appended: a grouping (no `on`, no `off`), parked by a cascade.
@@ -217,7 +166,7 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
         let mut o = Out::default();
         match p {
             Pending::Log(f) => {
-                crate::logs::snap::encode_follower(f, &mut o);
+                crate::control::logfollow::encode_follower(f, &mut o);
                 body.section(tag::FOLLOWER, o);
                 continue;
             }

@@ -28,7 +28,7 @@
 //! target. At most `2 × pairs` steps. Invalid input (a target or source
 //! below 3, two pairs with one target) is EINVAL before anything is done.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// One file action in the child.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +91,16 @@ pub fn plan(pairs: &[(RawFd, RawFd)]) -> Result<Vec<Step>, i32> {
     }
     steps.extend(saved.into_iter().map(Step::Close));
     Ok(steps)
+}
+
+/// Move an fd to a number ≥ 3, so that dup2 onto 0–2 never meets itself.
+pub fn above_stdio(fd: OwnedFd) -> nix::Result<OwnedFd> {
+    if fd.as_raw_fd() >= 3 {
+        return Ok(fd);
+    }
+    let raw = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor that nothing else owns.
+    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use super::*;
+use crate::engine::probe::{CONNECT_TRY_MS, EXEC_TRY_MS};
 
 fn parse(data: &str) -> Result<Probe, String> {
     parse_probe(Path::new("svc/x/ready-probe"), data.as_bytes()).map_err(|e| e.to_string())

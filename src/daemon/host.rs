@@ -24,11 +24,6 @@ use crate::sys::process::Pid;
 use crate::sys::shortage::{Said, Shortages};
 use crate::sys::spawn::spawn;
 
-/// Format a log line with the monotonic time, like the kernel's printk.
-pub fn stamp(now: Millis, text: &str) -> String {
-    format!("[{:5}.{:03}] cinit: {text}", now / 1000, now % 1000)
-}
-
 pub struct RealHost {
     pub console: Console,
     /// Service output and cinit's own messages.
@@ -252,7 +247,7 @@ impl RealHost {
             .map(|a| CString::new(a.as_bytes()).map_err(|_| libc::EINVAL))
             .collect::<Result<_, _>>()?;
         let path = argv.first().cloned().ok_or(libc::EINVAL)?;
-        let spec = crate::config::svcdir::ExecSpec { path, argv, envp };
+        let spec = crate::sys::spawn::ExecSpec { path, argv, envp };
         let stdio: RawFd = match &self.child_stdio {
             Some(fd) => fd.as_raw_fd(),
             None => return Err(libc::EBADF),

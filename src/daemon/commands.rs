@@ -20,10 +20,12 @@ use std::path::{Component, Path};
 
 use crate::config::tree::Tree;
 use crate::control::logfollow::LogFollow;
+use crate::control::pending::Pending;
+use crate::control::wait::info;
+use crate::daemon::host::RealHost;
 use crate::engine::Engine;
 use crate::proto::{ErrorCode, Reply, Request, ServiceInfo, SystemAction};
 use crate::sys::clock::Millis;
-use crate::sys::host::RealHost;
 
 /// Everything a request may touch.
 pub struct Services<'a> {
@@ -33,73 +35,6 @@ pub struct Services<'a> {
     /// Set while a shutdown or rescue is taking the system down: state
     /// changes are refused with this message.
     pub frozen: Option<String>,
-}
-
-/// An operation waiting for services to reach a result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pending {
-    Start {
-        client: u64,
-        svcs: Vec<usize>,
-    },
-    Stop {
-        client: u64,
-        roots: Vec<usize>,
-        deps: Vec<usize>,
-    },
-    Restart {
-        client: u64,
-        roots: Vec<usize>,
-        deps: Vec<usize>,
-        starting: bool,
-    },
-    /// A client reading a log (fed by [`crate::control::logfollow::feed_all`]).
-    Log(LogFollow),
-    /// `cinit-ctl wait`: answered when each service is up or has failed.
-    /// `uid`: who asked (waits of others than root are capped).
-    Wait {
-        client: u64,
-        svcs: Vec<usize>,
-        uid: u32,
-    },
-}
-
-impl Pending {
-    /// Every service index the operation waits on.
-    pub fn services(&self) -> impl Iterator<Item = usize> + '_ {
-        let (a, b): (&[usize], &[usize]) = match self {
-            Pending::Start { svcs, .. } | Pending::Wait { svcs, .. } => (svcs, &[]),
-            Pending::Log(f) => (f.svc.as_slice(), &[]),
-            Pending::Stop { roots, deps, .. } | Pending::Restart { roots, deps, .. } => {
-                (roots, deps)
-            }
-        };
-        a.iter().chain(b.iter()).copied()
-    }
-
-    /// Whether the operation still has work of its own to do when its
-    /// client has gone: a restart whose services are not started again
-    /// yet. (A start or stop is carried out by the engine once begun; only
-    /// its reply needs the client.)
-    pub fn outlives_client(&self) -> bool {
-        matches!(
-            self,
-            Pending::Restart {
-                starting: false,
-                ..
-            }
-        )
-    }
-
-    pub fn client(&self) -> u64 {
-        match self {
-            Pending::Start { client, .. }
-            | Pending::Stop { client, .. }
-            | Pending::Restart { client, .. }
-            | Pending::Wait { client, .. } => *client,
-            Pending::Log(f) => f.client,
-        }
-    }
 }
 
 pub enum Outcome {
@@ -274,23 +209,6 @@ fn resolve_all(sv: &mut Services, names: &[String], uid: u32) -> Result<Vec<usiz
         }
     }
     Ok(out)
-}
-
-/// The status record of service `i`.
-pub fn info(engine: &Engine, now: Millis, i: usize, dependent: bool) -> ServiceInfo {
-    match engine.status(i) {
-        Some(st) => ServiceInfo {
-            name: st.name.to_string(),
-            state: st.state.word().to_string(),
-            pid: st.pid.and_then(|p| u32::try_from(p).ok()),
-            since_ms: now.saturating_sub(st.since),
-            restarts: st.restarts,
-            reason: st.reason.map(|r| r.to_string()),
-            respawn: st.respawn,
-            dependent,
-        },
-        None => ServiceInfo::default(),
-    }
 }
 
 fn infos(engine: &Engine, now: Millis, svcs: &[usize], dependent: bool) -> Vec<ServiceInfo> {

@@ -24,12 +24,12 @@ use std::path::{Path, PathBuf};
 
 use crate::config::conf::read_conf;
 use crate::config::logconf::read_log_config;
+use crate::config::probe::READY_PROBE;
+use crate::config::ready::{NOTIFICATION_FD, READY_TIMEOUT};
 use crate::config::sockets::{self, Address};
 use crate::config::svcdir::{describe_io, read_exec};
 use crate::config::tree::{load, service_name, Problem, MAX_SERVICES};
 use crate::engine::Node;
-use crate::ready::conf::{NOTIFICATION_FD, READY_TIMEOUT};
-use crate::ready::probe::READY_PROBE;
 
 /// What `check` found.
 #[derive(Debug, Default)]
@@ -139,7 +139,7 @@ fn check_readiness(node: &Node, dir: &Path, problems: &mut Vec<Problem>) {
             "ignored: not a respawn service (a once service is up when on exits 0)",
         );
     }
-    if let Some(crate::ready::probe::Probe::Exec(argv)) = &node.probe {
+    if let Some(crate::engine::probe::Probe::Exec(argv)) = &node.probe {
         if let Some(why) = argv.first().and_then(|p| probe_program(dir, p)) {
             add(READY_PROBE, &why);
         }

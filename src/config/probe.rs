@@ -28,6 +28,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use crate::config::svcdir::{read_small_file, FileError};
+use crate::engine::probe::Probe;
 use crate::sys::clock::Millis;
 use crate::sys::process::Pid;
 
@@ -37,45 +38,11 @@ pub const READY_PROBE: &str = "ready-probe";
 pub const FIRST_GAP_MS: Millis = 10;
 /// Longest gap between two tries.
 pub const MAX_GAP_MS: Millis = 1_000;
-/// Longest wait for one TCP or Unix connect.
-pub const CONNECT_TRY_MS: Millis = 1_000;
-/// Longest run of one probe program; it is killed (SIGKILL) after that.
-pub const EXEC_TRY_MS: Millis = 5_000;
 /// Longest `unix:` path: the connect goes through `/proc/self/fd/N`, so
 /// `sun_path`'s 108 bytes do not limit it; PATH_MAX does.
 pub const MAX_UNIX_PATH: usize = 4095;
 
 const WANT: &str = "write one line: tcp:HOST:PORT, unix:/PATH or exec PROGRAM [ARGS...]";
-
-/// What a service's probe checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Probe {
-    /// A TCP connect to this address succeeds.
-    Tcp(SocketAddr),
-    /// A connect to the Unix stream socket at this absolute path succeeds.
-    Unix(PathBuf),
-    /// This program (argv, program first) exits 0.
-    Exec(Vec<String>),
-}
-
-impl Probe {
-    /// The probe as a `ready-probe` line (parsing it gives it back).
-    pub fn line(&self) -> String {
-        match self {
-            Probe::Tcp(a) => format!("tcp:{a}"),
-            Probe::Unix(p) => format!("unix:{}", p.display()),
-            Probe::Exec(argv) => format!("exec {}", argv.join(" ")),
-        }
-    }
-
-    /// The longest one try may take.
-    pub fn try_limit(&self) -> Millis {
-        match self {
-            Probe::Exec(_) => EXEC_TRY_MS,
-            Probe::Tcp(_) | Probe::Unix(_) => CONNECT_TRY_MS,
-        }
-    }
-}
 
 /// Parse one `ready-probe` line; the error is the reason.
 pub fn parse_line(line: &str) -> Result<Probe, String> {
