@@ -80,6 +80,7 @@ sizes: build
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	python3 doc/rooms.py
 
 # Unit tests (pure logic, no forking).
 test-unit:
