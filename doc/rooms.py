@@ -34,9 +34,17 @@ def is_test(path):
 
 
 def code_of(text):
+    """The text without comments and without inline `mod tests { ... }`."""
     text = re.sub(r"//[^\n]*", "", text)
-    cut = re.search(r"#\[cfg\(test\)\]\s*(pub(\([a-z]+\))?\s+)?mod tests\s*\{", text)
-    return text[: cut.start()] if cut else text
+    pattern = re.compile(r"#\[cfg\(test\)\]\s*(pub(\([a-z]+\))?\s+)?mod tests\s*\{")
+    while (m := pattern.search(text)) is not None:
+        depth, end = 0, m.end() - 1
+        for end in range(m.end() - 1, len(text)):
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            if depth == 0:
+                break
+        text = text[: m.start()] + text[end + 1 :]
+    return text
 
 
 def rooms_used(text):
