@@ -1,12 +1,11 @@
-//! Configuration: everything read from the service tree and `$CINIT_DIR`
-//! before a service runs: one service directory's files ([`svcdir`]),
-//! the whole tree ([`tree`], [`canon`]), the `sockets` file ([`sockets`]),
-//! log settings ([`logconf`]), global settings ([`conf`]), where things are
-//! ([`paths`]) and the offline check of a tree ([`check`]).
+//! Floor 2 of the house (doc/DESIGN.md, "Rooms"): it may import `engine` and `sys`.
 //!
-//! Pure parsing and validation; it reads files but starts nothing. It may
-//! import `engine` (the node it builds), `ready` (the readiness files) and
-//! `sys` (safe path walking).
+//! Configuration: everything read from the service tree and `$CINIT_DIR`
+//! before a service runs. One service directory's files ([`svcdir`]), the
+//! whole tree ([`tree`], [`canon`]), the `sockets` file ([`sockets`]), the
+//! readiness files ([`ready`], [`probe`]), log settings ([`logconf`]), global
+//! settings ([`conf`]) and where things are ([`paths`]). Parsing and
+//! validation only: it reads files but starts nothing.
 
 pub mod canon;
 pub mod conf;

@@ -17,8 +17,8 @@
 //! The schedule: the first try [`FIRST_GAP_MS`] after the spawn, then the
 //! gap doubles after each failed try up to [`MAX_GAP_MS`] ([`gap`]). Each
 //! try has its own limit ([`Probe::try_limit`]): a connect that has not
-//! finished within [`CONNECT_TRY_MS`], or a program still running after
-//! [`EXEC_TRY_MS`], is a failed try.
+//! finished within [`CONNECT_TRY_MS`](crate::engine::probe::CONNECT_TRY_MS), or a program still running after
+//! [`EXEC_TRY_MS`](crate::engine::probe::EXEC_TRY_MS), is a failed try.
 //!
 //! Invariants: nothing here touches the system (the syscalls are in
 //! [`crate::ready::prober`]); every error names the file and says what is wanted;

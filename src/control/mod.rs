@@ -1,3 +1,10 @@
+//! Floor 4 of the house (doc/DESIGN.md, "Rooms"): it may import the rooms of floors 0 to
+//! 3. The control socket and its connections (here), who is calling
+//! ([`peer`]), descriptors on a connection ([`fds`]), requests that wait
+//! ([`pending`], [`wait`], [`logfollow`]), the boot timeline reply
+//! ([`timeline`]) and what a hot update keeps of it all ([`saved`]). The
+//! requests themselves are carried out by `daemon::commands`.
+//!
 //! The control socket: a Unix stream socket in a tmpfs control directory,
 //! and the table of connected clients. I/O only; requests are decoded by
 //! [`crate::proto`] and carried out by [`crate::daemon::commands`]; one
@@ -28,6 +35,7 @@ pub mod fds;
 pub mod logfollow;
 pub mod peer;
 pub mod pending;
+pub mod saved;
 pub mod socket;
 pub mod timeline;
 pub mod wait;
@@ -41,6 +49,7 @@ use nix::poll::PollFlags;
 use nix::sys::socket::{accept4, getsockopt, sockopt, SockFlag};
 
 use crate::control::peer::{Peer, Session};
+use crate::control::saved::{ClientRecord, ControlState};
 use crate::control::socket::{answers, guard, listen_at, prepare_dir, socket_identity};
 use crate::fds::closer::Foreign;
 use crate::proto::{self, ErrorCode, Reply, Request};
@@ -584,31 +593,6 @@ impl Control {
             self.clients.push(client);
         }
     }
-}
-
-/// One connected control client.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ClientRecord {
-    pub id: u64,
-    pub fd: i32,
-    pub uid: u32,
-    pub input: Vec<u8>,
-    pub output: Vec<u8>,
-    pub closing: bool,
-    pub busy: bool,
-    pub deadline: Option<u64>,
-}
-
-/// The control socket and its clients.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ControlState {
-    pub listener_fd: i32,
-    pub path: PathBuf,
-    pub next_id: u64,
-    pub clients: Vec<ClientRecord>,
-    /// Device and inode of the socket file the listener is bound to
-    /// (`None`: unknown, e.g. written by an older cinit).
-    pub bound: Option<(u64, u64)>,
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
-//! `cinit-ctl`, the client: one request over the control socket
-//! ([`client`]), the log stream ([`log`]), the fd store commands
-//! ([`fdstore`]), the boot chart ([`bootchart`]) and the graph ([`dot`]).
+//! Floor 6 of the house (doc/DESIGN.md, "Rooms"): the top, beside `daemon`; it may import
+//! every room below it, and nothing imports it.
 //!
-//! Top of the tree with `daemon`: it may import `proto`, `config`,
-//! `control`'s timeline table and `sys`; nothing imports it.
+//! `cinit-ctl`, the client: one request over the control socket
+//! ([`client`]), status lines ([`status`]), the log stream ([`log`]), the fd
+//! store commands ([`fdstore`]), the boot chart ([`bootchart`]), the graph
+//! ([`dot`]) and the offline check of a tree ([`check`]).
 
 pub mod bootchart;
 pub mod check;

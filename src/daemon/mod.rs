@@ -1,3 +1,10 @@
+//! Floor 6 of the house (doc/DESIGN.md, "Rooms"): the top, beside `ctl`; it may import
+//! every room below it, and nothing but the `cinit` binary imports it. Boot
+//! ([`boot`]), the one event loop (here), the adapter between the engine and
+//! the rooms ([`host::RealHost`]), carrying out control requests
+//! ([`commands`]), the system lifecycle ([`lifecycle`]) and the last resort
+//! ([`emergency`]).
+//!
 //! PID 1: boot, then one event loop, forever.
 //!
 //! Order at start: block signals (so none is lost) → refuse unless PID 1 →

@@ -1,3 +1,8 @@
+//! Floor 1 of the house (doc/DESIGN.md, "Rooms"): it may import only `sys`. The pure
+//! supervision state machine ([`Engine`]), what it is given ([`Node`],
+//! [`probe::Probe`]) and acts through ([`Host`]), the dependency graph
+//! ([`graph`]) and the user-visible states ([`state`]).
+//!
 //! The supervision engine: start order, process exits, restarts and stops.
 //!
 //! Pure logic. Everything that touches the system goes through the [`Host`]

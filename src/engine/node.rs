@@ -122,7 +122,7 @@ pub trait Host {
     fn spawn(&mut self, svc: usize, role: Role) -> Result<Spawned, SpawnError>;
     /// Start `on` of service `svc` with the write end of a new readiness
     /// pipe at descriptor `fd`; the host reports the newline that arrives on
-    /// it as [`Engine::ready`]. A host without readiness pipes (the default)
+    /// it as [`Engine::ready`](super::Engine::ready). A host without readiness pipes (the default)
     /// spawns plainly: the service then stays `starting` until the caller
     /// says otherwise.
     fn spawn_ready(&mut self, svc: usize, fd: i32) -> Result<Spawned, SpawnError> {

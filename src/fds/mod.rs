@@ -1,10 +1,10 @@
-//! Descriptors: the listening sockets a service's `sockets` file declares
-//! ([`listen`]), handing them to a child the systemd way ([`listen_exec`],
-//! [`place`]), the fd store ([`store`]), descriptors over a Unix socket
-//! ([`scm`]) and closing outside descriptors off PID 1's thread
-//! ([`closer`]).
+//! Floor 3 of the house (doc/DESIGN.md, "Rooms"): it may import `config`, `engine`, `proto`
+//! and `sys`.
 //!
-//! It may import `config` (the sockets file), `engine` and `sys`.
+//! Descriptors cinit holds or hands on: the listening sockets a service's
+//! `sockets` file declares ([`listen`]), passing them the systemd way
+//! ([`listen_exec`]), the fd store ([`store`]), descriptors over a Unix socket
+//! ([`scm`]) and closing outside descriptors off PID 1's thread ([`closer`]).
 
 pub mod closer;
 pub mod listen;

@@ -1,3 +1,9 @@
+//! Floor 3 of the house (doc/DESIGN.md, "Rooms"): it may import `config`, `engine`,
+//! `proto` and `sys`. Service output and cinit's own messages: the pipes
+//! (here), the rings ([`ring`], [`line`](mod@line)), file output ([`file`](mod@file),
+//! [`writer`]), the kernel log ([`kmsg`], [`kmsglog`]), the shape of a line
+//! ([`fmt`]) and logs across a hot update ([`snap`]).
+//!
 //! Service output and cinit's own messages in PID 1: the log pipes, the
 //! rings, mirroring to the console, `/dev/kmsg`, and file output
 //! ([`crate::logs::file`]).

@@ -1,3 +1,9 @@
+//! Floor 1 of the house (doc/DESIGN.md, "Rooms"): it may import only `sys`. The wire: the
+//! control protocol's frames and every message (shared by `cinit` and
+//! `cinit-ctl`), the byte codec of the hot-update snapshot ([`wire`]),
+//! request framing ([`framing`]) and the JSON quoting of `--json`
+//! ([`json`]).
+//!
 //! The control protocol between `cinit` and `cinit-ctl`: encoding and
 //! decoding only, no I/O. `doc/PROTOCOL.md` is the specification.
 //!

@@ -1,5 +1,5 @@
-//! The byte codec of the hot-update snapshot: an output buffer ([`Out`])
-//! and a bounded cursor ([`In`]) over fixed-width integers, lengths,
+//! The byte codec of the hot-update snapshot: an output buffer (`Out`)
+//! and a bounded cursor (`In`) over fixed-width integers, lengths,
 //! strings and paths. Each owner of state writes and reads its own records
 //! with these; the snapshot keeps only the container (header, checksum,
 //! sections). Reading past the end yields `None`, and no count read from

@@ -1,10 +1,10 @@
-//! Readiness: how a service says it is up. The `notification-fd` and
-//! `ready-timeout` files ([`conf`]), PID 1's readiness pipes ([`pipe`]),
-//! the `ready-probe` file and its pure rules ([`probe`]) and the probes in
-//! flight ([`prober`]).
+//! Floor 3 of the house (doc/DESIGN.md, "Rooms"): it may import `config`, `engine`,
+//! `proto` and `sys`.
 //!
-//! It may import `engine` (service indices and times), `config` (service
-//! directory files) and `sys`.
+//! Readiness at run time: PID 1's readiness pipes for `notification-fd`
+//! ([`pipe`]) and the `ready-probe` tries in flight ([`prober`]). The files
+//! that ask for them are parsed in [`crate::config`]; what readiness means
+//! for a service's state is in [`crate::engine`].
 
 pub mod pipe;
 pub mod prober;

@@ -1,12 +1,12 @@
-//! The system: the syscall seam and its real implementation. The engine's
-//! window on the machine ([`host`]), spawning ([`spawn`]), signals
-//! ([`signals`]), reaping ([`reap`]), the clock ([`clock`]), the descriptor
-//! limit ([`nofile`]), walking paths safely ([`safepath`]), the shutdown's
-//! system-wide operations ([`ops`]), cinit's console ([`console`]) and
-//! resource shortages ([`shortage`]).
+//! Floor 0 of the house (doc/DESIGN.md, "Rooms"): the bottom. It imports no other room.
 //!
-//! The lowest room with `engine` and `proto`: it may import `engine` for the
-//! shared small types, and nothing above it.
+//! The system: what every room needs from the kernel, and the shared small
+//! types. The clock and [`clock::Millis`], a process's [`process::Pid`] and
+//! [`process::ExitStatus`], spawning ([`spawn`], with [`place`] ordering a
+//! child's descriptors), signals ([`signals`]), reaping ([`reap`]), the
+//! descriptor limit ([`nofile`]), walking paths safely ([`safepath`]), the
+//! shutdown's system-wide operations ([`ops`]), cinit's console
+//! ([`console`]) and resource shortages ([`shortage`]).
 
 pub mod clock;
 pub mod console;

@@ -1,3 +1,8 @@
+//! Floor 5 of the house (doc/DESIGN.md, "Rooms"): it may import the rooms of floors 0
+//! to 4. The hot update: the exec and the hand-over (here), the snapshot
+//! container ([`snapshot`]) and the preflight of a new image
+//! ([`preflight`]).
+//!
 //! The system side of a hot update: handing the snapshot and the
 //! descriptors across the exec, and picking them up in the new image.
 //!

@@ -25,7 +25,8 @@
 
 use crate::config::tree::TreeState;
 use crate::control::pending::Pending;
-use crate::control::{ClientRecord, ControlState};
+use crate::control::saved::ClientRecord;
+use crate::control::saved::ControlState;
 use crate::engine::state::{Reason, SpawnError};
 use crate::engine::{Node, SvcRecord, Times};
 use crate::proto::wire::{In, Out, MAX_ITEMS};
