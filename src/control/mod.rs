@@ -8,7 +8,7 @@
 //! The control socket: a Unix stream socket in a tmpfs control directory,
 //! and the table of connected clients. I/O only; requests are decoded by
 //! [`crate::proto`] and carried out by [`crate::daemon::commands`]; one
-//! connection's reads and writes are in `control_conn.rs`.
+//! connection's reads and writes are in `control/conn.rs`.
 //!
 //! PID 1 never waits for a client: every socket is non-blocking; at most
 //! [`MAX_CLIENTS`] are connected (a new one evicts the oldest idle one);

@@ -23,13 +23,13 @@
 //! 4. Control: accept clients, read requests, carry them out.
 //! 5. Fire due deadlines (restarts after backoff, stop escalations).
 //! 6. Move a shutdown or rescue sequence on ([`crate::daemon::lifecycle`]); move
-//!    the `ready-probe`s on (`daemon_probe.rs`).
+//!    the `ready-probe`s on (`daemon/probing.rs`).
 //! 7. Answer pending operations that have completed; expire slow clients.
 //! 8. Hand the descriptors let go of to the closer ([`crate::fds::closer`]);
 //!    flush the console as far as it goes without blocking.
 //! 9. Move a requested hot update on: start the new image's preflight,
 //!    judge its answer, and re-execute once it passed and the control
-//!    queue is empty (`daemon_preflight.rs`).
+//!    queue is empty (`daemon/check.rs`).
 //!
 //! An iteration that panics is caught and logged; the loop goes on. Nothing
 //! here ever returns or exits once the PID-1 check has passed.
@@ -122,9 +122,9 @@ struct Daemon {
     update_requested: bool,
     /// Clients waiting for the result of the update.
     update_waiters: Vec<u64>,
-    /// The new image's preflight, while it runs (see `daemon_preflight.rs`).
+    /// The new image's preflight, while it runs (see `daemon/check.rs`).
     preflight: Option<crate::update::preflight::Running>,
-    /// `ready-probe` tries in flight (see `daemon_probe.rs`).
+    /// `ready-probe` tries in flight (see `daemon/probing.rs`).
     probes: crate::ready::prober::Probes,
 }
 
@@ -292,7 +292,7 @@ impl Daemon {
         self.host.tick_logs(now, going_down);
         self.host.tick_shortages(now);
         self.drive_sequence(now);
-        // After reaping and the deadlines: see `daemon_probe.rs`.
+        // After reaping and the deadlines: see `daemon/probing.rs`.
         self.run_probes(now_ms(), &probe_events);
         self.answer_pending(now);
         if let Some(control) = self.control.as_mut() {

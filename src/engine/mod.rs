@@ -23,13 +23,13 @@
 //!   signalled readiness (or its probe held); only then
 //!   has it *started* for its needers. A `ready-timeout` is a deadline on
 //!   `starting` (once or respawn): when it passes, the service is stopped
-//!   and ends `failed` (see `engine_ready.rs`).
+//!   and ends `failed` (see `engine/ready.rs`).
 //! - Stopping runs `off`, then SIGTERM (+SIGCONT) to the process group, then
 //!   SIGKILL after `delay` seconds. Only pids that have not been reaped are ever
 //!   signalled: the pid map is updated the moment a child is reaped.
 //! - A stop of a set goes in reverse start order: a service only after every
 //!   service of the set that needs or wants it is down; a grouping reached
-//!   by the cascade is parked in `waiting` (see `engine_stop.rs`).
+//!   by the cascade is parked in `waiting` (see `engine/stop.rs`).
 //!
 //! Invariants: at most one main process and one `off` process per service; a
 //! pid is in `pids` exactly while its process is unreaped; the work queue is

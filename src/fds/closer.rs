@@ -27,7 +27,7 @@
 //!
 //! The bookkeeping ([`Closer`]) is pure, driven through [`Helpers`] so that
 //! it is unit-tested with a fake; the process itself is in
-//! `closer_proc.rs`. The queue is per thread: PID 1 has one thread, and
+//! `fds/closer/proc.rs`. The queue is per thread: PID 1 has one thread, and
 //! until [`enable`] is called (tests, or not PID 1) a [`Foreign`] is simply
 //! closed when dropped.
 
@@ -122,7 +122,7 @@ impl std::fmt::Debug for Foreign {
 }
 
 /// What the bookkeeping needs of closer processes (real ones in
-/// `closer_proc.rs`, fakes in the tests).
+/// `fds/closer/proc.rs`, fakes in the tests).
 pub trait Helpers {
     type Helper;
     /// Start a closer.

@@ -2,7 +2,7 @@
 //! against the invariants (no service runs before its needs are up — ready,
 //! for those that signal readiness —, need failure propagates, every state
 //! change is a legal one, also with readiness and ready-timeouts). Shares
-//! the recording fake host of `engine_tests.rs`.
+//! the recording fake host of `engine/tests.rs`.
 
 use super::*;
 use proptest::prelude::*;
