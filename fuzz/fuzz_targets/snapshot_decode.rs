@@ -1,4 +1,4 @@
-//! The hot-update snapshot (`src/snapshot.rs`) on arbitrary bytes: what a
+//! The hot-update snapshot (`src/update/snapshot.rs`) on arbitrary bytes: what a
 //! new cinit image reads back after `execve`, then adopts as the daemon
 //! does (`Engine::restore`, `Tree::restore`) and runs for a few steps.
 //!
