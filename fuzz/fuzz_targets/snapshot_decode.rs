@@ -11,13 +11,13 @@
 //! roots, every child exiting, and a full stop, without a panic or a hang.
 #![no_main]
 
+use cinit::config::tree::Tree;
+use cinit::engine::state::SpawnError;
 use cinit::engine::{Engine, Host, Report, Role, Spawned};
+use cinit::proto::wire::MAX_ITEMS;
+use cinit::sys::process::ExitStatus;
 use cinit::sys::process::Pid;
 use cinit::update::snapshot::{decode, encode};
-use cinit::proto::wire::MAX_ITEMS;
-use cinit::engine::state::{SpawnError};
-use cinit::sys::process::ExitStatus;
-use cinit::config::tree::Tree;
 use libfuzzer_sys::fuzz_target;
 use nix::sys::signal::Signal;
 

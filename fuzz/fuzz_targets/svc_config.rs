@@ -39,15 +39,15 @@
 
 use std::path::{Component, Path};
 
-use cinit::fds::store::{parse_capacity, MAX_PER_SERVICE};
 use cinit::config::paths::profile_from_args;
 use cinit::config::probe::{parse_line, parse_probe};
-use cinit::engine::probe::Probe;
 use cinit::config::ready::{
     parse_notification_fd, parse_ready_timeout, MAX_NOTIFY_FD, MAX_READY_TIMEOUT_MS, MIN_NOTIFY_FD,
 };
 use cinit::config::sockets::{parse as parse_sockets, valid_name, MAX_SOCKETS};
 use cinit::config::svcdir::{parse_delay, parse_env, parse_params, split_lines};
+use cinit::engine::probe::Probe;
+use cinit::fds::store::{parse_capacity, MAX_PER_SERVICE};
 use libfuzzer_sys::fuzz_target;
 
 fn check_lines(data: &[u8]) -> Vec<&[u8]> {
