@@ -2,7 +2,7 @@
 //! chunks through the framing the daemon uses (`framing::read_room` for how
 //! much one read may take, `framing::take_request` for cutting frames off
 //! the buffered input), answering each request before reading on, as
-//! `src/control/conn.rs` does (with `src/proto/framing.rs`).
+//! `src/control/server/conn.rs` does (with `src/proto/framing.rs`).
 //!
 //! Input layout: the first byte gives the number (0-15) of chunk sizes that
 //! follow as u16 (big-endian); they are used in turn as the most one read

@@ -1,5 +1,5 @@
 //! Unit tests of readiness and `ready-timeout` in the engine, against the
-//! recording fake host of `engine/tests.rs` (a file of its own only to keep
+//! recording fake host of `engine/machine/tests.rs` (a file of its own only to keep
 //! each one readable).
 
 use super::*;

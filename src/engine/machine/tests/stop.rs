@@ -1,6 +1,6 @@
 //! Unit tests of the stop order (wants count, in reverse start order) and
 //! of parked groupings, against the recording fake host of
-//! `engine/tests.rs` (a file of its own only to keep each one readable).
+//! `engine/machine/tests.rs` (a file of its own only to keep each one readable).
 
 use super::*;
 

@@ -1,5 +1,5 @@
 //! Unit tests of stopping everything (halt, reboot) and of the hot-update
-//! export and restore, against the recording fake host of `engine/tests.rs`.
+//! export and restore, against the recording fake host of `engine/machine/tests.rs`.
 
 use super::*;
 

@@ -55,7 +55,7 @@ pub struct Node {
     /// A grouping: neither `on` nor `off`, nothing runs when it starts or
     /// stops (like a systemd target). A stop cascading from one of its
     /// needs parks it in `waiting` instead of stopping it (see
-    /// `engine/stop.rs`).
+    /// `engine/machine/stop.rs`).
     pub grouping: bool,
 }
 

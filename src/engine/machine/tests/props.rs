@@ -2,7 +2,7 @@
 //! against the invariants (no service runs before its needs are up — ready,
 //! for those that signal readiness —, need failure propagates, every state
 //! change is a legal one, also with readiness and ready-timeouts). Shares
-//! the recording fake host of `engine/tests.rs`.
+//! the recording fake host of `engine/machine/tests.rs`.
 
 use super::*;
 use proptest::prelude::*;
