@@ -82,6 +82,7 @@ sizes: build
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	python3 doc/rooms.py
 
 # Unit tests (pure logic, no forking), the test-support crate's too.
 test-unit:

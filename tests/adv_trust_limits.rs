@@ -330,7 +330,7 @@ fn g8_a_recurring_shortage_is_said_once_and_shown_in_status() {
 /// `CINIT_G8_BIN` set to the static release binary to prove that path.)
 #[test]
 fn g8_a_child_gets_the_original_limit_with_every_low_number_taken() {
-    use cinit::spawn::{spawn, ChildFds};
+    use cinit::sys::spawn::{spawn, ChildFds};
     use std::ffi::CString;
     use std::os::fd::AsRawFd;
     let _serial = serial();
@@ -340,15 +340,15 @@ fn g8_a_child_gets_the_original_limit_with_every_low_number_taken() {
     };
     // SAFETY: setrlimit only reads the struct.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &boot) }, 0);
-    let note = cinit::nofile::raise_at_start(false).unwrap_or_default();
+    let note = cinit::sys::nofile::raise_at_start(false).unwrap_or_default();
     // To 4096/4096 without CAP_SYS_RESOURCE (this machine), higher with it.
     assert!(
         note.starts_with("descriptor limit raised from 1024/4096 to "),
         "{note}"
     );
     let raised = limit_now();
-    cinit::nofile::reserve_spares();
-    let spares = cinit::nofile::spares();
+    cinit::sys::nofile::reserve_spares();
+    let spares = cinit::sys::nofile::spares();
     assert_eq!(
         spares,
         [1022, 1023],
@@ -368,7 +368,7 @@ fn g8_a_child_gets_the_original_limit_with_every_low_number_taken() {
     let out = std::fs::File::create(&out_path).unwrap();
     assert!(out.as_raw_fd() > 1024);
     let c = |s: &str| CString::new(s).unwrap();
-    let spec = cinit::svcdir::ExecSpec {
+    let spec = cinit::sys::spawn::ExecSpec {
         path: c("/bin/sh"),
         argv: vec![c("sh"), c("-c"), c("echo $(ulimit -Sn) $(ulimit -Hn)")],
         envp: vec![c(PATH_ENV)],
@@ -384,7 +384,7 @@ fn g8_a_child_gets_the_original_limit_with_every_low_number_taken() {
     // SAFETY: waits for our own child.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
     assert_eq!(std::fs::read_to_string(&out_path).unwrap(), "1024 4096\n");
-    assert_eq!(cinit::nofile::spares(), spares, "the spares are back");
+    assert_eq!(cinit::sys::nofile::spares(), spares, "the spares are back");
     assert_eq!(limit_now(), raised, "raised again");
     assert!(raised.0 >= 4096);
     drop(held);

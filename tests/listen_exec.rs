@@ -16,11 +16,11 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cinit::listen::bind;
-use cinit::listen_exec::{wrap, FLAG};
-use cinit::socket_conf::{Address, SocketSpec};
-use cinit::spawn::{spawn, ChildFds};
-use cinit::svcdir::ExecSpec;
+use cinit::config::sockets::{Address, SocketSpec};
+use cinit::fds::listen::bind;
+use cinit::fds::listen_exec::{wrap, FLAG};
+use cinit::sys::spawn::ExecSpec;
+use cinit::sys::spawn::{spawn, ChildFds};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 

@@ -127,7 +127,7 @@ mod prev {
     }
 }
 
-use cinit::client::request;
+use cinit::ctl::client::request;
 use cinit::proto::{Reply, Request};
 use common::*;
 use prev::{old_ctl, prev_bins, Bg};

@@ -548,7 +548,8 @@ impl Scripted {
         let mut fds = Vec::new();
         let mut sized = false;
         while have < frame.len() {
-            let got = cinit::scm::recv_with_fds(conn.as_fd(), &mut frame[have..], true).unwrap();
+            let got =
+                cinit::fds::scm::recv_with_fds(conn.as_fd(), &mut frame[have..], true).unwrap();
             assert!(got.bytes > 0, "cinit-ctl closed before a whole request");
             fds.extend(got.fds);
             have += got.bytes;
@@ -562,7 +563,8 @@ impl Scripted {
         let bytes = proto::encode_reply(reply);
         match fd {
             Some(fd) => {
-                let n = cinit::scm::send_with_fd(conn.as_fd(), &bytes, fd.as_fd(), true).unwrap();
+                let n =
+                    cinit::fds::scm::send_with_fd(conn.as_fd(), &bytes, fd.as_fd(), true).unwrap();
                 (&conn).write_all(&bytes[n..]).unwrap();
             }
             None => (&conn).write_all(&bytes).unwrap(),

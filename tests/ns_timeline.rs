@@ -482,7 +482,7 @@ fn the_boot_chart_renders_in_a_real_browser() {
         &out.dump(),
     );
     let shot = chart::render(&svg, &fx.path().join("chart.png"));
-    let colour = |s: &str| cinit::bootchart::state_colour(s);
+    let colour = |s: &str| cinit::ctl::bootchart::state_colour(s);
     let counts = [
         ("running bar", shot.count(colour("running").solid)),
         ("running up band", shot.count(colour("running").light)),

@@ -19,7 +19,7 @@
 
 mod common;
 
-use cinit::client::request;
+use cinit::ctl::client::request;
 use cinit::proto::{
     decode_header, decode_reply, encode_request, Reply, Request, ServiceInfo, HEADER_LEN, MAX_REPLY,
 };

@@ -1,4 +1,4 @@
-//! The control protocol decoder (`src/proto.rs`) on arbitrary bytes, taken
+//! The control protocol decoder (`src/proto/message/decode.rs`) on arbitrary bytes, taken
 //! as one request frame and as one reply frame.
 //!
 //! Proves: `decode_header`, `decode_request` and `decode_reply` never panic;

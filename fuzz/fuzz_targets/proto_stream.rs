@@ -2,7 +2,7 @@
 //! chunks through the framing the daemon uses (`framing::read_room` for how
 //! much one read may take, `framing::take_request` for cutting frames off
 //! the buffered input), answering each request before reading on, as
-//! `src/control.rs` does.
+//! `src/control/server/conn.rs` does (with `src/proto/framing.rs`).
 //!
 //! Input layout: the first byte gives the number (0-15) of chunk sizes that
 //! follow as u16 (big-endian); they are used in turn as the most one read
@@ -16,7 +16,7 @@
 //! EOF) is the same however the stream is cut into reads.
 #![no_main]
 
-use cinit::framing::{read_room, take_request, Framed};
+use cinit::proto::framing::{read_room, take_request, Framed};
 use cinit::proto::{decode_request, encode_request, DecodeError, Request, MAX_REQUEST};
 use libfuzzer_sys::fuzz_target;
 

@@ -1,4 +1,4 @@
-//! The hot-update snapshot (`src/snapshot.rs`) on arbitrary bytes: what a
+//! The hot-update snapshot (`src/update/snapshot.rs`) on arbitrary bytes: what a
 //! new cinit image reads back after `execve`, then adopts as the daemon
 //! does (`Engine::restore`, `Tree::restore`) and runs for a few steps.
 //!
@@ -11,10 +11,13 @@
 //! roots, every child exiting, and a full stop, without a panic or a hang.
 #![no_main]
 
-use cinit::engine::{Engine, Host, Pid, Report, Role, Spawned};
-use cinit::snapshot::{decode, encode, MAX_ITEMS};
-use cinit::state::{ExitStatus, SpawnError};
-use cinit::tree::Tree;
+use cinit::config::tree::Tree;
+use cinit::engine::state::SpawnError;
+use cinit::engine::{Engine, Host, Report, Role, Spawned};
+use cinit::proto::wire::MAX_ITEMS;
+use cinit::sys::process::ExitStatus;
+use cinit::sys::process::Pid;
+use cinit::update::snapshot::{decode, encode};
 use libfuzzer_sys::fuzz_target;
 use nix::sys::signal::Signal;
 

@@ -1,4 +1,4 @@
-//! The service-directory file parsers (`src/svcdir.rs`) on arbitrary file
+//! The service-directory file parsers (`src/config/svcdir.rs`) on arbitrary file
 //! contents: `split_lines`, `parse_params` (`on.params`, `off.params`),
 //! `parse_env` (`on.env`, `off.env`), `parse_delay` (`delay`, and
 //! `conf/sleep_before_kill`), and `paths::profile_from_args` (the
@@ -17,16 +17,16 @@
 //!   with a non-empty name and no NUL byte, entries verbatim;
 //! - `parse_delay` accepts a blank file (not set) or a whole number of
 //!   seconds that fits a u32, and nothing else;
-//! - `parse_notification_fd` (`src/ready_conf.rs`) accepts exactly a number
+//! - `parse_notification_fd` (`src/config/ready.rs`) accepts exactly a number
 //!   from 3 to 1023 (leading zeros and surrounding blanks allowed);
 //! - `parse_ready_timeout` accepts a blank file, or seconds with up to three
 //!   decimals up to one day, and gives their exact milliseconds (`None`
 //!   for zero);
-//! - `socket_conf::parse` (`sockets`, `src/socket_conf.rs`) accepts at
+//! - `config::sockets::parse` (`sockets`, `src/config/sockets.rs`) accepts at
 //!   most 16 sockets with valid, distinct names, each rendered back to a
 //!   line that parses to the same socket; a refusal names its line, which
 //!   is a line of the file;
-//! - `probe::parse_probe` (`ready-probe`, `src/probe.rs`) accepts one
+//! - `config::probe::parse_probe` (`ready-probe`, `src/config/probe.rs`) accepts one
 //!   non-empty line only; what it accepts prints back (`Probe::line`) to
 //!   a line that parses to the same probe; a TCP port is never 0, a Unix
 //!   path is absolute, an `exec` has a program; a refusal names the file;
@@ -39,14 +39,15 @@
 
 use std::path::{Component, Path};
 
-use cinit::fdstore::{parse_capacity, MAX_PER_SERVICE};
-use cinit::paths::profile_from_args;
-use cinit::probe::{parse_line, parse_probe, Probe};
-use cinit::ready_conf::{
+use cinit::config::paths::profile_from_args;
+use cinit::config::probe::{parse_line, parse_probe};
+use cinit::config::ready::{
     parse_notification_fd, parse_ready_timeout, MAX_NOTIFY_FD, MAX_READY_TIMEOUT_MS, MIN_NOTIFY_FD,
 };
-use cinit::socket_conf::{parse as parse_sockets, valid_name, MAX_SOCKETS};
-use cinit::svcdir::{parse_delay, parse_env, parse_params, split_lines};
+use cinit::config::sockets::{parse as parse_sockets, valid_name, MAX_SOCKETS};
+use cinit::config::svcdir::{parse_delay, parse_env, parse_params, split_lines};
+use cinit::engine::probe::Probe;
+use cinit::fds::store::{parse_capacity, MAX_PER_SERVICE};
 use libfuzzer_sys::fuzz_target;
 
 fn check_lines(data: &[u8]) -> Vec<&[u8]> {

@@ -5,18 +5,17 @@
 //! reach cinit or protocol error; 4 permission denied; 5 timed out (`wait
 //! --timeout`).
 
-use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cinit::client::{request, request_held, ClientError};
-use cinit::console::one_line;
+use cinit::config::paths::Paths;
 use cinit::control::SOCKET_NAME;
-use cinit::fdclient::FdCommand;
-use cinit::json::string as json_string;
-use cinit::paths::Paths;
-use cinit::proto::{ErrorCode, Reply, Request, ServiceInfo, SystemAction, Timeline};
+use cinit::ctl::client::{request, request_held, ClientError};
+use cinit::ctl::fdstore::FdCommand;
+use cinit::ctl::status::{describe, print_json, up};
+use cinit::proto::{ErrorCode, Reply, Request, SystemAction, Timeline};
+use cinit::sys::console::one_line;
 
 const USAGE: &str = "\
 usage: cinit-ctl [--json] COMMAND [ARGS]
@@ -245,7 +244,10 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
         "update" => system(SystemAction::Update)?,
         "analyze" => no_args(Command::Analyze { svg, deps })?,
         "graph" => no_args(Command::Graph)?,
-        "fdstore" => Command::Fd(cinit::fdclient::parse(fd_args.unwrap_or_default(), json)?),
+        "fdstore" => Command::Fd(cinit::ctl::fdstore::parse(
+            fd_args.unwrap_or_default(),
+            json,
+        )?),
         "check" => match rest {
             [] => Command::Check(None),
             [dir] => Command::Check(Some(PathBuf::from(dir))),
@@ -262,7 +264,7 @@ fn check(dir: Option<PathBuf>) -> ExitCode {
         eprintln!("cinit-ctl: {}: no such directory", base.display());
         return ExitCode::from(2);
     }
-    let report = cinit::check::check(&base);
+    let report = cinit::ctl::check::check(&base);
     for p in &report.problems {
         println!("{p}");
     }
@@ -282,52 +284,6 @@ fn check(dir: Option<PathBuf>) -> ExitCode {
         );
         ExitCode::from(1)
     }
-}
-
-fn json_service(s: &ServiceInfo) -> String {
-    let opt = |v: Option<String>| v.unwrap_or_else(|| "null".to_string());
-    format!(
-        "{{\"name\":{},\"state\":{},\"pid\":{},\"since_ms\":{},\"restarts\":{},\"reason\":{},\"respawn\":{}}}",
-        json_string(&s.name),
-        json_string(&s.state),
-        opt(s.pid.map(|p| p.to_string())),
-        s.since_ms,
-        s.restarts,
-        opt(s.reason.as_deref().map(json_string)),
-        s.respawn
-    )
-}
-
-fn print_json(list: &[ServiceInfo]) {
-    let items: Vec<String> = list.iter().map(json_service).collect();
-    println!("[{}]", items.join(","));
-}
-
-fn secs(ms: u64) -> String {
-    format!("{}.{:01}s", ms / 1000, (ms % 1000) / 100)
-}
-
-/// One human-readable status line. Names and reasons are bytes from the
-/// file system: control characters in them are escaped (as on the console),
-/// so every service is exactly one line.
-fn describe(s: &ServiceInfo) -> String {
-    // Writing to a String cannot fail.
-    let mut line = format!("{}: {}", one_line(&s.name), s.state);
-    if let Some(pid) = s.pid {
-        let _ = write!(line, ", pid {pid}");
-    }
-    let _ = write!(line, ", for {}", secs(s.since_ms));
-    if s.restarts > 0 {
-        let _ = write!(line, ", {} restarts", s.restarts);
-    }
-    if let Some(reason) = &s.reason {
-        let _ = write!(line, ": {}", one_line(reason));
-    }
-    line
-}
-
-fn up(s: &ServiceInfo) -> bool {
-    matches!(s.state.as_str(), "running" | "done")
 }
 
 /// Map a reply that is not the expected kind to an exit code.
@@ -405,7 +361,7 @@ fn wait(socket: &Path, names: &[String], timeout: Option<Duration>) -> ExitCode 
 /// `analyze`: the report (or JSON) on stdout; with `svg`, the boot chart
 /// into that file (`-`: the chart alone on stdout).
 fn analyze(t: &Timeline, json: bool, svg: Option<&Path>, deps: bool) -> ExitCode {
-    let chart = svg.map(|path| (path, cinit::bootchart::to_svg(t, deps)));
+    let chart = svg.map(|path| (path, cinit::ctl::bootchart::to_svg(t, deps)));
     if let Some((path, chart)) = &chart {
         if path.as_os_str() == "-" {
             print!("{chart}");
@@ -417,9 +373,9 @@ fn analyze(t: &Timeline, json: bool, svg: Option<&Path>, deps: bool) -> ExitCode
         }
     }
     if json {
-        println!("{}", cinit::timeline::to_json(t));
+        println!("{}", cinit::control::timeline::to_json(t));
     } else {
-        print!("{}", cinit::timeline::report(t));
+        print!("{}", cinit::control::timeline::report(t));
     }
     if let Some((path, _)) = chart {
         eprintln!("cinit-ctl: boot chart written to {}", path.display());
@@ -429,10 +385,10 @@ fn analyze(t: &Timeline, json: bool, svg: Option<&Path>, deps: bool) -> ExitCode
 
 fn run(cli: Cli, socket: &Path) -> ExitCode {
     if let Command::Send(req @ Request::Log { .. }) = &cli.command {
-        return cinit::logclient::show(req, socket, QUICK, unexpected);
+        return cinit::ctl::log::show(req, socket, QUICK, unexpected);
     }
     if let Command::Fd(cmd) = &cli.command {
-        return cinit::fdclient::run(cmd, socket, QUICK, unexpected);
+        return cinit::ctl::fdstore::run(cmd, socket, QUICK, unexpected);
     }
     let (req, timeout) = match &cli.command {
         Command::Check(_) | Command::Fd(_) => return ExitCode::from(2),
@@ -546,7 +502,7 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
             analyze(&t, cli.json, svg.as_deref(), *deps)
         }
         (Command::Graph, _, Reply::Timeline(t)) => {
-            print!("{}", cinit::dot::to_dot(&t));
+            print!("{}", cinit::ctl::dot::to_dot(&t));
             ExitCode::SUCCESS
         }
         (_, Request::System(action), Reply::Ok { message }) => {

@@ -266,7 +266,7 @@ fn boot_chart_of_the_sample_system() {
     power_off(&mut vm);
 
     let shot = chart::render(&svg_path, &dir.join("bootchart.png"));
-    let colour = |s: &str| cinit::bootchart::state_colour(s);
+    let colour = |s: &str| cinit::ctl::bootchart::state_colour(s);
     let running = shot.count(colour("running").light);
     let done = shot.count(colour("done").solid) + shot.count(colour("done").light);
     assert!(

@@ -1,0 +1,18 @@
+//! Floor 2 of the house (doc/DESIGN.md, "Rooms"): it may import `engine` and `sys`.
+//!
+//! Configuration: everything read from the service tree and `$CINIT_DIR`
+//! before a service runs. One service directory's files ([`svcdir`]), the
+//! whole tree ([`tree`], [`canon`]), the `sockets` file ([`sockets`]), the
+//! readiness files ([`ready`], [`probe`]), log settings ([`logconf`]), global
+//! settings ([`conf`]) and where things are ([`paths`]). Parsing and
+//! validation only: it reads files but starts nothing.
+
+pub mod canon;
+pub mod conf;
+pub mod logconf;
+pub mod paths;
+pub mod probe;
+pub mod ready;
+pub mod sockets;
+pub mod svcdir;
+pub mod tree;

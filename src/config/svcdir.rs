@@ -1,0 +1,515 @@
+//! Reading one service directory: the file formats of cinit's service tree.
+//!
+//! A service is a directory. Every entry is optional:
+//!
+//! | entry | meaning |
+//! |---|---|
+//! | `on`, `off` | program to run (or a symlink to one) to start / stop the service |
+//! | `on.params`, `off.params` | arguments, one per line, verbatim |
+//! | `on.env`, `off.env` | the complete environment, one `NAME=value` per line |
+//! | `respawn` | present: supervise and restart; absent: run once to completion |
+//! | `needs/`, `wants/` | links to other services (hard / soft, ordered dependencies) |
+//! | `delay` | seconds between SIGTERM and SIGKILL when stopping (0 = never KILL) |
+//!
+//! Invariants: every read is capped at [`MAX_FILE_BYTES`] (PID 1 never allocates
+//! by the size of an outside file); every error names the file and the reason;
+//! nothing here forks, execs or changes process state.
+
+use std::ffi::{CString, OsStr};
+use std::fs;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::config::canon::Canon;
+use crate::sys::spawn::ExecSpec;
+
+/// Largest `.params`, `.env` or `delay` file cinit reads. Larger files are an error:
+/// a 64 KiB argument list is already far beyond any sane service.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024;
+
+/// Most entries read from one `needs/` or `wants/` directory: far more
+/// than a tree's services ([`crate::config::tree::MAX_SERVICES`]), so a root may
+/// want every one of them through links of any names; a bound all the
+/// same, on the memory one directory listing takes (its names are held
+/// while they are sorted: at most 64 Ki names of at most 255 bytes).
+pub const MAX_DEPS: usize = 65_536;
+
+/// An error in one file of a service directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileError {
+    pub file: PathBuf,
+    pub reason: String,
+    /// The errno, when the file could not be read at all (as opposed to a
+    /// file that was read and found wrong).
+    pub errno: Option<i32>,
+}
+
+impl FileError {
+    pub fn new(file: &Path, reason: impl Into<String>) -> Self {
+        FileError {
+            file: file.to_path_buf(),
+            reason: reason.into(),
+            errno: None,
+        }
+    }
+
+    fn io(file: &Path, err: &io::Error) -> Self {
+        FileError {
+            errno: err.raw_os_error(),
+            ..FileError::new(file, describe_io(err))
+        }
+    }
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.reason)
+    }
+}
+
+/// The short text of an I/O error, without Rust's "(os error N)" suffix.
+pub fn describe_io(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        None => err.to_string(),
+    }
+}
+
+/// Split a `.params` / `.env` file into items: one per line, verbatim.
+///
+/// Exactly one trailing newline is dropped, so `"a\n"` is one item and
+/// `"a\n\n"` is `a` plus an empty item. An empty file has no items; a file
+/// holding a single newline is one empty item.
+pub fn split_lines(data: &[u8]) -> Vec<&[u8]> {
+    if data.is_empty() {
+        return Vec::new();
+    }
+    let body = data.strip_suffix(b"\n").unwrap_or(data);
+    body.split(|&b| b == b'\n').collect()
+}
+
+/// Read a whole regular file of at most [`MAX_FILE_BYTES`]. `Ok(None)` if it
+/// does not exist.
+///
+/// Opened non-blocking and checked with `fstat` before reading: a FIFO or a
+/// device in a service directory must be an error, not a hang of PID 1.
+pub fn read_small_file(path: &Path) -> Result<Option<Vec<u8>>, FileError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(FileError::io(path, &e)),
+    };
+    let meta = file.metadata().map_err(|e| FileError::io(path, &e))?;
+    if !meta.is_file() {
+        return Err(FileError::new(path, "not a regular file"));
+    }
+    let mut data = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut data)
+        .map_err(|e| FileError::io(path, &e))?;
+    if data.len() as u64 > MAX_FILE_BYTES {
+        return Err(FileError::new(
+            path,
+            format!("larger than {MAX_FILE_BYTES} bytes"),
+        ));
+    }
+    Ok(Some(data))
+}
+
+fn to_cstrings(path: &Path, items: Vec<&[u8]>) -> Result<Vec<CString>, FileError> {
+    let mut out = Vec::with_capacity(items.len());
+    for (n, item) in items.into_iter().enumerate() {
+        match CString::new(item) {
+            Ok(c) => out.push(c),
+            Err(_) => {
+                return Err(FileError::new(
+                    path,
+                    format!("line {} contains a NUL byte", n + 1),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parse a `.params` file's contents into arguments.
+pub fn parse_params(path: &Path, data: &[u8]) -> Result<Vec<CString>, FileError> {
+    to_cstrings(path, split_lines(data))
+}
+
+/// Parse a `.env` file's contents into `NAME=value` entries.
+///
+/// A line without `=` or with an empty name is an error: the service would
+/// otherwise start with an environment its author did not write.
+pub fn parse_env(path: &Path, data: &[u8]) -> Result<Vec<CString>, FileError> {
+    let lines = split_lines(data);
+    for (n, line) in lines.iter().enumerate() {
+        match line.iter().position(|&b| b == b'=') {
+            Some(0) => {
+                return Err(FileError::new(
+                    path,
+                    format!("line {}: empty variable name", n + 1),
+                ))
+            }
+            Some(_) => {}
+            None => {
+                return Err(FileError::new(
+                    path,
+                    format!("line {}: not NAME=value", n + 1),
+                ))
+            }
+        }
+    }
+    to_cstrings(path, lines)
+}
+
+/// Parse a `delay` file: a non-negative whole number of seconds. An empty
+/// (or blank) file means "not set": `Ok(None)`.
+pub fn parse_delay(path: &Path, data: &[u8]) -> Result<Option<u32>, FileError> {
+    let text = std::str::from_utf8(data)
+        .map_err(|_| FileError::new(path, "not a number of seconds"))?
+        .trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<u32>().map(Some).map_err(|_| {
+        FileError::new(
+            path,
+            format!(
+                "{text:?} is not a whole number of seconds (0 to {})",
+                u32::MAX
+            ),
+        )
+    })
+}
+
+/// Read a service's `delay` file; `Ok(None)` if absent.
+pub fn read_delay(dir: &Path) -> Result<Option<u32>, FileError> {
+    let path = dir.join("delay");
+    match read_small_file(&path)? {
+        Some(data) => parse_delay(&path, &data),
+        None => Ok(None),
+    }
+}
+
+/// Whether the service has a `respawn` file (any type; a symlink counts).
+pub fn read_respawn(dir: &Path) -> Result<bool, FileError> {
+    let path = dir.join("respawn");
+    match fs::symlink_metadata(&path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(FileError::io(&path, &e)),
+    }
+}
+
+/// Whether the service is a grouping: it has neither `on` nor `off` (no
+/// entry of any type), so nothing runs when it starts or stops. An entry
+/// that cannot be looked at (EACCES, say) counts as present: a service
+/// that may run something is never taken for a grouping.
+pub fn is_grouping(dir: &Path) -> bool {
+    ["on", "off"].iter().all(|which| {
+        matches!(fs::symlink_metadata(dir.join(which)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound)
+    })
+}
+
+fn cstring_of(path: &Path, what: &OsStr) -> Result<CString, FileError> {
+    CString::new(what.as_bytes()).map_err(|_| FileError::new(path, "path contains a NUL byte"))
+}
+
+/// Read `NAME` (`on` or `off`) with its `.params` and `.env` into an [`ExecSpec`].
+///
+/// `Ok(None)` when `NAME` does not exist: nothing to run. A symlinked `NAME`
+/// executes its target with argv\[0\] = the target as written; a relative target
+/// is taken relative to the service directory.
+pub fn read_exec(dir: &Path, name: &str) -> Result<Option<ExecSpec>, FileError> {
+    let prog = dir.join(name);
+    let meta = match fs::symlink_metadata(&prog) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(FileError::io(&prog, &e)),
+    };
+    let (path, argv0) = if meta.file_type().is_symlink() {
+        let target = fs::read_link(&prog).map_err(|e| FileError::io(&prog, &e))?;
+        let argv0 = cstring_of(&prog, target.as_os_str())?;
+        let full = if target.is_absolute() {
+            target
+        } else {
+            dir.join(target)
+        };
+        (cstring_of(&prog, full.as_os_str())?, argv0)
+    } else {
+        let p = cstring_of(&prog, prog.as_os_str())?;
+        (p.clone(), p)
+    };
+
+    let params_path = dir.join(format!("{name}.params"));
+    let mut argv = vec![argv0];
+    if let Some(data) = read_small_file(&params_path)? {
+        argv.extend(parse_params(&params_path, &data)?);
+    }
+    let env_path = dir.join(format!("{name}.env"));
+    let envp = match read_small_file(&env_path)? {
+        Some(data) => parse_env(&env_path, &data)?,
+        None => Vec::new(),
+    };
+    Ok(Some(ExecSpec { path, argv, envp }))
+}
+
+/// One entry of a `needs/` or `wants/` directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepEntry {
+    /// The entry itself, e.g. `svc/web/needs/net`.
+    pub entry: PathBuf,
+    /// The canonical service directory it points to, or why it does not.
+    pub target: Result<PathBuf, String>,
+}
+
+/// Read `needs/` or `wants/`: entries sorted by name, dot-entries skipped.
+///
+/// A missing directory means no dependencies. Anything else that keeps the
+/// list from being read is an error for the whole service, because starting
+/// it without knowing its dependencies could break their order.
+pub fn read_deps(dir: &Path, kind: &str, canon: &mut Canon) -> Result<Vec<DepEntry>, FileError> {
+    let deps_dir = dir.join(kind);
+    let iter = match fs::read_dir(&deps_dir) {
+        Ok(it) => it,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(FileError::io(&deps_dir, &e)),
+    };
+    let mut names = Vec::new();
+    for item in iter {
+        let item = item.map_err(|e| FileError::io(&deps_dir, &e))?;
+        let name = item.file_name();
+        if name.as_bytes().first() == Some(&b'.') {
+            continue;
+        }
+        if names.len() >= MAX_DEPS {
+            return Err(FileError::new(
+                &deps_dir,
+                format!("more than {MAX_DEPS} entries"),
+            ));
+        }
+        names.push(name);
+    }
+    // Names in one directory are unique: an unstable sort gives the same
+    // order as a stable one, with less code.
+    names.sort_unstable();
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let entry = deps_dir.join(name);
+            let target = resolve_service_dir(&entry, canon);
+            DepEntry { entry, target }
+        })
+        .collect())
+}
+
+/// Canonicalise a path that must name a service directory.
+pub fn resolve_service_dir(path: &Path, canon: &mut Canon) -> Result<PathBuf, String> {
+    match canon.canonicalize(path) {
+        Ok(p) if p.is_dir() => Ok(p),
+        Ok(_) => Err("not a directory".to_string()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err("no such service".to_string()),
+        Err(e) => Err(describe_io(&e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strs(v: Vec<&[u8]>) -> Vec<String> {
+        v.into_iter()
+            .map(|b| String::from_utf8(b.to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn split_lines_drops_exactly_one_trailing_newline() {
+        assert!(split_lines(b"").is_empty());
+        assert_eq!(strs(split_lines(b"\n")), [""]);
+        assert_eq!(strs(split_lines(b"a")), ["a"]);
+        assert_eq!(strs(split_lines(b"a\n")), ["a"]);
+        assert_eq!(strs(split_lines(b"a\n\n")), ["a", ""]);
+        assert_eq!(strs(split_lines(b"a b\n\n c \n")), ["a b", "", " c "]);
+    }
+
+    #[test]
+    fn env_rejects_lines_without_equals_and_names_the_line() {
+        let p = Path::new("svc/x/on.env");
+        assert_eq!(parse_env(p, b"A=1\nB=\nC=x=y\n").unwrap().len(), 3);
+        let e = parse_env(p, b"A=1\nJUNK\n").unwrap_err();
+        assert_eq!(e.reason, "line 2: not NAME=value");
+        assert_eq!(e.file, p);
+        assert!(parse_env(p, b"=v").is_err());
+    }
+
+    #[test]
+    fn params_reject_nul_bytes() {
+        let e = parse_params(Path::new("p"), b"ok\nb\0d\n").unwrap_err();
+        assert_eq!(e.reason, "line 2 contains a NUL byte");
+    }
+
+    #[test]
+    fn delay_accepts_whole_seconds_only() {
+        let p = Path::new("delay");
+        assert_eq!(parse_delay(p, b"7\n").unwrap(), Some(7));
+        assert_eq!(parse_delay(p, b" 0 ").unwrap(), Some(0));
+        assert!(parse_delay(p, b"-1").is_err());
+        assert!(parse_delay(p, b"1.5").is_err());
+        assert_eq!(parse_delay(p, b"").unwrap(), None, "empty = default");
+        assert_eq!(parse_delay(p, b"\n").unwrap(), None);
+    }
+
+    /// A10 (adversarial family A): garbage in `respawn`, `delay` and `.env`
+    /// follows the documented rules: `respawn` counts by existence only,
+    /// whatever it holds or is; `delay` takes a whole number of seconds up
+    /// to u32::MAX, anything else is an error (the caller then uses the
+    /// default); `.env` lines are kept verbatim and in order (duplicate keys
+    /// and an overridden PATH included), and a line without `=` or with an
+    /// empty name is an error naming the line.
+    #[test]
+    fn a10_respawn_delay_and_env_garbage_follow_the_documented_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        assert!(!read_respawn(dir).unwrap(), "absent: a once service");
+        let respawn = dir.join("respawn");
+        for content in ["", "no\n", "-1", "0", "\u{0}\u{ff}garbage"] {
+            fs::write(&respawn, content).unwrap();
+            assert!(read_respawn(dir).unwrap(), "{content:?}");
+        }
+        fs::remove_file(&respawn).unwrap();
+        fs::create_dir(&respawn).unwrap();
+        assert!(read_respawn(dir).unwrap(), "a directory");
+        fs::remove_dir(&respawn).unwrap();
+        std::os::unix::fs::symlink("/nonexistent", &respawn).unwrap();
+        assert!(read_respawn(dir).unwrap(), "a dangling link");
+
+        let p = Path::new("delay");
+        for bad in [
+            &b"-1"[..],
+            b"abc",
+            b"1.5",
+            b"1e3",
+            b"4294967296",
+            b"99999999999999999999",
+            b"5 s",
+            b"\xff",
+        ] {
+            let e = parse_delay(p, bad).unwrap_err();
+            assert!(e.reason.contains("not"), "{bad:?}: {e}");
+        }
+        assert_eq!(parse_delay(p, b"4294967295").unwrap(), Some(u32::MAX));
+        assert_eq!(parse_delay(p, b"  7 \n").unwrap(), Some(7));
+        assert_eq!(parse_delay(p, b" \n\t").unwrap(), None);
+
+        let p = Path::new("on.env");
+        let env = parse_env(p, b"A=1\nPATH=/opt/bin\nA=2\nB==\n").unwrap();
+        let env: Vec<&[u8]> = env.iter().map(|c| c.to_bytes()).collect();
+        assert_eq!(env, [&b"A=1"[..], b"PATH=/opt/bin", b"A=2", b"B=="]);
+        assert_eq!(
+            parse_env(p, b"A=1\nexport B\n").unwrap_err().reason,
+            "line 2: not NAME=value"
+        );
+        assert_eq!(
+            parse_env(p, b"=x\n").unwrap_err().reason,
+            "line 1: empty variable name"
+        );
+        assert_eq!(
+            parse_env(p, b"A=1\n\n").unwrap_err().reason,
+            "line 2: not NAME=value",
+            "a blank line is an entry without ="
+        );
+    }
+
+    #[test]
+    fn read_exec_handles_plain_symlinked_and_missing_on() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path();
+        assert_eq!(read_exec(dir, "on").unwrap(), None);
+
+        std::os::unix::fs::symlink("../bin/tool", dir.join("on")).unwrap();
+        fs::write(dir.join("on.params"), "-x\n\nlast arg\n").unwrap();
+        fs::write(dir.join("on.env"), "A=1\n").unwrap();
+        let spec = read_exec(dir, "on").unwrap().unwrap();
+        assert_eq!(spec.argv[0].to_bytes(), b"../bin/tool");
+        assert_eq!(
+            spec.path.to_bytes(),
+            dir.join("../bin/tool").as_os_str().as_bytes()
+        );
+        let args: Vec<_> = spec.argv[1..].iter().map(|c| c.to_bytes()).collect();
+        assert_eq!(args, [&b"-x"[..], b"", b"last arg"]);
+        assert_eq!(spec.envp.len(), 1);
+
+        fs::write(dir.join("off"), "#!/bin/sh\n").unwrap();
+        let off = read_exec(dir, "off").unwrap().unwrap();
+        assert_eq!(off.argv, vec![off.path.clone()]);
+        assert!(off.envp.is_empty());
+    }
+
+    #[test]
+    fn fifos_and_directories_are_refused_without_blocking() {
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("on.params");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert_eq!(
+            read_small_file(&fifo).unwrap_err().reason,
+            "not a regular file"
+        );
+        assert_eq!(
+            read_small_file(d.path()).unwrap_err().reason,
+            "not a regular file"
+        );
+    }
+
+    #[test]
+    fn oversized_files_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("on.params");
+        fs::write(&p, vec![b'a'; MAX_FILE_BYTES as usize + 1]).unwrap();
+        let e = read_small_file(&p).unwrap_err();
+        assert!(e.reason.contains("larger than"));
+    }
+
+    #[test]
+    fn deps_are_sorted_skip_dot_entries_and_report_broken_links() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        fs::create_dir_all(root.join("a/needs")).unwrap();
+        fs::create_dir_all(root.join("b")).unwrap();
+        std::os::unix::fs::symlink("../../b", root.join("a/needs/zz")).unwrap();
+        std::os::unix::fs::symlink("../../nope", root.join("a/needs/broken")).unwrap();
+        std::os::unix::fs::symlink("../../b", root.join("a/needs/.off")).unwrap();
+        let deps = read_deps(&root.join("a"), "needs", &mut Canon::new()).unwrap();
+        assert_eq!(deps.len(), 2);
+        assert!(deps[0].entry.ends_with("broken"));
+        assert_eq!(deps[0].target, Err("no such service".to_string()));
+        assert_eq!(
+            deps[1].target,
+            Ok(fs::canonicalize(root.join("b")).unwrap())
+        );
+        assert!(read_deps(&root.join("b"), "wants", &mut Canon::new())
+            .unwrap()
+            .is_empty());
+    }
+
+    /// A grouping has neither `on` nor `off`; an `off` alone (work done at
+    /// stop time) or a dangling `on` symlink makes it a service.
+    #[test]
+    fn a_grouping_has_neither_on_nor_off() {
+        let d = tempfile::tempdir().unwrap();
+        assert!(is_grouping(d.path()));
+        fs::write(d.path().join("off"), "").unwrap();
+        assert!(!is_grouping(d.path()));
+        fs::remove_file(d.path().join("off")).unwrap();
+        std::os::unix::fs::symlink("nowhere", d.path().join("on")).unwrap();
+        assert!(!is_grouping(d.path()));
+    }
+}

@@ -1,0 +1,570 @@
+//! Loading a service tree: from root directories, follow `needs/` and `wants/`
+//! breadth-first and build the engine's [`Node`] table.
+//!
+//! Identity is the canonical path: two links to one directory are one
+//! service. A service's name is that path relative to the canonical `svc/`
+//! directory (or the absolute path, for a service outside it).
+//!
+//! Invariants: at most [`MAX_SERVICES`] services; every problem found is
+//! returned as a [`Problem`] naming the service, the file and the reason, and
+//! never stops the rest of the tree from loading. Cycles are marked on every
+//! member (they can never start), so the engine need not know about them.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::config::canon::Canon;
+use crate::config::probe::{conflict, read_ready_probe, READY_PROBE};
+use crate::config::ready::{read_notification_fd, read_ready_timeout};
+use crate::config::svcdir::{
+    is_grouping, read_delay, read_deps, read_respawn, resolve_service_dir,
+};
+use crate::engine::graph::find_cycles;
+use crate::engine::state::Reason;
+use crate::engine::Node;
+use crate::HashMap;
+
+/// Most services one tree may hold; beyond this, links are reported and ignored.
+/// 16 Ki services × a few hundred bytes stays well under the memory budget.
+pub const MAX_SERVICES: usize = 16 * 1024;
+
+/// Something wrong in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub service: String,
+    pub file: PathBuf,
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}: {}",
+            self.file.display(),
+            self.service,
+            self.reason
+        )
+    }
+}
+
+/// A loaded tree. More roots can be added later ([`Tree::add_root`]); new
+/// services get the next indices, so earlier indices stay valid.
+#[derive(Debug, Default)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+    /// Canonical directory of each node.
+    pub dirs: Vec<PathBuf>,
+    /// Indices of the requested roots, in order (a root that could not be
+    /// loaded is missing here and reported in `problems`).
+    pub roots: Vec<usize>,
+    pub problems: Vec<Problem>,
+    /// The canonical `svc/` directory.
+    svc_root: PathBuf,
+    index: HashMap<PathBuf, usize>,
+    queue: VecDeque<usize>,
+    /// Path resolution cache of the load in progress (empty between loads).
+    canon: Canon,
+}
+
+/// The display name of a service directory.
+pub fn service_name(svc_root: &Path, dir: &Path) -> String {
+    match dir.strip_prefix(svc_root) {
+        Ok(rel) if rel.as_os_str().is_empty() => ".".to_string(),
+        Ok(rel) => rel.to_string_lossy().into_owned(),
+        Err(_) => dir.to_string_lossy().into_owned(),
+    }
+}
+
+impl Tree {
+    /// An empty tree for services under `svc_root`.
+    pub fn new(svc_root: &Path) -> Tree {
+        let canonical = std::fs::canonicalize(svc_root).unwrap_or_else(|_| svc_root.to_path_buf());
+        Tree {
+            svc_root: canonical,
+            ..Tree::default()
+        }
+    }
+
+    /// A tree as exported before a hot update (no disk access).
+    pub fn restore(state: crate::config::tree::TreeState, nodes: Vec<Node>) -> Tree {
+        let index = state
+            .dirs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.clone(), i))
+            .collect();
+        Tree {
+            nodes,
+            dirs: state.dirs,
+            roots: state.roots,
+            problems: Vec::new(),
+            svc_root: state.svc_root,
+            index,
+            queue: VecDeque::new(),
+            canon: Canon::new(),
+        }
+    }
+
+    /// What [`Tree::restore`] needs.
+    pub fn export(&self) -> crate::config::tree::TreeState {
+        crate::config::tree::TreeState {
+            svc_root: self.svc_root.clone(),
+            dirs: self.dirs.clone(),
+            roots: self.roots.clone(),
+        }
+    }
+
+    /// The canonical `svc/` directory.
+    pub fn svc_root(&self) -> &Path {
+        &self.svc_root
+    }
+
+    /// The index of the service in canonical directory `dir`, if loaded.
+    pub fn index_of_dir(&self, dir: &Path) -> Option<usize> {
+        self.index.get(dir).copied()
+    }
+
+    /// Load `root` and everything it reaches that is not loaded yet.
+    /// Returns its index, or `None` (with a problem recorded) if it cannot
+    /// be a service.
+    pub fn add_root(&mut self, root: &Path) -> Option<usize> {
+        let name = service_name(&self.svc_root, root);
+        let i = self.add_root_with(root, &name);
+        // What was learnt about the file system is only good for this load.
+        self.canon.forget();
+        i
+    }
+
+    fn add_root_with(&mut self, root: &Path, name: &str) -> Option<usize> {
+        let i = match resolve_service_dir(root, &mut self.canon) {
+            Ok(dir) => match self.add(dir) {
+                Some(i) => i,
+                None => {
+                    self.problem(name, root, format!("more than {MAX_SERVICES} services"));
+                    return None;
+                }
+            },
+            Err(why) => {
+                self.problem(name, root, why);
+                return None;
+            }
+        };
+        while let Some(j) = self.queue.pop_front() {
+            self.read_service(j);
+        }
+        self.mark_cycles();
+        Some(i)
+    }
+
+    fn problem(&mut self, service: &str, file: &Path, reason: impl Into<String>) {
+        self.problems.push(Problem {
+            service: service.to_string(),
+            file: file.to_path_buf(),
+            reason: reason.into(),
+        });
+    }
+
+    /// The index of the service at canonical `dir`, adding it if new.
+    fn add(&mut self, dir: PathBuf) -> Option<usize> {
+        if let Some(&i) = self.index.get(&dir) {
+            return Some(i);
+        }
+        if self.nodes.len() >= MAX_SERVICES {
+            return None;
+        }
+        let i = self.nodes.len();
+        self.nodes
+            .push(Node::new(&service_name(&self.svc_root, &dir)));
+        self.dirs.push(dir.clone());
+        self.index.insert(dir, i);
+        self.queue.push_back(i);
+        Some(i)
+    }
+
+    fn read_service(&mut self, i: usize) {
+        let (Some(dir), Some(name)) = (
+            self.dirs.get(i).cloned(),
+            self.nodes.get(i).map(|n| n.name.clone()),
+        ) else {
+            return;
+        };
+        let mut node = Node::new(&name);
+        node.grouping = is_grouping(&dir);
+        match read_respawn(&dir) {
+            Ok(r) => node.respawn = r,
+            Err(e) => {
+                self.problem(&name, &e.file, &e.reason);
+                node.broken = Some(Reason::Config(e.to_string()));
+            }
+        }
+        match read_delay(&dir) {
+            Ok(d) => node.delay_s = d,
+            Err(e) => self.problem(&name, &e.file, format!("{}; using the default", e.reason)),
+        }
+        // Readiness: a bad file fails the service rather than starting it
+        // without the readiness its author asked for. A once service's
+        // `notification-fd` is not read: it is up when `on` exits.
+        let notify = if node.respawn {
+            read_notification_fd(&dir)
+        } else {
+            Ok(None)
+        };
+        for result in [
+            notify.map(|fd| node.notify_fd = fd),
+            read_ready_timeout(&dir).map(|t| node.ready_timeout_ms = t),
+        ] {
+            if let Err(e) = result {
+                self.problem(&name, &e.file, &e.reason);
+                node.broken = Some(Reason::Config(e.to_string()));
+            }
+        }
+        // A probe is a respawn service's alternative to `notification-fd`;
+        // anything else is refused rather than guessed ([`conflict`]).
+        match read_ready_probe(&dir) {
+            Ok(Some(probe)) => match conflict(node.respawn, node.notify_fd.is_some()) {
+                Some(why) => {
+                    let file = dir.join(READY_PROBE);
+                    self.problem(&name, &file, why);
+                    node.broken = Some(Reason::Config(format!("{}: {why}", file.display())));
+                }
+                None => node.probe = Some(probe),
+            },
+            Ok(None) => {}
+            Err(e) => {
+                self.problem(&name, &e.file, &e.reason);
+                node.broken = Some(Reason::Config(e.to_string()));
+            }
+        }
+        for kind in ["needs", "wants"] {
+            // Two entries may name the same service; a set keeps the check
+            // linear in the entries (a root may want thousands).
+            let mut seen = crate::HashSet::default();
+            let entries = match read_deps(&dir, kind, &mut self.canon) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    self.problem(&name, &e.file, &e.reason);
+                    node.broken = Some(Reason::Config(e.to_string()));
+                    continue;
+                }
+            };
+            for entry in entries {
+                let shown = service_name(&self.svc_root, &entry.entry);
+                let target = match entry.target {
+                    Ok(t) => t,
+                    Err(why) => {
+                        if kind == "needs" {
+                            self.problem(&name, &entry.entry, format!("need: {why}"));
+                            node.missing_need.get_or_insert((shown, why));
+                        } else {
+                            self.problem(&name, &entry.entry, format!("want: {why} (ignored)"));
+                        }
+                        continue;
+                    }
+                };
+                let Some(j) = self.add(target) else {
+                    let why = format!("more than {MAX_SERVICES} services");
+                    self.problem(&name, &entry.entry, &why);
+                    if kind == "needs" {
+                        node.missing_need.get_or_insert((shown, why));
+                    }
+                    continue;
+                };
+                let list = if kind == "needs" {
+                    &mut node.needs
+                } else {
+                    &mut node.wants
+                };
+                if seen.insert(j) {
+                    list.push(j);
+                }
+            }
+        }
+        if let Some(slot) = self.nodes.get_mut(i) {
+            *slot = node;
+        }
+    }
+
+    fn mark_cycles(&mut self) {
+        let adj: Vec<Vec<usize>> = self
+            .nodes
+            .iter()
+            .map(|n| n.needs.iter().chain(n.wants.iter()).copied().collect())
+            .collect();
+        for cycle in find_cycles(&adj) {
+            let names: Vec<&str> = cycle
+                .path
+                .iter()
+                .filter_map(|&i| self.nodes.get(i).map(|n| n.name.as_str()))
+                .collect();
+            let path = cycle_text(&names);
+            for &m in &cycle.members {
+                // Cycles found by an earlier load are already marked.
+                let (name, dir) = match (self.nodes.get(m), self.dirs.get(m)) {
+                    (Some(n), Some(d)) if !matches!(n.broken, Some(Reason::Cycle(_))) => {
+                        (n.name.clone(), d.clone())
+                    }
+                    _ => continue,
+                };
+                self.problem(&name, &dir, format!("dependency cycle: {path}"));
+                if let Some(node) = self.nodes.get_mut(m) {
+                    node.broken = Some(Reason::Cycle(path.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Most names a cycle's text shows; a longer cycle shows its first and last
+/// names around `...` and its length. Every member carries the text as its
+/// reason, so a full 1000-long path would be 1000 reasons of kilobytes each:
+/// lines cut on the console, and a status reply too big to send.
+pub const CYCLE_NAMES_SHOWN: usize = 8;
+
+/// `a -> b -> c -> a` for the cycle through `names` (in order), shortened
+/// beyond [`CYCLE_NAMES_SHOWN`] names to `a -> b -> c -> ... -> y -> z -> a
+/// (a cycle of N)`.
+pub fn cycle_text(names: &[&str]) -> String {
+    let Some(&first) = names.first() else {
+        return String::new();
+    };
+    let n = names.len();
+    if n <= CYCLE_NAMES_SHOWN {
+        let mut all = names.to_vec();
+        all.push(first);
+        return all.join(" -> ");
+    }
+    let head = names
+        .get(..CYCLE_NAMES_SHOWN / 2)
+        .unwrap_or(&[])
+        .join(" -> ");
+    let tail = names
+        .get(n - (CYCLE_NAMES_SHOWN / 2 - 1)..)
+        .unwrap_or(&[])
+        .join(" -> ");
+    format!("{head} -> ... -> {tail} -> {first} (a cycle of {n})")
+}
+
+/// Load the services reachable from `roots` (paths, usually inside `svc_root`).
+pub fn load(svc_root: &Path, roots: &[PathBuf]) -> Tree {
+    let mut tree = Tree::new(svc_root);
+    for root in roots {
+        if let Some(i) = tree.add_root(root) {
+            tree.roots.push(i);
+        }
+    }
+    tree
+}
+
+/// The service tree as loaded: where each service lives, and the roots.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TreeState {
+    pub svc_root: PathBuf,
+    pub dirs: Vec<PathBuf>,
+    pub roots: Vec<usize>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::symlink;
+
+    fn mk(root: &Path, name: &str) {
+        fs::create_dir_all(root.join(name)).unwrap();
+    }
+    fn link(root: &Path, from: &str, kind: &str, to: &str) {
+        let d = root.join(from).join(kind);
+        fs::create_dir_all(&d).unwrap();
+        let entry = to.replace('/', "_");
+        symlink(root.join(to), d.join(entry)).unwrap();
+    }
+
+    #[test]
+    fn loads_reachable_services_with_identity_by_canonical_path() {
+        let t = tempfile::tempdir().unwrap();
+        let svc = t.path().join("svc");
+        for s in ["init", "a", "b", "getty/1", "unused"] {
+            mk(&svc, s);
+        }
+        link(&svc, "init", "needs", "a");
+        link(&svc, "init", "wants", "getty/1");
+        link(&svc, "a", "needs", "b");
+        // A second link to b under another name is the same service.
+        symlink(svc.join("b"), svc.join("init/needs/b-again")).unwrap();
+        fs::write(svc.join("a/respawn"), "").unwrap();
+        fs::write(svc.join("b/delay"), "9\n").unwrap();
+
+        let tree = load(&svc, &[svc.join("init")]);
+        assert!(tree.problems.is_empty(), "{:?}", tree.problems);
+        let names: Vec<_> = tree.nodes.iter().map(|n| n.name.as_str()).collect();
+        assert_eq!(names, ["init", "a", "b", "getty/1"]);
+        assert_eq!(tree.nodes[0].needs, [1, 2]);
+        assert_eq!(tree.nodes[0].wants, [3]);
+        assert!(tree.nodes[1].respawn);
+        assert_eq!(tree.nodes[2].delay_s, Some(9));
+        assert_eq!(tree.roots, [0]);
+    }
+
+    #[test]
+    fn cycles_are_marked_on_members_only_with_the_path() {
+        let t = tempfile::tempdir().unwrap();
+        let svc = t.path().join("svc");
+        for s in ["init", "x", "y", "z", "ok"] {
+            mk(&svc, s);
+        }
+        link(&svc, "init", "wants", "x");
+        link(&svc, "init", "wants", "ok");
+        link(&svc, "x", "needs", "y");
+        link(&svc, "y", "wants", "x");
+        link(&svc, "z", "needs", "x");
+        link(&svc, "init", "wants", "z");
+        let tree = load(&svc, &[svc.join("init")]);
+        let by = |n: &str| tree.nodes.iter().find(|x| x.name == n).unwrap();
+        assert_eq!(by("x").broken, Some(Reason::Cycle("x -> y -> x".into())));
+        assert_eq!(by("y").broken, Some(Reason::Cycle("x -> y -> x".into())));
+        assert_eq!(by("z").broken, None);
+        assert_eq!(by("ok").broken, None);
+        assert_eq!(by("init").broken, None);
+        assert_eq!(tree.problems.len(), 2);
+        assert!(tree.problems[0].reason.contains("x -> y -> x"));
+    }
+
+    #[test]
+    fn long_cycles_are_shown_shortened_with_their_length() {
+        assert_eq!(cycle_text(&["a"]), "a -> a");
+        assert_eq!(cycle_text(&["a", "b", "c"]), "a -> b -> c -> a");
+        let eight: Vec<String> = (0..8).map(|i| i.to_string()).collect();
+        let eight: Vec<&str> = eight.iter().map(String::as_str).collect();
+        assert_eq!(
+            cycle_text(&eight),
+            "0 -> 1 -> 2 -> 3 -> 4 -> 5 -> 6 -> 7 -> 0"
+        );
+        let many: Vec<String> = (0..1000).map(|i| format!("ring/{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert_eq!(
+            cycle_text(&many),
+            "ring/0 -> ring/1 -> ring/2 -> ring/3 -> ... -> ring/997 -> ring/998 \
+             -> ring/999 -> ring/0 (a cycle of 1000)"
+        );
+    }
+
+    #[test]
+    fn later_roots_extend_the_tree_and_keep_indices() {
+        let t = tempfile::tempdir().unwrap();
+        let svc = t.path().join("svc");
+        for s in ["init", "a", "extra", "p", "q"] {
+            mk(&svc, s);
+        }
+        link(&svc, "init", "needs", "a");
+        link(&svc, "extra", "needs", "a");
+        link(&svc, "p", "needs", "q");
+        link(&svc, "q", "needs", "p");
+        let mut tree = load(&svc, &[svc.join("init")]);
+        assert_eq!(tree.nodes.len(), 2);
+        let extra = tree.add_root(&svc.join("extra")).unwrap();
+        assert_eq!(extra, 2);
+        assert_eq!(tree.nodes[2].needs, [1], "existing service reused");
+        assert_eq!(tree.add_root(&svc.join("extra")), Some(2));
+        assert_eq!(tree.add_root(&svc.join("nope")), None);
+        let before = tree.problems.len();
+        tree.add_root(&svc.join("p")).unwrap();
+        assert_eq!(
+            tree.problems.len(),
+            before + 2,
+            "one problem per cycle member"
+        );
+        tree.add_root(&svc.join("a")).unwrap();
+        assert_eq!(
+            tree.problems.len(),
+            before + 2,
+            "old cycles are not reported again"
+        );
+        assert_eq!(
+            tree.index_of_dir(&fs::canonicalize(svc.join("q")).unwrap()),
+            Some(4)
+        );
+    }
+
+    #[test]
+    fn readiness_files_are_read_and_bad_ones_fail_the_service() {
+        let t = tempfile::tempdir().unwrap();
+        let svc = t.path().join("svc");
+        mk(&svc, "init");
+        for s in ["db", "once", "bad", "slow"] {
+            mk(&svc, s);
+            link(&svc, "init", "wants", s);
+        }
+        fs::write(svc.join("db/respawn"), "").unwrap();
+        fs::write(svc.join("db/notification-fd"), "4\n").unwrap();
+        fs::write(svc.join("db/ready-timeout"), "2.5\n").unwrap();
+        // A once service's notification-fd is not even read.
+        fs::write(svc.join("once/notification-fd"), "junk").unwrap();
+        fs::write(svc.join("bad/respawn"), "").unwrap();
+        fs::write(svc.join("bad/notification-fd"), "2").unwrap();
+        fs::write(svc.join("slow/ready-timeout"), "soon").unwrap();
+        let tree = load(&svc, &[svc.join("init")]);
+        let by = |n: &str| tree.nodes.iter().find(|x| x.name == n).unwrap();
+        assert_eq!(by("db").notify_fd, Some(4));
+        assert_eq!(by("db").ready_timeout_ms, Some(2500));
+        assert_eq!(by("db").broken, None);
+        assert_eq!(by("once").notify_fd, None);
+        assert_eq!(by("once").broken, None);
+        let why = match &by("bad").broken {
+            Some(Reason::Config(why)) => why.clone(),
+            other => format!("not broken by its file: {other:?}"),
+        };
+        assert!(
+            why.ends_with(
+                "bad/notification-fd: 2 is stdin, stdout or stderr; \
+                 write one descriptor number from 3 to 1023"
+            ),
+            "{why}"
+        );
+        assert!(matches!(by("slow").broken, Some(Reason::Config(_))));
+        let text: Vec<String> = tree.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(text.len(), 2, "{text:#?}");
+        assert!(
+            text[0].contains("bad/notification-fd: bad: 2 is stdin"),
+            "{text:#?}"
+        );
+        assert!(
+            text[1].contains("slow/ready-timeout: slow: \"soon\" is not"),
+            "{text:#?}"
+        );
+    }
+
+    #[test]
+    fn broken_links_and_bad_files_are_reported_and_loading_goes_on() {
+        let t = tempfile::tempdir().unwrap();
+        let svc = t.path().join("svc");
+        for s in ["init", "a"] {
+            mk(&svc, s);
+        }
+        fs::create_dir_all(svc.join("init/needs")).unwrap();
+        fs::create_dir_all(svc.join("init/wants")).unwrap();
+        symlink("/nonexistent", svc.join("init/needs/db")).unwrap();
+        symlink("/nonexistent", svc.join("init/wants/opt")).unwrap();
+        symlink(svc.join("a"), svc.join("init/wants/a")).unwrap();
+        fs::write(svc.join("a/delay"), "soon").unwrap();
+        fs::write(svc.join("a/needs"), "not a dir").unwrap();
+        let tree = load(&svc, &[svc.join("init"), svc.join("missing")]);
+        assert_eq!(tree.nodes.len(), 2);
+        assert_eq!(
+            tree.nodes[0].missing_need,
+            Some(("init/needs/db".into(), "no such service".into()))
+        );
+        assert_eq!(tree.nodes[1].delay_s, None);
+        assert!(matches!(tree.nodes[1].broken, Some(Reason::Config(_))));
+        let text: Vec<String> = tree.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(text.len(), 5, "{text:#?}");
+        assert!(text.iter().any(|p| p.contains("missing: no such service")));
+        assert!(text
+            .iter()
+            .any(|p| p.contains("want: no such service (ignored)")));
+        assert!(text
+            .iter()
+            .any(|p| p.contains("a/delay: a: \"soon\" is not")));
+    }
+}

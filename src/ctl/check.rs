@@ -1,0 +1,328 @@
+//! Offline validation of a whole cinit tree (`cinit-ctl check [DIR]`).
+//!
+//! Every directory below `svc/` is a service (nesting is allowed, as in
+//! `getty/1`). Each is loaded exactly as cinit loads it at boot, plus the
+//! checks that cinit can only make when it executes a program: `on`/`off`
+//! exist, are regular files (or links to one) and are executable, and their
+//! `.params`/`.env` parse, and the log settings (`log.size`, `log.file`,
+//! `log.mirror`, `console`) are valid; readiness files that would have no
+//! effect (`notification-fd` in a once service, `ready-timeout` in a respawn
+//! service without `notification-fd` or `ready-probe`) are reported too, as
+//! is an `exec` probe whose program cannot be executed; so is a `sockets`
+//! file that does not parse, or that declares an address another service
+//! already declares (both could not be bound). The directories of each
+//! `log.file` and Unix socket are judged as cinit will judge them
+//! ([`crate::sys::safepath`], for root as the only trusted owner): a link on the
+//! way, a directory that is not root's or that others may write, a log
+//! file that is not a regular file with one link, each is reported (cinit
+//! would refuse it). Nothing is started or created.
+//! Every problem is collected; one bad service never hides another.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::config::conf::read_conf;
+use crate::config::logconf::read_log_config;
+use crate::config::probe::READY_PROBE;
+use crate::config::ready::{NOTIFICATION_FD, READY_TIMEOUT};
+use crate::config::sockets::{self, Address};
+use crate::config::svcdir::{describe_io, read_exec};
+use crate::config::tree::{load, service_name, Problem, MAX_SERVICES};
+use crate::engine::Node;
+
+/// What `check` found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub services: usize,
+    pub problems: Vec<Problem>,
+}
+
+/// Every service directory below `svc` (not following symlinks, skipping
+/// dot-directories), in sorted order.
+fn service_dirs(svc: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![svc.to_path_buf()];
+    while let Some(dir) = todo.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(Problem {
+                    service: service_name(svc, &dir),
+                    file: dir.clone(),
+                    reason: describe_io(&e),
+                });
+                continue;
+            }
+        };
+        let mut subdirs: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .map(|e| e.path())
+            .collect();
+        // Unique paths: unstable sorts give the same order as stable ones.
+        subdirs.sort_unstable();
+        for sub in subdirs.into_iter().rev() {
+            if found.len() >= MAX_SERVICES {
+                break;
+            }
+            found.push(sub.clone());
+            todo.push(sub);
+        }
+    }
+    found.sort_unstable();
+    // `needs/` and `wants/` directories are not services themselves.
+    found.retain(|d| {
+        !matches!(
+            d.file_name().and_then(|n| n.to_str()),
+            Some("needs" | "wants")
+        )
+    });
+    found
+}
+
+/// Problems with `on` or `off` that only show when executing it.
+fn check_program(name: &str, dir: &Path, prog: &str, problems: &mut Vec<Problem>) {
+    let path = dir.join(prog);
+    let mut add = |reason: String| {
+        problems.push(Problem {
+            service: name.to_string(),
+            file: path.clone(),
+            reason,
+        })
+    };
+    let Ok(link_meta) = fs::symlink_metadata(&path) else {
+        return; // absent: nothing to run, which is valid
+    };
+    match fs::metadata(&path) {
+        Err(e) if link_meta.file_type().is_symlink() => {
+            let target = fs::read_link(&path).unwrap_or_default();
+            add(format!(
+                "broken symlink to {}: {}",
+                target.display(),
+                describe_io(&e)
+            ));
+        }
+        Err(e) => add(describe_io(&e)),
+        Ok(m) if !m.is_file() => add("not a regular file".to_string()),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => add("not executable".to_string()),
+        Ok(_) => {}
+    }
+    if let Err(e) = read_exec(dir, prog) {
+        problems.push(Problem {
+            service: name.to_string(),
+            file: e.file,
+            reason: e.reason,
+        });
+    }
+}
+
+/// Readiness files that are valid but do nothing: `notification-fd` in a
+/// once service (it is up when `on` exits 0), `ready-timeout` in a respawn
+/// service without `notification-fd` or `ready-probe` (it is up when
+/// spawned, never `starting`); and the program of an `exec` probe that
+/// cannot be executed. Their contents were checked when the tree was
+/// loaded.
+fn check_readiness(node: &Node, dir: &Path, problems: &mut Vec<Problem>) {
+    let has = |f: &str| fs::symlink_metadata(dir.join(f)).is_ok();
+    let mut add = |file: &str, reason: &str| {
+        problems.push(Problem {
+            service: node.name.clone(),
+            file: dir.join(file),
+            reason: reason.to_string(),
+        })
+    };
+    if !node.respawn && has(NOTIFICATION_FD) {
+        add(
+            NOTIFICATION_FD,
+            "ignored: not a respawn service (a once service is up when on exits 0)",
+        );
+    }
+    if let Some(crate::engine::probe::Probe::Exec(argv)) = &node.probe {
+        if let Some(why) = argv.first().and_then(|p| probe_program(dir, p)) {
+            add(READY_PROBE, &why);
+        }
+    }
+    if node.respawn && !has(NOTIFICATION_FD) && !has(READY_PROBE) && node.ready_timeout_ms.is_some()
+    {
+        add(
+            READY_TIMEOUT,
+            "has no effect: a respawn service without notification-fd or ready-probe is up \
+             when it is spawned",
+        );
+    }
+}
+
+/// What is wrong with the program of an `exec` probe (found in the
+/// service directory when relative), if anything.
+fn probe_program(dir: &Path, program: &str) -> Option<String> {
+    let path = dir.join(program);
+    match fs::metadata(&path) {
+        Err(e) => Some(format!("exec {program}: {}", describe_io(&e))),
+        Ok(m) if !m.is_file() => Some(format!("exec {program}: not a regular file")),
+        Ok(m) if m.permissions().mode() & 0o111 == 0 => {
+            Some(format!("exec {program}: not executable"))
+        }
+        Ok(_) => None,
+    }
+}
+
+/// The `sockets` file of a service: it parses, and no address in it is
+/// already another service's (`taken`: each address declared so far, with
+/// its service).
+fn check_sockets(
+    node: &Node,
+    dir: &Path,
+    taken: &mut Vec<(Address, String)>,
+    problems: &mut Vec<Problem>,
+) {
+    let specs = match sockets::load(dir) {
+        Ok(specs) => specs,
+        Err(e) => {
+            problems.push(Problem {
+                service: node.name.clone(),
+                file: e.file,
+                reason: e.reason,
+            });
+            return;
+        }
+    };
+    for spec in &specs {
+        if let Address::Unix { path, .. } = &spec.address {
+            if let Some(why) = judge_path(path, false) {
+                problems.push(Problem {
+                    service: node.name.clone(),
+                    file: dir.join(sockets::FILE),
+                    reason: format!("{}: {why}", spec.address.to_conf()),
+                });
+            }
+        }
+    }
+    for spec in specs {
+        match taken.iter().find(|(a, _)| a.clashes(&spec.address)) {
+            Some((_, other)) => problems.push(Problem {
+                service: node.name.clone(),
+                file: dir.join(sockets::FILE),
+                reason: format!(
+                    "{} is also a socket of {other}; only one service can listen there",
+                    spec.address.to_conf()
+                ),
+            }),
+            None => taken.push((spec.address, node.name.clone())),
+        }
+    }
+}
+
+/// What cinit will say about the directory of `target` (a log file or a
+/// socket) and, for a log file, the file itself; `None` if nothing.
+fn judge_path(target: &Path, log_file: bool) -> Option<String> {
+    crate::sys::safepath::inspect(target, log_file, &[0])
+        .err()
+        .map(|e| {
+            let verdict = if e.why.is_refusal() {
+                "refused"
+            } else {
+                "cannot be checked"
+            };
+            format!("{}: {verdict}: {e}", target.display())
+        })
+}
+
+/// The `fdstore` file of a service, if it has one: a number from 0 to 64.
+fn check_fdstore(node: &Node, dir: &Path, problems: &mut Vec<Problem>) {
+    // Read as cinit reads it: a regular file of at most 64 KiB, never
+    // blocking on a FIFO or reading a device forever.
+    if let Err(e) = crate::fds::store::read_capacity(dir) {
+        problems.push(Problem {
+            service: node.name.clone(),
+            file: e.file,
+            reason: e.reason,
+        });
+    }
+}
+
+/// Check the tree under `base` (a directory holding `svc/` and maybe `conf/`).
+pub fn check(base: &Path) -> Report {
+    let mut report = Report::default();
+    let svc = base.join("svc");
+    if !svc.is_dir() {
+        report.problems.push(Problem {
+            service: "-".to_string(),
+            file: svc,
+            reason: "no service directory here".to_string(),
+        });
+        return report;
+    }
+    let svc = fs::canonicalize(&svc).unwrap_or(svc);
+    let dirs = service_dirs(&svc, &mut report.problems);
+    let tree = load(&svc, &dirs);
+    report.services = tree.nodes.len();
+    report.problems.extend(tree.problems);
+    let mut sockets = Vec::new();
+    for (node, dir) in tree.nodes.iter().zip(&tree.dirs) {
+        for prog in ["on", "off"] {
+            check_program(&node.name, dir, prog, &mut report.problems);
+        }
+        let (log, log_problems) = read_log_config(dir);
+        if let Some(why) = log.file.and_then(|f| judge_path(&f.path, true)) {
+            report.problems.push(Problem {
+                service: node.name.clone(),
+                file: dir.join("log.file"),
+                reason: why,
+            });
+        }
+        report
+            .problems
+            .extend(log_problems.into_iter().map(|e| Problem {
+                service: node.name.clone(),
+                file: e.file,
+                reason: e.reason,
+            }));
+        check_readiness(node, dir, &mut report.problems);
+        check_sockets(node, dir, &mut sockets, &mut report.problems);
+        check_fdstore(node, dir, &mut report.problems);
+    }
+    let (_, conf_problems) = read_conf(&base.join("conf"));
+    for e in conf_problems {
+        report.problems.push(Problem {
+            service: "conf".to_string(),
+            file: e.file,
+            reason: e.reason,
+        });
+    }
+    for hook in ["last", "panic"] {
+        let dir = base.join("conf");
+        let mut ps = Vec::new();
+        check_program("conf", &dir, hook, &mut ps);
+        // read_exec problems were already reported by read_conf.
+        report
+            .problems
+            .extend(ps.into_iter().filter(|p| p.file == dir.join(hook)));
+    }
+    report.problems = by_file(std::mem::take(&mut report.problems));
+    report.problems.dedup();
+    report
+}
+
+/// `problems` ordered by file, each file's in the order found: a stable sort
+/// by file, done as buckets so that it shares the path sort above.
+fn by_file(problems: Vec<Problem>) -> Vec<Problem> {
+    let mut files: Vec<PathBuf> = problems.iter().map(|p| p.file.clone()).collect();
+    files.sort_unstable();
+    files.dedup();
+    let mut buckets: Vec<Vec<Problem>> = files.iter().map(|_| Vec::new()).collect();
+    for p in problems {
+        if let Some(bucket) = files
+            .binary_search(&p.file)
+            .ok()
+            .and_then(|k| buckets.get_mut(k))
+        {
+            bucket.push(p);
+        }
+    }
+    buckets.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod tests;

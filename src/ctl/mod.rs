@@ -1,0 +1,15 @@
+//! Floor 6 of the house (doc/DESIGN.md, "Rooms"): the top, beside `daemon`; it may import
+//! every room below it, and nothing imports it.
+//!
+//! `cinit-ctl`, the client: one request over the control socket
+//! ([`client`]), status lines ([`status`]), the log stream ([`log`]), the fd
+//! store commands ([`fdstore`]), the boot chart ([`bootchart`]), the graph
+//! ([`dot`]) and the offline check of a tree ([`check`]).
+
+pub mod bootchart;
+pub mod check;
+pub mod client;
+pub mod dot;
+pub mod fdstore;
+pub mod log;
+pub mod status;

@@ -1,0 +1,524 @@
+//! PID 1: boot, then one event loop, forever.
+//!
+//! Order at start: block signals (so none is lost) → refuse unless PID 1 →
+//! signalfd → mount API filesystems → console as stdio → disable
+//! ctrl-alt-del → control socket → load the tree → start the root service →
+//! loop.
+//!
+//! Each loop iteration, in this fixed order:
+//! 1. `poll()` on the signalfd, the readiness pipes, probe connects, the control socket and
+//!    its clients (and the console when output is pending), with the timeout
+//!    of the nearest deadline. The only blocking call.
+//! 2. Drain the signalfd, if poll says it has something; read the
+//!    readiness pipes poll reported (`notification-fd`).
+//! 3. Reap every exited child (known services and orphans alike), if a
+//!    SIGCHLD came (or without a signalfd: on every wakeup).
+//! 4. Control: accept clients, read requests, carry them out.
+//! 5. Fire due deadlines (restarts after backoff, stop escalations).
+//! 6. Move a shutdown or rescue sequence on ([`crate::daemon::lifecycle`]); move
+//!    the `ready-probe`s on (`daemon/event/probing.rs`).
+//! 7. Answer pending operations that have completed; expire slow clients.
+//! 8. Hand the descriptors let go of to the closer ([`crate::fds::closer`]);
+//!    flush the console as far as it goes without blocking.
+//! 9. Move a requested hot update on: start the new image's preflight,
+//!    judge its answer, and re-execute once it passed and the control
+//!    queue is empty (`daemon/event/check.rs`).
+//!
+//! An iteration that panics is caught and logged; the loop goes on. Nothing
+//! here ever returns or exits once the PID-1 check has passed.
+
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::Signal;
+
+use crate::config::conf::read_conf;
+use crate::config::paths::{profile_from_args, Paths, DEFAULT_ROOT};
+use crate::config::tree::Tree;
+use crate::control::pending::Pending;
+use crate::control::Control;
+use crate::daemon::commands::{execute, progress, Outcome, Services};
+use crate::daemon::host::RealHost;
+use crate::daemon::lifecycle::{action_for_signal, Sequence, Step};
+use crate::daemon::{boot, emergency};
+use crate::engine::Engine;
+use crate::proto::{ErrorCode, Reply};
+use crate::sys::clock::seconds;
+use crate::sys::clock::Millis;
+use crate::sys::clock::{now_ms, poll_timeout};
+use crate::sys::console::Console;
+use crate::sys::process::Pid;
+use crate::sys::reap::reap;
+use crate::sys::signals::{block_handled, SignalSource};
+use crate::update::snapshot;
+use crate::update::{self, Handover, SelfExec};
+
+mod system;
+
+mod hot;
+
+mod ready;
+
+mod fds;
+
+mod probing;
+
+mod check;
+
+/// The client that asked for a shutdown: processes are not signalled while
+/// it is still connected or (if it is in our PID namespace) alive, until
+/// `until`, so it can print the answer and exit on its own.
+#[derive(Debug, Clone, Copy)]
+struct Requester {
+    client: u64,
+    pid: Option<Pid>,
+    until: Millis,
+}
+
+/// A process the lifecycle waits for: `conf/last`, the final sync child, or
+/// the rescue shell. Not a service: the engine does not know it.
+struct Helper {
+    pid: Pid,
+    what: &'static str,
+    since: Millis,
+}
+
+struct Daemon {
+    host: RealHost,
+    engine: Engine,
+    tree: Tree,
+    paths: Paths,
+    /// How to re-execute this binary for a hot update.
+    exec: SelfExec,
+    signals: Option<SignalSource>,
+    control: Option<Control>,
+    pending: Vec<Pending>,
+    /// More children may be waiting to be reaped.
+    reap_pending: bool,
+    /// A shutdown or rescue in progress (the first request wins).
+    sequence: Option<Sequence>,
+    /// The client that asked for the sequence, and until when processes
+    /// are not signalled while it is still connected (so it can print the
+    /// answer before `kill(-1)` reaches it).
+    requester: Option<Requester>,
+    helper: Option<Helper>,
+    /// The rescue shell a shutdown took over from (it gets SIGHUP).
+    former_shell: Option<Pid>,
+    /// A hot update was requested; done at the end of an iteration.
+    update_requested: bool,
+    /// Clients waiting for the result of the update.
+    update_waiters: Vec<u64>,
+    /// The new image's preflight, while it runs (see `daemon/event/check.rs`).
+    preflight: Option<crate::update::preflight::Running>,
+    /// `ready-probe` tries in flight (see `daemon/event/probing.rs`).
+    probes: crate::ready::prober::Probes,
+}
+
+/// What one `poll()` found: whether the signalfd may have something (or poll
+/// failed, so it may), and the events of the control socket and clients, of
+/// the log pipes (both in their modules' poll order), and of the readiness
+/// pipes (by descriptor).
+#[derive(Default)]
+struct Woken {
+    signalled: bool,
+    control: Vec<PollFlags>,
+    logs: Vec<PollFlags>,
+    ready: Vec<(RawFd, PollFlags)>,
+    /// The sockets of probe connects (by descriptor).
+    probes: Vec<(RawFd, PollFlags)>,
+    /// The preflight's answer pipe has something (or hung up).
+    preflight: bool,
+}
+
+/// While processes are being waited for at shutdown, look again this often
+/// even without a SIGCHLD (the last one may not be our child).
+const RECHECK_MS: Millis = 50;
+/// Longest wait for the client that asked for a shutdown to go away.
+const REQUESTER_GRACE_MS: Millis = 1_000;
+/// Most restarts kept going after their clients left (each waits for its
+/// services to go down before starting them again).
+const MAX_ORPHANED_RESTARTS: usize = 64;
+/// Consecutive failed loop iterations before the emergency path.
+const MAX_FAILED_ITERATIONS: u32 = 100;
+
+impl Daemon {
+    /// The nearest time something must happen without outside input.
+    fn next_deadline(&self, now: Millis) -> Option<Millis> {
+        let recheck = self
+            .sequence
+            .as_ref()
+            .filter(|s| matches!(s.step(), Step::Term | Step::Kill))
+            .map(|_| now.saturating_add(RECHECK_MS));
+        [
+            self.engine.next_deadline(),
+            self.control.as_ref().and_then(Control::next_deadline),
+            self.sequence.as_ref().and_then(Sequence::deadline),
+            self.host.logs.next_deadline(),
+            self.preflight.as_ref().map(|p| p.deadline),
+            self.host.shortages.deadline(),
+            crate::fds::closer::next_deadline(),
+            self.probes.next_deadline(),
+            // A process spawned with a probe since it was last looked at.
+            self.engine.has_probe_starts().then_some(now),
+            // While the requester may still be there, look every RECHECK_MS
+            // (its exit is no event of ours).
+            self.requester
+                .map(|r| r.until.min(now.saturating_add(RECHECK_MS))),
+            recheck,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Hand what came from outside and was let go of to the closer
+    /// ([`crate::fds::closer`]). No new closer is started while a shutdown waits
+    /// for every process to be gone: it would be waited for too.
+    fn flush_closer(&self, now: Millis) {
+        crate::fds::closer::hold_starts(
+            self.sequence
+                .as_ref()
+                .is_some_and(|s| matches!(s.step(), Step::Term | Step::Kill)),
+        );
+        crate::fds::closer::flush(now);
+    }
+
+    /// The refusal message for state changes while the system goes down.
+    fn frozen(&self) -> Option<String> {
+        self.sequence
+            .as_ref()
+            .filter(|s| s.step() != Step::Shell)
+            .map(|s| format!("the system is going down ({})", s.goal().word()))
+    }
+
+    /// One iteration of the loop (see the module doc for the order).
+    fn iterate(&mut self) {
+        crate::control::fault::on_iteration();
+        let now = now_ms();
+        let mut timeout = poll_timeout(now, self.next_deadline(now));
+        if self.signals.is_none() {
+            // Degraded: without a signalfd, reap on a short timer.
+            timeout = Some(timeout.map_or(100, |t| t.min(100)));
+        }
+        if self.reap_pending || self.control.as_ref().is_some_and(Control::has_ready) {
+            timeout = Some(0); // work is waiting: do not sleep
+        }
+        let Woken {
+            signalled,
+            control: control_events,
+            logs: log_events,
+            ready: ready_events,
+            probes: probe_events,
+            preflight: preflight_event,
+        } = self.wait(now, timeout);
+        // The wait may have lasted the whole idle time: lines read now are
+        // stamped with the time they were read, not the time the loop slept.
+        let now = now_ms();
+        // Before anything can add a log: the events are in poll order.
+        self.host.read_logs(now, &log_events);
+        if signalled {
+            self.drain_signals();
+        }
+        let now = now_ms();
+        self.read_readiness(now, &ready_events);
+        if preflight_event {
+            if let Some(p) = self.preflight.as_mut() {
+                p.read();
+            }
+        }
+        // Without a signalfd, no SIGCHLD tells when: reap on every wakeup.
+        if self.reap_pending || self.signals.is_none() {
+            // As for `tick_logs` below: no log writer starts meanwhile.
+            let going_down = self.engine.is_halting() || self.sequence.is_some();
+            let (engine, host, helper) = (&mut self.engine, &mut self.host, &mut self.helper);
+            let preflight = &mut self.preflight;
+            let probes = &mut self.probes;
+            // Orphans (pids the engine does not own) are reaped silently.
+            self.reap_pending = reap(|pid, status| {
+                // The new image's preflight: never a service.
+                if let Some(p) = preflight.as_mut().filter(|p| p.pid == pid) {
+                    p.status = Some(status);
+                    return;
+                }
+                // A closer (crate::fds::closer) is nobody's business but its own.
+                if crate::fds::closer::reaped(pid) {
+                    return;
+                }
+                // A probe program: its exit 0 makes its service ready.
+                match probes.reaped(now, pid, status) {
+                    Some(Some(main)) => {
+                        engine.ready(host, now, main);
+                        return;
+                    }
+                    Some(None) => return,
+                    None => {}
+                }
+                // Gone: its readiness pipe (if any) can say nothing more.
+                host.ready.forget(pid);
+                if let Some(h) = helper.take_if(|h| h.pid == pid) {
+                    let took = seconds(now.saturating_sub(h.since));
+                    host.log(&format!("{} (pid {pid}) ended in {took}: {status}", h.what));
+                    return;
+                }
+                // A log writer, or a service process whose output is read
+                // to its end before the engine hears of the exit.
+                if host.reaped(now, pid, status, going_down) {
+                    return;
+                }
+                engine.child_exited(host, now, pid, status);
+            });
+        }
+        self.serve_control(now, &control_events);
+        let now = now_ms();
+        // What the requests let go of, before anything else runs.
+        self.flush_closer(now);
+        self.engine.tick(&mut self.host, now);
+        // No log writer starts while a shutdown or rescue is under way.
+        let going_down = self.engine.is_halting() || self.sequence.is_some();
+        self.host.tick_logs(now, going_down);
+        self.host.tick_shortages(now);
+        self.drive_sequence(now);
+        // After reaping and the deadlines: see `daemon/event/probing.rs`.
+        self.run_probes(now_ms(), &probe_events);
+        self.answer_pending(now);
+        if let Some(control) = self.control.as_mut() {
+            crate::control::logfollow::feed_all(&mut self.pending, &self.host.logs, control, now);
+        }
+        if let Some(control) = self.control.as_mut() {
+            control.expire(now);
+        }
+        // Whatever came from outside and was let go of in this iteration.
+        self.flush_closer(now_ms());
+        self.host.console.flush();
+        self.drive_update(now_ms());
+    }
+
+    /// Poll; returns whether the signalfd has something to read (or poll
+    /// failed, so it may), and the control, log and readiness parts of the
+    /// poll results.
+    fn wait(&mut self, now: Millis, timeout: Option<u32>) -> Woken {
+        let mut fds: Vec<PollFd> = Vec::with_capacity(4);
+        if let Some(s) = &self.signals {
+            fds.push(PollFd::new(s.fd(), PollFlags::POLLIN));
+        }
+        if self.host.console.pending() {
+            if let Some(fd) = self.host.console.fd() {
+                fds.push(PollFd::new(fd, PollFlags::POLLOUT));
+            }
+        }
+        let first_ready = fds.len();
+        for fd in self.host.ready.poll_fds() {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
+        let first_probe = fds.len();
+        for fd in self.probes.poll_fds() {
+            fds.push(PollFd::new(fd, PollFlags::POLLOUT));
+        }
+        let first_control = fds.len();
+        if let Some(control) = &self.control {
+            for (fd, flags) in control.poll_interest(now) {
+                fds.push(PollFd::new(fd, flags));
+            }
+        }
+        let first_log = fds.len();
+        for (fd, flags) in self.host.logs.poll_interest() {
+            fds.push(PollFd::new(fd, flags));
+        }
+        let end_log = fds.len();
+        if let Some(out) = self.preflight.as_ref().and_then(|p| p.out.as_ref()) {
+            fds.push(PollFd::new(out.as_fd(), PollFlags::POLLIN));
+        }
+        let t = match timeout {
+            None => PollTimeout::NONE,
+            Some(ms) => PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        };
+        let result = poll(&mut fds, t);
+        // The signalfd, when there is one, is first.
+        let signalled = self.signals.is_some()
+            && fds
+                .first()
+                .and_then(PollFd::revents)
+                .is_some_and(|r| !r.is_empty());
+        let revents = |range: std::ops::Range<usize>| -> Vec<PollFlags> {
+            fds.get(range)
+                .unwrap_or(&[])
+                .iter()
+                .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+                .collect()
+        };
+        let events = revents(first_control..first_log);
+        let log_events = revents(first_log..end_log);
+        let preflight = fds
+            .get(end_log)
+            .and_then(PollFd::revents)
+            .is_some_and(|r| !r.is_empty());
+        let by_fd = |range: std::ops::Range<usize>| -> Vec<(RawFd, PollFlags)> {
+            fds.get(range)
+                .unwrap_or(&[])
+                .iter()
+                .map(|f| {
+                    let ev = f.revents().unwrap_or(PollFlags::empty());
+                    (f.as_fd().as_raw_fd(), ev)
+                })
+                .collect()
+        };
+        let ready = by_fd(first_ready..first_probe);
+        let probes = by_fd(first_probe..first_control);
+        drop(fds);
+        if let Err(e) = result {
+            if e != Errno::EINTR {
+                self.host.log(&format!("poll failed: {}", e.desc()));
+            }
+            return Woken {
+                signalled: true,
+                ..Woken::default()
+            };
+        }
+        Woken {
+            signalled,
+            control: events,
+            logs: log_events,
+            ready,
+            probes,
+            preflight,
+        }
+    }
+
+    fn serve_control(&mut self, now: Millis, events: &[PollFlags]) {
+        let frozen = self.frozen();
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        let requests = if events.is_empty() && !control.has_ready() {
+            Vec::new()
+        } else {
+            let (engine, host) = (&self.engine, &self.host);
+            let may_pass = |uid, pid| fds::may_pass_fds(engine, host, uid, pid);
+            control.handle_events(now, events, &may_pass)
+        };
+        let mut system = Vec::new();
+        let mut fd_requests = Vec::new();
+        for inc in requests {
+            if inc.request.is_fd() {
+                fd_requests.push(inc);
+                continue;
+            }
+            let mut sv = Services {
+                frozen: frozen.clone(),
+                engine: &mut self.engine,
+                tree: &mut self.tree,
+                host: &mut self.host,
+            };
+            // A request that hits an internal error gets an error reply;
+            // the rest of the batch is still served.
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                execute(&mut sv, now, inc.client, inc.uid, &inc.request)
+            }))
+            .unwrap_or_else(|_| {
+                sv.host
+                    .log("internal error while handling a request; continuing");
+                Outcome::Reply(Reply::Error {
+                    code: ErrorCode::Failed,
+                    message: "internal error in cinit; the request was not carried out".to_owned(),
+                })
+            });
+            match outcome {
+                Outcome::Reply(reply) => control.reply(inc.client, now, &reply),
+                // Unprivileged waits are capped (see crate::control::wait).
+                Outcome::Pending(p) => match crate::control::wait::refusal(&self.pending, &p) {
+                    Some(refused) => control.reply(inc.client, now, &refused),
+                    None => self.pending.push(p),
+                },
+                Outcome::System(action) => system.push((inc.client, action)),
+            }
+        }
+        for inc in fd_requests {
+            self.fd_request(now, inc);
+        }
+        for (client, action) in system {
+            self.system_request(now, client, action);
+        }
+    }
+
+    /// Reply to every pending operation that has completed. A client that
+    /// went away does not cancel what it asked for: a restart still starts
+    /// its services again once they are down (at most
+    /// [`MAX_ORPHANED_RESTARTS`] such restarts are kept); other operations
+    /// of a departed client are forgotten.
+    fn answer_pending(&mut self, now: Millis) {
+        let Some(control) = self.control.as_mut() else {
+            self.pending.clear();
+            return;
+        };
+        let mut sv = Services {
+            frozen: None,
+            engine: &mut self.engine,
+            tree: &mut self.tree,
+            host: &mut self.host,
+        };
+        let mut orphans = 0;
+        self.pending.retain_mut(|p| {
+            let connected = control.is_connected(p.client());
+            if !connected {
+                if !p.outlives_client() {
+                    return false;
+                }
+                orphans += 1;
+                if orphans > MAX_ORPHANED_RESTARTS {
+                    return false;
+                }
+            }
+            match progress(&mut sv, now, p) {
+                Some(reply) => {
+                    if connected {
+                        control.reply(p.client(), now, &reply);
+                    }
+                    false
+                }
+                None => connected || p.outlives_client(),
+            }
+        });
+    }
+
+    fn drain_signals(&mut self) {
+        let Some(source) = self.signals.as_mut() else {
+            return;
+        };
+        let mut actions = Vec::new();
+        while let Some(sig) = source.read() {
+            if sig.signal == Signal::SIGCHLD as i32 {
+                // One SIGCHLD stands for any number of exits: reap them all.
+                self.reap_pending = true;
+                continue;
+            }
+            let who = format!("from pid {} uid {}", sig.pid, sig.uid);
+            if !sig.privileged() {
+                self.host
+                    .log(&format!("ignoring {} {who}: not root", sig.name()));
+                continue;
+            }
+            let Some(action) = action_for_signal(sig.signal) else {
+                continue;
+            };
+            actions.push((action, format!("{} {who}", sig.name())));
+        }
+        let now = now_ms();
+        for (action, what) in actions {
+            // One line per signal: what was received, or why it is refused.
+            if let Some(seq) = self.sequence.as_ref().filter(|s| !s.yields_to(action)) {
+                self.host
+                    .log(&format!("{what}: {}", seq.busy_message(action)));
+                continue;
+            }
+            self.host.log(&format!("received {what}"));
+            if let Err(why) = self.begin_action(now, action, None) {
+                self.host.log(&why);
+            }
+        }
+    }
+}
+
+mod start;
+pub use start::main;

@@ -1,0 +1,296 @@
+//! The fd store, the daemon's side: carrying out FD_STORE, FD_FETCH,
+//! FD_DROP and FD_LIST ([`crate::fds::store`] holds the descriptors), who may
+//! do so, and the held descriptors across a hot update.
+//!
+//! Who may: root, or a process of the service itself — one whose session is
+//! the service's (each service runs in a session of its own, led by its
+//! main process), told by the peer pid the kernel gives the control socket
+//! (`SO_PEERCRED`), and only while the process that connected is still the
+//! one with that pid ([`crate::control::peer`]): a caller whose process has gone is
+//! refused, whatever process has its number now. A client in another PID
+//! namespace has no pid here, so only root may act from there. An empty
+//! service name is the caller's own service.
+//!
+//! For a caller other than root, the permission is decided before any
+//! name is looked up, and the name is only compared as text with the
+//! caller's own service ([`crate::daemon::commands::loaded_by_name`]): nothing on
+//! disk is looked at, nothing is loaded, and every refusal reads the same
+//! whatever exists at that path.
+//!
+//! Part of [`crate::daemon`] (a child module sharing the daemon's state).
+
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use super::Daemon;
+use crate::control::peer::Session;
+use crate::control::Incoming;
+use crate::daemon::commands::{loaded_by_name, resolve, Services};
+use crate::daemon::host::RealHost;
+use crate::engine::Engine;
+use crate::fds::store::{self, FdTable, Foreign, Held, Listener, Stored};
+use crate::proto::{ErrorCode, Reply, Request};
+use crate::sys::clock::Millis;
+use crate::update::snapshot::{HeldRecord, Lost};
+
+fn error(code: ErrorCode, message: String) -> Reply {
+    Reply::Error { code, message }
+}
+
+/// The service whose main process leads session `sid`.
+fn service_led_by(engine: &Engine, sid: i32) -> Option<usize> {
+    (0..engine.len()).find(|&i| engine.status(i).and_then(|s| s.pid) == Some(sid))
+}
+
+/// The refusal for a caller whose process has gone since it connected.
+fn gone(pid: i32) -> Reply {
+    error(
+        ErrorCode::Permission,
+        format!(
+            "permission denied: the process that connected (pid {pid}) has gone; \
+             its pid may be another process's now"
+        ),
+    )
+}
+
+/// Whether a client connecting as `uid`, `pid` may pass descriptors at all:
+/// root, or a process of a service that has an `fdstore` file (the only
+/// request that takes one is FD_STORE). Others get their connection's
+/// `SO_PASSRIGHTS` turned off at accept. Decided once per connection: a
+/// service given an `fdstore` file later has its processes connect again.
+pub(super) fn may_pass_fds(engine: &Engine, host: &RealHost, uid: u32, pid: i32) -> bool {
+    uid == 0
+        || service_of_pid(engine, pid)
+            .and_then(|svc| host.dir(svc))
+            .is_some_and(has_capacity_file)
+}
+
+/// The service whose main process leads the session of `pid`, as far as
+/// accept can tell: a decision about the connection's option only, never a
+/// right (requests check the pinned process, [`crate::control::peer`]).
+fn service_of_pid(engine: &Engine, pid: i32) -> Option<usize> {
+    let pid = (pid > 0).then(|| nix::unistd::Pid::from_raw(pid))?;
+    let sid = nix::unistd::getsid(Some(pid)).ok()?;
+    service_led_by(engine, sid.as_raw())
+}
+
+fn has_capacity_file(dir: &Path) -> bool {
+    std::fs::symlink_metadata(dir.join(store::CAPACITY_FILE)).is_ok()
+}
+
+impl Daemon {
+    /// Carry out an fd request and answer it. Descriptors sent with it that
+    /// are not stored are dropped here (to the closer).
+    pub(super) fn fd_request(&mut self, now: Millis, inc: Incoming) {
+        let Incoming {
+            client,
+            uid,
+            pid,
+            request,
+            mut fds,
+        } = inc;
+        let (reply, fd) = match self.fd_service(client, &request, uid, pid) {
+            Err(reply) => (reply, None),
+            Ok(svc) => self.fd_carry_out(svc, &request, &mut fds),
+        };
+        drop(fds);
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        match fd {
+            Some(fd) => control.reply_with_fd(client, now, &reply, fd),
+            None => control.reply(client, now, &reply),
+        }
+    }
+
+    /// The service a request is about, if the caller may touch its
+    /// descriptors.
+    fn fd_service(
+        &mut self,
+        client: u64,
+        request: &Request,
+        uid: u32,
+        pid: i32,
+    ) -> Result<usize, Reply> {
+        let service = match request {
+            Request::FdStore { service, .. }
+            | Request::FdFetch { service, .. }
+            | Request::FdDrop { service, .. }
+            | Request::FdList { service } => service,
+            _ => return Err(error(ErrorCode::Usage, "not an fd request".into())),
+        };
+        if uid == 0 && !service.is_empty() {
+            // Root may touch any service's: no need to know whose process
+            // this is.
+            let mut sv = Services {
+                frozen: None,
+                engine: &mut self.engine,
+                tree: &mut self.tree,
+                host: &mut self.host,
+            };
+            return resolve(&mut sv, service).map_err(|m| error(ErrorCode::Usage, m));
+        }
+        // The caller's own service, from the session of the process that
+        // connected (getsid, then the check that it is still that process).
+        let session = self
+            .control
+            .as_ref()
+            .map_or(Session::Gone, |c| c.peer_session(client));
+        let own = match session {
+            Session::Gone => return Err(gone(pid)),
+            Session::Outside | Session::In(None) => None,
+            Session::In(Some(sid)) => service_led_by(&self.engine, sid),
+        };
+        if service.is_empty() {
+            return own.ok_or_else(|| {
+                error(
+                    ErrorCode::Usage,
+                    format!(
+                        "no service given, and the caller (pid {pid}) is not part of a \
+                         running service; name the service"
+                    ),
+                )
+            });
+        }
+        // Not root: the name must spell the caller's own service. Compared
+        // as text, after the permission is known.
+        match own {
+            Some(svc) if loaded_by_name(&self.tree, service) == Some(svc) => Ok(svc),
+            _ => Err(error(
+                ErrorCode::Permission,
+                format!(
+                    "permission denied: only root or a process of {service} may use its \
+                     descriptors (you are uid {uid})"
+                ),
+            )),
+        }
+    }
+
+    fn fd_carry_out(
+        &mut self,
+        svc: usize,
+        request: &Request,
+        fds: &mut Vec<Foreign>,
+    ) -> (Reply, Option<Foreign>) {
+        let name = self
+            .engine
+            .status(svc)
+            .map(|s| s.name.to_string())
+            .unwrap_or_default();
+        let failed = |e: store::FdError| error(ErrorCode::Failed, format!("{name}: {e}"));
+        let table = &mut self.host.fds;
+        match request {
+            Request::FdStore { name: fd_name, .. } => {
+                if fds.is_empty() {
+                    let m = "storing takes one descriptor sent with the request; none came";
+                    return (error(ErrorCode::Usage, m.into()), None);
+                }
+                let capacity = match self.host.dir(svc).map(store::read_capacity) {
+                    Some(Ok(n)) => n,
+                    Some(Err(e)) => {
+                        let m = format!("{name}: cannot store descriptors: {e}");
+                        return (error(ErrorCode::Failed, m), None);
+                    }
+                    None => 0,
+                };
+                // The first one; any others are closed with the request.
+                let Some(fd) = (!fds.is_empty()).then(|| fds.remove(0)) else {
+                    return (error(ErrorCode::Usage, "no descriptor".into()), None);
+                };
+                let table = &mut self.host.fds;
+                match table.store(svc, fd_name, fd, capacity, store::same_file) {
+                    Ok(()) => (Reply::Ok { message: None }, None),
+                    Err(e) => (failed(e), None),
+                }
+            }
+            Request::FdFetch {
+                name: fd_name,
+                remove,
+                ..
+            } => match table.fetch(svc, fd_name, *remove) {
+                Ok(fd) => (
+                    Reply::FdPassed {
+                        name: fd_name.clone(),
+                    },
+                    Some(fd),
+                ),
+                Err(e) => (failed(e), None),
+            },
+            Request::FdDrop { name: fd_name, .. } => match table.drop_stored(svc, fd_name) {
+                Ok(()) => (Reply::Ok { message: None }, None),
+                Err(e) => (failed(e), None),
+            },
+            _ => (Reply::Fds(table.list(svc, store::describe)), None),
+        }
+    }
+}
+
+/// What the snapshot records of the held descriptors (they stay owned by
+/// the table: the exec may fail).
+pub(super) fn export(table: &FdTable) -> Vec<HeldRecord> {
+    use std::os::fd::AsRawFd;
+    table
+        .services()
+        .map(|(svc, h)| HeldRecord {
+            svc: u32::try_from(svc).unwrap_or(u32::MAX),
+            listeners: h
+                .listeners
+                .iter()
+                .map(|l| (l.spec.clone(), l.fd.as_raw_fd()))
+                .collect(),
+            stored: h
+                .stored
+                .iter()
+                .map(|s| (s.name.clone(), s.fd.as_raw_fd()))
+                .collect(),
+        })
+        .collect()
+}
+
+/// Take over the held descriptors the previous image handed over. A
+/// descriptor that is not open, is claimed twice, or belongs to a service
+/// that was not restored, is reported (and, if open, closed later with
+/// everything nobody owns).
+pub(super) fn adopt(
+    records: Vec<HeldRecord>,
+    services: usize,
+    is_open: impl Fn(RawFd) -> bool,
+    taken: &[RawFd],
+    lost: &mut Lost,
+) -> FdTable {
+    let mut table = FdTable::default();
+    let mut claimed: Vec<RawFd> = taken.to_vec();
+    let mut take = |fd: RawFd, what: &str, lost: &mut Lost| {
+        if fd < 3 || !is_open(fd) || claimed.contains(&fd) {
+            lost.push(format!("held descriptor {what} (fd {fd}) did not survive"));
+            return None;
+        }
+        claimed.push(fd);
+        // SAFETY: the snapshot names the descriptor as one the previous
+        // image held; it is open and claimed by nothing else here.
+        Some(Foreign::new(unsafe { OwnedFd::from_raw_fd(fd) }))
+    };
+    for r in records {
+        let svc = usize::try_from(r.svc).unwrap_or(usize::MAX);
+        if svc >= services {
+            lost.push(format!(
+                "descriptors held for service #{} (not restored)",
+                r.svc
+            ));
+            continue;
+        }
+        let mut held = Held::default();
+        for (spec, fd) in r.listeners {
+            if let Some(fd) = take(fd, &spec.name, lost) {
+                held.listeners.push(Listener { spec, fd });
+            }
+        }
+        for (name, fd) in r.stored {
+            if let Some(fd) = take(fd, &name, lost) {
+                held.stored.push(Stored { name, fd });
+            }
+        }
+        table.insert_adopted(svc, held);
+    }
+    table
+}

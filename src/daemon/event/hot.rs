@@ -1,0 +1,335 @@
+//! Hot update, the daemon's side: write the snapshot and re-execute
+//! ([`Daemon::hot_update`]), and carry on from a snapshot in the new image
+//! ([`Daemon::restore`]).
+//!
+//! Part of [`crate::daemon`] (a child module sharing the daemon's state).
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use super::start::signals_or_log;
+use super::Daemon;
+use crate::config::paths::Paths;
+use crate::config::tree::Tree;
+use crate::control::Control;
+use crate::daemon::host::RealHost;
+use crate::engine::Engine;
+use crate::proto::{ErrorCode, Reply};
+use crate::ready::pipe::ReadyPipes;
+use crate::sys::clock::Millis;
+use crate::sys::console::Console;
+use crate::sys::signals::SignalSource;
+use crate::update::snapshot::{self, ConsoleState, Lost, Snapshot, TimelineState};
+use crate::update::{self, SelfExec};
+
+/// Adopt descriptor `fd` from the previous image, if it is really open.
+fn adopt_fd(fd: i32) -> Option<OwnedFd> {
+    // SAFETY: the snapshot names the descriptor as one the previous image
+    // owned and handed over; it is open, and nothing else here owns it.
+    (fd >= 3 && update::is_open(fd)).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The boot timeline as the snapshot holds it.
+fn timeline_state(engine: &Engine) -> TimelineState {
+    let (started, times) = engine.export_times();
+    TimelineState { started, times }
+}
+
+impl Daemon {
+    /// The descriptors a hot update hands to the next image: the control
+    /// socket and its clients, and both console descriptors.
+    fn handed_fds(&self) -> Vec<i32> {
+        let mut fds: Vec<i32> = self
+            .control
+            .as_ref()
+            .map(Control::raw_fds)
+            .unwrap_or_default();
+        fds.extend(self.host.console.fd().map(|f| f.as_raw_fd()));
+        fds.extend(self.host.child_stdio.as_ref().map(|f| f.as_raw_fd()));
+        fds.extend(self.host.logs.raw_fds());
+        fds.extend(self.host.ready.raw_fds());
+        fds.extend(self.host.fds.raw_fds());
+        fds
+    }
+
+    /// After a restore: operations naming services that were not restored,
+    /// and busy clients that nothing would ever answer, get an error now
+    /// instead of waiting forever.
+    fn drop_unanswerable(&mut self, waiters: &[u64], lost: &mut Lost) {
+        let n = self.engine.len();
+        let now = crate::sys::clock::now_ms();
+        let (keep, stale): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.services().all(|i| i < n));
+        self.pending = keep;
+        let Some(control) = self.control.as_mut() else {
+            return;
+        };
+        let answered: Vec<u64> = self
+            .pending
+            .iter()
+            .map(crate::control::pending::Pending::client)
+            .chain(waiters.iter().copied())
+            .collect();
+        let orphaned: Vec<u64> = control
+            .busy_clients()
+            .into_iter()
+            .filter(|c| !answered.contains(c))
+            .collect();
+        if !stale.is_empty() || !orphaned.is_empty() {
+            lost.push(format!(
+                "{} requests in progress (their clients get an error)",
+                orphaned.len()
+            ));
+        }
+        let reply = Reply::Error {
+            code: ErrorCode::Failed,
+            message: "the request was lost in a hot update of cinit; send it again".into(),
+        };
+        for c in orphaned {
+            control.reply(c, now, &reply);
+        }
+    }
+
+    /// Re-execute cinit, the image open at `image` (proved by its
+    /// preflight), with a snapshot of everything. Returns only if the exec
+    /// failed; the daemon then carries on unchanged.
+    pub(super) fn hot_update(&mut self, now: Millis, image: i32) {
+        // The exec would close what is not handed over in this thread:
+        // clients with descriptors in transit go to the closer first, and
+        // everything queued for it must have gone.
+        if let Some(control) = self.control.as_mut() {
+            control.drop_unhanded();
+        }
+        crate::fds::closer::flush(now);
+        let waiting = crate::fds::closer::pending();
+        if waiting > 0 {
+            let message = format!(
+                "update refused: {waiting} descriptors wait to be closed (no closer process \
+                 can be started now); try again"
+            );
+            self.cancel_update(now, &message);
+            return;
+        }
+        let path = self
+            .exec
+            .path
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        self.host.log(&format!(
+            "update: re-executing {path} with {} services",
+            self.engine.len()
+        ));
+        let (nodes, services) = self.engine.export();
+        let (pending_out, dropped) = self.host.console.export();
+        let snap = Snapshot {
+            writer: crate::version(),
+            tree: Some(self.tree.export()),
+            nodes,
+            services,
+            console: Some(ConsoleState {
+                log_fd: self.host.console.fd().map_or(-1, |f| f.as_raw_fd()),
+                child_fd: self.host.child_stdio.as_ref().map_or(-1, |f| f.as_raw_fd()),
+                pending: pending_out,
+                dropped,
+            }),
+            control: self.control.as_ref().map(Control::export),
+            pending: self.pending.clone(),
+            waiters: self.update_waiters.clone(),
+            logs: self.host.logs.export(),
+            ready: self.host.ready.export(),
+            timeline: Some(timeline_state(&self.engine)),
+            held: super::fds::export(&self.host.fds),
+        };
+        let bytes = snapshot::encode(&snap);
+        // Probes in flight are not handed over: their sockets would close at
+        // the exec anyway, and a probe program left running would be an
+        // orphan of the new cinit, running on past its deadline. The new
+        // cinit probes the services still `starting` from scratch.
+        self.probes.drop_all();
+        let why = update::exec_with_snapshot(&self.exec, image, &bytes, &self.handed_fds());
+        // Still here: the exec failed; probe again what was being probed.
+        self.engine.requeue_probes();
+        // Otherwise nothing changed.
+        let message = format!("update failed: {why}; the running cinit carries on");
+        self.cancel_update(now, &message);
+    }
+
+    /// Tell everyone waiting for an update that it did not happen.
+    pub(super) fn cancel_update(&mut self, now: Millis, message: &str) {
+        self.host.log(message);
+        let message = message.to_string();
+        let waiters = std::mem::take(&mut self.update_waiters);
+        if let Some(control) = self.control.as_mut() {
+            let reply = Reply::Error {
+                code: ErrorCode::Failed,
+                message,
+            };
+            for c in waiters {
+                control.reply(c, now, &reply);
+            }
+        }
+    }
+
+    /// Carry on from the previous image's snapshot: adopt its descriptors,
+    /// services and clients; report what could not be adopted.
+    pub(super) fn restore(
+        snap: Snapshot,
+        mut lost: Lost,
+        signals: nix::Result<SignalSource>,
+        paths: Paths,
+        exec: SelfExec,
+    ) -> Daemon {
+        // The limit stays raised across `execve`; the original comes along.
+        let limit_note = crate::sys::nofile::raise_at_start(true);
+        let (log_fd, child_fd, pending, dropped) = match snap.console {
+            Some(c) => (
+                adopt_fd(c.log_fd),
+                adopt_fd(c.child_fd),
+                c.pending,
+                c.dropped,
+            ),
+            None => (None, None, Vec::new(), 0),
+        };
+        let (log_fd, child_fd) = match (log_fd, child_fd) {
+            (Some(l), Some(c)) => (Some(l), Some(c)),
+            _ => {
+                lost.push("console descriptors lost; console opened again".to_string());
+                let (fds, _) = crate::daemon::boot::setup_console(&paths.console);
+                (fds.log, fds.child)
+            }
+        };
+        crate::daemon::emergency::set_console(
+            log_fd.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            child_fd.as_ref().map_or(-1, |f| f.as_raw_fd()),
+        );
+        let mut host = RealHost::new(Console::adopt(log_fd, pending, dropped), child_fd);
+        host.logs
+            .console_is_kernels(crate::config::paths::is_kernel_console(&paths.console));
+        let signals = signals_or_log(&mut host, signals);
+        let control = match snap.control.map(|c| Control::adopt(c, update::is_open)) {
+            Some(Ok((control, notes))) => {
+                lost.extend(notes);
+                Some(control)
+            }
+            Some(Err(why)) => {
+                lost.push(why);
+                None
+            }
+            None => None,
+        };
+        // Readiness pipes: every descriptor adopted so far is taken.
+        let mut taken: Vec<i32> = control.as_ref().map(Control::raw_fds).unwrap_or_default();
+        taken.extend(host.console.fd().map(|f| f.as_raw_fd()));
+        taken.extend(host.child_stdio.as_ref().map(|f| f.as_raw_fd()));
+        taken.extend(signals.as_ref().map(|s| s.fd().as_raw_fd()));
+        let (ready, notes) = ReadyPipes::adopt(snap.ready, &taken);
+        for n in notes {
+            lost.push(format!(
+                "{n}; its service stays starting until it exits or times out"
+            ));
+        }
+        host.ready = ready;
+        let services = snap.nodes.len();
+        let (engine, tree) = match snap.tree {
+            Some(t) if t.dirs.len() == services => {
+                let (mut engine, notes) = Engine::restore(snap.nodes.clone(), &snap.services);
+                if let Some(tl) = &snap.timeline {
+                    engine.restore_times(tl.started, &tl.times);
+                }
+                lost.extend(notes);
+                host.add_dirs(&t.dirs);
+                lost.extend(host.logs.adopt(snap.logs, engine.len(), update::is_open));
+                // Held descriptors: every descriptor adopted so far is taken.
+                taken.extend(host.ready.raw_fds());
+                taken.extend(host.logs.raw_fds());
+                host.fds =
+                    super::fds::adopt(snap.held, engine.len(), update::is_open, &taken, &mut lost);
+                (engine, Tree::restore(t, snap.nodes))
+            }
+            _ => {
+                lost.push(format!(
+                    "the service tree was lost; {services} services keep running \
+                     unsupervised"
+                ));
+                (Engine::new(Vec::new()), Tree::new(&paths.svc))
+            }
+        };
+        let mut daemon = Daemon::assemble(host, engine, tree, paths, exec, signals, control);
+        // The old cinit's probes were dropped before the exec: probe the
+        // services still `starting` again, from the first try.
+        daemon.engine.requeue_probes();
+        daemon.pending = snap.pending;
+        daemon.drop_unanswerable(&snap.waiters, &mut lost);
+        // A descriptor the snapshot handed over but nothing adopted is closed.
+        // Adopted descriptors are ours again: close-on-exec, as at boot.
+        for fd in daemon.handed_fds() {
+            let _ = update::set_cloexec(fd, true);
+        }
+        let mut keep = daemon.handed_fds();
+        keep.extend(daemon.signals.as_ref().map(|s| s.fd().as_raw_fd()));
+        // Made by this image while adopting the clients, not handed over.
+        keep.extend(
+            daemon
+                .control
+                .as_ref()
+                .map(Control::pidfds)
+                .unwrap_or_default(),
+        );
+        let closed = update::close_others(&keep);
+        crate::sys::nofile::reserve_spares();
+        if daemon.control.is_none() {
+            // The old listener is closed by now, so its socket file is stale
+            // and a fresh one takes its place.
+            match Control::open(&daemon.paths.ctl) {
+                Ok((control, _)) => {
+                    lost.push("control clients lost; listening again".to_string());
+                    daemon.control = Some(control);
+                }
+                Err(e) => lost.push(format!("no control socket: {e}")),
+            }
+        }
+        let version = crate::version();
+        let from = if snap.writer.is_empty() {
+            "an unknown version".to_string()
+        } else {
+            snap.writer
+        };
+        daemon.host.log(&format!(
+            "cinit {version} took over from cinit {from} as PID 1: {} services kept",
+            daemon.engine.len()
+        ));
+        if let Some(note) = limit_note {
+            daemon.host.log(&note);
+        }
+        if closed > 0 {
+            daemon.host.log(&format!(
+                "update: closed {closed} descriptor(s) nobody owns"
+            ));
+        }
+        for l in &lost {
+            daemon.host.log(&format!("update: lost: {l}"));
+        }
+        let now = crate::sys::clock::now_ms();
+        let message = if lost.is_empty() {
+            format!("updated: cinit {version} is running (was {from})")
+        } else {
+            format!(
+                "updated with losses: cinit {version} is running (was {from}); {}",
+                lost.join("; ")
+            )
+        };
+        if let Some(control) = daemon.control.as_mut() {
+            for c in snap.waiters {
+                control.reply(
+                    c,
+                    now,
+                    &Reply::Ok {
+                        message: Some(message.clone()),
+                    },
+                );
+            }
+        }
+        daemon
+    }
+}

@@ -1,0 +1,369 @@
+//! The engine's window on the real system: spawning (stdio from the
+//! service's log, [`crate::logs`], and a readiness pipe at
+//! `notification-fd`), signalling process groups, and logging state changes.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use nix::sys::signal::Signal;
+use nix::unistd::Pid as NixPid;
+
+use crate::config::svcdir::read_exec;
+use crate::engine::state::{SpawnError, State};
+use crate::engine::{Host, Report, Role, Spawned};
+use crate::fds::store::FdTable;
+use crate::logs::Logs;
+use crate::ready::pipe::ReadyPipes;
+use crate::sys::clock::now_ms;
+use crate::sys::clock::seconds;
+use crate::sys::clock::Millis;
+use crate::sys::console::Console;
+use crate::sys::process::Pid;
+use crate::sys::shortage::{Said, Shortages};
+use crate::sys::spawn::spawn;
+
+pub struct RealHost {
+    pub console: Console,
+    /// Service output and cinit's own messages.
+    pub logs: Logs,
+    /// Console fd given to children as stdio (≥ 3, close-on-exec).
+    pub child_stdio: Option<OwnedFd>,
+    /// Service directory of each engine index, and the same as C strings.
+    dirs: Vec<PathBuf>,
+    cdirs: Vec<CString>,
+    /// Read ends of the readiness pipes of processes not ready yet.
+    pub ready: ReadyPipes,
+    /// Sockets and stored descriptors held for services.
+    pub fds: FdTable,
+    /// Starts failing for want of descriptors, memory or processes.
+    pub shortages: Shortages,
+    /// The service whose next `backoff` line is left out: its start failed
+    /// with a shortage already said ([`Said::Repeat`]).
+    quiet: Option<usize>,
+}
+
+impl RealHost {
+    pub fn new(console: Console, child_stdio: Option<OwnedFd>) -> RealHost {
+        RealHost {
+            console,
+            logs: Logs::new(),
+            child_stdio,
+            dirs: Vec::new(),
+            cdirs: Vec::new(),
+            ready: ReadyPipes::default(),
+            fds: FdTable::default(),
+            shortages: Shortages::default(),
+            quiet: None,
+        }
+    }
+
+    /// Register the directories of newly added services (in index order).
+    pub fn add_dirs(&mut self, dirs: &[PathBuf]) {
+        for d in dirs {
+            self.cdirs
+                .push(CString::new(d.as_os_str().as_bytes()).unwrap_or_default());
+            self.dirs.push(d.clone());
+        }
+    }
+
+    /// The directory of service `svc`.
+    pub fn dir(&self, svc: usize) -> Option<&std::path::Path> {
+        self.dirs.get(svc).map(PathBuf::as_path)
+    }
+
+    pub fn log(&mut self, text: &str) {
+        let now = now_ms();
+        self.logs.own_line(now, text, &mut self.console);
+    }
+
+    /// Read the service pipes poll found readable ([`Logs::handle_events`]).
+    pub fn read_logs(&mut self, now: Millis, events: &[nix::poll::PollFlags]) {
+        self.logs.handle_events(now, events, &mut self.console);
+    }
+
+    /// A child was reaped: the end of a service process's output is read;
+    /// a log writer is scheduled to start again (not while the system is
+    /// `going_down`). Returns true for a log writer (no business of the
+    /// engine's).
+    pub fn reaped(
+        &mut self,
+        now: Millis,
+        pid: Pid,
+        status: crate::sys::process::ExitStatus,
+        going_down: bool,
+    ) -> bool {
+        if let Some(note) = self.logs.writer_exited(now, pid, status, going_down) {
+            if let Some(note) = note {
+                self.log(&note);
+            }
+            return true;
+        }
+        self.logs.process_exited(now, pid, &mut self.console);
+        false
+    }
+
+    /// Count a start's outcome against the shortages: say a new one, end
+    /// those that are over, and mark a repeat's `backoff` line as quiet.
+    fn note_start(&mut self, svc: usize, result: &Result<Spawned, SpawnError>) {
+        let now = now_ms();
+        match result {
+            Ok(Spawned::Pid(_)) => {
+                for line in self.shortages.started(now) {
+                    self.log(&line);
+                }
+            }
+            Ok(Spawned::Nothing) => {}
+            Err(SpawnError::Exec { errno, .. } | SpawnError::Listen { errno, .. }) => {
+                match self.shortages.failed(*errno, now) {
+                    Said::First(line) => self.log(&line),
+                    Said::Repeat => self.quiet = Some(svc),
+                    Said::Other => {}
+                }
+            }
+            Err(SpawnError::Config(_)) => {}
+        }
+    }
+
+    /// End the shortages that are over ([`Shortages::tick`]).
+    pub fn tick_shortages(&mut self, now: Millis) {
+        for line in self.shortages.tick(now) {
+            self.log(&line);
+        }
+    }
+
+    /// The logs' timed work ([`Logs::tick`]).
+    pub fn tick_logs(&mut self, now: Millis, halting: bool) {
+        let fd = self.child_stdio.as_ref().map(|f| f.as_raw_fd());
+        self.logs.missed_note(now, &mut self.console);
+        for note in self.logs.tick(now, halting, fd, &mut self.console) {
+            self.log(&note);
+        }
+    }
+}
+
+impl RealHost {
+    /// Spawn `role` of `svc`; with `ready_fd`, also a readiness pipe whose
+    /// write end the child gets at that descriptor (and only the child: the
+    /// parent's copy closes when this returns).
+    fn spawn_with(
+        &mut self,
+        svc: usize,
+        role: Role,
+        ready_fd: Option<RawFd>,
+    ) -> Result<Spawned, SpawnError> {
+        let (Some(dir), Some(cdir)) = (self.dirs.get(svc), self.cdirs.get(svc)) else {
+            return Err(SpawnError::Config("unknown service".into()));
+        };
+        let which = match role {
+            Role::On => "on",
+            Role::Off => "off",
+        };
+        let mut spec = match read_exec(dir, which) {
+            Ok(Some(spec)) => spec,
+            // No program: nothing to run, a success (a grouping service) —
+            // unless the service directory itself is gone since it was loaded.
+            Ok(None) => {
+                return match std::fs::symlink_metadata(dir) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SpawnError::Config(
+                        format!("{}: service directory is gone", dir.display()),
+                    )),
+                    _ => Ok(Spawned::Nothing),
+                };
+            }
+            // Out of descriptors or memory while reading the service's
+            // files: `on` cannot be executed for now, as temporary as the
+            // same errno from the exec itself.
+            Err(e) => return Err(file_error(&e, &dir.join(which))),
+        };
+        let stdio: RawFd = match &self.child_stdio {
+            Some(fd) => fd.as_raw_fd(),
+            None => return Err(SpawnError::Config("no console for stdio".into())),
+        };
+        // Named after the service's program, even when it is started
+        // through the `--listen-exec` trampoline.
+        let program = String::from_utf8_lossy(spec.path.as_bytes()).into_owned();
+        let exec_error = |errno| SpawnError::Exec {
+            path: program.clone(),
+            errno,
+        };
+        // A pipe that cannot be made (a full descriptor table) is as
+        // temporary as the same errno from the exec: a backoff and a retry.
+        let pipe = ready_fd
+            .map(|target| ReadyPipes::open(target).map(|p| (p, target)))
+            .transpose()
+            .map_err(exec_error)?;
+        // The service's sockets and stored descriptors, at 3, 4, …
+        let passed = match role {
+            Role::On => held_fds(&mut self.fds, svc, dir, ready_fd)?,
+            Role::Off => Vec::new(),
+        };
+        if !passed.is_empty() {
+            let names: Vec<&str> = passed.iter().map(|(_, n)| n.as_str()).collect();
+            spec = crate::fds::listen_exec::wrap(&spec, &names).map_err(exec_error)?;
+        }
+        let (mut fds, notes) = self.logs.stdio(svc, dir, stdio, now_ms());
+        fds.extra.extend(
+            passed
+                .iter()
+                .zip(FIRST_PASSED_FD..)
+                .map(|((fd, _), t)| (*fd, t)),
+        );
+        if let Some((p, target)) = &pipe {
+            fds.extra.push((p.write.as_raw_fd(), *target));
+        }
+        let spawned = spawn(&spec, cdir, &fds);
+        for note in notes {
+            self.log(&note);
+        }
+        let pid = spawned.map_err(exec_error)?;
+        self.logs.track(pid, svc);
+        if let Some((p, _)) = pipe {
+            self.ready.watch(p.read, pid, svc);
+        }
+        Ok(Spawned::Pid(pid))
+    }
+}
+
+impl RealHost {
+    /// Spawn a `ready-probe` program of `svc` (`argv`, program first) as the
+    /// service's own `on` is spawned ([`spawn`]: clean signal mask and
+    /// dispositions, its own session, only its stdio): in the service
+    /// directory (a relative program is found there), with the
+    /// environment of `on.env`, its output in the service's log, stdin
+    /// `/dev/null`, and no sockets or readiness pipe. Returns the pid or
+    /// the errno.
+    pub fn spawn_probe(&mut self, svc: usize, argv: &[String]) -> Result<Pid, i32> {
+        let (Some(dir), Some(cdir)) = (self.dirs.get(svc), self.cdirs.get(svc)) else {
+            return Err(libc::EINVAL);
+        };
+        let envp = match read_exec(dir, "on") {
+            Ok(spec) => spec.map(|s| s.envp).unwrap_or_default(),
+            Err(e) => return Err(e.errno.unwrap_or(libc::EINVAL)),
+        };
+        let argv: Vec<CString> = argv
+            .iter()
+            .map(|a| CString::new(a.as_bytes()).map_err(|_| libc::EINVAL))
+            .collect::<Result<_, _>>()?;
+        let path = argv.first().cloned().ok_or(libc::EINVAL)?;
+        let spec = crate::sys::spawn::ExecSpec { path, argv, envp };
+        let stdio: RawFd = match &self.child_stdio {
+            Some(fd) => fd.as_raw_fd(),
+            None => return Err(libc::EBADF),
+        };
+        let (mut fds, notes) = self.logs.stdio(svc, dir, stdio, now_ms());
+        fds.stdin = None;
+        fds.extra.clear();
+        let spawned = spawn(&spec, cdir, &fds);
+        for note in notes {
+            self.log(&note);
+        }
+        spawned
+    }
+}
+
+/// A service file that could not be read. Out of descriptors or memory,
+/// `program` cannot be executed for now, as temporary as the same errno
+/// from the exec (a respawn service backs off and retries); anything else
+/// is a configuration error.
+fn file_error(e: &crate::config::svcdir::FileError, program: &std::path::Path) -> SpawnError {
+    let err = match e.errno {
+        Some(errno) => SpawnError::Exec {
+            path: program.to_string_lossy().into_owned(),
+            errno,
+        },
+        None => SpawnError::Config(e.to_string()),
+    };
+    if err.is_transient() {
+        err
+    } else {
+        SpawnError::Config(e.to_string())
+    }
+}
+
+/// The first descriptor number a service's sockets and stored descriptors
+/// get (after stdin, stdout and stderr, as `sd_listen_fds` expects).
+const FIRST_PASSED_FD: RawFd = 3;
+
+/// Bind the sockets the service's `sockets` file declares (those held from
+/// an earlier start are kept) and list what `on` is passed: the sockets,
+/// then the stored descriptors, with their names.
+fn held_fds(
+    table: &mut FdTable,
+    svc: usize,
+    dir: &std::path::Path,
+    ready_fd: Option<RawFd>,
+) -> Result<Vec<(RawFd, String)>, SpawnError> {
+    // Out of descriptors, even a missing `sockets` file cannot be looked
+    // for (the kernel takes the descriptor number before the path).
+    let specs = crate::config::sockets::load(dir).map_err(|e| file_error(&e, &dir.join("on")))?;
+    table
+        .set_listeners(svc, specs, crate::fds::listen::bind)
+        .map_err(|e| match e.errno {
+            Some(errno) => SpawnError::Listen {
+                message: e.message,
+                errno,
+            },
+            None => SpawnError::Config(e.message),
+        })?;
+    let passed: Vec<(RawFd, String)> = table
+        .passed(svc)
+        .into_iter()
+        .map(|(fd, n)| (fd, n.to_string()))
+        .collect();
+    let last = FIRST_PASSED_FD.saturating_add(passed.len() as RawFd);
+    if let Some(n) = ready_fd.filter(|n| (FIRST_PASSED_FD..last).contains(n)) {
+        return Err(SpawnError::Config(format!(
+            "{}: notification-fd {n} is one of the descriptors the service is passed \
+                 ({FIRST_PASSED_FD} to {}); choose {last} or above",
+            dir.display(),
+            last - 1
+        )));
+    }
+    Ok(passed)
+}
+
+impl Host for RealHost {
+    fn spawn(&mut self, svc: usize, role: Role) -> Result<Spawned, SpawnError> {
+        let result = self.spawn_with(svc, role, None);
+        self.note_start(svc, &result);
+        result
+    }
+
+    fn spawn_ready(&mut self, svc: usize, fd: i32) -> Result<Spawned, SpawnError> {
+        let result = self.spawn_with(svc, Role::On, Some(fd));
+        self.note_start(svc, &result);
+        result
+    }
+
+    fn signal_group(&mut self, pgid: Pid, sig: Signal) {
+        // Never pgid 0 (our own group), 1 (init's group) or negative (-1 = all).
+        if pgid > 1 {
+            let _ = nix::sys::signal::killpg(NixPid::from_raw(pgid), sig);
+        }
+    }
+
+    fn report(&mut self, svc: usize, name: &str, r: Report) {
+        self.logs.set_name(svc, name);
+        // A line per start, finish and failure; `waiting` is the quiet
+        // default (a grouping parked by a stop says why), and so is the
+        // backoff of a shortage said already.
+        let quiet = self.quiet.take() == Some(svc) && r.state == State::Backoff;
+        if r.state == State::Waiting && r.detail.is_none() || quiet {
+            return;
+        }
+        let mut text = format!("{} {name}", r.state);
+        if let Some(pid) = r.pid {
+            text.push_str(&format!(" (pid {pid})"));
+        }
+        if let Some(took) = r.took {
+            text.push_str(&format!(" in {}", seconds(took)));
+        }
+        if let Some(detail) = r.detail {
+            text.push_str(": ");
+            text.push_str(&detail);
+        }
+        self.log(&text);
+    }
+}

@@ -1,0 +1,133 @@
+//! Running a service's main process: the spawn itself (first start,
+//! restart, end of backoff), and what happens when a respawn service exits
+//! (an immediate restart, or backoff after quick deaths).
+//!
+//! Part of [`crate::engine`] (a child module, so it shares the engine's
+//! private state), split out because it is a responsibility of its own.
+
+use super::{
+    restart_delay, seconds, Change, Engine, Host, Millis, Node, Phase, Role, Spawned,
+    BACKOFF_FIRST_MS, STABLE_MS,
+};
+use crate::engine::state::Reason;
+use crate::sys::process::ExitStatus;
+
+impl Engine {
+    /// Spawn the main process (first start, restart, or end of backoff).
+    pub(super) fn spawn_main(
+        &mut self,
+        host: &mut dyn Host,
+        now: Millis,
+        i: usize,
+        note: Option<String>,
+    ) {
+        if self.halting {
+            let detail = Some("not started: the system is going down".to_string());
+            self.enter(host, now, i, Change::to(Phase::Stopped).detail(detail));
+            return;
+        }
+        if let Some(reason) = self.nodes.get(i).and_then(|n| n.broken.clone()) {
+            self.end(host, now, i, Phase::Failed, reason);
+            return;
+        }
+        let respawn = self.respawns(i);
+        self.note_startable(i, now);
+        let ready_fd = self.nodes.get(i).and_then(Node::ready_fd);
+        let spawned = match ready_fd {
+            Some(fd) => host.spawn_ready(i, fd),
+            None => host.spawn(i, Role::On),
+        };
+        match spawned {
+            Ok(Spawned::Pid(pid)) => {
+                self.pids.insert(pid, (i, Role::On));
+                // A service that signals readiness (or is probed) has
+                // started only once it is ready (see `ready`), not at the
+                // spawn.
+                let gated = self.nodes.get(i).is_some_and(Node::gated);
+                let up_now = respawn && !gated;
+                if gated && self.nodes.get(i).is_some_and(|n| n.probe.is_some()) {
+                    self.probe_starts.push((i, pid));
+                }
+                if let Some(s) = self.svcs.get_mut(i) {
+                    s.spawned_at = now;
+                    s.started_once |= up_now;
+                }
+                let phase = if up_now {
+                    Phase::Running { pid }
+                } else {
+                    Phase::Starting {
+                        pid,
+                        deadline: self.ready_deadline(i, now),
+                    }
+                };
+                self.enter(host, now, i, Change::to(phase).detail(note));
+            }
+            Ok(Spawned::Nothing) => {
+                let detail = respawn.then(|| "nothing to run (no on)".to_string());
+                self.enter(host, now, i, Change::to(Phase::Done).detail(detail));
+            }
+            Err(err) if respawn && err.is_transient() => {
+                let quick = self.bump_quick_deaths(i, now, false);
+                let delay = restart_delay(quick).max(BACKOFF_FIRST_MS);
+                let detail = format!("{err}; retry in {}", seconds(delay));
+                let until = now.saturating_add(delay);
+                let change = Change::to(Phase::Backoff { until }).reason(Reason::Spawn(err));
+                self.enter(host, now, i, change.detail(detail));
+            }
+            Err(err) => {
+                let reason = Reason::Spawn(err);
+                self.end(host, now, i, Phase::Failed, reason);
+            }
+        }
+    }
+
+    /// Count one more quick death (resetting the count after a stable run).
+    fn bump_quick_deaths(&mut self, i: usize, now: Millis, ran: bool) -> u32 {
+        let Some(s) = self.svcs.get_mut(i) else {
+            return 1;
+        };
+        if ran && now.saturating_sub(s.spawned_at) >= STABLE_MS {
+            s.quick_deaths = 0;
+        }
+        s.quick_deaths = s.quick_deaths.saturating_add(1);
+        s.quick_deaths
+    }
+
+    pub(super) fn respawn_after_exit(
+        &mut self,
+        host: &mut dyn Host,
+        now: Millis,
+        i: usize,
+        status: ExitStatus,
+    ) {
+        let uptime = self.svcs.get(i).map(|s| now.saturating_sub(s.spawned_at));
+        if self.halting {
+            let detail = format!("{status}; not restarted: the system is going down");
+            let change = Change::to(Phase::Stopped).took(uptime);
+            self.enter(host, now, i, change.detail(detail));
+            return;
+        }
+        let quick = self.bump_quick_deaths(i, now, true);
+        if let Some(s) = self.svcs.get_mut(i) {
+            s.restarts = s.restarts.saturating_add(1);
+        }
+        let delay = restart_delay(quick);
+        if let Some(s) = self.svcs.get_mut(i) {
+            s.reason = Some(Reason::Exit(status));
+        }
+        if delay == 0 {
+            let took = uptime.map(seconds).unwrap_or_default();
+            self.spawn_main(
+                host,
+                now,
+                i,
+                Some(format!("restarted after {status} (up {took})")),
+            );
+            return;
+        }
+        let until = now.saturating_add(delay);
+        let detail = format!("{status}; restart in {}", seconds(delay));
+        let change = Change::to(Phase::Backoff { until }).reason(Reason::Exit(status));
+        self.enter(host, now, i, change.took(uptime).detail(detail));
+    }
+}

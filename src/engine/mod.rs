@@ -1,0 +1,13 @@
+//! Floor 1 of the house (doc/DESIGN.md, "Rooms"): it may import only `sys`. The pure
+//! supervision state machine ([`Engine`]), what it is given ([`Node`],
+//! [`probe::Probe`]) and acts through ([`Host`]), the dependency graph
+//! ([`graph`]) and the user-visible states ([`state`]).
+
+pub mod graph;
+mod machine;
+pub mod probe;
+pub mod state;
+pub use machine::{
+    restart_delay, Engine, Host, Node, Report, Role, Spawned, Status, SvcRecord, Times,
+    BACKOFF_FIRST_MS, BACKOFF_MAX_MS, DEFAULT_DELAY_S, KILL_WAIT_MS, PHASE_LOST, STABLE_MS,
+};

@@ -1,0 +1,115 @@
+//! Unit tests of the PID-1 side of logs: real pipes, no processes.
+
+use super::*;
+use std::os::fd::FromRawFd;
+
+#[test]
+fn only_the_machines_init_writes_to_kmsg() {
+    assert!(is_machine_init(1, Some(true)));
+    assert!(
+        !is_machine_init(1, Some(false)),
+        "a container or a test namespace"
+    );
+    assert!(!is_machine_init(1, None), "no /proc: do not guess");
+    assert!(!is_machine_init(42, Some(true)));
+    assert!(Logs::new().kmsg.is_none(), "a test is never PID 1");
+}
+
+/// A console writing into a pipe, and the pipe's read end.
+fn console() -> (Console, OwnedFd) {
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_NONBLOCK).unwrap();
+    (Console::new(Some(w)), r)
+}
+
+fn write_to(fd: RawFd, bytes: &[u8]) {
+    // SAFETY: a descriptor the test's Logs owns; borrowed for one write.
+    let f = unsafe { std::fs::File::from_raw_fd(fd) };
+    let f = std::mem::ManuallyDrop::new(f);
+    std::io::Write::write_all(&mut &*f, bytes).unwrap();
+}
+
+/// Poll as the daemon does and hand the results back.
+fn poll_once(logs: &mut Logs, now: Millis, console: &mut Console) {
+    let mut fds: Vec<nix::poll::PollFd> = logs
+        .poll_interest()
+        .into_iter()
+        .map(|(fd, f)| nix::poll::PollFd::new(fd, f))
+        .collect();
+    nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap();
+    let ev: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap()).collect();
+    drop(fds);
+    logs.handle_events(now, &ev, console);
+}
+
+#[test]
+fn output_goes_through_the_pipe_into_the_ring_and_the_console() {
+    let d = tempfile::tempdir().unwrap();
+    let (mut con, con_r) = console();
+    let mut logs = Logs::new();
+    logs.set_name(2, "web");
+    let (fds, notes) = logs.stdio(2, d.path(), 0, 10);
+    assert!(notes.is_empty());
+    assert_eq!(fds.stdin, None, "stdin is /dev/null");
+    assert_eq!(fds.stdout, fds.stderr);
+    logs.track(77, 2);
+    write_to(fds.stdout, b"one\ntwo\nhalf");
+    poll_once(&mut logs, 20, &mut con);
+    let texts = |l: &Logs| -> Vec<String> {
+        l.get(2)
+            .unwrap()
+            .ring
+            .lines()
+            .map(|x| x.text.clone())
+            .collect()
+    };
+    assert_eq!(texts(&logs), ["one", "two"]);
+    // The process exits: the rest is read and the half line handed out.
+    write_to(fds.stdout, b" done");
+    logs.process_exited(30, 77, &mut con);
+    assert_eq!(texts(&logs), ["one", "two", "half done"]);
+    con.flush();
+    let mut buf = [0u8; 256];
+    let n = nix::unistd::read(&con_r, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"web: one\nweb: two\nweb: half done\n");
+    // The next process gets the same pipe.
+    let (again, _) = logs.stdio(2, d.path(), 0, 40);
+    assert_eq!(again.stdout, fds.stdout);
+    assert_eq!(logs.raw_fds().len(), 2);
+}
+
+#[test]
+fn settings_apply_at_the_next_spawn_and_problems_are_said_once() {
+    let d = tempfile::tempdir().unwrap();
+    let (mut con, _con_r) = console();
+    let mut logs = Logs::new();
+    logs.set_name(0, "s");
+    std::fs::write(d.path().join("log.mirror"), "no\n").unwrap();
+    std::fs::write(d.path().join("log.size"), "bogus\n").unwrap();
+    let (fds, notes) = logs.stdio(0, d.path(), 0, 0);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert!(notes[0].contains("log.size: s: \"bogus\" is not a size"));
+    assert!(logs.stdio(0, d.path(), 0, 0).1.is_empty(), "said once");
+    assert!(!logs.get(0).unwrap().mirror);
+    std::fs::write(d.path().join("log.size"), "1k\n").unwrap();
+    let _ = logs.stdio(0, d.path(), 0, 0);
+    assert_eq!(logs.get(0).unwrap().ring.capacity(), 1024);
+    // A partial line is handed out once it has waited long enough.
+    write_to(fds.stdout, b"prompt> ");
+    poll_once(&mut logs, 100, &mut con);
+    assert_eq!(
+        logs.next_deadline(),
+        Some(100 + crate::logs::line::PARTIAL_FLUSH_MS)
+    );
+    assert!(logs.tick(1_099, false, None, &mut con).is_empty());
+    assert_eq!(logs.get(0).unwrap().ring.len(), 0);
+    logs.tick(1_100, false, None, &mut con);
+    assert_eq!(
+        logs.get(0).unwrap().ring.lines().next().unwrap().text,
+        "prompt> "
+    );
+    // The console flag: the console itself, and no new pipe.
+    std::fs::write(d.path().join("console"), "").unwrap();
+    let (fds, _) = logs.stdio(5, d.path(), 9, 0);
+    assert_eq!(fds, ChildFds::console(9));
+    assert!(logs.get(5).is_none());
+}

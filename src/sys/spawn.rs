@@ -1,0 +1,452 @@
+//! Starting a service process with a clean slate, via `posix_spawn(3)`.
+//!
+//! The child gets: an empty signal mask, every signal at its default
+//! disposition (those cinit ignores are reset; `execve` resets the handled
+//! ones), its own session (`setsid`, so it is also its own process
+//! group), the descriptors named in its [`ChildFds`] (stdin, stdout,
+//! stderr, and extra ones at fixed numbers) and no others, the
+//! service directory as cwd, and exactly the environment it was given.
+//!
+//! Why `posix_spawn` rather than `fork`: glibc implements it with
+//! `CLONE_VM|CLONE_VFORK`, so the exec error comes back synchronously as the
+//! return value (no error pipe, no extra descriptor per spawn, no page-table
+//! copy of PID 1), and nothing runs in the child but the file actions and
+//! attribute changes listed here — no Rust code, no allocation after the
+//! clone. Everything (argv, envp, paths) is built before the call.
+//!
+//! "No other descriptors" is enforced in the parent, not by a file action:
+//! right before each spawn every descriptor ≥ 3 of cinit is marked
+//! close-on-exec with one `close_range(CLOSE_RANGE_CLOEXEC)` call. That works
+//! the same with glibc and musl (musl has no `addclosefrom_np`), and also
+//! covers descriptors a hot update cleared the flag on.
+
+use std::ffi::{CStr, CString};
+use std::os::fd::RawFd;
+use std::ptr;
+use std::sync::OnceLock;
+
+use crate::sys::place::{plan, Step};
+use crate::sys::process::Pid;
+
+fn null_terminated(items: &[CString]) -> Vec<*mut libc::c_char> {
+    let mut v: Vec<*mut libc::c_char> = items.iter().map(|c| c.as_ptr().cast_mut()).collect();
+    v.push(ptr::null_mut());
+    v
+}
+
+/// Everything needed to execute `on` or `off`, built before any fork.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecSpec {
+    /// What `execve` gets as its path.
+    pub path: CString,
+    /// argv, including argv\[0\].
+    pub argv: Vec<CString>,
+    /// The complete environment.
+    pub envp: Vec<CString>,
+}
+
+/// Add glibc's two internal signals (32 and 33) to a signal set.
+///
+/// glibc's `sigfillset` leaves them out and `sigaddset` refuses them, but its
+/// `posix_spawn` sets every internal signal *not* in the reset-to-default set
+/// to SIG_IGN in the child. Without this, every service would start with
+/// signals 32 and 33 ignored. The kernel's sigset is a bit array where signal
+/// N is bit N-1 of the first word.
+fn include_libc_internal_signals(set: &mut libc::sigset_t) {
+    let first_word = (set as *mut libc::sigset_t).cast::<u64>();
+    // SAFETY: sigset_t on Linux is an array of at least 16 unsigned longs
+    // (128 bytes), suitably aligned for u64; we only touch the first one.
+    unsafe {
+        *first_word |= (1u64 << 31) | (1u64 << 32);
+    }
+}
+
+/// The signals a child must have reset to SIG_DFL, see [`learn_ignored_signals`].
+static RESET_TO_DEFAULT: OnceLock<SigSet> = OnceLock::new();
+
+/// A `sigset_t` that may live in a static: plain bits, never mutated after
+/// it is stored.
+struct SigSet(libc::sigset_t);
+
+// SAFETY: sigset_t is an array of integers with no pointers; the static
+// is written once (OnceLock) and only read after that.
+unsafe impl Sync for SigSet {}
+// SAFETY: as above.
+unsafe impl Send for SigSet {}
+
+/// Record which signals cinit ignores (SIG_IGN survives `execve`; handlers
+/// do not), so that each spawn resets only those. Called once at start-up,
+/// after cinit set up its own dispositions and before the first spawn.
+///
+/// Why: with `POSIX_SPAWN_SETSIGDEF`, the child makes one `sigaction` call
+/// per signal in the set, between `clone` and `execve`: resetting all 64
+/// made them most of the child's system calls. A signal cinit handles needs no reset: `execve` sets it to default, and
+/// musl's and glibc's `posix_spawn` already reset handlers in the child.
+/// Until this is called, every signal is reset.
+pub fn learn_ignored_signals() {
+    // SAFETY: a zeroed sigset_t is valid; sigemptyset initialises it and
+    // sigaction with a NULL new action only reads the disposition.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for sig in 1..libc::SIGRTMAX() {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+            {
+                libc::sigaddset(&mut set, sig);
+            }
+        }
+        include_libc_internal_signals(&mut set);
+        set
+    };
+    let _ = RESET_TO_DEFAULT.set(SigSet(set));
+}
+
+/// The reset-to-default set of the next spawn.
+fn reset_set() -> libc::sigset_t {
+    if let Some(SigSet(set)) = RESET_TO_DEFAULT.get() {
+        return *set;
+    }
+    // SAFETY: a zeroed sigset_t is valid and sigfillset initialises it.
+    let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `all` is a live sigset_t.
+    unsafe { libc::sigfillset(&mut all) };
+    include_libc_internal_signals(&mut all);
+    all
+}
+
+/// The signals a child must have reset to SIG_DFL, as numbers: for a child
+/// started by `fork` rather than `posix_spawn` ([`crate::update::preflight`]), which
+/// resets them itself.
+pub fn ignored_signals() -> Vec<libc::c_int> {
+    let set = reset_set();
+    (1..libc::SIGRTMAX())
+        // SAFETY: sigismember only reads the initialised set.
+        .filter(|&sig| unsafe { libc::sigismember(&set, sig) } == 1)
+        .collect()
+}
+
+/// Owns the spawn attribute and file-action objects, destroying on drop
+/// exactly those that were initialised.
+struct SpawnSetup {
+    attr: libc::posix_spawnattr_t,
+    actions: libc::posix_spawn_file_actions_t,
+    attr_ready: bool,
+    actions_ready: bool,
+}
+
+impl Drop for SpawnSetup {
+    fn drop(&mut self) {
+        // SAFETY: each object is destroyed only if its init succeeded, once.
+        unsafe {
+            if self.attr_ready {
+                libc::posix_spawnattr_destroy(&mut self.attr);
+            }
+            if self.actions_ready {
+                libc::posix_spawn_file_actions_destroy(&mut self.actions);
+            }
+        }
+    }
+}
+
+fn check(rc: libc::c_int) -> Result<(), i32> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(rc)
+    }
+}
+
+/// The descriptors a child starts with. Every source descriptor belongs to
+/// cinit and stays open in cinit; the child gets copies at the target numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildFds {
+    /// Copied to fd 0; `None` = `/dev/null`.
+    pub stdin: Option<RawFd>,
+    /// Copied to fd 1.
+    pub stdout: RawFd,
+    /// Copied to fd 2.
+    pub stderr: RawFd,
+    /// `(source, target)` pairs, source and target ≥ 3, targets unique
+    /// (else the spawn fails with EINVAL), copied after stdio: a readiness
+    /// pipe at the service's `notification-fd`, sockets at 3, 4, …. Any
+    /// source may be numbered like another pair's target
+    /// ([`crate::sys::place`] orders the copies).
+    pub extra: Vec<(RawFd, RawFd)>,
+}
+
+impl ChildFds {
+    /// The same descriptor (the console) as stdin, stdout and stderr.
+    pub fn console(fd: RawFd) -> ChildFds {
+        ChildFds {
+            stdin: Some(fd),
+            stdout: fd,
+            stderr: fd,
+            extra: Vec::new(),
+        }
+    }
+}
+
+impl SpawnSetup {
+    fn new(fds: &ChildFds, cwd: &CStr) -> Result<Box<SpawnSetup>, i32> {
+        // SAFETY: all-zero bytes are a valid (uninitialised-state) value for
+        // these plain C structs; the *_init calls below initialise them. The
+        // setup is boxed so that the objects never move after initialisation.
+        let mut s: Box<SpawnSetup> = Box::new(unsafe { std::mem::zeroed() });
+        // SAFETY: pointers are to live, properly aligned objects owned by `s`;
+        // the signal sets are initialised by sigemptyset/sigfillset before use.
+        unsafe {
+            check(libc::posix_spawnattr_init(&mut s.attr))?;
+            s.attr_ready = true;
+            check(libc::posix_spawn_file_actions_init(&mut s.actions))?;
+            s.actions_ready = true;
+            let flags = libc::POSIX_SPAWN_SETSIGMASK as libc::c_short
+                | libc::POSIX_SPAWN_SETSIGDEF as libc::c_short
+                | libc::POSIX_SPAWN_SETSID;
+            check(libc::posix_spawnattr_setflags(&mut s.attr, flags))?;
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            check(libc::posix_spawnattr_setsigmask(&mut s.attr, &empty))?;
+            check(libc::posix_spawnattr_setsigdefault(
+                &mut s.attr,
+                &reset_set(),
+            ))?;
+            // Stdio first, extras after: a source that is numbered like an
+            // extra's target has then already been copied where it belongs.
+            match fds.stdin {
+                Some(fd) => check(libc::posix_spawn_file_actions_adddup2(
+                    &mut s.actions,
+                    fd,
+                    0,
+                ))?,
+                None => check(libc::posix_spawn_file_actions_addopen(
+                    &mut s.actions,
+                    0,
+                    c"/dev/null".as_ptr(),
+                    libc::O_RDONLY,
+                    0,
+                ))?,
+            }
+            check(libc::posix_spawn_file_actions_adddup2(
+                &mut s.actions,
+                fds.stdout,
+                1,
+            ))?;
+            check(libc::posix_spawn_file_actions_adddup2(
+                &mut s.actions,
+                fds.stderr,
+                2,
+            ))?;
+            // In an order that never overwrites a source before it is
+            // copied (crate::sys::place). A dup2 onto itself clears
+            // close-on-exec (POSIX 2024; glibc and musl both do it), so the
+            // child keeps a descriptor already at its number.
+            for step in plan(&fds.extra)? {
+                check(match step {
+                    Step::Dup2(from, to) => {
+                        libc::posix_spawn_file_actions_adddup2(&mut s.actions, from, to)
+                    }
+                    Step::Close(fd) => libc::posix_spawn_file_actions_addclose(&mut s.actions, fd),
+                })?;
+            }
+            check(libc::posix_spawn_file_actions_addchdir_np(
+                &mut s.actions,
+                cwd.as_ptr(),
+            ))?;
+        }
+        Ok(s)
+    }
+}
+
+/// Spawn `spec` in `cwd` with the descriptors `fds`. Every source
+/// descriptor must be ≥ 3. Returns the child's pid, or the errno of the
+/// failed spawn or exec.
+pub fn spawn(spec: &ExecSpec, cwd: &CStr, fds: &ChildFds) -> Result<Pid, i32> {
+    cloexec_all_but_stdio();
+    let setup = SpawnSetup::new(fds, cwd)?;
+    let argv = null_terminated(&spec.argv);
+    let envp = null_terminated(&spec.envp);
+    let mut pid: libc::pid_t = 0;
+    // The child copies PID 1's descriptor limit at `clone`: for the call,
+    // PID 1 is at the limit it started with (crate::sys::nofile).
+    let window = crate::sys::nofile::ChildWindow::enter();
+    // SAFETY: path, argv and envp are NUL-terminated strings and
+    // NULL-terminated arrays that outlive the call; the attribute and file
+    // action objects are initialised.
+    let rc = unsafe {
+        libc::posix_spawn(
+            &mut pid,
+            spec.path.as_ptr(),
+            &setup.actions,
+            &setup.attr,
+            argv.as_ptr(),
+            envp.as_ptr(),
+        )
+    };
+    drop(window);
+    check(rc).map(|()| pid)
+}
+
+/// [`spawn`] for an interactive shell on the console `stdio`: if the console
+/// is not a terminal (a plain file), stdin is /dev/null, so the log is never
+/// read as commands.
+pub fn spawn_shell(spec: &ExecSpec, cwd: &CStr, stdio: RawFd) -> Result<Pid, i32> {
+    // SAFETY: isatty only inspects the descriptor.
+    let tty = unsafe { libc::isatty(stdio) } == 1;
+    let mut fds = ChildFds::console(stdio);
+    if !tty {
+        fds.stdin = None;
+    }
+    spawn(spec, cwd, &fds)
+}
+
+/// Mark every descriptor ≥ 3 close-on-exec (Linux ≥ 5.11); on older
+/// kernels, one `fcntl` per entry of `/proc/self/fd`.
+fn cloexec_all_but_stdio() {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC closes nothing; it only
+    // sets a flag on descriptors of this process.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc == 0 {
+        return;
+    }
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    for fd in dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<RawFd>().ok())
+    {
+        if fd >= 3 {
+            // SAFETY: F_SETFD only changes the flag of one of our descriptors
+            // (or fails with EBADF for the directory's own, already closed).
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::time::{Duration, Instant};
+
+    /// The write end of a new pipe, copied to a number ≥ 200 (clear of the
+    /// low numbers other tests' files take), close-on-exec; and its inode.
+    fn pipe_high() -> (OwnedFd, u64) {
+        let (_r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let raw = nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(200)).unwrap();
+        // SAFETY: `raw` was just made by F_DUPFD_CLOEXEC and is ours alone.
+        let high = unsafe { OwnedFd::from_raw_fd(raw) };
+        let ino = nix::sys::stat::fstat(&high).unwrap().st_ino;
+        (high, ino)
+    }
+
+    fn wait_exit(pid: Pid) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid writes our own child's status into `status`.
+            let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if rc == pid {
+                return libc::WEXITSTATUS(status);
+            }
+            assert_eq!(rc, 0, "waitpid");
+            assert!(Instant::now() < deadline, "child {pid} did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Proves colliding pairs reach a real child exactly: a 3-cycle of
+    /// sources and targets (a→b, b→c, c→a), one source to two targets (a
+    /// also at 4), a plain move to 3 and a pair already in place. Given in
+    /// order, a→b would overwrite b before b→c copied it. The child reports
+    /// what each target is (`readlink`, a pipe's inode) and every
+    /// descriptor it has, so a stray spare copy would show too.
+    #[test]
+    fn colliding_pairs_are_placed_exactly_in_a_real_child() {
+        let (a, ia) = pipe_high();
+        let (b, ib) = pipe_high();
+        let (c, ic) = pipe_high();
+        let (d, id) = pipe_high();
+        let (e, ie) = pipe_high();
+        let (na, nb, nc, ne) = (a.as_raw_fd(), b.as_raw_fd(), c.as_raw_fd(), e.as_raw_fd());
+        let extra = vec![
+            (na, nb),
+            (nb, nc),
+            (nc, na),
+            (na, 4),
+            (d.as_raw_fd(), 3),
+            (ne, ne),
+        ];
+        let want = [(3, id), (4, ia), (na, ic), (nb, ia), (nc, ib), (ne, ie)];
+        let dir = tempfile::tempdir().unwrap();
+        let out_path = dir.path().join("out");
+        let out = std::fs::File::create(&out_path).unwrap();
+        let targets: Vec<String> = want.iter().map(|(n, _)| n.to_string()).collect();
+        let script = format!(
+            "for n in {}; do echo \"$n $(readlink /proc/$$/fd/$n)\"; done; echo fds; ls /proc/$$/fd",
+            targets.join(" ")
+        );
+        let c_ = |s: &str| CString::new(s).unwrap();
+        let spec = ExecSpec {
+            path: c_("/bin/sh"),
+            argv: vec![c_("sh"), c_("-c"), c_(&script)],
+            envp: vec![c_("PATH=/usr/bin:/bin")],
+        };
+        let fds = ChildFds {
+            stdin: None,
+            stdout: out.as_raw_fd(),
+            stderr: out.as_raw_fd(),
+            extra,
+        };
+        let pid = spawn(&spec, &c_(dir.path().to_str().unwrap()), &fds).unwrap();
+        assert_eq!(wait_exit(pid), 0);
+        let text = std::fs::read_to_string(&out_path).unwrap();
+        for (n, ino) in want {
+            assert!(
+                text.lines().any(|l| l == format!("{n} pipe:[{ino}]")),
+                "fd {n} should be pipe {ino}:\n{text}"
+            );
+        }
+        let mut open: Vec<i32> = text
+            .lines()
+            .skip_while(|l| *l != "fds")
+            .skip(1)
+            .map(|l| l.parse().unwrap())
+            .collect();
+        open.sort_unstable();
+        let mut expected = vec![0, 1, 2, 3, 4, na, nb, nc, ne];
+        expected.sort_unstable();
+        assert_eq!(open, expected, "{text}");
+        drop((a, b, c, d, e));
+    }
+
+    /// Proves bad pairs fail the spawn with EINVAL before any child exists.
+    #[test]
+    fn bad_pairs_fail_the_spawn() {
+        let (a, _) = pipe_high();
+        let spec = ExecSpec {
+            path: CString::new("/bin/true").unwrap(),
+            argv: vec![CString::new("true").unwrap()],
+            envp: vec![],
+        };
+        let n = a.as_raw_fd();
+        for extra in [vec![(n, 3), (n, 3)], vec![(n, 2)], vec![(1, 5)]] {
+            let fds = ChildFds {
+                stdin: None,
+                stdout: 1,
+                stderr: 2,
+                extra,
+            };
+            assert_eq!(spawn(&spec, c"/", &fds), Err(libc::EINVAL));
+        }
+    }
+}

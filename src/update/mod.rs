@@ -1,0 +1,12 @@
+//! Floor 5 of the house (doc/DESIGN.md, "Rooms"): it may import the rooms of floors 0
+//! to 4. The hot update: the exec and the hand-over (`exec.rs`), the snapshot
+//! container ([`snapshot`]) and the preflight of a new image
+//! ([`preflight`]).
+
+mod exec;
+pub mod preflight;
+pub mod snapshot;
+pub use exec::{
+    close_others, exec_with_snapshot, is_open, set_cloexec, take_handover, Handover, SelfExec,
+    ENV_VAR,
+};

@@ -1,0 +1,113 @@
+//! The hot-update snapshot: everything a new cinit image needs to carry on
+//! exactly where the old one stopped, as bytes.
+//!
+//! Pure codec (no system calls); [`crate::update`] writes it to a memfd and
+//! reads it back after `execve`. The format is documented in
+//! `doc/DESIGN.md` ("Hot update snapshot"); in short:
+//!
+//! ```text
+//! header:  "cinitsnp" | format u16 | reserved u16 | body length u32 | FNV-1a-64 of body
+//! body:    section*    section = tag u8 | length u32 | payload
+//! payload: fields in a fixed order (integers big-endian; strings and lists
+//!          length-prefixed with u32)
+//! ```
+//!
+//! Version rules: sections and fields are only ever *added* — a new section
+//! gets a new tag, a new field goes at the end of its section. A reader
+//! skips unknown tags and ignores bytes after the fields it knows; a field
+//! missing at the end of a section (an older writer) takes its default. The
+//! format number changes only when this rule must be broken; a reader
+//! refuses a format it does not know. Each section decodes on its own: a
+//! damaged one is reported as lost and the others are still adopted.
+//!
+//! Decoding never panics and never trusts a length: every read is checked
+//! against what is left, and counts are bounded.
+
+use crate::config::tree::TreeState;
+use crate::control::pending::Pending;
+use crate::control::saved::ClientRecord;
+use crate::control::saved::ControlState;
+use crate::engine::state::{Reason, SpawnError};
+use crate::engine::{Node, SvcRecord, Times};
+use crate::proto::wire::{In, Out, MAX_ITEMS};
+use crate::ready::pipe::ReadyRecord;
+use crate::sys::process::ExitStatus;
+
+pub const MAGIC: [u8; 8] = *b"cinitsnp";
+pub const FORMAT: u16 = 1;
+const HEADER_LEN: usize = 24;
+
+mod tag {
+    pub const META: u8 = 1;
+    pub const TREE: u8 = 2;
+    pub const NODE: u8 = 3;
+    pub const SERVICE: u8 = 4;
+    pub const CONSOLE: u8 = 5;
+    pub const CONTROL: u8 = 6;
+    pub const CLIENT: u8 = 7;
+    pub const PENDING: u8 = 8;
+    pub const WAITER: u8 = 9;
+    pub const LOG: u8 = 11;
+    pub const FOLLOWER: u8 = 13;
+    pub const READY: u8 = 10;
+    pub const TIMELINE: u8 = 12;
+    pub const HELD: u8 = 14;
+}
+
+/// cinit's console descriptors and what was not written yet.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConsoleState {
+    pub log_fd: i32,
+    pub child_fd: i32,
+    pub pending: Vec<u8>,
+    pub dropped: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    /// The cinit version that wrote it.
+    pub writer: String,
+    pub tree: Option<TreeState>,
+    pub nodes: Vec<Node>,
+    pub services: Vec<SvcRecord>,
+    pub console: Option<ConsoleState>,
+    pub control: Option<ControlState>,
+    pub pending: Vec<Pending>,
+    /// Clients waiting for the result of this update.
+    pub waiters: Vec<u64>,
+    /// Service logs and cinit's own ([`crate::logs::snap`]).
+    pub logs: Vec<crate::logs::snap::LogRecord>,
+    /// Readiness pipes of processes that have not signalled yet.
+    pub ready: Vec<ReadyRecord>,
+    /// The boot timeline (`None`: written by a cinit that kept none).
+    pub timeline: Option<TimelineState>,
+    /// Descriptors held for services: sockets and fd stores.
+    pub held: Vec<HeldRecord>,
+}
+
+/// The boot timeline: when cinit started, and each service's [`Times`] in
+/// index order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TimelineState {
+    pub started: Option<u64>,
+    pub times: Vec<Times>,
+}
+
+/// What could not be read, one line each, for the console.
+pub type Lost = Vec<String>;
+
+mod write;
+pub use write::encode;
+
+mod read;
+pub use read::{decode, Unreadable};
+
+mod timeline;
+use timeline::{timeline, timeline_out};
+
+mod fds;
+pub use fds::HeldRecord;
+use fds::{held, held_out};
+
+#[cfg(test)]
+mod tests;

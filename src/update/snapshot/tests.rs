@@ -1,0 +1,477 @@
+//! Unit tests of the snapshot codec: round trips, version rules, damage.
+
+use super::write::fnv1a;
+use super::*;
+use crate::config::sockets::{Address, SocketSpec};
+use proptest::prelude::*;
+
+fn sample() -> Snapshot {
+    let mut a = Node::new("a");
+    a.respawn = true;
+    a.delay_s = Some(3);
+    a.needs = vec![1];
+    a.wants = vec![2];
+    a.notify_fd = Some(7);
+    a.ready_timeout_ms = Some(2500);
+    let mut b = Node::new("b");
+    b.missing_need = Some(("needs/x".into(), "no such directory".into()));
+    b.broken = Some(Reason::Cycle("b -> b".into()));
+    let mut c = Node::new("c dir/with space");
+    c.grouping = true;
+    let rec = |phase: u8, pid: i32, reason: Option<Reason>| SvcRecord {
+        phase,
+        pid,
+        off_pid: if phase == 7 { pid + 1 } else { 0 },
+        stop_step: 1,
+        deadline: Some(77),
+        until: 99,
+        reason,
+        since: 5,
+        spawned_at: 6,
+        restarts: 7,
+        quick_deaths: 2,
+        started_once: true,
+        stop_requested: phase == 7,
+        stop_timed_out: (phase == 7).then_some(2500),
+        park_for: (phase == 0).then_some(1),
+    };
+    Snapshot {
+        writer: "0.1.0".into(),
+        tree: Some(TreeState {
+            svc_root: "/etc/cinit/svc".into(),
+            dirs: vec![
+                "/etc/cinit/svc/a".into(),
+                "/etc/cinit/svc/b".into(),
+                "/etc/cinit/svc/c dir/with space".into(),
+            ],
+            roots: vec![0, 2],
+        }),
+        nodes: vec![a, b, c],
+        services: vec![
+            rec(2, 40, Some(Reason::Exit(ExitStatus::Signal(9)))),
+            rec(
+                7,
+                41,
+                Some(Reason::Spawn(SpawnError::Exec {
+                    path: "/x".into(),
+                    errno: 2,
+                })),
+            ),
+            rec(6, 0, Some(Reason::NeedMissing("e".into(), "why".into()))),
+            rec(0, 0, None),
+            rec(1, 42, Some(Reason::NotReady(1500))),
+            rec(
+                7,
+                43,
+                Some(Reason::Spawn(SpawnError::Listen {
+                    message: "cannot bind tcp [::]:80".into(),
+                    errno: 98,
+                })),
+            ),
+        ],
+        console: Some(ConsoleState {
+            log_fd: 4,
+            child_fd: 3,
+            pending: b"half a line".to_vec(),
+            dropped: 2,
+        }),
+        control: Some(ControlState {
+            listener_fd: 6,
+            path: "/run/cinit/control".into(),
+            next_id: 12,
+            bound: Some((0x2a, 7)),
+            clients: vec![ClientRecord {
+                id: 11,
+                fd: 9,
+                uid: 1000,
+                input: vec![1, 2],
+                output: vec![3],
+                closing: false,
+                busy: true,
+                deadline: None,
+            }],
+        }),
+        pending: vec![
+            Pending::Start {
+                client: 11,
+                svcs: vec![0],
+            },
+            Pending::Stop {
+                client: 11,
+                roots: vec![1],
+                deps: vec![0],
+            },
+            Pending::Restart {
+                client: 11,
+                roots: vec![2],
+                deps: vec![],
+                starting: true,
+            },
+            Pending::Wait {
+                client: 11,
+                svcs: vec![0, 2],
+                uid: 1000,
+            },
+            Pending::Log(crate::control::logfollow::LogFollow {
+                client: 11,
+                svc: Some(0),
+                next: 2,
+                until: None,
+                started: true,
+            }),
+        ],
+        waiters: vec![11],
+        logs: vec![crate::logs::snap::LogRecord {
+            svc: Some(0),
+            name: "a".into(),
+            read_fd: 14,
+            write_fd: 15,
+            capacity: 65536,
+            next_seq: 3,
+            dropped: 1,
+            lines: vec![crate::proto::LogLine {
+                seq: 2,
+                mono_ms: 5,
+                wall_ms: 6,
+                text: "hello".into(),
+            }],
+            partial: b"par".to_vec(),
+            partial_since: Some(4),
+            mirror: true,
+            file: None,
+            procs: vec![40],
+            kmsg_dropped: 0,
+            kmsg_held: 0,
+            kmsg_begin: None,
+            kmsg_sent: 0,
+            kmsg_fd: -1,
+        }],
+        ready: vec![ReadyRecord {
+            fd: 12,
+            pid: 42,
+            svc: 2,
+            seen: 3,
+        }],
+        timeline: Some(TimelineState {
+            started: Some(1_012),
+            times: vec![
+                Times {
+                    requested: Some(1_020),
+                    startable: Some(1_030),
+                    spawned: Some(1_031),
+                    ready: Some(1_031),
+                    ended: None,
+                },
+                Times {
+                    ended: Some(1_500),
+                    ..Times::default()
+                },
+                Times::default(),
+            ],
+        }),
+        held: vec![HeldRecord {
+            svc: 1,
+            listeners: vec![
+                (
+                    SocketSpec {
+                        name: "http".into(),
+                        address: Address::Tcp("[::]:8080".parse().unwrap()),
+                        mode: 0o666,
+                        owner: None,
+                        group: None,
+                        backlog: 128,
+                    },
+                    20,
+                ),
+                (
+                    SocketSpec {
+                        name: "ctl".into(),
+                        address: Address::Unix {
+                            path: "/run/b.sock".into(),
+                            dgram: false,
+                        },
+                        mode: 0o660,
+                        owner: Some("daemon".into()),
+                        group: Some("7".into()),
+                        backlog: 16,
+                    },
+                    21,
+                ),
+            ],
+            stored: vec![("conn".into(), 22)],
+        }],
+    }
+}
+
+/// `s` encoded with the payload of every section tagged `t` replaced by
+/// `edit(payload)`.
+fn with_sections(s: &Snapshot, t: u8, edit: impl Fn(Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+    let bytes = encode(s);
+    let mut body = In(&bytes[HEADER_LEN..]);
+    let mut rebuilt = Out::default();
+    while let (Some(tg), Some(p)) = (body.u8(), body.bytes()) {
+        rebuilt.u8(tg);
+        rebuilt.bytes(&if tg == t { edit(p) } else { p });
+    }
+    let mut framed = bytes[..HEADER_LEN].to_vec();
+    framed[12..16].copy_from_slice(&(rebuilt.0.len() as u32).to_be_bytes());
+    framed[16..24].copy_from_slice(&fnv1a(&rebuilt.0).to_be_bytes());
+    framed.extend_from_slice(&rebuilt.0);
+    framed
+}
+
+#[test]
+fn the_timeline_reads_back_from_shorter_and_longer_records() {
+    let s = sample();
+    let tl = s.timeline.clone().unwrap();
+    // An older writer without the section: no timeline, nothing lost.
+    let mut old = s.clone();
+    old.timeline = None;
+    let (back, lost) = decode(&encode(&old)).unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    assert_eq!(back.timeline, None);
+    // Records of a writer that knew only the first two times, and of one
+    // that appends a field this reader does not know.
+    let mut o = Out::default();
+    o.opt_u64(tl.started);
+    o.len(2);
+    let mut short = Out::default();
+    short.opt_u64(Some(7));
+    short.opt_u64(Some(8));
+    o.bytes(&short.0);
+    let mut long = Out::default();
+    for v in [1, 2, 3, 4, 5] {
+        long.opt_u64(Some(v));
+    }
+    long.u64(99);
+    o.bytes(&long.0);
+    let payload = o.0;
+    let (back, lost) = decode(&with_sections(&s, tag::TIMELINE, |_| payload.clone())).unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    let times = back.timeline.unwrap().times;
+    assert_eq!(
+        times,
+        vec![
+            Times {
+                requested: Some(7),
+                startable: Some(8),
+                ..Times::default()
+            },
+            Times {
+                requested: Some(1),
+                startable: Some(2),
+                spawned: Some(3),
+                ready: Some(4),
+                ended: Some(5),
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_damaged_timeline_is_reported_and_bounded() {
+    let s = sample();
+    // A count no snapshot may hold, and a count larger than the records.
+    for count in [u32::MAX, 3_000] {
+        let bytes = with_sections(&s, tag::TIMELINE, |p| {
+            let mut p = p;
+            p[9..13].copy_from_slice(&count.to_be_bytes());
+            p
+        });
+        let (back, lost) = decode(&bytes).unwrap();
+        assert_eq!(lost.len(), 1, "{lost:?}");
+        assert!(lost[0].contains("section 12"), "{lost:?}");
+        assert_eq!(back.timeline, None);
+        assert_eq!(back.services, s.services);
+    }
+}
+
+#[test]
+fn a_snapshot_reads_back_exactly() {
+    let s = sample();
+    let (back, lost) = decode(&encode(&s)).unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    assert_eq!(back, s);
+}
+
+#[test]
+fn unknown_sections_and_appended_fields_are_skipped() {
+    let s = sample();
+    let bytes = encode(&s);
+    // Rebuild the body with an unknown section in front and an extra field
+    // appended to the META section, as a newer writer would.
+    let body = &bytes[HEADER_LEN..];
+    let mut newer = Out::default();
+    newer.u8(200);
+    newer.bytes(b"future");
+    let mut meta = Out::default();
+    meta.str("9.9");
+    meta.u64(42); // a field this reader does not know
+    newer.section(tag::META, meta);
+    newer.0.extend_from_slice(body);
+    let mut framed = bytes[..HEADER_LEN].to_vec();
+    framed[12..16].copy_from_slice(&(newer.0.len() as u32).to_be_bytes());
+    framed[16..24].copy_from_slice(&fnv1a(&newer.0).to_be_bytes());
+    framed.extend_from_slice(&newer.0);
+    let (back, lost) = decode(&framed).unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    // The original META comes later and wins; everything else is intact.
+    assert_eq!(back, s);
+}
+
+/// Cut `cut` bytes off the end of every section with tag `t`, as a writer
+/// that did not know the fields appended last would have written it.
+fn without_appended(bytes: &[u8], cuts: &[(u8, usize)]) -> Vec<u8> {
+    let mut body = In(&bytes[HEADER_LEN..]);
+    let mut rebuilt = Out::default();
+    while let (Some(t), Some(mut p)) = (body.u8(), body.bytes()) {
+        if let Some(&(_, cut)) = cuts.iter().find(|c| c.0 == t) {
+            p.truncate(p.len() - cut);
+        }
+        rebuilt.u8(t);
+        rebuilt.bytes(&p);
+    }
+    let mut framed = bytes[..HEADER_LEN].to_vec();
+    framed[12..16].copy_from_slice(&(rebuilt.0.len() as u32).to_be_bytes());
+    framed[16..24].copy_from_slice(&fnv1a(&rebuilt.0).to_be_bytes());
+    framed.extend_from_slice(&rebuilt.0);
+    framed
+}
+
+/// A snapshot of a cinit from before readiness (no `notification-fd`,
+/// `ready-timeout` in its nodes, no timeout stop in its services) reads
+/// without losses, those fields taking their defaults.
+#[test]
+fn a_writer_without_readiness_is_read_with_defaults() {
+    let mut s = sample();
+    s.services.truncate(3);
+    let old = without_appended(&encode(&s), &[(tag::NODE, 23), (tag::SERVICE, 18)]);
+    let (back, lost) = decode(&old).unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    for n in &mut s.nodes {
+        n.notify_fd = None;
+        n.ready_timeout_ms = None;
+        n.grouping = false;
+    }
+    for r in &mut s.services {
+        r.stop_timed_out = None;
+        r.park_for = None;
+    }
+    assert_eq!(back, s);
+}
+
+/// A snapshot of a cinit from before groupings were parked (no grouping
+/// flag in its nodes, no pending park in its services) reads without
+/// losses: no service is a grouping, no park is pending.
+#[test]
+fn a_writer_without_groupings_is_read_with_defaults() {
+    let mut s = sample();
+    let old = without_appended(&encode(&s), &[(tag::NODE, 1), (tag::SERVICE, 9)]);
+    let (back, lost) = decode(&old).unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    assert!(s.nodes.iter().any(|n| n.grouping));
+    assert!(s.services.iter().any(|r| r.park_for.is_some()));
+    for n in &mut s.nodes {
+        n.grouping = false;
+    }
+    for r in &mut s.services {
+        r.park_for = None;
+    }
+    assert_eq!(back, s);
+}
+
+/// A node's `ready-probe` survives the round trip (the new cinit probes
+/// again), and a writer from before probes (no probe field) reads as no
+/// probe.
+#[test]
+fn a_ready_probe_round_trips_and_an_older_writer_has_none() {
+    let mut s = sample();
+    s.nodes[0].notify_fd = None;
+    for line in ["tcp:[::1]:8080", "unix:/run/a b.sock", "exec ./check -q"] {
+        s.nodes[0].probe = Some(crate::config::probe::parse_line(line).unwrap());
+        let (back, lost) = decode(&encode(&s)).unwrap();
+        assert!(lost.is_empty(), "{lost:?}");
+        assert_eq!(back, s);
+    }
+    s.nodes[0].probe = None;
+    // A writer from before probes had no grouping field either.
+    for n in &mut s.nodes {
+        n.grouping = false;
+    }
+    let old = without_appended(&encode(&s), &[(tag::NODE, 5)]);
+    let (back, lost) = decode(&old).unwrap();
+    assert!(lost.is_empty(), "{lost:?}");
+    assert_eq!(back, s);
+}
+
+#[test]
+fn headers_that_are_not_ours_are_refused() {
+    assert_eq!(decode(b"hello"), Err(Unreadable::NotASnapshot));
+    assert_eq!(decode(b""), Err(Unreadable::NotASnapshot));
+    let mut bytes = encode(&sample());
+    bytes[9] = 2; // format 2
+    assert_eq!(decode(&bytes), Err(Unreadable::Format(2)));
+    assert_eq!(decode(&bytes[..10]), Err(Unreadable::Format(2)));
+    let bytes = encode(&sample());
+    assert_eq!(decode(&bytes[..12]), Err(Unreadable::Truncated));
+}
+
+#[test]
+fn damage_is_reported_and_the_rest_is_adopted() {
+    let s = sample();
+    let mut bytes = encode(&s);
+    // Truncate: the last sections are lost, the first ones are kept.
+    bytes.truncate(bytes.len() - 5);
+    let (back, lost) = decode(&bytes).unwrap();
+    assert!(lost.iter().any(|l| l.contains("truncated")), "{lost:?}");
+    assert_eq!(back.tree, s.tree);
+    assert_eq!(back.nodes, s.nodes);
+    // A flipped byte inside a service record: checksum reported, the record
+    // keeps its place as a lost one or decodes to something; never a panic.
+    let mut bytes = encode(&s);
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    let (_, lost) = decode(&bytes).unwrap();
+    assert!(lost.iter().any(|l| l.contains("checksum")), "{lost:?}");
+}
+
+#[test]
+fn a_damaged_service_record_keeps_its_index() {
+    let mut s = sample();
+    s.services.truncate(2);
+    let bytes = encode(&s);
+    // Find the first SERVICE section and cut its payload to 3 bytes.
+    let mut body = In(&bytes[HEADER_LEN..]);
+    let mut rebuilt = Out::default();
+    let mut first = true;
+    while let (Some(t), Some(p)) = (body.u8(), body.bytes()) {
+        let p = if t == tag::SERVICE && first {
+            first = false;
+            p[..3].to_vec()
+        } else {
+            p
+        };
+        rebuilt.u8(t);
+        rebuilt.bytes(&p);
+    }
+    let mut framed = bytes[..HEADER_LEN].to_vec();
+    framed[12..16].copy_from_slice(&(rebuilt.0.len() as u32).to_be_bytes());
+    framed[16..24].copy_from_slice(&fnv1a(&rebuilt.0).to_be_bytes());
+    framed.extend_from_slice(&rebuilt.0);
+    let (back, lost) = decode(&framed).unwrap();
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(back.services.len(), 2);
+    assert_eq!(back.services[0].phase, crate::engine::PHASE_LOST);
+    assert_eq!(back.services[1], s.services[1]);
+}
+
+proptest! {
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let _ = decode(&data);
+        let mut framed = MAGIC.to_vec();
+        framed.extend_from_slice(&FORMAT.to_be_bytes());
+        framed.extend_from_slice(&data);
+        let _ = decode(&framed);
+    }
+}
