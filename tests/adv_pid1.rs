@@ -104,7 +104,7 @@ fn status_answers(c: &Cinit, bound: Duration) -> Duration {
 // ---------------------------------------------------------------------------
 
 /// B13 — PID 1 internal panic, injected on purpose (debug builds of cinit
-/// honour `CINIT_FAULT`, see `src/fault.rs`). Proves, with
+/// honour `CINIT_FAULT`, see `src/control/fault.rs`). Proves, with
 /// `CINIT_FAULT=start:boom`, that a panic while handling a request is
 /// contained: `cinit-ctl start boom` gets an error reply at once (exit 1,
 /// `internal error in cinit`), the console says so (`internal error

@@ -1,4 +1,4 @@
-//! The `cinit --listen-exec` trampoline (`src/listen_exec.rs`), run as the
+//! The `cinit --listen-exec` trampoline (`src/fds/listen_exec.rs`), run as the
 //! built `cinit` binary, and the whole way a service gets its sockets:
 //! `listen::bind`, `listen_exec::wrap` and `spawn::spawn` together. No PID 1
 //! is involved (the trampoline is an ordinary process), so these run
