@@ -252,3 +252,60 @@ impl<'a> In<'a> {
         (0..n).map(|_| self.len()).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Proves the two spellings stay apart byte for byte: the snapshot's
+    /// string has a u32 length and its option is always 9 bytes, the
+    /// protocol's field has a tag and a u16 length and its option is
+    /// absent; and that a nested field's length counts its inner fields.
+    #[test]
+    fn snapshot_and_protocol_spellings_are_each_their_own() {
+        let mut o = Out::default();
+        o.str("ab");
+        o.opt_u64(None);
+        assert_eq!(o.0, [0, 0, 0, 2, b'a', b'b', 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let mut f = Out::default();
+        f.field_bytes(1, b"ab");
+        f.field_u64_opt(2, None);
+        let at = f.field(3);
+        f.field_u8(4, 7);
+        f.end(at);
+        assert_eq!(f.0, [1, 0, 2, b'a', b'b', 3, 0, 4, 4, 0, 1, 7]);
+        let mut i = In(&f.0);
+        let (t, v) = i.field().unwrap().unwrap();
+        assert_eq!((t, v.0), (1, &b"ab"[..]));
+        let (t, mut nested) = i.field().unwrap().unwrap();
+        assert_eq!(t, 3);
+        let (t, v) = nested.field().unwrap().unwrap();
+        assert_eq!((t, v.whole(In::u8)), (4, Some(7)));
+        assert!(i.field().is_none() && nested.field().is_none());
+    }
+
+    /// Proves a field's value is cut at what a u16 length can say (the
+    /// length then says exactly that), and that a field whose length runs
+    /// past the input, or whose header is cut, is an error that empties
+    /// the cursor instead of reading on.
+    #[test]
+    fn fields_are_bounded_both_ways() {
+        let mut f = Out::default();
+        f.field_bytes(9, &vec![b'x'; 70_000]);
+        assert_eq!(f.0.len(), 3 + usize::from(u16::MAX));
+        assert_eq!(f.0.get(1..3), Some(&[0xff, 0xff][..]));
+        let mut lying = In(&[1, 0, 9, 0]);
+        assert_eq!(
+            lying.field().map(|r| r.map(|(t, _)| t)),
+            Some(Err("field longer than the frame"))
+        );
+        assert!(lying.is_empty());
+        let mut cut = In(&[1, 0]);
+        assert_eq!(
+            cut.field().map(|r| r.map(|(t, _)| t)),
+            Some(Err("truncated field header"))
+        );
+        assert!(cut.field().is_none());
+        assert_eq!(In(&[0, 0, 0, 1, 2]).whole(In::u32), None);
+    }
+}
