@@ -51,10 +51,9 @@ pub fn decode_header(buf: &[u8], max: usize) -> Result<Header, DecodeError> {
         }
         return Err(DecodeError::Incomplete(HEADER_LEN));
     };
-    let (magic, version, opcode, len) = match h {
-        [m0, m1, v, o, l0, l1, l2, l3] => {
-            ([*m0, *m1], *v, *o, u32::from_be_bytes([*l0, *l1, *l2, *l3]))
-        }
+    let mut h = In(h);
+    let (magic, version, opcode, len) = match (h.array::<2>(), h.u8(), h.u8(), h.u32()) {
+        (Some(m), Some(v), Some(o), Some(l)) => (m, v, o, l),
         _ => return Err(DecodeError::Incomplete(HEADER_LEN)),
     };
     if magic != MAGIC {
