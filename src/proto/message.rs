@@ -4,7 +4,9 @@
 //! A frame is an 8-byte header — magic `ci`, protocol version, opcode,
 //! payload length (u32, big-endian) — and a payload of fields: tag (u8),
 //! length (u16, big-endian), value. Readers skip fields with unknown tags;
-//! opcodes and tags are never reused.
+//! opcodes and tags are never reused. Frames and fields are written and
+//! read with the crate's one codec, [`crate::proto::wire`] (its field
+//! spelling); this module says only which fields each message has.
 //!
 //! Invariants: decoding never panics and never allocates more than the frame
 //! it is given (lengths are checked against the bytes present, and the frame
@@ -355,9 +357,8 @@ pub struct LogBatch {
 }
 
 mod decode;
-use decode::{be_u32, be_u64, byte, fields, text};
+use decode::{be_u64, byte, fields, text};
 pub use decode::{decode_header, decode_reply, decode_request, DecodeError, Header};
-use encode::Frame;
 
 mod encode;
 pub use encode::{encode_reply, encode_request};

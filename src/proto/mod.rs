@@ -1,8 +1,8 @@
 //! Floor 1 of the house (doc/DESIGN.md, "Rooms"): it may import only `sys`. The wire: the
-//! control protocol's frames and every message (shared by `cinit` and
-//! `cinit-ctl`), the byte codec of the hot-update snapshot ([`wire`]),
-//! request framing ([`framing`]) and the JSON quoting of `--json`
-//! ([`json`]).
+//! one byte codec ([`wire`]) that the control protocol and the hot-update
+//! snapshot both use, the protocol's frames and every message (shared by
+//! `cinit` and `cinit-ctl`), request framing ([`framing`]) and the JSON
+//! quoting of `--json` ([`json`]).
 
 pub mod framing;
 pub mod json;

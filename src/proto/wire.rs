@@ -1,9 +1,23 @@
-//! The byte codec of the hot-update snapshot: an output buffer (`Out`)
-//! and a bounded cursor (`In`) over fixed-width integers, lengths,
-//! strings and paths. Each owner of state writes and reads its own records
-//! with these; the snapshot keeps only the container (header, checksum,
-//! sections). Reading past the end yields `None`, and no count read from
-//! the input is trusted beyond [`MAX_ITEMS`].
+//! The one byte codec of cinit: an output buffer (`Out`) and a bounded
+//! cursor (`In`) over big-endian fixed-width integers, lengths, strings,
+//! byte strings, options and lists. The hot-update snapshot and the control
+//! protocol both write and read through it; each owner of state saves and
+//! loads its own records with these, and the snapshot keeps only the
+//! container (header, checksum, sections).
+//!
+//! The two formats were fixed before they shared this code and must not
+//! change, so where they differ the codec spells both, by name:
+//!
+//! | primitive | snapshot | protocol (fields) |
+//! |-----------|----------|-------------------|
+//! | length prefix | u32 ([`Out::len`], [`Out::bytes`]) | u16 after a tag byte ([`Out::field`], [`In::field`]) |
+//! | option | present byte + value, always ([`Out::opt_u64`]) | the field is absent ([`Out::field_u64_opt`]) |
+//! | list | a count, then the items ([`Out::indices`]) | the field repeated, or packed u32s ([`Out::field_indices`]) |
+//!
+//! Integers and strings themselves are written by the same methods in
+//! both. Invariants: reading past the end yields `None` (nothing panics),
+//! no length read from the input is used before it is checked against the
+//! bytes that remain, and no count is trusted beyond [`MAX_ITEMS`].
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -27,6 +41,9 @@ impl Out {
     }
     pub(crate) fn bool(&mut self, v: bool) {
         self.u8(u8::from(v));
+    }
+    pub(crate) fn u16(&mut self, v: u16) {
+        self.put(&v.to_be_bytes());
     }
     pub(crate) fn u32(&mut self, v: u32) {
         self.put(&v.to_be_bytes());
@@ -64,6 +81,82 @@ impl Out {
         self.u8(tag);
         self.bytes(&payload.0);
     }
+
+    // The protocol's spelling: a field is a tag (u8), a length (u16) and
+    // the value, written in place; a u32 length slot frames a message.
+
+    /// Reserve a u32 length slot; [`Out::close_u32`] fills it in with the
+    /// bytes written after it. Returns where the counted bytes start.
+    pub(crate) fn open_u32(&mut self) -> usize {
+        self.u32(0);
+        self.0.len()
+    }
+    /// Fill in the slot [`Out::open_u32`] reserved at `start`.
+    pub(crate) fn close_u32(&mut self, start: usize) {
+        let n = self.0.len().saturating_sub(start);
+        let n = u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes();
+        if let Some(slot) = self.0.get_mut(start.saturating_sub(4)..start) {
+            slot.copy_from_slice(&n);
+        }
+    }
+    /// Begin a field with tag `t`; what is written until [`Out::end`] is
+    /// its value (nested fields included).
+    pub(crate) fn field(&mut self, t: u8) -> usize {
+        self.u8(t);
+        self.u16(0);
+        self.0.len()
+    }
+    /// End the field begun at `start`. A value longer than a field can
+    /// hold is cut (only cinit's own strings are encoded, and names are
+    /// far shorter).
+    #[inline(never)]
+    pub(crate) fn end(&mut self, start: usize) {
+        let max = start.saturating_add(usize::from(u16::MAX));
+        self.0.truncate(max);
+        let n = u16::try_from(self.0.len().saturating_sub(start)).unwrap_or(u16::MAX);
+        if let Some(slot) = self.0.get_mut(start.saturating_sub(2)..start) {
+            slot.copy_from_slice(&n.to_be_bytes());
+        }
+    }
+    /// A field holding the raw bytes `v` (a string's UTF-8, for text).
+    pub(crate) fn field_bytes(&mut self, t: u8, v: &[u8]) {
+        let at = self.field(t);
+        self.put(v);
+        self.end(at);
+    }
+    pub(crate) fn field_u8(&mut self, t: u8, v: u8) {
+        let at = self.field(t);
+        self.u8(v);
+        self.end(at);
+    }
+    pub(crate) fn field_u32(&mut self, t: u8, v: u32) {
+        let at = self.field(t);
+        self.u32(v);
+        self.end(at);
+    }
+    pub(crate) fn field_u64(&mut self, t: u8, v: u64) {
+        let at = self.field(t);
+        self.u64(v);
+        self.end(at);
+    }
+    /// The protocol's option: the field, or nothing.
+    pub(crate) fn field_u64_opt(&mut self, t: u8, v: Option<u64>) {
+        if let Some(v) = v {
+            self.field_u64(t, v);
+        }
+    }
+    /// The protocol's packed list: indices as u32s, split over as many
+    /// fields of tag `t` as needed (each at most `per_field` of them, so
+    /// none outgrows its u16 length); a reader concatenates them.
+    pub(crate) fn field_indices(&mut self, t: u8, v: &[usize], per_field: usize) {
+        for chunk in v.chunks(per_field.max(1)) {
+            let at = self.field(t);
+            for &i in chunk {
+                self.len(i);
+            }
+            self.end(at);
+        }
+    }
 }
 
 /// A cursor over one payload. Reading past the end yields `None`.
@@ -87,6 +180,9 @@ impl<'a> In<'a> {
     pub(crate) fn bool(&mut self) -> Option<bool> {
         self.u8().map(|b| b != 0)
     }
+    pub(crate) fn u16(&mut self) -> Option<u16> {
+        self.array().map(u16::from_be_bytes)
+    }
     pub(crate) fn u32(&mut self) -> Option<u32> {
         self.array().map(u32::from_be_bytes)
     }
@@ -106,6 +202,40 @@ impl<'a> In<'a> {
     pub(crate) fn str(&mut self) -> Option<String> {
         String::from_utf8(self.bytes()?).ok()
     }
+    /// Everything left, as text: the protocol's string (its length is the
+    /// field's).
+    pub(crate) fn rest_str(&mut self) -> Option<String> {
+        let rest = std::mem::take(&mut self.0);
+        std::str::from_utf8(rest).ok().map(str::to_string)
+    }
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// Read one value with `read` that must fill the cursor exactly (a
+    /// protocol field's value is one integer, nothing more or less).
+    pub(crate) fn whole<T>(mut self, read: fn(&mut Self) -> Option<T>) -> Option<T> {
+        read(&mut self).filter(|_| self.is_empty())
+    }
+    /// The next protocol field: its tag and a cursor over its value.
+    /// `None` at the end; an error saying what is wrong (and the cursor
+    /// emptied) when the field header is cut short or the value runs past
+    /// the input.
+    pub(crate) fn field(&mut self) -> Option<Result<(u8, In<'a>), &'static str>> {
+        if self.is_empty() {
+            return None;
+        }
+        let field = match (self.u8(), self.u16()) {
+            (Some(t), Some(n)) => match self.take(usize::from(n)) {
+                Some(v) => Ok((t, In(v))),
+                None => Err("field longer than the frame"),
+            },
+            _ => Err("truncated field header"),
+        };
+        if field.is_err() {
+            self.0 = &[];
+        }
+        Some(field)
+    }
     pub(crate) fn path(&mut self) -> Option<PathBuf> {
         self.bytes().map(|b| PathBuf::from(OsString::from_vec(b)))
     }
@@ -120,5 +250,62 @@ impl<'a> In<'a> {
     pub(crate) fn indices(&mut self) -> Option<Vec<usize>> {
         let n = self.count()?;
         (0..n).map(|_| self.len()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Proves the two spellings stay apart byte for byte: the snapshot's
+    /// string has a u32 length and its option is always 9 bytes, the
+    /// protocol's field has a tag and a u16 length and its option is
+    /// absent; and that a nested field's length counts its inner fields.
+    #[test]
+    fn snapshot_and_protocol_spellings_are_each_their_own() {
+        let mut o = Out::default();
+        o.str("ab");
+        o.opt_u64(None);
+        assert_eq!(o.0, [0, 0, 0, 2, b'a', b'b', 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let mut f = Out::default();
+        f.field_bytes(1, b"ab");
+        f.field_u64_opt(2, None);
+        let at = f.field(3);
+        f.field_u8(4, 7);
+        f.end(at);
+        assert_eq!(f.0, [1, 0, 2, b'a', b'b', 3, 0, 4, 4, 0, 1, 7]);
+        let mut i = In(&f.0);
+        let (t, v) = i.field().unwrap().unwrap();
+        assert_eq!((t, v.0), (1, &b"ab"[..]));
+        let (t, mut nested) = i.field().unwrap().unwrap();
+        assert_eq!(t, 3);
+        let (t, v) = nested.field().unwrap().unwrap();
+        assert_eq!((t, v.whole(In::u8)), (4, Some(7)));
+        assert!(i.field().is_none() && nested.field().is_none());
+    }
+
+    /// Proves a field's value is cut at what a u16 length can say (the
+    /// length then says exactly that), and that a field whose length runs
+    /// past the input, or whose header is cut, is an error that empties
+    /// the cursor instead of reading on.
+    #[test]
+    fn fields_are_bounded_both_ways() {
+        let mut f = Out::default();
+        f.field_bytes(9, &vec![b'x'; 70_000]);
+        assert_eq!(f.0.len(), 3 + usize::from(u16::MAX));
+        assert_eq!(f.0.get(1..3), Some(&[0xff, 0xff][..]));
+        let mut lying = In(&[1, 0, 9, 0]);
+        assert_eq!(
+            lying.field().map(|r| r.map(|(t, _)| t)),
+            Some(Err("field longer than the frame"))
+        );
+        assert!(lying.is_empty());
+        let mut cut = In(&[1, 0]);
+        assert_eq!(
+            cut.field().map(|r| r.map(|(t, _)| t)),
+            Some(Err("truncated field header"))
+        );
+        assert!(cut.field().is_none());
+        assert_eq!(In(&[0, 0, 0, 1, 2]).whole(In::u32), None);
     }
 }

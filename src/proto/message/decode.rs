@@ -2,6 +2,7 @@
 //! replies (part of [`super`]).
 
 use super::*;
+use crate::proto::wire::In;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
@@ -50,10 +51,9 @@ pub fn decode_header(buf: &[u8], max: usize) -> Result<Header, DecodeError> {
         }
         return Err(DecodeError::Incomplete(HEADER_LEN));
     };
-    let (magic, version, opcode, len) = match h {
-        [m0, m1, v, o, l0, l1, l2, l3] => {
-            ([*m0, *m1], *v, *o, u32::from_be_bytes([*l0, *l1, *l2, *l3]))
-        }
+    let mut h = In(h);
+    let (magic, version, opcode, len) = match (h.array::<2>(), h.u8(), h.u8(), h.u32()) {
+        (Some(m), Some(v), Some(o), Some(l)) => (m, v, o, l),
         _ => return Err(DecodeError::Incomplete(HEADER_LEN)),
     };
     if magic != MAGIC {
@@ -73,65 +73,44 @@ pub fn decode_header(buf: &[u8], max: usize) -> Result<Header, DecodeError> {
     })
 }
 
-/// Iterate over the fields of a payload.
-pub(super) struct Fields<'a> {
-    rest: &'a [u8],
-}
+/// Iterate over the fields of a payload (read by [`In::field`]).
+pub(super) struct Fields<'a>(In<'a>);
 
 impl<'a> Iterator for Fields<'a> {
     type Item = Result<(u8, &'a [u8]), DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        let (tag, len, body) = match self.rest {
-            [tag, l0, l1, body @ ..] => (*tag, usize::from(u16::from_be_bytes([*l0, *l1])), body),
-            _ => {
-                self.rest = &[];
-                return Some(Err(DecodeError::Malformed("truncated field header")));
-            }
-        };
-        match (body.get(..len), body.get(len..)) {
-            (Some(value), Some(rest)) => {
-                self.rest = rest;
-                Some(Ok((tag, value)))
-            }
-            _ => {
-                self.rest = &[];
-                Some(Err(DecodeError::Malformed("field longer than the frame")))
-            }
-        }
+        let field = self.0.field()?;
+        Some(field.map(|(t, v)| (t, v.0)).map_err(DecodeError::Malformed))
     }
 }
 
 pub(super) fn fields(payload: &[u8]) -> Fields<'_> {
-    Fields { rest: payload }
+    Fields(In(payload))
 }
 
 pub(super) fn text(v: &[u8]) -> Result<String, DecodeError> {
-    std::str::from_utf8(v)
-        .map(str::to_string)
-        .map_err(|_| DecodeError::Malformed("text is not UTF-8"))
+    In(v)
+        .rest_str()
+        .ok_or(DecodeError::Malformed("text is not UTF-8"))
 }
 
 pub(super) fn be_u32(v: &[u8]) -> Result<u32, DecodeError> {
-    <[u8; 4]>::try_from(v)
-        .map(u32::from_be_bytes)
-        .map_err(|_| DecodeError::Malformed("bad u32 field"))
+    In(v)
+        .whole(In::u32)
+        .ok_or(DecodeError::Malformed("bad u32 field"))
 }
 
 pub(super) fn be_u64(v: &[u8]) -> Result<u64, DecodeError> {
-    <[u8; 8]>::try_from(v)
-        .map(u64::from_be_bytes)
-        .map_err(|_| DecodeError::Malformed("bad u64 field"))
+    In(v)
+        .whole(In::u64)
+        .ok_or(DecodeError::Malformed("bad u64 field"))
 }
 
 pub(super) fn byte(v: &[u8]) -> Result<u8, DecodeError> {
-    match v {
-        [b] => Ok(*b),
-        _ => Err(DecodeError::Malformed("bad u8 field")),
-    }
+    In(v)
+        .whole(In::u8)
+        .ok_or(DecodeError::Malformed("bad u8 field"))
 }
 
 /// Split a complete frame into header and payload.

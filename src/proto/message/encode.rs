@@ -1,37 +1,22 @@
 //! Encoding frames: requests and replies (part of [`super`]).
 
 use super::*;
+use crate::proto::wire::Out;
 
-/// Builds a frame: header first, fields appended, length patched at the end.
-pub(super) struct Frame {
-    pub(super) buf: Vec<u8>,
+/// Begin a frame: the header, with a length slot [`finish`] fills in.
+pub(super) fn frame(opcode: u8) -> Out {
+    let mut f = Out(Vec::with_capacity(64));
+    f.put(&MAGIC);
+    f.u8(VERSION);
+    f.u8(opcode);
+    f.open_u32();
+    f
 }
 
-impl Frame {
-    pub(super) fn new(opcode: u8) -> Frame {
-        let mut buf = Vec::with_capacity(64);
-        buf.extend_from_slice(&MAGIC);
-        buf.extend_from_slice(&[VERSION, opcode, 0, 0, 0, 0]);
-        Frame { buf }
-    }
-
-    /// Append a field; values longer than a field can hold are cut (only our
-    /// own strings are encoded, and names are far shorter).
-    pub(super) fn field(&mut self, t: u8, value: &[u8]) {
-        let len = value.len().min(usize::from(u16::MAX));
-        self.buf.push(t);
-        self.buf.extend_from_slice(&(len as u16).to_be_bytes());
-        self.buf
-            .extend_from_slice(value.get(..len).unwrap_or(value));
-    }
-
-    pub(super) fn finish(mut self) -> Vec<u8> {
-        let len = u32::try_from(self.buf.len() - HEADER_LEN).unwrap_or(u32::MAX);
-        if let Some(slot) = self.buf.get_mut(4..8) {
-            slot.copy_from_slice(&len.to_be_bytes());
-        }
-        self.buf
-    }
+/// The frame's bytes, its payload length patched into the header.
+pub(super) fn finish(mut f: Out) -> Vec<u8> {
+    f.close_u32(HEADER_LEN);
+    f.0
 }
 
 pub fn encode_request(req: &Request) -> Vec<u8> {
@@ -53,78 +38,79 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
         | Request::FdList { .. } => return fds::encode_request(req),
         Request::Unknown(opcode) => (*opcode, &[], 0),
     };
-    let mut f = Frame::new(opcode);
+    let mut f = frame(opcode);
     for name in names {
-        f.field(tag::NAME, name.as_bytes());
+        f.field_bytes(tag::NAME, name.as_bytes());
     }
     if flags != 0 {
-        f.field(tag::FLAGS, &flags.to_be_bytes());
+        f.field_u32(tag::FLAGS, flags);
     }
-    f.finish()
+    finish(f)
 }
 
-fn encode_service(s: &ServiceInfo) -> Vec<u8> {
-    let mut f = Frame { buf: Vec::new() };
-    f.field(tag::NAME, s.name.as_bytes());
-    f.field(tag::STATE, s.state.as_bytes());
+/// One SERVICE field, its value the service's own nested fields.
+fn encode_service(f: &mut Out, s: &ServiceInfo) {
+    let at = f.field(tag::SERVICE);
+    f.field_bytes(tag::NAME, s.name.as_bytes());
+    f.field_bytes(tag::STATE, s.state.as_bytes());
     if let Some(pid) = s.pid {
-        f.field(tag::PID, &pid.to_be_bytes());
+        f.field_u32(tag::PID, pid);
     }
-    f.field(tag::SINCE_MS, &s.since_ms.to_be_bytes());
-    f.field(tag::RESTARTS, &s.restarts.to_be_bytes());
+    f.field_u64(tag::SINCE_MS, s.since_ms);
+    f.field_u32(tag::RESTARTS, s.restarts);
     if let Some(reason) = &s.reason {
-        f.field(tag::REASON, reason.as_bytes());
+        f.field_bytes(tag::REASON, reason.as_bytes());
     }
     if s.respawn {
-        f.field(tag::RESPAWN, &[1]);
+        f.field_u8(tag::RESPAWN, 1);
     }
     if s.dependent {
-        f.field(tag::DEPENDENT, &[1]);
+        f.field_u8(tag::DEPENDENT, 1);
     }
-    f.buf
+    f.end(at);
 }
 
 pub fn encode_reply(reply: &Reply) -> Vec<u8> {
     match reply {
         Reply::Ok { message } => {
-            let mut f = Frame::new(op::OK);
+            let mut f = frame(op::OK);
             if let Some(m) = message {
-                f.field(tag::MESSAGE, m.as_bytes());
+                f.field_bytes(tag::MESSAGE, m.as_bytes());
             }
-            f.finish()
+            finish(f)
         }
         Reply::Error { code, message } => {
-            let mut f = Frame::new(op::ERROR);
-            f.field(tag::CODE, &[*code as u8]);
-            f.field(tag::MESSAGE, message.as_bytes());
-            f.finish()
+            let mut f = frame(op::ERROR);
+            f.field_u8(tag::CODE, *code as u8);
+            f.field_bytes(tag::MESSAGE, message.as_bytes());
+            finish(f)
         }
         Reply::Unsupported { opcode } => {
-            let mut f = Frame::new(op::UNSUPPORTED);
-            f.field(tag::OPCODE, &[*opcode]);
-            f.finish()
+            let mut f = frame(op::UNSUPPORTED);
+            f.field_u8(tag::OPCODE, *opcode);
+            finish(f)
         }
         Reply::Version { server, .. } => {
-            let mut f = Frame::new(op::VERSION_INFO);
-            f.field(tag::SERVER_VERSION, server.as_bytes());
-            f.finish()
+            let mut f = frame(op::VERSION_INFO);
+            f.field_bytes(tag::SERVER_VERSION, server.as_bytes());
+            finish(f)
         }
         Reply::Services(list) => {
-            let mut f = Frame::new(op::SERVICES);
+            let mut f = frame(op::SERVICES);
             for s in list {
-                f.field(tag::SERVICE, &encode_service(s));
+                encode_service(&mut f, s);
             }
-            f.finish()
+            finish(f)
         }
         Reply::Status { notes, services } => {
-            let mut f = Frame::new(op::SERVICES);
+            let mut f = frame(op::SERVICES);
             for n in notes {
-                f.field(tag::NOTE, n.as_bytes());
+                f.field_bytes(tag::NOTE, n.as_bytes());
             }
             for s in services {
-                f.field(tag::SERVICE, &encode_service(s));
+                encode_service(&mut f, s);
             }
-            f.finish()
+            finish(f)
         }
         Reply::LogLines(batch) => log::encode_lines(batch),
         Reply::Timeline(t) => timeline::encode(t),

@@ -9,7 +9,8 @@
 //! FD_LIST is answered with FDS: one `FD_ENTRY` (nested `FD_NAME`,
 //! `FD_KIND`, `FD_LISTEN`) per descriptor held.
 
-use super::{byte, fields, op, tag, text, DecodeError, Frame, Request, FLAG_REMOVE};
+use super::encode::{finish, frame};
+use super::{byte, fields, op, tag, text, DecodeError, Request, FLAG_REMOVE};
 
 /// One descriptor cinit holds for a service.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -64,39 +65,39 @@ pub(super) fn encode_request(req: &Request) -> Vec<u8> {
         Request::FdList { service } => (op::FD_LIST, service, None, 0),
         _ => return Vec::new(),
     };
-    let mut f = Frame::new(opcode);
+    let mut f = frame(opcode);
     // No NAME is the caller's own service, as an empty one.
     if !service.is_empty() {
-        f.field(tag::NAME, service.as_bytes());
+        f.field_bytes(tag::NAME, service.as_bytes());
     }
     // An empty name is sent as none (both are refused by the server).
     if let Some(n) = name.filter(|n| !n.is_empty()) {
-        f.field(tag::FD_NAME, n.as_bytes());
+        f.field_bytes(tag::FD_NAME, n.as_bytes());
     }
     if flags != 0 {
-        f.field(tag::FLAGS, &flags.to_be_bytes());
+        f.field_u32(tag::FLAGS, flags);
     }
-    f.finish()
+    finish(f)
 }
 
 pub(super) fn encode_passed(name: &str) -> Vec<u8> {
-    let mut f = Frame::new(op::FD_PASSED);
-    f.field(tag::FD_NAME, name.as_bytes());
-    f.finish()
+    let mut f = frame(op::FD_PASSED);
+    f.field_bytes(tag::FD_NAME, name.as_bytes());
+    finish(f)
 }
 
 pub(super) fn encode_list(list: &[FdInfo]) -> Vec<u8> {
-    let mut f = Frame::new(op::FDS);
+    let mut f = frame(op::FDS);
     for info in list {
-        let mut e = Frame { buf: Vec::new() };
-        e.field(tag::FD_NAME, info.name.as_bytes());
-        e.field(tag::FD_KIND, info.kind.as_bytes());
+        let at = f.field(tag::FD_ENTRY);
+        f.field_bytes(tag::FD_NAME, info.name.as_bytes());
+        f.field_bytes(tag::FD_KIND, info.kind.as_bytes());
         if info.listen {
-            e.field(tag::FD_LISTEN, &[1]);
+            f.field_u8(tag::FD_LISTEN, 1);
         }
-        f.field(tag::FD_ENTRY, &e.buf);
+        f.end(at);
     }
-    f.finish()
+    finish(f)
 }
 
 pub(super) fn decode_entry(payload: &[u8]) -> Result<FdInfo, DecodeError> {

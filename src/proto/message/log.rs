@@ -9,7 +9,8 @@
 //! the last. A follower's frames all carry `MORE`: its stream ends only when
 //! the connection does.
 
-use super::{be_u64, fields, text, Frame, LogBatch, Request, FLAG_FOLLOW};
+use super::encode::{finish, frame};
+use super::{be_u64, fields, text, LogBatch, Request, FLAG_FOLLOW};
 use super::{op, tag, DecodeError};
 
 /// The bytes a line takes in a LOG_LINES frame (for sizing frames).
@@ -19,7 +20,7 @@ pub fn line_wire_len(line: &LogLine) -> usize {
 }
 
 pub(super) fn encode_request(req: &Request) -> Vec<u8> {
-    let mut f = Frame::new(op::LOG);
+    let mut f = frame(op::LOG);
     if let Request::Log {
         name,
         lines,
@@ -27,36 +28,36 @@ pub(super) fn encode_request(req: &Request) -> Vec<u8> {
     } = req
     {
         if let Some(n) = name {
-            f.field(tag::NAME, n.as_bytes());
+            f.field_bytes(tag::NAME, n.as_bytes());
         }
         if *lines != 0 {
-            f.field(tag::LINES, &lines.to_be_bytes());
+            f.field_u32(tag::LINES, *lines);
         }
         if *follow {
-            f.field(tag::FLAGS, &FLAG_FOLLOW.to_be_bytes());
+            f.field_u32(tag::FLAGS, FLAG_FOLLOW);
         }
     }
-    f.finish()
+    finish(f)
 }
 
 pub(super) fn encode_lines(batch: &LogBatch) -> Vec<u8> {
-    let mut f = Frame::new(op::LOG_LINES);
+    let mut f = frame(op::LOG_LINES);
     for line in &batch.lines {
-        let mut l = Frame { buf: Vec::new() };
-        l.field(tag::SEQ, &line.seq.to_be_bytes());
-        l.field(tag::MONO_MS, &line.mono_ms.to_be_bytes());
-        l.field(tag::WALL_MS, &line.wall_ms.to_be_bytes());
-        l.field(tag::TEXT, line.text.as_bytes());
-        f.field(tag::LINE, &l.buf);
+        let at = f.field(tag::LINE);
+        f.field_u64(tag::SEQ, line.seq);
+        f.field_u64(tag::MONO_MS, line.mono_ms);
+        f.field_u64(tag::WALL_MS, line.wall_ms);
+        f.field_bytes(tag::TEXT, line.text.as_bytes());
+        f.end(at);
     }
-    f.field(tag::DROPPED, &batch.dropped.to_be_bytes());
+    f.field_u64(tag::DROPPED, batch.dropped);
     if batch.missed > 0 {
-        f.field(tag::MISSED, &batch.missed.to_be_bytes());
+        f.field_u64(tag::MISSED, batch.missed);
     }
     if batch.more {
-        f.field(tag::MORE, &[1]);
+        f.field_u8(tag::MORE, 1);
     }
-    f.finish()
+    finish(f)
 }
 
 pub(super) fn decode_line(payload: &[u8]) -> Result<LogLine, DecodeError> {

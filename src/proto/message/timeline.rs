@@ -9,60 +9,48 @@
 //! lists may be split over several fields, which a reader concatenates, so
 //! no single field outgrows its u16 length.
 
-use super::{be_u32, be_u64, byte, fields, tag, text, DecodeError, Frame, Timeline, TimelineEntry};
+use super::encode::{finish, frame};
+use super::{be_u64, byte, fields, tag, text, DecodeError, Timeline, TimelineEntry};
+use crate::proto::wire::{In, Out};
 
 /// Most indices in one NEEDS/WANTS field (4 bytes each, under u16::MAX).
 const INDICES_PER_FIELD: usize = 16_000;
 
-fn u64_field(f: &mut Frame, t: u8, v: Option<u64>) {
-    if let Some(v) = v {
-        f.field(t, &v.to_be_bytes());
-    }
-}
-
-fn indices_field(f: &mut Frame, t: u8, list: &[usize]) {
-    for chunk in list.chunks(INDICES_PER_FIELD) {
-        let mut value = Vec::with_capacity(chunk.len() * 4);
-        for &i in chunk {
-            value.extend_from_slice(&u32::try_from(i).unwrap_or(u32::MAX).to_be_bytes());
-        }
-        f.field(t, &value);
-    }
-}
-
-fn encode_entry(e: &TimelineEntry) -> Vec<u8> {
-    let mut f = Frame { buf: Vec::new() };
-    f.field(tag::NAME, e.name.as_bytes());
-    f.field(tag::STATE, e.state.as_bytes());
+/// One ENTRY field, its value the service's own nested fields.
+fn encode_entry(f: &mut Out, e: &TimelineEntry) {
+    let at = f.field(tag::ENTRY);
+    f.field_bytes(tag::NAME, e.name.as_bytes());
+    f.field_bytes(tag::STATE, e.state.as_bytes());
     if e.respawn {
-        f.field(tag::RESPAWN, &[1]);
+        f.field_u8(tag::RESPAWN, 1);
     }
-    u64_field(&mut f, tag::REQUESTED_MS, e.requested_ms);
-    u64_field(&mut f, tag::STARTABLE_MS, e.startable_ms);
-    u64_field(&mut f, tag::SPAWNED_MS, e.spawned_ms);
-    u64_field(&mut f, tag::READY_MS, e.ready_ms);
-    u64_field(&mut f, tag::ENDED_MS, e.ended_ms);
-    indices_field(&mut f, tag::NEEDS, &e.needs);
-    indices_field(&mut f, tag::WANTS, &e.wants);
-    f.buf
+    f.field_u64_opt(tag::REQUESTED_MS, e.requested_ms);
+    f.field_u64_opt(tag::STARTABLE_MS, e.startable_ms);
+    f.field_u64_opt(tag::SPAWNED_MS, e.spawned_ms);
+    f.field_u64_opt(tag::READY_MS, e.ready_ms);
+    f.field_u64_opt(tag::ENDED_MS, e.ended_ms);
+    f.field_indices(tag::NEEDS, &e.needs, INDICES_PER_FIELD);
+    f.field_indices(tag::WANTS, &e.wants, INDICES_PER_FIELD);
+    f.end(at);
 }
 
 pub(super) fn encode(t: &Timeline) -> Vec<u8> {
-    let mut f = Frame::new(super::op::TIMELINE);
-    u64_field(&mut f, tag::STARTED_MS, t.started_ms);
-    f.field(tag::NOW_MS, &t.now_ms.to_be_bytes());
+    let mut f = frame(super::op::TIMELINE);
+    f.field_u64_opt(tag::STARTED_MS, t.started_ms);
+    f.field_u64(tag::NOW_MS, t.now_ms);
     for e in &t.services {
-        f.field(tag::ENTRY, &encode_entry(e));
+        encode_entry(&mut f, e);
     }
-    f.finish()
+    finish(f)
 }
 
 fn indices(v: &[u8], out: &mut Vec<usize>) -> Result<(), DecodeError> {
     if !v.len().is_multiple_of(4) {
         return Err(DecodeError::Malformed("bad index list"));
     }
-    for c in v.chunks_exact(4) {
-        out.push(usize::try_from(be_u32(c)?).unwrap_or(usize::MAX));
+    let mut list = In(v);
+    while let Some(i) = list.len() {
+        out.push(i);
     }
     Ok(())
 }
