@@ -30,14 +30,13 @@ fn write_to(fd: RawFd, bytes: &[u8]) {
 
 /// Poll as the daemon does and hand the results back.
 fn poll_once(logs: &mut Logs, now: Millis, console: &mut Console) {
-    let mut fds: Vec<nix::poll::PollFd> = logs
-        .poll_interest()
-        .into_iter()
-        .map(|(fd, f)| nix::poll::PollFd::new(fd, f))
-        .collect();
-    nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap();
-    let ev: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap()).collect();
-    drop(fds);
+    let mut set = crate::sys::poll::PollSet::with_capacity(4);
+    for (fd, flags, key) in logs.poll_interest() {
+        set.add(fd, flags, key);
+    }
+    set.poll(nix::poll::PollTimeout::ZERO).unwrap();
+    let ev: Vec<(PollKey, PollFlags)> = set.ready().collect();
+    drop(set);
     logs.handle_events(now, &ev, console);
 }
 
