@@ -7,8 +7,10 @@
 //!
 //! Each loop iteration, in this fixed order:
 //! 1. `poll()` on the signalfd, the readiness pipes, probe connects, the control socket and
-//!    its clients (and the console when output is pending), with the timeout
-//!    of the nearest deadline. The only blocking call.
+//!    its clients, the log pipes (and the console when output is pending),
+//!    with the timeout of the nearest deadline. The only blocking call. Each
+//!    descriptor carries its owner's token and results are sorted by token,
+//!    never by position (`daemon/event/wake.rs`).
 //! 2. Drain the signalfd, if poll says it has something; read the
 //!    readiness pipes poll reported (`notification-fd`).
 //! 3. Reap every exited child (known services and orphans alike), if a
