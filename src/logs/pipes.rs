@@ -371,22 +371,21 @@ impl Logs {
         let wanted = PollFlags::POLLIN | PollFlags::POLLHUP;
         // A writer is polled only while bytes wait for it (rare), so this
         // look-up runs for few events.
-        let readable = |svc: usize| {
-            revents
-                .iter()
-                .any(|&(k, e)| k == PollKey::Pipe(svc) && e.intersects(wanted))
+        let pipe_read = |logs: &Self, svc: usize| {
+            logs.has_pipe(svc)
+                && revents
+                    .iter()
+                    .any(|&(k, e)| k == PollKey::Pipe(svc) && e.intersects(wanted))
         };
         let wall = wall_ms();
         for &(key, ev) in revents {
             let svc = match key {
-                PollKey::Pipe(svc) if ev.intersects(wanted) => {
-                    if self.get(svc).is_some_and(|l| l.pipe.is_some()) {
-                        self.read_pipe(svc, READ_CHUNK, now, wall, console);
-                    }
+                PollKey::Pipe(svc) if ev.intersects(wanted) && self.has_pipe(svc) => {
+                    self.read_pipe(svc, READ_CHUNK, now, wall, console);
                     svc
                 }
                 // The pipe's own event moves the writer on.
-                PollKey::Writer(svc) if !ev.is_empty() && !readable(svc) => svc,
+                PollKey::Writer(svc) if !ev.is_empty() && !pipe_read(self, svc) => svc,
                 _ => continue,
             };
             if let Some(log) = self.get_mut(svc) {
@@ -395,6 +394,11 @@ impl Logs {
                 }
             }
         }
+    }
+
+    /// Whether service `svc` has an output pipe.
+    fn has_pipe(&self, svc: usize) -> bool {
+        self.get(svc).is_some_and(|l| l.pipe.is_some())
     }
 
     /// Read up to `budget` bytes from service `svc`'s pipe (one read per
