@@ -16,6 +16,6 @@ pub mod timeline;
 pub mod wait;
 pub use server::saved;
 pub use server::{
-    Control, Incoming, OpenError, CLIENT_DEADLINE_MS, MAX_CLIENTS, MAX_FDS_IN, MAX_FDS_OUT,
-    MAX_OUT_PER_CLIENT, SOCKET_NAME,
+    Control, Incoming, OpenError, PollKey, CLIENT_DEADLINE_MS, MAX_CLIENTS, MAX_FDS_IN,
+    MAX_FDS_OUT, MAX_OUT_PER_CLIENT, SOCKET_NAME,
 };

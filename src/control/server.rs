@@ -46,6 +46,15 @@ pub use conn::{MAX_FDS_IN, MAX_FDS_OUT};
 pub const SOCKET_NAME: &str = "control";
 /// Most clients connected at once.
 pub const MAX_CLIENTS: usize = 64;
+
+/// Whose descriptor a poll result is: the listening socket or a client
+/// (by its id, which is never reused while cinit runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollKey {
+    Listener,
+    Client(u64),
+}
+
 /// How long a client may take to send a request or to read our reply.
 pub const CLIENT_DEADLINE_MS: Millis = 5_000;
 /// Most reply bytes queued for one client.
@@ -201,20 +210,19 @@ impl Control {
         &self.path
     }
 
-    /// The descriptors to poll and for what, in a fixed order that
-    /// [`Control::handle_events`] expects back.
-    pub fn poll_interest(&self, now: Millis) -> Vec<(BorrowedFd<'_>, PollFlags)> {
-        let mut v = Vec::with_capacity(self.clients.len() + 1);
+    /// The descriptors to poll and for what, each with the key that
+    /// [`Control::handle_events`] expects back with its events.
+    pub fn poll_interest(
+        &self,
+        now: Millis,
+    ) -> impl Iterator<Item = (BorrowedFd<'_>, PollFlags, PollKey)> + '_ {
         let paused = self.accept_paused_until.is_some_and(|t| t > now);
-        v.push((
-            self.listener.as_fd(),
-            if paused {
-                PollFlags::empty()
-            } else {
-                PollFlags::POLLIN
-            },
-        ));
-        for c in &self.clients {
+        let listen = if paused {
+            PollFlags::empty()
+        } else {
+            PollFlags::POLLIN
+        };
+        let clients = self.clients.iter().map(|c| {
             let mut flags = PollFlags::empty();
             if !c.busy && !c.closing && !c.held_back() {
                 flags |= PollFlags::POLLIN;
@@ -222,9 +230,9 @@ impl Control {
             if !c.output.is_empty() {
                 flags |= PollFlags::POLLOUT;
             }
-            v.push((c.fd.as_fd(), flags));
-        }
-        v
+            (c.fd.as_fd(), flags, PollKey::Client(c.id))
+        });
+        std::iter::once((self.listener.as_fd(), listen, PollKey::Listener)).chain(clients)
     }
 
     /// The earliest client deadline (or the end of an accept pause).
@@ -236,19 +244,22 @@ impl Control {
             .min()
     }
 
-    /// Act on poll results (same order as [`Control::poll_interest`]) and
-    /// return the complete requests read. `may_pass(uid, pid)`: whether a
-    /// new client may pass descriptors at all.
+    /// Act on poll results (each with the key [`Control::poll_interest`]
+    /// gave; in any order, quiet ones may be left out) and return the
+    /// complete requests read. `may_pass(uid, pid)`: whether a new client
+    /// may pass descriptors at all.
     pub fn handle_events(
         &mut self,
         now: Millis,
-        revents: &[PollFlags],
+        revents: &[(PollKey, PollFlags)],
         may_pass: &dyn Fn(u32, i32) -> bool,
     ) -> Vec<Incoming> {
         let mut incoming = std::mem::take(&mut self.ready);
-        // Clients first (their indices match `revents`), then new connections.
-        for (k, ev) in revents.iter().enumerate().skip(1).rev() {
-            let Some(c) = self.clients.get_mut(k - 1) else {
+        // Clients first, last connected first (requests of one wakeup are
+        // carried out in that order), then new connections. A key whose
+        // client is gone meanwhile matches nothing.
+        for c in self.clients.iter_mut().rev() {
+            let Some(&(_, ev)) = revents.iter().find(|(k, _)| *k == PollKey::Client(c.id)) else {
                 continue;
             };
             if ev.contains(PollFlags::POLLOUT) {
@@ -271,8 +282,8 @@ impl Control {
             }
         }
         if revents
-            .first()
-            .is_some_and(|e| e.contains(PollFlags::POLLIN))
+            .iter()
+            .any(|(k, e)| *k == PollKey::Listener && e.contains(PollFlags::POLLIN))
         {
             self.accept_new(now, &mut incoming, may_pass);
         }

@@ -7,8 +7,10 @@
 //!
 //! Each loop iteration, in this fixed order:
 //! 1. `poll()` on the signalfd, the readiness pipes, probe connects, the control socket and
-//!    its clients (and the console when output is pending), with the timeout
-//!    of the nearest deadline. The only blocking call.
+//!    its clients, the log pipes (and the console when output is pending),
+//!    with the timeout of the nearest deadline. The only blocking call. Each
+//!    descriptor carries its owner's token and results are sorted by token,
+//!    never by position (`daemon/event/wake.rs`).
 //! 2. Drain the signalfd, if poll says it has something; read the
 //!    readiness pipes poll reported (`notification-fd`).
 //! 3. Reap every exited child (known services and orphans alike), if a
@@ -27,11 +29,10 @@
 //! An iteration that panics is caught and logged; the loop goes on. Nothing
 //! here ever returns or exits once the PID-1 check has passed.
 
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use nix::errno::Errno;
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::PollFlags;
 use nix::sys::signal::Signal;
 
 use crate::config::conf::read_conf;
@@ -66,6 +67,9 @@ mod fds;
 mod probing;
 
 mod check;
+
+mod wake;
+use wake::Woken;
 
 /// The client that asked for a shutdown: processes are not signalled while
 /// it is still connected or (if it is in our PID namespace) alive, until
@@ -114,22 +118,6 @@ struct Daemon {
     preflight: Option<crate::update::preflight::Running>,
     /// `ready-probe` tries in flight (see `daemon/event/probing.rs`).
     probes: crate::ready::prober::Probes,
-}
-
-/// What one `poll()` found: whether the signalfd may have something (or poll
-/// failed, so it may), and the events of the control socket and clients, of
-/// the log pipes (both in their modules' poll order), and of the readiness
-/// pipes (by descriptor).
-#[derive(Default)]
-struct Woken {
-    signalled: bool,
-    control: Vec<PollFlags>,
-    logs: Vec<PollFlags>,
-    ready: Vec<(RawFd, PollFlags)>,
-    /// The sockets of probe connects (by descriptor).
-    probes: Vec<(RawFd, PollFlags)>,
-    /// The preflight's answer pipe has something (or hung up).
-    preflight: bool,
 }
 
 /// While processes are being waited for at shutdown, look again this often
@@ -216,7 +204,7 @@ impl Daemon {
         // The wait may have lasted the whole idle time: lines read now are
         // stamped with the time they were read, not the time the loop slept.
         let now = now_ms();
-        // Before anything can add a log: the events are in poll order.
+        // Before anything can add a log.
         self.host.read_logs(now, &log_events);
         if signalled {
             self.drain_signals();
@@ -295,98 +283,7 @@ impl Daemon {
         self.drive_update(now_ms());
     }
 
-    /// Poll; returns whether the signalfd has something to read (or poll
-    /// failed, so it may), and the control, log and readiness parts of the
-    /// poll results.
-    fn wait(&mut self, now: Millis, timeout: Option<u32>) -> Woken {
-        let mut fds: Vec<PollFd> = Vec::with_capacity(4);
-        if let Some(s) = &self.signals {
-            fds.push(PollFd::new(s.fd(), PollFlags::POLLIN));
-        }
-        if self.host.console.pending() {
-            if let Some(fd) = self.host.console.fd() {
-                fds.push(PollFd::new(fd, PollFlags::POLLOUT));
-            }
-        }
-        let first_ready = fds.len();
-        for fd in self.host.ready.poll_fds() {
-            fds.push(PollFd::new(fd, PollFlags::POLLIN));
-        }
-        let first_probe = fds.len();
-        for fd in self.probes.poll_fds() {
-            fds.push(PollFd::new(fd, PollFlags::POLLOUT));
-        }
-        let first_control = fds.len();
-        if let Some(control) = &self.control {
-            for (fd, flags) in control.poll_interest(now) {
-                fds.push(PollFd::new(fd, flags));
-            }
-        }
-        let first_log = fds.len();
-        for (fd, flags) in self.host.logs.poll_interest() {
-            fds.push(PollFd::new(fd, flags));
-        }
-        let end_log = fds.len();
-        if let Some(out) = self.preflight.as_ref().and_then(|p| p.out.as_ref()) {
-            fds.push(PollFd::new(out.as_fd(), PollFlags::POLLIN));
-        }
-        let t = match timeout {
-            None => PollTimeout::NONE,
-            Some(ms) => PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
-        };
-        let result = poll(&mut fds, t);
-        // The signalfd, when there is one, is first.
-        let signalled = self.signals.is_some()
-            && fds
-                .first()
-                .and_then(PollFd::revents)
-                .is_some_and(|r| !r.is_empty());
-        let revents = |range: std::ops::Range<usize>| -> Vec<PollFlags> {
-            fds.get(range)
-                .unwrap_or(&[])
-                .iter()
-                .map(|f| f.revents().unwrap_or(PollFlags::empty()))
-                .collect()
-        };
-        let events = revents(first_control..first_log);
-        let log_events = revents(first_log..end_log);
-        let preflight = fds
-            .get(end_log)
-            .and_then(PollFd::revents)
-            .is_some_and(|r| !r.is_empty());
-        let by_fd = |range: std::ops::Range<usize>| -> Vec<(RawFd, PollFlags)> {
-            fds.get(range)
-                .unwrap_or(&[])
-                .iter()
-                .map(|f| {
-                    let ev = f.revents().unwrap_or(PollFlags::empty());
-                    (f.as_fd().as_raw_fd(), ev)
-                })
-                .collect()
-        };
-        let ready = by_fd(first_ready..first_probe);
-        let probes = by_fd(first_probe..first_control);
-        drop(fds);
-        if let Err(e) = result {
-            if e != Errno::EINTR {
-                self.host.log(&format!("poll failed: {}", e.desc()));
-            }
-            return Woken {
-                signalled: true,
-                ..Woken::default()
-            };
-        }
-        Woken {
-            signalled,
-            control: events,
-            logs: log_events,
-            ready,
-            probes,
-            preflight,
-        }
-    }
-
-    fn serve_control(&mut self, now: Millis, events: &[PollFlags]) {
+    fn serve_control(&mut self, now: Millis, events: &[(crate::control::PollKey, PollFlags)]) {
         let frozen = self.frozen();
         let Some(control) = self.control.as_mut() else {
             return;

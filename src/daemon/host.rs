@@ -79,7 +79,11 @@ impl RealHost {
     }
 
     /// Read the service pipes poll found readable ([`Logs::handle_events`]).
-    pub fn read_logs(&mut self, now: Millis, events: &[nix::poll::PollFlags]) {
+    pub fn read_logs(
+        &mut self,
+        now: Millis,
+        events: &[(crate::logs::PollKey, nix::poll::PollFlags)],
+    ) {
         self.logs.handle_events(now, events, &mut self.console);
     }
 

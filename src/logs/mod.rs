@@ -13,4 +13,4 @@ mod pipes;
 pub mod ring;
 pub mod snap;
 pub mod writer;
-pub use pipes::{is_machine_init, wall_ms, Logs, ServiceLog, OWN_RING, READ_CHUNK};
+pub use pipes::{is_machine_init, wall_ms, Logs, PollKey, ServiceLog, OWN_RING, READ_CHUNK};

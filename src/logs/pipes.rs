@@ -94,6 +94,14 @@ impl ServiceLog {
     }
 }
 
+/// Whose descriptor a log poll result is: service `svc`'s output pipe, or
+/// the pipe to its log file writer (polled while bytes wait for it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollKey {
+    Pipe(usize),
+    Writer(usize),
+}
+
 /// Every log PID 1 keeps.
 pub struct Logs {
     /// By service index; `None` until the service first runs a process.
@@ -328,49 +336,69 @@ impl Logs {
         self.procs.insert(pid, svc);
     }
 
-    /// The poll interest, in a fixed order that [`Logs::handle_events`]
-    /// expects back: every pipe's read end, and the write end of a file
-    /// writer's pipe while it has bytes waiting.
-    pub fn poll_interest(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
-        let mut v = Vec::new();
-        for log in self.services.iter().flatten() {
-            if let Some((r, _)) = &log.pipe {
-                v.push((r.as_fd(), PollFlags::POLLIN));
-            }
-            if let Some(f) = log.file.as_ref().filter(|f| f.wants_pollout()) {
-                v.push((f.pollout_fd(), PollFlags::POLLOUT));
-            }
-        }
-        v
+    /// The poll interest, each with the key [`Logs::handle_events`]
+    /// expects back with its events: every pipe's read end, and the write
+    /// end of a file writer's pipe while it has bytes waiting.
+    pub fn poll_interest(&self) -> impl Iterator<Item = (BorrowedFd<'_>, PollFlags, PollKey)> + '_ {
+        self.services
+            .iter()
+            .enumerate()
+            .filter_map(|(svc, log)| log.as_ref().map(|log| (svc, log)))
+            .flat_map(|(svc, log)| {
+                let pipe = log
+                    .pipe
+                    .as_ref()
+                    .map(|(r, _)| (r.as_fd(), PollFlags::POLLIN, PollKey::Pipe(svc)));
+                let writer = log
+                    .file
+                    .as_ref()
+                    .filter(|f| f.wants_pollout())
+                    .map(|f| (f.pollout_fd(), PollFlags::POLLOUT, PollKey::Writer(svc)));
+                pipe.into_iter().chain(writer)
+            })
     }
 
-    /// Act on poll results (same order as [`Logs::poll_interest`]): read
-    /// each readable pipe once, at most [`READ_CHUNK`] bytes.
-    pub fn handle_events(&mut self, now: Millis, revents: &[PollFlags], console: &mut Console) {
-        let mut events = revents.iter();
+    /// Act on poll results (each with the key [`Logs::poll_interest`]
+    /// gave; in any order, quiet ones may be left out): read each readable
+    /// pipe once, at most [`READ_CHUNK`] bytes, and move its file writer on
+    /// (once per service, whether its pipe, its writer or both woke).
+    pub fn handle_events(
+        &mut self,
+        now: Millis,
+        revents: &[(PollKey, PollFlags)],
+        console: &mut Console,
+    ) {
+        let wanted = PollFlags::POLLIN | PollFlags::POLLHUP;
+        // A writer is polled only while bytes wait for it (rare), so this
+        // look-up runs for few events.
+        let pipe_read = |logs: &Self, svc: usize| {
+            logs.has_pipe(svc)
+                && revents
+                    .iter()
+                    .any(|&(k, e)| k == PollKey::Pipe(svc) && e.intersects(wanted))
+        };
         let wall = wall_ms();
-        for svc in 0..self.services.len() {
-            let Some(log) = self.get(svc) else {
-                continue;
+        for &(key, ev) in revents {
+            let svc = match key {
+                PollKey::Pipe(svc) if ev.intersects(wanted) && self.has_pipe(svc) => {
+                    self.read_pipe(svc, READ_CHUNK, now, wall, console);
+                    svc
+                }
+                // The pipe's own event moves the writer on.
+                PollKey::Writer(svc) if !ev.is_empty() && !pipe_read(self, svc) => svc,
+                _ => continue,
             };
-            let has_pipe = log.pipe.is_some();
-            let has_pollout = log.file.as_ref().is_some_and(FileOut::wants_pollout);
-            let readable = has_pipe
-                && events
-                    .next()
-                    .is_some_and(|e| e.intersects(PollFlags::POLLIN | PollFlags::POLLHUP));
-            let writable = has_pollout && events.next().is_some_and(|e| !e.is_empty());
-            if readable {
-                self.read_pipe(svc, READ_CHUNK, now, wall, console);
-            }
-            if writable || readable {
-                if let Some(log) = self.get_mut(svc) {
-                    if let Some(f) = log.file.as_mut() {
-                        f.pump(&log.ring, now, wall);
-                    }
+            if let Some(log) = self.get_mut(svc) {
+                if let Some(f) = log.file.as_mut() {
+                    f.pump(&log.ring, now, wall);
                 }
             }
         }
+    }
+
+    /// Whether service `svc` has an output pipe.
+    fn has_pipe(&self, svc: usize) -> bool {
+        self.get(svc).is_some_and(|l| l.pipe.is_some())
     }
 
     /// Read up to `budget` bytes from service `svc`'s pipe (one read per

@@ -6,13 +6,15 @@
 //! child's descriptors), signals ([`signals`]), reaping ([`reap`]), the
 //! descriptor limit ([`nofile`]), walking paths safely ([`safepath`]), the
 //! shutdown's system-wide operations ([`ops`]), cinit's console
-//! ([`console`]) and resource shortages ([`shortage`]).
+//! ([`console`]), resource shortages ([`shortage`]) and the event loop's
+//! poll set, which pairs each descriptor with its owner's token ([`poll`]).
 
 pub mod clock;
 pub mod console;
 pub mod nofile;
 pub mod ops;
 pub mod place;
+pub mod poll;
 pub mod process;
 pub mod reap;
 pub mod safepath;

@@ -6,6 +6,7 @@ use super::*;
 use crate::control::socket::on_tmpfs;
 use crate::ctl::client::{read_reply_with_fd, send_request_with_fd};
 use crate::proto::{LogBatch, LogLine};
+use crate::sys::poll::PollSet;
 use nix::poll::{PollFd, PollTimeout};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -57,16 +58,13 @@ fn server() -> Option<(tempfile::TempDir, Control)> {
 /// handle what poll reported.
 fn turn(ctl: &mut Control) -> Vec<Incoming> {
     let now = crate::sys::clock::now_ms();
-    let revents: Vec<PollFlags> = {
-        let interest = ctl.poll_interest(now);
-        let mut fds: Vec<PollFd> = interest
-            .iter()
-            .map(|(fd, flags)| PollFd::new(*fd, *flags))
-            .collect();
-        nix::poll::poll(&mut fds, PollTimeout::from(50u16)).unwrap();
-        fds.iter()
-            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
-            .collect()
+    let revents: Vec<(PollKey, PollFlags)> = {
+        let mut set = PollSet::with_capacity(4);
+        for (fd, flags, key) in ctl.poll_interest(now) {
+            set.add(fd, flags, key);
+        }
+        set.poll(PollTimeout::from(50u16)).unwrap();
+        set.ready().collect()
     };
     ctl.handle_events(now, &revents, &|_, _| true)
 }
@@ -130,6 +128,51 @@ fn store(name: &str) -> Request {
         service: "web".into(),
         name: name.into(),
     }
+}
+
+/// Proves poll results are matched to clients by key, not by position,
+/// and served in the same order as always (the client that connected last
+/// first) whatever order they come in: of three clients, the first and the
+/// last send a request; their results are handed back first-connected
+/// first with the key of a client that is gone between them, and both
+/// requests are read from the right clients, the last client's first.
+#[test]
+fn poll_results_find_their_client_by_key_in_any_order() {
+    let Some((_d, mut ctl)) = server() else {
+        return;
+    };
+    let a = UnixStream::connect(ctl.path()).unwrap();
+    let _b = UnixStream::connect(ctl.path()).unwrap();
+    let c = UnixStream::connect(ctl.path()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ctl.poll_interest(0).count() < 4 {
+        assert!(Instant::now() < deadline, "the clients were not accepted");
+        assert!(turn(&mut ctl).is_empty());
+    }
+    (&a).write_all(&proto::encode_request(&store("a"))).unwrap();
+    (&c).write_all(&proto::encode_request(&store("c"))).unwrap();
+    let now = crate::sys::clock::now_ms();
+    let mut events: Vec<(PollKey, PollFlags)> = Vec::new();
+    while events.len() < 2 {
+        assert!(Instant::now() < deadline, "the requests did not come");
+        let mut set = PollSet::with_capacity(4);
+        for (fd, flags, key) in ctl.poll_interest(now) {
+            set.add(fd, flags, key);
+        }
+        set.poll(PollTimeout::from(50u16)).unwrap();
+        events = set.ready().collect();
+    }
+    events.sort_by_key(|(k, _)| match k {
+        PollKey::Client(id) => *id,
+        PollKey::Listener => 0,
+    });
+    events.insert(1, (PollKey::Client(9_999), PollFlags::POLLIN));
+    let got: Vec<Request> = ctl
+        .handle_events(now, &events, &|_, _| true)
+        .into_iter()
+        .map(|i| i.request)
+        .collect();
+    assert_eq!(got, vec![store("c"), store("a")]);
 }
 
 /// Proves descriptors are given to the request they were sent with: an

@@ -30,15 +30,52 @@ fn write_to(fd: RawFd, bytes: &[u8]) {
 
 /// Poll as the daemon does and hand the results back.
 fn poll_once(logs: &mut Logs, now: Millis, console: &mut Console) {
-    let mut fds: Vec<nix::poll::PollFd> = logs
-        .poll_interest()
-        .into_iter()
-        .map(|(fd, f)| nix::poll::PollFd::new(fd, f))
-        .collect();
-    nix::poll::poll(&mut fds, nix::poll::PollTimeout::ZERO).unwrap();
-    let ev: Vec<PollFlags> = fds.iter().map(|f| f.revents().unwrap()).collect();
-    drop(fds);
+    let mut set = crate::sys::poll::PollSet::with_capacity(4);
+    for (fd, flags, key) in logs.poll_interest() {
+        set.add(fd, flags, key);
+    }
+    set.poll(nix::poll::PollTimeout::ZERO).unwrap();
+    let ev: Vec<(PollKey, PollFlags)> = set.ready().collect();
+    drop(set);
     logs.handle_events(now, &ev, console);
+}
+
+/// Proves a log poll result is matched to its service by key, not by
+/// position: of two services with pipes, only the second writes; its
+/// result alone (quiet pipes are left out) reaches its own ring, the first
+/// service's stays empty, and a key of a service without a log is
+/// ignored.
+#[test]
+fn a_poll_result_reaches_the_service_its_key_names() {
+    let d = tempfile::tempdir().unwrap();
+    let (mut con, _con_r) = console();
+    let mut logs = Logs::new();
+    logs.set_name(2, "db");
+    logs.set_name(5, "web");
+    let (_db, _) = logs.stdio(2, d.path(), 0, 10);
+    let (web, _) = logs.stdio(5, d.path(), 0, 10);
+    write_to(web.stdout, b"hello\n");
+    let mut set = crate::sys::poll::PollSet::with_capacity(2);
+    for (fd, flags, key) in logs.poll_interest() {
+        set.add(fd, flags, key);
+    }
+    set.poll(nix::poll::PollTimeout::ZERO).unwrap();
+    let ev: Vec<(PollKey, PollFlags)> = set.ready().collect();
+    drop(set);
+    assert_eq!(ev, vec![(PollKey::Pipe(5), PollFlags::POLLIN)]);
+    logs.handle_events(20, &ev, &mut con);
+    // A key of a service without a log matches nothing.
+    logs.handle_events(20, &[(PollKey::Pipe(9), PollFlags::POLLIN)], &mut con);
+    let texts = |svc: usize| -> Vec<String> {
+        logs.get(svc)
+            .unwrap()
+            .ring
+            .lines()
+            .map(|x| x.text.clone())
+            .collect()
+    };
+    assert_eq!(texts(5), ["hello"]);
+    assert!(texts(2).is_empty());
 }
 
 #[test]
