@@ -485,7 +485,7 @@ pub use restore::{SvcRecord, PHASE_LOST};
 
 mod enter;
 mod times;
-pub use times::Times;
+pub use times::{Timeline, Times};
 
 #[cfg(test)]
 mod tests;

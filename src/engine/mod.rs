@@ -8,6 +8,6 @@ mod machine;
 pub mod probe;
 pub mod state;
 pub use machine::{
-    restart_delay, Engine, Host, Node, Report, Role, Spawned, Status, SvcRecord, Times,
+    restart_delay, Engine, Host, Node, Report, Role, Spawned, Status, SvcRecord, Timeline, Times,
     BACKOFF_FIRST_MS, BACKOFF_MAX_MS, DEFAULT_DELAY_S, KILL_WAIT_MS, PHASE_LOST, STABLE_MS,
 };

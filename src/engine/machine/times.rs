@@ -42,6 +42,9 @@ impl Times {
     }
 }
 
+mod save;
+pub use save::Timeline;
+
 impl Engine {
     /// The recorded times of service `i`.
     pub fn times(&self, i: usize) -> Option<&Times> {
@@ -65,16 +68,19 @@ impl Engine {
     }
 
     /// cinit's start and every service's times, for the hot-update snapshot.
-    pub fn export_times(&self) -> (Option<Millis>, Vec<Times>) {
-        (self.started_at, self.times.clone())
+    pub fn timeline(&self) -> Timeline {
+        Timeline {
+            started: self.started_at,
+            times: self.times.clone(),
+        }
     }
 
     /// Take over the times of a previous image (after [`Engine::restore`]).
     /// Records beyond the services are ignored; services without one keep
     /// empty times.
-    pub fn restore_times(&mut self, started_at: Option<Millis>, times: &[Times]) {
-        self.started_at = started_at.or(self.started_at);
-        for (slot, t) in self.times.iter_mut().zip(times) {
+    pub fn restore_times(&mut self, t: &Timeline) {
+        self.started_at = t.started.or(self.started_at);
+        for (slot, t) in self.times.iter_mut().zip(&t.times) {
             *slot = *t;
         }
     }

@@ -244,7 +244,9 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
                 Some(())
             })()
             .is_some(),
-            tag::TIMELINE => timeline(&mut p).map(|t| s.timeline = Some(t)).is_some(),
+            tag::TIMELINE => Timeline::load(&mut p)
+                .map(|t| s.timeline = Some(t))
+                .is_some(),
             tag::HELD => held(&mut p).map(|h| s.held.push(h)).is_some(),
             _ => true, // a newer writer's section: skipped
         };

@@ -3,6 +3,7 @@
 use super::write::fnv1a;
 use super::*;
 use crate::config::sockets::{Address, SocketSpec};
+use crate::engine::Times;
 use proptest::prelude::*;
 
 fn sample() -> Snapshot {
@@ -152,7 +153,7 @@ fn sample() -> Snapshot {
             svc: 2,
             seen: 3,
         }],
-        timeline: Some(TimelineState {
+        timeline: Some(Timeline {
             started: Some(1_012),
             times: vec![
                 Times {

@@ -225,7 +225,9 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
         body.section(tag::READY, o);
     }
     if let Some(t) = &s.timeline {
-        body.section(tag::TIMELINE, timeline_out(t));
+        let mut o = Out::default();
+        t.save(&mut o);
+        body.section(tag::TIMELINE, o);
     }
     for h in &s.held {
         body.section(tag::HELD, held_out(h));
