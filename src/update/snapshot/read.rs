@@ -234,16 +234,7 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
             tag::FOLLOWER => crate::control::logfollow::decode_follower(&mut p)
                 .map(|f| s.pending.push(Pending::Log(f)))
                 .is_some(),
-            tag::READY => (|| {
-                s.ready.push(ReadyRecord {
-                    fd: p.i32()?,
-                    pid: p.i32()?,
-                    svc: p.u32()?,
-                    seen: p.u32()?,
-                });
-                Some(())
-            })()
-            .is_some(),
+            tag::READY => ReadyRecord::load(&mut p).map(|r| s.ready.push(r)).is_some(),
             tag::TIMELINE => Timeline::load(&mut p)
                 .map(|t| s.timeline = Some(t))
                 .is_some(),

@@ -218,10 +218,7 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
     }
     for r in &s.ready {
         let mut o = Out::default();
-        o.i32(r.fd);
-        o.i32(r.pid);
-        o.u32(r.svc);
-        o.u32(r.seen);
+        r.save(&mut o);
         body.section(tag::READY, o);
     }
     if let Some(t) = &s.timeline {
