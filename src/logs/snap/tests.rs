@@ -2,7 +2,7 @@
 //! exactly, older writers' records, damage, the budget, adopting.
 
 use super::*;
-use crate::control::logfollow::{decode_follower, encode_follower, LogFollow};
+use crate::control::logfollow::LogFollow;
 use crate::sys::console::Console;
 
 fn record() -> LogRecord {
@@ -93,8 +93,8 @@ fn records_read_back_exactly_and_damage_is_refused() {
         started: true,
     };
     let mut o = Out::default();
-    encode_follower(&f, &mut o);
-    assert_eq!(decode_follower(&mut In(&o.0)), Some(f));
+    f.save(&mut o);
+    assert_eq!(LogFollow::load(&mut In(&o.0)), Some(f));
 }
 
 #[test]

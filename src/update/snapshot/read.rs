@@ -77,32 +77,6 @@ fn service(p: &mut In) -> Option<SvcRecord> {
     })
 }
 
-fn pending(p: &mut In) -> Option<Pending> {
-    Some(match p.u8()? {
-        1 => Pending::Start {
-            client: p.u64()?,
-            svcs: p.indices()?,
-        },
-        2 => Pending::Stop {
-            client: p.u64()?,
-            roots: p.indices()?,
-            deps: p.indices()?,
-        },
-        3 => Pending::Restart {
-            client: p.u64()?,
-            roots: p.indices()?,
-            deps: p.indices()?,
-            starting: p.bool()?,
-        },
-        4 => Pending::Wait {
-            client: p.u64()?,
-            svcs: p.indices()?,
-            uid: p.u32()?,
-        },
-        _ => return None,
-    })
-}
-
 /// Why nothing at all could be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unreadable {
@@ -196,42 +170,18 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
                 Some(())
             })()
             .is_some(),
-            tag::CONTROL => (|| {
-                s.control = Some(ControlState {
-                    listener_fd: p.i32()?,
-                    path: p.path()?,
-                    next_id: p.u64()?,
-                    clients: Vec::new(),
-                    // Appended field: absent from an older writer.
-                    bound: (|| {
-                        let present = p.bool()?;
-                        let (dev, ino) = (p.u64()?, p.u64()?);
-                        present.then_some((dev, ino))
-                    })(),
-                });
-                Some(())
-            })()
-            .is_some(),
-            tag::CLIENT => (|| {
-                control_clients.push(ClientRecord {
-                    id: p.u64()?,
-                    fd: p.i32()?,
-                    uid: p.u32()?,
-                    input: p.bytes()?,
-                    output: p.bytes()?,
-                    closing: p.bool()?,
-                    busy: p.bool()?,
-                    deadline: p.opt_u64()?,
-                });
-                Some(())
-            })()
-            .is_some(),
-            tag::PENDING => pending(&mut p).map(|x| s.pending.push(x)).is_some(),
+            tag::CONTROL => ControlState::load(&mut p)
+                .map(|c| s.control = Some(c))
+                .is_some(),
+            tag::CLIENT => ClientRecord::load(&mut p)
+                .map(|c| control_clients.push(c))
+                .is_some(),
+            tag::PENDING => Pending::load(&mut p).map(|x| s.pending.push(x)).is_some(),
             tag::WAITER => p.u64().map(|w| s.waiters.push(w)).is_some(),
             tag::LOG => crate::logs::snap::LogRecord::decode(&mut p)
                 .map(|l| s.logs.push(l))
                 .is_some(),
-            tag::FOLLOWER => crate::control::logfollow::decode_follower(&mut p)
+            tag::FOLLOWER => crate::control::logfollow::LogFollow::load(&mut p)
                 .map(|f| s.pending.push(Pending::Log(f)))
                 .is_some(),
             tag::READY => ReadyRecord::load(&mut p).map(|r| s.ready.push(r)).is_some(),

@@ -141,70 +141,24 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
     }
     if let Some(c) = &s.control {
         let mut o = Out::default();
-        o.i32(c.listener_fd);
-        o.path(&c.path);
-        o.u64(c.next_id);
-        let (dev, ino) = c.bound.unwrap_or_default();
-        o.u8(u8::from(c.bound.is_some()));
-        o.u64(dev);
-        o.u64(ino);
+        c.save(&mut o);
         body.section(tag::CONTROL, o);
         for cl in &c.clients {
             let mut o = Out::default();
-            o.u64(cl.id);
-            o.i32(cl.fd);
-            o.u32(cl.uid);
-            o.bytes(&cl.input);
-            o.bytes(&cl.output);
-            o.bool(cl.closing);
-            o.bool(cl.busy);
-            o.opt_u64(cl.deadline);
+            cl.save(&mut o);
             body.section(tag::CLIENT, o);
         }
     }
     for p in &s.pending {
         let mut o = Out::default();
-        match p {
-            Pending::Log(f) => {
-                crate::control::logfollow::encode_follower(f, &mut o);
-                body.section(tag::FOLLOWER, o);
-                continue;
-            }
-            Pending::Start { client, svcs } => {
-                o.u8(1);
-                o.u64(*client);
-                o.indices(svcs);
-            }
-            Pending::Stop {
-                client,
-                roots,
-                deps,
-            } => {
-                o.u8(2);
-                o.u64(*client);
-                o.indices(roots);
-                o.indices(deps);
-            }
-            Pending::Restart {
-                client,
-                roots,
-                deps,
-                starting,
-            } => {
-                o.u8(3);
-                o.u64(*client);
-                o.indices(roots);
-                o.indices(deps);
-                o.bool(*starting);
-            }
-            Pending::Wait { client, svcs, uid } => {
-                o.u8(4);
-                o.u64(*client);
-                o.indices(svcs);
-                o.u32(*uid);
-            }
+        // A log reader has a section of its own.
+        if let Pending::Log(f) = p {
+            f.save(&mut o);
+            body.section(tag::FOLLOWER, o);
+        } else {
+            p.save(&mut o);
+            body.section(tag::PENDING, o);
         }
-        body.section(tag::PENDING, o);
     }
     for &w in &s.waiters {
         let mut o = Out::default();
