@@ -178,7 +178,7 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
                 .is_some(),
             tag::PENDING => Pending::load(&mut p).map(|x| s.pending.push(x)).is_some(),
             tag::WAITER => p.u64().map(|w| s.waiters.push(w)).is_some(),
-            tag::LOG => crate::logs::snap::LogRecord::decode(&mut p)
+            tag::LOG => crate::logs::snap::LogRecord::load(&mut p)
                 .map(|l| s.logs.push(l))
                 .is_some(),
             tag::FOLLOWER => crate::control::logfollow::LogFollow::load(&mut p)

@@ -167,7 +167,7 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
     }
     for l in &s.logs {
         let mut o = Out::default();
-        l.encode(&mut o);
+        l.save(&mut o);
         body.section(tag::LOG, o);
     }
     for r in &s.ready {
