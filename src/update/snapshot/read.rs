@@ -134,19 +134,7 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
         let mut p = In(&payload);
         let ok = match t {
             tag::META => p.str().map(|w| s.writer = w).is_some(),
-            tag::TREE => (|| {
-                let svc_root = p.path()?;
-                let n = p.count()?;
-                let dirs = (0..n).map(|_| p.path()).collect::<Option<Vec<_>>>()?;
-                let roots = p.indices()?;
-                s.tree = Some(TreeState {
-                    svc_root,
-                    dirs,
-                    roots,
-                });
-                Some(())
-            })()
-            .is_some(),
+            tag::TREE => TreeState::load(&mut p).map(|t| s.tree = Some(t)).is_some(),
             // A damaged record keeps its place, so later indices stay right.
             tag::NODE => {
                 let n = node(&mut p);

@@ -75,12 +75,7 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
     body.section(tag::META, meta);
     if let Some(t) = &s.tree {
         let mut o = Out::default();
-        o.path(&t.svc_root);
-        o.len(t.dirs.len());
-        for d in &t.dirs {
-            o.path(d);
-        }
-        o.indices(&t.roots);
+        t.save(&mut o);
         body.section(tag::TREE, o);
     }
     for n in &s.nodes {
