@@ -29,6 +29,7 @@ use crate::control::saved::ClientRecord;
 use crate::control::saved::ControlState;
 use crate::engine::state::{Reason, SpawnError};
 use crate::engine::{Node, SvcRecord, Timeline};
+use crate::fds::store::HeldRecord;
 use crate::proto::wire::{In, Out, MAX_ITEMS};
 use crate::ready::pipe::ReadyRecord;
 use crate::sys::process::ExitStatus;
@@ -93,10 +94,6 @@ pub use write::encode;
 
 mod read;
 pub use read::{decode, Unreadable};
-
-mod fds;
-pub use fds::HeldRecord;
-use fds::{held, held_out};
 
 #[cfg(test)]
 mod tests;

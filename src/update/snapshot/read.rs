@@ -176,7 +176,7 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
             tag::TIMELINE => Timeline::load(&mut p)
                 .map(|t| s.timeline = Some(t))
                 .is_some(),
-            tag::HELD => held(&mut p).map(|h| s.held.push(h)).is_some(),
+            tag::HELD => HeldRecord::load(&mut p).map(|h| s.held.push(h)).is_some(),
             _ => true, // a newer writer's section: skipped
         };
         if !ok {

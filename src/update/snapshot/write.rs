@@ -176,7 +176,9 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
         body.section(tag::TIMELINE, o);
     }
     for h in &s.held {
-        body.section(tag::HELD, held_out(h));
+        let mut o = Out::default();
+        h.save(&mut o);
+        body.section(tag::HELD, o);
     }
     let mut out = Vec::with_capacity(HEADER_LEN + body.0.len());
     out.extend_from_slice(&MAGIC);
