@@ -27,12 +27,10 @@ use crate::config::tree::TreeState;
 use crate::control::pending::Pending;
 use crate::control::saved::ClientRecord;
 use crate::control::saved::ControlState;
-use crate::engine::state::{Reason, SpawnError};
 use crate::engine::{Node, SvcRecord, Timeline};
 use crate::fds::store::HeldRecord;
 use crate::proto::wire::{In, Out, MAX_ITEMS};
 use crate::ready::pipe::ReadyRecord;
-use crate::sys::process::ExitStatus;
 
 pub const MAGIC: [u8; 8] = *b"cinitsnp";
 pub const FORMAT: u16 = 1;

@@ -3,7 +3,9 @@
 use super::write::fnv1a;
 use super::*;
 use crate::config::sockets::{Address, SocketSpec};
+use crate::engine::state::{Reason, SpawnError};
 use crate::engine::Times;
+use crate::sys::process::ExitStatus;
 use proptest::prelude::*;
 
 fn sample() -> Snapshot {
