@@ -132,7 +132,7 @@ impl Daemon {
             waiters: self.update_waiters.clone(),
             logs: self.host.logs.export(),
             ready: self.host.ready.export(),
-            timeline: Some(self.engine.timeline()),
+            timeline: Some(self.engine.timeline().clone()),
             held: super::fds::export(&self.host.fds),
         };
         let bytes = snapshot::encode(&snap);

@@ -1,7 +1,8 @@
 //! The boot timeline in the hot-update snapshot (its TIMELINE section, tag
 //! 12): cinit's own start and every service's [`Times`], so `cinit-ctl
-//! analyze` shows the same boot after an update. The engine writes and
-//! reads it itself; the snapshot only places the section.
+//! analyze` shows the same boot after an update. [`Timeline`] is the
+//! engine's own field, not a copy of it: the engine writes and reads it
+//! itself, and the snapshot only places the section.
 //!
 //! Layout: `started opt<u64>`, a count u32, then one record per service in
 //! index order, each a length-prefixed `bytes` of five `opt<u64>`
@@ -14,8 +15,8 @@ use super::Times;
 use crate::proto::wire::{In, Out};
 use crate::sys::clock::Millis;
 
-/// The boot timeline as a hot update carries it: when cinit started, and
-/// each service's [`Times`] in index order.
+/// The boot timeline: when cinit started, and each service's [`Times`] in
+/// index order (one per service after [`super::Engine::add_nodes`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Timeline {
     pub started: Option<Millis>,

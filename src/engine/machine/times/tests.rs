@@ -222,7 +222,7 @@ fn times_survive_export_and_restore() {
     e.start(&mut h, 10, 0);
     exit(&mut e, &mut h, 40, 1, 0);
     let (nodes, records) = e.export();
-    let Timeline { started, times } = e.timeline();
+    let Timeline { started, times } = e.timeline().clone();
     assert_eq!(started, Some(3));
     let (mut back, lost) = Engine::restore(nodes.clone(), &records);
     assert!(lost.is_empty());
