@@ -16,8 +16,8 @@ import sys
 
 # Lower number, lower floor. A room may import only rooms on lower floors.
 FLOORS = {
-    "sys": 0,
-    "engine": 1, "proto": 1,
+    "sys": 0, "proto": 0,
+    "engine": 1,
     "config": 2,
     "ready": 3, "fds": 3, "logs": 3,
     "control": 4,

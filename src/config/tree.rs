@@ -357,13 +357,8 @@ pub fn load(svc_root: &Path, roots: &[PathBuf]) -> Tree {
     tree
 }
 
-/// The service tree as loaded: where each service lives, and the roots.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TreeState {
-    pub svc_root: PathBuf,
-    pub dirs: Vec<PathBuf>,
-    pub roots: Vec<usize>,
-}
+mod save;
+pub use save::TreeState;
 
 #[cfg(test)]
 mod tests {

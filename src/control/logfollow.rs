@@ -131,26 +131,32 @@ pub fn feed_all(pending: &mut Vec<Pending>, logs: &Logs, control: &mut Control, 
     });
 }
 
-pub(crate) fn encode_follower(f: &LogFollow, o: &mut Out) {
-    o.u64(f.client);
-    o.bool(f.svc.is_some());
-    o.len(f.svc.unwrap_or(0));
-    o.u64(f.next);
-    o.opt_u64(f.until);
-    o.bool(f.started);
-}
+impl LogFollow {
+    /// Write the FOLLOWER section's payload (tag 13 of the hot-update
+    /// snapshot): client, service (`bool` + index), next sequence number,
+    /// `until`, `started`.
+    pub(crate) fn save(&self, o: &mut Out) {
+        o.u64(self.client);
+        o.bool(self.svc.is_some());
+        o.len(self.svc.unwrap_or(0));
+        o.u64(self.next);
+        o.opt_u64(self.until);
+        o.bool(self.started);
+    }
 
-pub(crate) fn decode_follower(p: &mut In) -> Option<LogFollow> {
-    let client = p.u64()?;
-    let has_svc = p.bool()?;
-    let svc = p.len()?;
-    Some(LogFollow {
-        client,
-        svc: has_svc.then_some(svc),
-        next: p.u64()?,
-        until: p.opt_u64()?,
-        started: p.bool()?,
-    })
+    /// Read the FOLLOWER section's payload; `None` if it is damaged.
+    pub(crate) fn load(p: &mut In) -> Option<LogFollow> {
+        let client = p.u64()?;
+        let has_svc = p.bool()?;
+        let svc = p.len()?;
+        Some(LogFollow {
+            client,
+            svc: has_svc.then_some(svc),
+            next: p.u64()?,
+            until: p.opt_u64()?,
+            started: p.bool()?,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! [`crate::daemon::commands`] for what each one waits for).
 
 use crate::control::logfollow::LogFollow;
+use crate::proto::wire::{In, Out};
 
 /// An operation waiting for services to reach a result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,5 +69,78 @@ impl Pending {
             | Pending::Wait { client, .. } => *client,
             Pending::Log(f) => f.client,
         }
+    }
+}
+
+impl Pending {
+    /// Write the PENDING section's payload (tag 8 of the hot-update
+    /// snapshot): a kind u8 (1 start, 2 stop, 3 restart, 4 wait), the
+    /// client, then the kind's service lists and flags. A log reader
+    /// ([`Pending::Log`]) has a section of its own ([`LogFollow::save`]);
+    /// here it writes nothing.
+    pub(crate) fn save(&self, o: &mut Out) {
+        match self {
+            Pending::Log(_) => {}
+            Pending::Start { client, svcs } => {
+                o.u8(1);
+                o.u64(*client);
+                o.indices(svcs);
+            }
+            Pending::Stop {
+                client,
+                roots,
+                deps,
+            } => {
+                o.u8(2);
+                o.u64(*client);
+                o.indices(roots);
+                o.indices(deps);
+            }
+            Pending::Restart {
+                client,
+                roots,
+                deps,
+                starting,
+            } => {
+                o.u8(3);
+                o.u64(*client);
+                o.indices(roots);
+                o.indices(deps);
+                o.bool(*starting);
+            }
+            Pending::Wait { client, svcs, uid } => {
+                o.u8(4);
+                o.u64(*client);
+                o.indices(svcs);
+                o.u32(*uid);
+            }
+        }
+    }
+
+    /// Read the PENDING section's payload; `None` if it is damaged.
+    pub(crate) fn load(p: &mut In) -> Option<Pending> {
+        Some(match p.u8()? {
+            1 => Pending::Start {
+                client: p.u64()?,
+                svcs: p.indices()?,
+            },
+            2 => Pending::Stop {
+                client: p.u64()?,
+                roots: p.indices()?,
+                deps: p.indices()?,
+            },
+            3 => Pending::Restart {
+                client: p.u64()?,
+                roots: p.indices()?,
+                deps: p.indices()?,
+                starting: p.bool()?,
+            },
+            4 => Pending::Wait {
+                client: p.u64()?,
+                svcs: p.indices()?,
+                uid: p.u32()?,
+            },
+            _ => return None,
+        })
     }
 }

@@ -210,10 +210,9 @@ pub struct Engine {
     /// The system is going down: nothing starts or respawns, and a process
     /// that survives SIGKILL is given up on after [`KILL_WAIT_MS`].
     halting: bool,
-    /// The boot timeline: each service's latest start ([`Times`]).
-    times: Vec<Times>,
-    /// When cinit itself started, the timeline's origin.
-    started_at: Option<Millis>,
+    /// The boot timeline: when cinit itself started, and each service's
+    /// latest start ([`Times`]); saved as it is by a hot update.
+    timeline: Timeline,
     /// Processes of services with `ready-probe` spawned since the daemon
     /// last looked ([`Engine::take_probe_starts`]): (service, pid).
     probe_starts: Vec<(usize, Pid)>,
@@ -231,8 +230,7 @@ impl Engine {
             pids: HashMap::default(),
             queue: VecDeque::new(),
             halting: false,
-            times: Vec::new(),
-            started_at: None,
+            timeline: Timeline::default(),
             probe_starts: Vec::new(),
         };
         e.add_nodes(nodes);
@@ -485,7 +483,7 @@ pub use restore::{SvcRecord, PHASE_LOST};
 
 mod enter;
 mod times;
-pub use times::Times;
+pub use times::{Timeline, Times};
 
 #[cfg(test)]
 mod tests;

@@ -1,4 +1,4 @@
-//! Floor 1 of the house (doc/DESIGN.md, "Rooms"): it may import only `sys`. The pure
+//! Floor 1 of the house (doc/DESIGN.md, "Rooms"): it may import only `sys` and `proto`. The pure
 //! supervision state machine ([`Engine`]), what it is given ([`Node`],
 //! [`probe::Probe`]) and acts through ([`Host`]), the dependency graph
 //! ([`graph`]) and the user-visible states ([`state`]).
@@ -6,8 +6,9 @@
 pub mod graph;
 mod machine;
 pub mod probe;
+mod save;
 pub mod state;
 pub use machine::{
-    restart_delay, Engine, Host, Node, Report, Role, Spawned, Status, SvcRecord, Times,
+    restart_delay, Engine, Host, Node, Report, Role, Spawned, Status, SvcRecord, Timeline, Times,
     BACKOFF_FIRST_MS, BACKOFF_MAX_MS, DEFAULT_DELAY_S, KILL_WAIT_MS, PHASE_LOST, STABLE_MS,
 };

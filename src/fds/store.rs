@@ -349,7 +349,7 @@ impl FdTable {
     }
 
     /// Take over what the previous image held (see
-    /// [`crate::update::snapshot::HeldRecord`]); each descriptor becomes owned here.
+    /// [`HeldRecord`]); each descriptor becomes owned here.
     pub fn insert_adopted(&mut self, svc: usize, held: Held) {
         self.by_svc.insert(svc, held);
     }
@@ -400,6 +400,9 @@ pub fn describe(fd: RawFd) -> String {
         Err(_) => "descriptor".to_string(),
     }
 }
+
+mod save;
+pub use save::HeldRecord;
 
 #[cfg(test)]
 mod tests;

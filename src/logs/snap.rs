@@ -84,7 +84,8 @@ pub struct LogRecord {
 }
 
 impl LogRecord {
-    pub(crate) fn encode(&self, o: &mut Out) {
+    /// Write the LOG section's payload (tag 11 of the hot-update snapshot).
+    pub(crate) fn save(&self, o: &mut Out) {
         o.bool(self.svc.is_some());
         o.u32(self.svc.unwrap_or(0));
         o.str(&self.name);
@@ -129,7 +130,8 @@ impl LogRecord {
         o.i32(self.kmsg_fd);
     }
 
-    pub(crate) fn decode(p: &mut In) -> Option<LogRecord> {
+    /// Read the LOG section's payload; `None` if it is damaged.
+    pub(crate) fn load(p: &mut In) -> Option<LogRecord> {
         let has_svc = p.bool()?;
         let svc = p.u32()?;
         let mut r = LogRecord {

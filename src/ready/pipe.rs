@@ -19,6 +19,7 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::PollFlags;
 
+use crate::proto::wire::{In, Out};
 use crate::sys::process::Pid;
 
 /// Most bytes read from one pipe per loop iteration.
@@ -251,6 +252,27 @@ pub struct ReadyRecord {
     pub svc: u32,
     /// Bytes read so far without a newline.
     pub seen: u32,
+}
+
+impl ReadyRecord {
+    /// Write the READY section's payload (tag 10 of the hot-update
+    /// snapshot): `fd i32`, `pid i32`, `svc u32`, `seen u32`.
+    pub(crate) fn save(&self, o: &mut Out) {
+        o.i32(self.fd);
+        o.i32(self.pid);
+        o.u32(self.svc);
+        o.u32(self.seen);
+    }
+
+    /// Read the READY section's payload; `None` if it is damaged.
+    pub(crate) fn load(p: &mut In) -> Option<ReadyRecord> {
+        Some(ReadyRecord {
+            fd: p.i32()?,
+            pid: p.i32()?,
+            svc: p.u32()?,
+            seen: p.u32()?,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -27,11 +27,10 @@ use crate::config::tree::TreeState;
 use crate::control::pending::Pending;
 use crate::control::saved::ClientRecord;
 use crate::control::saved::ControlState;
-use crate::engine::state::{Reason, SpawnError};
-use crate::engine::{Node, SvcRecord, Times};
+use crate::engine::{Node, SvcRecord, Timeline};
+use crate::fds::store::HeldRecord;
 use crate::proto::wire::{In, Out, MAX_ITEMS};
 use crate::ready::pipe::ReadyRecord;
-use crate::sys::process::ExitStatus;
 
 pub const MAGIC: [u8; 8] = *b"cinitsnp";
 pub const FORMAT: u16 = 1;
@@ -80,17 +79,9 @@ pub struct Snapshot {
     /// Readiness pipes of processes that have not signalled yet.
     pub ready: Vec<ReadyRecord>,
     /// The boot timeline (`None`: written by a cinit that kept none).
-    pub timeline: Option<TimelineState>,
+    pub timeline: Option<Timeline>,
     /// Descriptors held for services: sockets and fd stores.
     pub held: Vec<HeldRecord>,
-}
-
-/// The boot timeline: when cinit started, and each service's [`Times`] in
-/// index order.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TimelineState {
-    pub started: Option<u64>,
-    pub times: Vec<Times>,
 }
 
 /// What could not be read, one line each, for the console.
@@ -101,13 +92,6 @@ pub use write::encode;
 
 mod read;
 pub use read::{decode, Unreadable};
-
-mod timeline;
-use timeline::{timeline, timeline_out};
-
-mod fds;
-pub use fds::HeldRecord;
-use fds::{held, held_out};
 
 #[cfg(test)]
 mod tests;

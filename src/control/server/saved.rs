@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use super::*;
+use crate::proto::wire::{In, Out};
 
 /// One connected control client.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -29,6 +30,69 @@ pub struct ControlState {
     /// Device and inode of the socket file the listener is bound to
     /// (`None`: unknown, e.g. written by an older cinit).
     pub bound: Option<(u64, u64)>,
+}
+
+impl ClientRecord {
+    /// Write the CLIENT section's payload (tag 7 of the hot-update
+    /// snapshot): id, descriptor, uid, unread input, unsent output, the
+    /// closing and busy flags, the deadline.
+    pub(crate) fn save(&self, o: &mut Out) {
+        o.u64(self.id);
+        o.i32(self.fd);
+        o.u32(self.uid);
+        o.bytes(&self.input);
+        o.bytes(&self.output);
+        o.bool(self.closing);
+        o.bool(self.busy);
+        o.opt_u64(self.deadline);
+    }
+
+    /// Read the CLIENT section's payload; `None` if it is damaged.
+    pub(crate) fn load(p: &mut In) -> Option<ClientRecord> {
+        Some(ClientRecord {
+            id: p.u64()?,
+            fd: p.i32()?,
+            uid: p.u32()?,
+            input: p.bytes()?,
+            output: p.bytes()?,
+            closing: p.bool()?,
+            busy: p.bool()?,
+            deadline: p.opt_u64()?,
+        })
+    }
+}
+
+impl ControlState {
+    /// Write the CONTROL section's payload (tag 6): the listener's
+    /// descriptor, its path, the next client id, then (appended) whether
+    /// the bound socket file is known and its device and inode. The clients
+    /// go in sections of their own ([`ClientRecord::save`]).
+    pub(crate) fn save(&self, o: &mut Out) {
+        o.i32(self.listener_fd);
+        o.path(&self.path);
+        o.u64(self.next_id);
+        let (dev, ino) = self.bound.unwrap_or_default();
+        o.u8(u8::from(self.bound.is_some()));
+        o.u64(dev);
+        o.u64(ino);
+    }
+
+    /// Read the CONTROL section's payload, without clients; `None` if it
+    /// is damaged.
+    pub(crate) fn load(p: &mut In) -> Option<ControlState> {
+        Some(ControlState {
+            listener_fd: p.i32()?,
+            path: p.path()?,
+            next_id: p.u64()?,
+            clients: Vec::new(),
+            // Appended field: absent from an older writer.
+            bound: (|| {
+                let present = p.bool()?;
+                let (dev, ino) = (p.u64()?, p.u64()?);
+                present.then_some((dev, ino))
+            })(),
+        })
+    }
 }
 
 impl Control {

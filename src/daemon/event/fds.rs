@@ -28,10 +28,11 @@ use crate::control::Incoming;
 use crate::daemon::commands::{loaded_by_name, resolve, Services};
 use crate::daemon::host::RealHost;
 use crate::engine::Engine;
+use crate::fds::store::HeldRecord;
 use crate::fds::store::{self, FdTable, Foreign, Held, Listener, Stored};
 use crate::proto::{ErrorCode, Reply, Request};
 use crate::sys::clock::Millis;
-use crate::update::snapshot::{HeldRecord, Lost};
+use crate::update::snapshot::Lost;
 
 fn error(code: ErrorCode, message: String) -> Reply {
     Reply::Error { code, message }

@@ -18,7 +18,7 @@ use crate::ready::pipe::ReadyPipes;
 use crate::sys::clock::Millis;
 use crate::sys::console::Console;
 use crate::sys::signals::SignalSource;
-use crate::update::snapshot::{self, ConsoleState, Lost, Snapshot, TimelineState};
+use crate::update::snapshot::{self, ConsoleState, Lost, Snapshot};
 use crate::update::{self, SelfExec};
 
 /// Adopt descriptor `fd` from the previous image, if it is really open.
@@ -26,12 +26,6 @@ fn adopt_fd(fd: i32) -> Option<OwnedFd> {
     // SAFETY: the snapshot names the descriptor as one the previous image
     // owned and handed over; it is open, and nothing else here owns it.
     (fd >= 3 && update::is_open(fd)).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// The boot timeline as the snapshot holds it.
-fn timeline_state(engine: &Engine) -> TimelineState {
-    let (started, times) = engine.export_times();
-    TimelineState { started, times }
 }
 
 impl Daemon {
@@ -138,7 +132,7 @@ impl Daemon {
             waiters: self.update_waiters.clone(),
             logs: self.host.logs.export(),
             ready: self.host.ready.export(),
-            timeline: Some(timeline_state(&self.engine)),
+            timeline: Some(self.engine.timeline().clone()),
             held: super::fds::export(&self.host.fds),
         };
         let bytes = snapshot::encode(&snap);
@@ -235,7 +229,7 @@ impl Daemon {
             Some(t) if t.dirs.len() == services => {
                 let (mut engine, notes) = Engine::restore(snap.nodes.clone(), &snap.services);
                 if let Some(tl) = &snap.timeline {
-                    engine.restore_times(tl.started, &tl.times);
+                    engine.restore_times(tl);
                 }
                 lost.extend(notes);
                 host.add_dirs(&t.dirs);

@@ -42,10 +42,13 @@ impl Times {
     }
 }
 
+mod save;
+pub use save::Timeline;
+
 impl Engine {
     /// The recorded times of service `i`.
     pub fn times(&self, i: usize) -> Option<&Times> {
-        self.times.get(i)
+        self.timeline.times.get(i)
     }
 
     /// The static description of service `i` (its needs and wants).
@@ -56,38 +59,40 @@ impl Engine {
     /// When cinit itself started (the origin of the boot timeline), if the
     /// daemon said so.
     pub fn started_at(&self) -> Option<Millis> {
-        self.started_at
+        self.timeline.started
     }
 
     /// Record when cinit itself started.
     pub fn set_started_at(&mut self, at: Millis) {
-        self.started_at = Some(at);
+        self.timeline.started = Some(at);
     }
 
     /// cinit's start and every service's times, for the hot-update snapshot.
-    pub fn export_times(&self) -> (Option<Millis>, Vec<Times>) {
-        (self.started_at, self.times.clone())
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
     }
 
     /// Take over the times of a previous image (after [`Engine::restore`]).
     /// Records beyond the services are ignored; services without one keep
     /// empty times.
-    pub fn restore_times(&mut self, started_at: Option<Millis>, times: &[Times]) {
-        self.started_at = started_at.or(self.started_at);
-        for (slot, t) in self.times.iter_mut().zip(times) {
+    pub fn restore_times(&mut self, t: &Timeline) {
+        self.timeline.started = t.started.or(self.timeline.started);
+        for (slot, t) in self.timeline.times.iter_mut().zip(&t.times) {
             *slot = *t;
         }
     }
 
     /// One entry per service, after services were added.
     pub(super) fn grow_times(&mut self) {
-        self.times.resize(self.nodes.len(), Times::default());
+        self.timeline
+            .times
+            .resize(self.nodes.len(), Times::default());
     }
 
     /// A request outside `waiting` (`start --no-deps`): a new cycle that is
     /// startable at once.
     pub(super) fn note_request(&mut self, i: usize, now: Millis) {
-        if let Some(t) = self.times.get_mut(i) {
+        if let Some(t) = self.timeline.times.get_mut(i) {
             *t = Times::requested_at(now);
             t.startable = Some(now);
         }
@@ -95,14 +100,14 @@ impl Engine {
 
     /// The engine is about to spawn the main process.
     pub(super) fn note_startable(&mut self, i: usize, now: Millis) {
-        if let Some(t) = self.times.get_mut(i) {
+        if let Some(t) = self.timeline.times.get_mut(i) {
             t.startable.get_or_insert(now);
         }
     }
 
     /// Service `i` enters `phase` at `now`.
     pub(super) fn note_phase(&mut self, i: usize, now: Millis, phase: Phase) {
-        let Some(t) = self.times.get_mut(i) else {
+        let Some(t) = self.timeline.times.get_mut(i) else {
             return;
         };
         match phase {

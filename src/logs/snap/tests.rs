@@ -2,7 +2,7 @@
 //! exactly, older writers' records, damage, the budget, adopting.
 
 use super::*;
-use crate::control::logfollow::{decode_follower, encode_follower, LogFollow};
+use crate::control::logfollow::LogFollow;
 use crate::sys::console::Console;
 
 fn record() -> LogRecord {
@@ -62,19 +62,19 @@ const NEW_FIELDS: usize = 8 + 9 + 4 + 4;
 fn records_read_back_exactly_and_damage_is_refused() {
     let r = record();
     let mut o = Out::default();
-    r.encode(&mut o);
+    r.save(&mut o);
     let bytes = o.0.clone();
-    assert_eq!(LogRecord::decode(&mut In(&bytes)), Some(r.clone()));
+    assert_eq!(LogRecord::load(&mut In(&bytes)), Some(r.clone()));
     let old = bytes.len() - NEW_FIELDS;
     for cut in 0..old {
         assert_eq!(
-            LogRecord::decode(&mut In(&bytes[..cut])),
+            LogRecord::load(&mut In(&bytes[..cut])),
             None,
             "cut at {cut}"
         );
     }
     // An older writer's record: the new fields take their defaults.
-    let older = LogRecord::decode(&mut In(&bytes[..old])).unwrap();
+    let older = LogRecord::load(&mut In(&bytes[..old])).unwrap();
     assert_eq!(
         older,
         LogRecord {
@@ -93,8 +93,8 @@ fn records_read_back_exactly_and_damage_is_refused() {
         started: true,
     };
     let mut o = Out::default();
-    encode_follower(&f, &mut o);
-    assert_eq!(decode_follower(&mut In(&o.0)), Some(f));
+    f.save(&mut o);
+    assert_eq!(LogFollow::load(&mut In(&o.0)), Some(f));
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn an_absurd_line_count_is_refused_before_anything_is_read() {
     o.u64(1);
     o.u64(0);
     o.u32(u32::MAX);
-    assert_eq!(LogRecord::decode(&mut In(&o.0)), None);
+    assert_eq!(LogRecord::load(&mut In(&o.0)), None);
 }
 
 #[test]

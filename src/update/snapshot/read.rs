@@ -6,103 +6,6 @@ use write::fnv1a;
 
 // ----- reading -----
 
-impl In<'_> {
-    pub(crate) fn opt_reason(&mut self) -> Option<Option<Reason>> {
-        Some(Some(match self.u8()? {
-            0 => return Some(None),
-            1 => Reason::Exit(ExitStatus::Code(self.i32()?)),
-            2 => Reason::Exit(ExitStatus::Signal(self.i32()?)),
-            3 => Reason::Spawn(SpawnError::Exec {
-                path: self.str()?,
-                errno: self.i32()?,
-            }),
-            4 => Reason::Spawn(SpawnError::Config(self.str()?)),
-            5 => Reason::NeedFailed(self.str()?),
-            6 => Reason::NeedMissing(self.str()?, self.str()?),
-            7 => Reason::Cycle(self.str()?),
-            8 => Reason::Config(self.str()?),
-            9 => Reason::NotReady(self.u64()?),
-            10 => Reason::Spawn(SpawnError::Listen {
-                message: self.str()?,
-                errno: self.i32()?,
-            }),
-            _ => return None,
-        }))
-    }
-}
-
-fn node(p: &mut In) -> Option<Node> {
-    let mut n = Node::new(&p.str()?);
-    n.respawn = p.bool()?;
-    n.delay_s = p.opt_u64()?.map(|d| u32::try_from(d).unwrap_or(u32::MAX));
-    n.needs = p.indices()?;
-    n.wants = p.indices()?;
-    if p.bool()? {
-        n.missing_need = Some((p.str()?, p.str()?));
-    }
-    n.broken = p.opt_reason()?;
-    // Appended fields: absent from an older writer (no readiness).
-    n.notify_fd = p.opt_u64().flatten().and_then(|fd| i32::try_from(fd).ok());
-    n.ready_timeout_ms = p.opt_u64().flatten();
-    // Absent from an older writer: no probe. The line was written by
-    // `Probe::line`, so it parses back.
-    n.probe = p
-        .str()
-        .filter(|l| !l.is_empty())
-        .and_then(|l| crate::config::probe::parse_line(&l).ok());
-    // Absent from an older writer: not known as a grouping, so a cascade
-    // stops it as that writer did (doc/DESIGN.md, "Groupings").
-    n.grouping = p.bool().unwrap_or(false);
-    Some(n)
-}
-
-fn service(p: &mut In) -> Option<SvcRecord> {
-    Some(SvcRecord {
-        phase: p.u8()?,
-        pid: p.i32()?,
-        off_pid: p.i32()?,
-        stop_step: p.u8()?,
-        deadline: p.opt_u64()?,
-        until: p.u64()?,
-        reason: p.opt_reason()?,
-        since: p.u64()?,
-        spawned_at: p.u64()?,
-        restarts: p.u32()?,
-        quick_deaths: p.u32()?,
-        started_once: p.bool()?,
-        stop_requested: p.bool()?,
-        // Appended field: absent from an older writer.
-        stop_timed_out: p.opt_u64().flatten(),
-        park_for: p.opt_u64().flatten().and_then(|c| usize::try_from(c).ok()),
-    })
-}
-
-fn pending(p: &mut In) -> Option<Pending> {
-    Some(match p.u8()? {
-        1 => Pending::Start {
-            client: p.u64()?,
-            svcs: p.indices()?,
-        },
-        2 => Pending::Stop {
-            client: p.u64()?,
-            roots: p.indices()?,
-            deps: p.indices()?,
-        },
-        3 => Pending::Restart {
-            client: p.u64()?,
-            roots: p.indices()?,
-            deps: p.indices()?,
-            starting: p.bool()?,
-        },
-        4 => Pending::Wait {
-            client: p.u64()?,
-            svcs: p.indices()?,
-            uid: p.u32()?,
-        },
-        _ => return None,
-    })
-}
-
 /// Why nothing at all could be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unreadable {
@@ -160,28 +63,16 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
         let mut p = In(&payload);
         let ok = match t {
             tag::META => p.str().map(|w| s.writer = w).is_some(),
-            tag::TREE => (|| {
-                let svc_root = p.path()?;
-                let n = p.count()?;
-                let dirs = (0..n).map(|_| p.path()).collect::<Option<Vec<_>>>()?;
-                let roots = p.indices()?;
-                s.tree = Some(TreeState {
-                    svc_root,
-                    dirs,
-                    roots,
-                });
-                Some(())
-            })()
-            .is_some(),
+            tag::TREE => TreeState::load(&mut p).map(|t| s.tree = Some(t)).is_some(),
             // A damaged record keeps its place, so later indices stay right.
             tag::NODE => {
-                let n = node(&mut p);
+                let n = Node::load(&mut p, |l| crate::config::probe::parse_line(l).ok());
                 let ok = n.is_some();
                 s.nodes.push(n.unwrap_or_else(Node::lost));
                 ok
             }
             tag::SERVICE => {
-                let r = service(&mut p);
+                let r = SvcRecord::load(&mut p);
                 let ok = r.is_some();
                 s.services.push(r.unwrap_or_else(SvcRecord::lost));
                 ok
@@ -196,56 +87,25 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
                 Some(())
             })()
             .is_some(),
-            tag::CONTROL => (|| {
-                s.control = Some(ControlState {
-                    listener_fd: p.i32()?,
-                    path: p.path()?,
-                    next_id: p.u64()?,
-                    clients: Vec::new(),
-                    // Appended field: absent from an older writer.
-                    bound: (|| {
-                        let present = p.bool()?;
-                        let (dev, ino) = (p.u64()?, p.u64()?);
-                        present.then_some((dev, ino))
-                    })(),
-                });
-                Some(())
-            })()
-            .is_some(),
-            tag::CLIENT => (|| {
-                control_clients.push(ClientRecord {
-                    id: p.u64()?,
-                    fd: p.i32()?,
-                    uid: p.u32()?,
-                    input: p.bytes()?,
-                    output: p.bytes()?,
-                    closing: p.bool()?,
-                    busy: p.bool()?,
-                    deadline: p.opt_u64()?,
-                });
-                Some(())
-            })()
-            .is_some(),
-            tag::PENDING => pending(&mut p).map(|x| s.pending.push(x)).is_some(),
+            tag::CONTROL => ControlState::load(&mut p)
+                .map(|c| s.control = Some(c))
+                .is_some(),
+            tag::CLIENT => ClientRecord::load(&mut p)
+                .map(|c| control_clients.push(c))
+                .is_some(),
+            tag::PENDING => Pending::load(&mut p).map(|x| s.pending.push(x)).is_some(),
             tag::WAITER => p.u64().map(|w| s.waiters.push(w)).is_some(),
-            tag::LOG => crate::logs::snap::LogRecord::decode(&mut p)
+            tag::LOG => crate::logs::snap::LogRecord::load(&mut p)
                 .map(|l| s.logs.push(l))
                 .is_some(),
-            tag::FOLLOWER => crate::control::logfollow::decode_follower(&mut p)
+            tag::FOLLOWER => crate::control::logfollow::LogFollow::load(&mut p)
                 .map(|f| s.pending.push(Pending::Log(f)))
                 .is_some(),
-            tag::READY => (|| {
-                s.ready.push(ReadyRecord {
-                    fd: p.i32()?,
-                    pid: p.i32()?,
-                    svc: p.u32()?,
-                    seen: p.u32()?,
-                });
-                Some(())
-            })()
-            .is_some(),
-            tag::TIMELINE => timeline(&mut p).map(|t| s.timeline = Some(t)).is_some(),
-            tag::HELD => held(&mut p).map(|h| s.held.push(h)).is_some(),
+            tag::READY => ReadyRecord::load(&mut p).map(|r| s.ready.push(r)).is_some(),
+            tag::TIMELINE => Timeline::load(&mut p)
+                .map(|t| s.timeline = Some(t))
+                .is_some(),
+            tag::HELD => HeldRecord::load(&mut p).map(|h| s.held.push(h)).is_some(),
             _ => true, // a newer writer's section: skipped
         };
         if !ok {

@@ -5,62 +5,6 @@ use super::*;
 
 // ----- writing -----
 
-impl Out {
-    pub(crate) fn reason(&mut self, r: &Reason) {
-        match r {
-            Reason::Exit(ExitStatus::Code(c)) => {
-                self.u8(1);
-                self.i32(*c);
-            }
-            Reason::Exit(ExitStatus::Signal(s)) => {
-                self.u8(2);
-                self.i32(*s);
-            }
-            Reason::Spawn(SpawnError::Exec { path, errno }) => {
-                self.u8(3);
-                self.str(path);
-                self.i32(*errno);
-            }
-            Reason::Spawn(SpawnError::Config(m)) => {
-                self.u8(4);
-                self.str(m);
-            }
-            Reason::NeedFailed(n) => {
-                self.u8(5);
-                self.str(n);
-            }
-            Reason::NeedMissing(a, b) => {
-                self.u8(6);
-                self.str(a);
-                self.str(b);
-            }
-            Reason::Cycle(p) => {
-                self.u8(7);
-                self.str(p);
-            }
-            Reason::Config(m) => {
-                self.u8(8);
-                self.str(m);
-            }
-            Reason::NotReady(ms) => {
-                self.u8(9);
-                self.u64(*ms);
-            }
-            Reason::Spawn(SpawnError::Listen { message, errno }) => {
-                self.u8(10);
-                self.str(message);
-                self.i32(*errno);
-            }
-        }
-    }
-    pub(crate) fn opt_reason(&mut self, r: Option<&Reason>) {
-        match r {
-            Some(r) => self.reason(r),
-            None => self.u8(0),
-        }
-    }
-}
-
 pub(super) fn fnv1a(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
@@ -75,60 +19,17 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
     body.section(tag::META, meta);
     if let Some(t) = &s.tree {
         let mut o = Out::default();
-        o.path(&t.svc_root);
-        o.len(t.dirs.len());
-        for d in &t.dirs {
-            o.path(d);
-        }
-        o.indices(&t.roots);
+        t.save(&mut o);
         body.section(tag::TREE, o);
     }
     for n in &s.nodes {
         let mut o = Out::default();
-        o.str(&n.name);
-        o.bool(n.respawn);
-        o.opt_u64(n.delay_s.map(u64::from));
-        o.indices(&n.needs);
-        o.indices(&n.wants);
-        o.bool(n.missing_need.is_some());
-        if let Some((a, b)) = &n.missing_need {
-            o.str(a);
-            o.str(b);
-        }
-        o.opt_reason(n.broken.as_ref());
-        // Appended: readiness (`notification-fd`, `ready-timeout`).
-        o.opt_u64(n.notify_fd.and_then(|fd| u64::try_from(fd).ok()));
-        o.opt_u64(n.ready_timeout_ms);
-        // Appended: the `ready-probe` line, empty for none.
-        o.str(
-            &n.probe
-                .as_ref()
-                .map(crate::engine::probe::Probe::line)
-                .unwrap_or_default(),
-        );
-        // Appended: a grouping (no `on`, no `off`), parked by a cascade.
-        o.bool(n.grouping);
+        n.save(&mut o);
         body.section(tag::NODE, o);
     }
     for r in &s.services {
         let mut o = Out::default();
-        o.u8(r.phase);
-        o.i32(r.pid);
-        o.i32(r.off_pid);
-        o.u8(r.stop_step);
-        o.opt_u64(r.deadline);
-        o.u64(r.until);
-        o.opt_reason(r.reason.as_ref());
-        o.u64(r.since);
-        o.u64(r.spawned_at);
-        o.u32(r.restarts);
-        o.u32(r.quick_deaths);
-        o.bool(r.started_once);
-        o.bool(r.stop_requested);
-        // Appended: the stop that ends a ready-timeout.
-        o.opt_u64(r.stop_timed_out);
-        // Appended: a pending park of a grouping (the need that caused it).
-        o.opt_u64(r.park_for.and_then(|c| u64::try_from(c).ok()));
+        r.save(&mut o);
         body.section(tag::SERVICE, o);
     }
     if let Some(c) = &s.console {
@@ -141,70 +42,24 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
     }
     if let Some(c) = &s.control {
         let mut o = Out::default();
-        o.i32(c.listener_fd);
-        o.path(&c.path);
-        o.u64(c.next_id);
-        let (dev, ino) = c.bound.unwrap_or_default();
-        o.u8(u8::from(c.bound.is_some()));
-        o.u64(dev);
-        o.u64(ino);
+        c.save(&mut o);
         body.section(tag::CONTROL, o);
         for cl in &c.clients {
             let mut o = Out::default();
-            o.u64(cl.id);
-            o.i32(cl.fd);
-            o.u32(cl.uid);
-            o.bytes(&cl.input);
-            o.bytes(&cl.output);
-            o.bool(cl.closing);
-            o.bool(cl.busy);
-            o.opt_u64(cl.deadline);
+            cl.save(&mut o);
             body.section(tag::CLIENT, o);
         }
     }
     for p in &s.pending {
         let mut o = Out::default();
-        match p {
-            Pending::Log(f) => {
-                crate::control::logfollow::encode_follower(f, &mut o);
-                body.section(tag::FOLLOWER, o);
-                continue;
-            }
-            Pending::Start { client, svcs } => {
-                o.u8(1);
-                o.u64(*client);
-                o.indices(svcs);
-            }
-            Pending::Stop {
-                client,
-                roots,
-                deps,
-            } => {
-                o.u8(2);
-                o.u64(*client);
-                o.indices(roots);
-                o.indices(deps);
-            }
-            Pending::Restart {
-                client,
-                roots,
-                deps,
-                starting,
-            } => {
-                o.u8(3);
-                o.u64(*client);
-                o.indices(roots);
-                o.indices(deps);
-                o.bool(*starting);
-            }
-            Pending::Wait { client, svcs, uid } => {
-                o.u8(4);
-                o.u64(*client);
-                o.indices(svcs);
-                o.u32(*uid);
-            }
+        // A log reader has a section of its own.
+        if let Pending::Log(f) = p {
+            f.save(&mut o);
+            body.section(tag::FOLLOWER, o);
+        } else {
+            p.save(&mut o);
+            body.section(tag::PENDING, o);
         }
-        body.section(tag::PENDING, o);
     }
     for &w in &s.waiters {
         let mut o = Out::default();
@@ -213,22 +68,23 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
     }
     for l in &s.logs {
         let mut o = Out::default();
-        l.encode(&mut o);
+        l.save(&mut o);
         body.section(tag::LOG, o);
     }
     for r in &s.ready {
         let mut o = Out::default();
-        o.i32(r.fd);
-        o.i32(r.pid);
-        o.u32(r.svc);
-        o.u32(r.seen);
+        r.save(&mut o);
         body.section(tag::READY, o);
     }
     if let Some(t) = &s.timeline {
-        body.section(tag::TIMELINE, timeline_out(t));
+        let mut o = Out::default();
+        t.save(&mut o);
+        body.section(tag::TIMELINE, o);
     }
     for h in &s.held {
-        body.section(tag::HELD, held_out(h));
+        let mut o = Out::default();
+        h.save(&mut o);
+        body.section(tag::HELD, o);
     }
     let mut out = Vec::with_capacity(HEADER_LEN + body.0.len());
     out.extend_from_slice(&MAGIC);

@@ -222,11 +222,14 @@ fn times_survive_export_and_restore() {
     e.start(&mut h, 10, 0);
     exit(&mut e, &mut h, 40, 1, 0);
     let (nodes, records) = e.export();
-    let (started, times) = e.export_times();
+    let Timeline { started, times } = e.timeline().clone();
     assert_eq!(started, Some(3));
     let (mut back, lost) = Engine::restore(nodes.clone(), &records);
     assert!(lost.is_empty());
-    back.restore_times(started, &times);
+    back.restore_times(&Timeline {
+        started,
+        times: times.clone(),
+    });
     assert_eq!(back.started_at(), Some(3));
     for i in 0..2 {
         assert_eq!(back.times(i), e.times(i));
@@ -235,13 +238,19 @@ fn times_survive_export_and_restore() {
     // ignored; an absent start time keeps the one set.
     let (mut short, _) = Engine::restore(nodes, &records);
     short.set_started_at(9);
-    short.restore_times(None, times.get(..1).unwrap());
+    short.restore_times(&Timeline {
+        started: None,
+        times: times.get(..1).unwrap().to_vec(),
+    });
     assert_eq!(short.times(0), e.times(0));
     assert_eq!(short.times(1), Some(&Times::default()));
     assert_eq!(short.started_at(), Some(9));
     let mut more = times.clone();
     more.push(Times::default());
-    short.restore_times(Some(1), &more);
+    short.restore_times(&Timeline {
+        started: Some(1),
+        times: more,
+    });
     assert_eq!(short.times(1), e.times(1));
     assert_eq!(short.started_at(), Some(1));
     // Services added later get empty times.

@@ -1,0 +1,189 @@
+//! The engine's part of the hot-update snapshot: each service's NODE
+//! section (tag 3, what it was given) and SERVICE section (tag 4, where it
+//! stands), and the reasons both carry. The engine writes and reads them
+//! itself; the snapshot only places the sections.
+//!
+//! Field order is the format (doc/DESIGN.md, "Hot update snapshot"); new
+//! fields only ever go at the end of a section, and a reader gives a field
+//! missing at the end (an older writer) its default. Reading never panics:
+//! a damaged section reads as `None`.
+
+use crate::engine::probe::Probe;
+use crate::engine::state::{Reason, SpawnError};
+use crate::engine::{Node, SvcRecord};
+use crate::proto::wire::{In, Out};
+use crate::sys::process::ExitStatus;
+
+/// Write a reason: a kind u8 (0 none, 1 exit code, 2 signal, 3 exec error,
+/// 4 spawn config, 5 need failed, 6 need missing, 7 cycle, 8 config,
+/// 9 not ready, 10 listen error), then its fields.
+fn save_reason(o: &mut Out, r: Option<&Reason>) {
+    let Some(r) = r else {
+        o.u8(0);
+        return;
+    };
+    match r {
+        Reason::Exit(ExitStatus::Code(c)) => {
+            o.u8(1);
+            o.i32(*c);
+        }
+        Reason::Exit(ExitStatus::Signal(s)) => {
+            o.u8(2);
+            o.i32(*s);
+        }
+        Reason::Spawn(SpawnError::Exec { path, errno }) => {
+            o.u8(3);
+            o.str(path);
+            o.i32(*errno);
+        }
+        Reason::Spawn(SpawnError::Config(m)) => {
+            o.u8(4);
+            o.str(m);
+        }
+        Reason::NeedFailed(n) => {
+            o.u8(5);
+            o.str(n);
+        }
+        Reason::NeedMissing(a, b) => {
+            o.u8(6);
+            o.str(a);
+            o.str(b);
+        }
+        Reason::Cycle(p) => {
+            o.u8(7);
+            o.str(p);
+        }
+        Reason::Config(m) => {
+            o.u8(8);
+            o.str(m);
+        }
+        Reason::NotReady(ms) => {
+            o.u8(9);
+            o.u64(*ms);
+        }
+        Reason::Spawn(SpawnError::Listen { message, errno }) => {
+            o.u8(10);
+            o.str(message);
+            o.i32(*errno);
+        }
+    }
+}
+
+/// Read what [`save_reason`] wrote; `None` if it is damaged.
+fn load_reason(p: &mut In) -> Option<Option<Reason>> {
+    Some(Some(match p.u8()? {
+        0 => return Some(None),
+        1 => Reason::Exit(ExitStatus::Code(p.i32()?)),
+        2 => Reason::Exit(ExitStatus::Signal(p.i32()?)),
+        3 => Reason::Spawn(SpawnError::Exec {
+            path: p.str()?,
+            errno: p.i32()?,
+        }),
+        4 => Reason::Spawn(SpawnError::Config(p.str()?)),
+        5 => Reason::NeedFailed(p.str()?),
+        6 => Reason::NeedMissing(p.str()?, p.str()?),
+        7 => Reason::Cycle(p.str()?),
+        8 => Reason::Config(p.str()?),
+        9 => Reason::NotReady(p.u64()?),
+        10 => Reason::Spawn(SpawnError::Listen {
+            message: p.str()?,
+            errno: p.i32()?,
+        }),
+        _ => return None,
+    }))
+}
+
+impl Node {
+    /// Write the NODE section's payload.
+    pub(crate) fn save(&self, o: &mut Out) {
+        o.str(&self.name);
+        o.bool(self.respawn);
+        o.opt_u64(self.delay_s.map(u64::from));
+        o.indices(&self.needs);
+        o.indices(&self.wants);
+        o.bool(self.missing_need.is_some());
+        if let Some((a, b)) = &self.missing_need {
+            o.str(a);
+            o.str(b);
+        }
+        save_reason(o, self.broken.as_ref());
+        // Appended: readiness (`notification-fd`, `ready-timeout`).
+        o.opt_u64(self.notify_fd.and_then(|fd| u64::try_from(fd).ok()));
+        o.opt_u64(self.ready_timeout_ms);
+        // Appended: the `ready-probe` line, empty for none.
+        o.str(&self.probe.as_ref().map(Probe::line).unwrap_or_default());
+        // Appended: a grouping (no `on`, no `off`), parked by a cascade.
+        o.bool(self.grouping);
+    }
+
+    /// Read the NODE section's payload; `None` if it is damaged. The
+    /// `ready-probe` line is parsed by `probe` (the service directory's
+    /// parser, [`crate::config::probe::parse_line`], which the engine
+    /// does not reach).
+    pub(crate) fn load(p: &mut In, probe: impl Fn(&str) -> Option<Probe>) -> Option<Node> {
+        let mut n = Node::new(&p.str()?);
+        n.respawn = p.bool()?;
+        n.delay_s = p.opt_u64()?.map(|d| u32::try_from(d).unwrap_or(u32::MAX));
+        n.needs = p.indices()?;
+        n.wants = p.indices()?;
+        if p.bool()? {
+            n.missing_need = Some((p.str()?, p.str()?));
+        }
+        n.broken = load_reason(p)?;
+        // Appended fields: absent from an older writer (no readiness).
+        n.notify_fd = p.opt_u64().flatten().and_then(|fd| i32::try_from(fd).ok());
+        n.ready_timeout_ms = p.opt_u64().flatten();
+        // Absent from an older writer: no probe. The line was written by
+        // `Probe::line`, so it parses back.
+        n.probe = p.str().filter(|l| !l.is_empty()).and_then(|l| probe(&l));
+        // Absent from an older writer: not known as a grouping, so a cascade
+        // stops it as that writer did (doc/DESIGN.md, "Groupings").
+        n.grouping = p.bool().unwrap_or(false);
+        Some(n)
+    }
+}
+
+impl SvcRecord {
+    /// Write the SERVICE section's payload.
+    pub(crate) fn save(&self, o: &mut Out) {
+        o.u8(self.phase);
+        o.i32(self.pid);
+        o.i32(self.off_pid);
+        o.u8(self.stop_step);
+        o.opt_u64(self.deadline);
+        o.u64(self.until);
+        save_reason(o, self.reason.as_ref());
+        o.u64(self.since);
+        o.u64(self.spawned_at);
+        o.u32(self.restarts);
+        o.u32(self.quick_deaths);
+        o.bool(self.started_once);
+        o.bool(self.stop_requested);
+        // Appended: the stop that ends a ready-timeout.
+        o.opt_u64(self.stop_timed_out);
+        // Appended: a pending park of a grouping (the need that caused it).
+        o.opt_u64(self.park_for.and_then(|c| u64::try_from(c).ok()));
+    }
+
+    /// Read the SERVICE section's payload; `None` if it is damaged.
+    pub(crate) fn load(p: &mut In) -> Option<SvcRecord> {
+        Some(SvcRecord {
+            phase: p.u8()?,
+            pid: p.i32()?,
+            off_pid: p.i32()?,
+            stop_step: p.u8()?,
+            deadline: p.opt_u64()?,
+            until: p.u64()?,
+            reason: load_reason(p)?,
+            since: p.u64()?,
+            spawned_at: p.u64()?,
+            restarts: p.u32()?,
+            quick_deaths: p.u32()?,
+            started_once: p.bool()?,
+            stop_requested: p.bool()?,
+            // Appended field: absent from an older writer.
+            stop_timed_out: p.opt_u64().flatten(),
+            park_for: p.opt_u64().flatten().and_then(|c| usize::try_from(c).ok()),
+        })
+    }
+}
