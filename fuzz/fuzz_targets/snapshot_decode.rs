@@ -75,7 +75,7 @@ fuzz_target!(|data: &[u8]| {
     let roots = tree_state.roots.clone();
     let (mut engine, _notes) = Engine::restore(snap.nodes.clone(), &snap.services);
     if let Some(tl) = &snap.timeline {
-        engine.restore_times(tl.started, &tl.times);
+        engine.restore_times(tl);
     }
     let _tree = Tree::restore(tree_state, snap.nodes);
     let mut host = Null {
