@@ -163,6 +163,22 @@ impl LogFollow {
 mod tests {
     use super::*;
 
+    /// A follower's snapshot record reads back exactly.
+    #[test]
+    fn a_follower_reads_back_exactly() {
+        use crate::proto::wire::{In, Out};
+        let f = LogFollow {
+            client: 7,
+            svc: None,
+            next: 3,
+            until: Some(9),
+            started: true,
+        };
+        let mut o = Out::default();
+        f.save(&mut o);
+        assert_eq!(LogFollow::load(&mut In(&o.0)), Some(f));
+    }
+
     fn ring(n: u64) -> Ring {
         let mut r = Ring::new(1 << 20);
         for k in 1..=n {

@@ -2,7 +2,6 @@
 //! exactly, older writers' records, damage, the budget, adopting.
 
 use super::*;
-use crate::control::logfollow::LogFollow;
 use crate::sys::console::Console;
 
 fn record() -> LogRecord {
@@ -85,16 +84,6 @@ fn records_read_back_exactly_and_damage_is_refused() {
             ..r
         }
     );
-    let f = LogFollow {
-        client: 7,
-        svc: None,
-        next: 3,
-        until: Some(9),
-        started: true,
-    };
-    let mut o = Out::default();
-    f.save(&mut o);
-    assert_eq!(LogFollow::load(&mut In(&o.0)), Some(f));
 }
 
 #[test]

@@ -327,7 +327,9 @@ fn export_and_restore_keep_readiness_and_timeouts() {
 fn a_probed_service_is_starting_until_its_probe_holds() {
     let mut nodes = graph(2, &[(0, 1, true)]);
     nodes[1].respawn = true;
-    nodes[1].probe = Some(crate::config::probe::parse_line("tcp:127.0.0.1:80").unwrap());
+    nodes[1].probe = Some(crate::engine::probe::Probe::Tcp(
+        ([127, 0, 0, 1], 80).into(),
+    ));
     let mut e = Engine::new(nodes);
     let mut h = Fake::new(vec![Plan::Run; 2]);
     e.start(&mut h, 0, 0);
