@@ -19,6 +19,7 @@
 //! its own runs in the child. The price is one more `execve` per start of a
 //! service that gets descriptors.
 
+use crate::sys::console::stderr_line;
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
@@ -103,7 +104,7 @@ pub fn main_if_listen_exec() -> Option<i32> {
         return None;
     }
     let Some(path) = args.get(2) else {
-        eprintln!("cinit: usage: cinit {FLAG} PATH ARGV0 [ARG...]");
+        stderr_line(&format!("cinit: usage: cinit {FLAG} PATH ARGV0 [ARG...]"));
         return Some(2);
     };
     let shown = path.to_string_lossy();
@@ -116,7 +117,9 @@ pub fn main_if_listen_exec() -> Option<i32> {
             .map(|a| c(a.as_bytes()))
             .collect::<Option<Vec<CString>>>(),
     ) else {
-        eprintln!("cinit: cannot execute {shown}: an argument holds a NUL byte");
+        stderr_line(&format!(
+            "cinit: cannot execute {shown}: an argument holds a NUL byte"
+        ));
         return Some(127);
     };
     let mut envp: Vec<CString> = std::env::vars_os()
@@ -135,7 +138,7 @@ pub fn main_if_listen_exec() -> Option<i32> {
     // process is single-threaded and about to exec.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let Err(err) = nix::unistd::execve(&cpath, &argv, &envp);
-    eprintln!("cinit: cannot execute {shown}: {}", err.desc());
+    stderr_line(&format!("cinit: cannot execute {shown}: {}", err.desc()));
     Some(127)
 }
 

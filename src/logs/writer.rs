@@ -28,6 +28,7 @@
 //! exits. On a write error it says so on its stderr (the console) and exits
 //! 1; PID 1 starts another one later, which reads on where it stopped.
 
+use crate::sys::console::stderr_line;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::Write;
@@ -61,7 +62,9 @@ pub fn main_if_writer() -> Option<i32> {
             .and_then(|a| a.to_str())
             .and_then(|a| a.parse::<u32>().ok()),
     ) else {
-        eprintln!("cinit: usage: cinit {WRITER_FLAG} PATH ROTATE_BYTES KEEP [SERVICE]");
+        stderr_line(&format!(
+            "cinit: usage: cinit {WRITER_FLAG} PATH ROTATE_BYTES KEEP [SERVICE]"
+        ));
         return Some(2);
     };
     let service = args
@@ -250,14 +253,16 @@ pub fn fitting_lines(data: &[u8], room: usize) -> usize {
 fn failed(e: &OpenError, what: &str, shown: &str, service: &str) -> i32 {
     match e.refusal() {
         Some(refused) => {
-            eprintln!(
+            stderr_line(&format!(
                 "cinit: log writer for {service}: refusing {shown}: {refused}; \
                  its lines stay in memory (cinit-ctl log {service})"
-            );
+            ));
             REFUSED_BASE.saturating_add(refused.why.code().unwrap_or(0))
         }
         None => {
-            eprintln!("cinit: log writer for {service}: cannot {what} {shown}: {e}");
+            stderr_line(&format!(
+                "cinit: log writer for {service}: cannot {what} {shown}: {e}"
+            ));
             1
         }
     }
@@ -291,7 +296,9 @@ fn run(path: PathBuf, rotate: u64, keep: u32, service: &str) -> i32 {
             if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
                 continue;
             }
-            eprintln!("cinit: log writer for {service}: cannot read its pipe");
+            stderr_line(&format!(
+                "cinit: log writer for {service}: cannot read its pipe"
+            ));
             return 1;
         };
         if n == 0 {

@@ -203,6 +203,28 @@ pub fn one_line(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Write one line to stderr in a single `write(2)`, for cinit's helper
+/// processes (log writers, the exec trampoline, the final child). They share
+/// the console with each other and with PID 1, and `eprintln!` writes a
+/// formatted line in pieces that interleave mid-line when several helpers
+/// speak at once; it also panics when the console errors. Errors are ignored:
+/// there is nowhere else to say them.
+pub fn stderr_line(text: &str) {
+    // SAFETY: fd 2 is only borrowed for one write and never closed here;
+    // were it closed, the write would fail with EBADF and be ignored.
+    let stderr = unsafe { BorrowedFd::borrow_raw(2) };
+    write_line(stderr, text);
+}
+
+/// One line (escaped, cut at [`MAX_LINE`], newline added) in one `write(2)`.
+fn write_line(fd: BorrowedFd<'_>, text: &str) {
+    let text = one_line(text);
+    let bytes = text.as_bytes();
+    let mut line = bytes.get(..MAX_LINE).unwrap_or(bytes).to_vec();
+    line.push(b'\n');
+    let _ = nix::unistd::write(fd, &line);
+}
+
 /// Format a log line with the monotonic time, like the kernel's printk.
 pub fn stamp(now: crate::sys::clock::Millis, text: &str) -> String {
     format!("[{:5}.{:03}] cinit: {text}", now / 1000, now % 1000)
@@ -212,6 +234,17 @@ pub fn stamp(now: crate::sys::clock::Millis, text: &str) -> String {
 mod tests {
     use super::*;
     use nix::fcntl::OFlag;
+
+    #[test]
+    fn a_helpers_line_is_whole_escaped_and_cut_in_one_write() {
+        let (r, w) = nix::unistd::pipe2(OFlag::O_NONBLOCK).unwrap();
+        write_line(w.as_fd(), "refusing /x\ny");
+        write_line(w.as_fd(), &"z".repeat(MAX_LINE + 10));
+        let mut buf = vec![0u8; 4 * MAX_LINE];
+        let n = nix::unistd::read(&r, &mut buf).unwrap();
+        let want = format!("refusing /x\\ny\n{}\n", "z".repeat(MAX_LINE));
+        assert_eq!(String::from_utf8_lossy(&buf[..n]), want);
+    }
 
     #[test]
     fn a_line_never_holds_a_line_break_or_control_character() {

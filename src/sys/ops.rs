@@ -203,10 +203,7 @@ pub fn mounts_to_unmount(mountinfo: &str) -> Vec<String> {
 }
 
 fn say(text: &str) {
-    use std::io::Write;
-    // Never eprintln!: it panics when the console errors (a hung-up tty,
-    // a full disk under a console file).
-    let _ = writeln!(std::io::stderr(), "{}", stamp(now_ms(), text));
+    crate::sys::console::stderr_line(&stamp(now_ms(), text));
 }
 
 /// The work of the final child: sync; on the machine itself (not in a
