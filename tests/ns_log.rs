@@ -84,12 +84,14 @@ fn consecutive(v: &[u64]) -> bool {
 }
 
 /// A respawn service that prints `line K` every 10 ms, numbering on across
-/// its own restarts (the count is kept in a marker file).
+/// its own restarts (the count is kept in a marker file). The count is
+/// replaced by a rename, never rewritten in place: a reader must not see
+/// the file empty halfway through a write and take it for 0.
 fn counter(fx: &Fixture, name: &str) {
     let state = fx.mark(&format!("{name}.n"));
     fx.service(name).respawn().script(&format!(
         "i=$(cat '{s}' 2>/dev/null || echo 0)\n\
-         while :; do i=$((i+1)); echo \"line $i\"; echo $i > '{s}'; sleep 0.01; done",
+         while :; do i=$((i+1)); echo \"line $i\"; echo $i > '{s}.new'; mv '{s}.new' '{s}'; sleep 0.01; done",
         s = state.display()
     ));
 }
