@@ -1,10 +1,14 @@
 //! Floor 4 of the house (doc/DESIGN.md, "Rooms"): it may import the rooms of floors 0 to
 //! 3. The control socket and its connections (`server.rs`), who is calling
-//! ([`peer`]), descriptors on a connection ([`fds`]), requests that wait
-//! ([`pending`], [`wait`], [`logfollow`]), the boot timeline reply
-//! ([`timeline`]) and what a hot update keeps of it all ([`saved`]). The
-//! requests themselves are carried out by `daemon::commands`.
+//! ([`peer`]), descriptors on a connection ([`fds`]), carrying out the
+//! requests ([`commands`], through its [`commands::Host`] seam, so without
+//! the daemon's concrete host), requests that wait ([`pending`], [`wait`],
+//! [`logfollow`]), the boot timeline reply ([`timeline`]) and what a hot
+//! update keeps of it all ([`saved`]). The fd store's requests, which need
+//! the descriptors sent along and the caller's process, are carried out by
+//! the daemon.
 
+pub mod commands;
 pub mod fault;
 pub mod fds;
 pub mod logfollow;

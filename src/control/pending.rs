@@ -1,6 +1,6 @@
 //! Requests that wait: an operation a client asked for, answered when the
 //! services it touches have come to a result (see
-//! [`crate::daemon::commands`] for what each one waits for).
+//! [`crate::control::commands`] for what each one waits for).
 
 use crate::control::logfollow::LogFollow;
 use crate::proto::wire::{In, Out};

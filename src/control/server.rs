@@ -1,6 +1,6 @@
 //! The control socket: a Unix stream socket in a tmpfs control directory,
 //! and the table of connected clients. I/O only; requests are decoded by
-//! [`crate::proto`] and carried out by [`crate::daemon::commands`]; one
+//! [`crate::proto`] and carried out by [`crate::control::commands`]; one
 //! connection's reads and writes are in `control/server/conn.rs`.
 //!
 //! PID 1 never waits for a client: every socket is non-blocking; at most

@@ -328,6 +328,34 @@ fn held_fds(
     Ok(passed)
 }
 
+/// What the command handling asks of the system
+/// ([`crate::control::commands`]): the parts of this host it reads and
+/// changes.
+impl crate::control::commands::Host for RealHost {
+    fn log(&mut self, text: &str) {
+        RealHost::log(self, text);
+    }
+
+    fn shortage_notes(&self, now: Millis) -> Vec<String> {
+        self.shortages.notes(now)
+    }
+
+    fn log_ring(&self, svc: Option<usize>) -> Option<&crate::logs::ring::Ring> {
+        match svc {
+            None => Some(&self.logs.own),
+            Some(i) => self.logs.get(i).map(|l| &l.ring),
+        }
+    }
+
+    fn release_fds(&mut self, svc: usize) -> usize {
+        self.fds.release(svc)
+    }
+
+    fn add_dirs(&mut self, dirs: &[PathBuf]) {
+        RealHost::add_dirs(self, dirs);
+    }
+}
+
 impl Host for RealHost {
     fn spawn(&mut self, svc: usize, role: Role) -> Result<Spawned, SpawnError> {
         let result = self.spawn_with(svc, role, None);

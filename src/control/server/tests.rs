@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::control::socket::on_tmpfs;
-use crate::ctl::client::{read_reply_with_fd, send_request_with_fd};
+use crate::fds::scm;
 use crate::proto::{LogBatch, LogLine};
 use crate::sys::poll::PollSet;
 use nix::poll::{PollFd, PollTimeout};
@@ -82,6 +82,33 @@ fn requests(ctl: &mut Control, n: usize) -> Vec<Incoming> {
         got.extend(turn(ctl));
     }
     got
+}
+
+/// Write `req`'s frame on `client` with `fd` on its first byte, as
+/// `cinit-ctl` sends FD_STORE.
+fn send_with_fd(client: &UnixStream, req: &Request, fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    let frame = proto::encode_request(req);
+    let sent = scm::send_with_fd(client.as_fd(), &frame, fd, true)?;
+    (&*client).write_all(&frame[sent..])
+}
+
+/// Read one reply frame from `client` and the descriptor that came with
+/// it, as `cinit-ctl` does: every read with `recvmsg`, never past the
+/// frame's end, so a descriptor is seen with the frame it came with.
+fn read_reply(client: &UnixStream) -> (Reply, Option<OwnedFd>) {
+    let mut frame = vec![0u8; proto::HEADER_LEN];
+    let (mut have, mut fds) = (0, Vec::new());
+    while have < frame.len() {
+        let got = scm::recv_with_fds(client.as_fd(), &mut frame[have..], true).unwrap();
+        assert!(got.bytes > 0 && !got.truncated, "the reply broke off");
+        fds.extend(got.fds);
+        have += got.bytes;
+        if have == proto::HEADER_LEN {
+            let header = proto::decode_header(&frame, proto::MAX_REPLY).unwrap();
+            frame.resize(header.frame_len, 0);
+        }
+    }
+    (proto::decode_reply(&frame).unwrap(), fds.into_iter().next())
 }
 
 fn link(fd: &impl AsRawFd) -> std::path::PathBuf {
@@ -189,7 +216,7 @@ fn descriptors_come_with_the_request_they_were_sent_with() {
     (&client)
         .write_all(&proto::encode_request(&store("a")))
         .unwrap();
-    send_request_with_fd(&client, &store("b"), pipe_r.as_fd()).unwrap();
+    send_with_fd(&client, &store("b"), pipe_r.as_fd()).unwrap();
     let first = requests(&mut ctl, 1).pop().unwrap();
     assert_eq!(first.request, store("a"));
     assert!(first.fds.is_empty(), "{:?}", first.fds);
@@ -212,7 +239,7 @@ fn descriptors_with_other_requests_are_closed_at_once() {
     };
     let client = UnixStream::connect(ctl.path()).unwrap();
     let (pipe_r, pipe_w) = std::io::pipe().unwrap();
-    send_request_with_fd(&client, &Request::Version, pipe_w.as_fd()).unwrap();
+    send_with_fd(&client, &Request::Version, pipe_w.as_fd()).unwrap();
     drop(pipe_w);
     let got = requests(&mut ctl, 1).pop().unwrap();
     assert_eq!(got.request, Request::Version);
@@ -262,7 +289,7 @@ fn a_reply_descriptor_waits_behind_queued_frames() {
     let reader = std::thread::spawn(move || {
         let mut seen = Vec::new();
         loop {
-            let (reply, fd) = read_reply_with_fd(&client, Path::new("test")).unwrap();
+            let (reply, fd) = read_reply(&client);
             let done = matches!(reply, Reply::FdPassed { .. });
             seen.push((done, fd));
             if done {

@@ -13,7 +13,7 @@
 //!
 //! For a caller other than root, the permission is decided before any
 //! name is looked up, and the name is only compared as text with the
-//! caller's own service ([`crate::daemon::commands::loaded_by_name`]): nothing on
+//! caller's own service ([`crate::control::commands::loaded_by_name`]): nothing on
 //! disk is looked at, nothing is loaded, and every refusal reads the same
 //! whatever exists at that path.
 //!
@@ -23,9 +23,9 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use super::Daemon;
+use crate::control::commands::{loaded_by_name, resolve, Services};
 use crate::control::peer::Session;
 use crate::control::Incoming;
-use crate::daemon::commands::{loaded_by_name, resolve, Services};
 use crate::daemon::host::RealHost;
 use crate::engine::Engine;
 use crate::fds::store::HeldRecord;

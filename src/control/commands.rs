@@ -15,28 +15,50 @@
 //! service already loaded, as `cinit-ctl list` shows it
 //! ([`loaded_by_name`]); nothing is looked up on disk for them, so the
 //! answer cannot tell what exists there, and nothing is loaded.
+//!
+//! The system is reached only through [`Host`] (the daemon's `RealHost`;
+//! a fake in the unit tests), so every decision here is tested without
+//! forking: nothing in this module spawns, signals or touches a socket.
 
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use crate::config::tree::Tree;
 use crate::control::logfollow::LogFollow;
 use crate::control::pending::Pending;
 use crate::control::wait::info;
-use crate::daemon::host::RealHost;
 use crate::engine::Engine;
+use crate::logs::ring::Ring;
 use crate::proto::{ErrorCode, Reply, Request, ServiceInfo, SystemAction};
 use crate::sys::clock::Millis;
 
+/// What carrying out requests needs of the system, beyond what the engine
+/// needs to start and stop services ([`crate::engine::Host`]).
+pub trait Host: crate::engine::Host {
+    /// Say `text` in cinit's own log.
+    fn log(&mut self, text: &str);
+    /// One line for each shortage (descriptors, memory, processes) that
+    /// keeps services from starting now.
+    fn shortage_notes(&self, now: Millis) -> Vec<String>;
+    /// The log of service `svc` (`None`: cinit's own); `None` for a
+    /// service that has not logged yet.
+    fn log_ring(&self, svc: Option<usize>) -> Option<&Ring>;
+    /// Close the sockets and stored descriptors held for `svc`; how many.
+    fn release_fds(&mut self, svc: usize) -> usize;
+    /// Services were loaded on demand: their directories, in index order.
+    fn add_dirs(&mut self, dirs: &[PathBuf]);
+}
+
 /// Everything a request may touch.
-pub struct Services<'a> {
+pub struct Services<'a, H: Host> {
     pub engine: &'a mut Engine,
     pub tree: &'a mut Tree,
-    pub host: &'a mut RealHost,
+    pub host: &'a mut H,
     /// Set while a shutdown or rescue is taking the system down: state
     /// changes are refused with this message.
     pub frozen: Option<String>,
 }
 
+#[cfg_attr(test, derive(Debug, PartialEq))]
 pub enum Outcome {
     Reply(Reply),
     Pending(Pending),
@@ -68,7 +90,7 @@ fn verb(req: &Request) -> &'static str {
 }
 
 /// Find (loading if needed) the service called `name`.
-pub(crate) fn resolve(sv: &mut Services, name: &str) -> Result<usize, String> {
+pub(crate) fn resolve<H: Host>(sv: &mut Services<H>, name: &str) -> Result<usize, String> {
     if name.is_empty() {
         return Err("empty service name".to_string());
     }
@@ -188,7 +210,11 @@ pub(crate) fn not_loaded(name: &str) -> String {
 }
 
 /// [`resolve`] for root; [`loaded_by_name`] for anyone else.
-pub(crate) fn resolve_as(sv: &mut Services, name: &str, uid: u32) -> Result<usize, String> {
+pub(crate) fn resolve_as<H: Host>(
+    sv: &mut Services<H>,
+    name: &str,
+    uid: u32,
+) -> Result<usize, String> {
     if uid == 0 {
         resolve(sv, name)
     } else {
@@ -196,7 +222,11 @@ pub(crate) fn resolve_as(sv: &mut Services, name: &str, uid: u32) -> Result<usiz
     }
 }
 
-fn resolve_all(sv: &mut Services, names: &[String], uid: u32) -> Result<Vec<usize>, Outcome> {
+fn resolve_all<H: Host>(
+    sv: &mut Services<H>,
+    names: &[String],
+    uid: u32,
+) -> Result<Vec<usize>, Outcome> {
     if names.is_empty() {
         return Err(error(ErrorCode::Usage, "no service named".to_string()));
     }
@@ -225,7 +255,13 @@ fn dependents_first(engine: &Engine, now: Millis, deps: &[usize], roots: &[usize
 }
 
 /// Carry out one request from a client with user id `uid`.
-pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Request) -> Outcome {
+pub fn execute<H: Host>(
+    sv: &mut Services<H>,
+    now: Millis,
+    client: u64,
+    uid: u32,
+    req: &Request,
+) -> Outcome {
     if uid != 0 && !req.is_read_only() {
         return error(
             ErrorCode::Permission,
@@ -261,7 +297,7 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
             // list (asked by name, each service's reason says it, and the
             // first line stays the service's).
             let notes = if names.is_empty() {
-                sv.host.shortages.notes(now)
+                sv.host.shortage_notes(now)
             } else {
                 Vec::new()
             };
@@ -324,11 +360,7 @@ pub fn execute(sv: &mut Services, now: Millis, client: u64, uid: u32, req: &Requ
                 Some(Ok(i)) => Some(i),
                 Some(Err(msg)) => return error(ErrorCode::Usage, msg),
             };
-            let logs = &sv.host.logs;
-            let ring = match svc {
-                None => Some(&logs.own),
-                Some(i) => logs.get(i).map(|l| &l.ring),
-            };
+            let ring = sv.host.log_ring(svc);
             Outcome::Pending(Pending::Log(LogFollow::new(
                 client, svc, ring, *lines, *follow,
             )))
@@ -358,12 +390,12 @@ fn stop_over(engine: &Engine, i: usize) -> bool {
 /// descriptors: nobody would accept on them (connections would hang rather
 /// than be refused), and a later start begins afresh. A crash, a restart
 /// or a hot update keeps them.
-fn release_held(sv: &mut Services, svcs: impl Iterator<Item = usize>) {
+fn release_held<H: Host>(sv: &mut Services<H>, svcs: impl Iterator<Item = usize>) {
     for i in svcs {
         if !sv.engine.is_down(i) {
             continue; // started again by a later request
         }
-        let closed = sv.host.fds.release(i);
+        let closed = sv.host.release_fds(i);
         if closed > 0 {
             let name = sv.engine.status(i).map(|s| s.name.to_string());
             sv.host.log(&format!(
@@ -375,7 +407,7 @@ fn release_held(sv: &mut Services, svcs: impl Iterator<Item = usize>) {
 }
 
 /// Advance a pending operation; the reply once it is complete.
-pub fn progress(sv: &mut Services, now: Millis, p: &mut Pending) -> Option<Reply> {
+pub fn progress<H: Host>(sv: &mut Services<H>, now: Millis, p: &mut Pending) -> Option<Reply> {
     match p {
         // Log readers are answered in frames by `logfollow::feed_all`.
         Pending::Log(_) => None,
