@@ -348,7 +348,9 @@ impl crate::control::commands::Host for RealHost {
     }
 
     fn release_fds(&mut self, svc: usize) -> usize {
-        self.fds.release(svc)
+        self.fds.release(svc, |l| {
+            crate::fds::listen::stop_listening(std::os::fd::AsFd::as_fd(l))
+        })
     }
 
     fn add_dirs(&mut self, dirs: &[PathBuf]) {

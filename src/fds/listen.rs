@@ -102,6 +102,15 @@ pub fn bind(spec: &SocketSpec) -> Result<OwnedFd, BindError> {
     }
 }
 
+/// Refuse new connections on a listener that is being let go: its last
+/// close happens later, in the closer, and until then a client would be
+/// queued on a socket nobody will accept on. `shutdown(2)` makes a Unix or
+/// TCP listener refuse at once and never waits; on a datagram socket it
+/// fails (not connected), which is fine: nothing queues there to hang.
+pub fn stop_listening(fd: std::os::fd::BorrowedFd<'_>) {
+    let _ = nix::sys::socket::shutdown(fd.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+}
+
 fn new_socket(
     spec: &SocketSpec,
     family: AddressFamily,

@@ -323,8 +323,11 @@ impl FdTable {
 
     /// Close everything held for `svc` (stopped on request), through the
     /// closer. Returns how many descriptors were closed.
-    pub fn release(&mut self, svc: usize) -> usize {
-        self.by_svc.remove(&svc).map_or(0, |h| h.count())
+    pub fn release(&mut self, svc: usize, stop_listening: impl Fn(&Foreign)) -> usize {
+        self.by_svc.remove(&svc).map_or(0, |h| {
+            h.listeners.iter().for_each(|l| stop_listening(&l.fd));
+            h.count()
+        })
     }
 
     /// Every descriptor held, for a hot update.

@@ -155,7 +155,7 @@ fn limits_per_service_and_in_all() {
             .unwrap_err(),
         FdError::AllFull
     );
-    assert_eq!(t.release(1), MAX_PER_SERVICE);
+    assert_eq!(t.release(1, |_| ()), MAX_PER_SERVICE);
     t.store(svc + 1, "one-more", null().into(), 8, |_, _| false)
         .unwrap();
 }
