@@ -38,11 +38,11 @@ use nix::sys::signal::Signal;
 use crate::config::conf::read_conf;
 use crate::config::paths::{profile_from_args, Paths, DEFAULT_ROOT};
 use crate::config::tree::Tree;
-use crate::control::commands::{execute, progress, Outcome, Services};
+use crate::control::commands::{execute, progress, Host, Outcome, Services};
 use crate::control::pending::Pending;
 use crate::control::Control;
 use crate::daemon::host::RealHost;
-use crate::daemon::lifecycle::{action_for_signal, Sequence, Step};
+use crate::daemon::lifecycle::{action_for_signal, admit, Requester, Sequence, Step};
 use crate::daemon::{boot, emergency};
 use crate::engine::Engine;
 use crate::proto::{ErrorCode, Reply};
@@ -71,15 +71,8 @@ mod check;
 mod wake;
 use wake::Woken;
 
-/// The client that asked for a shutdown: processes are not signalled while
-/// it is still connected or (if it is in our PID namespace) alive, until
-/// `until`, so it can print the answer and exit on its own.
-#[derive(Debug, Clone, Copy)]
-struct Requester {
-    client: u64,
-    pid: Option<Pid>,
-    until: Millis,
-}
+#[cfg(test)]
+mod tests;
 
 /// A process the lifecycle waits for: `conf/last`, the final sync child, or
 /// the rescue shell. Not a service: the engine does not know it.
@@ -123,8 +116,6 @@ struct Daemon {
 /// While processes are being waited for at shutdown, look again this often
 /// even without a SIGCHLD (the last one may not be our child).
 const RECHECK_MS: Millis = 50;
-/// Longest wait for the client that asked for a shutdown to go away.
-const REQUESTER_GRACE_MS: Millis = 1_000;
 /// Most restarts kept going after their clients left (each waits for its
 /// services to go down before starting them again).
 const MAX_ORPHANED_RESTARTS: usize = 64;
@@ -153,7 +144,7 @@ impl Daemon {
             // While the requester may still be there, look every RECHECK_MS
             // (its exit is no event of ours).
             self.requester
-                .map(|r| r.until.min(now.saturating_add(RECHECK_MS))),
+                .map(|r| r.until().min(now.saturating_add(RECHECK_MS))),
             recheck,
         ]
         .into_iter()
@@ -292,7 +283,9 @@ impl Daemon {
             Vec::new()
         } else {
             let (engine, host) = (&self.engine, &self.host);
-            let may_pass = |uid, pid| fds::may_pass_fds(engine, host, uid, pid);
+            let may_pass = |uid, pid| {
+                fds::may_pass_fds(engine, uid, || fds::session_of(pid), |svc| host.dir(svc))
+            };
             control.handle_events(now, events, &may_pass)
         };
         let mut system = Vec::new();
@@ -339,11 +332,8 @@ impl Daemon {
         }
     }
 
-    /// Reply to every pending operation that has completed. A client that
-    /// went away does not cancel what it asked for: a restart still starts
-    /// its services again once they are down (at most
-    /// [`MAX_ORPHANED_RESTARTS`] such restarts are kept); other operations
-    /// of a departed client are forgotten.
+    /// Reply to every pending operation that has completed
+    /// ([`answer_pending`]).
     fn answer_pending(&mut self, now: Millis) {
         let Some(control) = self.control.as_mut() else {
             self.pending.clear();
@@ -355,28 +345,14 @@ impl Daemon {
             tree: &mut self.tree,
             host: &mut self.host,
         };
-        let mut orphans = 0;
-        self.pending.retain_mut(|p| {
-            let connected = control.is_connected(p.client());
-            if !connected {
-                if !p.outlives_client() {
-                    return false;
-                }
-                orphans += 1;
-                if orphans > MAX_ORPHANED_RESTARTS {
-                    return false;
-                }
-            }
-            match progress(&mut sv, now, p) {
-                Some(reply) => {
-                    if connected {
-                        control.reply(p.client(), now, &reply);
-                    }
-                    false
-                }
-                None => connected || p.outlives_client(),
-            }
+        let connected = |c| control.is_connected(c);
+        let mut replies = Vec::new();
+        answer_pending(&mut sv, &mut self.pending, now, connected, |c, r| {
+            replies.push((c, r))
         });
+        for (client, reply) in replies {
+            control.reply(client, now, &reply);
+        }
     }
 
     fn drain_signals(&mut self) {
@@ -404,9 +380,8 @@ impl Daemon {
         let now = now_ms();
         for (action, what) in actions {
             // One line per signal: what was received, or why it is refused.
-            if let Some(seq) = self.sequence.as_ref().filter(|s| !s.yields_to(action)) {
-                self.host
-                    .log(&format!("{what}: {}", seq.busy_message(action)));
+            if let Err(why) = admit(self.sequence.as_ref(), action) {
+                self.host.log(&format!("{what}: {why}"));
                 continue;
             }
             self.host.log(&format!("received {what}"));
@@ -415,6 +390,42 @@ impl Daemon {
             }
         }
     }
+}
+
+/// Answer every operation in `pending` that has completed (`reply`), and
+/// forget it. A client that went away (not `connected`) does not cancel
+/// what it asked for: a restart still starts its services again once they
+/// are down (at most [`MAX_ORPHANED_RESTARTS`] such restarts are kept);
+/// other operations of a departed client are forgotten.
+fn answer_pending<H: Host>(
+    sv: &mut Services<H>,
+    pending: &mut Vec<Pending>,
+    now: Millis,
+    connected: impl Fn(u64) -> bool,
+    mut reply: impl FnMut(u64, Reply),
+) {
+    let mut orphans = 0;
+    pending.retain_mut(|p| {
+        let connected = connected(p.client());
+        if !connected {
+            if !p.outlives_client() {
+                return false;
+            }
+            orphans += 1;
+            if orphans > MAX_ORPHANED_RESTARTS {
+                return false;
+            }
+        }
+        match progress(sv, now, p) {
+            Some(answer) => {
+                if connected {
+                    reply(p.client(), answer);
+                }
+                false
+            }
+            None => connected || p.outlives_client(),
+        }
+    });
 }
 
 mod start;
