@@ -51,21 +51,20 @@ pub(super) fn next(requested: bool, running: bool, going_down: bool) -> Next {
 impl Daemon {
     /// Move a requested hot update on as far as it goes now.
     pub(super) fn drive_update(&mut self, now: Millis) {
-        let going_down = self.sequence.is_some();
-        match next(self.update_requested, self.preflight.is_some(), going_down) {
+        let (running, going_down) = (self.preflight.is_some(), self.sequence.is_some());
+        match next(self.update_requested, running, going_down) {
             Next::Idle => return,
             Next::Overtaken => {
                 // A shutdown began after the update was asked for: it wins.
                 let why = self
                     .sequence
                     .as_ref()
-                    .map(|seq| seq.busy_message(SystemAction::Update))
-                    .unwrap_or_default();
+                    .map(|s| s.busy_message(SystemAction::Update));
                 self.update_requested = false;
                 if let Some(p) = self.preflight.take() {
                     p.kill();
                 }
-                self.cancel_update(now, &why);
+                self.cancel_update(now, &why.unwrap_or_default());
                 return;
             }
             Next::Begin => {
