@@ -38,14 +38,14 @@ use nix::sys::signal::Signal;
 use crate::config::conf::read_conf;
 use crate::config::paths::{profile_from_args, Paths, DEFAULT_ROOT};
 use crate::config::tree::Tree;
-use crate::control::commands::{execute, progress, Host, Outcome, Services};
+use crate::control::commands::Services;
 use crate::control::pending::Pending;
 use crate::control::Control;
 use crate::daemon::host::RealHost;
 use crate::daemon::lifecycle::{action_for_signal, admit, Requester, Sequence, Step};
 use crate::daemon::{boot, emergency};
 use crate::engine::Engine;
-use crate::proto::{ErrorCode, Reply};
+use crate::proto::Reply;
 use crate::sys::clock::seconds;
 use crate::sys::clock::Millis;
 use crate::sys::clock::{now_ms, poll_timeout};
@@ -70,6 +70,9 @@ mod check;
 
 mod wake;
 use wake::Woken;
+
+mod serve;
+use serve::{answer_pending, serve_batch};
 
 #[cfg(test)]
 mod tests;
@@ -116,9 +119,6 @@ struct Daemon {
 /// While processes are being waited for at shutdown, look again this often
 /// even without a SIGCHLD (the last one may not be our child).
 const RECHECK_MS: Millis = 50;
-/// Most restarts kept going after their clients left (each waits for its
-/// services to go down before starting them again).
-const MAX_ORPHANED_RESTARTS: usize = 64;
 /// Consecutive failed loop iterations before the emergency path.
 const MAX_FAILED_ITERATIONS: u32 = 100;
 
@@ -288,42 +288,14 @@ impl Daemon {
             };
             control.handle_events(now, events, &may_pass)
         };
-        let mut system = Vec::new();
-        let mut fd_requests = Vec::new();
-        for inc in requests {
-            if inc.request.is_fd() {
-                fd_requests.push(inc);
-                continue;
-            }
-            let mut sv = Services {
-                frozen: frozen.clone(),
-                engine: &mut self.engine,
-                tree: &mut self.tree,
-                host: &mut self.host,
-            };
-            // A request that hits an internal error gets an error reply;
-            // the rest of the batch is still served.
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                execute(&mut sv, now, inc.client, inc.uid, &inc.request)
-            }))
-            .unwrap_or_else(|_| {
-                sv.host
-                    .log("internal error while handling a request; continuing");
-                Outcome::Reply(Reply::Error {
-                    code: ErrorCode::Failed,
-                    message: "internal error in cinit; the request was not carried out".to_owned(),
-                })
-            });
-            match outcome {
-                Outcome::Reply(reply) => control.reply(inc.client, now, &reply),
-                // Unprivileged waits are capped (see crate::control::wait).
-                Outcome::Pending(p) => match crate::control::wait::refusal(&self.pending, &p) {
-                    Some(refused) => control.reply(inc.client, now, &refused),
-                    None => self.pending.push(p),
-                },
-                Outcome::System(action) => system.push((inc.client, action)),
-            }
-        }
+        let mut sv = Services {
+            frozen,
+            engine: &mut self.engine,
+            tree: &mut self.tree,
+            host: &mut self.host,
+        };
+        let reply = |client, r: Reply| control.reply(client, now, &r);
+        let (fd_requests, system) = serve_batch(&mut sv, now, requests, &mut self.pending, reply);
         for inc in fd_requests {
             self.fd_request(now, inc);
         }
@@ -390,42 +362,6 @@ impl Daemon {
             }
         }
     }
-}
-
-/// Answer every operation in `pending` that has completed (`reply`), and
-/// forget it. A client that went away (not `connected`) does not cancel
-/// what it asked for: a restart still starts its services again once they
-/// are down (at most [`MAX_ORPHANED_RESTARTS`] such restarts are kept);
-/// other operations of a departed client are forgotten.
-fn answer_pending<H: Host>(
-    sv: &mut Services<H>,
-    pending: &mut Vec<Pending>,
-    now: Millis,
-    connected: impl Fn(u64) -> bool,
-    mut reply: impl FnMut(u64, Reply),
-) {
-    let mut orphans = 0;
-    pending.retain_mut(|p| {
-        let connected = connected(p.client());
-        if !connected {
-            if !p.outlives_client() {
-                return false;
-            }
-            orphans += 1;
-            if orphans > MAX_ORPHANED_RESTARTS {
-                return false;
-            }
-        }
-        match progress(sv, now, p) {
-            Some(answer) => {
-                if connected {
-                    reply(p.client(), answer);
-                }
-                false
-            }
-            None => connected || p.outlives_client(),
-        }
-    });
 }
 
 mod start;

@@ -1,16 +1,19 @@
 //! Unit tests of the daemon's adapters, without a system: who may use a
-//! service's descriptors, what a requested update does next, and which
-//! pending operations are answered, kept or forgotten. Against the fake
-//! host and the service tree of [`crate::control::commands`]' tests (no
-//! fork, no socket); the system-action decisions are in
-//! [`crate::daemon::lifecycle`]'s tests.
+//! service's descriptors, what a requested update does next, how a batch
+//! of requests is served, and which pending operations are answered, kept
+//! or forgotten. Against the fake host and the service tree of
+//! [`crate::control::commands`]' tests (no fork, no socket); the
+//! system-action decisions are in [`crate::daemon::lifecycle`]'s tests.
 
 use super::check::{next, Next};
 use super::fds::{fd_service, may_pass_fds};
+use super::serve::{answer_pending, serve_batch, MAX_ORPHANED_RESTARTS};
 use super::*;
 use crate::control::commands::tests::{names, World, CLIENT, NOW, USER};
+use crate::control::commands::Outcome;
 use crate::control::peer::Session;
-use crate::proto::Request;
+use crate::control::Incoming;
+use crate::proto::{ErrorCode, Request, SystemAction};
 use std::path::PathBuf;
 
 /// `web` and `db` started (the fake spawns them at once); `web`'s pid.
@@ -265,4 +268,71 @@ fn a_departed_clients_restart_still_starts_again() {
     assert_eq!(replies.len(), 1);
     assert_eq!(replies[0].0, 2);
     assert_eq!(pending, vec![]);
+}
+
+/// `request` from `client` (as `uid`), with no descriptors.
+fn incoming(client: u64, uid: u32, request: Request) -> Incoming {
+    Incoming {
+        client,
+        uid,
+        pid: 42,
+        request,
+        fds: Vec::new(),
+    }
+}
+
+/// Proves a batch is carried out in the order it came (the status asked
+/// for after a start sees the start's services running), while its fd
+/// requests and system actions are only handed back, each kind in its
+/// order, for after the whole batch; and an unprivileged wait beyond the
+/// cap is refused with a reply instead of being kept.
+#[test]
+fn a_batch_is_served_in_order_with_fd_requests_and_system_actions_after() {
+    let mut w = World::new();
+    let start = Request::Start {
+        names: names(&["web"]),
+        no_deps: false,
+    };
+    let wait = Request::Wait {
+        names: names(&["web"]),
+    };
+    let mut pending: Vec<Pending> = (0..crate::control::wait::MAX_UNPRIVILEGED_WAITS)
+        .map(|c| Pending::Wait {
+            client: 100 + c as u64,
+            svcs: vec![w.index("web")],
+            uid: USER,
+        })
+        .collect();
+    let before = pending.len();
+    let batch = vec![
+        incoming(1, 0, Request::System(SystemAction::Reboot)),
+        incoming(2, USER, list("")),
+        incoming(3, 0, start),
+        incoming(4, 0, Request::Status { names: vec![] }),
+        incoming(5, 0, Request::System(SystemAction::Halt)),
+        incoming(6, 0, list("web")),
+        incoming(7, USER, wait),
+    ];
+    let mut replies = Vec::new();
+    let (fd, system) = serve_batch(&mut w.services(), NOW, batch, &mut pending, |c, r| {
+        replies.push((c, r))
+    });
+    let fd: Vec<u64> = fd.iter().map(|i| i.client).collect();
+    assert_eq!(fd, vec![2, 6]);
+    let want = vec![(1, SystemAction::Reboot), (5, SystemAction::Halt)];
+    assert_eq!(system, want);
+    let answered: Vec<u64> = replies.iter().map(|r| r.0).collect();
+    assert_eq!(answered, vec![4, 7]);
+    let (Reply::Services(listed)
+    | Reply::Status {
+        services: listed, ..
+    }) = &replies[0].1
+    else {
+        panic!("{:?}", replies[0].1)
+    };
+    let states: Vec<&str> = listed.iter().map(|s| s.state.as_str()).collect();
+    assert_eq!(states, vec!["running", "running"], "after the start");
+    assert!(matches!(&replies[1].1, Reply::Error { .. }), "wait refused");
+    assert_eq!(pending.len(), before + 1, "the start only");
+    assert_eq!(pending.last().map(Pending::client), Some(3));
 }
