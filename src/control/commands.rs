@@ -455,4 +455,4 @@ pub fn progress<H: Host>(sv: &mut Services<H>, now: Millis, p: &mut Pending) -> 
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -38,14 +38,14 @@ use nix::sys::signal::Signal;
 use crate::config::conf::read_conf;
 use crate::config::paths::{profile_from_args, Paths, DEFAULT_ROOT};
 use crate::config::tree::Tree;
-use crate::control::commands::{execute, progress, Outcome, Services};
+use crate::control::commands::Services;
 use crate::control::pending::Pending;
 use crate::control::Control;
 use crate::daemon::host::RealHost;
-use crate::daemon::lifecycle::{action_for_signal, Sequence, Step};
+use crate::daemon::lifecycle::{action_for_signal, admit, Requester, Sequence, Step};
 use crate::daemon::{boot, emergency};
 use crate::engine::Engine;
-use crate::proto::{ErrorCode, Reply};
+use crate::proto::Reply;
 use crate::sys::clock::seconds;
 use crate::sys::clock::Millis;
 use crate::sys::clock::{now_ms, poll_timeout};
@@ -71,15 +71,11 @@ mod check;
 mod wake;
 use wake::Woken;
 
-/// The client that asked for a shutdown: processes are not signalled while
-/// it is still connected or (if it is in our PID namespace) alive, until
-/// `until`, so it can print the answer and exit on its own.
-#[derive(Debug, Clone, Copy)]
-struct Requester {
-    client: u64,
-    pid: Option<Pid>,
-    until: Millis,
-}
+mod serve;
+use serve::{answer_pending, serve_batch};
+
+#[cfg(test)]
+mod tests;
 
 /// A process the lifecycle waits for: `conf/last`, the final sync child, or
 /// the rescue shell. Not a service: the engine does not know it.
@@ -123,11 +119,6 @@ struct Daemon {
 /// While processes are being waited for at shutdown, look again this often
 /// even without a SIGCHLD (the last one may not be our child).
 const RECHECK_MS: Millis = 50;
-/// Longest wait for the client that asked for a shutdown to go away.
-const REQUESTER_GRACE_MS: Millis = 1_000;
-/// Most restarts kept going after their clients left (each waits for its
-/// services to go down before starting them again).
-const MAX_ORPHANED_RESTARTS: usize = 64;
 /// Consecutive failed loop iterations before the emergency path.
 const MAX_FAILED_ITERATIONS: u32 = 100;
 
@@ -153,7 +144,7 @@ impl Daemon {
             // While the requester may still be there, look every RECHECK_MS
             // (its exit is no event of ours).
             self.requester
-                .map(|r| r.until.min(now.saturating_add(RECHECK_MS))),
+                .map(|r| r.until().min(now.saturating_add(RECHECK_MS))),
             recheck,
         ]
         .into_iter()
@@ -292,45 +283,19 @@ impl Daemon {
             Vec::new()
         } else {
             let (engine, host) = (&self.engine, &self.host);
-            let may_pass = |uid, pid| fds::may_pass_fds(engine, host, uid, pid);
+            let may_pass = |uid, pid| {
+                fds::may_pass_fds(engine, uid, || fds::session_of(pid), |svc| host.dir(svc))
+            };
             control.handle_events(now, events, &may_pass)
         };
-        let mut system = Vec::new();
-        let mut fd_requests = Vec::new();
-        for inc in requests {
-            if inc.request.is_fd() {
-                fd_requests.push(inc);
-                continue;
-            }
-            let mut sv = Services {
-                frozen: frozen.clone(),
-                engine: &mut self.engine,
-                tree: &mut self.tree,
-                host: &mut self.host,
-            };
-            // A request that hits an internal error gets an error reply;
-            // the rest of the batch is still served.
-            let outcome = catch_unwind(AssertUnwindSafe(|| {
-                execute(&mut sv, now, inc.client, inc.uid, &inc.request)
-            }))
-            .unwrap_or_else(|_| {
-                sv.host
-                    .log("internal error while handling a request; continuing");
-                Outcome::Reply(Reply::Error {
-                    code: ErrorCode::Failed,
-                    message: "internal error in cinit; the request was not carried out".to_owned(),
-                })
-            });
-            match outcome {
-                Outcome::Reply(reply) => control.reply(inc.client, now, &reply),
-                // Unprivileged waits are capped (see crate::control::wait).
-                Outcome::Pending(p) => match crate::control::wait::refusal(&self.pending, &p) {
-                    Some(refused) => control.reply(inc.client, now, &refused),
-                    None => self.pending.push(p),
-                },
-                Outcome::System(action) => system.push((inc.client, action)),
-            }
-        }
+        let mut sv = Services {
+            frozen,
+            engine: &mut self.engine,
+            tree: &mut self.tree,
+            host: &mut self.host,
+        };
+        let reply = |client, r: Reply| control.reply(client, now, &r);
+        let (fd_requests, system) = serve_batch(&mut sv, now, requests, &mut self.pending, reply);
         for inc in fd_requests {
             self.fd_request(now, inc);
         }
@@ -339,11 +304,8 @@ impl Daemon {
         }
     }
 
-    /// Reply to every pending operation that has completed. A client that
-    /// went away does not cancel what it asked for: a restart still starts
-    /// its services again once they are down (at most
-    /// [`MAX_ORPHANED_RESTARTS`] such restarts are kept); other operations
-    /// of a departed client are forgotten.
+    /// Reply to every pending operation that has completed
+    /// ([`answer_pending`]).
     fn answer_pending(&mut self, now: Millis) {
         let Some(control) = self.control.as_mut() else {
             self.pending.clear();
@@ -355,28 +317,14 @@ impl Daemon {
             tree: &mut self.tree,
             host: &mut self.host,
         };
-        let mut orphans = 0;
-        self.pending.retain_mut(|p| {
-            let connected = control.is_connected(p.client());
-            if !connected {
-                if !p.outlives_client() {
-                    return false;
-                }
-                orphans += 1;
-                if orphans > MAX_ORPHANED_RESTARTS {
-                    return false;
-                }
-            }
-            match progress(&mut sv, now, p) {
-                Some(reply) => {
-                    if connected {
-                        control.reply(p.client(), now, &reply);
-                    }
-                    false
-                }
-                None => connected || p.outlives_client(),
-            }
+        let connected = |c| control.is_connected(c);
+        let mut replies = Vec::new();
+        answer_pending(&mut sv, &mut self.pending, now, connected, |c, r| {
+            replies.push((c, r))
         });
+        for (client, reply) in replies {
+            control.reply(client, now, &reply);
+        }
     }
 
     fn drain_signals(&mut self) {
@@ -404,9 +352,8 @@ impl Daemon {
         let now = now_ms();
         for (action, what) in actions {
             // One line per signal: what was received, or why it is refused.
-            if let Some(seq) = self.sequence.as_ref().filter(|s| !s.yields_to(action)) {
-                self.host
-                    .log(&format!("{what}: {}", seq.busy_message(action)));
+            if let Err(why) = admit(self.sequence.as_ref(), action) {
+                self.host.log(&format!("{what}: {why}"));
                 continue;
             }
             self.host.log(&format!("received {what}"));

@@ -21,13 +21,21 @@
 //! deadline; while a sequence runs, a second request is refused (the first
 //! one wins), except that a shutdown may replace a rescue shell.
 //!
+//! Also pure, for the daemon to carry out: which action may begin while a
+//! sequence runs ([`admit`]), how long the client that asked is waited for
+//! ([`Requester`]), and how each goal ends ([`reboot_mode`],
+//! [`container_exit_status`]).
+//!
 //! A signal and a `cinit-ctl` request name the same [`SystemAction`] (the
 //! type the wire carries); a sequence's goal is any of them but `update`,
 //! which the daemon carries out itself.
 
+use nix::sys::reboot::RebootMode;
+
 use crate::proto::SystemAction;
 use crate::sys::clock::seconds;
 use crate::sys::clock::Millis;
+use crate::sys::process::Pid;
 
 /// Longest time for all services to stop before the sequence goes on
 /// regardless (each service is bounded by its own `delay` anyway).
@@ -49,6 +57,69 @@ pub fn action_for_signal(signal: i32) -> Option<SystemAction> {
         libc::SIGCONT => SystemAction::Update,
         _ => return None,
     })
+}
+
+/// Exit status when reboot(2) is refused in a container (see the README).
+pub fn container_exit_status(goal: SystemAction) -> i32 {
+    match goal {
+        SystemAction::Reboot => 129,
+        SystemAction::Halt | SystemAction::Poweroff | SystemAction::Rescue => 0,
+        SystemAction::Update => 0,
+    }
+}
+
+/// reboot(2)'s mode for the end of a shutdown; `None` for the goals no
+/// shutdown has (a rescue ends in its shell, an update is no sequence).
+pub fn reboot_mode(goal: SystemAction) -> Option<RebootMode> {
+    match goal {
+        SystemAction::Reboot => Some(RebootMode::RB_AUTOBOOT),
+        SystemAction::Halt => Some(RebootMode::RB_HALT_SYSTEM),
+        SystemAction::Poweroff => Some(RebootMode::RB_POWER_OFF),
+        SystemAction::Rescue | SystemAction::Update => None,
+    }
+}
+
+/// Longest wait for the client that asked for a shutdown to go away.
+pub const REQUESTER_GRACE_MS: Millis = 1_000;
+
+/// The client that asked for a shutdown: processes are not signalled while
+/// it is still connected or (if it is in our PID namespace) alive, until
+/// `until`, so it can print the answer and exit on its own.
+#[derive(Debug, Clone, Copy)]
+pub struct Requester {
+    pub client: u64,
+    pid: Option<Pid>,
+    until: Millis,
+}
+
+impl Requester {
+    /// `client` (its process `pid`, `None` outside our PID namespace) asked
+    /// at `now`.
+    pub fn new(client: u64, pid: Option<Pid>, now: Millis) -> Requester {
+        let until = now.saturating_add(REQUESTER_GRACE_MS);
+        Requester { client, pid, until }
+    }
+
+    /// When to look again at the latest.
+    pub fn until(&self) -> Millis {
+        self.until
+    }
+
+    /// Whether processes are still spared for it at `now`: within the
+    /// grace, while it is `connected` or its process is `alive` (asked
+    /// only if it has left and has a pid here).
+    pub fn waits(&self, now: Millis, connected: bool, alive: impl FnOnce(Pid) -> bool) -> bool {
+        now < self.until && (connected || self.pid.is_some_and(alive))
+    }
+}
+
+/// Whether `action` may begin while `current` runs (none, or one that
+/// yields to it: the first request wins); otherwise why not.
+pub fn admit(current: Option<&Sequence>, action: SystemAction) -> Result<(), String> {
+    match current {
+        Some(seq) if !seq.yields_to(action) => Err(seq.busy_message(action)),
+        _ => Ok(()),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,140 +351,4 @@ impl Sequence {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn no_logs(cmds: Vec<Command>) -> Vec<Command> {
-        cmds.into_iter()
-            .filter(|c| !matches!(c, Command::Log(_)))
-            .collect()
-    }
-
-    fn facts(services_down: bool, others: usize, helper_running: bool) -> Facts {
-        Facts {
-            services_down,
-            others,
-            helper_running,
-        }
-    }
-
-    #[test]
-    fn the_signal_map_is_the_documented_one() {
-        use SystemAction::*;
-        assert_eq!(action_for_signal(libc::SIGHUP), Some(Reboot));
-        assert_eq!(action_for_signal(libc::SIGINT), Some(Reboot));
-        assert_eq!(action_for_signal(libc::SIGUSR1), Some(Halt));
-        assert_eq!(action_for_signal(libc::SIGUSR2), Some(Rescue));
-        assert_eq!(action_for_signal(libc::SIGTERM), Some(Poweroff));
-        assert_eq!(action_for_signal(libc::SIGPWR), Some(Poweroff));
-        assert_eq!(action_for_signal(libc::SIGCONT), Some(Update));
-        assert_eq!(action_for_signal(libc::SIGCHLD), None);
-        assert_eq!(action_for_signal(libc::SIGQUIT), None);
-    }
-
-    #[test]
-    fn a_quick_shutdown_skips_every_wait() {
-        let (mut s, first) = Sequence::begin(SystemAction::Reboot, 0, 2);
-        assert_eq!(no_logs(first), [Command::StopServices]);
-        assert!(no_logs(s.advance(5, &facts(false, 3, false))).is_empty());
-        assert_eq!(
-            no_logs(s.advance(10, &facts(true, 3, false))),
-            [Command::TermAll]
-        );
-        assert_eq!(s.deadline(), Some(2010));
-        // Everything died at once: no SIGKILL round, no waiting for the deadline.
-        assert_eq!(
-            no_logs(s.advance(11, &facts(true, 0, false))),
-            [Command::RunLast]
-        );
-        assert_eq!(s.step(), Step::Last);
-        // No conf/last (no helper): straight on.
-        assert_eq!(
-            no_logs(s.advance(11, &facts(true, 0, false))),
-            [Command::RunFinal]
-        );
-        assert_eq!(
-            no_logs(s.advance(12, &facts(true, 0, false))),
-            [Command::Reboot(SystemAction::Reboot)]
-        );
-        assert_eq!(s.deadline(), None);
-        assert!(s.advance(13, &facts(true, 0, false)).is_empty());
-    }
-
-    #[test]
-    fn every_wait_is_bounded() {
-        let (mut s, _) = Sequence::begin(SystemAction::Poweroff, 0, 3);
-        // Services never stop: going on at the cap.
-        assert!(s
-            .advance(SERVICES_MAX_MS - 1, &facts(false, 9, false))
-            .is_empty());
-        let t = SERVICES_MAX_MS;
-        assert_eq!(
-            no_logs(s.advance(t, &facts(false, 9, false))),
-            [Command::TermAll]
-        );
-        // Processes ignore SIGTERM: SIGKILL after sleep_before_kill.
-        assert!(s.advance(t + 2999, &facts(false, 9, false)).is_empty());
-        assert_eq!(
-            no_logs(s.advance(t + 3000, &facts(false, 9, false))),
-            [Command::KillAll]
-        );
-        // Some survive SIGKILL: going on after KILL_WAIT_MS.
-        let t = t + 3000 + KILL_WAIT_MS;
-        assert_eq!(
-            no_logs(s.advance(t, &facts(false, 1, false))),
-            [Command::RunLast]
-        );
-        // conf/last hangs: killed at its cap.
-        assert!(s.advance(t + 1, &facts(false, 1, true)).is_empty());
-        let t = t + LAST_MAX_MS;
-        assert_eq!(
-            no_logs(s.advance(t, &facts(false, 1, true))),
-            [Command::KillHelper, Command::RunFinal]
-        );
-        // The final sync hangs: reboot anyway.
-        let t = t + FINAL_MAX_MS;
-        assert_eq!(
-            no_logs(s.advance(t, &facts(false, 1, true))),
-            [Command::KillHelper, Command::Reboot(SystemAction::Poweroff)]
-        );
-    }
-
-    #[test]
-    fn rescue_runs_a_shell_instead_of_last_and_boots_again() {
-        let (mut s, _) = Sequence::begin(SystemAction::Rescue, 0, 2);
-        s.advance(1, &facts(true, 0, false));
-        assert_eq!(
-            no_logs(s.advance(2, &facts(true, 0, false))),
-            [Command::RescueShell]
-        );
-        assert_eq!(s.step(), Step::Shell);
-        assert_eq!(s.deadline(), None, "the shell may run as long as it likes");
-        assert!(s.advance(1_000_000, &facts(true, 0, true)).is_empty());
-        assert_eq!(
-            no_logs(s.advance(1_000_001, &facts(true, 0, false))),
-            [Command::Boot]
-        );
-        assert_eq!(s.step(), Step::Finished);
-    }
-
-    #[test]
-    fn the_first_request_wins_except_a_shutdown_from_the_rescue_shell() {
-        let reboot = SystemAction::Reboot;
-        let (mut s, _) = Sequence::begin(SystemAction::Rescue, 0, 2);
-        assert!(!s.yields_to(reboot), "not while services are stopping");
-        s.advance(1, &facts(true, 0, false));
-        s.advance(1, &facts(true, 0, false));
-        assert_eq!(s.step(), Step::Shell);
-        assert!(s.yields_to(reboot));
-        assert!(!s.yields_to(SystemAction::Rescue));
-        assert!(!s.yields_to(SystemAction::Update));
-
-        let (p, _) = Sequence::begin(SystemAction::Poweroff, 0, 2);
-        assert!(!p.yields_to(reboot));
-        assert_eq!(
-            p.busy_message(reboot),
-            "reboot refused: a poweroff is already in progress"
-        );
-    }
-}
+mod tests;

@@ -3,7 +3,8 @@
 //! hands out made-up pids and records what it is asked (no fork, no
 //! socket). Here: the fake, the fixture, and names as text; permissions,
 //! names on disk and frozen changes are in `tests/access.rs`, what each
-//! request does and when it is answered in `tests/requests.rs`.
+//! request does and when it is answered in `tests/requests.rs`. The
+//! daemon's adapter tests (`daemon/event/tests.rs`) use the same fixture.
 
 use super::*;
 use crate::engine::state::SpawnError;
@@ -81,10 +82,10 @@ fn the_refusal_depends_on_the_name_only() {
 }
 
 /// The host as command handling sees it, with nothing behind it.
-struct Fake {
+pub(crate) struct Fake {
     next_pid: Pid,
     /// `(service, pid)` of each `on` spawned.
-    spawned: Vec<(usize, Pid)>,
+    pub(crate) spawned: Vec<(usize, Pid)>,
     /// Process groups signalled, in order.
     signalled: Vec<(Pid, Signal)>,
     /// cinit's own log lines.
@@ -139,27 +140,27 @@ impl Host for Fake {
 }
 
 /// When requests are made; later events are a little after.
-const NOW: Millis = 10_000;
+pub(crate) const NOW: Millis = 10_000;
 /// The client every request comes from.
-const CLIENT: u64 = 7;
+pub(crate) const CLIENT: u64 = 7;
 /// A user other than root.
-const USER: u32 = 1000;
+pub(crate) const USER: u32 = 1000;
 
 /// A running cinit's state, minus the system: `web` (respawn) needs `db`
 /// (respawn), both loaded from the root `web`, neither started. Also on
 /// disk: `private` (a service, not loaded), `odd` (a service with a bad
 /// `delay` file, not loaded), `notes` (a file in `svc/`), and `outside`, a
 /// service-like directory next to `svc/`.
-struct World {
+pub(crate) struct World {
     t: tempfile::TempDir,
-    tree: Tree,
-    engine: Engine,
-    host: Fake,
+    pub(crate) tree: Tree,
+    pub(crate) engine: Engine,
+    pub(crate) host: Fake,
     frozen: Option<String>,
 }
 
 impl World {
-    fn new() -> World {
+    pub(crate) fn new() -> World {
         let t = tempfile::tempdir().unwrap();
         let base = fs::canonicalize(t.path()).unwrap();
         let svc = base.join("svc");
@@ -199,16 +200,16 @@ impl World {
         }
     }
 
-    fn svc_root(&self) -> PathBuf {
+    pub(crate) fn svc_root(&self) -> PathBuf {
         self.tree.svc_root().to_path_buf()
     }
 
     /// The index of loaded service `name`.
-    fn index(&self, name: &str) -> usize {
+    pub(crate) fn index(&self, name: &str) -> usize {
         self.tree.index_of_dir(&self.svc_root().join(name)).unwrap()
     }
 
-    fn services(&mut self) -> Services<'_, Fake> {
+    pub(crate) fn services(&mut self) -> Services<'_, Fake> {
         Services {
             engine: &mut self.engine,
             tree: &mut self.tree,
@@ -218,7 +219,7 @@ impl World {
     }
 
     /// Carry out `req` from `uid`.
-    fn run(&mut self, uid: u32, req: Request) -> Outcome {
+    pub(crate) fn run(&mut self, uid: u32, req: Request) -> Outcome {
         execute(&mut self.services(), NOW, CLIENT, uid, &req)
     }
 
@@ -228,7 +229,7 @@ impl World {
     }
 
     /// The latest process of service `svc` exits with a status of 0.
-    fn exit(&mut self, now: Millis, svc: usize) {
+    pub(crate) fn exit(&mut self, now: Millis, svc: usize) {
         let pid = self
             .host
             .spawned
@@ -243,7 +244,7 @@ impl World {
     }
 }
 
-fn names(list: &[&str]) -> Vec<String> {
+pub(crate) fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 

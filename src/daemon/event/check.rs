@@ -10,6 +10,9 @@
 //! killed and every waiting client is told the update did not happen. The
 //! child is reaped by the ordinary reaper, which hands its status here
 //! before any service could claim the pid.
+//!
+//! Which of these happens next is the pure [`next`], unit-tested in
+//! `daemon/event/tests.rs`.
 
 use std::os::fd::AsRawFd;
 
@@ -20,25 +23,58 @@ use crate::sys::clock::Millis;
 use crate::update::preflight::{self, Refusal};
 use crate::{update, update::snapshot};
 
+/// What a requested hot update does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Next {
+    /// None is asked for and none runs.
+    Idle,
+    /// A shutdown or rescue began: the update is called off.
+    Overtaken,
+    /// Asked for, none runs yet: start the preflight.
+    Begin,
+    /// A preflight runs: follow it (a request made meanwhile joins it).
+    Follow,
+}
+
+/// The next step of an update: `requested` (asked for and not yet
+/// answered), `running` (a preflight runs), `going_down` (a shutdown or
+/// rescue is under way).
+pub(super) fn next(requested: bool, running: bool, going_down: bool) -> Next {
+    match (requested || running, going_down, running) {
+        (false, _, _) => Next::Idle,
+        (true, true, _) => Next::Overtaken,
+        (true, false, false) => Next::Begin,
+        (true, false, true) => Next::Follow,
+    }
+}
+
 impl Daemon {
     /// Move a requested hot update on as far as it goes now.
     pub(super) fn drive_update(&mut self, now: Millis) {
-        if !self.update_requested && self.preflight.is_none() {
-            return;
-        }
-        if let Some(seq) = &self.sequence {
-            // A shutdown began after the update was asked for: it wins.
-            let why = seq.busy_message(SystemAction::Update);
-            self.update_requested = false;
-            if let Some(p) = self.preflight.take() {
-                p.kill();
+        let (running, going_down) = (self.preflight.is_some(), self.sequence.is_some());
+        match next(self.update_requested, running, going_down) {
+            Next::Idle => return,
+            Next::Overtaken => {
+                // A shutdown began after the update was asked for: it wins.
+                let why = self
+                    .sequence
+                    .as_ref()
+                    .map(|s| s.busy_message(SystemAction::Update));
+                self.update_requested = false;
+                if let Some(p) = self.preflight.take() {
+                    p.kill();
+                }
+                self.cancel_update(now, &why.unwrap_or_default());
+                return;
             }
-            self.cancel_update(now, &why);
-            return;
+            Next::Begin => {
+                self.update_requested = false;
+                self.begin_preflight(now);
+                return;
+            }
+            Next::Follow => {}
         }
         let Some(p) = self.preflight.as_mut() else {
-            self.update_requested = false;
-            self.begin_preflight(now);
             return;
         };
         p.read();

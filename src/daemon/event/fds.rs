@@ -17,16 +17,20 @@
 //! disk is looked at, nothing is loaded, and every refusal reads the same
 //! whatever exists at that path.
 //!
+//! Who may is decided by `fd_service` and `may_pass_fds`, which are given
+//! the caller's session and reach the services through the
+//! [`Host`] seam, not the daemon: they are unit-tested with a fake host
+//! (`daemon/event/tests.rs`).
+//!
 //! Part of [`crate::daemon`] (a child module sharing the daemon's state).
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use super::Daemon;
-use crate::control::commands::{loaded_by_name, resolve, Services};
+use crate::control::commands::{loaded_by_name, resolve, Host, Services};
 use crate::control::peer::Session;
 use crate::control::Incoming;
-use crate::daemon::host::RealHost;
 use crate::engine::Engine;
 use crate::fds::store::HeldRecord;
 use crate::fds::store::{self, FdTable, Foreign, Held, Listener, Stored};
@@ -54,29 +58,91 @@ fn gone(pid: i32) -> Reply {
     )
 }
 
-/// Whether a client connecting as `uid`, `pid` may pass descriptors at all:
+/// Whether a client connecting as `uid` may pass descriptors at all:
 /// root, or a process of a service that has an `fdstore` file (the only
 /// request that takes one is FD_STORE). Others get their connection's
 /// `SO_PASSRIGHTS` turned off at accept. Decided once per connection: a
 /// service given an `fdstore` file later has its processes connect again.
-pub(super) fn may_pass_fds(engine: &Engine, host: &RealHost, uid: u32, pid: i32) -> bool {
+/// `sid` is the session of the connecting process ([`session_of`]), asked
+/// for only when the caller is not root; `dir` is a service's directory.
+pub(super) fn may_pass_fds<'a>(
+    engine: &Engine,
+    uid: u32,
+    sid: impl FnOnce() -> Option<i32>,
+    dir: impl FnOnce(usize) -> Option<&'a Path>,
+) -> bool {
     uid == 0
-        || service_of_pid(engine, pid)
-            .and_then(|svc| host.dir(svc))
+        || sid()
+            .and_then(|sid| service_led_by(engine, sid))
+            .and_then(dir)
             .is_some_and(has_capacity_file)
 }
 
-/// The service whose main process leads the session of `pid`, as far as
-/// accept can tell: a decision about the connection's option only, never a
-/// right (requests check the pinned process, [`crate::control::peer`]).
-fn service_of_pid(engine: &Engine, pid: i32) -> Option<usize> {
+/// The session of `pid`, as far as accept can tell: a decision about the
+/// connection's option only, never a right (requests check the pinned
+/// process, [`crate::control::peer`]).
+pub(super) fn session_of(pid: i32) -> Option<i32> {
     let pid = (pid > 0).then(|| nix::unistd::Pid::from_raw(pid))?;
-    let sid = nix::unistd::getsid(Some(pid)).ok()?;
-    service_led_by(engine, sid.as_raw())
+    nix::unistd::getsid(Some(pid)).ok().map(|s| s.as_raw())
 }
 
 fn has_capacity_file(dir: &Path) -> bool {
     std::fs::symlink_metadata(dir.join(store::CAPACITY_FILE)).is_ok()
+}
+
+/// The service an fd `request` from `uid` (pid `pid`) is about, if the
+/// caller may touch its descriptors. `session` is the caller's session,
+/// asked for only when the answer depends on it: not for root naming a
+/// service.
+pub(super) fn fd_service<H: Host>(
+    sv: &mut Services<H>,
+    request: &Request,
+    uid: u32,
+    pid: i32,
+    session: impl FnOnce() -> Session,
+) -> Result<usize, Reply> {
+    let service = match request {
+        Request::FdStore { service, .. }
+        | Request::FdFetch { service, .. }
+        | Request::FdDrop { service, .. }
+        | Request::FdList { service } => service,
+        _ => return Err(error(ErrorCode::Usage, "not an fd request".into())),
+    };
+    if uid == 0 && !service.is_empty() {
+        // Root may touch any service's: no need to know whose process
+        // this is.
+        return resolve(sv, service).map_err(|m| error(ErrorCode::Usage, m));
+    }
+    // The caller's own service, from the session of the process that
+    // connected.
+    let own = match session() {
+        Session::Gone => return Err(gone(pid)),
+        Session::Outside | Session::In(None) => None,
+        Session::In(Some(sid)) => service_led_by(sv.engine, sid),
+    };
+    if service.is_empty() {
+        return own.ok_or_else(|| {
+            error(
+                ErrorCode::Usage,
+                format!(
+                    "no service given, and the caller (pid {pid}) is not part of a \
+                     running service; name the service"
+                ),
+            )
+        });
+    }
+    // Not root: the name must spell the caller's own service. Compared
+    // as text, after the permission is known.
+    match own {
+        Some(svc) if loaded_by_name(sv.tree, service) == Some(svc) => Ok(svc),
+        _ => Err(error(
+            ErrorCode::Permission,
+            format!(
+                "permission denied: only root or a process of {service} may use its \
+                 descriptors (you are uid {uid})"
+            ),
+        )),
+    }
 }
 
 impl Daemon {
@@ -90,7 +156,17 @@ impl Daemon {
             request,
             mut fds,
         } = inc;
-        let (reply, fd) = match self.fd_service(client, &request, uid, pid) {
+        let control = self.control.as_ref();
+        let mut sv = Services {
+            frozen: None,
+            engine: &mut self.engine,
+            tree: &mut self.tree,
+            host: &mut self.host,
+        };
+        // The caller's session: from the process that connected (getsid,
+        // then the check that it is still that process).
+        let session = || control.map_or(Session::Gone, |c| c.peer_session(client));
+        let (reply, fd) = match fd_service(&mut sv, &request, uid, pid, session) {
             Err(reply) => (reply, None),
             Ok(svc) => self.fd_carry_out(svc, &request, &mut fds),
         };
@@ -101,69 +177,6 @@ impl Daemon {
         match fd {
             Some(fd) => control.reply_with_fd(client, now, &reply, fd),
             None => control.reply(client, now, &reply),
-        }
-    }
-
-    /// The service a request is about, if the caller may touch its
-    /// descriptors.
-    fn fd_service(
-        &mut self,
-        client: u64,
-        request: &Request,
-        uid: u32,
-        pid: i32,
-    ) -> Result<usize, Reply> {
-        let service = match request {
-            Request::FdStore { service, .. }
-            | Request::FdFetch { service, .. }
-            | Request::FdDrop { service, .. }
-            | Request::FdList { service } => service,
-            _ => return Err(error(ErrorCode::Usage, "not an fd request".into())),
-        };
-        if uid == 0 && !service.is_empty() {
-            // Root may touch any service's: no need to know whose process
-            // this is.
-            let mut sv = Services {
-                frozen: None,
-                engine: &mut self.engine,
-                tree: &mut self.tree,
-                host: &mut self.host,
-            };
-            return resolve(&mut sv, service).map_err(|m| error(ErrorCode::Usage, m));
-        }
-        // The caller's own service, from the session of the process that
-        // connected (getsid, then the check that it is still that process).
-        let session = self
-            .control
-            .as_ref()
-            .map_or(Session::Gone, |c| c.peer_session(client));
-        let own = match session {
-            Session::Gone => return Err(gone(pid)),
-            Session::Outside | Session::In(None) => None,
-            Session::In(Some(sid)) => service_led_by(&self.engine, sid),
-        };
-        if service.is_empty() {
-            return own.ok_or_else(|| {
-                error(
-                    ErrorCode::Usage,
-                    format!(
-                        "no service given, and the caller (pid {pid}) is not part of a \
-                         running service; name the service"
-                    ),
-                )
-            });
-        }
-        // Not root: the name must spell the caller's own service. Compared
-        // as text, after the permission is known.
-        match own {
-            Some(svc) if loaded_by_name(&self.tree, service) == Some(svc) => Ok(svc),
-            _ => Err(error(
-                ErrorCode::Permission,
-                format!(
-                    "permission denied: only root or a process of {service} may use its \
-                     descriptors (you are uid {uid})"
-                ),
-            )),
         }
     }
 

@@ -1,6 +1,9 @@
 //! The daemon's side of the lifecycle: accepting system actions (from
 //! signals and from `cinit-ctl`), and carrying out the commands of a
-//! shutdown or rescue [`Sequence`].
+//! shutdown or rescue [`Sequence`]. What is decided (which action may
+//! begin, how long the requester is waited for, how a goal ends) is in
+//! [`crate::daemon::lifecycle`], pure and unit-tested; here it is carried
+//! out.
 //!
 //! Part of [`crate::daemon`] (a child module sharing the daemon's state).
 
@@ -9,39 +12,19 @@ use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
-use nix::sys::reboot::RebootMode;
 use nix::sys::signal::Signal;
 
-use super::{Daemon, Helper, Requester, REQUESTER_GRACE_MS};
+use super::{Daemon, Helper};
 use crate::config::conf::{read_conf, shell_spec};
 use crate::config::svcdir::read_exec;
 use crate::control::Control;
-use crate::daemon::lifecycle::{Command, Facts, Sequence, Step};
+use crate::daemon::lifecycle::{admit, container_exit_status, reboot_mode};
+use crate::daemon::lifecycle::{Command, Facts, Requester, Sequence, Step};
 use crate::proto::{ErrorCode, Reply, SystemAction};
 use crate::sys::clock::Millis;
 use crate::sys::ops;
 use crate::sys::process::Pid;
 use crate::sys::spawn::{spawn, spawn_shell, ChildFds};
-
-/// Exit status when reboot(2) is refused in a container (see the README).
-pub fn container_exit_status(goal: SystemAction) -> i32 {
-    match goal {
-        SystemAction::Reboot => 129,
-        SystemAction::Halt | SystemAction::Poweroff | SystemAction::Rescue => 0,
-        SystemAction::Update => 0,
-    }
-}
-
-/// reboot(2)'s mode for the end of a shutdown; `None` for the goals no
-/// shutdown has (a rescue ends in its shell, an update is no sequence).
-fn reboot_mode(goal: SystemAction) -> Option<RebootMode> {
-    match goal {
-        SystemAction::Reboot => Some(RebootMode::RB_AUTOBOOT),
-        SystemAction::Halt => Some(RebootMode::RB_HALT_SYSTEM),
-        SystemAction::Poweroff => Some(RebootMode::RB_POWER_OFF),
-        SystemAction::Rescue | SystemAction::Update => None,
-    }
-}
 
 impl Daemon {
     /// A system action requested over the control socket by `client`.
@@ -73,10 +56,8 @@ impl Daemon {
         action: SystemAction,
         client: Option<u64>,
     ) -> Result<String, String> {
-        if let Some(seq) = &self.sequence {
-            if !seq.yields_to(action) {
-                return Err(seq.busy_message(action));
-            }
+        admit(self.sequence.as_ref(), action)?;
+        if self.sequence.is_some() {
             // Leaving the rescue shell for a shutdown: the shell is just one
             // more process for the global kill now, which an interactive
             // shell ignores; it gets SIGHUP with it.
@@ -96,10 +77,8 @@ impl Daemon {
                 }
                 let (seq, commands) = Sequence::begin(goal, now, conf.sleep_before_kill_s);
                 self.sequence = Some(seq);
-                self.requester = client.map(|c| Requester {
-                    client: c,
-                    pid: self.control.as_ref().and_then(|x| x.peer_pid(c)),
-                    until: now.saturating_add(REQUESTER_GRACE_MS),
+                self.requester = client.map(|c| {
+                    Requester::new(c, self.control.as_ref().and_then(|x| x.peer_pid(c)), now)
                 });
                 for c in commands {
                     self.run_command(now, c);
@@ -158,7 +137,7 @@ impl Daemon {
                     .control
                     .as_ref()
                     .is_some_and(|x| x.is_connected(r.client));
-                now < r.until && (connected || r.pid.is_some_and(ops::is_alive))
+                r.waits(now, connected, ops::is_alive)
             });
             if !requester_waits {
                 self.requester = None;
