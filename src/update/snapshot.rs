@@ -27,9 +27,10 @@ use crate::config::tree::TreeState;
 use crate::control::pending::Pending;
 use crate::control::saved::ClientRecord;
 use crate::control::saved::ControlState;
-use crate::engine::{Node, SvcRecord, Timeline};
+use crate::engine::{TAG_NODE, TAG_SERVICE, TAG_TIMELINE};
 use crate::fds::store::HeldRecord;
-use crate::proto::wire::{In, Out, MAX_ITEMS};
+pub use crate::proto::wire::Lost;
+use crate::proto::wire::{Out, Sections};
 use crate::ready::pipe::ReadyRecord;
 
 pub const MAGIC: [u8; 8] = *b"cinitsnp";
@@ -39,8 +40,6 @@ const HEADER_LEN: usize = 24;
 mod tag {
     pub const META: u8 = 1;
     pub const TREE: u8 = 2;
-    pub const NODE: u8 = 3;
-    pub const SERVICE: u8 = 4;
     pub const CONSOLE: u8 = 5;
     pub const CONTROL: u8 = 6;
     pub const CLIENT: u8 = 7;
@@ -49,9 +48,36 @@ mod tag {
     pub const LOG: u8 = 11;
     pub const FOLLOWER: u8 = 13;
     pub const READY: u8 = 10;
-    pub const TIMELINE: u8 = 12;
     pub const HELD: u8 = 14;
 }
+
+/// The order of the body: after META, the sections of each group in turn,
+/// the groups in the order the format always had; sections of one group
+/// keep the order their owner put them in. Every owner's tags are here.
+const ORDER: [&[u8]; 12] = [
+    &[tag::TREE],
+    &[TAG_NODE],
+    &[TAG_SERVICE],
+    &[tag::CONSOLE],
+    &[tag::CONTROL],
+    &[tag::CLIENT],
+    &[tag::PENDING, tag::FOLLOWER],
+    &[tag::WAITER],
+    &[tag::LOG],
+    &[tag::READY],
+    &[TAG_TIMELINE],
+    &[tag::HELD],
+];
+
+/// Where sections tagged `t` go in the body ([`ORDER`]); `None` for a tag
+/// this cinit does not know.
+fn rank(t: u8) -> Option<usize> {
+    ORDER.iter().position(|group| group.contains(&t))
+}
+
+/// The tags of the owners that write and read their sections themselves
+/// (the engine); the container hands them their sections as they are.
+const OWNED: [u8; 3] = [TAG_NODE, TAG_SERVICE, TAG_TIMELINE];
 
 /// cinit's console descriptors and what was not written yet.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -67,8 +93,9 @@ pub struct Snapshot {
     /// The cinit version that wrote it.
     pub writer: String,
     pub tree: Option<TreeState>,
-    pub nodes: Vec<Node>,
-    pub services: Vec<SvcRecord>,
+    /// The sections of the owners that read them themselves
+    /// ([`crate::engine::Engine::load`]).
+    pub sections: Sections,
     pub console: Option<ConsoleState>,
     pub control: Option<ControlState>,
     pub pending: Vec<Pending>,
@@ -78,14 +105,9 @@ pub struct Snapshot {
     pub logs: Vec<crate::logs::snap::LogRecord>,
     /// Readiness pipes of processes that have not signalled yet.
     pub ready: Vec<ReadyRecord>,
-    /// The boot timeline (`None`: written by a cinit that kept none).
-    pub timeline: Option<Timeline>,
     /// Descriptors held for services: sockets and fd stores.
     pub held: Vec<HeldRecord>,
 }
-
-/// What could not be read, one line each, for the console.
-pub type Lost = Vec<String>;
 
 mod write;
 pub use write::encode;

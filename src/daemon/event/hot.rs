@@ -13,6 +13,7 @@ use crate::config::tree::Tree;
 use crate::control::Control;
 use crate::daemon::host::RealHost;
 use crate::engine::Engine;
+use crate::proto::wire::Sections;
 use crate::proto::{ErrorCode, Reply};
 use crate::ready::pipe::ReadyPipes;
 use crate::sys::clock::Millis;
@@ -114,13 +115,14 @@ impl Daemon {
             "update: re-executing {path} with {} services",
             self.engine.len()
         ));
-        let (nodes, services) = self.engine.export();
+        let mut sections = Sections::default();
+        self.engine.save(&mut sections);
+        self.engine.save_timeline(&mut sections);
         let (pending_out, dropped) = self.host.console.export();
         let snap = Snapshot {
             writer: crate::version(),
             tree: Some(self.tree.export()),
-            nodes,
-            services,
+            sections,
             console: Some(ConsoleState {
                 log_fd: self.host.console.fd().map_or(-1, |f| f.as_raw_fd()),
                 child_fd: self.host.child_stdio.as_ref().map_or(-1, |f| f.as_raw_fd()),
@@ -132,7 +134,6 @@ impl Daemon {
             waiters: self.update_waiters.clone(),
             logs: self.host.logs.export(),
             ready: self.host.ready.export(),
-            timeline: Some(self.engine.timeline().clone()),
             held: super::fds::export(&self.host.fds),
         };
         let bytes = snapshot::encode(&snap);
@@ -224,14 +225,12 @@ impl Daemon {
             ));
         }
         host.ready = ready;
-        let services = snap.nodes.len();
+        let (engine, notes) =
+            Engine::load(&snap.sections, |l| crate::config::probe::parse_line(l).ok());
+        lost.extend(notes);
+        let services = engine.len();
         let (engine, tree) = match snap.tree {
             Some(t) if t.dirs.len() == services => {
-                let (mut engine, notes) = Engine::restore(snap.nodes.clone(), &snap.services);
-                if let Some(tl) = &snap.timeline {
-                    engine.restore_times(tl);
-                }
-                lost.extend(notes);
                 host.add_dirs(&t.dirs);
                 lost.extend(host.logs.adopt(snap.logs, engine.len(), update::is_open));
                 // Held descriptors: every descriptor adopted so far is taken.
@@ -239,7 +238,9 @@ impl Daemon {
                 taken.extend(host.logs.raw_fds());
                 host.fds =
                     super::fds::adopt(snap.held, engine.len(), update::is_open, &taken, &mut lost);
-                (engine, Tree::restore(t, snap.nodes))
+                let nodes = (0..services).filter_map(|i| engine.node(i).cloned());
+                let tree = Tree::restore(t, nodes.collect());
+                (engine, tree)
             }
             _ => {
                 lost.push(format!(

@@ -1,9 +1,7 @@
-//! Writing a snapshot: the output buffer and the encoder (part of
+//! Writing a snapshot: the header and the body in its order (part of
 //! [`super`]).
 
 use super::*;
-
-// ----- writing -----
 
 pub(super) fn fnv1a(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
@@ -13,79 +11,56 @@ pub(super) fn fnv1a(data: &[u8]) -> u64 {
 
 /// Encode a snapshot.
 pub fn encode(s: &Snapshot) -> Vec<u8> {
-    let mut body = Out::default();
-    let mut meta = Out::default();
-    meta.str(&s.writer);
-    body.section(tag::META, meta);
+    let mut all = s.sections.clone();
     if let Some(t) = &s.tree {
-        let mut o = Out::default();
-        t.save(&mut o);
-        body.section(tag::TREE, o);
-    }
-    for n in &s.nodes {
-        let mut o = Out::default();
-        n.save(&mut o);
-        body.section(tag::NODE, o);
-    }
-    for r in &s.services {
-        let mut o = Out::default();
-        r.save(&mut o);
-        body.section(tag::SERVICE, o);
+        all.put(tag::TREE, |o| t.save(o));
     }
     if let Some(c) = &s.console {
-        let mut o = Out::default();
-        o.i32(c.log_fd);
-        o.i32(c.child_fd);
-        o.bytes(&c.pending);
-        o.u64(c.dropped);
-        body.section(tag::CONSOLE, o);
+        all.put(tag::CONSOLE, |o| {
+            o.i32(c.log_fd);
+            o.i32(c.child_fd);
+            o.bytes(&c.pending);
+            o.u64(c.dropped);
+        });
     }
     if let Some(c) = &s.control {
-        let mut o = Out::default();
-        c.save(&mut o);
-        body.section(tag::CONTROL, o);
+        all.put(tag::CONTROL, |o| c.save(o));
         for cl in &c.clients {
-            let mut o = Out::default();
-            cl.save(&mut o);
-            body.section(tag::CLIENT, o);
+            all.put(tag::CLIENT, |o| cl.save(o));
         }
     }
     for p in &s.pending {
-        let mut o = Out::default();
         // A log reader has a section of its own.
         if let Pending::Log(f) = p {
-            f.save(&mut o);
-            body.section(tag::FOLLOWER, o);
+            all.put(tag::FOLLOWER, |o| f.save(o));
         } else {
-            p.save(&mut o);
-            body.section(tag::PENDING, o);
+            all.put(tag::PENDING, |o| p.save(o));
         }
     }
     for &w in &s.waiters {
-        let mut o = Out::default();
-        o.u64(w);
-        body.section(tag::WAITER, o);
+        all.put(tag::WAITER, |o| o.u64(w));
     }
     for l in &s.logs {
-        let mut o = Out::default();
-        l.save(&mut o);
-        body.section(tag::LOG, o);
+        all.put(tag::LOG, |o| l.save(o));
     }
     for r in &s.ready {
-        let mut o = Out::default();
-        r.save(&mut o);
-        body.section(tag::READY, o);
-    }
-    if let Some(t) = &s.timeline {
-        let mut o = Out::default();
-        t.save(&mut o);
-        body.section(tag::TIMELINE, o);
+        all.put(tag::READY, |o| r.save(o));
     }
     for h in &s.held {
-        let mut o = Out::default();
-        h.save(&mut o);
-        body.section(tag::HELD, o);
+        all.put(tag::HELD, |o| h.save(o));
     }
+    all.arrange(rank);
+    seal(&s.writer, &all)
+}
+
+/// The snapshot of `sections` (arranged in [`ORDER`]), written by cinit
+/// version `writer`: the header, the META section, then the sections.
+pub(super) fn seal(writer: &str, sections: &Sections) -> Vec<u8> {
+    let mut body = Out::default();
+    let mut meta = Out::default();
+    meta.str(writer);
+    body.section(tag::META, meta);
+    sections.write(&mut body);
     let mut out = Vec::with_capacity(HEADER_LEN + body.0.len());
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT.to_be_bytes());
