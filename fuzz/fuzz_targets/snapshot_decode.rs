@@ -1,6 +1,6 @@
 //! The hot-update snapshot (`src/update/snapshot.rs`) on arbitrary bytes: what a
 //! new cinit image reads back after `execve`, then adopts as the daemon
-//! does (`Engine::load`, `Tree::restore`) and runs for a few steps.
+//! does (`Engine::load`, `Tree::load`) and runs for a few steps.
 //!
 //! Proves: `snapshot::decode` never panics and bounds what it keeps by the
 //! input (a damaged section costs one line in the losses, counts are
@@ -20,7 +20,7 @@ use cinit::engine::{Engine, Host, Report, Role, Spawned, TAG_NODE, TAG_SERVICE};
 use cinit::proto::wire::{Sections, MAX_ITEMS};
 use cinit::sys::process::ExitStatus;
 use cinit::sys::process::Pid;
-use cinit::update::snapshot::{decode, encode};
+use cinit::update::snapshot::{decode, encode, TAG_WAITER};
 use libfuzzer_sys::fuzz_target;
 use nix::sys::signal::Signal;
 
@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
         snap.sections.count(TAG_NODE),
         snap.sections.count(TAG_SERVICE),
         snap.pending.len(),
-        snap.waiters.len(),
+        snap.sections.count(TAG_WAITER),
         snap.ready.len(),
         snap.control.as_ref().map_or(0, |c| c.clients.len()),
     ];
@@ -81,15 +81,14 @@ fuzz_target!(|data: &[u8]| {
     let (again, notes) = Engine::load(&first, probe);
     assert!(notes.is_empty(), "{notes:?}");
     assert_eq!(saved(&again), first);
-    let Some(tree_state) = snap.tree.clone() else {
+    let nodes = (0..engine.len()).filter_map(|i| engine.node(i).cloned());
+    let Some(tree) = Tree::load(&snap.sections, nodes.collect(), &mut Vec::new()) else {
         return;
     };
-    if tree_state.dirs.len() != engine.len() {
+    if tree.dirs.len() != engine.len() {
         return;
     }
-    let roots = tree_state.roots.clone();
-    let nodes = (0..engine.len()).filter_map(|i| engine.node(i).cloned());
-    let _tree = Tree::restore(tree_state, nodes.collect());
+    let roots = tree.roots.clone();
     let mut host = Null {
         next_pid: 1 << 24,
         spawned: Vec::new(),

@@ -23,7 +23,7 @@
 //! Decoding never panics and never trusts a length: every read is checked
 //! against what is left, and counts are bounded.
 
-use crate::config::tree::TreeState;
+use crate::config::tree::TAG_TREE;
 use crate::control::pending::Pending;
 use crate::control::saved::ClientRecord;
 use crate::control::saved::ControlState;
@@ -37,14 +37,18 @@ pub const MAGIC: [u8; 8] = *b"cinitsnp";
 pub const FORMAT: u16 = 1;
 const HEADER_LEN: usize = 24;
 
+/// The tags of the daemon's own sections (the daemon is above this room, so
+/// its tags are kept here): its CONSOLE (cinit's console descriptor, the
+/// services' stdio descriptor, what was not written yet, lines dropped) and
+/// a WAITER per client waiting for the result of the update.
+pub const TAG_CONSOLE: u8 = 5;
+pub const TAG_WAITER: u8 = 9;
+
 mod tag {
     pub const META: u8 = 1;
-    pub const TREE: u8 = 2;
-    pub const CONSOLE: u8 = 5;
     pub const CONTROL: u8 = 6;
     pub const CLIENT: u8 = 7;
     pub const PENDING: u8 = 8;
-    pub const WAITER: u8 = 9;
     pub const LOG: u8 = 11;
     pub const FOLLOWER: u8 = 13;
     pub const READY: u8 = 10;
@@ -55,14 +59,14 @@ mod tag {
 /// the groups in the order the format always had; sections of one group
 /// keep the order their owner put them in. Every owner's tags are here.
 const ORDER: [&[u8]; 12] = [
-    &[tag::TREE],
+    &[TAG_TREE],
     &[TAG_NODE],
     &[TAG_SERVICE],
-    &[tag::CONSOLE],
+    &[TAG_CONSOLE],
     &[tag::CONTROL],
     &[tag::CLIENT],
     &[tag::PENDING, tag::FOLLOWER],
-    &[tag::WAITER],
+    &[TAG_WAITER],
     &[tag::LOG],
     &[tag::READY],
     &[TAG_TIMELINE],
@@ -76,31 +80,26 @@ fn rank(t: u8) -> Option<usize> {
 }
 
 /// The tags of the owners that write and read their sections themselves
-/// (the engine); the container hands them their sections as they are.
-const OWNED: [u8; 3] = [TAG_NODE, TAG_SERVICE, TAG_TIMELINE];
-
-/// cinit's console descriptors and what was not written yet.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ConsoleState {
-    pub log_fd: i32,
-    pub child_fd: i32,
-    pub pending: Vec<u8>,
-    pub dropped: u64,
-}
+/// (the tree, the engine, the daemon); the container hands them their
+/// sections as they are.
+const OWNED: [u8; 6] = [
+    TAG_TREE,
+    TAG_NODE,
+    TAG_SERVICE,
+    TAG_CONSOLE,
+    TAG_WAITER,
+    TAG_TIMELINE,
+];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
     /// The cinit version that wrote it.
     pub writer: String,
-    pub tree: Option<TreeState>,
     /// The sections of the owners that read them themselves
-    /// ([`crate::engine::Engine::load`]).
+    /// ([`crate::engine::Engine::load`], [`crate::config::tree::Tree::load`]).
     pub sections: Sections,
-    pub console: Option<ConsoleState>,
     pub control: Option<ControlState>,
     pub pending: Vec<Pending>,
-    /// Clients waiting for the result of this update.
-    pub waiters: Vec<u64>,
     /// Service logs and cinit's own ([`crate::logs::snap`]).
     pub logs: Vec<crate::logs::snap::LogRecord>,
     /// Readiness pipes of processes that have not signalled yet.

@@ -19,7 +19,7 @@ use crate::ready::pipe::ReadyPipes;
 use crate::sys::clock::Millis;
 use crate::sys::console::Console;
 use crate::sys::signals::SignalSource;
-use crate::update::snapshot::{self, ConsoleState, Lost, Snapshot};
+use crate::update::snapshot::{self, Lost, Snapshot, TAG_CONSOLE, TAG_WAITER};
 use crate::update::{self, SelfExec};
 
 /// Adopt descriptor `fd` from the previous image, if it is really open.
@@ -116,22 +116,26 @@ impl Daemon {
             self.engine.len()
         ));
         let mut sections = Sections::default();
+        self.tree.save(&mut sections);
         self.engine.save(&mut sections);
         self.engine.save_timeline(&mut sections);
-        let (pending_out, dropped) = self.host.console.export();
+        let (pending, dropped) = self.host.console.export();
+        let log_fd = self.host.console.fd().map_or(-1, |f| f.as_raw_fd());
+        let child_fd = self.host.child_stdio.as_ref().map_or(-1, |f| f.as_raw_fd());
+        sections.put(TAG_CONSOLE, |o| {
+            o.i32(log_fd);
+            o.i32(child_fd);
+            o.bytes(&pending);
+            o.u64(dropped);
+        });
+        for &w in &self.update_waiters {
+            sections.put(TAG_WAITER, |o| o.u64(w));
+        }
         let snap = Snapshot {
             writer: crate::version(),
-            tree: Some(self.tree.export()),
             sections,
-            console: Some(ConsoleState {
-                log_fd: self.host.console.fd().map_or(-1, |f| f.as_raw_fd()),
-                child_fd: self.host.child_stdio.as_ref().map_or(-1, |f| f.as_raw_fd()),
-                pending: pending_out,
-                dropped,
-            }),
             control: self.control.as_ref().map(Control::export),
             pending: self.pending.clone(),
-            waiters: self.update_waiters.clone(),
             logs: self.host.logs.export(),
             ready: self.host.ready.export(),
             held: super::fds::export(&self.host.fds),
@@ -177,15 +181,17 @@ impl Daemon {
     ) -> Daemon {
         // The limit stays raised across `execve`; the original comes along.
         let limit_note = crate::sys::nofile::raise_at_start(true);
-        let (log_fd, child_fd, pending, dropped) = match snap.console {
-            Some(c) => (
-                adopt_fd(c.log_fd),
-                adopt_fd(c.child_fd),
-                c.pending,
-                c.dropped,
-            ),
+        let console = snap.sections.read_last(TAG_CONSOLE, &mut lost, |p| {
+            Some((p.i32()?, p.i32()?, p.bytes()?, p.u64()?))
+        });
+        let (log_fd, child_fd, pending, dropped) = match console {
+            Some((log, child, pending, dropped)) => {
+                (adopt_fd(log), adopt_fd(child), pending, dropped)
+            }
             None => (None, None, Vec::new(), 0),
         };
+        let waiters = snap.sections.read_all(TAG_WAITER, &mut lost, |p| p.u64());
+        let waiters: Vec<u64> = waiters.into_iter().flatten().collect();
         let (log_fd, child_fd) = match (log_fd, child_fd) {
             (Some(l), Some(c)) => (Some(l), Some(c)),
             _ => {
@@ -229,17 +235,16 @@ impl Daemon {
             Engine::load(&snap.sections, |l| crate::config::probe::parse_line(l).ok());
         lost.extend(notes);
         let services = engine.len();
-        let (engine, tree) = match snap.tree {
-            Some(t) if t.dirs.len() == services => {
-                host.add_dirs(&t.dirs);
+        let nodes = (0..services).filter_map(|i| engine.node(i).cloned());
+        let (engine, tree) = match Tree::load(&snap.sections, nodes.collect(), &mut lost) {
+            Some(tree) if tree.dirs.len() == services => {
+                host.add_dirs(&tree.dirs);
                 lost.extend(host.logs.adopt(snap.logs, engine.len(), update::is_open));
                 // Held descriptors: every descriptor adopted so far is taken.
                 taken.extend(host.ready.raw_fds());
                 taken.extend(host.logs.raw_fds());
                 host.fds =
                     super::fds::adopt(snap.held, engine.len(), update::is_open, &taken, &mut lost);
-                let nodes = (0..services).filter_map(|i| engine.node(i).cloned());
-                let tree = Tree::restore(t, nodes.collect());
                 (engine, tree)
             }
             _ => {
@@ -255,7 +260,7 @@ impl Daemon {
         // services still `starting` again, from the first try.
         daemon.engine.requeue_probes();
         daemon.pending = snap.pending;
-        daemon.drop_unanswerable(&snap.waiters, &mut lost);
+        daemon.drop_unanswerable(&waiters, &mut lost);
         // A descriptor the snapshot handed over but nothing adopted is closed.
         // Adopted descriptors are ours again: close-on-exec, as at boot.
         for fd in daemon.handed_fds() {
@@ -315,7 +320,7 @@ impl Daemon {
             )
         };
         if let Some(control) = daemon.control.as_mut() {
-            for c in snap.waiters {
+            for c in waiters {
                 control.reply(
                     c,
                     now,

@@ -59,15 +59,6 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
         writer: sections
             .read_last(tag::META, l, |p| p.str())
             .unwrap_or_default(),
-        tree: sections.read_last(tag::TREE, l, TreeState::load),
-        console: sections.read_last(tag::CONSOLE, l, |p| {
-            Some(ConsoleState {
-                log_fd: p.i32()?,
-                child_fd: p.i32()?,
-                pending: p.bytes()?,
-                dropped: p.u64()?,
-            })
-        }),
         control: sections.read_last(tag::CONTROL, l, ControlState::load),
         pending: sections
             .read_each(&[tag::PENDING, tag::FOLLOWER], l, |t, p| match t {
@@ -77,7 +68,6 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
             .into_iter()
             .flatten()
             .collect(),
-        waiters: every(&sections, tag::WAITER, l, |p| p.u64()),
         logs: every(&sections, tag::LOG, l, crate::logs::snap::LogRecord::load),
         ready: every(&sections, tag::READY, l, ReadyRecord::load),
         held: every(&sections, tag::HELD, l, HeldRecord::load),

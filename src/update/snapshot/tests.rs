@@ -3,6 +3,7 @@
 use super::write::fnv1a;
 use super::*;
 use crate::config::sockets::{Address, SocketSpec};
+use crate::config::tree::TAG_TREE;
 use crate::engine::state::Reason;
 use crate::engine::{Node, Timeline, Times};
 use crate::proto::wire::In;
@@ -44,6 +45,15 @@ fn sample() -> Snapshot {
         }
     };
     let mut sections = Sections::default();
+    // The tree: the `svc/` directory, each service's, and the roots.
+    sections.put(TAG_TREE, |o| {
+        o.path("/etc/cinit/svc".as_ref());
+        o.len(3);
+        for d in ["a", "b", "c dir/with space"] {
+            o.path(format!("/etc/cinit/svc/{d}").as_ref());
+        }
+        o.indices(&[0, 2]);
+    });
     for n in [a, b, c] {
         sections.put(TAG_NODE, |o| n.save(o));
     }
@@ -96,24 +106,19 @@ fn sample() -> Snapshot {
         ],
     };
     sections.put(TAG_TIMELINE, |o| timeline.save(o));
+    // The daemon's: the console, and a client waiting for the update.
+    sections.put(TAG_CONSOLE, |o| {
+        o.i32(4);
+        o.i32(3);
+        o.bytes(b"half a line");
+        o.u64(2);
+    });
+    sections.put(TAG_WAITER, |o| o.u64(11));
+    // In the order of the body, as decoding gives them.
+    sections.arrange(rank);
     Snapshot {
         writer: "0.1.0".into(),
-        tree: Some(TreeState {
-            svc_root: "/etc/cinit/svc".into(),
-            dirs: vec![
-                "/etc/cinit/svc/a".into(),
-                "/etc/cinit/svc/b".into(),
-                "/etc/cinit/svc/c dir/with space".into(),
-            ],
-            roots: vec![0, 2],
-        }),
         sections,
-        console: Some(ConsoleState {
-            log_fd: 4,
-            child_fd: 3,
-            pending: b"half a line".to_vec(),
-            dropped: 2,
-        }),
         control: Some(ControlState {
             listener_fd: 6,
             path: "/run/cinit/control".into(),
@@ -159,7 +164,6 @@ fn sample() -> Snapshot {
                 started: true,
             }),
         ],
-        waiters: vec![11],
         logs: vec![crate::logs::snap::LogRecord {
             svc: Some(0),
             name: "a".into(),
@@ -383,7 +387,7 @@ fn damage_is_reported_and_the_rest_is_adopted() {
     bytes.truncate(bytes.len() - 5);
     let (back, lost) = decode(&bytes).unwrap();
     assert!(lost.iter().any(|l| l.contains("truncated")), "{lost:?}");
-    assert_eq!(back.tree, s.tree);
+    assert_eq!(only(&back, TAG_TREE), only(&s, TAG_TREE));
     assert_eq!(only(&back, TAG_NODE), only(&s, TAG_NODE));
     // A flipped byte inside a service record: checksum reported, the record
     // keeps its place as a lost one or decodes to something; never a panic.

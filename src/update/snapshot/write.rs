@@ -12,17 +12,6 @@ pub(super) fn fnv1a(data: &[u8]) -> u64 {
 /// Encode a snapshot.
 pub fn encode(s: &Snapshot) -> Vec<u8> {
     let mut all = s.sections.clone();
-    if let Some(t) = &s.tree {
-        all.put(tag::TREE, |o| t.save(o));
-    }
-    if let Some(c) = &s.console {
-        all.put(tag::CONSOLE, |o| {
-            o.i32(c.log_fd);
-            o.i32(c.child_fd);
-            o.bytes(&c.pending);
-            o.u64(c.dropped);
-        });
-    }
     if let Some(c) = &s.control {
         all.put(tag::CONTROL, |o| c.save(o));
         for cl in &c.clients {
@@ -36,9 +25,6 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
         } else {
             all.put(tag::PENDING, |o| p.save(o));
         }
-    }
-    for &w in &s.waiters {
-        all.put(tag::WAITER, |o| o.u64(w));
     }
     for l in &s.logs {
         all.put(tag::LOG, |o| l.save(o));
