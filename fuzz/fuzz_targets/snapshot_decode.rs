@@ -18,6 +18,7 @@ use cinit::config::tree::Tree;
 use cinit::engine::state::SpawnError;
 use cinit::engine::{Engine, Host, Report, Role, Spawned, TAG_NODE, TAG_SERVICE};
 use cinit::proto::wire::{Sections, MAX_ITEMS};
+use cinit::ready::pipe::TAG_READY;
 use cinit::sys::process::ExitStatus;
 use cinit::sys::process::Pid;
 use cinit::update::snapshot::{decode, encode, TAG_WAITER};
@@ -55,7 +56,7 @@ fuzz_target!(|data: &[u8]| {
         snap.sections.count(TAG_SERVICE),
         snap.pending.len(),
         snap.sections.count(TAG_WAITER),
-        snap.ready.len(),
+        snap.sections.count(TAG_READY),
         snap.control.as_ref().map_or(0, |c| c.clients.len()),
     ];
     assert!(items.iter().all(|&n| n <= MAX_ITEMS + 1), "{items:?}");

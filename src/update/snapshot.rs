@@ -31,7 +31,7 @@ use crate::engine::{TAG_NODE, TAG_SERVICE, TAG_TIMELINE};
 use crate::fds::store::HeldRecord;
 pub use crate::proto::wire::Lost;
 use crate::proto::wire::{Out, Sections};
-use crate::ready::pipe::ReadyRecord;
+use crate::ready::pipe::TAG_READY;
 
 pub const MAGIC: [u8; 8] = *b"cinitsnp";
 pub const FORMAT: u16 = 1;
@@ -51,7 +51,6 @@ mod tag {
     pub const PENDING: u8 = 8;
     pub const LOG: u8 = 11;
     pub const FOLLOWER: u8 = 13;
-    pub const READY: u8 = 10;
     pub const HELD: u8 = 14;
 }
 
@@ -68,7 +67,7 @@ const ORDER: [&[u8]; 12] = [
     &[tag::PENDING, tag::FOLLOWER],
     &[TAG_WAITER],
     &[tag::LOG],
-    &[tag::READY],
+    &[TAG_READY],
     &[TAG_TIMELINE],
     &[tag::HELD],
 ];
@@ -82,12 +81,13 @@ fn rank(t: u8) -> Option<usize> {
 /// The tags of the owners that write and read their sections themselves
 /// (the tree, the engine, the daemon); the container hands them their
 /// sections as they are.
-const OWNED: [u8; 6] = [
+const OWNED: [u8; 7] = [
     TAG_TREE,
     TAG_NODE,
     TAG_SERVICE,
     TAG_CONSOLE,
     TAG_WAITER,
+    TAG_READY,
     TAG_TIMELINE,
 ];
 
@@ -102,8 +102,6 @@ pub struct Snapshot {
     pub pending: Vec<Pending>,
     /// Service logs and cinit's own ([`crate::logs::snap`]).
     pub logs: Vec<crate::logs::snap::LogRecord>,
-    /// Readiness pipes of processes that have not signalled yet.
-    pub ready: Vec<ReadyRecord>,
     /// Descriptors held for services: sockets and fd stores.
     pub held: Vec<HeldRecord>,
 }

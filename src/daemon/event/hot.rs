@@ -128,6 +128,7 @@ impl Daemon {
             o.bytes(&pending);
             o.u64(dropped);
         });
+        self.host.ready.save(&mut sections);
         for &w in &self.update_waiters {
             sections.put(TAG_WAITER, |o| o.u64(w));
         }
@@ -137,7 +138,6 @@ impl Daemon {
             control: self.control.as_ref().map(Control::export),
             pending: self.pending.clone(),
             logs: self.host.logs.export(),
-            ready: self.host.ready.export(),
             held: super::fds::export(&self.host.fds),
         };
         let bytes = snapshot::encode(&snap);
@@ -224,7 +224,7 @@ impl Daemon {
         taken.extend(host.console.fd().map(|f| f.as_raw_fd()));
         taken.extend(host.child_stdio.as_ref().map(|f| f.as_raw_fd()));
         taken.extend(signals.as_ref().map(|s| s.fd().as_raw_fd()));
-        let (ready, notes) = ReadyPipes::adopt(snap.ready, &taken);
+        let (ready, notes) = ReadyPipes::load(&snap.sections, &taken, &mut lost);
         for n in notes {
             lost.push(format!(
                 "{n}; its service stays starting until it exits or times out"

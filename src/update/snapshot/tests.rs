@@ -114,6 +114,13 @@ fn sample() -> Snapshot {
         o.u64(2);
     });
     sections.put(TAG_WAITER, |o| o.u64(11));
+    // A readiness pipe: descriptor, pid, service, bytes seen.
+    sections.put(TAG_READY, |o| {
+        o.i32(12);
+        o.i32(42);
+        o.u32(2);
+        o.u32(3);
+    });
     // In the order of the body, as decoding gives them.
     sections.arrange(rank);
     Snapshot {
@@ -188,12 +195,6 @@ fn sample() -> Snapshot {
             kmsg_begin: None,
             kmsg_sent: 0,
             kmsg_fd: -1,
-        }],
-        ready: vec![ReadyRecord {
-            fd: 12,
-            pid: 42,
-            svc: 2,
-            seen: 3,
         }],
         held: vec![HeldRecord {
             svc: 1,

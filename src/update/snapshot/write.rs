@@ -29,9 +29,6 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
     for l in &s.logs {
         all.put(tag::LOG, |o| l.save(o));
     }
-    for r in &s.ready {
-        all.put(tag::READY, |o| r.save(o));
-    }
     for h in &s.held {
         all.put(tag::HELD, |o| h.save(o));
     }
