@@ -28,7 +28,7 @@ use crate::control::pending::Pending;
 use crate::control::saved::ClientRecord;
 use crate::control::saved::ControlState;
 use crate::engine::{TAG_NODE, TAG_SERVICE, TAG_TIMELINE};
-use crate::fds::store::HeldRecord;
+use crate::fds::store::TAG_HELD;
 pub use crate::proto::wire::Lost;
 use crate::proto::wire::{Out, Sections};
 use crate::ready::pipe::TAG_READY;
@@ -51,7 +51,6 @@ mod tag {
     pub const PENDING: u8 = 8;
     pub const LOG: u8 = 11;
     pub const FOLLOWER: u8 = 13;
-    pub const HELD: u8 = 14;
 }
 
 /// The order of the body: after META, the sections of each group in turn,
@@ -69,7 +68,7 @@ const ORDER: [&[u8]; 12] = [
     &[tag::LOG],
     &[TAG_READY],
     &[TAG_TIMELINE],
-    &[tag::HELD],
+    &[TAG_HELD],
 ];
 
 /// Where sections tagged `t` go in the body ([`ORDER`]); `None` for a tag
@@ -81,7 +80,7 @@ fn rank(t: u8) -> Option<usize> {
 /// The tags of the owners that write and read their sections themselves
 /// (the tree, the engine, the daemon); the container hands them their
 /// sections as they are.
-const OWNED: [u8; 7] = [
+const OWNED: [u8; 8] = [
     TAG_TREE,
     TAG_NODE,
     TAG_SERVICE,
@@ -89,6 +88,7 @@ const OWNED: [u8; 7] = [
     TAG_WAITER,
     TAG_READY,
     TAG_TIMELINE,
+    TAG_HELD,
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -102,8 +102,6 @@ pub struct Snapshot {
     pub pending: Vec<Pending>,
     /// Service logs and cinit's own ([`crate::logs::snap`]).
     pub logs: Vec<crate::logs::snap::LogRecord>,
-    /// Descriptors held for services: sockets and fd stores.
-    pub held: Vec<HeldRecord>,
 }
 
 mod write;

@@ -13,6 +13,7 @@ use crate::config::tree::Tree;
 use crate::control::Control;
 use crate::daemon::host::RealHost;
 use crate::engine::Engine;
+use crate::fds::store::FdTable;
 use crate::proto::wire::Sections;
 use crate::proto::{ErrorCode, Reply};
 use crate::ready::pipe::ReadyPipes;
@@ -129,6 +130,7 @@ impl Daemon {
             o.u64(dropped);
         });
         self.host.ready.save(&mut sections);
+        self.host.fds.save(&mut sections);
         for &w in &self.update_waiters {
             sections.put(TAG_WAITER, |o| o.u64(w));
         }
@@ -138,7 +140,6 @@ impl Daemon {
             control: self.control.as_ref().map(Control::export),
             pending: self.pending.clone(),
             logs: self.host.logs.export(),
-            held: super::fds::export(&self.host.fds),
         };
         let bytes = snapshot::encode(&snap);
         // Probes in flight are not handed over: their sockets would close at
@@ -244,7 +245,7 @@ impl Daemon {
                 taken.extend(host.ready.raw_fds());
                 taken.extend(host.logs.raw_fds());
                 host.fds =
-                    super::fds::adopt(snap.held, engine.len(), update::is_open, &taken, &mut lost);
+                    FdTable::load(&snap.sections, services, update::is_open, &taken, &mut lost);
                 (engine, tree)
             }
             _ => {

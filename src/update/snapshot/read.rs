@@ -69,7 +69,6 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
             .flatten()
             .collect(),
         logs: every(&sections, tag::LOG, l, crate::logs::snap::LogRecord::load),
-        held: every(&sections, tag::HELD, l, HeldRecord::load),
         sections: Sections::default(),
     };
     let clients = every(&sections, tag::CLIENT, l, ClientRecord::load);

@@ -2,7 +2,6 @@
 
 use super::write::fnv1a;
 use super::*;
-use crate::config::sockets::{Address, SocketSpec};
 use crate::config::tree::TAG_TREE;
 use crate::engine::state::Reason;
 use crate::engine::{Node, Timeline, Times};
@@ -121,6 +120,33 @@ fn sample() -> Snapshot {
         o.u32(2);
         o.u32(3);
     });
+    // The descriptors held for service 1: two sockets, one stored.
+    let listener = |o: &mut Out, fd, name, kind, addr, mode, who: Option<(&str, &str)>, backlog| {
+        let mut r = Out::default();
+        r.i32(fd);
+        r.str(name);
+        r.u8(kind);
+        r.str(addr);
+        r.u32(mode);
+        for v in [who.map(|w| w.0), who.map(|w| w.1)] {
+            r.bool(v.is_some());
+            r.str(v.unwrap_or(""));
+        }
+        r.i32(backlog);
+        o.bytes(&r.0);
+    };
+    sections.put(TAG_HELD, |o| {
+        o.u32(1);
+        o.len(2);
+        listener(o, 20, "http", 2, "[::]:8080", 0o666, None, 128);
+        let owner = Some(("daemon", "7"));
+        listener(o, 21, "ctl", 0, "/run/b.sock", 0o660, owner, 16);
+        o.len(1);
+        let mut r = Out::default();
+        r.i32(22);
+        r.str("conn");
+        o.bytes(&r.0);
+    });
     // In the order of the body, as decoding gives them.
     sections.arrange(rank);
     Snapshot {
@@ -195,37 +221,6 @@ fn sample() -> Snapshot {
             kmsg_begin: None,
             kmsg_sent: 0,
             kmsg_fd: -1,
-        }],
-        held: vec![HeldRecord {
-            svc: 1,
-            listeners: vec![
-                (
-                    SocketSpec {
-                        name: "http".into(),
-                        address: Address::Tcp("[::]:8080".parse().unwrap()),
-                        mode: 0o666,
-                        owner: None,
-                        group: None,
-                        backlog: 128,
-                    },
-                    20,
-                ),
-                (
-                    SocketSpec {
-                        name: "ctl".into(),
-                        address: Address::Unix {
-                            path: "/run/b.sock".into(),
-                            dgram: false,
-                        },
-                        mode: 0o660,
-                        owner: Some("daemon".into()),
-                        group: Some("7".into()),
-                        backlog: 16,
-                    },
-                    21,
-                ),
-            ],
-            stored: vec![("conn".into(), 22)],
         }],
     }
 }

@@ -29,9 +29,6 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
     for l in &s.logs {
         all.put(tag::LOG, |o| l.save(o));
     }
-    for h in &s.held {
-        all.put(tag::HELD, |o| h.save(o));
-    }
     all.arrange(rank);
     seal(&s.writer, &all)
 }
