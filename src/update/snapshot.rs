@@ -29,6 +29,7 @@ use crate::control::saved::ClientRecord;
 use crate::control::saved::ControlState;
 use crate::engine::{TAG_NODE, TAG_SERVICE, TAG_TIMELINE};
 use crate::fds::store::TAG_HELD;
+use crate::logs::snap::TAG_LOG;
 pub use crate::proto::wire::Lost;
 use crate::proto::wire::{Out, Sections};
 use crate::ready::pipe::TAG_READY;
@@ -49,7 +50,6 @@ mod tag {
     pub const CONTROL: u8 = 6;
     pub const CLIENT: u8 = 7;
     pub const PENDING: u8 = 8;
-    pub const LOG: u8 = 11;
     pub const FOLLOWER: u8 = 13;
 }
 
@@ -65,7 +65,7 @@ const ORDER: [&[u8]; 12] = [
     &[tag::CLIENT],
     &[tag::PENDING, tag::FOLLOWER],
     &[TAG_WAITER],
-    &[tag::LOG],
+    &[TAG_LOG],
     &[TAG_READY],
     &[TAG_TIMELINE],
     &[TAG_HELD],
@@ -80,12 +80,13 @@ fn rank(t: u8) -> Option<usize> {
 /// The tags of the owners that write and read their sections themselves
 /// (the tree, the engine, the daemon); the container hands them their
 /// sections as they are.
-const OWNED: [u8; 8] = [
+const OWNED: [u8; 9] = [
     TAG_TREE,
     TAG_NODE,
     TAG_SERVICE,
     TAG_CONSOLE,
     TAG_WAITER,
+    TAG_LOG,
     TAG_READY,
     TAG_TIMELINE,
     TAG_HELD,
@@ -100,8 +101,6 @@ pub struct Snapshot {
     pub sections: Sections,
     pub control: Option<ControlState>,
     pub pending: Vec<Pending>,
-    /// Service logs and cinit's own ([`crate::logs::snap`]).
-    pub logs: Vec<crate::logs::snap::LogRecord>,
 }
 
 mod write;

@@ -129,6 +129,7 @@ impl Daemon {
             o.bytes(&pending);
             o.u64(dropped);
         });
+        self.host.logs.save(&mut sections);
         self.host.ready.save(&mut sections);
         self.host.fds.save(&mut sections);
         for &w in &self.update_waiters {
@@ -139,7 +140,6 @@ impl Daemon {
             sections,
             control: self.control.as_ref().map(Control::export),
             pending: self.pending.clone(),
-            logs: self.host.logs.export(),
         };
         let bytes = snapshot::encode(&snap);
         // Probes in flight are not handed over: their sockets would close at
@@ -240,7 +240,8 @@ impl Daemon {
         let (engine, tree) = match Tree::load(&snap.sections, nodes.collect(), &mut lost) {
             Some(tree) if tree.dirs.len() == services => {
                 host.add_dirs(&tree.dirs);
-                lost.extend(host.logs.adopt(snap.logs, engine.len(), update::is_open));
+                host.logs
+                    .load(&snap.sections, services, update::is_open, &mut lost);
                 // Held descriptors: every descriptor adopted so far is taken.
                 taken.extend(host.ready.raw_fds());
                 taken.extend(host.logs.raw_fds());

@@ -68,7 +68,6 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
             .into_iter()
             .flatten()
             .collect(),
-        logs: every(&sections, tag::LOG, l, crate::logs::snap::LogRecord::load),
         sections: Sections::default(),
     };
     let clients = every(&sections, tag::CLIENT, l, ClientRecord::load);

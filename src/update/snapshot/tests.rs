@@ -5,6 +5,7 @@ use super::*;
 use crate::config::tree::TAG_TREE;
 use crate::engine::state::Reason;
 use crate::engine::{Node, Timeline, Times};
+use crate::logs::snap::TAG_LOG;
 use crate::proto::wire::In;
 use proptest::prelude::*;
 
@@ -147,6 +148,34 @@ fn sample() -> Snapshot {
         r.str("conn");
         o.bytes(&r.0);
     });
+    // The log of service 0: its pipe, ring, a line, a partial line, one
+    // process, and none of cinit's own kernel log state.
+    sections.put(TAG_LOG, |o| {
+        o.bool(true);
+        o.u32(0);
+        o.str("a");
+        o.i32(14);
+        o.i32(15);
+        o.u64(65536);
+        o.u64(3);
+        o.u64(1);
+        o.len(1);
+        for v in [2, 5, 6] {
+            o.u64(v); // number, monotonic and wall times
+        }
+        o.str("hello");
+        o.bytes(b"par");
+        o.opt_u64(Some(4));
+        o.bool(true); // mirrored
+        o.bool(false); // no file
+        o.len(1);
+        o.i32(40);
+        o.u64(0);
+        o.u64(0);
+        o.opt_u64(None);
+        o.u32(0);
+        o.i32(-1);
+    });
     // In the order of the body, as decoding gives them.
     sections.arrange(rank);
     Snapshot {
@@ -197,31 +226,6 @@ fn sample() -> Snapshot {
                 started: true,
             }),
         ],
-        logs: vec![crate::logs::snap::LogRecord {
-            svc: Some(0),
-            name: "a".into(),
-            read_fd: 14,
-            write_fd: 15,
-            capacity: 65536,
-            next_seq: 3,
-            dropped: 1,
-            lines: vec![crate::proto::LogLine {
-                seq: 2,
-                mono_ms: 5,
-                wall_ms: 6,
-                text: "hello".into(),
-            }],
-            partial: b"par".to_vec(),
-            partial_since: Some(4),
-            mirror: true,
-            file: None,
-            procs: vec![40],
-            kmsg_dropped: 0,
-            kmsg_held: 0,
-            kmsg_begin: None,
-            kmsg_sent: 0,
-            kmsg_fd: -1,
-        }],
     }
 }
 

@@ -26,9 +26,6 @@ pub fn encode(s: &Snapshot) -> Vec<u8> {
             all.put(tag::PENDING, |o| p.save(o));
         }
     }
-    for l in &s.logs {
-        all.put(tag::LOG, |o| l.save(o));
-    }
     all.arrange(rank);
     seal(&s.writer, &all)
 }
