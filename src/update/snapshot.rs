@@ -1,5 +1,5 @@
-//! The hot-update snapshot: everything a new cinit image needs to carry on
-//! exactly where the old one stopped, as bytes.
+//! The hot-update snapshot's container: everything a new cinit image needs
+//! to carry on exactly where the old one stopped, as bytes.
 //!
 //! Pure codec (no system calls); [`crate::update`] writes it to a memfd and
 //! reads it back after `execve`. The format is documented in
@@ -11,6 +11,13 @@
 //! payload: fields in a fixed order (integers big-endian; strings and lists
 //!          length-prefixed with u32)
 //! ```
+//!
+//! The container owns only the header, the checksum, the META section (the
+//! writer's version), the order of the sections and the version rule. Each
+//! owner of state (the engine, the tree, the control server, the logs, the
+//! readiness pipes, the fd table, the daemon itself) writes its own sections
+//! from its live state and reads them back into it, adopting the
+//! descriptors they name; its tags are its own ([`ORDER`] lists them all).
 //!
 //! Version rules: sections and fields are only ever *added* — a new section
 //! gets a new tag, a new field goes at the end of its section. A reader
@@ -24,9 +31,8 @@
 //! against what is left, and counts are bounded.
 
 use crate::config::tree::TAG_TREE;
-use crate::control::pending::Pending;
-use crate::control::saved::ClientRecord;
-use crate::control::saved::ControlState;
+use crate::control::pending::{TAG_FOLLOWER, TAG_PENDING};
+use crate::control::saved::{TAG_CLIENT, TAG_CONTROL};
 use crate::engine::{TAG_NODE, TAG_SERVICE, TAG_TIMELINE};
 use crate::fds::store::TAG_HELD;
 use crate::logs::snap::TAG_LOG;
@@ -38,6 +44,9 @@ pub const MAGIC: [u8; 8] = *b"cinitsnp";
 pub const FORMAT: u16 = 1;
 const HEADER_LEN: usize = 24;
 
+/// The container's own section: the version of the cinit that wrote it.
+const TAG_META: u8 = 1;
+
 /// The tags of the daemon's own sections (the daemon is above this room, so
 /// its tags are kept here): its CONSOLE (cinit's console descriptor, the
 /// services' stdio descriptor, what was not written yet, lines dropped) and
@@ -45,25 +54,18 @@ const HEADER_LEN: usize = 24;
 pub const TAG_CONSOLE: u8 = 5;
 pub const TAG_WAITER: u8 = 9;
 
-mod tag {
-    pub const META: u8 = 1;
-    pub const CONTROL: u8 = 6;
-    pub const CLIENT: u8 = 7;
-    pub const PENDING: u8 = 8;
-    pub const FOLLOWER: u8 = 13;
-}
-
 /// The order of the body: after META, the sections of each group in turn,
 /// the groups in the order the format always had; sections of one group
-/// keep the order their owner put them in. Every owner's tags are here.
+/// keep the order their owner put them in. Every owner's tags are here; a
+/// tag missing here is dropped by both writing and reading.
 const ORDER: [&[u8]; 12] = [
     &[TAG_TREE],
     &[TAG_NODE],
     &[TAG_SERVICE],
     &[TAG_CONSOLE],
-    &[tag::CONTROL],
-    &[tag::CLIENT],
-    &[tag::PENDING, tag::FOLLOWER],
+    &[TAG_CONTROL],
+    &[TAG_CLIENT],
+    &[TAG_PENDING, TAG_FOLLOWER],
     &[TAG_WAITER],
     &[TAG_LOG],
     &[TAG_READY],
@@ -77,30 +79,13 @@ fn rank(t: u8) -> Option<usize> {
     ORDER.iter().position(|group| group.contains(&t))
 }
 
-/// The tags of the owners that write and read their sections themselves
-/// (the tree, the engine, the daemon); the container hands them their
-/// sections as they are.
-const OWNED: [u8; 9] = [
-    TAG_TREE,
-    TAG_NODE,
-    TAG_SERVICE,
-    TAG_CONSOLE,
-    TAG_WAITER,
-    TAG_LOG,
-    TAG_READY,
-    TAG_TIMELINE,
-    TAG_HELD,
-];
-
+/// A snapshot: who wrote it, and the owners' sections (in [`ORDER`] once
+/// decoded), which each owner reads itself.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
     /// The cinit version that wrote it.
     pub writer: String,
-    /// The sections of the owners that read them themselves
-    /// ([`crate::engine::Engine::load`], [`crate::config::tree::Tree::load`]).
     pub sections: Sections,
-    pub control: Option<ControlState>,
-    pub pending: Vec<Pending>,
 }
 
 mod write;

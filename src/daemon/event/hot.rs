@@ -10,6 +10,7 @@ use super::start::signals_or_log;
 use super::Daemon;
 use crate::config::paths::Paths;
 use crate::config::tree::Tree;
+use crate::control::pending;
 use crate::control::Control;
 use crate::daemon::host::RealHost;
 use crate::engine::Engine;
@@ -63,7 +64,7 @@ impl Daemon {
         let answered: Vec<u64> = self
             .pending
             .iter()
-            .map(crate::control::pending::Pending::client)
+            .map(pending::Pending::client)
             .chain(waiters.iter().copied())
             .collect();
         let orphaned: Vec<u64> = control
@@ -120,15 +121,19 @@ impl Daemon {
         self.tree.save(&mut sections);
         self.engine.save(&mut sections);
         self.engine.save_timeline(&mut sections);
-        let (pending, dropped) = self.host.console.export();
+        let (queued, dropped) = self.host.console.export();
         let log_fd = self.host.console.fd().map_or(-1, |f| f.as_raw_fd());
         let child_fd = self.host.child_stdio.as_ref().map_or(-1, |f| f.as_raw_fd());
         sections.put(TAG_CONSOLE, |o| {
             o.i32(log_fd);
             o.i32(child_fd);
-            o.bytes(&pending);
+            o.bytes(&queued);
             o.u64(dropped);
         });
+        if let Some(control) = &self.control {
+            control.save(&mut sections);
+        }
+        pending::save_all(&self.pending, &mut sections);
         self.host.logs.save(&mut sections);
         self.host.ready.save(&mut sections);
         self.host.fds.save(&mut sections);
@@ -138,8 +143,6 @@ impl Daemon {
         let snap = Snapshot {
             writer: crate::version(),
             sections,
-            control: self.control.as_ref().map(Control::export),
-            pending: self.pending.clone(),
         };
         let bytes = snapshot::encode(&snap);
         // Probes in flight are not handed over: their sockets would close at
@@ -209,17 +212,7 @@ impl Daemon {
         host.logs
             .console_is_kernels(crate::config::paths::is_kernel_console(&paths.console));
         let signals = signals_or_log(&mut host, signals);
-        let control = match snap.control.map(|c| Control::adopt(c, update::is_open)) {
-            Some(Ok((control, notes))) => {
-                lost.extend(notes);
-                Some(control)
-            }
-            Some(Err(why)) => {
-                lost.push(why);
-                None
-            }
-            None => None,
-        };
+        let control = Control::load(&snap.sections, update::is_open, &mut lost);
         // Readiness pipes: every descriptor adopted so far is taken.
         let mut taken: Vec<i32> = control.as_ref().map(Control::raw_fds).unwrap_or_default();
         taken.extend(host.console.fd().map(|f| f.as_raw_fd()));
@@ -261,7 +254,7 @@ impl Daemon {
         // The old cinit's probes were dropped before the exec: probe the
         // services still `starting` again, from the first try.
         daemon.engine.requeue_probes();
-        daemon.pending = snap.pending;
+        daemon.pending = pending::load_all(&snap.sections, &mut lost);
         daemon.drop_unanswerable(&waiters, &mut lost);
         // A descriptor the snapshot handed over but nothing adopted is closed.
         // Adopted descriptors are ours again: close-on-exec, as at boot.

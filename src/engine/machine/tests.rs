@@ -508,7 +508,7 @@ mod ready;
 // Stop order (wants) and parked groupings.
 mod stop;
 
-// Stopping everything, and export and restore.
+// Stopping everything, and saving and loading across a hot update.
 mod shutdown;
 
 /// `e` saved to its NODE and SERVICE sections and loaded back, as a hot

@@ -54,42 +54,8 @@ pub fn decode(data: &[u8]) -> Result<(Snapshot, Lost), Unreadable> {
         lost.push("snapshot checksum does not match; reading it anyway".to_string());
     }
     let mut sections = Sections::cut(body, &mut lost);
-    let l = &mut lost;
-    let mut s = Snapshot {
-        writer: sections
-            .read_last(tag::META, l, |p| p.str())
-            .unwrap_or_default(),
-        control: sections.read_last(tag::CONTROL, l, ControlState::load),
-        pending: sections
-            .read_each(&[tag::PENDING, tag::FOLLOWER], l, |t, p| match t {
-                tag::FOLLOWER => crate::control::logfollow::LogFollow::load(p).map(Pending::Log),
-                _ => Pending::load(p),
-            })
-            .into_iter()
-            .flatten()
-            .collect(),
-        sections: Sections::default(),
-    };
-    let clients = every(&sections, tag::CLIENT, l, ClientRecord::load);
-    if let Some(c) = s.control.as_mut() {
-        c.clients = clients;
-    } else if !clients.is_empty() {
-        lost.push(format!(
-            "{} control clients without a control socket",
-            clients.len()
-        ));
-    }
-    sections.arrange(|t| rank(t).filter(|_| OWNED.contains(&t)));
-    s.sections = sections;
-    Ok((s, lost))
-}
-
-/// Every section tagged `t` that reads, in order.
-fn every<T>(
-    from: &Sections,
-    t: u8,
-    lost: &mut Lost,
-    read: impl FnMut(&mut In) -> Option<T>,
-) -> Vec<T> {
-    from.read_all(t, lost, read).into_iter().flatten().collect()
+    let writer = sections.read_last(TAG_META, &mut lost, |p| p.str());
+    sections.arrange(rank);
+    let writer = writer.unwrap_or_default();
+    Ok((Snapshot { writer, sections }, lost))
 }

@@ -3,6 +3,7 @@
 use super::write::fnv1a;
 use super::*;
 use crate::config::tree::TAG_TREE;
+use crate::control::pending::Pending;
 use crate::engine::state::Reason;
 use crate::engine::{Node, Timeline, Times};
 use crate::logs::snap::TAG_LOG;
@@ -176,56 +177,60 @@ fn sample() -> Snapshot {
         o.u32(0);
         o.i32(-1);
     });
+    // The control socket and a client, waiting for the operations below.
+    sections.put(TAG_CONTROL, |o| {
+        o.i32(6);
+        o.path("/run/cinit/control".as_ref());
+        o.u64(12); // next client id
+        o.u8(1);
+        o.u64(0x2a); // bound socket file's device and inode
+        o.u64(7);
+    });
+    sections.put(TAG_CLIENT, |o| {
+        o.u64(11);
+        o.i32(9);
+        o.u32(1000);
+        o.bytes(&[1, 2]);
+        o.bytes(&[3]);
+        o.bool(false); // closing
+        o.bool(true); // busy
+        o.opt_u64(None);
+    });
+    let pending = [
+        Pending::Start {
+            client: 11,
+            svcs: vec![0],
+        },
+        Pending::Stop {
+            client: 11,
+            roots: vec![1],
+            deps: vec![0],
+        },
+        Pending::Restart {
+            client: 11,
+            roots: vec![2],
+            deps: vec![],
+            starting: true,
+        },
+        Pending::Wait {
+            client: 11,
+            svcs: vec![0, 2],
+            uid: 1000,
+        },
+        Pending::Log(crate::control::logfollow::LogFollow {
+            client: 11,
+            svc: Some(0),
+            next: 2,
+            until: None,
+            started: true,
+        }),
+    ];
+    crate::control::pending::save_all(&pending, &mut sections);
     // In the order of the body, as decoding gives them.
     sections.arrange(rank);
     Snapshot {
         writer: "0.1.0".into(),
         sections,
-        control: Some(ControlState {
-            listener_fd: 6,
-            path: "/run/cinit/control".into(),
-            next_id: 12,
-            bound: Some((0x2a, 7)),
-            clients: vec![ClientRecord {
-                id: 11,
-                fd: 9,
-                uid: 1000,
-                input: vec![1, 2],
-                output: vec![3],
-                closing: false,
-                busy: true,
-                deadline: None,
-            }],
-        }),
-        pending: vec![
-            Pending::Start {
-                client: 11,
-                svcs: vec![0],
-            },
-            Pending::Stop {
-                client: 11,
-                roots: vec![1],
-                deps: vec![0],
-            },
-            Pending::Restart {
-                client: 11,
-                roots: vec![2],
-                deps: vec![],
-                starting: true,
-            },
-            Pending::Wait {
-                client: 11,
-                svcs: vec![0, 2],
-                uid: 1000,
-            },
-            Pending::Log(crate::control::logfollow::LogFollow {
-                client: 11,
-                svc: Some(0),
-                next: 2,
-                until: None,
-                started: true,
-            }),
-        ],
     }
 }
 
@@ -355,7 +360,7 @@ fn unknown_sections_and_appended_fields_are_skipped() {
     let mut meta = Out::default();
     meta.str("9.9");
     meta.u64(42); // a field this reader does not know
-    newer.section(tag::META, meta);
+    newer.section(TAG_META, meta);
     newer.0.extend_from_slice(body);
     let mut framed = bytes[..HEADER_LEN].to_vec();
     framed[12..16].copy_from_slice(&(newer.0.len() as u32).to_be_bytes());

@@ -9,34 +9,21 @@ pub(super) fn fnv1a(data: &[u8]) -> u64 {
     })
 }
 
-/// Encode a snapshot.
+/// Encode a snapshot: the header, the META section, then the sections in
+/// [`ORDER`] (a tag not there is left out).
 pub fn encode(s: &Snapshot) -> Vec<u8> {
-    let mut all = s.sections.clone();
-    if let Some(c) = &s.control {
-        all.put(tag::CONTROL, |o| c.save(o));
-        for cl in &c.clients {
-            all.put(tag::CLIENT, |o| cl.save(o));
-        }
-    }
-    for p in &s.pending {
-        // A log reader has a section of its own.
-        if let Pending::Log(f) = p {
-            all.put(tag::FOLLOWER, |o| f.save(o));
-        } else {
-            all.put(tag::PENDING, |o| p.save(o));
-        }
-    }
-    all.arrange(rank);
-    seal(&s.writer, &all)
+    let mut sections = s.sections.clone();
+    sections.arrange(rank);
+    seal(&s.writer, &sections)
 }
 
 /// The snapshot of `sections` (arranged in [`ORDER`]), written by cinit
 /// version `writer`: the header, the META section, then the sections.
-pub(super) fn seal(writer: &str, sections: &Sections) -> Vec<u8> {
+fn seal(writer: &str, sections: &Sections) -> Vec<u8> {
     let mut body = Out::default();
     let mut meta = Out::default();
     meta.str(writer);
-    body.section(tag::META, meta);
+    body.section(TAG_META, meta);
     sections.write(&mut body);
     let mut out = Vec::with_capacity(HEADER_LEN + body.0.len());
     out.extend_from_slice(&MAGIC);

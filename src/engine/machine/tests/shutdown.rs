@@ -1,5 +1,6 @@
-//! Unit tests of stopping everything (halt, reboot) and of the hot-update
-//! export and restore, against the recording fake host of `engine/machine/tests.rs`.
+//! Unit tests of stopping everything (halt, reboot) and of saving and
+//! loading across a hot update, against the recording fake host of
+//! `engine/machine/tests.rs`.
 
 use super::*;
 use crate::engine::{TAG_NODE, TAG_SERVICE};
