@@ -427,3 +427,18 @@ fn the_sample_encodes_to_the_same_bytes_as_before() {
     assert_eq!(bytes.len(), 1662);
     assert_eq!(fnv1a(&bytes), 0xdf6f_292d_5bfd_47b5);
 }
+
+/// Proves every owner's section tags are distinct from each other and from
+/// the container's META, so no owner can read another's section, and that
+/// each has its place in the body's order.
+#[test]
+fn every_owners_tags_are_distinct() {
+    let mut tags: Vec<u8> = ORDER.iter().flat_map(|g| g.iter().copied()).collect();
+    tags.push(TAG_META);
+    let n = tags.len();
+    tags.sort_unstable();
+    tags.dedup();
+    assert_eq!(tags.len(), n, "a tag is used twice: {tags:?}");
+    assert_eq!(n, 14);
+    assert!(tags.iter().all(|&t| t == TAG_META || rank(t).is_some()));
+}
