@@ -189,16 +189,15 @@ impl Logs {
         let capacity = usize::try_from(p.u64()?).unwrap_or(MAX_RING);
         let (next_seq, dropped) = (p.u64()?, p.u64()?);
         let n = p.len().filter(|&n| n <= MAX_LINES)?;
-        let lines = (0..n)
-            .map(|_| {
-                Some(LogLine {
-                    seq: p.u64()?,
-                    mono_ms: p.u64()?,
-                    wall_ms: p.u64()?,
-                    text: p.str()?,
-                })
-            })
-            .collect::<Option<Vec<_>>>()?;
+        let mut lines = Vec::new();
+        for _ in 0..n {
+            lines.push(LogLine {
+                seq: p.u64()?,
+                mono_ms: p.u64()?,
+                wall_ms: p.u64()?,
+                text: p.str()?,
+            });
+        }
         let ring = Ring::restore(capacity, next_seq, dropped, lines);
         let splitter = Splitter::with_partial(p.bytes()?, p.opt_u64()?);
         let mirror = p.bool()?;
@@ -233,7 +232,10 @@ impl Logs {
             None
         };
         let n = p.count()?;
-        let procs = (0..n).map(|_| p.i32()).collect::<Option<Vec<_>>>()?;
+        let mut procs = Vec::new();
+        for _ in 0..n {
+            procs.push(p.i32()?);
+        }
         let kmsg_refused = p.u64()?;
         // Fields an older writer did not have: missing ones keep their
         // defaults.

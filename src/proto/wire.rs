@@ -310,10 +310,20 @@ impl Sections {
         }
     }
     /// Keep only the sections whose tag `rank` ranks, ordered by rank;
-    /// sections of one rank keep the order they were written in.
+    /// sections of one rank keep the order they were written in. (One pass
+    /// per rank: there are a dozen, and a sort would cost more code.)
     pub fn arrange(&mut self, rank: impl Fn(u8) -> Option<usize>) {
-        self.0.retain(|(t, _)| rank(*t).is_some());
-        self.0.sort_by_key(|(t, _)| rank(*t));
+        let mut rest: Vec<_> = std::mem::take(&mut self.0)
+            .into_iter()
+            .filter_map(|(t, p)| Some((rank(t)?, t, p)))
+            .collect();
+        let mut r = 0;
+        while !rest.is_empty() {
+            let (now, later): (Vec<_>, Vec<_>) = rest.into_iter().partition(|s| s.0 == r);
+            self.0.extend(now.into_iter().map(|(_, t, p)| (t, p)));
+            rest = later;
+            r += 1;
+        }
     }
     /// The payloads tagged `tag`, in order.
     pub(crate) fn all(&self, tag: u8) -> impl Iterator<Item = In<'_>> {
@@ -345,17 +355,22 @@ impl Sections {
         lost: &mut Lost,
         mut read: impl FnMut(u8, &mut In) -> Option<T>,
     ) -> Vec<Option<T>> {
-        self.0
-            .iter()
-            .filter(|(t, _)| tags.contains(t))
-            .map(|(t, p)| {
-                let v = read(*t, &mut In(p));
-                if v.is_none() {
-                    lost.push(damaged(*t));
-                }
-                v
-            })
-            .collect()
+        let mut out = Vec::new();
+        self.each(tags, lost, &mut |t, p| {
+            out.push(read(t, p));
+            out.last().is_some_and(Option::is_some)
+        });
+        out
+    }
+    /// Call `read` on every section tagged one of `tags`, in order; one
+    /// that says it was damaged (`false`) adds a line to `lost`. Not
+    /// generic, so the loop exists once.
+    fn each(&self, tags: &[u8], lost: &mut Lost, read: &mut dyn FnMut(u8, &mut In) -> bool) {
+        for (t, p) in &self.0 {
+            if tags.contains(t) && !read(*t, &mut In(p)) {
+                lost.push(damaged(*t));
+            }
+        }
     }
     /// Read a section written once: the last one tagged `tag` that reads
     /// (a later one replaces an earlier); damaged ones are reported.

@@ -88,21 +88,21 @@ fn load_section(p: &mut In) -> Option<Numbers> {
     if n > MAX_SOCKETS {
         return None;
     }
-    let listeners = (0..n)
-        .map(|_| load_listener(&mut In(&p.bytes()?)))
-        .collect::<Option<Vec<_>>>()?;
+    let mut listeners = Vec::with_capacity(n);
+    for _ in 0..n {
+        listeners.push(load_listener(&mut In(&p.bytes()?))?);
+    }
     let n = p.count()?;
     if n > super::MAX_PER_SERVICE {
         return None;
     }
-    let stored = (0..n)
-        .map(|_| {
-            let record = p.bytes()?;
-            let mut r = In(&record);
-            let fd = r.i32()?;
-            Some((r.str()?, fd))
-        })
-        .collect::<Option<Vec<_>>>()?;
+    let mut stored = Vec::with_capacity(n);
+    for _ in 0..n {
+        let record = p.bytes()?;
+        let mut r = In(&record);
+        let fd = r.i32()?;
+        stored.push((r.str()?, fd));
+    }
     Some((svc, listeners, stored))
 }
 
