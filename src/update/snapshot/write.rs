@@ -14,15 +14,9 @@ pub(super) fn fnv1a(data: &[u8]) -> u64 {
 pub fn encode(s: &Snapshot) -> Vec<u8> {
     let mut sections = s.sections.clone();
     sections.arrange(rank);
-    seal(&s.writer, &sections)
-}
-
-/// The snapshot of `sections` (arranged in [`ORDER`]), written by cinit
-/// version `writer`: the header, the META section, then the sections.
-fn seal(writer: &str, sections: &Sections) -> Vec<u8> {
     let mut body = Out::default();
     let mut meta = Out::default();
-    meta.str(writer);
+    meta.str(&s.writer);
     body.section(TAG_META, meta);
     sections.write(&mut body);
     let mut out = Vec::with_capacity(HEADER_LEN + body.0.len());
