@@ -87,35 +87,6 @@ impl Tree {
         }
     }
 
-    /// A tree as exported before a hot update (no disk access).
-    pub fn restore(state: crate::config::tree::TreeState, nodes: Vec<Node>) -> Tree {
-        let index = state
-            .dirs
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.clone(), i))
-            .collect();
-        Tree {
-            nodes,
-            dirs: state.dirs,
-            roots: state.roots,
-            problems: Vec::new(),
-            svc_root: state.svc_root,
-            index,
-            queue: VecDeque::new(),
-            canon: Canon::new(),
-        }
-    }
-
-    /// What [`Tree::restore`] needs.
-    pub fn export(&self) -> crate::config::tree::TreeState {
-        crate::config::tree::TreeState {
-            svc_root: self.svc_root.clone(),
-            dirs: self.dirs.clone(),
-            roots: self.roots.clone(),
-        }
-    }
-
     /// The canonical `svc/` directory.
     pub fn svc_root(&self) -> &Path {
         &self.svc_root
@@ -358,7 +329,7 @@ pub fn load(svc_root: &Path, roots: &[PathBuf]) -> Tree {
 }
 
 mod save;
-pub use save::TreeState;
+pub use save::TAG_TREE;
 
 #[cfg(test)]
 mod tests {

@@ -3,7 +3,38 @@
 //! [`crate::control::commands`] for what each one waits for).
 
 use crate::control::logfollow::LogFollow;
-use crate::proto::wire::{In, Out};
+use crate::proto::wire::{In, Lost, Out, Sections};
+
+/// The snapshot section tags of the operations in progress (doc/DESIGN.md,
+/// "Hot update snapshot", keeps the table of every owner's tags): a log
+/// reader's, and every other one's.
+pub const TAG_PENDING: u8 = 8;
+pub const TAG_FOLLOWER: u8 = 13;
+
+/// Write a section per operation in progress, in order: a log reader in a
+/// FOLLOWER section ([`LogFollow::save`]), any other in a PENDING section.
+pub fn save_all(pending: &[Pending], out: &mut Sections) {
+    for p in pending {
+        match p {
+            Pending::Log(f) => out.put(TAG_FOLLOWER, |o| f.save(o)),
+            _ => out.put(TAG_PENDING, |o| p.save(o)),
+        }
+    }
+}
+
+/// Read back what [`save_all`] wrote, in order; a damaged section is left
+/// out and reported in `lost`.
+pub fn load_all(from: &Sections, lost: &mut Lost) -> Vec<Pending> {
+    let tags = [TAG_PENDING, TAG_FOLLOWER];
+    let read = |t, p: &mut In| match t {
+        TAG_FOLLOWER => LogFollow::load(p).map(Pending::Log),
+        _ => Pending::load(p),
+    };
+    from.read_each(&tags, lost, read)
+        .into_iter()
+        .flatten()
+        .collect()
+}
 
 /// An operation waiting for services to reach a result.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,7 @@
 //! (decided at accept by the caller of [`Control::handle_events`]) has them
 //! refused by the kernel where it can (`SO_PASSRIGHTS`, Linux 6.16). A hot update hands over no
 //! descriptor in transit: a client holding any is not handed over (see
-//! [`Control::export`]).
+//! [`Control::save`]).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::FileTypeExt;

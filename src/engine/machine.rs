@@ -146,7 +146,7 @@ impl Change {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Svc {
     phase: Phase,
     reason: Option<Reason>,
@@ -479,7 +479,6 @@ mod stop;
 mod restore;
 
 mod ready;
-pub use restore::{SvcRecord, PHASE_LOST};
 
 mod enter;
 mod times;

@@ -7,8 +7,9 @@ pub mod graph;
 mod machine;
 pub mod probe;
 mod save;
+pub use save::{TAG_NODE, TAG_SERVICE, TAG_TIMELINE};
 pub mod state;
 pub use machine::{
-    restart_delay, Engine, Host, Node, Report, Role, Spawned, Status, SvcRecord, Timeline, Times,
-    BACKOFF_FIRST_MS, BACKOFF_MAX_MS, DEFAULT_DELAY_S, KILL_WAIT_MS, PHASE_LOST, STABLE_MS,
+    restart_delay, Engine, Host, Node, Report, Role, Spawned, Status, Timeline, Times,
+    BACKOFF_FIRST_MS, BACKOFF_MAX_MS, DEFAULT_DELAY_S, KILL_WAIT_MS, STABLE_MS,
 };

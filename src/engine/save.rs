@@ -1,7 +1,7 @@
-//! The engine's part of the hot-update snapshot: each service's NODE
-//! section (tag 3, what it was given) and SERVICE section (tag 4, where it
-//! stands), and the reasons both carry. The engine writes and reads them
-//! itself; the snapshot only places the sections.
+//! The engine's part of the hot-update snapshot: its section tags, each
+//! service's NODE section payload (what it was given) and the reasons both
+//! it and the SERVICE section ([`super::machine`]) carry. The engine writes
+//! and reads them itself; the snapshot only frames the sections.
 //!
 //! Field order is the format (doc/DESIGN.md, "Hot update snapshot"); new
 //! fields only ever go at the end of a section, and a reader gives a field
@@ -10,14 +10,20 @@
 
 use crate::engine::probe::Probe;
 use crate::engine::state::{Reason, SpawnError};
-use crate::engine::{Node, SvcRecord};
+use crate::engine::Node;
 use crate::proto::wire::{In, Out};
 use crate::sys::process::ExitStatus;
+
+/// The engine's snapshot section tags (doc/DESIGN.md, "Hot update
+/// snapshot", keeps the table of every owner's tags).
+pub const TAG_NODE: u8 = 3;
+pub const TAG_SERVICE: u8 = 4;
+pub const TAG_TIMELINE: u8 = 12;
 
 /// Write a reason: a kind u8 (0 none, 1 exit code, 2 signal, 3 exec error,
 /// 4 spawn config, 5 need failed, 6 need missing, 7 cycle, 8 config,
 /// 9 not ready, 10 listen error), then its fields.
-fn save_reason(o: &mut Out, r: Option<&Reason>) {
+pub(super) fn save_reason(o: &mut Out, r: Option<&Reason>) {
     let Some(r) = r else {
         o.u8(0);
         return;
@@ -70,7 +76,7 @@ fn save_reason(o: &mut Out, r: Option<&Reason>) {
 }
 
 /// Read what [`save_reason`] wrote; `None` if it is damaged.
-fn load_reason(p: &mut In) -> Option<Option<Reason>> {
+pub(super) fn load_reason(p: &mut In) -> Option<Option<Reason>> {
     Some(Some(match p.u8()? {
         0 => return Some(None),
         1 => Reason::Exit(ExitStatus::Code(p.i32()?)),
@@ -140,50 +146,5 @@ impl Node {
         // stops it as that writer did (doc/DESIGN.md, "Groupings").
         n.grouping = p.bool().unwrap_or(false);
         Some(n)
-    }
-}
-
-impl SvcRecord {
-    /// Write the SERVICE section's payload.
-    pub(crate) fn save(&self, o: &mut Out) {
-        o.u8(self.phase);
-        o.i32(self.pid);
-        o.i32(self.off_pid);
-        o.u8(self.stop_step);
-        o.opt_u64(self.deadline);
-        o.u64(self.until);
-        save_reason(o, self.reason.as_ref());
-        o.u64(self.since);
-        o.u64(self.spawned_at);
-        o.u32(self.restarts);
-        o.u32(self.quick_deaths);
-        o.bool(self.started_once);
-        o.bool(self.stop_requested);
-        // Appended: the stop that ends a ready-timeout.
-        o.opt_u64(self.stop_timed_out);
-        // Appended: a pending park of a grouping (the need that caused it).
-        o.opt_u64(self.park_for.and_then(|c| u64::try_from(c).ok()));
-    }
-
-    /// Read the SERVICE section's payload; `None` if it is damaged.
-    pub(crate) fn load(p: &mut In) -> Option<SvcRecord> {
-        Some(SvcRecord {
-            phase: p.u8()?,
-            pid: p.i32()?,
-            off_pid: p.i32()?,
-            stop_step: p.u8()?,
-            deadline: p.opt_u64()?,
-            until: p.u64()?,
-            reason: load_reason(p)?,
-            since: p.u64()?,
-            spawned_at: p.u64()?,
-            restarts: p.u32()?,
-            quick_deaths: p.u32()?,
-            started_once: p.bool()?,
-            stop_requested: p.bool()?,
-            // Appended field: absent from an older writer.
-            stop_timed_out: p.opt_u64().flatten(),
-            park_for: p.opt_u64().flatten().and_then(|c| usize::try_from(c).ok()),
-        })
     }
 }

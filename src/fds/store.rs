@@ -350,12 +350,6 @@ impl FdTable {
             .filter(|(_, h)| !h.is_empty())
             .map(|(&i, h)| (i, h))
     }
-
-    /// Take over what the previous image held (see
-    /// [`HeldRecord`]); each descriptor becomes owned here.
-    pub fn insert_adopted(&mut self, svc: usize, held: Held) {
-        self.by_svc.insert(svc, held);
-    }
 }
 
 /// Whether two of our descriptors refer to the same open file:
@@ -405,7 +399,7 @@ pub fn describe(fd: RawFd) -> String {
 }
 
 mod save;
-pub use save::HeldRecord;
+pub use save::TAG_HELD;
 
 #[cfg(test)]
 mod tests;

@@ -253,6 +253,137 @@ impl<'a> In<'a> {
     }
 }
 
+/// What could not be read back from a snapshot, one line each, for the
+/// console.
+pub type Lost = Vec<String>;
+
+/// The line a damaged section leaves in the losses.
+pub fn damaged(tag: u8) -> String {
+    format!("snapshot section {tag} is damaged; skipped")
+}
+
+/// A snapshot's body as its sections (`tag u8 | length u32 | payload`),
+/// in the order they were written. Each owner of state writes its own
+/// sections into it ([`Sections::put`]) and reads its own back by tag
+/// ([`Sections::read_all`], [`Sections::read_last`]); the snapshot
+/// container only frames them. A tag nobody reads (a newer writer's) is
+/// skipped by never being asked for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sections(Vec<(u8, Vec<u8>)>);
+
+impl Sections {
+    /// Cut a body into its sections. A body that ends inside a section, or
+    /// holds more than [`MAX_ITEMS`] sections of one tag, keeps what came
+    /// before and says why in `lost`.
+    pub fn cut(body: &[u8], lost: &mut Lost) -> Sections {
+        let mut b = In(body);
+        let mut s = Sections::default();
+        let mut counts = [0usize; 256];
+        while !b.is_empty() {
+            let (Some(t), Some(payload)) = (b.u8(), b.bytes()) else {
+                lost.push("snapshot ends inside a section".to_string());
+                break;
+            };
+            s.0.push((t, payload));
+            let n = counts.get_mut(usize::from(t)).map_or(0, |n| {
+                *n += 1;
+                *n
+            });
+            if n > MAX_ITEMS {
+                lost.push("snapshot holds too many items; the rest is skipped".to_string());
+                break;
+            }
+        }
+        s
+    }
+    /// Append a section tagged `tag` whose payload `write` writes.
+    pub(crate) fn put(&mut self, tag: u8, write: impl FnOnce(&mut Out)) {
+        let mut o = Out::default();
+        write(&mut o);
+        self.0.push((tag, o.0));
+    }
+    /// Write every section to `body`, in order.
+    pub(crate) fn write(&self, body: &mut Out) {
+        for (t, p) in &self.0 {
+            body.u8(*t);
+            body.bytes(p);
+        }
+    }
+    /// Keep only the sections whose tag `rank` ranks, ordered by rank;
+    /// sections of one rank keep the order they were written in. (One pass
+    /// per rank: there are a dozen, and a sort would cost more code.)
+    pub fn arrange(&mut self, rank: impl Fn(u8) -> Option<usize>) {
+        let mut rest: Vec<_> = std::mem::take(&mut self.0)
+            .into_iter()
+            .filter_map(|(t, p)| Some((rank(t)?, t, p)))
+            .collect();
+        let mut r = 0;
+        while !rest.is_empty() {
+            let (now, later): (Vec<_>, Vec<_>) = rest.into_iter().partition(|s| s.0 == r);
+            self.0.extend(now.into_iter().map(|(_, t, p)| (t, p)));
+            rest = later;
+            r += 1;
+        }
+    }
+    /// The payloads tagged `tag`, in order.
+    pub(crate) fn all(&self, tag: u8) -> impl Iterator<Item = In<'_>> {
+        self.0
+            .iter()
+            .filter(move |(t, _)| *t == tag)
+            .map(|(_, p)| In(p))
+    }
+    /// How many sections are tagged `tag`.
+    pub fn count(&self, tag: u8) -> usize {
+        self.all(tag).count()
+    }
+    /// Read every section tagged `tag` with `read`, in order. A damaged one
+    /// (`read` says `None`) keeps its place as `None`, so later indices stay
+    /// right, and adds a line to `lost`.
+    pub(crate) fn read_all<T>(
+        &self,
+        tag: u8,
+        lost: &mut Lost,
+        mut read: impl FnMut(&mut In) -> Option<T>,
+    ) -> Vec<Option<T>> {
+        self.read_each(&[tag], lost, |_, p| read(p))
+    }
+    /// [`Sections::read_all`] over several tags at once, in the order the
+    /// sections were written; `read` is told each one's tag.
+    pub(crate) fn read_each<T>(
+        &self,
+        tags: &[u8],
+        lost: &mut Lost,
+        mut read: impl FnMut(u8, &mut In) -> Option<T>,
+    ) -> Vec<Option<T>> {
+        let mut out = Vec::new();
+        self.each(tags, lost, &mut |t, p| {
+            out.push(read(t, p));
+            out.last().is_some_and(Option::is_some)
+        });
+        out
+    }
+    /// Call `read` on every section tagged one of `tags`, in order; one
+    /// that says it was damaged (`false`) adds a line to `lost`. Not
+    /// generic, so the loop exists once.
+    fn each(&self, tags: &[u8], lost: &mut Lost, read: &mut dyn FnMut(u8, &mut In) -> bool) {
+        for (t, p) in &self.0 {
+            if tags.contains(t) && !read(*t, &mut In(p)) {
+                lost.push(damaged(*t));
+            }
+        }
+    }
+    /// Read a section written once: the last one tagged `tag` that reads
+    /// (a later one replaces an earlier); damaged ones are reported.
+    pub(crate) fn read_last<T>(
+        &self,
+        tag: u8,
+        lost: &mut Lost,
+        read: impl FnMut(&mut In) -> Option<T>,
+    ) -> Option<T> {
+        self.read_all(tag, lost, read).into_iter().flatten().last()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

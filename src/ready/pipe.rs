@@ -11,7 +11,7 @@
 //! reaped ([`ReadyPipes::forget`]); at most one [`CHUNK`] is read from each
 //! per wakeup, and nothing read is kept (only a count), so neither memory
 //! nor a loop iteration depends on what a service writes. The read ends
-//! survive a hot update (snapshot section 10).
+//! survive a hot update (their READY sections, [`ReadyPipes::save`]).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
@@ -19,8 +19,12 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::PollFlags;
 
-use crate::proto::wire::{In, Out};
+use crate::proto::wire::{In, Lost, Sections};
 use crate::sys::process::Pid;
+
+/// The readiness pipes' snapshot section tag (doc/DESIGN.md, "Hot update
+/// snapshot", keeps the table of every owner's tags).
+pub const TAG_READY: u8 = 10;
 
 /// Most bytes read from one pipe per loop iteration.
 pub const CHUNK: usize = 256;
@@ -172,50 +176,47 @@ impl ReadyPipes {
         events
     }
 
-    /// The read ends as records for the hot-update snapshot. The
-    /// descriptors stay owned here (the exec may fail).
-    pub fn export(&self) -> Vec<ReadyRecord> {
-        self.pipes
-            .iter()
-            .map(|p| ReadyRecord {
-                fd: p.read.as_raw_fd(),
-                pid: p.pid,
-                svc: u32::try_from(p.svc).unwrap_or(u32::MAX),
-                seen: p.seen,
-            })
-            .collect()
+    /// Write a READY section per read end: `fd i32`, `pid i32`, `svc u32`,
+    /// `seen u32`. The descriptors stay owned here (the exec may fail).
+    pub fn save(&self, out: &mut Sections) {
+        for p in &self.pipes {
+            out.put(TAG_READY, |o| {
+                o.i32(p.read.as_raw_fd());
+                o.i32(p.pid);
+                o.u32(u32::try_from(p.svc).unwrap_or(u32::MAX));
+                o.u32(p.seen);
+            });
+        }
     }
 
     pub fn raw_fds(&self) -> Vec<RawFd> {
         self.pipes.iter().map(|p| p.read.as_raw_fd()).collect()
     }
 
-    /// Take the read ends over from the previous image. A record whose
-    /// descriptor is not an open pipe, or is already `taken` (by the
-    /// console, the control socket, or another record), is dropped and
-    /// named in the returned notes: its service then stays `starting`
-    /// until it exits or times out.
-    pub fn adopt(records: Vec<ReadyRecord>, taken: &[RawFd]) -> (ReadyPipes, Vec<String>) {
+    /// Take the read ends over from the previous image's READY sections
+    /// (a damaged one is reported in `lost`). A descriptor that is not an
+    /// open pipe, or is already `taken` (by the console, the control
+    /// socket, or another section), is left alone and named in the
+    /// returned notes: its service then stays `starting` until it exits or
+    /// times out.
+    pub fn load(from: &Sections, taken: &[RawFd], lost: &mut Lost) -> (ReadyPipes, Vec<String>) {
         let mut out = ReadyPipes::default();
         let mut notes = Vec::new();
-        for r in records {
-            let claimed =
-                taken.contains(&r.fd) || out.pipes.iter().any(|p| p.read.as_raw_fd() == r.fd);
-            if r.fd < 3 || claimed || !is_pipe(r.fd) {
-                notes.push(format!(
-                    "the readiness pipe of pid {} (descriptor {})",
-                    r.pid, r.fd
-                ));
+        let read = |p: &mut In| Some((p.i32()?, p.i32()?, p.u32()?, p.u32()?));
+        for (fd, pid, svc, seen) in from.read_all(TAG_READY, lost, read).into_iter().flatten() {
+            let claimed = taken.contains(&fd) || out.pipes.iter().any(|p| p.read.as_raw_fd() == fd);
+            if fd < 3 || claimed || !is_pipe(fd) {
+                notes.push(format!("the readiness pipe of pid {pid} (descriptor {fd})"));
                 continue;
             }
             out.pipes.push(Pipe {
                 // SAFETY: the descriptor is an open pipe that the snapshot
                 // names as a read end the previous image owned; nothing
                 // else here owns it (checked against `taken` above).
-                read: unsafe { OwnedFd::from_raw_fd(r.fd) },
-                pid: r.pid,
-                svc: usize::try_from(r.svc).unwrap_or(usize::MAX),
-                seen: r.seen.min(MAX_JUNK),
+                read: unsafe { OwnedFd::from_raw_fd(fd) },
+                pid,
+                svc: usize::try_from(svc).unwrap_or(usize::MAX),
+                seen: seen.min(MAX_JUNK),
             });
         }
         (out, notes)
@@ -241,38 +242,6 @@ fn is_pipe(fd: RawFd) -> bool {
     // SAFETY: fstat on any number only reads the descriptor table.
     let rc = unsafe { libc::fstat(fd, &mut st) };
     rc == 0 && st.st_mode & libc::S_IFMT == libc::S_IFIFO
-}
-
-/// The read end of a readiness pipe (`notification-fd`) whose process has
-/// not signalled yet.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ReadyRecord {
-    pub fd: i32,
-    pub pid: i32,
-    pub svc: u32,
-    /// Bytes read so far without a newline.
-    pub seen: u32,
-}
-
-impl ReadyRecord {
-    /// Write the READY section's payload (tag 10 of the hot-update
-    /// snapshot): `fd i32`, `pid i32`, `svc u32`, `seen u32`.
-    pub(crate) fn save(&self, o: &mut Out) {
-        o.i32(self.fd);
-        o.i32(self.pid);
-        o.u32(self.svc);
-        o.u32(self.seen);
-    }
-
-    /// Read the READY section's payload; `None` if it is damaged.
-    pub(crate) fn load(p: &mut In) -> Option<ReadyRecord> {
-        Some(ReadyRecord {
-            fd: p.i32()?,
-            pid: p.i32()?,
-            svc: p.u32()?,
-            seen: p.u32()?,
-        })
-    }
 }
 
 #[cfg(test)]
@@ -359,24 +328,32 @@ mod tests {
         // Ownership moves to the adopted table (as across an exec).
         std::mem::forget(a.read);
         std::mem::forget(b.read);
-        let rec = |fd, pid| ReadyRecord {
-            fd,
-            pid,
-            svc: 1,
-            seen: 7,
+        let rec = |fd: i32, pid: i32| {
+            move |o: &mut crate::proto::wire::Out| {
+                o.i32(fd);
+                o.i32(pid);
+                o.u32(1);
+                o.u32(7);
+            }
         };
-        let (p, notes) = ReadyPipes::adopt(
-            vec![
-                rec(fa, 20),
-                rec(fa, 21),
-                rec(fb, 22),
-                rec(file.as_raw_fd(), 23),
-                rec(2, 24),
-            ],
-            &[fb],
-        );
+        let mut sections = Sections::default();
+        for (fd, pid) in [
+            (fa, 20),
+            (fa, 21),
+            (fb, 22),
+            (file.as_raw_fd(), 23),
+            (2, 24),
+        ] {
+            sections.put(TAG_READY, rec(fd, pid));
+        }
+        let mut lost = Lost::new();
+        let (p, notes) = ReadyPipes::load(&sections, &[fb], &mut lost);
+        assert!(lost.is_empty(), "{lost:?}");
         assert_eq!(p.raw_fds(), [fa]);
-        assert_eq!(p.export()[0], rec(fa, 20));
+        let (mut saved, mut first) = (Sections::default(), Sections::default());
+        p.save(&mut saved);
+        first.put(TAG_READY, rec(fa, 20));
+        assert_eq!(saved, first);
         assert_eq!(notes.len(), 4, "{notes:?}");
         // SAFETY: fb was leaked above and nothing adopted it.
         drop(unsafe { OwnedFd::from_raw_fd(fb) });

@@ -1,5 +1,5 @@
-//! The hot-update snapshot: everything a new cinit image needs to carry on
-//! exactly where the old one stopped, as bytes.
+//! The hot-update snapshot's container: everything a new cinit image needs
+//! to carry on exactly where the old one stopped, as bytes.
 //!
 //! Pure codec (no system calls); [`crate::update`] writes it to a memfd and
 //! reads it back after `execve`. The format is documented in
@@ -12,6 +12,13 @@
 //!          length-prefixed with u32)
 //! ```
 //!
+//! The container owns only the header, the checksum, the META section (the
+//! writer's version), the order of the sections and the version rule. Each
+//! owner of state (the engine, the tree, the control server, the logs, the
+//! readiness pipes, the fd table, the daemon itself) writes its own sections
+//! from its live state and reads them back into it, adopting the
+//! descriptors they name; its tags are its own ([`ORDER`] lists them all).
+//!
 //! Version rules: sections and fields are only ever *added* — a new section
 //! gets a new tag, a new field goes at the end of its section. A reader
 //! skips unknown tags and ignores bytes after the fields it knows; a field
@@ -23,69 +30,63 @@
 //! Decoding never panics and never trusts a length: every read is checked
 //! against what is left, and counts are bounded.
 
-use crate::config::tree::TreeState;
-use crate::control::pending::Pending;
-use crate::control::saved::ClientRecord;
-use crate::control::saved::ControlState;
-use crate::engine::{Node, SvcRecord, Timeline};
-use crate::fds::store::HeldRecord;
-use crate::proto::wire::{In, Out, MAX_ITEMS};
-use crate::ready::pipe::ReadyRecord;
+use crate::config::tree::TAG_TREE;
+use crate::control::pending::{TAG_FOLLOWER, TAG_PENDING};
+use crate::control::saved::{TAG_CLIENT, TAG_CONTROL};
+use crate::engine::{TAG_NODE, TAG_SERVICE, TAG_TIMELINE};
+use crate::fds::store::TAG_HELD;
+use crate::logs::snap::TAG_LOG;
+pub use crate::proto::wire::Lost;
+use crate::proto::wire::{Out, Sections};
+use crate::ready::pipe::TAG_READY;
 
 pub const MAGIC: [u8; 8] = *b"cinitsnp";
 pub const FORMAT: u16 = 1;
 const HEADER_LEN: usize = 24;
 
-mod tag {
-    pub const META: u8 = 1;
-    pub const TREE: u8 = 2;
-    pub const NODE: u8 = 3;
-    pub const SERVICE: u8 = 4;
-    pub const CONSOLE: u8 = 5;
-    pub const CONTROL: u8 = 6;
-    pub const CLIENT: u8 = 7;
-    pub const PENDING: u8 = 8;
-    pub const WAITER: u8 = 9;
-    pub const LOG: u8 = 11;
-    pub const FOLLOWER: u8 = 13;
-    pub const READY: u8 = 10;
-    pub const TIMELINE: u8 = 12;
-    pub const HELD: u8 = 14;
+/// The container's own section: the version of the cinit that wrote it.
+const TAG_META: u8 = 1;
+
+/// The tags of the daemon's own sections (the daemon is above this room, so
+/// its tags are kept here): its CONSOLE (cinit's console descriptor, the
+/// services' stdio descriptor, what was not written yet, lines dropped) and
+/// a WAITER per client waiting for the result of the update.
+pub const TAG_CONSOLE: u8 = 5;
+pub const TAG_WAITER: u8 = 9;
+
+/// The order of the body: after META, the sections of each group in turn,
+/// the groups in the order the format always had; sections of one group
+/// keep the order their owner put them in. Every owner's tags are here; a
+/// tag missing here is dropped by both writing and reading.
+const ORDER: [&[u8]; 12] = [
+    &[TAG_TREE],
+    &[TAG_NODE],
+    &[TAG_SERVICE],
+    &[TAG_CONSOLE],
+    &[TAG_CONTROL],
+    &[TAG_CLIENT],
+    &[TAG_PENDING, TAG_FOLLOWER],
+    &[TAG_WAITER],
+    &[TAG_LOG],
+    &[TAG_READY],
+    &[TAG_TIMELINE],
+    &[TAG_HELD],
+];
+
+/// Where sections tagged `t` go in the body ([`ORDER`]); `None` for a tag
+/// this cinit does not know.
+fn rank(t: u8) -> Option<usize> {
+    ORDER.iter().position(|group| group.contains(&t))
 }
 
-/// cinit's console descriptors and what was not written yet.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ConsoleState {
-    pub log_fd: i32,
-    pub child_fd: i32,
-    pub pending: Vec<u8>,
-    pub dropped: u64,
-}
-
+/// A snapshot: who wrote it, and the owners' sections (in [`ORDER`] once
+/// decoded), which each owner reads itself.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
     /// The cinit version that wrote it.
     pub writer: String,
-    pub tree: Option<TreeState>,
-    pub nodes: Vec<Node>,
-    pub services: Vec<SvcRecord>,
-    pub console: Option<ConsoleState>,
-    pub control: Option<ControlState>,
-    pub pending: Vec<Pending>,
-    /// Clients waiting for the result of this update.
-    pub waiters: Vec<u64>,
-    /// Service logs and cinit's own ([`crate::logs::snap`]).
-    pub logs: Vec<crate::logs::snap::LogRecord>,
-    /// Readiness pipes of processes that have not signalled yet.
-    pub ready: Vec<ReadyRecord>,
-    /// The boot timeline (`None`: written by a cinit that kept none).
-    pub timeline: Option<Timeline>,
-    /// Descriptors held for services: sockets and fd stores.
-    pub held: Vec<HeldRecord>,
+    pub sections: Sections,
 }
-
-/// What could not be read, one line each, for the console.
-pub type Lost = Vec<String>;
 
 mod write;
 pub use write::encode;

@@ -1,103 +1,42 @@
 //! The control room's part of the hot-update snapshot: the listening
-//! socket and each connected client, as records the snapshot carries, and
-//! the control server's side of writing and adopting them.
-
-use std::path::PathBuf;
+//! socket (its CONTROL section) and each connected client (a CLIENT
+//! section each), written from the live server and read straight back
+//! into it ([`Control::save`], [`Control::load`]).
 
 use super::*;
-use crate::proto::wire::{In, Out};
+use crate::proto::wire::{In, Lost, Sections};
 
-/// One connected control client.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ClientRecord {
-    pub id: u64,
-    pub fd: i32,
-    pub uid: u32,
-    pub input: Vec<u8>,
-    pub output: Vec<u8>,
-    pub closing: bool,
-    pub busy: bool,
-    pub deadline: Option<u64>,
-}
+/// The control server's snapshot section tags (doc/DESIGN.md, "Hot update
+/// snapshot", keeps the table of every owner's tags).
+pub const TAG_CONTROL: u8 = 6;
+pub const TAG_CLIENT: u8 = 7;
 
-/// The control socket and its clients.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ControlState {
-    pub listener_fd: i32,
-    pub path: PathBuf,
-    pub next_id: u64,
-    pub clients: Vec<ClientRecord>,
-    /// Device and inode of the socket file the listener is bound to
-    /// (`None`: unknown, e.g. written by an older cinit).
-    pub bound: Option<(u64, u64)>,
-}
-
-impl ClientRecord {
-    /// Write the CLIENT section's payload (tag 7 of the hot-update
-    /// snapshot): id, descriptor, uid, unread input, unsent output, the
-    /// closing and busy flags, the deadline.
-    pub(crate) fn save(&self, o: &mut Out) {
-        o.u64(self.id);
-        o.i32(self.fd);
-        o.u32(self.uid);
-        o.bytes(&self.input);
-        o.bytes(&self.output);
-        o.bool(self.closing);
-        o.bool(self.busy);
-        o.opt_u64(self.deadline);
-    }
-
-    /// Read the CLIENT section's payload; `None` if it is damaged.
-    pub(crate) fn load(p: &mut In) -> Option<ClientRecord> {
-        Some(ClientRecord {
-            id: p.u64()?,
-            fd: p.i32()?,
-            uid: p.u32()?,
-            input: p.bytes()?,
-            output: p.bytes()?,
-            closing: p.bool()?,
-            busy: p.bool()?,
-            deadline: p.opt_u64()?,
-        })
-    }
-}
-
-impl ControlState {
-    /// Write the CONTROL section's payload (tag 6): the listener's
-    /// descriptor, its path, the next client id, then (appended) whether
-    /// the bound socket file is known and its device and inode. The clients
-    /// go in sections of their own ([`ClientRecord::save`]).
-    pub(crate) fn save(&self, o: &mut Out) {
-        o.i32(self.listener_fd);
-        o.path(&self.path);
-        o.u64(self.next_id);
-        let (dev, ino) = self.bound.unwrap_or_default();
-        o.u8(u8::from(self.bound.is_some()));
-        o.u64(dev);
-        o.u64(ino);
-    }
-
-    /// Read the CONTROL section's payload, without clients; `None` if it
-    /// is damaged.
-    pub(crate) fn load(p: &mut In) -> Option<ControlState> {
-        Some(ControlState {
-            listener_fd: p.i32()?,
-            path: p.path()?,
-            next_id: p.u64()?,
-            clients: Vec::new(),
-            // Appended field: absent from an older writer.
-            bound: (|| {
-                let present = p.bool()?;
-                let (dev, ino) = (p.u64()?, p.u64()?);
-                present.then_some((dev, ino))
-            })(),
-        })
-    }
+/// Read a CLIENT section: the client's id, its descriptor's number, and
+/// what builds the client once the descriptor is adopted.
+fn read_client(p: &mut In) -> Option<(u64, i32, impl FnOnce(Foreign) -> Client)> {
+    let (id, fd, uid) = (p.u64()?, p.i32()?, p.u32()?);
+    let (input, output) = (p.bytes()?, p.bytes()?);
+    let (closing, busy, deadline) = (p.bool()?, p.bool()?, p.opt_u64()?);
+    Some((id, fd, move |conn: Foreign| {
+        // The kernel keeps the peer's credentials with the connection.
+        let pid = getsockopt(&conn, sockopt::PeerCredentials).map_or(0, |cred| cred.pid());
+        let peer = Peer::after_update(conn.as_fd(), pid);
+        let mut client = Client::new(id, conn, uid, peer, deadline);
+        client.input = input;
+        client.output = output;
+        client.closing = closing;
+        client.busy = busy;
+        client
+    }))
 }
 
 impl Control {
-    /// The listener and every client, for the hot-update snapshot. The
-    /// descriptors stay owned here (the exec may fail).
+    /// Write the CONTROL section (the listener's descriptor, its path, the
+    /// next client id, then (appended) whether the bound socket file is
+    /// known and its device and inode), and a CLIENT section per client
+    /// handed over (id, descriptor, uid, unread input, unsent output, the
+    /// closing and busy flags, the deadline). The descriptors stay owned
+    /// here (the exec may fail).
     ///
     /// A client with descriptors in transit (passed to us with bytes of a
     /// request not complete yet, or queued to go with a reply) is not
@@ -107,40 +46,41 @@ impl Control {
     /// connection end (`cinit-ctl` exits 3) and may send the request again;
     /// a descriptor that was being fetched with removal is lost with it.
     /// [`Control::raw_fds`] leaves out the same clients.
-    pub fn export(&self) -> ControlState {
-        ControlState {
-            listener_fd: self.listener.as_raw_fd(),
-            path: self.path.clone(),
-            next_id: self.next_id,
-            bound: self.bound,
-            clients: self
-                .handed_over()
-                .map(|c| ClientRecord {
-                    id: c.id,
-                    fd: c.fd.as_raw_fd(),
-                    uid: c.uid,
-                    input: c.input.clone(),
-                    output: c.output.clone(),
-                    closing: c.closing,
-                    busy: c.busy,
-                    deadline: c.deadline,
-                })
-                .collect(),
+    pub fn save(&self, out: &mut Sections) {
+        out.put(TAG_CONTROL, |o| {
+            o.i32(self.listener.as_raw_fd());
+            o.path(&self.path);
+            o.u64(self.next_id);
+            let (dev, ino) = self.bound.unwrap_or_default();
+            o.u8(u8::from(self.bound.is_some()));
+            o.u64(dev);
+            o.u64(ino);
+        });
+        for c in self.handed_over() {
+            out.put(TAG_CLIENT, |o| {
+                o.u64(c.id);
+                o.i32(c.fd.as_raw_fd());
+                o.u32(c.uid);
+                o.bytes(&c.input);
+                o.bytes(&c.output);
+                o.bool(c.closing);
+                o.bool(c.busy);
+                o.opt_u64(c.deadline);
+            });
         }
     }
 
     /// Every descriptor a hot update hands over (listener first): those
-    /// [`Control::export`] names.
+    /// [`Control::save`] names.
     pub fn raw_fds(&self) -> Vec<i32> {
         std::iter::once(self.listener.as_raw_fd())
             .chain(self.handed_over().map(|c| c.fd.as_raw_fd()))
             .collect()
     }
 
-    /// The pidfds pinning the clients' processes: made anew by [`adopt`]
-    /// (never handed over), so a restore's sweep must keep them.
-    ///
-    /// [`adopt`]: Control::adopt
+    /// The pidfds pinning the clients' processes: made anew by
+    /// [`Control::load`] (never handed over), so a restore's sweep must
+    /// keep them.
     pub fn pidfds(&self) -> Vec<i32> {
         self.clients.iter().filter_map(|c| c.peer.pidfd()).collect()
     }
@@ -158,52 +98,64 @@ impl Control {
         self.clients.iter().filter(|c| !c.holds_fds())
     }
 
-    /// Take over the control socket after a hot update. `is_open` tells
-    /// whether a descriptor number is really open in this process; clients
-    /// whose descriptor is not are dropped (and reported).
-    pub fn adopt(
-        st: ControlState,
+    /// Take over the control socket after a hot update, from its CONTROL
+    /// and CLIENT sections. `is_open` tells whether a descriptor number is
+    /// really open in this process; clients whose descriptor is not are
+    /// dropped. `None` when there is no control socket to take over (no
+    /// section, a damaged one, or a listener that did not survive). What is
+    /// lost goes to `lost`.
+    pub fn load(
+        from: &Sections,
         is_open: impl Fn(i32) -> bool,
-    ) -> Result<(Control, Vec<String>), String> {
-        if !is_open(st.listener_fd) {
-            return Err(format!(
-                "the control socket's descriptor {} did not survive",
-                st.listener_fd
+        lost: &mut Lost,
+    ) -> Option<Control> {
+        let control = from.read_last(TAG_CONTROL, lost, |p| {
+            let (listener, path, next_id) = (p.i32()?, p.path()?, p.u64()?);
+            // Appended field: absent from an older writer.
+            let bound = (|| {
+                let present = p.bool()?;
+                let (dev, ino) = (p.u64()?, p.u64()?);
+                present.then_some((dev, ino))
+            })();
+            Some((listener, path, next_id, bound))
+        });
+        let clients = from.read_all(TAG_CLIENT, lost, read_client);
+        let clients = clients.into_iter().flatten();
+        let Some((listener_fd, path, next_id, bound)) = control else {
+            let n = clients.count();
+            if n > 0 {
+                lost.push(format!("{n} control clients without a control socket"));
+            }
+            return None;
+        };
+        if !is_open(listener_fd) {
+            lost.push(format!(
+                "the control socket's descriptor {listener_fd} did not survive"
             ));
+            return None;
         }
-        let mut notes = Vec::new();
         // SAFETY: the descriptor is open, and the snapshot names it as the
         // listener that the previous image owned; nothing else owns it now.
-        let listener = unsafe { OwnedFd::from_raw_fd(st.listener_fd) };
-        let mut clients = Vec::with_capacity(st.clients.len());
-        for c in st.clients {
-            if c.fd == st.listener_fd || !is_open(c.fd) || clients.len() >= MAX_CLIENTS {
-                notes.push(format!("control client {} lost in the update", c.id));
+        let listener = unsafe { OwnedFd::from_raw_fd(listener_fd) };
+        let mut adopted = Vec::new();
+        for (id, fd, build) in clients {
+            if fd == listener_fd || !is_open(fd) || adopted.len() >= MAX_CLIENTS {
+                lost.push(format!("control client {id} lost in the update"));
                 continue;
             }
             // SAFETY: as above, for a client connection.
-            let fd = Foreign::new(unsafe { OwnedFd::from_raw_fd(c.fd) });
-            // The kernel keeps the peer's credentials with the connection.
-            let pid = getsockopt(&fd, sockopt::PeerCredentials).map_or(0, |cred| cred.pid());
-            let peer = Peer::after_update(fd.as_fd(), pid);
-            let mut client = Client::new(c.id, fd, c.uid, peer, c.deadline);
-            client.input = c.input;
-            client.output = c.output;
-            client.closing = c.closing;
-            client.busy = c.busy;
-            clients.push(client);
+            adopted.push(build(Foreign::new(unsafe { OwnedFd::from_raw_fd(fd) })));
         }
-        let control = Control {
+        Some(Control {
             listener,
             // An older image did not say: then trust the path, which it
             // left as it was.
-            bound: st.bound.or_else(|| socket_identity(&st.path)),
-            path: st.path,
-            clients,
-            next_id: st.next_id,
+            bound: bound.or_else(|| socket_identity(&path)),
+            path,
+            clients: adopted,
+            next_id,
             accept_paused_until: None,
             ready: Vec::new(),
-        };
-        Ok((control, notes))
+        })
     }
 }

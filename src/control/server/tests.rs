@@ -351,7 +351,7 @@ fn too_many_descriptors_drop_the_client_and_close_them_all() {
 
 /// Proves descriptors passed without a whole request are held only until
 /// the client's deadline, and that a hot update hands over no client with
-/// descriptors in transit: `export` and `raw_fds` leave it out (and agree),
+/// descriptors in transit: `save` and `raw_fds` leave it out (and agree),
 /// an idle client is handed over; at its deadline the client is dropped
 /// and the pipe has no writer left.
 #[test]
@@ -373,14 +373,19 @@ fn descriptors_without_a_request_last_until_the_deadline_and_stay_behind_in_an_u
     }
     let held = ctl.clients.iter().find(|c| c.holds_fds()).unwrap();
     let (held_id, held_fd) = (held.id, held.fd.as_raw_fd());
-    let st = ctl.export();
-    let exported: Vec<u64> = st.clients.iter().map(|c| c.id).collect();
+    let mut saved = crate::proto::wire::Sections::default();
+    ctl.save(&mut saved);
+    // Each CLIENT section begins with the client's id and descriptor.
+    let exported: Vec<(u64, i32)> = saved
+        .all(super::saved::TAG_CLIENT)
+        .map(|mut p| (p.u64().unwrap(), p.i32().unwrap()))
+        .collect();
     assert_eq!(exported.len(), 1);
-    assert!(!exported.contains(&held_id));
+    assert!(exported[0].0 != held_id);
     let raw = ctl.raw_fds();
     assert_eq!(raw.len(), 2, "the listener and the idle client: {raw:?}");
     assert!(!raw.contains(&held_fd));
-    assert!(raw.contains(&st.clients[0].fd));
+    assert!(raw.contains(&exported[0].1));
     // Past the deadline both go (the idle one too: it sent nothing).
     ctl.expire(crate::sys::clock::now_ms() + CLIENT_DEADLINE_MS + 1);
     assert!(ctl.clients.is_empty());

@@ -1,6 +1,7 @@
 //! The fd store, the daemon's side: carrying out FD_STORE, FD_FETCH,
-//! FD_DROP and FD_LIST ([`crate::fds::store`] holds the descriptors), who may
-//! do so, and the held descriptors across a hot update.
+//! FD_DROP and FD_LIST ([`crate::fds::store`] holds the descriptors), and who
+//! may do so. (The held descriptors cross a hot update by themselves:
+//! [`crate::fds::store::FdTable::save`].)
 //!
 //! Who may: root, or a process of the service itself — one whose session is
 //! the service's (each service runs in a session of its own, led by its
@@ -24,7 +25,6 @@
 //!
 //! Part of [`crate::daemon`] (a child module sharing the daemon's state).
 
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use super::Daemon;
@@ -32,11 +32,9 @@ use crate::control::commands::{loaded_by_name, resolve, Host, Services};
 use crate::control::peer::Session;
 use crate::control::Incoming;
 use crate::engine::Engine;
-use crate::fds::store::HeldRecord;
-use crate::fds::store::{self, FdTable, Foreign, Held, Listener, Stored};
+use crate::fds::store::{self, Foreign};
 use crate::proto::{ErrorCode, Reply, Request};
 use crate::sys::clock::Millis;
-use crate::update::snapshot::Lost;
 
 fn error(code: ErrorCode, message: String) -> Reply {
     Reply::Error { code, message }
@@ -237,74 +235,4 @@ impl Daemon {
             _ => (Reply::Fds(table.list(svc, store::describe)), None),
         }
     }
-}
-
-/// What the snapshot records of the held descriptors (they stay owned by
-/// the table: the exec may fail).
-pub(super) fn export(table: &FdTable) -> Vec<HeldRecord> {
-    use std::os::fd::AsRawFd;
-    table
-        .services()
-        .map(|(svc, h)| HeldRecord {
-            svc: u32::try_from(svc).unwrap_or(u32::MAX),
-            listeners: h
-                .listeners
-                .iter()
-                .map(|l| (l.spec.clone(), l.fd.as_raw_fd()))
-                .collect(),
-            stored: h
-                .stored
-                .iter()
-                .map(|s| (s.name.clone(), s.fd.as_raw_fd()))
-                .collect(),
-        })
-        .collect()
-}
-
-/// Take over the held descriptors the previous image handed over. A
-/// descriptor that is not open, is claimed twice, or belongs to a service
-/// that was not restored, is reported (and, if open, closed later with
-/// everything nobody owns).
-pub(super) fn adopt(
-    records: Vec<HeldRecord>,
-    services: usize,
-    is_open: impl Fn(RawFd) -> bool,
-    taken: &[RawFd],
-    lost: &mut Lost,
-) -> FdTable {
-    let mut table = FdTable::default();
-    let mut claimed: Vec<RawFd> = taken.to_vec();
-    let mut take = |fd: RawFd, what: &str, lost: &mut Lost| {
-        if fd < 3 || !is_open(fd) || claimed.contains(&fd) {
-            lost.push(format!("held descriptor {what} (fd {fd}) did not survive"));
-            return None;
-        }
-        claimed.push(fd);
-        // SAFETY: the snapshot names the descriptor as one the previous
-        // image held; it is open and claimed by nothing else here.
-        Some(Foreign::new(unsafe { OwnedFd::from_raw_fd(fd) }))
-    };
-    for r in records {
-        let svc = usize::try_from(r.svc).unwrap_or(usize::MAX);
-        if svc >= services {
-            lost.push(format!(
-                "descriptors held for service #{} (not restored)",
-                r.svc
-            ));
-            continue;
-        }
-        let mut held = Held::default();
-        for (spec, fd) in r.listeners {
-            if let Some(fd) = take(fd, &spec.name, lost) {
-                held.listeners.push(Listener { spec, fd });
-            }
-        }
-        for (name, fd) in r.stored {
-            if let Some(fd) = take(fd, &name, lost) {
-                held.stored.push(Stored { name, fd });
-            }
-        }
-        table.insert_adopted(svc, held);
-    }
-    table
 }

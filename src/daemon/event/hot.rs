@@ -10,15 +10,18 @@ use super::start::signals_or_log;
 use super::Daemon;
 use crate::config::paths::Paths;
 use crate::config::tree::Tree;
+use crate::control::pending;
 use crate::control::Control;
 use crate::daemon::host::RealHost;
 use crate::engine::Engine;
+use crate::fds::store::FdTable;
+use crate::proto::wire::Sections;
 use crate::proto::{ErrorCode, Reply};
 use crate::ready::pipe::ReadyPipes;
 use crate::sys::clock::Millis;
 use crate::sys::console::Console;
 use crate::sys::signals::SignalSource;
-use crate::update::snapshot::{self, ConsoleState, Lost, Snapshot};
+use crate::update::snapshot::{self, Lost, Snapshot, TAG_CONSOLE, TAG_WAITER};
 use crate::update::{self, SelfExec};
 
 /// Adopt descriptor `fd` from the previous image, if it is really open.
@@ -61,7 +64,7 @@ impl Daemon {
         let answered: Vec<u64> = self
             .pending
             .iter()
-            .map(crate::control::pending::Pending::client)
+            .map(pending::Pending::client)
             .chain(waiters.iter().copied())
             .collect();
         let orphaned: Vec<u64> = control
@@ -114,26 +117,32 @@ impl Daemon {
             "update: re-executing {path} with {} services",
             self.engine.len()
         ));
-        let (nodes, services) = self.engine.export();
-        let (pending_out, dropped) = self.host.console.export();
+        let mut sections = Sections::default();
+        self.tree.save(&mut sections);
+        self.engine.save(&mut sections);
+        self.engine.save_timeline(&mut sections);
+        let (queued, dropped) = self.host.console.export();
+        let log_fd = self.host.console.fd().map_or(-1, |f| f.as_raw_fd());
+        let child_fd = self.host.child_stdio.as_ref().map_or(-1, |f| f.as_raw_fd());
+        sections.put(TAG_CONSOLE, |o| {
+            o.i32(log_fd);
+            o.i32(child_fd);
+            o.bytes(&queued);
+            o.u64(dropped);
+        });
+        if let Some(control) = &self.control {
+            control.save(&mut sections);
+        }
+        pending::save_all(&self.pending, &mut sections);
+        self.host.logs.save(&mut sections);
+        self.host.ready.save(&mut sections);
+        self.host.fds.save(&mut sections);
+        for &w in &self.update_waiters {
+            sections.put(TAG_WAITER, |o| o.u64(w));
+        }
         let snap = Snapshot {
             writer: crate::version(),
-            tree: Some(self.tree.export()),
-            nodes,
-            services,
-            console: Some(ConsoleState {
-                log_fd: self.host.console.fd().map_or(-1, |f| f.as_raw_fd()),
-                child_fd: self.host.child_stdio.as_ref().map_or(-1, |f| f.as_raw_fd()),
-                pending: pending_out,
-                dropped,
-            }),
-            control: self.control.as_ref().map(Control::export),
-            pending: self.pending.clone(),
-            waiters: self.update_waiters.clone(),
-            logs: self.host.logs.export(),
-            ready: self.host.ready.export(),
-            timeline: Some(self.engine.timeline().clone()),
-            held: super::fds::export(&self.host.fds),
+            sections,
         };
         let bytes = snapshot::encode(&snap);
         // Probes in flight are not handed over: their sockets would close at
@@ -176,15 +185,17 @@ impl Daemon {
     ) -> Daemon {
         // The limit stays raised across `execve`; the original comes along.
         let limit_note = crate::sys::nofile::raise_at_start(true);
-        let (log_fd, child_fd, pending, dropped) = match snap.console {
-            Some(c) => (
-                adopt_fd(c.log_fd),
-                adopt_fd(c.child_fd),
-                c.pending,
-                c.dropped,
-            ),
+        let console = snap.sections.read_last(TAG_CONSOLE, &mut lost, |p| {
+            Some((p.i32()?, p.i32()?, p.bytes()?, p.u64()?))
+        });
+        let (log_fd, child_fd, pending, dropped) = match console {
+            Some((log, child, pending, dropped)) => {
+                (adopt_fd(log), adopt_fd(child), pending, dropped)
+            }
             None => (None, None, Vec::new(), 0),
         };
+        let waiters = snap.sections.read_all(TAG_WAITER, &mut lost, |p| p.u64());
+        let waiters: Vec<u64> = waiters.into_iter().flatten().collect();
         let (log_fd, child_fd) = match (log_fd, child_fd) {
             (Some(l), Some(c)) => (Some(l), Some(c)),
             _ => {
@@ -201,45 +212,35 @@ impl Daemon {
         host.logs
             .console_is_kernels(crate::config::paths::is_kernel_console(&paths.console));
         let signals = signals_or_log(&mut host, signals);
-        let control = match snap.control.map(|c| Control::adopt(c, update::is_open)) {
-            Some(Ok((control, notes))) => {
-                lost.extend(notes);
-                Some(control)
-            }
-            Some(Err(why)) => {
-                lost.push(why);
-                None
-            }
-            None => None,
-        };
+        let control = Control::load(&snap.sections, update::is_open, &mut lost);
         // Readiness pipes: every descriptor adopted so far is taken.
         let mut taken: Vec<i32> = control.as_ref().map(Control::raw_fds).unwrap_or_default();
         taken.extend(host.console.fd().map(|f| f.as_raw_fd()));
         taken.extend(host.child_stdio.as_ref().map(|f| f.as_raw_fd()));
         taken.extend(signals.as_ref().map(|s| s.fd().as_raw_fd()));
-        let (ready, notes) = ReadyPipes::adopt(snap.ready, &taken);
+        let (ready, notes) = ReadyPipes::load(&snap.sections, &taken, &mut lost);
         for n in notes {
             lost.push(format!(
                 "{n}; its service stays starting until it exits or times out"
             ));
         }
         host.ready = ready;
-        let services = snap.nodes.len();
-        let (engine, tree) = match snap.tree {
-            Some(t) if t.dirs.len() == services => {
-                let (mut engine, notes) = Engine::restore(snap.nodes.clone(), &snap.services);
-                if let Some(tl) = &snap.timeline {
-                    engine.restore_times(tl);
-                }
-                lost.extend(notes);
-                host.add_dirs(&t.dirs);
-                lost.extend(host.logs.adopt(snap.logs, engine.len(), update::is_open));
+        let (engine, notes) =
+            Engine::load(&snap.sections, |l| crate::config::probe::parse_line(l).ok());
+        lost.extend(notes);
+        let services = engine.len();
+        let nodes = (0..services).filter_map(|i| engine.node(i).cloned());
+        let (engine, tree) = match Tree::load(&snap.sections, nodes.collect(), &mut lost) {
+            Some(tree) if tree.dirs.len() == services => {
+                host.add_dirs(&tree.dirs);
+                host.logs
+                    .load(&snap.sections, services, update::is_open, &mut lost);
                 // Held descriptors: every descriptor adopted so far is taken.
                 taken.extend(host.ready.raw_fds());
                 taken.extend(host.logs.raw_fds());
                 host.fds =
-                    super::fds::adopt(snap.held, engine.len(), update::is_open, &taken, &mut lost);
-                (engine, Tree::restore(t, snap.nodes))
+                    FdTable::load(&snap.sections, services, update::is_open, &taken, &mut lost);
+                (engine, tree)
             }
             _ => {
                 lost.push(format!(
@@ -253,8 +254,8 @@ impl Daemon {
         // The old cinit's probes were dropped before the exec: probe the
         // services still `starting` again, from the first try.
         daemon.engine.requeue_probes();
-        daemon.pending = snap.pending;
-        daemon.drop_unanswerable(&snap.waiters, &mut lost);
+        daemon.pending = pending::load_all(&snap.sections, &mut lost);
+        daemon.drop_unanswerable(&waiters, &mut lost);
         // A descriptor the snapshot handed over but nothing adopted is closed.
         // Adopted descriptors are ours again: close-on-exec, as at boot.
         for fd in daemon.handed_fds() {
@@ -314,7 +315,7 @@ impl Daemon {
             )
         };
         if let Some(control) = daemon.control.as_mut() {
-            for c in snap.waiters {
+            for c in waiters {
                 control.reply(
                     c,
                     now,

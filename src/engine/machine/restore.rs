@@ -1,71 +1,21 @@
-//! The engine's runtime state as plain records, for the hot-update
-//! snapshot: [`Engine::export`] before the exec, [`Engine::restore`] after.
+//! The engine's part of the hot-update snapshot, written straight from its
+//! live state and read straight back into it: a NODE section per service
+//! (what it was given), a SERVICE section per service (its [`Svc`], the
+//! typed [`Phase`] included) and the TIMELINE ([`Engine::save`],
+//! [`Engine::load`]).
 //!
 //! Part of [`crate::engine`] (a child module sharing its private state).
 //! Times are absolute CLOCK_MONOTONIC milliseconds, which run on across
 //! `execve`, so pending backoffs and stop deadlines fire when they would
-//! have without the update.
+//! have without the update. A SERVICE section that cannot be used leaves
+//! its service `stopped` but keeps its place, so later indices stay right.
 
-use super::{Engine, Millis, Node, Phase, Pid, Role, Stop, StopStep, Svc};
+use super::{Engine, Node, Phase, Pid, Role, Stop, StopStep, Svc, Timeline};
+use crate::engine::probe::Probe;
+use crate::engine::save::{load_reason, save_reason};
 use crate::engine::state::Reason;
-
-/// One service's runtime state, flattened.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SvcRecord {
-    /// 0 waiting, 1 starting, 2 running, 3 done, 4 failed, 5 need-failed,
-    /// 6 backoff, 7 stopping, 8 stopped; anything else: state lost.
-    pub phase: u8,
-    /// Main process (0: none).
-    pub pid: Pid,
-    /// `off` process while stopping (0: none).
-    pub off_pid: Pid,
-    /// While stopping: 0 off, 1 term, 2 kill.
-    pub stop_step: u8,
-    /// While stopping: when the current stop step times out; while
-    /// starting: when the `ready-timeout` passes.
-    pub deadline: Option<Millis>,
-    /// While in backoff: when to restart.
-    pub until: Millis,
-    pub reason: Option<Reason>,
-    pub since: Millis,
-    pub spawned_at: Millis,
-    pub restarts: u32,
-    pub quick_deaths: u32,
-    pub started_once: bool,
-    pub stop_requested: bool,
-    /// While stopping: the stop ends a `ready-timeout` of this many
-    /// milliseconds (the service then ends `failed`).
-    pub stop_timed_out: Option<Millis>,
-    /// With `stop_requested`: the pending stop parks this grouping (the
-    /// index of the need whose stop reached it).
-    pub park_for: Option<usize>,
-}
-
-/// The `phase` value of a record whose state could not be read.
-pub const PHASE_LOST: u8 = 255;
-
-impl SvcRecord {
-    /// A placeholder for a damaged record.
-    pub fn lost() -> SvcRecord {
-        SvcRecord {
-            phase: PHASE_LOST,
-            pid: 0,
-            off_pid: 0,
-            stop_step: 0,
-            deadline: None,
-            until: 0,
-            reason: None,
-            since: 0,
-            spawned_at: 0,
-            restarts: 0,
-            quick_deaths: 0,
-            started_once: false,
-            stop_requested: false,
-            stop_timed_out: None,
-            park_for: None,
-        }
-    }
-}
+use crate::engine::{TAG_NODE, TAG_SERVICE, TAG_TIMELINE};
+use crate::proto::wire::{In, Lost, Out, Sections};
 
 impl Node {
     /// A placeholder for a service whose configuration could not be read
@@ -79,137 +29,175 @@ impl Node {
     }
 }
 
-fn pid_or_none(p: Pid) -> Option<Pid> {
-    (p > 0).then_some(p)
-}
+impl Svc {
+    /// Write the SERVICE section's payload. The phase is a number (0
+    /// waiting, 1 starting, 2 running, 3 done, 4 failed, 5 need-failed,
+    /// 6 backoff, 7 stopping, 8 stopped) followed by every phase's fields,
+    /// zero where this phase has none.
+    fn save(&self, o: &mut Out) {
+        let (mut off, mut step, mut deadline, mut until, mut timed_out) = (0, 0, None, 0, None);
+        let phase = match self.phase {
+            Phase::Waiting => 0,
+            Phase::Starting { deadline: d, .. } => {
+                deadline = d;
+                1
+            }
+            Phase::Running { .. } => 2,
+            Phase::Done => 3,
+            Phase::Failed => 4,
+            Phase::NeedFailed => 5,
+            Phase::Backoff { until: u } => {
+                until = u;
+                6
+            }
+            Phase::Stopping(st) => {
+                off = st.off.unwrap_or(0);
+                step = match st.step {
+                    StopStep::Off => 0,
+                    StopStep::Term => 1,
+                    StopStep::Kill => 2,
+                };
+                deadline = st.deadline;
+                timed_out = st.timed_out;
+                7
+            }
+            Phase::Stopped => 8,
+        };
+        o.u8(phase);
+        o.i32(self.phase.main_pid().unwrap_or(0));
+        o.i32(off);
+        o.u8(step);
+        o.opt_u64(deadline);
+        o.u64(until);
+        save_reason(o, self.reason.as_ref());
+        o.u64(self.since);
+        o.u64(self.spawned_at);
+        o.u32(self.restarts);
+        o.u32(self.quick_deaths);
+        o.bool(self.started_once);
+        o.bool(self.stop_requested);
+        // Appended: the stop that ends a ready-timeout.
+        o.opt_u64(timed_out);
+        // Appended: a pending park of a grouping (the need that caused it).
+        o.opt_u64(self.park_for.and_then(|c| u64::try_from(c).ok()));
+    }
 
-fn phase_of(r: &SvcRecord) -> Option<Phase> {
-    let pid = pid_or_none(r.pid);
-    Some(match r.phase {
-        0 => Phase::Waiting,
-        1 => Phase::Starting {
-            pid: pid?,
-            deadline: r.deadline,
-        },
-        2 => Phase::Running { pid: pid? },
-        3 => Phase::Done,
-        4 => Phase::Failed,
-        5 => Phase::NeedFailed,
-        6 => Phase::Backoff { until: r.until },
-        7 => Phase::Stopping(Stop {
-            main: pid,
-            off: pid_or_none(r.off_pid),
-            step: match r.stop_step {
-                0 => StopStep::Off,
-                1 => StopStep::Term,
-                _ => StopStep::Kill,
+    /// Read what [`Svc::save`] wrote: `None` if the section is damaged,
+    /// `Some(None)` if it reads but its phase cannot be used (a number this
+    /// reader does not know, or a process phase without its process).
+    fn load(p: &mut In) -> Option<Option<Svc>> {
+        let (number, pid, off, step) = (p.u8()?, p.i32()?, p.i32()?, p.u8()?);
+        let (deadline, until) = (p.opt_u64()?, p.u64()?);
+        let reason = load_reason(p)?;
+        let (since, spawned_at) = (p.u64()?, p.u64()?);
+        let (restarts, quick_deaths) = (p.u32()?, p.u32()?);
+        let (started_once, stop_requested) = (p.bool()?, p.bool()?);
+        // Appended fields: absent from an older writer.
+        let timed_out = p.opt_u64().flatten();
+        let park_for = p.opt_u64().flatten().and_then(|c| usize::try_from(c).ok());
+        let some = |p: Pid| (p > 0).then_some(p);
+        let phase = match number {
+            0 => Phase::Waiting,
+            1 => match some(pid) {
+                Some(pid) => Phase::Starting { pid, deadline },
+                None => return Some(None),
             },
-            deadline: r.deadline,
-            timed_out: r.stop_timed_out,
-        }),
-        8 => Phase::Stopped,
-        _ => return None,
-    })
-}
-
-fn record_of(s: &Svc) -> SvcRecord {
-    let mut r = SvcRecord {
-        phase: 0,
-        pid: s.phase.main_pid().unwrap_or(0),
-        off_pid: 0,
-        stop_step: 0,
-        deadline: None,
-        until: 0,
-        reason: s.reason.clone(),
-        since: s.since,
-        spawned_at: s.spawned_at,
-        restarts: s.restarts,
-        quick_deaths: s.quick_deaths,
-        started_once: s.started_once,
-        stop_requested: s.stop_requested,
-        stop_timed_out: None,
-        park_for: s.park_for,
-    };
-    r.phase = match s.phase {
-        Phase::Waiting => 0,
-        Phase::Starting { deadline, .. } => {
-            r.deadline = deadline;
-            1
-        }
-        Phase::Running { .. } => 2,
-        Phase::Done => 3,
-        Phase::Failed => 4,
-        Phase::NeedFailed => 5,
-        Phase::Backoff { until } => {
-            r.until = until;
-            6
-        }
-        Phase::Stopping(st) => {
-            r.off_pid = st.off.unwrap_or(0);
-            r.stop_step = match st.step {
-                StopStep::Off => 0,
-                StopStep::Term => 1,
-                StopStep::Kill => 2,
-            };
-            r.deadline = st.deadline;
-            r.stop_timed_out = st.timed_out;
-            7
-        }
-        Phase::Stopped => 8,
-    };
-    r
+            2 => match some(pid) {
+                Some(pid) => Phase::Running { pid },
+                None => return Some(None),
+            },
+            3 => Phase::Done,
+            4 => Phase::Failed,
+            5 => Phase::NeedFailed,
+            6 => Phase::Backoff { until },
+            7 => Phase::Stopping(Stop {
+                main: some(pid),
+                off: some(off),
+                step: match step {
+                    0 => StopStep::Off,
+                    1 => StopStep::Term,
+                    _ => StopStep::Kill,
+                },
+                deadline,
+                timed_out,
+            }),
+            8 => Phase::Stopped,
+            _ => return Some(None),
+        };
+        Some(Some(Svc {
+            phase,
+            reason,
+            since,
+            spawned_at,
+            restarts,
+            quick_deaths,
+            started_once,
+            stop_requested,
+            park_for,
+        }))
+    }
 }
 
 impl Engine {
-    /// The nodes and the runtime state of every service, in index order.
-    pub fn export(&self) -> (Vec<Node>, Vec<SvcRecord>) {
-        (
-            self.nodes.clone(),
-            self.svcs.iter().map(record_of).collect(),
-        )
+    /// Write a NODE section per service, then a SERVICE section per
+    /// service, in index order.
+    pub fn save(&self, out: &mut Sections) {
+        for n in &self.nodes {
+            out.put(TAG_NODE, |o| n.save(o));
+        }
+        for s in &self.svcs {
+            out.put(TAG_SERVICE, |o| s.save(o));
+        }
     }
 
-    /// Rebuild an engine from exported state. Records that cannot be used
-    /// leave their service `stopped`; each such case is returned as a line
-    /// for the console. Missing records (fewer than nodes) count as lost.
-    pub fn restore(nodes: Vec<Node>, records: &[SvcRecord]) -> (Engine, Vec<String>) {
+    /// Write the TIMELINE section.
+    pub fn save_timeline(&self, out: &mut Sections) {
+        out.put(TAG_TIMELINE, |o| self.timeline.save(o));
+    }
+
+    /// Rebuild the engine from its sections. A damaged NODE section becomes
+    /// [`Node::lost`]; a SERVICE section that is damaged, unusable or
+    /// missing (fewer than nodes) leaves its service `stopped`. Each such
+    /// case is a line in the returned losses. `probe` parses a node's
+    /// `ready-probe` line (the service directory's parser, which the engine
+    /// does not reach).
+    pub fn load(from: &Sections, probe: impl Fn(&str) -> Option<Probe>) -> (Engine, Lost) {
+        let mut lost = Lost::new();
+        let nodes = from
+            .read_all(TAG_NODE, &mut lost, |p| Node::load(p, &probe))
+            .into_iter()
+            .map(|n| n.unwrap_or_else(Node::lost))
+            .collect();
+        let mut svcs = from.read_all(TAG_SERVICE, &mut lost, Svc::load);
+        let timeline = from.read_last(TAG_TIMELINE, &mut lost, Timeline::load);
         let mut e = Engine::new(nodes);
-        let mut lost = Vec::new();
         for i in 0..e.svcs.len() {
-            let name = e.nodes.get(i).map(|n| n.name.clone()).unwrap_or_default();
-            let Some(r) = records.get(i) else {
+            let Some(svc) = svcs.get_mut(i).and_then(Option::take).flatten() else {
+                let name = e.nodes.get(i).map(|n| n.name.as_str()).unwrap_or_default();
                 lost.push(format!("{name}: state lost in the update; now stopped"));
                 continue;
             };
-            let Some(phase) = phase_of(r) else {
-                lost.push(format!("{name}: state lost in the update; now stopped"));
-                continue;
-            };
-            if let Some(pid) = phase.main_pid() {
+            if let Some(pid) = svc.phase.main_pid() {
                 e.pids.insert(pid, (i, Role::On));
             }
-            if let Phase::Stopping(Stop { off: Some(off), .. }) = phase {
+            if let Phase::Stopping(Stop { off: Some(off), .. }) = svc.phase {
                 e.pids.insert(off, (i, Role::Off));
             }
             if let Some(s) = e.svcs.get_mut(i) {
                 *s = Svc {
-                    phase,
-                    reason: r.reason.clone(),
-                    since: r.since,
-                    spawned_at: r.spawned_at,
-                    restarts: r.restarts,
-                    quick_deaths: r.quick_deaths,
-                    started_once: r.started_once,
-                    stop_requested: r.stop_requested,
-                    park_for: r.park_for.filter(|&c| c < records.len()),
+                    park_for: svc.park_for.filter(|&c| c < svcs.len()),
+                    ..svc
                 };
             }
         }
-        if records.len() > e.svcs.len() {
+        if svcs.len() > e.svcs.len() {
             lost.push(format!(
                 "{} service records without a service; ignored",
-                records.len() - e.svcs.len()
+                svcs.len() - e.svcs.len()
             ));
+        }
+        if let Some(t) = &timeline {
+            e.restore_times(t);
         }
         // Re-evaluate everything once: a waiting service may be startable.
         e.queue.extend(0..e.svcs.len());

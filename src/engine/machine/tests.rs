@@ -508,5 +508,16 @@ mod ready;
 // Stop order (wants) and parked groupings.
 mod stop;
 
-// Stopping everything, and export and restore.
+// Stopping everything, and saving and loading across a hot update.
 mod shutdown;
+
+/// `e` saved to its NODE and SERVICE sections and loaded back, as a hot
+/// update does.
+pub(super) fn reload(e: &Engine) -> (Engine, Vec<String>) {
+    let mut s = crate::proto::wire::Sections::default();
+    e.save(&mut s);
+    Engine::load(&s, |l| crate::config::probe::parse_line(l).ok())
+}
+
+// The engine's own snapshot sections.
+mod saved;

@@ -72,7 +72,7 @@ impl Engine {
         &self.timeline
     }
 
-    /// Take over the times of a previous image (after [`Engine::restore`]).
+    /// Take over the times of a previous image (by [`Engine::load`]).
     /// Records beyond the services are ignored; services without one keep
     /// empty times.
     pub fn restore_times(&mut self, t: &Timeline) {

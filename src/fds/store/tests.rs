@@ -244,3 +244,67 @@ fn capacity_file_that_is_no_small_regular_file_is_refused_without_blocking() {
         .reason
         .contains("larger than 65536 bytes"));
 }
+
+/// Proves the table crosses a hot update by itself: what it saves loads
+/// back into the same table (the same sections again), each descriptor
+/// adopted by number; and adoption refuses a descriptor that is closed,
+/// stdio, already taken, or claimed twice, and a service that was not
+/// restored, each with a line in the losses.
+#[test]
+fn the_table_loads_back_what_it_saved_and_refuses_what_it_must() {
+    use crate::proto::wire::{Lost, Out, Sections};
+    let is_open = |fd| nix::fcntl::fcntl(unsafe_borrow(fd), nix::fcntl::FcntlArg::F_GETFD).is_ok();
+    let mut t = FdTable::default();
+    t.set_listeners(1, vec![spec("a", 1), spec("b", 2)], |_| {
+        Ok::<_, String>(null())
+    })
+    .unwrap();
+    t.store(1, "conn", null().into(), 4, same_file).unwrap();
+    let mut saved = Sections::default();
+    t.save(&mut saved);
+    // Ownership moves to the loaded table (as across an exec).
+    std::mem::forget(t);
+    let mut lost = Lost::new();
+    let back = FdTable::load(&saved, 2, is_open, &[], &mut lost);
+    assert!(lost.is_empty(), "{lost:?}");
+    let mut again = Sections::default();
+    back.save(&mut again);
+    assert_eq!(again, saved);
+    assert_eq!(names(&back, 1), ["a", "b", "conn"]);
+    // Not restored: nothing adopted.
+    let none = FdTable::load(&saved, 1, is_open, &[], &mut lost);
+    assert!(none.raw_fds().is_empty());
+    assert_eq!(lost, ["descriptors held for service #1 (not restored)"]);
+    // A section of stored descriptors, written by hand.
+    let stored = |out: &mut Sections, svc: u32, fds: &[RawFd]| {
+        out.put(TAG_HELD, |o| {
+            o.u32(svc);
+            o.len(0);
+            o.len(fds.len());
+            for &fd in fds {
+                let mut r = Out::default();
+                r.i32(fd);
+                r.str("x");
+                o.bytes(&r.0);
+            }
+        });
+    };
+    // Taken already, claimed twice: refused.
+    let (a, b) = (back.passed(1)[0].0, back.passed(1)[1].0);
+    let mut twice = Sections::default();
+    back.save(&mut twice);
+    stored(&mut twice, 0, &[b]);
+    let mut lost = Lost::new();
+    // It holds the same numbers as `back`: never dropped.
+    let other = std::mem::ManuallyDrop::new(FdTable::load(&twice, 2, is_open, &[a], &mut lost));
+    assert_eq!(names(&other, 1), ["b", "conn"]);
+    assert!(other.passed(0).is_empty());
+    assert_eq!(lost.len(), 2, "{lost:?}");
+    // Stdio and a closed number: refused.
+    let mut bogus = Sections::default();
+    stored(&mut bogus, 1, &[2, 999]);
+    let mut lost = Lost::new();
+    let refused = FdTable::load(&bogus, 2, is_open, &[], &mut lost);
+    assert!(refused.raw_fds().is_empty());
+    assert_eq!(lost.len(), 2, "{lost:?}");
+}

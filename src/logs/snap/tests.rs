@@ -2,87 +2,149 @@
 //! exactly, older writers' records, damage, the budget, adopting.
 
 use super::*;
+use crate::proto::wire::damaged;
 use crate::sys::console::Console;
 
-fn record() -> LogRecord {
-    LogRecord {
-        svc: Some(3),
-        name: "web".into(),
-        read_fd: 10,
-        write_fd: 11,
-        capacity: 65536,
-        next_seq: 9,
-        dropped: 5,
-        lines: vec![
-            LogLine {
-                seq: 7,
-                mono_ms: 1,
-                wall_ms: 2,
-                text: "seven".into(),
-            },
-            LogLine {
-                seq: 8,
-                mono_ms: 3,
-                wall_ms: 4,
-                text: "é\\n".into(),
-            },
-        ],
-        partial: b"half".to_vec(),
-        partial_since: Some(77),
-        mirror: true,
-        file: Some(FileRecord {
-            path: "/var/log/web".into(),
-            rotate_bytes: 1 << 20,
-            keep: 3,
-            read_fd: 12,
-            write_fd: 13,
-            next: 8,
-            out: b"pending\n".to_vec(),
-            missed: 1,
-            pid: 42,
-            failures: 2,
-            restart_at: None,
-            started_at: 9,
-        }),
-        procs: vec![40, 41],
-        kmsg_dropped: 2,
-        kmsg_held: 4,
-        kmsg_begin: Some(7),
-        kmsg_sent: 3,
-        kmsg_fd: 9,
+/// Service `svc`'s LOG section ("web"): its pipe `fds[0..2]`, a ring with
+/// two lines, a partial line, mirroring, a file output on `fds[2..4]` if
+/// `file`, the processes `procs`, and cinit's own kernel log state (which
+/// a service's section carries but does not use).
+fn web(o: &mut Out, svc: u32, fds: [i32; 4], file: bool, procs: &[i32]) {
+    o.bool(true);
+    o.u32(svc);
+    o.str("web");
+    o.i32(fds[0]);
+    o.i32(fds[1]);
+    for v in [65536, 9, 5] {
+        o.u64(v); // capacity, next number, dropped
     }
+    o.len(2);
+    for (seq, mono, wall, text) in [(7, 1, 2, "seven"), (8, 3, 4, "é\\n")] {
+        o.u64(seq);
+        o.u64(mono);
+        o.u64(wall);
+        o.str(text);
+    }
+    o.bytes(b"half");
+    o.opt_u64(Some(77));
+    o.bool(true);
+    o.bool(file);
+    if file {
+        o.path("/var/log/web".as_ref());
+        o.u64(1 << 20);
+        o.u32(3);
+        o.i32(fds[2]);
+        o.i32(fds[3]);
+        o.u64(8);
+        o.bytes(b"pending\n");
+        o.u64(1); // missed
+        o.i32(42); // writer
+        o.u32(2); // failures
+        o.opt_u64(None);
+        o.u64(9);
+    }
+    o.len(procs.len());
+    for &p in procs {
+        o.i32(p);
+    }
+    own_kmsg(o, (2, 4, Some(7), 3, 9));
+}
+
+/// cinit's own kernel log state: refused, held, window start and count,
+/// descriptor.
+fn own_kmsg(o: &mut Out, (refused, held, begin, sent, fd): (u64, u64, Option<u64>, u32, i32)) {
+    o.u64(refused);
+    o.u64(held);
+    o.opt_u64(begin);
+    o.u32(sent);
+    o.i32(fd);
+}
+
+/// cinit's own LOG section: a ring of 4096 bytes holding `lines`, and the
+/// kernel log state `kmsg`.
+fn own(o: &mut Out, lines: &[&str], kmsg: (u64, u64, Option<u64>, u32, i32)) {
+    o.bool(false);
+    o.u32(0);
+    o.str("");
+    o.i32(-1);
+    o.i32(-1);
+    o.u64(4096);
+    o.u64(lines.len() as u64 + 1);
+    o.u64(0);
+    o.len(lines.len());
+    for (k, text) in lines.iter().enumerate() {
+        o.u64(k as u64 + 1);
+        o.u64(0);
+        o.u64(0);
+        o.str(text);
+    }
+    o.bytes(b"");
+    o.opt_u64(None);
+    o.bool(false);
+    o.bool(false);
+    o.len(0);
+    own_kmsg(o, kmsg);
+}
+
+fn one(write: impl FnOnce(&mut Out)) -> Sections {
+    let mut s = Sections::default();
+    s.put(TAG_LOG, write);
+    s
 }
 
 /// The bytes of the fields an older writer (before the kernel log's
 /// rate limit was kept) wrote: everything up to `kmsg dropped`.
 const NEW_FIELDS: usize = 8 + 9 + 4 + 4;
 
+/// Proves a service's log reads back into the live log exactly (it saves
+/// the same section again, but for the kernel log fields only cinit's own
+/// uses), its pipe and file descriptors adopted; that a section cut
+/// anywhere before the fields added later is refused as damaged with
+/// nothing adopted (every descriptor may be "open" here, so an early
+/// adoption would close one the live log owns); and that cinit's own
+/// section from an older writer takes the defaults for those fields.
 #[test]
-fn records_read_back_exactly_and_damage_is_refused() {
-    let r = record();
-    let mut o = Out::default();
-    r.save(&mut o);
-    let bytes = o.0.clone();
-    assert_eq!(LogRecord::load(&mut In(&bytes)), Some(r.clone()));
+fn a_log_reads_back_exactly_and_damage_is_refused() {
+    use std::os::fd::IntoRawFd;
+    let (r1, w1) = nix::unistd::pipe().unwrap();
+    let (r2, w2) = nix::unistd::pipe().unwrap();
+    let fds = [r1, w1, r2, w2].map(IntoRawFd::into_raw_fd);
+    let saved = one(|o| web(o, 3, fds, true, &[40]));
+    let mut logs = Logs::new();
+    let mut lost = Lost::new();
+    logs.load(&saved, 5, crate::update::is_open, &mut lost);
+    assert!(lost.is_empty(), "{lost:?}");
+    let mut again = Sections::default();
+    logs.save(&mut again);
+    let again: Vec<&[u8]> = again.all(TAG_LOG).map(|p| p.0).collect();
+    let bytes = saved.all(TAG_LOG).next().unwrap().0;
+    let kmsg = 8 + NEW_FIELDS;
+    assert_eq!(again.len(), 2, "cinit's own and the service's");
+    assert_eq!(
+        again[1][..again[1].len() - kmsg],
+        bytes[..bytes.len() - kmsg]
+    );
     let old = bytes.len() - NEW_FIELDS;
     for cut in 0..old {
-        assert_eq!(
-            LogRecord::load(&mut In(&bytes[..cut])),
-            None,
-            "cut at {cut}"
-        );
+        let mut fresh = Logs::new();
+        let mut lost = Lost::new();
+        fresh.load(&one(|o| o.put(&bytes[..cut])), 5, |_| true, &mut lost);
+        assert_eq!(lost, [damaged(TAG_LOG)], "cut at {cut}");
+        assert!(fresh.get(3).is_none());
     }
-    // An older writer's record: the new fields take their defaults.
-    let older = LogRecord::load(&mut In(&bytes[..old])).unwrap();
+    // An older writer's own section: the new fields take their defaults.
+    let mut o = Out::default();
+    own(&mut o, &[], (2, 4, Some(7), 3, 9));
+    let older = &o.0[..o.0.len() - NEW_FIELDS];
+    let mut logs = fresh();
+    let mine = logs.kmsg.as_ref().unwrap().raw_fd();
+    logs.load(&one(|o| o.put(older)), 0, |_| true, &mut lost);
+    assert!(lost.is_empty(), "{lost:?}");
+    let k = logs.kmsg.as_ref().unwrap();
+    assert_eq!((k.refused, k.limiter.held), (2, 0));
     assert_eq!(
-        older,
-        LogRecord {
-            kmsg_held: 0,
-            kmsg_begin: None,
-            kmsg_sent: 0,
-            kmsg_fd: -1,
-            ..r
-        }
+        (k.limiter.begin, k.limiter.sent, k.raw_fd()),
+        (None, 0, mine)
     );
 }
 
@@ -98,7 +160,11 @@ fn an_absurd_line_count_is_refused_before_anything_is_read() {
     o.u64(1);
     o.u64(0);
     o.u32(u32::MAX);
-    assert_eq!(LogRecord::load(&mut In(&o.0)), None);
+    let mut logs = Logs::new();
+    let mut lost = Lost::new();
+    logs.load(&one(|p| p.put(&o.0)), 5, |_| false, &mut lost);
+    assert_eq!(lost, [damaged(TAG_LOG)]);
+    assert!(logs.get(0).is_none());
 }
 
 #[test]
@@ -124,30 +190,14 @@ fn the_snapshot_budget_keeps_the_newest_lines() {
 fn adopting_rebuilds_rings_and_drops_what_did_not_survive() {
     let mut logs = Logs::new();
     logs.own_line(5, "new image says hello", &mut Console::new(None));
-    let mut own = LogRecord {
-        capacity: 4096,
-        next_seq: 3,
-        ..LogRecord::default()
-    };
-    own.lines = vec![
-        LogLine {
-            seq: 1,
-            text: "old 1".into(),
-            ..LogLine::default()
-        },
-        LogLine {
-            seq: 2,
-            text: "old 2".into(),
-            ..LogLine::default()
-        },
-    ];
-    let mut svc = record();
-    svc.file = None;
-    let far = LogRecord {
-        svc: Some(99),
-        ..record()
-    };
-    let lost = logs.adopt(vec![own, svc, far], 5, |_| false);
+    let mut sections = Sections::default();
+    sections.put(TAG_LOG, |o| {
+        own(o, &["old 1", "old 2"], (0, 0, None, 0, -1))
+    });
+    sections.put(TAG_LOG, |o| web(o, 3, [10, 11, 12, 13], false, &[40, 41]));
+    sections.put(TAG_LOG, |o| web(o, 99, [10, 11, 12, 13], true, &[]));
+    let mut lost = Lost::new();
+    logs.load(&sections, 5, |_| false, &mut lost);
     let texts: Vec<&str> = logs.own.lines().map(|l| l.text.as_str()).collect();
     assert_eq!(texts, ["old 1", "old 2", "new image says hello"]);
     assert_eq!(lost.len(), 2, "{lost:?}");
@@ -159,54 +209,49 @@ fn adopting_rebuilds_rings_and_drops_what_did_not_survive() {
     assert_eq!(logs.names[3], "web");
 }
 
-/// cinit's own record carries the kernel log's state: the unnoted counts
+fn fresh() -> Logs {
+    use crate::logs::kmsg::{Mode, View};
+    use crate::logs::kmsglog::KmsgLog;
+    let (_, w) = nix::unistd::pipe().unwrap();
+    let view = View {
+        loglevel: Some(7),
+        mode: Some(Mode::Ratelimit),
+        ..View::default()
+    };
+    let mut logs = Logs::new();
+    logs.kmsg = Some(KmsgLog::for_test(w, view));
+    logs
+}
+
+/// cinit's own section carries the kernel log's state: the unnoted counts
 /// always, and the open /dev/kmsg with its window when the descriptor is
 /// really there (then the new image's own file is closed); without it, the
 /// new file starts a new window.
 #[test]
 fn adopting_keeps_the_kernel_logs_file_and_window() {
-    use crate::logs::kmsg::{Mode, View};
-    use crate::logs::kmsglog::KmsgLog;
     use std::os::fd::IntoRawFd;
-    let fresh = || {
-        let (_, w) = nix::unistd::pipe().unwrap();
-        let view = View {
-            loglevel: Some(7),
-            mode: Some(Mode::Ratelimit),
-            ..View::default()
-        };
-        let mut logs = Logs::new();
-        logs.kmsg = Some(KmsgLog::for_test(w, view));
-        logs
-    };
     let (_r, old) = nix::unistd::pipe().unwrap();
     let old_fd = old.into_raw_fd();
-    let own = LogRecord {
-        capacity: 4096,
-        kmsg_dropped: 1,
-        kmsg_held: 4,
-        kmsg_begin: Some(7),
-        kmsg_sent: 10,
-        kmsg_fd: old_fd,
-        ..LogRecord::default()
-    };
+    let kmsg = (1, 4, Some(7), 10, old_fd);
     let mut logs = fresh();
-    let lost = logs.adopt(vec![own.clone()], 0, |fd| fd == old_fd);
+    let mut lost = Lost::new();
+    logs.load(&one(|o| own(o, &[], kmsg)), 0, |fd| fd == old_fd, &mut lost);
     assert!(lost.is_empty(), "{lost:?}");
     let k = logs.kmsg.as_ref().unwrap();
     assert_eq!(k.raw_fd(), Some(old_fd));
     assert_eq!((k.refused, k.limiter.held), (1, 4));
     assert_eq!((k.limiter.begin, k.limiter.sent), (Some(7), 10));
-    let exported = logs.export().remove(0);
-    assert_eq!(
-        (exported.kmsg_fd, exported.kmsg_sent, exported.kmsg_held),
-        (old_fd, 10, 4)
-    );
+    let mut saved = Sections::default();
+    logs.save(&mut saved);
+    let first = saved.all(TAG_LOG).next().unwrap().0;
+    let mut tail = In(&first[first.len() - NEW_FIELDS..]);
+    let (held, _, sent, fd) = (tail.u64(), tail.opt_u64(), tail.u32(), tail.i32());
+    assert_eq!((fd, sent, held), (Some(old_fd), Some(10), Some(4)));
 
     // The descriptor did not survive: the new file, a new window.
     let mut logs = fresh();
     let mine = logs.kmsg.as_ref().unwrap().raw_fd();
-    logs.adopt(vec![own], 0, |_| false);
+    logs.load(&one(|o| own(o, &[], kmsg)), 0, |_| false, &mut lost);
     let k = logs.kmsg.as_ref().unwrap();
     assert_eq!(k.raw_fd(), mine);
     assert_eq!(

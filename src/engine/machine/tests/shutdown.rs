@@ -1,7 +1,9 @@
-//! Unit tests of stopping everything (halt, reboot) and of the hot-update
-//! export and restore, against the recording fake host of `engine/machine/tests.rs`.
+//! Unit tests of stopping everything (halt, reboot) and of saving and
+//! loading across a hot update, against the recording fake host of
+//! `engine/machine/tests.rs`.
 
 use super::*;
+use crate::engine::{TAG_NODE, TAG_SERVICE};
 
 #[test]
 fn stop_all_cancels_pending_starts_and_stops_needers_first() {
@@ -114,8 +116,7 @@ fn export_and_restore_keep_states_pids_counters_and_timers() {
     let before: Vec<_> = (0..4).map(|i| format!("{:?}", e.status(i))).collect();
     let deadline = e.next_deadline();
 
-    let (nodes, records) = e.export();
-    let (mut r, lost) = Engine::restore(nodes, &records);
+    let (mut r, lost) = reload(&e);
     assert!(lost.is_empty(), "{lost:?}");
     let after: Vec<_> = (0..4).map(|i| format!("{:?}", r.status(i))).collect();
     assert_eq!(before, after);
@@ -131,10 +132,23 @@ fn export_and_restore_keep_states_pids_counters_and_timers() {
     exit(&mut r, &mut h, 40, off, 0);
     assert!(h.signals.contains(&(main, Signal::SIGTERM)));
     // A lost record leaves that service stopped and says so.
-    let (nodes, mut records) = e.export();
-    records[0] = SvcRecord::lost();
-    records.pop();
-    let (r, lost) = Engine::restore(nodes, &records);
+    // (A phase this reader does not know, and a record missing at the end.)
+    let mut saved = crate::proto::wire::Sections::default();
+    e.save(&mut saved);
+    let mut damaged = crate::proto::wire::Sections::default();
+    for n in saved.all(TAG_NODE) {
+        damaged.put(TAG_NODE, |o| o.put(n.0));
+    }
+    let svcs: Vec<_> = saved.all(TAG_SERVICE).collect();
+    for (i, p) in svcs.iter().take(svcs.len() - 1).enumerate() {
+        damaged.put(TAG_SERVICE, |o| {
+            o.put(p.0);
+            if i == 0 {
+                o.0[0] = 255;
+            }
+        });
+    }
+    let (r, lost) = Engine::load(&damaged, |_| None);
     assert_eq!(r.state(0), Some(State::Stopped));
     assert_eq!(lost.len(), 2, "{lost:?}");
 }

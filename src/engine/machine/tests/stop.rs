@@ -234,9 +234,8 @@ fn a_parked_grouping_survives_a_hot_update() {
     e.start(&mut h, 0, 1);
     e.stop_with_dependents(&mut h, 1, &[0]);
     exit_on(&mut e, &mut h, 2, 0, 0);
-    let (nodes, records) = e.export();
-    assert!(nodes[1].grouping);
-    let (mut e, lost) = Engine::restore(nodes, &records);
+    assert!(e.nodes[1].grouping);
+    let (mut e, lost) = reload(&e);
     assert!(lost.is_empty());
     e.tick(&mut h, 3);
     assert_eq!(e.state(1), Some(State::Waiting));

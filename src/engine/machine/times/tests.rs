@@ -221,10 +221,9 @@ fn times_survive_export_and_restore() {
     e.set_started_at(3);
     e.start(&mut h, 10, 0);
     exit(&mut e, &mut h, 40, 1, 0);
-    let (nodes, records) = e.export();
     let Timeline { started, times } = e.timeline().clone();
     assert_eq!(started, Some(3));
-    let (mut back, lost) = Engine::restore(nodes.clone(), &records);
+    let (mut back, lost) = crate::engine::machine::tests::reload(&e);
     assert!(lost.is_empty());
     back.restore_times(&Timeline {
         started,
@@ -236,7 +235,7 @@ fn times_survive_export_and_restore() {
     }
     // Fewer records than services: the rest stay empty; extra ones are
     // ignored; an absent start time keeps the one set.
-    let (mut short, _) = Engine::restore(nodes, &records);
+    let (mut short, _) = crate::engine::machine::tests::reload(&e);
     short.set_started_at(9);
     short.restore_times(&Timeline {
         started: None,
