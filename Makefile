@@ -66,8 +66,13 @@ COMPDIR  = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 
 all: build static-check
 
+# cinit with the release profile (panic = "unwind": PID 1's catch_unwind
+# nets), cinit-ctl with release-ctl (panic = "abort": a client may die),
+# copied beside cinit so that every user of $(BIN) finds both.
 build:
-	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --locked --target $(TARGET)
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --locked --target $(TARGET) --bin cinit
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --profile release-ctl --locked --target $(TARGET) --bin cinit-ctl
+	cp --remove-destination target/$(TARGET)/release-ctl/cinit-ctl $(BIN)/cinit-ctl
 
 # Fails unless file(1) calls every binary statically linked.
 static-check: build
