@@ -29,9 +29,15 @@ impl fmt::Display for Px {
 }
 
 /// `v` × 10 rounded to an integer, a tie to even, for a finite `v` ≥ 0.
-/// Exact below 2^64 (a chart's coordinates are below 2^20); beyond, it
-/// saturates.
-fn tenths(v: f64) -> u128 {
+/// Exact below 1.8 × 10^18 (a chart's coordinates are below 2^20);
+/// beyond, it saturates. (A `u64`, as `u128`'s `Display` would cost more
+/// code than it saves.)
+fn tenths(v: f64) -> u64 {
+    u64::try_from(tenths_wide(v)).unwrap_or(u64::MAX)
+}
+
+/// [`tenths`] in 128 bits.
+fn tenths_wide(v: f64) -> u128 {
     let bits = v.to_bits();
     let biased = ((bits >> 52) & 0x7ff) as i32;
     let fraction = bits & ((1 << 52) - 1);
