@@ -2,7 +2,8 @@
 #
 #   make          static release binaries in $(BIN)
 #   make test     everything: format, lints, unit tests, namespace tests,
-#                 a check that the binaries are static, `cinit-ctl check` of
+#                 a check that the binaries are static and within their
+#                 size budget (size-budget), `cinit-ctl check` of
 #                 the sample system in services/, man pages, `make install`,
 #                 the QEMU boot suite and the Debian server (test-distro)
 #   make install  binaries, man pages, bash completion (PREFIX, DESTDIR)
@@ -42,7 +43,7 @@ STATIC_RUSTFLAGS := -C target-feature=+crt-static -C relocation-model=static
 BINARIES := $(BIN)/cinit $(BIN)/cinit-ctl
 
 .PHONY: all build static-check check-services man-check install install-aliases install-check \
-        test test-unit test-ns lint sizes clean vm-deps browser-deps kernel alt initramfs run test-vm \
+        test test-unit test-ns lint sizes size-check clean vm-deps browser-deps kernel alt initramfs run test-vm \
         bench bench-deps bench-build fuzz fuzz-deps fuzz-build \
         distro-deps distro-image check-distro test-distro prev
 
@@ -66,8 +67,13 @@ COMPDIR  = $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 
 all: build static-check
 
+# cinit with the release profile (panic = "unwind": PID 1's catch_unwind
+# nets), cinit-ctl with release-ctl (panic = "abort": a client may die),
+# copied beside cinit so that every user of $(BIN) finds both.
 build:
-	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --locked --target $(TARGET)
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --release --locked --target $(TARGET) --bin cinit
+	RUSTFLAGS="$(STATIC_RUSTFLAGS)" $(CARGO) build --profile release-ctl --locked --target $(TARGET) --bin cinit-ctl
+	cp --remove-destination target/$(TARGET)/release-ctl/cinit-ctl $(BIN)/cinit-ctl
 
 # Fails unless file(1) calls every binary statically linked.
 static-check: build
@@ -78,6 +84,19 @@ static-check: build
 
 sizes: build
 	@stat -c '%s bytes  %n' $(BINARIES)
+
+# The size budget (size-budget): each release binary within its bytes, or
+# `make test` fails. The limits are for the musl build; the glibc fallback
+# is larger and not checked.
+size-check: build
+	@if [ "$(TARGET)" != "$(MUSL)" ]; then echo "size budget: for $(MUSL), not checked on $(TARGET)"; exit 0; fi; \
+	fail=0; while read -r name limit rest; do \
+	  case "$$name" in ''|'#'*) continue;; esac; \
+	  size=$$(stat -c %s "$(BIN)/$$name") || exit 1; \
+	  if [ "$$size" -gt "$$limit" ]; then \
+	    echo "size budget: $$name is $$size bytes, over its budget of $$limit (size-budget)" >&2; fail=1; \
+	  else echo "size budget: $$name $$size of $$limit bytes"; fi; \
+	done < size-budget; exit $$fail
 
 lint:
 	$(CARGO) fmt --check
@@ -135,7 +154,7 @@ install-check: build
 # The descriptor-limit boots (tests/adv_trust_limits.rs) run the static
 # release binary: its libc's posix_spawn is the one that must find spares.
 # The compatibility test (tests/ns_compat.rs) boots the previous release.
-test: lint static-check check-services man-check install-check fuzz-build browser-deps prev
+test: lint static-check size-check check-services man-check install-check fuzz-build browser-deps prev
 	CINIT_G8_BIN=$(abspath $(BIN)/cinit) CINIT_PREV_BIN=$(abspath $(PREV_BIN)/cinit) \
 	  $(CARGO) test --locked -- --test-threads=4
 	$(MAKE) test-vm

@@ -73,7 +73,7 @@ const QUICK: Option<Duration> = Some(Duration::from_secs(10));
 /// Exit status of `wait --timeout` when the time ran out.
 const TIMED_OUT: u8 = 5;
 /// Longest `wait --timeout` (a year): beyond, it is as good as none.
-const MAX_TIMEOUT_S: f64 = 365.0 * 86_400.0;
+const MAX_TIMEOUT_S: u64 = 365 * 86_400;
 
 #[derive(Debug)]
 enum Command {
@@ -95,12 +95,8 @@ enum Command {
 
 /// A `--timeout` value: seconds, decimals allowed, more than 0.
 fn parse_timeout(v: &str) -> Result<Duration, String> {
-    match v.parse::<f64>() {
-        Ok(s) if s.is_finite() && s > 0.0 && s <= MAX_TIMEOUT_S => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!(
-            "--timeout {v:?}: give seconds, more than 0 (e.g. 2.5)"
-        )),
-    }
+    cinit::ctl::seconds::parse(v, MAX_TIMEOUT_S)
+        .ok_or_else(|| format!("--timeout {v:?}: give seconds, more than 0 (e.g. 2.5)"))
 }
 
 struct Cli {
@@ -316,7 +312,7 @@ fn wait(socket: &Path, names: &[String], timeout: Option<Duration>) -> ExitCode 
         Err(ClientError::TimedOut(_)) => {
             // The connection is closed, so cinit forgets the wait; ask
             // once more where the services stand.
-            let waited = timeout.map(|t| t.as_secs_f64()).unwrap_or_default();
+            let waited = cinit::ctl::seconds::show(timeout.unwrap_or_default());
             let status = Request::Status {
                 names: names.to_vec(),
             };

@@ -26,6 +26,7 @@ use crate::control::timeline::{analyze, held_up_by, took, Analysis};
 use crate::proto::{Timeline, TimelineEntry};
 use crate::sys::clock::seconds;
 use crate::sys::console::one_line;
+use px::Px;
 
 /// The colours of one state: `solid` for its bar, `light` for its up band.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,11 +360,11 @@ fn axis(out: &mut String, f: &Frame, rows: usize) {
     let step = tick_step(f.end);
     let mut at = 0;
     while at <= f.end {
-        let x = f.x(at);
+        let x = Px(f.x(at));
         let _ = writeln!(
             out,
-            "<line x1=\"{x:.1}\" y1=\"{}\" x2=\"{x:.1}\" y2=\"{bottom}\" stroke=\"#dee2e6\"/>\
-             <text x=\"{x:.1}\" y=\"{}\" text-anchor=\"middle\" class=\"tick\">{}</text>",
+            "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{bottom}\" stroke=\"#dee2e6\"/>\
+             <text x=\"{x}\" y=\"{}\" text-anchor=\"middle\" class=\"tick\">{}</text>",
             f.top - 6,
             f.top - 10,
             tick_label(at, step)
@@ -380,11 +381,11 @@ fn axis(out: &mut String, f: &Frame, rows: usize) {
         bottom + 20
     );
     if f.now <= f.end {
-        let x = f.x(f.now);
+        let x = Px(f.x(f.now));
         let _ = writeln!(
             out,
-            "<line x1=\"{x:.1}\" y1=\"{}\" x2=\"{x:.1}\" y2=\"{bottom}\" stroke=\"#495057\" \
-             stroke-dasharray=\"2 3\"/><text x=\"{x:.1}\" y=\"{}\" class=\"tick\" \
+            "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{bottom}\" stroke=\"#495057\" \
+             stroke-dasharray=\"2 3\"/><text x=\"{x}\" y=\"{}\" class=\"tick\" \
              text-anchor=\"middle\">now</text>",
             f.top - 4,
             bottom + 14
@@ -422,10 +423,10 @@ fn bar(out: &mut String, f: &Frame, a: &Analysis, row: usize, e: &TimelineEntry,
         if until > r {
             let _ = writeln!(
                 out,
-                "<line x1=\"{:.1}\" y1=\"{mid}\" x2=\"{:.1}\" y2=\"{mid}\" stroke=\"{WAIT_COLOUR}\" \
+                "<line x1=\"{}\" y1=\"{mid}\" x2=\"{}\" y2=\"{mid}\" stroke=\"{WAIT_COLOUR}\" \
                  stroke-width=\"4\"/>",
-                f.x(r),
-                f.x(until)
+                Px(f.x(r)),
+                Px(f.x(until))
             );
         }
     }
@@ -436,9 +437,10 @@ fn bar(out: &mut String, f: &Frame, a: &Analysis, row: usize, e: &TimelineEntry,
         if x2 > x1 {
             let _ = writeln!(
                 out,
-                "<rect x=\"{x1:.1}\" y=\"{bar_y}\" width=\"{:.1}\" height=\"{BAR_H}\" \
+                "<rect x=\"{}\" y=\"{bar_y}\" width=\"{}\" height=\"{BAR_H}\" \
                  fill=\"{}\"/>",
-                x2 - x1,
+                Px(x1),
+                Px(x2 - x1),
                 c.light
             );
         }
@@ -456,8 +458,10 @@ fn bar(out: &mut String, f: &Frame, a: &Analysis, row: usize, e: &TimelineEntry,
         let w = (f.x(r) - x1).max(3.0);
         let _ = writeln!(
             out,
-            "<rect x=\"{x1:.1}\" y=\"{bar_y}\" width=\"{w:.1}\" height=\"{BAR_H}\" rx=\"2\" \
+            "<rect x=\"{}\" y=\"{bar_y}\" width=\"{}\" height=\"{BAR_H}\" rx=\"2\" \
              fill=\"{}\"/>",
+            Px(x1),
+            Px(w),
             c.solid
         );
         label_x = Some(x1 + w);
@@ -467,8 +471,8 @@ fn bar(out: &mut String, f: &Frame, a: &Analysis, row: usize, e: &TimelineEntry,
         let x = f.x(end);
         let _ = writeln!(
             out,
-            "<rect x=\"{:.1}\" y=\"{bar_y}\" width=\"6\" height=\"{BAR_H}\" fill=\"{}\"/>",
-            x - 3.0,
+            "<rect x=\"{}\" y=\"{bar_y}\" width=\"6\" height=\"{BAR_H}\" fill=\"{}\"/>",
+            Px(x - 3.0),
             c.solid
         );
         label_x = Some(x + 3.0);
@@ -477,8 +481,8 @@ fn bar(out: &mut String, f: &Frame, a: &Analysis, row: usize, e: &TimelineEntry,
     if let (Some(x), Some(ms)) = (label_x, took(e).filter(|&ms| ms > 0)) {
         let _ = writeln!(
             out,
-            "<text x=\"{:.1}\" y=\"{}\" class=\"took\">+{}</text>",
-            x + 4.0,
+            "<text x=\"{}\" y=\"{}\" class=\"took\">+{}</text>",
+            Px(x + 4.0),
             mid + 4,
             seconds(ms)
         );
@@ -543,9 +547,11 @@ fn arrows(out: &mut String, f: &Frame, a: &Analysis, list: &[TimelineEntry]) {
             let (x2, y2) = (f.x(to_t), f.row_y(row) + ROW_H / 2);
             let bend = ((x2 - x1).abs() / 2.0).max(12.0);
             let path = format!(
-                "M{x1:.1},{y1} C{:.1},{y1} {:.1},{y2} {x2:.1},{y2}",
-                x1 + bend,
-                x2 - bend
+                "M{},{y1} C{},{y1} {},{y2} {},{y2}",
+                Px(x1),
+                Px(x1 + bend),
+                Px(x2 - bend),
+                Px(x2)
             );
             paths.push((path, !is_need, last == Some(d)));
         }
@@ -574,6 +580,8 @@ fn arrows(out: &mut String, f: &Frame, a: &Analysis, list: &[TimelineEntry]) {
         out.push_str("</g>\n");
     }
 }
+
+mod px;
 
 #[cfg(test)]
 mod tests;

@@ -14,9 +14,9 @@
 //! does), with the fetched descriptor at N and every other descriptor as
 //! cinit-ctl's own; its arguments are passed on verbatim.
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
-use std::os::unix::process::CommandExt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -296,7 +296,7 @@ pub fn run(
                 eprintln!("cinit-ctl: cannot put the descriptor at {fd}: {e}");
                 return ExitCode::from(1);
             }
-            let e = std::process::Command::new(prog).args(args).exec();
+            let e = exec(prog, args);
             eprintln!("cinit-ctl: cannot execute {}: {e}", prog.to_string_lossy());
             ExitCode::from(if e.kind() == std::io::ErrorKind::NotFound {
                 NOT_FOUND
@@ -305,6 +305,43 @@ pub fn run(
             })
         }
     }
+}
+
+/// Execute `prog` with `args` in place of cinit-ctl, as
+/// `std::process::Command::exec` did (without its environment map and
+/// process builder, about 16 KB of cinit-ctl): the program is looked up in
+/// `PATH` (execvp), SIGPIPE goes back to its default (the Rust runtime
+/// ignores it, and an ignored signal is inherited across exec) and no
+/// signal stays blocked. Returns only on failure, with the error.
+fn exec(prog: &OsStr, args: &[OsString]) -> std::io::Error {
+    let argv: Result<Vec<CString>, _> = std::iter::once(prog)
+        .chain(args.iter().map(OsString::as_os_str))
+        .map(|a| CString::new(a.as_bytes()))
+        .collect();
+    let Ok(argv) = argv else {
+        // Words from the command line hold no NUL; as Command said.
+        return std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "nul byte found in provided data",
+        );
+    };
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    // SAFETY: signal, sigemptyset and sigprocmask change only this
+    // process's signal state, which is about to be replaced; execvp gets a
+    // NUL-terminated program name and a null-terminated array of pointers
+    // to NUL-terminated strings, all alive (argv, ptrs) until it returns.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut none = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+        libc::sigemptyset(none.as_mut_ptr());
+        libc::sigprocmask(libc::SIG_SETMASK, none.as_ptr(), std::ptr::null_mut());
+        libc::execvp(
+            ptrs.first().copied().unwrap_or(std::ptr::null()),
+            ptrs.as_ptr(),
+        );
+    }
+    std::io::Error::last_os_error()
 }
 
 /// The end of `put` and `drop`: OK (its message, if any, printed) or

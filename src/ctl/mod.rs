@@ -3,7 +3,8 @@
 //!
 //! `cinit-ctl`, the client: one request over the control socket
 //! ([`client`]), status lines ([`status`]), the log stream ([`log`]), the fd
-//! store commands ([`fdstore`]), the boot chart ([`bootchart`]), the graph
+//! store commands ([`fdstore`]), seconds on the command line
+//! ([`seconds`]), the boot chart ([`bootchart`]), the graph
 //! ([`dot`]) and the offline check of a tree ([`check`]).
 
 pub mod bootchart;
@@ -12,4 +13,5 @@ pub mod client;
 pub mod dot;
 pub mod fdstore;
 pub mod log;
+pub mod seconds;
 pub mod status;
