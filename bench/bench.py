@@ -718,7 +718,9 @@ def main():
     try:
         for part in a.only.split(","):
             b.say(f"{part} …")
+            t = now()
             getattr(b, f"bench_{part}")()
+            b.say(f"{part}: {(now() - t) / 60:.1f} min")
     except Fail as e:
         sys.exit(f"bench: {e}")
     else:
