@@ -285,6 +285,8 @@ test-distro: check-distro
 # repeats each measurement (at least 5 for a report).
 BENCH      := $(abspath target/bench)
 BENCH_RUNS ?= 5
+# Runs of the measurements with 10 000 services (at most BENCH_RUNS).
+BENCH_BIG_RUNS ?= 3
 BENCH_CC   := gcc -static -nostdlib -Os -fno-pie -no-pie -fno-asynchronous-unwind-tables \
               -fno-stack-protector -s
 
@@ -311,13 +313,14 @@ bench-build: build alt
 	gcc -static -O2 -o $(BENCH)/bin/limit bench/limit.c
 
 bench: bench-deps bench-build initramfs
-	python3 bench/bench.py --repo . --work $(BENCH) --runs $(BENCH_RUNS) --target $(TARGET) \
+	python3 bench/bench.py --repo . --work $(BENCH) --runs $(BENCH_RUNS) --big-runs $(BENCH_BIG_RUNS) \
+	  --target $(TARGET) \
 	  --cinit $(BIN)/cinit --ctl $(BIN)/cinit-ctl --alt $(ALT_BIN) \
 	  --ipc $(BIN)/examples/bench-ipc --floor $(BIN)/examples/floor \
 	  --pause $(BENCH)/bin/pause --fifo $(BENCH)/ready --noop $(BENCH)/bin/noop \
 	  --limit $(BENCH)/bin/limit --kernel $(KERNEL) --initrd $(INITRAMFS) \
 	  --analysis bench/analysis.md --out BENCHMARKS.md --csv bench/results.csv \
-	  --command "make bench$(if $(filter-out 5,$(BENCH_RUNS)), BENCH_RUNS=$(BENCH_RUNS))"
+	  --command "make bench$(if $(filter-out 5,$(BENCH_RUNS)), BENCH_RUNS=$(BENCH_RUNS))$(if $(filter-out 3,$(BENCH_BIG_RUNS)), BENCH_BIG_RUNS=$(BENCH_BIG_RUNS))"
 
 # Fuzzing (doc/RELIABILITY.md, "Fuzzing"): cargo-fuzz and libFuzzer on the
 # nightly toolchain; fuzz/ is a crate of its own, outside the main build.

@@ -6,7 +6,9 @@ Every init under test runs as PID 1 of fresh user+PID+mount namespaces
 measurement is repeated (--runs, at least 5) and reported as median and
 min–max. Services run `pause` (bench/pause.c: no libc), which writes one byte
 to a FIFO when it starts, so "N services running" is read from the FIFO, not
-polled from /proc.
+polled from /proc. Services run with cinit's defaults (a log per service),
+and every init starts under the descriptor limit the kernel gives init
+([`KERNEL_NOFILE`]).
 
 The Makefile builds the helpers and passes their paths; see bench/README.md.
 Results go to BENCHMARKS.md (tables, the command, the machine) and a CSV with
@@ -15,22 +17,34 @@ one row per raw measurement.
 
 import argparse
 import csv
-import datetime
 import json
 import os
-import platform
 import re
+import resource
 import select
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import time
 
+from report import report
+
 UNSHARE = ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--kill-child",
            "--mount", "--propagation", "private", "--mount-proc"]
 PEERS = ["s6", "runit"]
+# What the kernel gives init: RLIMIT_NOFILE 1024 soft / 4096 hard. Every
+# system starts under it (prlimit around unshare), so cinit must raise its
+# own soft limit as on a real boot.
+KERNEL_NOFILE = (1024, 4096)
+# Services from which the 10 000-service measurements use --big-runs.
+BIG = 10000
+# runsvdir starts at most this many runsv (its compiled-in MAXSERVICES); it
+# is not asked for more.
+RUNSVDIR_MAX = 1000
+# Descriptors PID 1 holds per service log (the pipe's two ends), and a margin
+# for its own (console, control socket, signalfd, spares).
+LOG_FDS, SPARE_FDS = 2, 64
 
 
 def now():
@@ -121,10 +135,12 @@ class Ready:
 class Namespace:
     """One init as PID 1 of new user+PID+mount namespaces."""
 
-    def __init__(self, argv, env, log):
+    def __init__(self, argv, env, log, nofile):
         self.log = open(log, "wb")
         self.t0 = now()
-        self.proc = subprocess.Popen(UNSHARE + argv, env=env, stdin=subprocess.DEVNULL,
+        # prlimit sets the limit and execs unshare: the same process.
+        limit = ["prlimit", f"--nofile={nofile[0]}:{nofile[1]}"]
+        self.proc = subprocess.Popen(limit + UNSHARE + argv, env=env, stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=subprocess.STDOUT, cwd="/")
         self.pid = 0
         deadline = now() + 10
@@ -145,6 +161,7 @@ class Namespace:
         os.kill(self.pid, sig)
 
     def wait_gone(self, timeout):
+        """Wait until unshare (and so PID 1) has exited; the time it did."""
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -158,7 +175,9 @@ class Namespace:
             except OSError:
                 pass
             try:
-                self.proc.wait(10)
+                # The kernel kills the whole namespace: 20 000 processes
+                # for a peer with 10 000 services take a while.
+                self.proc.wait(60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -176,11 +195,25 @@ def fresh(path):
     os.makedirs(path)
 
 
-def tree_cinit(base, n, pause, dag=False):
-    """CINIT_DIR with svc/init wanting N respawn services of `pause`.
+def tree_cinit(base, n, pause, dag=False, logs=True):
+    """CINIT_DIR with svc/init wanting N respawn services of `pause`, through
+    a plain wants/ directory. Each service has cinit's defaults: no
+    `console`, no `log.*` file, so each has its log (a pipe, a buffer).
     dag: service i also needs (i-1)//2 and (i-1)//3, a DAG 10 levels deep
-    for N=1000 in which most services share needs."""
+    for N=1000 in which most services share needs. logs=False: each service
+    has `console` instead, where the machine cannot give PID 1 the
+    descriptors of N logs (see Bench.logs)."""
     svc = os.path.join(base, "svc")
+    # cinit never writes into its tree: one made by an earlier run with the
+    # same parameters is used again (10 000 services are 40 000 files).
+    made = os.path.join(base, ".made")
+    recipe = f"{n} {pause} {dag} {logs}\n"
+    try:
+        with open(made) as f:
+            if f.read() == recipe:
+                return base
+    except OSError:
+        pass
     fresh(base)
     os.makedirs(os.path.join(svc, "init", "wants"))
     for i in range(n):
@@ -188,11 +221,15 @@ def tree_cinit(base, n, pause, dag=False):
         os.makedirs(d)
         os.symlink(pause, os.path.join(d, "on"))
         open(os.path.join(d, "respawn"), "w").close()
+        if not logs:
+            open(os.path.join(d, "console"), "w").close()
         os.symlink(f"../../{name(i)}", os.path.join(svc, "init", "wants", name(i)))
         if dag and i > 0:
             os.makedirs(os.path.join(d, "needs"))
             for j in {(i - 1) // 2, (i - 1) // 3}:
                 os.symlink(f"../../{name(j)}", os.path.join(d, "needs", name(j)))
+    with open(made, "w") as f:
+        f.write(recipe)
     return base
 
 
@@ -216,7 +253,30 @@ class Bench:
         self.pause = os.path.abspath(a.pause)
         self.ready = Ready(a.fifo)
         self.rows = []   # (benchmark, system, parameter, run, metric, value, unit)
+        try:
+            with open("/proc/sys/fs/nr_open") as f:
+                nr_open = int(f.read())
+        except (OSError, ValueError):
+            nr_open = 1 << 20
+        # Without CAP_SYS_RESOURCE (in a container), no hard limit above
+        # our own can be set.
+        own = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        self.max_hard = nr_open if own == resource.RLIM_INFINITY else min(nr_open, own)
+        if self.has_sys_resource():
+            self.max_hard = nr_open
         self.notes = []
+
+    @staticmethod
+    def has_sys_resource():
+        """CAP_SYS_RESOURCE in our effective set: we may raise a hard limit."""
+        try:
+            with open("/proc/self/status") as f:
+                for line in f:
+                    if line.startswith("CapEff:"):
+                        return bool(int(line.split()[1], 16) >> 24 & 1)
+        except (OSError, ValueError):
+            pass
+        return False
 
     def record(self, bench, system, param, run, metric, value, unit):
         self.rows.append((bench, system, param, run, metric, value, unit))
@@ -237,13 +297,14 @@ class Bench:
     def boot(self, system, n, tag, dag=False, drain=True):
         """Start `system` with n pause services; returns the Namespace.
         drain: forget what earlier services wrote to the ready FIFO."""
-        base = os.path.join(self.w, "trees", f"{tag}-{system}-{n}")
-        log = os.path.join(self.w, "logs", f"{tag}-{system}-{n}.log")
+        label = f"{tag}-{system}{'-dag' if dag else ''}-{n}"
+        base = os.path.join(self.w, "trees", label)
+        log = os.path.join(self.w, "logs", f"{label}.log")
         os.makedirs(os.path.dirname(log), exist_ok=True)
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         if system.startswith("cinit"):
-            tree_cinit(base, n, self.pause, dag=dag)
-            console = os.path.join(self.w, "logs", f"{tag}-{system}-{n}.console")
+            tree_cinit(base, n, self.pause, dag=dag, logs=self.logs(n))
+            console = os.path.join(self.w, "logs", f"{label}.console")
             open(console, "w").close()
             ctl = os.path.join(self.w, "ctl", tag)
             os.makedirs(ctl, exist_ok=True)
@@ -261,7 +322,7 @@ class Bench:
             raise Fail(system)
         if drain:
             self.ready.drain()
-        ns = Namespace(argv, env, log)
+        ns = Namespace(argv, env, log, self.nofile(n))
         ns.base = base
         return ns
 
@@ -290,19 +351,62 @@ class Bench:
             tot[1] += s
         return one, tuple(tot), len(procs)
 
+    # -- how many runs, which limit
+
+    def runs_for(self, n):
+        """Runs of a measurement with n services: --big-runs from BIG on."""
+        return min(self.a.runs, self.a.big_runs) if n >= BIG else self.a.runs
+
+    def nofile(self, n):
+        """The descriptor limit PID 1 starts with, for n services: the
+        kernel's 1024/4096. cinit holds two descriptors per service log; on
+        a real boot it raises its hard limit to fs.nr_open (it has
+        CAP_SYS_RESOURCE), but in the bench's user namespace it may raise
+        only the soft one. So where 4096 cannot hold n logs, the hard limit
+        is raised from outside, as far as cinit itself would and this
+        machine allows. Every system gets the same limit."""
+        soft, hard = KERNEL_NOFILE
+        if LOG_FDS * n + SPARE_FDS > hard:
+            hard = max(hard, self.max_hard)
+        return soft, hard
+
+    def logs(self, n):
+        """Whether n services can each have their log under the highest
+        limit this machine gives PID 1 (see `nofile`). Where they cannot,
+        cinit's services get `console` (no log) and the report says so."""
+        return LOG_FDS * n + SPARE_FDS <= self.nofile(n)[1]
+
     # -- 1 and 2: start N services; memory with them and idle
 
     def bench_start(self):
         systems = ["cinit", "cinit-dag", "s6", "runit", "limit"]
+        gave_up = set()   # (system, n) that did not finish once: not tried again
         for run in range(self.a.runs):
             for n in self.a.sizes:
+                if run >= self.runs_for(n):
+                    continue
                 for system in self.order(systems, run):
+                    if (system, n) in gave_up:
+                        continue
+                    if system == "runit" and n > RUNSVDIR_MAX:
+                        if run == 0:
+                            self.record("start", system, n, run, "over_limit", RUNSVDIR_MAX, "")
+                        continue
                     ns = self.boot("cinit" if system == "cinit-dag" else system, n, "start",
                                    dag=(system == "cinit-dag"))
                     try:
-                        t = self.ready.wait(n, 60) - ns.t0
+                        timeout = self.a.peer_timeout if system in PEERS else 120
+                        try:
+                            t = self.ready.wait(n, timeout) - ns.t0
+                        except Fail as e:
+                            if system not in PEERS:
+                                raise
+                            self.say(f"start: {system} with {n}: {e}; not tried again")
+                            gave_up.add((system, n))
+                            self.record("start", system, n, run, "unfinished_after", timeout, "s")
+                            continue
                         self.record("start", system, n, run, "seconds", t, "s")
-                        if n == max(self.a.sizes) and system != "limit":
+                        if n >= 1000 and system not in ("limit", "cinit-dag"):
                             time.sleep(0.5)
                             if len(self.pauses(ns)) != n:
                                 raise Fail(f"{system}: not {n} services running")
@@ -338,41 +442,65 @@ class Bench:
 
     # -- 4: control round trip
 
+    def hyperfine(self, cmds, env, run, param, runs=None, warmup=20):
+        """One hyperfine -N invocation of cmds ({label: command}) in this
+        run's rotation; records each command's mean under `param`."""
+        js = os.path.join(self.w, "hyperfine.json")
+        argv = ["hyperfine", "-N", "--warmup", str(warmup), "--runs",
+                str(runs or self.a.hf_runs), "--export-json", js, "--style", "none"]
+        for label in self.order(list(cmds), run):
+            argv += ["-n", label, cmds[label]]
+        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+        with open(js) as f:
+            for res in json.load(f)["results"]:
+                self.record("control", res["command"], param, run, "mean_ms",
+                            res["mean"] * 1000, "ms")
+
+    def check_commands(self, cmds, env):
+        for label, cmd in cmds.items():
+            out = subprocess.run(cmd.split(), env=env, capture_output=True, text=True)
+            if out.returncode != 0:
+                raise Fail(f"{cmd}: exit {out.returncode}: {out.stdout}{out.stderr}")
+
     def bench_control(self):
+        """The round trips with 10 services, and cinit's `status NAME` and
+        `list` again with the largest size (two hyperfine invocations: each
+        cinit is reached through its own CINIT_CTL_DIR)."""
+        big = max(self.a.sizes)
         boots = {}
         try:
             self.ready.drain()
             for system in ["cinit", "s6", "runit"]:
                 boots[system] = self.boot(system, 10, "rtt", drain=False)
-            self.ready.wait(30, 30)
+            boots["big"] = self.boot("cinit", big, "rttbig", drain=False)
+            self.ready.wait(30 + big, 120)
             self.wait_socket(boots["cinit"], "rtt")
+            self.wait_socket(boots["big"], "rttbig")
             time.sleep(0.5)
             sock_dir = os.path.dirname(self.socket(boots["cinit"], "rtt"))
+            big_dir = os.path.dirname(self.socket(boots["big"], "rttbig"))
             cmds = {
                 "cinit-ctl status": f"{self.a.ctl} status s0001",
+                "cinit-ctl list": f"{self.a.ctl} list",
                 "s6-svstat": f"/usr/bin/s6-svstat {boots['s6'].base}/s0001",
                 "sv status": f"/usr/bin/sv status {boots['runit'].base}/s0001",
                 "no-libc noop exec": self.a.noop,
                 "Rust floor exec": self.a.floor,
             }
+            big_cmds = {
+                "cinit-ctl status": f"{self.a.ctl} status s0001",
+                "cinit-ctl list": f"{self.a.ctl} list",
+                "Rust floor exec": self.a.floor,
+            }
             env = dict(os.environ, CINIT_CTL_DIR=sock_dir)
-            for label, cmd in cmds.items():
-                out = subprocess.run(cmd.split(), env=env, capture_output=True, text=True)
-                if out.returncode != 0:
-                    raise Fail(f"{cmd}: exit {out.returncode}: {out.stdout}{out.stderr}")
-            labels = list(cmds)
+            big_env = dict(os.environ, CINIT_CTL_DIR=big_dir)
+            self.check_commands(cmds, env)
+            self.check_commands(big_cmds, big_env)
             for run in range(self.a.runs):
-                js = os.path.join(self.w, "hyperfine.json")
-                argv = ["hyperfine", "-N", "--warmup", "20", "--runs", str(self.a.hf_runs),
-                        "--export-json", js, "--style", "none"]
-                order = self.order(labels, run)
-                for label in order:
-                    argv += ["-n", label, cmds[label]]
-                subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
-                with open(js) as f:
-                    for res in json.load(f)["results"]:
-                        self.record("control", res["command"], 0, run, "mean_ms",
-                                    res["mean"] * 1000, "ms")
+                both = [(cmds, env, 10), (big_cmds, big_env, big)]
+                for c, e, n in self.order(both, run):
+                    # `list` of 10 000 takes tens of ms: fewer runs there.
+                    self.hyperfine(c, e, run, n, runs=self.a.hf_runs if n < BIG else 50)
                 out = subprocess.run([self.a.ipc, "latency", self.socket(boots["cinit"], "rtt"),
                                       "s0001", "10000"], capture_output=True, text=True, check=True)
                 kv = dict(x.split("=") for x in out.stdout.split())
@@ -411,59 +539,99 @@ class Bench:
     # -- 6: shutdown
 
     def bench_shutdown(self):
-        n = 100
+        """100 services for every system; the largest size for cinit only
+        (the peers' shutdown does not wait for their services, and starting
+        10 000 of them takes most of a minute)."""
         how = {"cinit": signal.SIGTERM, "s6": signal.SIGTERM, "runit": signal.SIGHUP}
+        big = max(self.a.sizes)
         for run in range(self.a.runs):
-            for system in self.order(list(how), run):
-                ns = self.boot(system, n, "shutdown")
-                try:
-                    self.ready.wait(n, 30)
-                    if system == "cinit":
-                        self.wait_socket(ns, "shutdown")
-                    time.sleep(0.3)
-                    t0 = now()
-                    ns.signal(how[system])
-                    t = ns.wait_gone(30) - t0
-                    self.record("shutdown", system, n, run, "seconds", t, "s")
-                    self.record("shutdown", system, n, run, "exit", ns.proc.returncode, "")
-                finally:
-                    ns.kill()
+            for n, systems in [(100, list(how)), (big, ["cinit"])]:
+                if run >= self.runs_for(n):
+                    continue
+                for system in self.order(systems, run):
+                    ns = self.boot(system, n, "shutdown")
+                    try:
+                        self.ready.wait(n, 120)
+                        if system == "cinit":
+                            self.wait_socket(ns, "shutdown")
+                        time.sleep(0.3 if n <= 1000 else 1)
+                        # cinit syncs before it exits: write back the trees
+                        # the harness just wrote first, so that sync is not
+                        # timed as cinit's.
+                        os.sync()
+                        t0 = now()
+                        ns.signal(how[system])
+                        t = ns.wait_gone(120) - t0
+                        self.record("shutdown", system, n, run, "seconds", t, "s")
+                        self.record("shutdown", system, n, run, "exit", ns.proc.returncode, "")
+                    finally:
+                        ns.kill()
         self.say("shutdown done")
 
     # -- 7: hot update
 
     def bench_update(self):
-        n = max(self.a.sizes)
         live = os.path.join(self.w, "hot", "cinit")
         os.makedirs(os.path.dirname(live), exist_ok=True)
         self.a.cinit_for["update"] = live
         for run in range(self.a.runs):
-            shutil.copy(self.a.cinit, live + ".new")
-            os.rename(live + ".new", live)
-            ns = self.boot("cinit", n, "update")
-            try:
-                self.ready.wait(n, 60)
-                self.wait_socket(ns, "update")
-                time.sleep(0.3)
-                before = sorted(self.pauses(ns))
-                shutil.copy(self.a.alt, live + ".new")
-                os.rename(live + ".new", live)
-                out = subprocess.run([self.a.ipc, "update", self.socket(ns, "update"),
-                                      str(ns.pid), "-alt"], capture_output=True, text=True)
-                if out.returncode != 0:
-                    raise Fail(f"hot update: {out.stderr}")
-                kv = dict(x.split("=") for x in out.stdout.split())
-                self.record("update", "cinit", n, run, "seconds", float(kv["update_us"]) / 1e6, "s")
-                time.sleep(0.2)
-                after = sorted(self.pauses(ns))
-                restarted = self.ready.drain()
-                if before != after or restarted:
-                    raise Fail(f"hot update lost services: {len(before)} before, "
-                               f"{len(after)} after, {restarted} restarted")
-                self.record("update", "cinit", n, run, "services_kept", len(after), "")
-            finally:
-                ns.kill()
+            for n in [x for x in self.a.sizes if x >= 1000]:
+                if run < self.runs_for(n):
+                    self.update_once(live, n, run)
         self.say("hot update done")
+
+    def update_once(self, live, n, run):
+        shutil.copy(self.a.cinit, live + ".new")
+        os.rename(live + ".new", live)
+        ns = self.boot("cinit", n, "update")
+        try:
+            self.ready.wait(n, 120)
+            self.wait_socket(ns, "update")
+            time.sleep(0.3 if n <= 1000 else 1)
+            before = sorted(self.pauses(ns))
+            shutil.copy(self.a.alt, live + ".new")
+            os.rename(live + ".new", live)
+            out = subprocess.run([self.a.ipc, "update", self.socket(ns, "update"),
+                                  str(ns.pid), "-alt"], capture_output=True, text=True)
+            if out.returncode != 0:
+                raise Fail(f"hot update: {out.stderr}")
+            kv = dict(x.split("=") for x in out.stdout.split())
+            self.record("update", "cinit", n, run, "seconds", float(kv["update_us"]) / 1e6, "s")
+            time.sleep(0.2 if n <= 1000 else 1)
+            after = sorted(self.pauses(ns))
+            restarted = self.ready.drain()
+            if before != after or restarted:
+                raise Fail(f"hot update lost services: {len(before)} before, "
+                           f"{len(after)} after, {restarted} restarted")
+            self.record("update", "cinit", n, run, "services_kept", len(after), "")
+        finally:
+            ns.kill()
+
+    # -- 9: cinit-ctl check
+
+    def bench_check(self):
+        """`cinit-ctl check DIR` of the start benchmark's trees (no
+        namespace: it only reads), timed by hyperfine."""
+        trees = {}
+        for n in [x for x in self.a.sizes if x >= 1000]:
+            base = tree_cinit(os.path.join(self.w, "trees", f"check-{n}"), n, self.pause)
+            out = subprocess.run([self.a.ctl, "check", base], capture_output=True, text=True)
+            if out.returncode != 0 or "no problems" not in out.stdout:
+                raise Fail(f"cinit-ctl check {base}: exit {out.returncode}: "
+                           f"{out.stdout[-500:]}{out.stderr[-500:]}")
+            trees[n] = base
+        for run in range(self.a.runs):
+            for n, base in trees.items():
+                if run >= self.runs_for(n):
+                    continue
+                js = os.path.join(self.w, "hyperfine.json")
+                subprocess.run(["hyperfine", "-N", "--warmup", "1", "--runs",
+                                str(20 if n < BIG else 5), "--export-json", js, "--style", "none",
+                                f"{self.a.ctl} check {base}"], check=True, stdout=subprocess.DEVNULL)
+                with open(js) as f:
+                    for res in json.load(f)["results"]:
+                        self.record("check", "cinit", n, run, "mean_ms", res["mean"] * 1000, "ms")
+        self.say("check done")
 
     # -- 8: boot in QEMU
 
@@ -505,249 +673,6 @@ class Bench:
         self.say("QEMU boot done")
 
 
-# ------------------------------------------------------------------ report
-
-def stats(vals):
-    if not vals:
-        return None
-    return statistics.median(vals), min(vals), max(vals)
-
-
-def fmt_ms(s, digits=1):
-    return f"{s * 1000:.{digits}f}"
-
-
-def cell(vals, scale=1000.0, digits=1):
-    st = stats(vals)
-    if st is None:
-        return "–"
-    m, lo, hi = (v * scale for v in st)
-    return f"{m:.{digits}f} ({lo:.{digits}f}–{hi:.{digits}f})"
-
-
-def ratio(a, b):
-    if not a or not b:
-        return "–"
-    return f"{statistics.median(a) / statistics.median(b):.2f}×"
-
-
-def versions():
-    out = []
-    for pkg in ["s6", "runit", "tini", "busybox-static", "hyperfine", "qemu-system-x86"]:
-        r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg],
-                           capture_output=True, text=True)
-        out.append(f"{pkg} {r.stdout.strip() or '?'}")
-    return ", ".join(out)
-
-
-def machine():
-    cpu = "?"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}"
-
-
-def report(b, a, command, elapsed):
-    v = b.values
-    L = []
-    add = L.append
-    add("# Benchmarks")
-    add("")
-    add("cinit against s6, runit and the physical limit, measured in one run on one")
-    add("machine, every init as PID 1 of its own user+PID+mount namespaces, the systems")
-    add("alternating run by run. This machine is shared and noisy: read the ratios, not")
-    add("the absolute times. Cells are *median (min–max)* over the runs.")
-    add("")
-    minutes = v("harness", "all", 0, "minutes")
-    add(f"- Command: `{command}` ({minutes[0] if minutes else elapsed / 60:.1f} min)")
-    add(f"- Date: {datetime.date.today().isoformat()}; machine: {machine()}")
-    add(f"- cinit {a.cinit_version}; peers from Debian: {versions()}")
-    add(f"- Runs per measurement: {a.runs}; raw numbers: `{os.path.relpath(a.csv, a.repo)}`")
-    add("- How each number is taken, and what to keep in mind: `bench/README.md`.")
-    add("")
-
-    big = max(a.sizes)
-    targets = []
-
-    add("## 1. Start N services until all are running")
-    add("")
-    add("From launching `unshare` until the N-th `pause` has written to the ready FIFO, in")
-    add("ms. *limit* is `bench/limit.c`: PID 1 calling `vfork` + `execve` N times, nothing else.")
-    add("*cinit-dag*: each service also needs two others (a DAG ten levels deep).")
-    add("")
-    add("| N | cinit | cinit-dag | s6-svscan | runsvdir | limit | cinit/limit | cinit/s6 | s6/cinit |")
-    add("|---|---|---|---|---|---|---|---|---|")
-    for n in a.sizes:
-        c, d, s, r, lim = (v("start", x, n, "seconds") for x in
-                           ["cinit", "cinit-dag", "s6", "runit", "limit"])
-        add(f"| {n} | {cell(c)} | {cell(d)} | {cell(s)} | {cell(r)} | {cell(lim)} | "
-            f"{ratio(c, lim)} | {ratio(c, s)} | {ratio(s, c)} |")
-    c, s, lim = (v("start", x, big, "seconds") for x in ["cinit", "s6", "limit"])
-    if c and lim and s:
-        rl = statistics.median(c) / statistics.median(lim)
-        rs = statistics.median(s) / statistics.median(c)
-        targets.append((f"start {big} ≤ 1.2× the limit", f"{rl:.2f}×", rl <= 1.2))
-        targets.append((f"start {big} ≥ 3× faster than s6", f"{rs:.2f}×", rs >= 3))
-    add("")
-
-    add(f"## 2. Memory: idle, and with {big} services")
-    add("")
-    add("kB from `/proc/PID/smaps_rollup`. *PID 1* is the init alone; *all supervisors* sums")
-    add("every process of the namespace except the services (s6: s6-svscan + one")
-    add("s6-supervise per service; runit: runsvdir + one runsv per service; cinit: itself).")
-    add("")
-    add("| system | N | PID 1 RSS | PID 1 PSS | all supervisors RSS | all supervisors PSS | processes | PSS per service |")
-    add("|---|---|---|---|---|---|---|---|")
-    for system in ["cinit", "s6", "runit"]:
-        for n in [0, big]:
-            g = lambda m: v("memory", system, n, m)  # noqa: E731
-            per = "–"
-            if n and g("all_pss") and v("memory", system, 0, "all_pss"):
-                per = f"{(statistics.median(g('all_pss')) - statistics.median(v('memory', system, 0, 'all_pss'))) / n:.1f}"
-            add(f"| {system} | {n} | {cell(g('pid1_rss'), 1, 0)} | {cell(g('pid1_pss'), 1, 0)} | "
-                f"{cell(g('all_rss'), 1, 0)} | {cell(g('all_pss'), 1, 0)} | "
-                f"{cell(g('processes'), 1, 0)} | {per} |")
-    m = v("memory", "cinit", big, "all_rss")
-    if m:
-        mib = statistics.median(m) / 1024
-        targets.append((f"total memory with {big} services ≤ 2 MiB (RSS)", f"{mib:.2f} MiB", mib <= 2))
-    add("")
-
-    add("## 3. Binary size")
-    add("")
-    add("Stripped, static, x86-64, in bytes. The Rust floor is `bench/floor.rs`, built with")
-    add("cinit's own profile and target.")
-    add("")
-    add("| binary | bytes | × Rust floor |")
-    add("|---|---|---|")
-    floor = v("size", "Rust floor (fn main(){})", 0, "bytes")
-    for label in ["cinit", "cinit-ctl", "tini-static", "busybox", "Rust floor (fn main(){})",
-                  "no-libc noop (bench/noop.c)"]:
-        size = v("size", label, 0, "bytes")
-        if size:
-            add(f"| {label} | {size[0]:,} | {size[0] / floor[0]:.2f} |")
-    for label, limit in [("cinit", 600_000), ("cinit-ctl", 450_000)]:
-        size = v("size", label, 0, "bytes")
-        if size:
-            targets.append((f"{label} ≤ {limit // 1000} kB stripped", f"{size[0]:,} B", size[0] <= limit))
-    add(f"")
-    add(f"Target: {a.target}.")
-    add("")
-
-    add("## 4. Control round trip")
-    add("")
-    add(f"`hyperfine -N --warmup 20 --runs {a.hf_runs}`, one invocation per run with the")
-    add("commands in rotating order; cells are the median (min–max) of the per-run means,")
-    add("in ms. Each system supervises 10 services; the client asks for one.")
-    add("")
-    add("| command | mean ms | × no-libc noop | × Rust floor |")
-    add("|---|---|---|---|")
-    noop = v("control", "no-libc noop exec", 0, "mean_ms")
-    rfl = v("control", "Rust floor exec", 0, "mean_ms")
-    for label in ["cinit-ctl status", "s6-svstat", "sv status", "no-libc noop exec", "Rust floor exec"]:
-        x = v("control", label, 0, "mean_ms")
-        add(f"| `{label}` | {cell(x, 1, 3)} | {ratio(x, noop)} | {ratio(x, rfl)} |")
-    add("")
-    add("Raw IPC, in-process (`bench/ipc.rs`): 10 000 `STATUS s0001` requests one after the")
-    add("other over one connection, µs per request:")
-    add("")
-    add("| | p50 µs | p99 µs |")
-    add("|---|---|---|")
-    add(f"| cinit | {cell(v('ipc', 'cinit', 10000, 'p50_us'), 1, 1)} | "
-        f"{cell(v('ipc', 'cinit', 10000, 'p99_us'), 1, 1)} |")
-    x = v("control", "cinit-ctl status", 0, "mean_ms")
-    if x and rfl:
-        r = statistics.median(x) / statistics.median(rfl)
-        targets.append(("status round trip ≤ 1.2× a static no-op exec (Rust floor)", f"{r:.2f}×", r <= 1.2))
-    if x and noop:
-        r = statistics.median(x) / statistics.median(noop)
-        targets.append(("status round trip ≤ 1.2× a static no-op exec (no-libc noop)", f"{r:.2f}×", r <= 1.2))
-    add("")
-
-    add("## 5. Respawn latency")
-    add("")
-    add("SIGKILL the service, until its replacement has written to the ready FIFO, in ms.")
-    add("Kill 0 comes after the service ran 1.5 s (past every throttle); kills 1… follow")
-    add("each restart at once: the crash-loop curve. cinit restarts at once, then backs off")
-    add("0.1 s doubling; s6-supervise and runsv wait until 1 s has passed since the last")
-    add("start, their fixed throttle.")
-    add("")
-    add("| kill | cinit | s6-supervise | runsv |")
-    add("|---|---|---|---|")
-    for k in range(a.crash_kills + 1):
-        add(f"| {k} | " + " | ".join(cell(v("respawn", x, k, "seconds"))
-                                     for x in ["cinit", "s6", "runit"]) + " |")
-    x = v("respawn", "cinit", 0, "seconds")
-    if x:
-        ms = statistics.median(x) * 1000
-        targets.append(("first restart ≤ 5 ms", f"{ms:.2f} ms", ms <= 5))
-    add("")
-
-    add("## 6. Shutdown of 100 running services")
-    add("")
-    add("From the signal until `unshare` has reaped PID 1, in ms. The services are `pause`,")
-    add("which dies of SIGTERM. cinit: SIGTERM (power off: stop every service in reverse")
-    add("dependency order, TERM/KILL what is left, sync, exit). s6-svscan: SIGTERM. runsvdir:")
-    add("SIGHUP (TERM to every runsv, then exit). Neither peer waits for its services: once")
-    add("PID 1 exits, the kernel SIGKILLs the rest of the namespace.")
-    add("")
-    add("| cinit | s6-svscan | runsvdir |")
-    add("|---|---|---|")
-    add("| " + " | ".join(cell(v("shutdown", x, 100, "seconds")) for x in ["cinit", "s6", "runit"]) + " |")
-    x = v("shutdown", "cinit", 100, "seconds")
-    if x:
-        ms = statistics.median(x) * 1000
-        targets.append(("shutdown of 100 services ≤ 50 ms", f"{ms:.1f} ms", ms <= 50))
-    add("")
-
-    add(f"## 7. Hot update with {big} services")
-    add("")
-    add("From SIGCONT until the new image (a second build, with another build id) answers")
-    add("`VERSION` on a connection opened before the signal, in ms. Every run also checks")
-    add(f"that the same {big} service processes run afterwards and none was restarted.")
-    add("")
-    add("| cinit | services kept |")
-    add("|---|---|")
-    x = v("update", "cinit", big, "seconds")
-    kept = v("update", "cinit", big, "services_kept")
-    add(f"| {cell(x)} | {min(kept) if kept else '–'} |")
-    if x:
-        ms = statistics.median(x) * 1000
-        targets.append((f"hot update of {big} ≤ 20 ms", f"{ms:.1f} ms", ms <= 20))
-    add("")
-
-    add("## 8. Boot of the sample system in QEMU")
-    add("")
-    add("Guest time from cinit's first console line to `done init` (every sample service")
-    add("up), from its own timestamps; TCG emulation, so a trend only, not a speed.")
-    add("")
-    add("| kernel start → cinit (s) | cinit → all up (ms) | host wall clock, QEMU start → all up (s) |")
-    add("|---|---|---|")
-    add(f"| {cell(v('qemu', 'cinit', 0, 'kernel_to_init'), 1, 3)} | "
-        f"{cell(v('qemu', 'cinit', 0, 'init_to_up'))} | {cell(v('qemu', 'cinit', 0, 'wall_to_up'), 1, 2)} |")
-    add("")
-
-    add("## Targets")
-    add("")
-    add("| target | measured (median) | met |")
-    add("|---|---|---|")
-    for t, m, ok in targets:
-        add(f"| {t} | {m} | {'yes' if ok else '**no**'} |")
-    add("")
-    if a.analysis and os.path.exists(a.analysis):
-        with open(a.analysis) as f:
-            add(f.read().rstrip())
-        add("")
-    with open(a.out, "w") as f:
-        f.write("\n".join(L) + "\n")
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repo", required=True)
@@ -771,8 +696,13 @@ def main():
     p.add_argument("--hf-runs", type=int, default=200)
     p.add_argument("--qemu-runs", type=int, default=5)
     p.add_argument("--crash-kills", type=int, default=6)
-    p.add_argument("--sizes", default="100,1000")
-    p.add_argument("--only", default="start,sizes,control,respawn,shutdown,update,qemu")
+    p.add_argument("--sizes", default=f"100,1000,{BIG}")
+    p.add_argument("--big-runs", type=int, default=3,
+                   help=f"runs of the measurements with {BIG} services or more")
+    p.add_argument("--peer-timeout", type=float, default=180,
+                   help="seconds s6 or runit may take to start N services before "
+                        "it is reported as not finished")
+    p.add_argument("--only", default="start,sizes,control,respawn,shutdown,update,check,qemu")
     p.add_argument("--command", default="make bench")
     p.add_argument("--from-csv", help="only write the report, from this CSV of an earlier run")
     a = p.parse_args()
@@ -795,10 +725,15 @@ def main():
                          r["metric"], int(value) if value.is_integer() else value, r["unit"])
         report(b, a, a.command, 0)
         return
+    for n in sorted(set(a.sizes) | {10, 100}):
+        b.record("limits", "all", n, 0, "nofile_hard", b.nofile(n)[1], "")
+        b.record("limits", "cinit", n, 0, "logs", int(b.logs(n)), "")
     try:
         for part in a.only.split(","):
             b.say(f"{part} …")
+            t = now()
             getattr(b, f"bench_{part}")()
+            b.say(f"{part}: {(now() - t) / 60:.1f} min")
     except Fail as e:
         sys.exit(f"bench: {e}")
     else:

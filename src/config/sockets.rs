@@ -59,7 +59,7 @@ pub const MAX_BACKLOG: i32 = 65535;
 const MAX_ID_NAME: usize = 32;
 
 /// Where a socket listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Address {
     /// A Unix socket file; `dgram` for `SOCK_DGRAM`, else a stream.
     Unix {
@@ -96,6 +96,19 @@ impl Address {
         match (self, other) {
             (Address::Unix { path: a, .. }, Address::Unix { path: b, .. }) => a == b,
             (a, b) => a == b,
+        }
+    }
+
+    /// The address with what [`Address::clashes`] ignores taken out (a Unix
+    /// socket's type): two addresses clash when their keys are equal, so a
+    /// set of keys finds a clash among many addresses in linear time.
+    pub fn clash_key(&self) -> Address {
+        match self {
+            Address::Unix { path, .. } => Address::Unix {
+                path: path.clone(),
+                dgram: false,
+            },
+            a => a.clone(),
         }
     }
 }

@@ -66,6 +66,9 @@ pub struct Tree {
     queue: VecDeque<usize>,
     /// Path resolution cache of the load in progress (empty between loads).
     canon: Canon,
+    /// How many times the whole tree was searched for cycles.
+    #[cfg(test)]
+    cycle_searches: usize,
 }
 
 /// The display name of a service directory.
@@ -99,33 +102,37 @@ impl Tree {
 
     /// Load `root` and everything it reaches that is not loaded yet.
     /// Returns its index, or `None` (with a problem recorded) if it cannot
-    /// be a service.
+    /// be a service. Searches the whole tree for new cycles: for many roots
+    /// at once, [`load`] reads them all and searches once.
     pub fn add_root(&mut self, root: &Path) -> Option<usize> {
-        let name = service_name(&self.svc_root, root);
-        let i = self.add_root_with(root, &name);
+        let i = self.read_root(root);
+        let cycles = self.mark_cycles();
+        self.problems.extend(cycles.into_iter().map(|(_, p)| p));
         // What was learnt about the file system is only good for this load.
         self.canon.forget();
         i
     }
 
-    fn add_root_with(&mut self, root: &Path, name: &str) -> Option<usize> {
+    /// Read `root` and every new service it reaches, without the cycle
+    /// search.
+    fn read_root(&mut self, root: &Path) -> Option<usize> {
+        let name = service_name(&self.svc_root, root);
         let i = match resolve_service_dir(root, &mut self.canon) {
             Ok(dir) => match self.add(dir) {
                 Some(i) => i,
                 None => {
-                    self.problem(name, root, format!("more than {MAX_SERVICES} services"));
+                    self.problem(&name, root, format!("more than {MAX_SERVICES} services"));
                     return None;
                 }
             },
             Err(why) => {
-                self.problem(name, root, why);
+                self.problem(&name, root, why);
                 return None;
             }
         };
         while let Some(j) = self.queue.pop_front() {
             self.read_service(j);
         }
-        self.mark_cycles();
         Some(i)
     }
 
@@ -257,12 +264,20 @@ impl Tree {
         }
     }
 
-    fn mark_cycles(&mut self) {
+    /// Mark every cycle not marked yet on its members; one problem per
+    /// newly marked member, each with the smallest member of its cycle, in
+    /// the order of that member (the order [`find_cycles`] gives).
+    fn mark_cycles(&mut self) -> Vec<(usize, Problem)> {
+        #[cfg(test)]
+        {
+            self.cycle_searches += 1;
+        }
         let adj: Vec<Vec<usize>> = self
             .nodes
             .iter()
             .map(|n| n.needs.iter().chain(n.wants.iter()).copied().collect())
             .collect();
+        let mut found = Vec::new();
         for cycle in find_cycles(&adj) {
             let names: Vec<&str> = cycle
                 .path
@@ -270,6 +285,7 @@ impl Tree {
                 .filter_map(|&i| self.nodes.get(i).map(|n| n.name.as_str()))
                 .collect();
             let path = cycle_text(&names);
+            let first = cycle.members.first().copied().unwrap_or(0);
             for &m in &cycle.members {
                 // Cycles found by an earlier load are already marked.
                 let (name, dir) = match (self.nodes.get(m), self.dirs.get(m)) {
@@ -278,12 +294,20 @@ impl Tree {
                     }
                     _ => continue,
                 };
-                self.problem(&name, &dir, format!("dependency cycle: {path}"));
+                found.push((
+                    first,
+                    Problem {
+                        service: name,
+                        file: dir,
+                        reason: format!("dependency cycle: {path}"),
+                    },
+                ));
                 if let Some(node) = self.nodes.get_mut(m) {
                     node.broken = Some(Reason::Cycle(path.clone()));
                 }
             }
         }
+        found
     }
 }
 
@@ -317,17 +341,8 @@ pub fn cycle_text(names: &[&str]) -> String {
     format!("{head} -> ... -> {tail} -> {first} (a cycle of {n})")
 }
 
-/// Load the services reachable from `roots` (paths, usually inside `svc_root`).
-pub fn load(svc_root: &Path, roots: &[PathBuf]) -> Tree {
-    let mut tree = Tree::new(svc_root);
-    for root in roots {
-        if let Some(i) = tree.add_root(root) {
-            tree.roots.push(i);
-        }
-    }
-    tree
-}
-
+mod roots;
+pub use roots::load;
 mod save;
 pub use save::TAG_TREE;
 

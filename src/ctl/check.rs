@@ -168,15 +168,13 @@ fn probe_program(dir: &Path, program: &str) -> Option<String> {
     }
 }
 
+/// Each address declared so far ([`Address::clash_key`]), with its service:
+/// a map, so that a tree of many sockets is checked in linear time.
+type Taken = crate::HashMap<Address, String>;
+
 /// The `sockets` file of a service: it parses, and no address in it is
-/// already another service's (`taken`: each address declared so far, with
-/// its service).
-fn check_sockets(
-    node: &Node,
-    dir: &Path,
-    taken: &mut Vec<(Address, String)>,
-    problems: &mut Vec<Problem>,
-) {
+/// already another service's (`taken`).
+fn check_sockets(node: &Node, dir: &Path, taken: &mut Taken, problems: &mut Vec<Problem>) {
     let specs = match sockets::load(dir) {
         Ok(specs) => specs,
         Err(e) => {
@@ -200,8 +198,8 @@ fn check_sockets(
         }
     }
     for spec in specs {
-        match taken.iter().find(|(a, _)| a.clashes(&spec.address)) {
-            Some((_, other)) => problems.push(Problem {
+        match taken.get(&spec.address.clash_key()) {
+            Some(other) => problems.push(Problem {
                 service: node.name.clone(),
                 file: dir.join(sockets::FILE),
                 reason: format!(
@@ -209,7 +207,9 @@ fn check_sockets(
                     spec.address.to_conf()
                 ),
             }),
-            None => taken.push((spec.address, node.name.clone())),
+            None => {
+                taken.insert(spec.address.clash_key(), node.name.clone());
+            }
         }
     }
 }
@@ -259,7 +259,7 @@ pub fn check(base: &Path) -> Report {
     let tree = load(&svc, &dirs);
     report.services = tree.nodes.len();
     report.problems.extend(tree.problems);
-    let mut sockets = Vec::new();
+    let mut sockets = Taken::default();
     for (node, dir) in tree.nodes.iter().zip(&tree.dirs) {
         for prog in ["on", "off"] {
             check_program(&node.name, dir, prog, &mut report.problems);

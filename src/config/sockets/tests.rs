@@ -422,3 +422,28 @@ proptest! {
         prop_assert_eq!(parse(&text.join("\n")), Ok(unique));
     }
 }
+
+/// `clash_key` agrees with `clashes` on every pair: equal keys exactly when
+/// two addresses cannot both be bound, so `cinit-ctl check`'s map of keys
+/// finds the clashes a comparison with every earlier address would find.
+#[test]
+fn clash_keys_are_equal_exactly_when_addresses_clash() {
+    let unix = |p: &str, dgram| Address::Unix {
+        path: PathBuf::from(p),
+        dgram,
+    };
+    let all = [
+        unix("/run/a", false),
+        unix("/run/a", true),
+        unix("/run/b", false),
+        tcp("0.0.0.0:80"),
+        tcp("127.0.0.1:80"),
+        tcp("0.0.0.0:81"),
+        Address::Udp("0.0.0.0:80".parse().unwrap()),
+    ];
+    for a in &all {
+        for b in &all {
+            assert_eq!(a.clashes(b), a.clash_key() == b.clash_key(), "{a:?} {b:?}");
+        }
+    }
+}

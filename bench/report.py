@@ -1,0 +1,362 @@
+"""The report of `make bench`: BENCHMARKS.md from the recorded measurements.
+
+`report(b, a, command, elapsed)` writes the tables, then the targets of
+issue 20 with the measured median and met / not met, the machine and the
+commit, then bench/analysis.md. It reads measurements only through
+`b.values(benchmark, system, parameter, metric)`, so a report can be
+rewritten from the CSV of an earlier run (`bench.py --from-csv`). A target
+whose measurement is not in this run says so instead of a verdict.
+"""
+
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+
+BIG = 10000
+
+
+def stats(vals):
+    if not vals:
+        return None
+    return statistics.median(vals), min(vals), max(vals)
+
+
+def med(vals):
+    return statistics.median(vals) if vals else None
+
+
+def cell(vals, scale=1000.0, digits=1):
+    st = stats(vals)
+    if st is None:
+        return "–"
+    m, lo, hi = (v * scale for v in st)
+    return f"{m:.{digits}f} ({lo:.{digits}f}–{hi:.{digits}f})"
+
+
+def ratio(a, b):
+    if not a or not b:
+        return "–"
+    return f"{statistics.median(a) / statistics.median(b):.2f}×"
+
+
+def versions():
+    out = []
+    for pkg in ["s6", "runit", "tini", "busybox-static", "hyperfine", "qemu-system-x86"]:
+        r = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg],
+                           capture_output=True, text=True)
+        out.append(f"{pkg} {r.stdout.strip() or '?'}")
+    return ", ".join(out)
+
+
+def machine():
+    cpu = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}"
+
+
+def n_label(n):
+    return f"{n:,}".replace(",", " ")
+
+
+class Targets:
+    """The issue's targets, each a row of parts: (what, measured, met), with
+    measured None when this run has no such measurement."""
+
+    def __init__(self):
+        self.rows = []
+
+    def add(self, number, figure, target, parts):
+        self.rows.append((number, figure, target, parts))
+
+    def lines(self):
+        out = ["| # | figure | target | measured (median) | met |", "|---|---|---|---|---|"]
+        for k, figure, target, parts in sorted(self.rows, key=lambda r: r[0]):
+            shown, verdicts = [], []
+            for what, measured, ok in parts:
+                prefix = f"{what}: " if what else ""
+                if measured is None:
+                    shown.append(f"{prefix}not measured in this run")
+                    verdicts.append("–")
+                else:
+                    shown.append(f"{prefix}{measured}")
+                    verdicts.append("yes" if ok else "**no**")
+            out.append(f"| {k} | {figure} | {target} | {'; '.join(shown)} | "
+                       f"{' / '.join(verdicts)} |")
+        return out
+
+
+def report(b, a, command, elapsed):
+    v = b.values
+    L = []
+    add = L.append
+    sizes = a.sizes
+    big = max(sizes)
+    large = [n for n in sizes if n >= 1000]
+    big_runs = min(a.runs, a.big_runs)
+    add("# Benchmarks")
+    add("")
+    add("cinit against s6, runit and the physical limit, measured in one run on one")
+    add("machine, every init as PID 1 of its own user+PID+mount namespaces, the systems")
+    add("alternating run by run. This machine is shared and noisy: read the ratios, not")
+    add("the absolute times. Cells are *median (min–max)* over the runs.")
+    add("")
+    minutes = v("harness", "all", 0, "minutes")
+    add(f"- Command: `{command}` ({minutes[0] if minutes else elapsed / 60:.1f} min)")
+    add(f"- Date: {datetime.date.today().isoformat()}; machine: {machine()}")
+    add(f"- cinit {a.cinit_version}; peers from Debian: {versions()}")
+    add(f"- Runs per measurement: {a.runs}, {big_runs} with {n_label(BIG)} services or more; "
+        f"raw numbers: `{os.path.relpath(a.csv, a.repo)}`")
+    add("- Services run with cinit's defaults (a log each); every init starts under "
+        "`prlimit --nofile=1024:4096`, the kernel's limit for init (see `bench/README.md`).")
+    add("- How each number is taken, and what to keep in mind: `bench/README.md`.")
+    add("")
+    t = Targets()
+
+    def nolog(n):
+        return v("limits", "cinit", n, "logs") == [0]
+
+    def part(what, value, fmt, limit, n=None):
+        """A target part: value (or None) shown with fmt, met when ≤ limit;
+        marked † when measured with n services without logs."""
+        if value is None:
+            return (what, None, False)
+        return (what, fmt(value) + (" †" if n and nolog(n) else ""), value <= limit)
+
+    for n in sizes:
+        if nolog(n):
+            hard = v("limits", "all", n, "nofile_hard")
+            hard = f"{hard[0]:,}" if hard else "?"
+            add(f"**† With {n_label(n)} services, cinit's services had no log** (`console`):")
+            add(f"{n_label(n)} logs need {2 * n + 64:,} descriptors in PID 1, and this machine lets")
+            add(f"PID 1 have at most {hard} (no CAP_SYS_RESOURCE here; on a real boot cinit")
+            add("raises its limit to `fs.nr_open`). Every cinit figure in the tables with that")
+            add("many services was taken so; the targets table marks them †.")
+            add("")
+
+    add("## 1. Start N services until all are running")
+    add("")
+    add("From launching `unshare` until the N-th `pause` has written to the ready FIFO, in")
+    add("ms. *limit* is `bench/limit.c`: PID 1 calling `vfork` + `execve` N times, nothing else.")
+    add("*cinit-dag*: each service also needs two others (a DAG ten levels deep at 1000).")
+    add("")
+    add("| N | cinit | cinit-dag | s6-svscan | runsvdir | limit | cinit/limit | cinit/s6 | s6/cinit |")
+    add("|---|---|---|---|---|---|---|---|---|")
+
+    def start_cell(system, n):
+        x = v("start", system, n, "seconds")
+        gone = v("start", system, n, "unfinished_after")
+        cap = v("start", system, n, "over_limit")
+        if cap and not x:
+            return f"not run: supervises at most {cap[0]:.0f}"
+        if gone and not x:
+            return f"did not finish in {gone[0]:.0f} s"
+        return cell(x)
+
+    for n in sizes:
+        c, s, lim = (v("start", x, n, "seconds") for x in ["cinit", "s6", "limit"])
+        add(f"| {n_label(n)} | " + " | ".join(start_cell(x, n) for x in
+                                       ["cinit", "cinit-dag", "s6", "runit", "limit"]) +
+            f" | {ratio(c, lim)} | {ratio(c, s)} | {ratio(s, c)} |")
+    add("")
+    for k, (n, limit) in enumerate([(1000, 1.2), (BIG, 1.3)]):
+        c, lim = v("start", "cinit", n, "seconds"), v("start", "limit", n, "seconds")
+        r = med(c) / med(lim) if c and lim else None
+        t.add(1 + k, f"start {n_label(n)} services, × the limit", f"≤ {limit}×",
+              [part("", r, lambda x: f"{x:.2f}×", limit, n)])
+
+    add(f"## 2. Memory: idle, and with {', '.join(n_label(n) for n in large)} services")
+    add("")
+    add("kB from `/proc/PID/smaps_rollup`, 0.5 s after the last service started. *PID 1* is")
+    add("the init alone; *all supervisors* sums every process of the namespace except the")
+    add("services (s6: s6-svscan + one s6-supervise per service; runit: runsvdir + one runsv")
+    add("per service; cinit: itself).")
+    add("")
+    add("| system | N | PID 1 RSS | PID 1 PSS | all supervisors RSS | all supervisors PSS | processes | PSS per service |")
+    add("|---|---|---|---|---|---|---|---|")
+    for system in ["cinit", "s6", "runit"]:
+        for n in [0] + large:
+            g = lambda m: v("memory", system, n, m)  # noqa: E731
+            if n and not g("pid1_rss"):
+                continue
+            per = "–"
+            idle = v("memory", system, 0, "all_pss")
+            if n and g("all_pss") and idle:
+                per = f"{(med(g('all_pss')) - med(idle)) / n:.1f}"
+            add(f"| {system} | {n_label(n)} | {cell(g('pid1_rss'), 1, 0)} | {cell(g('pid1_pss'), 1, 0)} | "
+                f"{cell(g('all_rss'), 1, 0)} | {cell(g('all_pss'), 1, 0)} | "
+                f"{cell(g('processes'), 1, 0)} | {per} |")
+    add("")
+    rss = lambda n: med(v("memory", "cinit", n, "pid1_rss"))  # noqa: E731
+    t.add(3, "PID 1 RSS: idle / 1000 / 10 000 services", "≤ 512 kB / 2 MiB / 20 MiB",
+          [part("idle", rss(0), lambda x: f"{x:.0f} kB", 512),
+           part("1000", rss(1000), lambda x: f"{x / 1024:.2f} MiB", 2048),
+           part(n_label(BIG), rss(BIG), lambda x: f"{x / 1024:.2f} MiB", 20 * 1024, BIG)])
+
+    add("## 3. Binary size")
+    add("")
+    add("Stripped, static, x86-64, in bytes. The Rust floor is `bench/floor.rs`, built with")
+    add("cinit's own profile and target.")
+    add("")
+    add("| binary | bytes | × Rust floor |")
+    add("|---|---|---|")
+    floor = v("size", "Rust floor (fn main(){})", 0, "bytes")
+    for label in ["cinit", "cinit-ctl", "tini-static", "busybox", "Rust floor (fn main(){})",
+                  "no-libc noop (bench/noop.c)"]:
+        size = v("size", label, 0, "bytes")
+        if size and floor:
+            add(f"| {label} | {size[0]:,} | {size[0] / floor[0]:.2f} |")
+    add("")
+    add(f"Target: {a.target}.")
+    add("")
+    size = lambda label: med(v("size", label, 0, "bytes"))  # noqa: E731
+    t.add(4, "stripped static binaries: cinit / cinit-ctl", "≤ 600 KiB / 450 KiB",
+          [part("cinit", size("cinit"), lambda x: f"{x:,.0f} B", 600 * 1024),
+           part("cinit-ctl", size("cinit-ctl"), lambda x: f"{x:,.0f} B", 450 * 1024)])
+
+    add("## 4. Control round trip")
+    add("")
+    add(f"`hyperfine -N --warmup 20 --runs {a.hf_runs}` (50 with {n_label(BIG)} services), one invocation per run with the")
+    add("commands in rotating order; cells are the median (min–max) of the per-run means,")
+    add("in ms. Each system supervises 10 services; the client asks for one. A second")
+    add(f"cinit supervises {n_label(big)} services, timed in its own invocation (each cinit")
+    add("is reached through its own `CINIT_CTL_DIR`) with the Rust floor again beside it.")
+    add("")
+    add(f"| command | 10 services | × no-libc noop | × Rust floor | {n_label(big)} services | × Rust floor |")
+    add("|---|---|---|---|---|---|")
+    noop = v("control", "no-libc noop exec", 10, "mean_ms")
+    rfl = v("control", "Rust floor exec", 10, "mean_ms")
+    rfl_big = v("control", "Rust floor exec", big, "mean_ms")
+    for label in ["cinit-ctl status", "cinit-ctl list", "s6-svstat", "sv status",
+                  "no-libc noop exec", "Rust floor exec"]:
+        x = v("control", label, 10, "mean_ms")
+        y = v("control", label, big, "mean_ms")
+        add(f"| `{label}` | {cell(x, 1, 3)} | {ratio(x, noop)} | {ratio(x, rfl)} | "
+            f"{cell(y, 1, 3) if y else '–'} | {ratio(y, rfl_big) if y else '–'} |")
+    add("")
+    add("Raw IPC, in-process (`bench/ipc.rs`): 10 000 `STATUS s0001` requests one after the")
+    add("other over one connection, µs per request:")
+    add("")
+    add("| | p50 µs | p99 µs |")
+    add("|---|---|---|")
+    add(f"| cinit | {cell(v('ipc', 'cinit', 10000, 'p50_us'), 1, 1)} | "
+        f"{cell(v('ipc', 'cinit', 10000, 'p99_us'), 1, 1)} |")
+    add("")
+    st10 = v("control", "cinit-ctl status", 10, "mean_ms")
+    st_big = v("control", "cinit-ctl status", BIG, "mean_ms")
+    r10 = med(st10) / med(rfl) if st10 and rfl else None
+    r_big = med(st_big) / med(st10) if st_big and st10 else None
+    t.add(5, "`cinit-ctl status NAME`, whole process, × the Rust floor's exec",
+          "≤ 1.2× (and equal at 10 and 10 000 services)",
+          [part("× floor", r10, lambda x: f"{x:.2f}×", 1.2),
+           part(f"{n_label(BIG)} / 10 services", r_big, lambda x: f"{x:.2f}×", 1.1, BIG)])
+    t.add(6, "raw IPC, one connection: p99", "≤ 50 µs",
+          [part("", med(v("ipc", "cinit", 10000, "p99_us")), lambda x: f"{x:.1f} µs", 50)])
+
+    add("## 5. Respawn latency")
+    add("")
+    add("SIGKILL the service, until its replacement has written to the ready FIFO, in ms.")
+    add("Kill 0 comes after the service ran 1.5 s (past every throttle); kills 1… follow")
+    add("each restart at once: the crash-loop curve. cinit restarts at once, then backs off")
+    add("0.1 s doubling; s6-supervise and runsv wait until 1 s has passed since the last")
+    add("start, their fixed throttle.")
+    add("")
+    add("| kill | cinit | s6-supervise | runsv |")
+    add("|---|---|---|---|")
+    for k in range(a.crash_kills + 1):
+        add(f"| {k} | " + " | ".join(cell(v("respawn", x, k, "seconds"))
+                                     for x in ["cinit", "s6", "runit"]) + " |")
+    add("")
+    first = med(v("respawn", "cinit", 0, "seconds"))
+    t.add(7, "first restart after a crash", "≤ 1 ms",
+          [part("", None if first is None else first * 1000, lambda x: f"{x:.2f} ms", 1)])
+
+    add(f"## 6. Shutdown of 100 and {n_label(big)} running services")
+    add("")
+    add("From the signal until `unshare` has reaped PID 1, in ms. The services are `pause`,")
+    add("which dies of SIGTERM. cinit: SIGTERM (power off: stop every service in reverse")
+    add("dependency order, TERM/KILL what is left, sync, exit). s6-svscan: SIGTERM. runsvdir:")
+    add("SIGHUP (TERM to every runsv, then exit). Neither peer waits for its services: once")
+    add(f"PID 1 exits, the kernel SIGKILLs the rest of the namespace. With {n_label(big)}")
+    add("services, cinit alone.")
+    add("")
+    add("| N | cinit | s6-svscan | runsvdir |")
+    add("|---|---|---|---|")
+    for n in sorted({100, big}):
+        add(f"| {n_label(n)} | " + " | ".join(cell(v("shutdown", x, n, "seconds"))
+                                           for x in ["cinit", "s6", "runit"]) + " |")
+    add("")
+    sd = lambda n: med(v("shutdown", "cinit", n, "seconds"))  # noqa: E731
+    t.add(9, "shutdown of 100 / 10 000 TERM-honouring services", "≤ 20 ms / 1 s",
+          [part("100", None if sd(100) is None else sd(100) * 1000, lambda x: f"{x:.1f} ms", 20),
+           part(n_label(BIG), sd(BIG), lambda x: f"{x * 1000:.0f} ms", 1, BIG)])
+
+    add(f"## 7. Hot update with {', '.join(n_label(n) for n in large)} services")
+    add("")
+    add("From SIGCONT until the new image (a second build, with another build id) answers")
+    add("`VERSION` on a connection opened before the signal, in ms. Every run also checks")
+    add("that the same service processes run afterwards and none was restarted.")
+    add("")
+    add("| N | cinit | services kept |")
+    add("|---|---|---|")
+    for n in large:
+        kept = v("update", "cinit", n, "services_kept")
+        add(f"| {n_label(n)} | {cell(v('update', 'cinit', n, 'seconds'))} | "
+            f"{min(kept) if kept else '–'} |")
+    add("")
+    up = lambda n: med(v("update", "cinit", n, "seconds"))  # noqa: E731
+    t.add(8, "hot update: 1000 / 10 000 services", "≤ 5 ms / 50 ms",
+          [part("1000", None if up(1000) is None else up(1000) * 1000, lambda x: f"{x:.1f} ms", 5),
+           part(n_label(BIG), None if up(BIG) is None else up(BIG) * 1000,
+                lambda x: f"{x:.1f} ms", 50, BIG)])
+
+    add("## 8. Boot of the sample system in QEMU")
+    add("")
+    add("Guest time from cinit's first console line to `done init` (every sample service")
+    add("up), from its own timestamps; TCG emulation, so a trend only, not a speed.")
+    add("")
+    add("| kernel start → cinit (s) | cinit → all up (ms) | host wall clock, QEMU start → all up (s) |")
+    add("|---|---|---|")
+    add(f"| {cell(v('qemu', 'cinit', 0, 'kernel_to_init'), 1, 3)} | "
+        f"{cell(v('qemu', 'cinit', 0, 'init_to_up'))} | {cell(v('qemu', 'cinit', 0, 'wall_to_up'), 1, 2)} |")
+    add("")
+    boot = med(v("qemu", "cinit", 0, "init_to_up"))
+
+    add("## 9. `cinit-ctl check`")
+    add("")
+    add("`hyperfine -N --warmup 1` of `cinit-ctl check DIR` on the start benchmark's tree")
+    add(f"(20 runs per invocation below {n_label(BIG)} services, 5 from there), in ms.")
+    add("")
+    add("| N | cinit-ctl check |")
+    add("|---|---|")
+    for n in large:
+        add(f"| {n_label(n)} | {cell(v('check', 'cinit', n, 'mean_ms'), 1, 1)} |")
+    add("")
+    ck = lambda n: med(v("check", "cinit", n, "mean_ms"))  # noqa: E731
+    t.add(10, "`cinit-ctl check`: 1000 / 10 000 services", "≤ 50 ms / 1 s",
+          [part("1000", ck(1000), lambda x: f"{x:.1f} ms", 50),
+           part(n_label(BIG), ck(BIG), lambda x: f"{x:.0f} ms", 1000)])
+    t.add(11, "QEMU sample boot, cinit's start → all up (guest clock)", "≤ 200 ms",
+          [part("", None if boot is None else boot * 1000, lambda x: f"{x:.0f} ms", 200)])
+
+    add("## Targets")
+    add("")
+    add(f"Issue 20's targets, from the medians above. Machine: {machine()}; "
+        f"cinit {a.cinit_version}.")
+    add("")
+    L.extend(t.lines())
+    add("")
+    if a.analysis and os.path.exists(a.analysis):
+        with open(a.analysis) as f:
+            add(f.read().rstrip())
+        add("")
+    with open(a.out, "w") as f:
+        f.write("\n".join(L) + "\n")
