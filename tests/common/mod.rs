@@ -1316,7 +1316,9 @@ impl Cinit {
     /// Runs `cinit-ctl ARGS` from the host (deadline [`CTL_TIMEOUT`]).
     #[track_caller]
     pub fn ctl(&self, args: &[&str]) -> RunOutput {
-        run(self.ctl_cmd(args), &self.scratch, CTL_TIMEOUT)
+        // A client cinit never answers: show what cinit said meanwhile.
+        run_until(self.ctl_cmd(args), &self.scratch, CTL_TIMEOUT)
+            .unwrap_or_else(|late| self.fail(&late))
     }
 
     /// [`Cinit::ctl`] and how long it took.
@@ -1433,7 +1435,19 @@ impl RunOutput {
 /// in `scratch`, and a deadline: on timeout the process is SIGKILLed and the
 /// test panics.
 #[track_caller]
-pub fn run(mut cmd: Command, scratch: &Path, timeout: Duration) -> RunOutput {
+pub fn run(cmd: Command, scratch: &Path, timeout: Duration) -> RunOutput {
+    run_until(cmd, scratch, timeout).unwrap_or_else(|late| panic!("{late}"))
+}
+
+/// [`run`], but a command still running at the deadline is an `Err` saying
+/// so (it is SIGKILLed), for callers that add what they know to the report.
+#[track_caller]
+#[allow(
+    clippy::panic_in_result_fn,
+    clippy::unwrap_in_result,
+    reason = "a command that cannot even be started fails the test at once; only lateness is the caller's to report"
+)]
+pub fn run_until(mut cmd: Command, scratch: &Path, timeout: Duration) -> Result<RunOutput, String> {
     // Unique names, so that several threads may run commands at once.
     static SEQ: AtomicU64 = AtomicU64::new(0);
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
@@ -1455,11 +1469,11 @@ pub fn run(mut cmd: Command, scratch: &Path, timeout: Duration) -> RunOutput {
         if Instant::now() > deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!(
+            return Err(format!(
                 "{cmd:?} did not exit within {timeout:?}\nstdout: {}\nstderr: {}",
                 fs::read_to_string(&out_path).unwrap_or_default(),
                 fs::read_to_string(&err_path).unwrap_or_default()
-            );
+            ));
         }
         sleep(POLL);
     };
@@ -1471,5 +1485,5 @@ pub fn run(mut cmd: Command, scratch: &Path, timeout: Duration) -> RunOutput {
     };
     let _ = fs::remove_file(&out_path);
     let _ = fs::remove_file(&err_path);
-    result
+    Ok(result)
 }
