@@ -1,8 +1,8 @@
 //! Starting a service process with a clean slate, via `posix_spawn(3)`.
 //!
 //! The child gets: an empty signal mask, every signal at its default
-//! disposition (those cinit ignores are reset; `execve` resets the handled
-//! ones), its own session (`setsid`, so it is also its own process
+//! disposition (those cinit ignores or handles are reset in the child, one
+//! `sigaction` each; [`learn_ignored_signals`]), its own session (`setsid`, so it is also its own process
 //! group), the descriptors named in its [`ChildFds`] (stdin, stdout,
 //! stderr, and extra ones at fixed numbers) and no others, the
 //! service directory as cwd, and exactly the environment it was given.
@@ -62,11 +62,20 @@ fn include_libc_internal_signals(set: &mut libc::sigset_t) {
 }
 
 /// The signals a child must have reset to SIG_DFL, see [`learn_ignored_signals`].
-static RESET_TO_DEFAULT: OnceLock<SigSet> = OnceLock::new();
+static RESET_TO_DEFAULT: OnceLock<Learnt> = OnceLock::new();
 
 /// A `sigset_t` that may live in a static: plain bits, never mutated after
 /// it is stored.
+#[derive(Clone, Copy)]
 struct SigSet(libc::sigset_t);
+
+/// What [`learn_ignored_signals`] found.
+struct Learnt {
+    /// The signals cinit ignores (and libc's internal ones).
+    ignored: SigSet,
+    /// Those and the signals cinit handles: every signal not at SIG_DFL.
+    reset: SigSet,
+}
 
 // SAFETY: sigset_t is an array of integers with no pointers; the static
 // is written once (OnceLock) and only read after that.
@@ -75,38 +84,50 @@ unsafe impl Sync for SigSet {}
 unsafe impl Send for SigSet {}
 
 /// Record which signals cinit ignores (SIG_IGN survives `execve`; handlers
-/// do not), so that each spawn resets only those. Called once at start-up,
-/// after cinit set up its own dispositions and before the first spawn.
+/// do not) or handles, so that each spawn resets only those. Called once
+/// at start-up, after cinit set up its own dispositions and before the
+/// first spawn.
 ///
 /// Why: with `POSIX_SPAWN_SETSIGDEF`, the child makes one `sigaction` call
 /// per signal in the set, between `clone` and `execve`: resetting all 64
-/// made them most of the child's system calls. A signal cinit handles needs no reset: `execve` sets it to default, and
-/// musl's and glibc's `posix_spawn` already reset handlers in the child.
+/// made them most of the child's system calls. A handled signal needs no
+/// reset after `execve`, but `posix_spawn` resets handlers in the child
+/// itself (a handler must not run there before the exec): musl asks for
+/// the disposition of each signal it saw a handler installed for and then
+/// sets it, two calls where naming the signal in the set costs one.
 /// Until this is called, every signal is reset.
 pub fn learn_ignored_signals() {
     // SAFETY: a zeroed sigset_t is valid; sigemptyset initialises it and
     // sigaction with a NULL new action only reads the disposition.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
+    let learnt = unsafe {
+        let mut ignored: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut ignored);
+        let mut reset = ignored;
         for sig in 1..libc::SIGRTMAX() {
             let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
-            {
-                libc::sigaddset(&mut set, sig);
+            if libc::sigaction(sig, ptr::null(), &mut old) != 0 {
+                continue;
+            }
+            if old.sa_sigaction == libc::SIG_IGN {
+                libc::sigaddset(&mut ignored, sig);
+            }
+            if old.sa_sigaction != libc::SIG_DFL {
+                libc::sigaddset(&mut reset, sig);
             }
         }
-        include_libc_internal_signals(&mut set);
-        set
+        include_libc_internal_signals(&mut ignored);
+        include_libc_internal_signals(&mut reset);
+        Learnt {
+            ignored: SigSet(ignored),
+            reset: SigSet(reset),
+        }
     };
-    let _ = RESET_TO_DEFAULT.set(SigSet(set));
+    let _ = RESET_TO_DEFAULT.set(learnt);
 }
 
-/// The reset-to-default set of the next spawn.
-fn reset_set() -> libc::sigset_t {
-    if let Some(SigSet(set)) = RESET_TO_DEFAULT.get() {
-        return *set;
-    }
+/// Every signal (libc's internal ones included): the set until
+/// [`learn_ignored_signals`] was called.
+fn all_signals() -> libc::sigset_t {
     // SAFETY: a zeroed sigset_t is valid and sigfillset initialises it.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: `all` is a live sigset_t.
@@ -115,11 +136,20 @@ fn reset_set() -> libc::sigset_t {
     all
 }
 
+/// The reset-to-default set of the next spawn.
+fn reset_set() -> libc::sigset_t {
+    RESET_TO_DEFAULT
+        .get()
+        .map_or_else(all_signals, |l| l.reset.0)
+}
+
 /// The signals a child must have reset to SIG_DFL, as numbers: for a child
 /// started by `fork` rather than `posix_spawn` ([`crate::update::preflight`]), which
-/// resets them itself.
+/// resets them itself (the handled ones `execve` resets).
 pub fn ignored_signals() -> Vec<libc::c_int> {
-    let set = reset_set();
+    let set = RESET_TO_DEFAULT
+        .get()
+        .map_or_else(all_signals, |l| l.ignored.0);
     (1..libc::SIGRTMAX())
         // SAFETY: sigismember only reads the initialised set.
         .filter(|&sig| unsafe { libc::sigismember(&set, sig) } == 1)
