@@ -218,11 +218,21 @@ impl ChildFds {
 }
 
 impl SpawnSetup {
-    fn new(fds: &ChildFds, cwd: &CStr) -> Result<Box<SpawnSetup>, i32> {
+    /// A setup with nothing initialised, to be filled in place by
+    /// [`SpawnSetup::init`].
+    fn empty() -> SpawnSetup {
         // SAFETY: all-zero bytes are a valid (uninitialised-state) value for
-        // these plain C structs; the *_init calls below initialise them. The
-        // setup is boxed so that the objects never move after initialisation.
-        let mut s: Box<SpawnSetup> = Box::new(unsafe { std::mem::zeroed() });
+        // these plain C structs and `false` for the flags.
+        unsafe { std::mem::zeroed() }
+    }
+
+    /// Initialise the objects where they are: the caller keeps the setup in
+    /// one place (its own stack frame) from here until it is dropped, so
+    /// the objects never move after initialisation. On the stack rather
+    /// than boxed: musl's allocator mapped and unmapped a page pair for the
+    /// box on every spawn.
+    fn init(&mut self, fds: &ChildFds, cwd: &CStr) -> Result<(), i32> {
+        let s = self;
         // SAFETY: pointers are to live, properly aligned objects owned by `s`;
         // the signal sets are initialised by sigemptyset/sigfillset before use.
         unsafe {
@@ -284,7 +294,7 @@ impl SpawnSetup {
                 cwd.as_ptr(),
             ))?;
         }
-        Ok(s)
+        Ok(())
     }
 }
 
@@ -293,7 +303,8 @@ impl SpawnSetup {
 /// failed spawn or exec.
 pub fn spawn(spec: &ExecSpec, cwd: &CStr, fds: &ChildFds) -> Result<Pid, i32> {
     cloexec_all_but_stdio();
-    let setup = SpawnSetup::new(fds, cwd)?;
+    let mut setup = SpawnSetup::empty();
+    setup.init(fds, cwd)?;
     let argv = null_terminated(&spec.argv);
     let envp = null_terminated(&spec.envp);
     let mut pid: libc::pid_t = 0;
