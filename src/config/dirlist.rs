@@ -394,6 +394,19 @@ mod tests {
         );
         assert_eq!(sd.read_link_at("respawn").unwrap(), None);
         assert_eq!(sd.read_link_at("delay").unwrap_err(), libc::ENOENT);
+        // What is read comes from the listing, not from a probe: a file
+        // made after it is not seen (a fresh listing sees it).
+        fs::write(dir.join("delay"), "5\n").unwrap();
+        assert_eq!(sd.read_small("delay").unwrap(), None);
+        assert!(!sd.exists("delay").unwrap());
+        assert_eq!(sd.read_link("delay").unwrap(), None);
+        let fresh = ServiceDir::open(&dir);
+        assert_eq!(fresh.read_small("delay").unwrap(), Some(b"5\n".to_vec()));
+        assert_eq!(fresh.read_link("delay").unwrap(), Some(None));
+        assert_eq!(
+            fresh.read_link("on").unwrap(),
+            Some(Some(PathBuf::from("/bin/true")))
+        );
 
         std::os::unix::fs::symlink(&dir, d.path().join("link")).unwrap();
         let link = d.path().join("link");
