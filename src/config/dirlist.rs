@@ -3,7 +3,7 @@
 //! Every file of a service directory is optional, so reading a service
 //! used to probe each one by its absolute path, and most probes failed with
 //! ENOENT (a plain service has `on` and `respawn` and nothing else). A
-//! [`ServiceDir`] opens the directory once (`O_DIRECTORY|O_NOFOLLOW`),
+//! [`ServiceDir`] opens the directory once (`DIR/.`, `O_DIRECTORY`),
 //! lists it with `getdents64`, and answers "is `NAME` there?" from the
 //! listing; only the files that are there are opened, relative to the
 //! directory descriptor.
@@ -15,8 +15,8 @@
 //!   ([`crate::config::svcdir::read_small_file`]: non-blocking, regular
 //!   files only, at most 64 KiB; the last component is followed as an
 //!   absolute open follows it). Errors name `DIR/NAME` as before.
-//! - When the directory cannot be opened or listed (a symbolic link, not a
-//!   directory, no descriptor left, too many entries) the `ServiceDir` is
+//! - When the directory cannot be opened or listed (not a directory, not
+//!   searchable, no descriptor left, too many entries) the `ServiceDir` is
 //!   *unlisted*: every question goes to the absolute path, as before.
 //! - Bounded: the listing reads at most [`MAX_LIST_CALLS`] buffers of
 //!   [`LIST_BUF`] bytes and keeps one bit per name cinit reads
@@ -287,10 +287,20 @@ fn last_errno() -> i32 {
         .unwrap_or(libc::EIO)
 }
 
-/// Open `path` as a directory (no link followed) and list the known names
-/// in it; `None` on any failure.
+/// Open `path` as a directory and list the known names in it; `None` on
+/// any failure.
+///
+/// Opened as `PATH/.`: the kernel then checks search permission on the
+/// directory, as it did for each `PATH/NAME` probe, so a directory cinit
+/// may read but not search is left unlisted and answers as before (not
+/// found to be holding files it could not have looked at). Links on the
+/// way are followed as every probe followed them: `O_NOFOLLOW` would only
+/// send a directory swapped for a link to the unlisted way, which follows
+/// it all the same.
 fn list(path: &Path) -> Option<(OwnedFd, u32)> {
-    let cpath = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut bytes = path.as_os_str().as_bytes().to_vec();
+    bytes.extend_from_slice(b"/.");
+    let cpath = CString::new(bytes).ok()?;
     // openat rather than open: musl's open adds an F_SETFD call for
     // O_CLOEXEC (for kernels older than 2.6.23), its openat does not.
     // SAFETY: a NUL-terminated path; the descriptor is owned below.
@@ -298,7 +308,7 @@ fn list(path: &Path) -> Option<(OwnedFd, u32)> {
         libc::openat(
             libc::AT_FDCWD,
             cpath.as_ptr(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
         )
     };
     if raw < 0 {
@@ -373,9 +383,10 @@ mod tests {
     }
 
     /// A listed directory says Here / Absent for known names and Unknown
-    /// for others; a symbolic link to a directory, or a missing one, is
-    /// unlisted (every answer Unknown), as is a directory of more entries
-    /// than a listing reads.
+    /// for others, and answers from its listing only; a symbolic link to
+    /// a directory is followed (as a probe through it was); a file or a
+    /// missing directory is unlisted (every answer Unknown), as is a
+    /// directory of more entries than a listing reads.
     #[test]
     fn listing_answers_and_falls_back_to_paths() {
         let d = tempfile::tempdir().unwrap();
@@ -408,9 +419,12 @@ mod tests {
             Some(Some(PathBuf::from("/bin/true")))
         );
 
+        // A link to the directory is followed, as a probe through it was.
         std::os::unix::fs::symlink(&dir, d.path().join("link")).unwrap();
         let link = d.path().join("link");
-        assert_eq!(ServiceDir::open(&link).seen("respawn"), Seen::Unknown);
+        assert_eq!(ServiceDir::open(&link).seen("respawn"), Seen::Here);
+        let file = dir.join("respawn");
+        assert_eq!(ServiceDir::open(&file).seen("respawn"), Seen::Unknown);
         let gone = d.path().join("gone");
         assert_eq!(ServiceDir::open(&gone).seen("respawn"), Seen::Unknown);
         assert_eq!(ServiceDir::unlisted(&dir).seen("respawn"), Seen::Unknown);
