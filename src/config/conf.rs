@@ -14,6 +14,7 @@ use std::path::Path;
 
 use std::ffi::CString;
 
+use crate::config::dirlist::ServiceDir;
 use crate::config::svcdir::{parse_delay, read_exec, read_small_file, FileError};
 use crate::sys::spawn::ExecSpec;
 
@@ -27,7 +28,7 @@ pub const RESCUE_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/us
 /// `TERM=linux` and cinit's own `CINIT_*` variables (so `cinit-ctl` finds
 /// the control socket), nothing else.
 pub fn shell_spec(conf_dir: &Path, name: &str) -> Result<ExecSpec, String> {
-    match read_exec(conf_dir, name) {
+    match read_exec(&ServiceDir::unlisted(conf_dir), name) {
         Ok(Some(spec)) => return Ok(spec),
         Ok(None) => {}
         Err(e) => return Err(e.to_string()),
@@ -77,7 +78,7 @@ pub fn read_conf(conf_dir: &Path) -> (GlobalConf, Vec<FileError>) {
         }
     };
     for hook in ["last", "panic", "rescue"] {
-        if let Err(e) = read_exec(conf_dir, hook) {
+        if let Err(e) = read_exec(&ServiceDir::unlisted(conf_dir), hook) {
             problems.push(e);
         }
     }

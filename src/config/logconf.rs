@@ -10,12 +10,13 @@
 //! A file with a bad value is reported (file, reason) and its default used:
 //! a typo in a log setting must not keep a service from starting, and the
 //! defaults never lose output (a bad `log.file` leaves mirroring on).
-//! Nothing here writes; files are read with [`read_small_file`] (bounded,
+//! Nothing here writes; files are read with [`read_small_file`](crate::config::svcdir::read_small_file) (bounded,
 //! non-blocking, regular files only).
 
 use std::path::{Path, PathBuf};
 
-use crate::config::svcdir::{read_small_file, split_lines, FileError};
+use crate::config::dirlist::ServiceDir;
+use crate::config::svcdir::{split_lines, FileError};
 
 /// Ring size without `log.size`.
 pub const DEFAULT_RING: usize = 64 << 10;
@@ -167,13 +168,12 @@ pub fn parse_mirror(path: &Path, data: &[u8]) -> Result<Option<bool>, FileError>
 /// alongside: each bad file is replaced by its default. `errno` is set on a
 /// problem when a file could not be read at all (say, EMFILE), so the
 /// caller can tell a bad file from a shortage.
-pub fn read_log_config(dir: &Path) -> (LogConfig, Vec<FileError>) {
+pub fn read_log_config(dir: &ServiceDir) -> (LogConfig, Vec<FileError>) {
     let mut problems = Vec::new();
     let mut cfg = LogConfig::default();
     let console = dir.join("console");
-    match std::fs::symlink_metadata(&console) {
-        Ok(_) => cfg.console = true,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+    match dir.exists("console") {
+        Ok(present) => cfg.console = present,
         Err(e) => problems.push(FileError {
             errno: e.raw_os_error(),
             ..FileError::new(&console, crate::config::svcdir::describe_io(&e))
@@ -181,7 +181,7 @@ pub fn read_log_config(dir: &Path) -> (LogConfig, Vec<FileError>) {
     }
     let mut read = |name: &str| {
         let path = dir.join(name);
-        match read_small_file(&path) {
+        match dir.read_small(name) {
             Ok(data) => data.map(|d| (path, d)),
             Err(e) => {
                 problems.push(e);
@@ -245,12 +245,13 @@ pub fn show_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::dirlist::both;
     use std::fs;
 
     #[test]
     fn defaults_without_any_file() {
         let d = tempfile::tempdir().unwrap();
-        let (cfg, problems) = read_log_config(d.path());
+        let (cfg, problems) = both(d.path(), read_log_config);
         assert!(problems.is_empty());
         assert_eq!(cfg, LogConfig::default());
         assert!(cfg.mirror, "no log.file: mirrored by default");
@@ -262,7 +263,7 @@ mod tests {
         fs::write(d.path().join("log.size"), "8k\n").unwrap();
         fs::write(d.path().join("log.file"), "/var/log/x\n64k\n5\n").unwrap();
         fs::write(d.path().join("console"), "").unwrap();
-        let (cfg, problems) = read_log_config(d.path());
+        let (cfg, problems) = both(d.path(), read_log_config);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(cfg.ring_bytes, 8192);
         assert!(cfg.console);
@@ -276,7 +277,7 @@ mod tests {
             })
         );
         fs::write(d.path().join("log.mirror"), "yes\n").unwrap();
-        assert!(read_log_config(d.path()).0.mirror);
+        assert!(both(d.path(), read_log_config).0.mirror);
     }
 
     #[test]
@@ -285,7 +286,7 @@ mod tests {
         fs::write(d.path().join("log.size"), "100").unwrap();
         fs::write(d.path().join("log.file"), "relative/path\n").unwrap();
         fs::write(d.path().join("log.mirror"), "maybe").unwrap();
-        let (cfg, problems) = read_log_config(d.path());
+        let (cfg, problems) = both(d.path(), read_log_config);
         let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
         assert_eq!(text.len(), 3, "{text:#?}");
         assert!(

@@ -9,6 +9,7 @@
 
 pub mod canon;
 pub mod conf;
+pub mod dirlist;
 pub mod logconf;
 pub mod paths;
 pub mod probe;

@@ -27,7 +27,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use crate::config::svcdir::{read_small_file, FileError};
+use crate::config::dirlist::ServiceDir;
+use crate::config::svcdir::FileError;
 use crate::engine::probe::Probe;
 use crate::sys::clock::Millis;
 use crate::sys::process::Pid;
@@ -136,9 +137,9 @@ pub fn parse_probe(path: &Path, data: &[u8]) -> Result<Probe, FileError> {
 }
 
 /// A service's `ready-probe`; `Ok(None)` if it has none.
-pub fn read_ready_probe(dir: &Path) -> Result<Option<Probe>, FileError> {
+pub fn read_ready_probe(dir: &ServiceDir) -> Result<Option<Probe>, FileError> {
     let path = dir.join(READY_PROBE);
-    match read_small_file(&path)? {
+    match dir.read_small(READY_PROBE)? {
         Some(data) => parse_probe(&path, &data).map(Some),
         None => Ok(None),
     }

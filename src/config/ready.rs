@@ -11,13 +11,14 @@
 //!   `30`), at most [`MAX_READY_TIMEOUT_MS`] (one day); `0` or an empty file
 //!   means no timeout, like an empty `delay` means the default.
 //!
-//! Invariants: the readers go through [`read_small_file`] (regular files of
+//! Invariants: the readers go through [`read_small_file`](crate::config::svcdir::read_small_file) (regular files of
 //! at most 64 KiB, opened non-blocking); every error names the file and
 //! says what is wanted; nothing here touches process state.
 
 use std::path::Path;
 
-use crate::config::svcdir::{read_small_file, FileError};
+use crate::config::dirlist::ServiceDir;
+use crate::config::svcdir::FileError;
 use crate::sys::clock::Millis;
 
 /// The file naming a respawn service's readiness descriptor.
@@ -96,18 +97,18 @@ pub fn parse_ready_timeout(path: &Path, data: &[u8]) -> Result<Option<Millis>, F
 }
 
 /// A service's `notification-fd`; `Ok(None)` if it has none.
-pub fn read_notification_fd(dir: &Path) -> Result<Option<i32>, FileError> {
+pub fn read_notification_fd(dir: &ServiceDir) -> Result<Option<i32>, FileError> {
     let path = dir.join(NOTIFICATION_FD);
-    match read_small_file(&path)? {
+    match dir.read_small(NOTIFICATION_FD)? {
         Some(data) => parse_notification_fd(&path, &data).map(Some),
         None => Ok(None),
     }
 }
 
 /// A service's `ready-timeout` in milliseconds; `Ok(None)` if it has none.
-pub fn read_ready_timeout(dir: &Path) -> Result<Option<Millis>, FileError> {
+pub fn read_ready_timeout(dir: &ServiceDir) -> Result<Option<Millis>, FileError> {
     let path = dir.join(READY_TIMEOUT);
-    match read_small_file(&path)? {
+    match dir.read_small(READY_TIMEOUT)? {
         Some(data) => parse_ready_timeout(&path, &data),
         None => Ok(None),
     }
@@ -116,6 +117,7 @@ pub fn read_ready_timeout(dir: &Path) -> Result<Option<Millis>, FileError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::dirlist::both;
 
     fn fd(data: &str) -> Result<i32, String> {
         parse_notification_fd(Path::new("svc/x/notification-fd"), data.as_bytes())
@@ -185,18 +187,18 @@ mod tests {
     #[test]
     fn the_readers_name_the_file_and_treat_absence_as_unset() {
         let d = tempfile::tempdir().unwrap();
-        assert_eq!(read_notification_fd(d.path()).unwrap(), None);
-        assert_eq!(read_ready_timeout(d.path()).unwrap(), None);
+        assert_eq!(both(d.path(), read_notification_fd).unwrap(), None);
+        assert_eq!(both(d.path(), read_ready_timeout).unwrap(), None);
         std::fs::write(d.path().join(NOTIFICATION_FD), "7\n").unwrap();
         std::fs::write(d.path().join(READY_TIMEOUT), "1.5\n").unwrap();
-        assert_eq!(read_notification_fd(d.path()).unwrap(), Some(7));
-        assert_eq!(read_ready_timeout(d.path()).unwrap(), Some(1500));
+        assert_eq!(both(d.path(), read_notification_fd).unwrap(), Some(7));
+        assert_eq!(both(d.path(), read_ready_timeout).unwrap(), Some(1500));
         std::fs::write(d.path().join(NOTIFICATION_FD), "x").unwrap();
-        let e = read_notification_fd(d.path()).unwrap_err();
+        let e = both(d.path(), read_notification_fd).unwrap_err();
         assert_eq!(e.file, d.path().join(NOTIFICATION_FD));
         std::fs::remove_file(d.path().join(READY_TIMEOUT)).unwrap();
         std::fs::create_dir(d.path().join(READY_TIMEOUT)).unwrap();
-        let e = read_ready_timeout(d.path()).unwrap_err();
+        let e = both(d.path(), read_ready_timeout).unwrap_err();
         assert_eq!(e.reason, "not a regular file");
     }
 }

@@ -39,7 +39,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use crate::config::svcdir::{read_small_file, FileError};
+use crate::config::dirlist::ServiceDir;
+use crate::config::svcdir::FileError;
 
 /// The file's name in a service directory.
 pub const FILE: &str = "sockets";
@@ -407,12 +408,12 @@ pub fn parse(text: &str) -> Result<Vec<SocketSpec>, String> {
 }
 
 /// The sockets of the service in `dir`: none without a `sockets` file.
-/// The file is read as every service file is ([`read_small_file`]: a
+/// The file is read as every service file is ([`read_small_file`](crate::config::svcdir::read_small_file): a
 /// regular file of at most 64 KiB); an error keeps the errno when the file
 /// could not be read at all (a full descriptor table is temporary).
-pub fn load(dir: &Path) -> Result<Vec<SocketSpec>, FileError> {
+pub fn load(dir: &ServiceDir) -> Result<Vec<SocketSpec>, FileError> {
     let path = dir.join(FILE);
-    let Some(data) = read_small_file(&path)? else {
+    let Some(data) = dir.read_small(FILE)? else {
         return Ok(Vec::new());
     };
     let text = std::str::from_utf8(&data).map_err(|e| {
@@ -427,7 +428,7 @@ pub fn load(dir: &Path) -> Result<Vec<SocketSpec>, FileError> {
 /// The sockets of the service in `dir`: none without a `sockets` file.
 /// Errors name the file and the reason.
 pub fn read(dir: &Path) -> Result<Vec<SocketSpec>, String> {
-    load(dir).map_err(|e| e.to_string())
+    load(&ServiceDir::unlisted(dir)).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

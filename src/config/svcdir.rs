@@ -22,6 +22,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::canon::Canon;
+use crate::config::dirlist::{Seen, ServiceDir};
 use crate::sys::spawn::ExecSpec;
 
 /// Largest `.params`, `.env` or `delay` file cinit reads. Larger files are an error:
@@ -54,7 +55,7 @@ impl FileError {
         }
     }
 
-    fn io(file: &Path, err: &io::Error) -> Self {
+    pub fn io(file: &Path, err: &io::Error) -> Self {
         FileError {
             errno: err.raw_os_error(),
             ..FileError::new(file, describe_io(err))
@@ -96,15 +97,25 @@ pub fn split_lines(data: &[u8]) -> Vec<&[u8]> {
 /// device in a service directory must be an error, not a hang of PID 1.
 pub fn read_small_file(path: &Path) -> Result<Option<Vec<u8>>, FileError> {
     use std::os::unix::fs::OpenOptionsExt;
-    let file = match fs::OpenOptions::new()
+    match fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .custom_flags(SMALL_FILE_FLAGS)
         .open(path)
     {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(FileError::io(path, &e)),
-    };
+        Ok(f) => read_opened(f, path).map(Some),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(FileError::io(path, &e)),
+    }
+}
+
+/// The flags every service file is opened with besides `O_RDONLY` (and
+/// Rust's `O_CLOEXEC`): a FIFO must not block the open, a terminal must
+/// not become PID 1's controlling one.
+pub const SMALL_FILE_FLAGS: libc::c_int = libc::O_NONBLOCK | libc::O_NOCTTY;
+
+/// The checks of [`read_small_file`] on a file already open as `path`: a
+/// regular file of at most [`MAX_FILE_BYTES`], read whole.
+pub fn read_opened(file: fs::File, path: &Path) -> Result<Vec<u8>, FileError> {
     let meta = file.metadata().map_err(|e| FileError::io(path, &e))?;
     if !meta.is_file() {
         return Err(FileError::new(path, "not a regular file"));
@@ -119,7 +130,7 @@ pub fn read_small_file(path: &Path) -> Result<Option<Vec<u8>>, FileError> {
             format!("larger than {MAX_FILE_BYTES} bytes"),
         ));
     }
-    Ok(Some(data))
+    Ok(data)
 }
 
 fn to_cstrings(path: &Path, items: Vec<&[u8]>) -> Result<Vec<CString>, FileError> {
@@ -190,33 +201,28 @@ pub fn parse_delay(path: &Path, data: &[u8]) -> Result<Option<u32>, FileError> {
 }
 
 /// Read a service's `delay` file; `Ok(None)` if absent.
-pub fn read_delay(dir: &Path) -> Result<Option<u32>, FileError> {
+pub fn read_delay(dir: &ServiceDir) -> Result<Option<u32>, FileError> {
     let path = dir.join("delay");
-    match read_small_file(&path)? {
+    match dir.read_small("delay")? {
         Some(data) => parse_delay(&path, &data),
         None => Ok(None),
     }
 }
 
 /// Whether the service has a `respawn` file (any type; a symlink counts).
-pub fn read_respawn(dir: &Path) -> Result<bool, FileError> {
-    let path = dir.join("respawn");
-    match fs::symlink_metadata(&path) {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(FileError::io(&path, &e)),
-    }
+pub fn read_respawn(dir: &ServiceDir) -> Result<bool, FileError> {
+    dir.exists("respawn")
+        .map_err(|e| FileError::io(&dir.join("respawn"), &e))
 }
 
 /// Whether the service is a grouping: it has neither `on` nor `off` (no
 /// entry of any type), so nothing runs when it starts or stops. An entry
 /// that cannot be looked at (EACCES, say) counts as present: a service
 /// that may run something is never taken for a grouping.
-pub fn is_grouping(dir: &Path) -> bool {
-    ["on", "off"].iter().all(|which| {
-        matches!(fs::symlink_metadata(dir.join(which)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound)
-    })
+pub fn is_grouping(dir: &ServiceDir) -> bool {
+    ["on", "off"]
+        .iter()
+        .all(|which| matches!(dir.exists(which), Ok(false)))
 }
 
 fn cstring_of(path: &Path, what: &OsStr) -> Result<CString, FileError> {
@@ -228,35 +234,35 @@ fn cstring_of(path: &Path, what: &OsStr) -> Result<CString, FileError> {
 /// `Ok(None)` when `NAME` does not exist: nothing to run. A symlinked `NAME`
 /// executes its target with argv\[0\] = the target as written; a relative target
 /// is taken relative to the service directory.
-pub fn read_exec(dir: &Path, name: &str) -> Result<Option<ExecSpec>, FileError> {
+pub fn read_exec(dir: &ServiceDir, name: &str) -> Result<Option<ExecSpec>, FileError> {
     let prog = dir.join(name);
-    let meta = match fs::symlink_metadata(&prog) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(FileError::io(&prog, &e)),
+    let Some(link) = dir.read_link(name)? else {
+        return Ok(None);
     };
-    let (path, argv0) = if meta.file_type().is_symlink() {
-        let target = fs::read_link(&prog).map_err(|e| FileError::io(&prog, &e))?;
-        let argv0 = cstring_of(&prog, target.as_os_str())?;
-        let full = if target.is_absolute() {
-            target
-        } else {
-            dir.join(target)
-        };
-        (cstring_of(&prog, full.as_os_str())?, argv0)
-    } else {
-        let p = cstring_of(&prog, prog.as_os_str())?;
-        (p.clone(), p)
+    let (path, argv0) = match link {
+        Some(target) => {
+            let argv0 = cstring_of(&prog, target.as_os_str())?;
+            let full = if target.is_absolute() {
+                target
+            } else {
+                dir.path().join(target)
+            };
+            (cstring_of(&prog, full.as_os_str())?, argv0)
+        }
+        None => {
+            let p = cstring_of(&prog, prog.as_os_str())?;
+            (p.clone(), p)
+        }
     };
 
-    let params_path = dir.join(format!("{name}.params"));
+    let params = format!("{name}.params");
     let mut argv = vec![argv0];
-    if let Some(data) = read_small_file(&params_path)? {
-        argv.extend(parse_params(&params_path, &data)?);
+    if let Some(data) = dir.read_small(&params)? {
+        argv.extend(parse_params(&dir.join(&params), &data)?);
     }
-    let env_path = dir.join(format!("{name}.env"));
-    let envp = match read_small_file(&env_path)? {
-        Some(data) => parse_env(&env_path, &data)?,
+    let env = format!("{name}.env");
+    let envp = match dir.read_small(&env)? {
+        Some(data) => parse_env(&dir.join(&env), &data)?,
         None => Vec::new(),
     };
     Ok(Some(ExecSpec { path, argv, envp }))
@@ -276,7 +282,14 @@ pub struct DepEntry {
 /// A missing directory means no dependencies. Anything else that keeps the
 /// list from being read is an error for the whole service, because starting
 /// it without knowing its dependencies could break their order.
-pub fn read_deps(dir: &Path, kind: &str, canon: &mut Canon) -> Result<Vec<DepEntry>, FileError> {
+pub fn read_deps(
+    dir: &ServiceDir,
+    kind: &str,
+    canon: &mut Canon,
+) -> Result<Vec<DepEntry>, FileError> {
+    if dir.seen(kind) == Seen::Absent {
+        return Ok(Vec::new());
+    }
     let deps_dir = dir.join(kind);
     let iter = match fs::read_dir(&deps_dir) {
         Ok(it) => it,
@@ -322,194 +335,4 @@ pub fn resolve_service_dir(path: &Path, canon: &mut Canon) -> Result<PathBuf, St
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn strs(v: Vec<&[u8]>) -> Vec<String> {
-        v.into_iter()
-            .map(|b| String::from_utf8(b.to_vec()).unwrap())
-            .collect()
-    }
-
-    #[test]
-    fn split_lines_drops_exactly_one_trailing_newline() {
-        assert!(split_lines(b"").is_empty());
-        assert_eq!(strs(split_lines(b"\n")), [""]);
-        assert_eq!(strs(split_lines(b"a")), ["a"]);
-        assert_eq!(strs(split_lines(b"a\n")), ["a"]);
-        assert_eq!(strs(split_lines(b"a\n\n")), ["a", ""]);
-        assert_eq!(strs(split_lines(b"a b\n\n c \n")), ["a b", "", " c "]);
-    }
-
-    #[test]
-    fn env_rejects_lines_without_equals_and_names_the_line() {
-        let p = Path::new("svc/x/on.env");
-        assert_eq!(parse_env(p, b"A=1\nB=\nC=x=y\n").unwrap().len(), 3);
-        let e = parse_env(p, b"A=1\nJUNK\n").unwrap_err();
-        assert_eq!(e.reason, "line 2: not NAME=value");
-        assert_eq!(e.file, p);
-        assert!(parse_env(p, b"=v").is_err());
-    }
-
-    #[test]
-    fn params_reject_nul_bytes() {
-        let e = parse_params(Path::new("p"), b"ok\nb\0d\n").unwrap_err();
-        assert_eq!(e.reason, "line 2 contains a NUL byte");
-    }
-
-    #[test]
-    fn delay_accepts_whole_seconds_only() {
-        let p = Path::new("delay");
-        assert_eq!(parse_delay(p, b"7\n").unwrap(), Some(7));
-        assert_eq!(parse_delay(p, b" 0 ").unwrap(), Some(0));
-        assert!(parse_delay(p, b"-1").is_err());
-        assert!(parse_delay(p, b"1.5").is_err());
-        assert_eq!(parse_delay(p, b"").unwrap(), None, "empty = default");
-        assert_eq!(parse_delay(p, b"\n").unwrap(), None);
-    }
-
-    /// A10 (adversarial family A): garbage in `respawn`, `delay` and `.env`
-    /// follows the documented rules: `respawn` counts by existence only,
-    /// whatever it holds or is; `delay` takes a whole number of seconds up
-    /// to u32::MAX, anything else is an error (the caller then uses the
-    /// default); `.env` lines are kept verbatim and in order (duplicate keys
-    /// and an overridden PATH included), and a line without `=` or with an
-    /// empty name is an error naming the line.
-    #[test]
-    fn a10_respawn_delay_and_env_garbage_follow_the_documented_rules() {
-        let d = tempfile::tempdir().unwrap();
-        let dir = d.path();
-        assert!(!read_respawn(dir).unwrap(), "absent: a once service");
-        let respawn = dir.join("respawn");
-        for content in ["", "no\n", "-1", "0", "\u{0}\u{ff}garbage"] {
-            fs::write(&respawn, content).unwrap();
-            assert!(read_respawn(dir).unwrap(), "{content:?}");
-        }
-        fs::remove_file(&respawn).unwrap();
-        fs::create_dir(&respawn).unwrap();
-        assert!(read_respawn(dir).unwrap(), "a directory");
-        fs::remove_dir(&respawn).unwrap();
-        std::os::unix::fs::symlink("/nonexistent", &respawn).unwrap();
-        assert!(read_respawn(dir).unwrap(), "a dangling link");
-
-        let p = Path::new("delay");
-        for bad in [
-            &b"-1"[..],
-            b"abc",
-            b"1.5",
-            b"1e3",
-            b"4294967296",
-            b"99999999999999999999",
-            b"5 s",
-            b"\xff",
-        ] {
-            let e = parse_delay(p, bad).unwrap_err();
-            assert!(e.reason.contains("not"), "{bad:?}: {e}");
-        }
-        assert_eq!(parse_delay(p, b"4294967295").unwrap(), Some(u32::MAX));
-        assert_eq!(parse_delay(p, b"  7 \n").unwrap(), Some(7));
-        assert_eq!(parse_delay(p, b" \n\t").unwrap(), None);
-
-        let p = Path::new("on.env");
-        let env = parse_env(p, b"A=1\nPATH=/opt/bin\nA=2\nB==\n").unwrap();
-        let env: Vec<&[u8]> = env.iter().map(|c| c.to_bytes()).collect();
-        assert_eq!(env, [&b"A=1"[..], b"PATH=/opt/bin", b"A=2", b"B=="]);
-        assert_eq!(
-            parse_env(p, b"A=1\nexport B\n").unwrap_err().reason,
-            "line 2: not NAME=value"
-        );
-        assert_eq!(
-            parse_env(p, b"=x\n").unwrap_err().reason,
-            "line 1: empty variable name"
-        );
-        assert_eq!(
-            parse_env(p, b"A=1\n\n").unwrap_err().reason,
-            "line 2: not NAME=value",
-            "a blank line is an entry without ="
-        );
-    }
-
-    #[test]
-    fn read_exec_handles_plain_symlinked_and_missing_on() {
-        let d = tempfile::tempdir().unwrap();
-        let dir = d.path();
-        assert_eq!(read_exec(dir, "on").unwrap(), None);
-
-        std::os::unix::fs::symlink("../bin/tool", dir.join("on")).unwrap();
-        fs::write(dir.join("on.params"), "-x\n\nlast arg\n").unwrap();
-        fs::write(dir.join("on.env"), "A=1\n").unwrap();
-        let spec = read_exec(dir, "on").unwrap().unwrap();
-        assert_eq!(spec.argv[0].to_bytes(), b"../bin/tool");
-        assert_eq!(
-            spec.path.to_bytes(),
-            dir.join("../bin/tool").as_os_str().as_bytes()
-        );
-        let args: Vec<_> = spec.argv[1..].iter().map(|c| c.to_bytes()).collect();
-        assert_eq!(args, [&b"-x"[..], b"", b"last arg"]);
-        assert_eq!(spec.envp.len(), 1);
-
-        fs::write(dir.join("off"), "#!/bin/sh\n").unwrap();
-        let off = read_exec(dir, "off").unwrap().unwrap();
-        assert_eq!(off.argv, vec![off.path.clone()]);
-        assert!(off.envp.is_empty());
-    }
-
-    #[test]
-    fn fifos_and_directories_are_refused_without_blocking() {
-        let d = tempfile::tempdir().unwrap();
-        let fifo = d.path().join("on.params");
-        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
-        assert_eq!(
-            read_small_file(&fifo).unwrap_err().reason,
-            "not a regular file"
-        );
-        assert_eq!(
-            read_small_file(d.path()).unwrap_err().reason,
-            "not a regular file"
-        );
-    }
-
-    #[test]
-    fn oversized_files_are_refused() {
-        let d = tempfile::tempdir().unwrap();
-        let p = d.path().join("on.params");
-        fs::write(&p, vec![b'a'; MAX_FILE_BYTES as usize + 1]).unwrap();
-        let e = read_small_file(&p).unwrap_err();
-        assert!(e.reason.contains("larger than"));
-    }
-
-    #[test]
-    fn deps_are_sorted_skip_dot_entries_and_report_broken_links() {
-        let d = tempfile::tempdir().unwrap();
-        let root = d.path();
-        fs::create_dir_all(root.join("a/needs")).unwrap();
-        fs::create_dir_all(root.join("b")).unwrap();
-        std::os::unix::fs::symlink("../../b", root.join("a/needs/zz")).unwrap();
-        std::os::unix::fs::symlink("../../nope", root.join("a/needs/broken")).unwrap();
-        std::os::unix::fs::symlink("../../b", root.join("a/needs/.off")).unwrap();
-        let deps = read_deps(&root.join("a"), "needs", &mut Canon::new()).unwrap();
-        assert_eq!(deps.len(), 2);
-        assert!(deps[0].entry.ends_with("broken"));
-        assert_eq!(deps[0].target, Err("no such service".to_string()));
-        assert_eq!(
-            deps[1].target,
-            Ok(fs::canonicalize(root.join("b")).unwrap())
-        );
-        assert!(read_deps(&root.join("b"), "wants", &mut Canon::new())
-            .unwrap()
-            .is_empty());
-    }
-
-    /// A grouping has neither `on` nor `off`; an `off` alone (work done at
-    /// stop time) or a dangling `on` symlink makes it a service.
-    #[test]
-    fn a_grouping_has_neither_on_nor_off() {
-        let d = tempfile::tempdir().unwrap();
-        assert!(is_grouping(d.path()));
-        fs::write(d.path().join("off"), "").unwrap();
-        assert!(!is_grouping(d.path()));
-        fs::remove_file(d.path().join("off")).unwrap();
-        std::os::unix::fs::symlink("nowhere", d.path().join("on")).unwrap();
-        assert!(!is_grouping(d.path()));
-    }
-}
+mod tests;

@@ -15,6 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::config::canon::Canon;
+use crate::config::dirlist::ServiceDir;
 use crate::config::probe::{conflict, read_ready_probe, READY_PROBE};
 use crate::config::ready::{read_notification_fd, read_ready_timeout};
 use crate::config::svcdir::{
@@ -169,15 +170,17 @@ impl Tree {
             return;
         };
         let mut node = Node::new(&name);
-        node.grouping = is_grouping(&dir);
-        match read_respawn(&dir) {
+        // One open and one listing; only the files there are opened.
+        let files = ServiceDir::open(&dir);
+        node.grouping = is_grouping(&files);
+        match read_respawn(&files) {
             Ok(r) => node.respawn = r,
             Err(e) => {
                 self.problem(&name, &e.file, &e.reason);
                 node.broken = Some(Reason::Config(e.to_string()));
             }
         }
-        match read_delay(&dir) {
+        match read_delay(&files) {
             Ok(d) => node.delay_s = d,
             Err(e) => self.problem(&name, &e.file, format!("{}; using the default", e.reason)),
         }
@@ -185,13 +188,13 @@ impl Tree {
         // without the readiness its author asked for. A once service's
         // `notification-fd` is not read: it is up when `on` exits.
         let notify = if node.respawn {
-            read_notification_fd(&dir)
+            read_notification_fd(&files)
         } else {
             Ok(None)
         };
         for result in [
             notify.map(|fd| node.notify_fd = fd),
-            read_ready_timeout(&dir).map(|t| node.ready_timeout_ms = t),
+            read_ready_timeout(&files).map(|t| node.ready_timeout_ms = t),
         ] {
             if let Err(e) = result {
                 self.problem(&name, &e.file, &e.reason);
@@ -200,7 +203,7 @@ impl Tree {
         }
         // A probe is a respawn service's alternative to `notification-fd`;
         // anything else is refused rather than guessed ([`conflict`]).
-        match read_ready_probe(&dir) {
+        match read_ready_probe(&files) {
             Ok(Some(probe)) => match conflict(node.respawn, node.notify_fd.is_some()) {
                 Some(why) => {
                     let file = dir.join(READY_PROBE);
@@ -219,7 +222,7 @@ impl Tree {
             // Two entries may name the same service; a set keeps the check
             // linear in the entries (a root may want thousands).
             let mut seen = crate::HashSet::default();
-            let entries = match read_deps(&dir, kind, &mut self.canon) {
+            let entries = match read_deps(&files, kind, &mut self.canon) {
                 Ok(entries) => entries,
                 Err(e) => {
                     self.problem(&name, &e.file, &e.reason);

@@ -23,6 +23,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::conf::read_conf;
+use crate::config::dirlist::ServiceDir;
 use crate::config::logconf::read_log_config;
 use crate::config::probe::READY_PROBE;
 use crate::config::ready::{NOTIFICATION_FD, READY_TIMEOUT};
@@ -109,7 +110,7 @@ fn check_program(name: &str, dir: &Path, prog: &str, problems: &mut Vec<Problem>
         Ok(m) if m.permissions().mode() & 0o111 == 0 => add("not executable".to_string()),
         Ok(_) => {}
     }
-    if let Err(e) = read_exec(dir, prog) {
+    if let Err(e) = read_exec(&ServiceDir::unlisted(dir), prog) {
         problems.push(Problem {
             service: name.to_string(),
             file: e.file,
@@ -175,7 +176,7 @@ type Taken = crate::HashMap<Address, String>;
 /// The `sockets` file of a service: it parses, and no address in it is
 /// already another service's (`taken`).
 fn check_sockets(node: &Node, dir: &Path, taken: &mut Taken, problems: &mut Vec<Problem>) {
-    let specs = match sockets::load(dir) {
+    let specs = match sockets::load(&ServiceDir::unlisted(dir)) {
         Ok(specs) => specs,
         Err(e) => {
             problems.push(Problem {
@@ -264,7 +265,7 @@ pub fn check(base: &Path) -> Report {
         for prog in ["on", "off"] {
             check_program(&node.name, dir, prog, &mut report.problems);
         }
-        let (log, log_problems) = read_log_config(dir);
+        let (log, log_problems) = read_log_config(&ServiceDir::unlisted(dir));
         if let Some(why) = log.file.and_then(|f| judge_path(&f.path, true)) {
             report.problems.push(Problem {
                 service: node.name.clone(),

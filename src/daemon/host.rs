@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid as NixPid;
 
-use crate::config::svcdir::read_exec;
+use crate::config::dirlist::ServiceDir;
+use crate::config::logconf::read_log_config;
+use crate::config::svcdir::{read_exec, FileError};
 use crate::engine::state::{SpawnError, State};
 use crate::engine::{Host, Report, Role, Spawned};
 use crate::fds::store::FdTable;
@@ -164,7 +166,10 @@ impl RealHost {
             Role::On => "on",
             Role::Off => "off",
         };
-        let mut spec = match read_exec(dir, which) {
+        // The service's files, from one listing of its directory; the
+        // directory's descriptor is closed before anything is made.
+        let files = ServiceDir::open(dir);
+        let mut spec = match read_exec(&files, which) {
             Ok(Some(spec)) => spec,
             // No program: nothing to run, a success (a grouping service) —
             // unless the service directory itself is gone since it was loaded.
@@ -181,6 +186,12 @@ impl RealHost {
             // same errno from the exec itself.
             Err(e) => return Err(file_error(&e, &dir.join(which))),
         };
+        let sockets = match role {
+            Role::On => Some(crate::config::sockets::load(&files)),
+            Role::Off => None,
+        };
+        let log_config = read_log_config(&files);
+        drop(files);
         let stdio: RawFd = match &self.child_stdio {
             Some(fd) => fd.as_raw_fd(),
             None => return Err(SpawnError::Config("no console for stdio".into())),
@@ -199,15 +210,15 @@ impl RealHost {
             .transpose()
             .map_err(exec_error)?;
         // The service's sockets and stored descriptors, at 3, 4, …
-        let passed = match role {
-            Role::On => held_fds(&mut self.fds, svc, dir, ready_fd)?,
-            Role::Off => Vec::new(),
+        let passed = match sockets {
+            Some(specs) => held_fds(&mut self.fds, svc, dir, specs, ready_fd)?,
+            None => Vec::new(),
         };
         if !passed.is_empty() {
             let names: Vec<&str> = passed.iter().map(|(_, n)| n.as_str()).collect();
             spec = crate::fds::listen_exec::wrap(&spec, &names).map_err(exec_error)?;
         }
-        let (mut fds, notes) = self.logs.stdio(svc, dir, stdio, now_ms());
+        let (mut fds, notes) = self.logs.stdio_with(svc, log_config, stdio, now_ms());
         fds.extra.extend(
             passed
                 .iter()
@@ -242,7 +253,7 @@ impl RealHost {
         let (Some(dir), Some(cdir)) = (self.dirs.get(svc), self.cdirs.get(svc)) else {
             return Err(libc::EINVAL);
         };
-        let envp = match read_exec(dir, "on") {
+        let envp = match read_exec(&ServiceDir::unlisted(dir), "on") {
             Ok(spec) => spec.map(|s| s.envp).unwrap_or_default(),
             Err(e) => return Err(e.errno.unwrap_or(libc::EINVAL)),
         };
@@ -290,18 +301,20 @@ fn file_error(e: &crate::config::svcdir::FileError, program: &std::path::Path) -
 /// get (after stdin, stdout and stderr, as `sd_listen_fds` expects).
 const FIRST_PASSED_FD: RawFd = 3;
 
-/// Bind the sockets the service's `sockets` file declares (those held from
+/// Bind the sockets the service's `sockets` file declares (`specs`, read
+/// with its other files; those held from
 /// an earlier start are kept) and list what `on` is passed: the sockets,
 /// then the stored descriptors, with their names.
 fn held_fds(
     table: &mut FdTable,
     svc: usize,
     dir: &std::path::Path,
+    specs: Result<Vec<crate::config::sockets::SocketSpec>, FileError>,
     ready_fd: Option<RawFd>,
 ) -> Result<Vec<(RawFd, String)>, SpawnError> {
     // Out of descriptors, even a missing `sockets` file cannot be looked
     // for (the kernel takes the descriptor number before the path).
-    let specs = crate::config::sockets::load(dir).map_err(|e| file_error(&e, &dir.join("on")))?;
+    let specs = specs.map_err(|e| file_error(&e, &dir.join("on")))?;
     table
         .set_listeners(svc, specs, crate::fds::listen::bind)
         .map_err(|e| match e.errno {

@@ -39,8 +39,9 @@ use std::path::Path;
 use nix::errno::Errno;
 use nix::poll::PollFlags;
 
+use crate::config::dirlist::ServiceDir;
 use crate::config::logconf::{read_log_config, LogConfig, MAX_RING, MIN_RING};
-use crate::logs::file::{set_nonblocking, FileOut};
+use crate::logs::file::FileOut;
 use crate::logs::kmsglog::KmsgLog;
 use crate::logs::line::Splitter;
 use crate::logs::ring::Ring;
@@ -145,7 +146,12 @@ fn service_pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
         crate::sys::place::above_stdio(r)?,
         crate::sys::place::above_stdio(w)?,
     );
-    set_nonblocking(r.as_fd())?;
+    // A fresh pipe's read end has no status flag to keep: one F_SETFL,
+    // without the F_GETFL of set_nonblocking.
+    nix::fcntl::fcntl(
+        r.as_fd(),
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )?;
     Ok((r, w))
 }
 
@@ -263,7 +269,20 @@ impl Logs {
         console: RawFd,
         now: Millis,
     ) -> (ChildFds, Vec<String>) {
-        let (cfg, problems) = read_log_config(dir);
+        let read = read_log_config(&ServiceDir::unlisted(dir));
+        self.stdio_with(svc, read, console, now)
+    }
+
+    /// [`Logs::stdio`] with the log settings already read
+    /// ([`read_log_config`]: the settings and the problems found), so the
+    /// caller reads them with the service's other files.
+    pub fn stdio_with(
+        &mut self,
+        svc: usize,
+        (cfg, problems): (LogConfig, Vec<crate::config::svcdir::FileError>),
+        console: RawFd,
+        now: Millis,
+    ) -> (ChildFds, Vec<String>) {
         let mut notes = self.problems_to_report(svc, &problems);
         // Files that could not be read for now (no descriptors left): keep
         // the settings the service already has.

@@ -1,8 +1,8 @@
 //! Starting a service process with a clean slate, via `posix_spawn(3)`.
 //!
 //! The child gets: an empty signal mask, every signal at its default
-//! disposition (those cinit ignores are reset; `execve` resets the handled
-//! ones), its own session (`setsid`, so it is also its own process
+//! disposition (those cinit ignores or handles are reset in the child, one
+//! `sigaction` each; [`learn_ignored_signals`]), its own session (`setsid`, so it is also its own process
 //! group), the descriptors named in its [`ChildFds`] (stdin, stdout,
 //! stderr, and extra ones at fixed numbers) and no others, the
 //! service directory as cwd, and exactly the environment it was given.
@@ -62,11 +62,20 @@ fn include_libc_internal_signals(set: &mut libc::sigset_t) {
 }
 
 /// The signals a child must have reset to SIG_DFL, see [`learn_ignored_signals`].
-static RESET_TO_DEFAULT: OnceLock<SigSet> = OnceLock::new();
+static RESET_TO_DEFAULT: OnceLock<Learnt> = OnceLock::new();
 
 /// A `sigset_t` that may live in a static: plain bits, never mutated after
 /// it is stored.
+#[derive(Clone, Copy)]
 struct SigSet(libc::sigset_t);
+
+/// What [`learn_ignored_signals`] found.
+struct Learnt {
+    /// The signals cinit ignores (and libc's internal ones).
+    ignored: SigSet,
+    /// Those and the signals cinit handles: every signal not at SIG_DFL.
+    reset: SigSet,
+}
 
 // SAFETY: sigset_t is an array of integers with no pointers; the static
 // is written once (OnceLock) and only read after that.
@@ -75,38 +84,62 @@ unsafe impl Sync for SigSet {}
 unsafe impl Send for SigSet {}
 
 /// Record which signals cinit ignores (SIG_IGN survives `execve`; handlers
-/// do not), so that each spawn resets only those. Called once at start-up,
-/// after cinit set up its own dispositions and before the first spawn.
+/// do not) or handles, so that each spawn resets only those. Called once
+/// at start-up, after cinit set up its own dispositions and before the
+/// first spawn.
 ///
 /// Why: with `POSIX_SPAWN_SETSIGDEF`, the child makes one `sigaction` call
 /// per signal in the set, between `clone` and `execve`: resetting all 64
-/// made them most of the child's system calls. A signal cinit handles needs no reset: `execve` sets it to default, and
-/// musl's and glibc's `posix_spawn` already reset handlers in the child.
+/// made them most of the child's system calls. A handled signal needs no
+/// reset after `execve`, but `posix_spawn` resets handlers in the child
+/// itself (a handler must not run there before the exec): musl asks for
+/// the disposition of each signal it saw a handler installed for and then
+/// sets it, two calls where naming the signal in the set costs one.
 /// Until this is called, every signal is reset.
 pub fn learn_ignored_signals() {
-    // SAFETY: a zeroed sigset_t is valid; sigemptyset initialises it and
-    // sigaction with a NULL new action only reads the disposition.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for sig in 1..libc::SIGRTMAX() {
+    let learnt = learn(|sig| {
+        // SAFETY: a zeroed sigaction is valid; with a NULL new action,
+        // sigaction only reads the disposition.
+        unsafe {
             let mut old: libc::sigaction = std::mem::zeroed();
-            if libc::sigaction(sig, ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
-            {
-                libc::sigaddset(&mut set, sig);
-            }
+            (libc::sigaction(sig, ptr::null(), &mut old) == 0).then_some(old.sa_sigaction)
         }
-        include_libc_internal_signals(&mut set);
-        set
-    };
-    let _ = RESET_TO_DEFAULT.set(SigSet(set));
+    });
+    let _ = RESET_TO_DEFAULT.set(learnt);
 }
 
-/// The reset-to-default set of the next spawn.
-fn reset_set() -> libc::sigset_t {
-    if let Some(SigSet(set)) = RESET_TO_DEFAULT.get() {
-        return *set;
+/// The sets of [`learn_ignored_signals`] from `disposition`, the handler of
+/// a signal (`None` if it cannot be asked).
+fn learn(disposition: impl Fn(libc::c_int) -> Option<libc::sighandler_t>) -> Learnt {
+    // SAFETY: a zeroed sigset_t is valid; sigemptyset initialises it and
+    // sigaddset only sets bits in it.
+    unsafe {
+        let mut ignored: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut ignored);
+        let mut reset = ignored;
+        for sig in 1..libc::SIGRTMAX() {
+            let Some(handler) = disposition(sig) else {
+                continue;
+            };
+            if handler == libc::SIG_IGN {
+                libc::sigaddset(&mut ignored, sig);
+            }
+            if handler != libc::SIG_DFL {
+                libc::sigaddset(&mut reset, sig);
+            }
+        }
+        include_libc_internal_signals(&mut ignored);
+        include_libc_internal_signals(&mut reset);
+        Learnt {
+            ignored: SigSet(ignored),
+            reset: SigSet(reset),
+        }
     }
+}
+
+/// Every signal (libc's internal ones included): the set until
+/// [`learn_ignored_signals`] was called.
+fn all_signals() -> libc::sigset_t {
     // SAFETY: a zeroed sigset_t is valid and sigfillset initialises it.
     let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
     // SAFETY: `all` is a live sigset_t.
@@ -115,11 +148,20 @@ fn reset_set() -> libc::sigset_t {
     all
 }
 
+/// The reset-to-default set of the next spawn.
+fn reset_set() -> libc::sigset_t {
+    RESET_TO_DEFAULT
+        .get()
+        .map_or_else(all_signals, |l| l.reset.0)
+}
+
 /// The signals a child must have reset to SIG_DFL, as numbers: for a child
 /// started by `fork` rather than `posix_spawn` ([`crate::update::preflight`]), which
-/// resets them itself.
+/// resets them itself (the handled ones `execve` resets).
 pub fn ignored_signals() -> Vec<libc::c_int> {
-    let set = reset_set();
+    let set = RESET_TO_DEFAULT
+        .get()
+        .map_or_else(all_signals, |l| l.ignored.0);
     (1..libc::SIGRTMAX())
         // SAFETY: sigismember only reads the initialised set.
         .filter(|&sig| unsafe { libc::sigismember(&set, sig) } == 1)
@@ -188,11 +230,21 @@ impl ChildFds {
 }
 
 impl SpawnSetup {
-    fn new(fds: &ChildFds, cwd: &CStr) -> Result<Box<SpawnSetup>, i32> {
+    /// A setup with nothing initialised, to be filled in place by
+    /// [`SpawnSetup::init`].
+    fn empty() -> SpawnSetup {
         // SAFETY: all-zero bytes are a valid (uninitialised-state) value for
-        // these plain C structs; the *_init calls below initialise them. The
-        // setup is boxed so that the objects never move after initialisation.
-        let mut s: Box<SpawnSetup> = Box::new(unsafe { std::mem::zeroed() });
+        // these plain C structs and `false` for the flags.
+        unsafe { std::mem::zeroed() }
+    }
+
+    /// Initialise the objects where they are: the caller keeps the setup in
+    /// one place (its own stack frame) from here until it is dropped, so
+    /// the objects never move after initialisation. On the stack rather
+    /// than boxed: musl's allocator mapped and unmapped a page pair for the
+    /// box on every spawn.
+    fn init(&mut self, fds: &ChildFds, cwd: &CStr) -> Result<(), i32> {
+        let s = self;
         // SAFETY: pointers are to live, properly aligned objects owned by `s`;
         // the signal sets are initialised by sigemptyset/sigfillset before use.
         unsafe {
@@ -254,7 +306,7 @@ impl SpawnSetup {
                 cwd.as_ptr(),
             ))?;
         }
-        Ok(s)
+        Ok(())
     }
 }
 
@@ -263,7 +315,8 @@ impl SpawnSetup {
 /// failed spawn or exec.
 pub fn spawn(spec: &ExecSpec, cwd: &CStr, fds: &ChildFds) -> Result<Pid, i32> {
     cloexec_all_but_stdio();
-    let setup = SpawnSetup::new(fds, cwd)?;
+    let mut setup = SpawnSetup::empty();
+    setup.init(fds, cwd)?;
     let argv = null_terminated(&spec.argv);
     let envp = null_terminated(&spec.envp);
     let mut pid: libc::pid_t = 0;
@@ -333,120 +386,4 @@ fn cloexec_all_but_stdio() {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::time::{Duration, Instant};
-
-    /// The write end of a new pipe, copied to a number ≥ 200 (clear of the
-    /// low numbers other tests' files take), close-on-exec; and its inode.
-    fn pipe_high() -> (OwnedFd, u64) {
-        let (_r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
-        let raw = nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(200)).unwrap();
-        // SAFETY: `raw` was just made by F_DUPFD_CLOEXEC and is ours alone.
-        let high = unsafe { OwnedFd::from_raw_fd(raw) };
-        let ino = nix::sys::stat::fstat(&high).unwrap().st_ino;
-        (high, ino)
-    }
-
-    fn wait_exit(pid: Pid) -> i32 {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let mut status = 0;
-            // SAFETY: waitpid writes our own child's status into `status`.
-            let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-            if rc == pid {
-                return libc::WEXITSTATUS(status);
-            }
-            assert_eq!(rc, 0, "waitpid");
-            assert!(Instant::now() < deadline, "child {pid} did not exit");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    /// Proves colliding pairs reach a real child exactly: a 3-cycle of
-    /// sources and targets (a→b, b→c, c→a), one source to two targets (a
-    /// also at 4), a plain move to 3 and a pair already in place. Given in
-    /// order, a→b would overwrite b before b→c copied it. The child reports
-    /// what each target is (`readlink`, a pipe's inode) and every
-    /// descriptor it has, so a stray spare copy would show too.
-    #[test]
-    fn colliding_pairs_are_placed_exactly_in_a_real_child() {
-        let (a, ia) = pipe_high();
-        let (b, ib) = pipe_high();
-        let (c, ic) = pipe_high();
-        let (d, id) = pipe_high();
-        let (e, ie) = pipe_high();
-        let (na, nb, nc, ne) = (a.as_raw_fd(), b.as_raw_fd(), c.as_raw_fd(), e.as_raw_fd());
-        let extra = vec![
-            (na, nb),
-            (nb, nc),
-            (nc, na),
-            (na, 4),
-            (d.as_raw_fd(), 3),
-            (ne, ne),
-        ];
-        let want = [(3, id), (4, ia), (na, ic), (nb, ia), (nc, ib), (ne, ie)];
-        let dir = tempfile::tempdir().unwrap();
-        let out_path = dir.path().join("out");
-        let out = std::fs::File::create(&out_path).unwrap();
-        let targets: Vec<String> = want.iter().map(|(n, _)| n.to_string()).collect();
-        let script = format!(
-            "for n in {}; do echo \"$n $(readlink /proc/$$/fd/$n)\"; done; echo fds; ls /proc/$$/fd",
-            targets.join(" ")
-        );
-        let c_ = |s: &str| CString::new(s).unwrap();
-        let spec = ExecSpec {
-            path: c_("/bin/sh"),
-            argv: vec![c_("sh"), c_("-c"), c_(&script)],
-            envp: vec![c_("PATH=/usr/bin:/bin")],
-        };
-        let fds = ChildFds {
-            stdin: None,
-            stdout: out.as_raw_fd(),
-            stderr: out.as_raw_fd(),
-            extra,
-        };
-        let pid = spawn(&spec, &c_(dir.path().to_str().unwrap()), &fds).unwrap();
-        assert_eq!(wait_exit(pid), 0);
-        let text = std::fs::read_to_string(&out_path).unwrap();
-        for (n, ino) in want {
-            assert!(
-                text.lines().any(|l| l == format!("{n} pipe:[{ino}]")),
-                "fd {n} should be pipe {ino}:\n{text}"
-            );
-        }
-        let mut open: Vec<i32> = text
-            .lines()
-            .skip_while(|l| *l != "fds")
-            .skip(1)
-            .map(|l| l.parse().unwrap())
-            .collect();
-        open.sort_unstable();
-        let mut expected = vec![0, 1, 2, 3, 4, na, nb, nc, ne];
-        expected.sort_unstable();
-        assert_eq!(open, expected, "{text}");
-        drop((a, b, c, d, e));
-    }
-
-    /// Proves bad pairs fail the spawn with EINVAL before any child exists.
-    #[test]
-    fn bad_pairs_fail_the_spawn() {
-        let (a, _) = pipe_high();
-        let spec = ExecSpec {
-            path: CString::new("/bin/true").unwrap(),
-            argv: vec![CString::new("true").unwrap()],
-            envp: vec![],
-        };
-        let n = a.as_raw_fd();
-        for extra in [vec![(n, 3), (n, 3)], vec![(n, 2)], vec![(1, 5)]] {
-            let fds = ChildFds {
-                stdin: None,
-                stdout: 1,
-                stderr: 2,
-                extra,
-            };
-            assert_eq!(spawn(&spec, c"/", &fds), Err(libc::EINVAL));
-        }
-    }
-}
+mod tests;

@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::dirlist::both;
 use crate::engine::probe::{CONNECT_TRY_MS, EXEC_TRY_MS};
 
 fn parse(data: &str) -> Result<Probe, String> {
@@ -91,14 +92,14 @@ fn bad_lines_say_what_is_wrong_and_name_the_file() {
 #[test]
 fn the_reader_treats_absence_as_unset() {
     let d = tempfile::tempdir().unwrap();
-    assert_eq!(read_ready_probe(d.path()).unwrap(), None);
+    assert_eq!(both(d.path(), read_ready_probe).unwrap(), None);
     std::fs::write(d.path().join(READY_PROBE), "tcp:127.0.0.1:1\n").unwrap();
     assert_eq!(
-        read_ready_probe(d.path()).unwrap(),
+        both(d.path(), read_ready_probe).unwrap(),
         Some(tcp("127.0.0.1:1"))
     );
     std::fs::write(d.path().join(READY_PROBE), "tcp:host:1\n").unwrap();
-    let e = read_ready_probe(d.path()).unwrap_err();
+    let e = both(d.path(), read_ready_probe).unwrap_err();
     assert_eq!(e.file, d.path().join(READY_PROBE));
 }
 

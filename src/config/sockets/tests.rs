@@ -2,6 +2,7 @@
 //! property tests (no panic on any text; a rendered valid spec parses back).
 
 use super::*;
+use crate::config::dirlist::both;
 use proptest::prelude::*;
 
 fn one(line: &str) -> SocketSpec {
@@ -321,16 +322,19 @@ fn load_and_read_name_the_file() {
             path.display()
         )
     );
-    let e = load(d.path()).unwrap_err();
+    let e = both(d.path(), load).unwrap_err();
     assert_eq!((e.file.as_path(), e.errno), (path.as_path(), None));
     std::fs::write(&path, b"web tcp:80\n\xff\n").unwrap();
     assert_eq!(
-        load(d.path()).unwrap_err().reason,
+        both(d.path(), load).unwrap_err().reason,
         "not text (no UTF-8 after byte 11)"
     );
     std::fs::remove_file(&path).unwrap();
     std::fs::create_dir(&path).unwrap();
-    assert_eq!(load(d.path()).unwrap_err().reason, "not a regular file");
+    assert_eq!(
+        both(d.path(), load).unwrap_err().reason,
+        "not a regular file"
+    );
 }
 
 fn name() -> impl Strategy<Value = String> {

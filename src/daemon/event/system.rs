@@ -16,6 +16,7 @@ use nix::sys::signal::Signal;
 
 use super::{Daemon, Helper};
 use crate::config::conf::{read_conf, shell_spec};
+use crate::config::dirlist::ServiceDir;
 use crate::config::svcdir::read_exec;
 use crate::control::Control;
 use crate::daemon::lifecycle::{admit, container_exit_status, reboot_mode};
@@ -242,7 +243,7 @@ impl Daemon {
     }
 
     fn run_last(&mut self, now: Millis) {
-        let spec = match read_exec(&self.paths.conf, "last") {
+        let spec = match read_exec(&ServiceDir::unlisted(&self.paths.conf), "last") {
             Ok(Some(spec)) => spec,
             Ok(None) => return,
             Err(e) => {

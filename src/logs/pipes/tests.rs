@@ -150,3 +150,21 @@ fn settings_apply_at_the_next_spawn_and_problems_are_said_once() {
     assert_eq!(fds, ChildFds::console(9));
     assert!(logs.get(5).is_none());
 }
+
+/// Proves a service's pipe has the flags a service's output needs: the
+/// read end (PID 1's) non-blocking, the write end (the service's stdout
+/// and stderr) blocking, as a service expects of its output; both
+/// close-on-exec and above stdio.
+#[test]
+fn a_service_pipe_is_non_blocking_only_on_pid_1s_end() {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+    let (r, w) = service_pipe().unwrap();
+    let fl = |fd: &OwnedFd| OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL).unwrap());
+    assert!(fl(&r).contains(OFlag::O_NONBLOCK), "read end non-blocking");
+    assert!(!fl(&w).contains(OFlag::O_NONBLOCK), "write end blocking");
+    for fd in [&r, &w] {
+        let fd_flags = FdFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFD).unwrap());
+        assert!(fd_flags.contains(FdFlag::FD_CLOEXEC));
+        assert!(fd.as_raw_fd() > 2);
+    }
+}

@@ -1,0 +1,439 @@
+//! One service directory, listed once: which of cinit's files it holds.
+//!
+//! Every file of a service directory is optional, so reading a service
+//! used to probe each one by its absolute path, and most probes failed with
+//! ENOENT (a plain service has `on` and `respawn` and nothing else). A
+//! [`ServiceDir`] opens the directory once (`DIR/.`, `O_DIRECTORY`),
+//! lists it with `getdents64`, and answers "is `NAME` there?" from the
+//! listing; only the files that are there are opened, relative to the
+//! directory descriptor.
+//!
+//! Invariants:
+//! - The answers are the same as probing each path: a name the listing
+//!   does not hold is reported exactly as a missing file was; a name it
+//!   holds is opened with the same flags and checks as before
+//!   ([`crate::config::svcdir::read_small_file`]: non-blocking, regular
+//!   files only, at most 64 KiB; the last component is followed as an
+//!   absolute open follows it). Errors name `DIR/NAME` as before.
+//! - When the directory cannot be opened or listed (not a directory, not
+//!   searchable, no descriptor left, too many entries) the `ServiceDir` is
+//!   *unlisted*: every question goes to the absolute path, as before.
+//! - Bounded: the listing reads at most [`MAX_LIST_CALLS`] buffers of
+//!   [`LIST_BUF`] bytes and keeps one bit per name cinit reads
+//!   ([`KNOWN`]); a name outside that table is always probed.
+//! - The descriptor is close-on-exec and closed when the `ServiceDir` is
+//!   dropped; callers drop it before they spawn.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use crate::config::svcdir::{read_opened, read_small_file, FileError, SMALL_FILE_FLAGS};
+
+/// Every name cinit reads in a service directory; the listing keeps one
+/// bit per entry of this table.
+pub const KNOWN: [&str; 19] = [
+    "on",
+    "off",
+    "on.params",
+    "on.env",
+    "off.params",
+    "off.env",
+    "respawn",
+    "delay",
+    "notification-fd",
+    "ready-timeout",
+    "ready-probe",
+    "needs",
+    "wants",
+    "console",
+    "log.size",
+    "log.file",
+    "log.mirror",
+    "sockets",
+    "fdstore",
+];
+
+/// Bytes of one `getdents64` buffer: a service directory's dozen entries
+/// fit in one call.
+pub const LIST_BUF: usize = 4096;
+
+/// Most `getdents64` calls for one listing (about 2000 entries); a larger
+/// directory is left unlisted rather than read to its end by PID 1.
+pub const MAX_LIST_CALLS: usize = 16;
+
+/// The bit of `name` in a listing, if cinit reads that name.
+fn bit(name: &[u8]) -> Option<u32> {
+    KNOWN
+        .iter()
+        .position(|k| k.as_bytes() == name)
+        .map(|i| 1u32 << i)
+}
+
+/// Mark the known names found in one `getdents64` buffer (`struct
+/// linux_dirent64` records: inode u64, offset i64, record length u16, type
+/// u8, NUL-terminated name). `None` if the buffer is malformed.
+pub fn scan(buf: &[u8], present: &mut u32) -> Option<()> {
+    let mut off = 0usize;
+    while off < buf.len() {
+        let rec = buf.get(off..)?;
+        let len = usize::from(u16::from_ne_bytes([*rec.get(16)?, *rec.get(17)?]));
+        let body = rec.get(19..len)?;
+        let name = body.split(|&b| b == 0).next()?;
+        if let Some(b) = bit(name) {
+            *present |= b;
+        }
+        off = off.checked_add(len)?;
+    }
+    Some(())
+}
+
+/// A service directory, listed once if it could be ([`ServiceDir::open`]).
+#[derive(Debug)]
+pub struct ServiceDir<'a> {
+    path: &'a Path,
+    /// The open directory and the bits of the [`KNOWN`] names it holds;
+    /// `None`: unlisted, every question goes to the path.
+    listed: Option<(OwnedFd, u32)>,
+}
+
+/// What the listing says of a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// Listed and there: open it relative to the directory.
+    Here,
+    /// Listed and not there: exactly as a missing file.
+    Absent,
+    /// Unlisted (or a name outside [`KNOWN`]): probe the path.
+    Unknown,
+}
+
+impl<'a> ServiceDir<'a> {
+    /// A `ServiceDir` that answers every question from the path, with no
+    /// system call of its own.
+    pub fn unlisted(path: &'a Path) -> Self {
+        ServiceDir { path, listed: None }
+    }
+
+    /// Open and list `path`; unlisted if either fails.
+    pub fn open(path: &'a Path) -> Self {
+        ServiceDir {
+            path,
+            listed: list(path),
+        }
+    }
+
+    /// The directory's path.
+    pub fn path(&self) -> &'a Path {
+        self.path
+    }
+
+    /// `DIR/NAME`, as errors name it.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// What the listing says of `name`.
+    pub fn seen(&self, name: &str) -> Seen {
+        match (&self.listed, bit(name.as_bytes())) {
+            (Some((_, present)), Some(b)) if present & b != 0 => Seen::Here,
+            (Some(_), Some(_)) => Seen::Absent,
+            _ => Seen::Unknown,
+        }
+    }
+
+    /// The open directory, when listed.
+    pub fn fd(&self) -> Option<&OwnedFd> {
+        self.listed.as_ref().map(|(fd, _)| fd)
+    }
+
+    /// `openat(DIR, name, flags)`; `Err(errno)` if it fails. Only for a
+    /// listed directory; an unlisted one gives `ENOTDIR` and the caller
+    /// uses the path.
+    pub fn open_at(&self, name: &str, flags: libc::c_int) -> Result<OwnedFd, i32> {
+        let fd = self.fd().ok_or(libc::ENOTDIR)?;
+        let cname = CString::new(name).map_err(|_| libc::EINVAL)?;
+        // SAFETY: a valid directory descriptor and a NUL-terminated name;
+        // the returned descriptor is owned from here on.
+        let raw = unsafe { libc::openat(fd.as_raw_fd(), cname.as_ptr(), flags) };
+        if raw < 0 {
+            return Err(last_errno());
+        }
+        // SAFETY: `raw` is a fresh descriptor nobody else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    }
+
+    /// `readlinkat(DIR, name)`: `Ok(Some(target))` for a symbolic link,
+    /// `Ok(None)` if `name` is not one (EINVAL), `Err(errno)` otherwise.
+    /// Only for a listed directory (else `ENOTDIR`).
+    pub fn read_link_at(&self, name: &str) -> Result<Option<PathBuf>, i32> {
+        let fd = self.fd().ok_or(libc::ENOTDIR)?;
+        let cname = CString::new(name).map_err(|_| libc::EINVAL)?;
+        let mut buf = vec![0u8; libc::PATH_MAX as usize];
+        // SAFETY: a valid descriptor, a NUL-terminated name and a buffer of
+        // `buf.len()` writable bytes.
+        let n = unsafe {
+            libc::readlinkat(
+                fd.as_raw_fd(),
+                cname.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        match usize::try_from(n) {
+            // A target as long as the buffer may be cut: the kernel never
+            // returns one of PATH_MAX bytes, but say so rather than guess.
+            Ok(len) if len >= buf.len() => Err(libc::ENAMETOOLONG),
+            Ok(len) => {
+                buf.truncate(len);
+                Ok(Some(PathBuf::from(
+                    <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(buf),
+                )))
+            }
+            Err(_) => match last_errno() {
+                libc::EINVAL => Ok(None),
+                e => Err(e),
+            },
+        }
+    }
+}
+
+/// The answers of the service files' readers ([`crate::config::svcdir`]
+/// and its neighbours): from the listing where it has them, else from the
+/// path exactly as before.
+impl ServiceDir<'_> {
+    /// Whether `name` exists, of any type (`lstat`: a dangling link
+    /// counts).
+    pub fn exists(&self, name: &str) -> std::io::Result<bool> {
+        match self.seen(name) {
+            Seen::Here => Ok(true),
+            Seen::Absent => Ok(false),
+            Seen::Unknown => match std::fs::symlink_metadata(self.join(name)) {
+                Ok(_) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// A service file read whole ([`read_small_file`]); `Ok(None)` if it
+    /// does not exist.
+    pub fn read_small(&self, name: &str) -> Result<Option<Vec<u8>>, FileError> {
+        let path = self.join(name);
+        match self.seen(name) {
+            Seen::Absent => Ok(None),
+            Seen::Unknown => read_small_file(&path),
+            Seen::Here => {
+                match self.open_at(name, libc::O_RDONLY | SMALL_FILE_FLAGS | libc::O_CLOEXEC) {
+                    Ok(fd) => read_opened(std::fs::File::from(fd), &path).map(Some),
+                    Err(libc::ENOENT) => Ok(None),
+                    Err(e) => Err(FileError::io(&path, &std::io::Error::from_raw_os_error(e))),
+                }
+            }
+        }
+    }
+
+    /// `name` as a program: `Ok(None)` if it does not exist,
+    /// `Ok(Some(Some(target)))` for a symbolic link, `Ok(Some(None))` for
+    /// anything else.
+    pub fn read_link(&self, name: &str) -> Result<Option<Option<PathBuf>>, FileError> {
+        let path = self.join(name);
+        let io = |e: i32| FileError::io(&path, &std::io::Error::from_raw_os_error(e));
+        match self.seen(name) {
+            Seen::Absent => return Ok(None),
+            Seen::Here => match self.read_link_at(name) {
+                Ok(link) => return Ok(Some(link)),
+                Err(libc::ENOENT) => return Ok(None),
+                // A target too long for the buffer: the path's way below.
+                Err(libc::ENAMETOOLONG) => {}
+                Err(e) => return Err(io(e)),
+            },
+            Seen::Unknown => {}
+        }
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(FileError::io(&path, &e)),
+        };
+        if !meta.file_type().is_symlink() {
+            return Ok(Some(None));
+        }
+        std::fs::read_link(&path)
+            .map(|t| Some(Some(t)))
+            .map_err(|e| FileError::io(&path, &e))
+    }
+}
+
+/// For tests: `read` of `dir` listed and unlisted, which must agree (the
+/// listing changes how files are found, never what is read); the answer.
+#[cfg(test)]
+pub fn both<T: PartialEq + std::fmt::Debug>(dir: &Path, read: impl Fn(&ServiceDir) -> T) -> T {
+    let listed = ServiceDir::open(dir);
+    assert!(listed.fd().is_some(), "{} is listed", dir.display());
+    let answer = read(&listed);
+    assert_eq!(
+        answer,
+        read(&ServiceDir::unlisted(dir)),
+        "{}",
+        dir.display()
+    );
+    answer
+}
+
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// Open `path` as a directory and list the known names in it; `None` on
+/// any failure.
+///
+/// Opened as `PATH/.`: the kernel then checks search permission on the
+/// directory, as it did for each `PATH/NAME` probe, so a directory cinit
+/// may read but not search is left unlisted and answers as before (not
+/// found to be holding files it could not have looked at). Links on the
+/// way are followed as every probe followed them: `O_NOFOLLOW` would only
+/// send a directory swapped for a link to the unlisted way, which follows
+/// it all the same.
+fn list(path: &Path) -> Option<(OwnedFd, u32)> {
+    let mut bytes = path.as_os_str().as_bytes().to_vec();
+    bytes.extend_from_slice(b"/.");
+    let cpath = CString::new(bytes).ok()?;
+    // openat rather than open: musl's open adds an F_SETFD call for
+    // O_CLOEXEC (for kernels older than 2.6.23), its openat does not.
+    // SAFETY: a NUL-terminated path; the descriptor is owned below.
+    let raw = unsafe {
+        libc::openat(
+            libc::AT_FDCWD,
+            cpath.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if raw < 0 {
+        return None;
+    }
+    // SAFETY: `raw` is a fresh descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let mut present = 0u32;
+    // u64 words keep the records 8-byte aligned, as the kernel writes them.
+    let mut buf = [0u64; LIST_BUF / 8];
+    for _ in 0..MAX_LIST_CALLS {
+        // SAFETY: a valid directory descriptor and a buffer of LIST_BUF
+        // writable bytes.
+        let n = unsafe {
+            libc::syscall(
+                libc::SYS_getdents64,
+                fd.as_raw_fd(),
+                buf.as_mut_ptr(),
+                LIST_BUF,
+            )
+        };
+        let n = usize::try_from(n).ok()?;
+        if n == 0 {
+            return Some((fd, present));
+        }
+        // SAFETY: the kernel wrote `n` ≤ LIST_BUF bytes into `buf`, which
+        // is LIST_BUF bytes long; u8 has no alignment or validity needs.
+        let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
+        scan(bytes, &mut present)?;
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    /// One `linux_dirent64` record for `name`, padded to 8 bytes.
+    fn record(name: &str) -> Vec<u8> {
+        let len = (19 + name.len() + 1).div_ceil(8) * 8;
+        let mut r = vec![0u8; len];
+        r[16..18].copy_from_slice(&(len as u16).to_ne_bytes());
+        r[18] = libc::DT_REG;
+        r[19..19 + name.len()].copy_from_slice(name.as_bytes());
+        r
+    }
+
+    #[test]
+    fn scan_marks_known_names_only_and_refuses_a_malformed_buffer() {
+        let mut buf = Vec::new();
+        for n in [".", "..", "on", "respawn", "junk", "on.params.bak"] {
+            buf.extend(record(n));
+        }
+        let mut present = 0;
+        assert_eq!(scan(&buf, &mut present), Some(()));
+        assert_eq!(present, bit(b"on").unwrap() | bit(b"respawn").unwrap());
+        let mut p = 0;
+        assert_eq!(scan(&buf[..buf.len() - 3], &mut p), None, "cut record");
+        let mut zero = record("on");
+        zero[16] = 0;
+        zero[17] = 0;
+        assert_eq!(scan(&zero, &mut p), None, "a zero length never loops");
+    }
+
+    #[test]
+    fn every_known_name_has_its_own_bit() {
+        assert!(KNOWN.len() <= 32);
+        for (i, k) in KNOWN.iter().enumerate() {
+            assert_eq!(bit(k.as_bytes()), Some(1 << i), "{k}");
+        }
+    }
+
+    /// A listed directory says Here / Absent for known names and Unknown
+    /// for others, and answers from its listing only; a symbolic link to
+    /// a directory is followed (as a probe through it was); a file or a
+    /// missing directory is unlisted (every answer Unknown), as is a
+    /// directory of more entries than a listing reads.
+    #[test]
+    fn listing_answers_and_falls_back_to_paths() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = d.path().join("svc");
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("respawn"), "").unwrap();
+        std::os::unix::fs::symlink("/bin/true", dir.join("on")).unwrap();
+        let sd = ServiceDir::open(&dir);
+        assert_eq!(sd.seen("respawn"), Seen::Here);
+        assert_eq!(sd.seen("on"), Seen::Here);
+        assert_eq!(sd.seen("delay"), Seen::Absent);
+        assert_eq!(sd.seen("other"), Seen::Unknown);
+        assert_eq!(
+            sd.read_link_at("on").unwrap(),
+            Some(PathBuf::from("/bin/true"))
+        );
+        assert_eq!(sd.read_link_at("respawn").unwrap(), None);
+        assert_eq!(sd.read_link_at("delay").unwrap_err(), libc::ENOENT);
+        // What is read comes from the listing, not from a probe: a file
+        // made after it is not seen (a fresh listing sees it).
+        fs::write(dir.join("delay"), "5\n").unwrap();
+        assert_eq!(sd.read_small("delay").unwrap(), None);
+        assert!(!sd.exists("delay").unwrap());
+        assert_eq!(sd.read_link("delay").unwrap(), None);
+        let fresh = ServiceDir::open(&dir);
+        assert_eq!(fresh.read_small("delay").unwrap(), Some(b"5\n".to_vec()));
+        assert_eq!(fresh.read_link("delay").unwrap(), Some(None));
+        assert_eq!(
+            fresh.read_link("on").unwrap(),
+            Some(Some(PathBuf::from("/bin/true")))
+        );
+
+        // A link to the directory is followed, as a probe through it was.
+        std::os::unix::fs::symlink(&dir, d.path().join("link")).unwrap();
+        let link = d.path().join("link");
+        assert_eq!(ServiceDir::open(&link).seen("respawn"), Seen::Here);
+        let file = dir.join("respawn");
+        assert_eq!(ServiceDir::open(&file).seen("respawn"), Seen::Unknown);
+        let gone = d.path().join("gone");
+        assert_eq!(ServiceDir::open(&gone).seen("respawn"), Seen::Unknown);
+        assert_eq!(ServiceDir::unlisted(&dir).seen("respawn"), Seen::Unknown);
+
+        let big = d.path().join("big");
+        fs::create_dir(&big).unwrap();
+        for i in 0..(MAX_LIST_CALLS * LIST_BUF / 24 + 10) {
+            fs::write(big.join(format!("f{i:05}")), "").unwrap();
+        }
+        assert_eq!(ServiceDir::open(&big).seen("on"), Seen::Unknown);
+    }
+}

@@ -1,0 +1,146 @@
+//! Unit tests of [`super`].
+
+use super::*;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+/// The write end of a new pipe, copied to a number ≥ 200 (clear of the
+/// low numbers other tests' files take), close-on-exec; and its inode.
+fn pipe_high() -> (OwnedFd, u64) {
+    let (_r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let raw = nix::fcntl::fcntl(&w, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(200)).unwrap();
+    // SAFETY: `raw` was just made by F_DUPFD_CLOEXEC and is ours alone.
+    let high = unsafe { OwnedFd::from_raw_fd(raw) };
+    let ino = nix::sys::stat::fstat(&high).unwrap().st_ino;
+    (high, ino)
+}
+
+fn wait_exit(pid: Pid) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes our own child's status into `status`.
+        let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if rc == pid {
+            return libc::WEXITSTATUS(status);
+        }
+        assert_eq!(rc, 0, "waitpid");
+        assert!(Instant::now() < deadline, "child {pid} did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Proves the learnt sets: an ignored signal is in both (the child
+/// resets it; a forked child resets it itself), a handled one only in
+/// the spawn's reset set (posix_spawn then sets it with one call
+/// instead of asking first), a default one and one that cannot be
+/// asked in neither; libc's internal signals 32 and 33 are in both.
+#[test]
+fn learnt_sets_name_ignored_and_handled_signals() {
+    let handler = 0x1234 as libc::sighandler_t;
+    let l = learn(|sig| match sig {
+        libc::SIGPIPE => Some(libc::SIG_IGN),
+        libc::SIGSEGV => Some(handler),
+        libc::SIGUSR1 => None,
+        _ => Some(libc::SIG_DFL),
+    });
+    // SAFETY: sigismember only reads an initialised set.
+    let has = |set: &SigSet, sig| unsafe { libc::sigismember(&set.0, sig) } == 1;
+    assert!(has(&l.ignored, libc::SIGPIPE) && has(&l.reset, libc::SIGPIPE));
+    assert!(!has(&l.ignored, libc::SIGSEGV) && has(&l.reset, libc::SIGSEGV));
+    for sig in [libc::SIGTERM, libc::SIGUSR1, libc::SIGCHLD] {
+        assert!(!has(&l.ignored, sig) && !has(&l.reset, sig), "{sig}");
+    }
+    for set in [&l.ignored, &l.reset] {
+        // SAFETY: sigset_t is at least 128 bytes, aligned for u64.
+        // SAFETY: sigset_t is at least 128 bytes, aligned for u64.
+        let word = unsafe { *(&set.0 as *const libc::sigset_t).cast::<u64>() };
+        assert_eq!(word & (3 << 31), 3 << 31, "signals 32 and 33");
+    }
+}
+
+/// Proves colliding pairs reach a real child exactly: a 3-cycle of
+/// sources and targets (a→b, b→c, c→a), one source to two targets (a
+/// also at 4), a plain move to 3 and a pair already in place. Given in
+/// order, a→b would overwrite b before b→c copied it. The child reports
+/// what each target is (`readlink`, a pipe's inode) and every
+/// descriptor it has, so a stray spare copy would show too.
+#[test]
+fn colliding_pairs_are_placed_exactly_in_a_real_child() {
+    let (a, ia) = pipe_high();
+    let (b, ib) = pipe_high();
+    let (c, ic) = pipe_high();
+    let (d, id) = pipe_high();
+    let (e, ie) = pipe_high();
+    let (na, nb, nc, ne) = (a.as_raw_fd(), b.as_raw_fd(), c.as_raw_fd(), e.as_raw_fd());
+    let extra = vec![
+        (na, nb),
+        (nb, nc),
+        (nc, na),
+        (na, 4),
+        (d.as_raw_fd(), 3),
+        (ne, ne),
+    ];
+    let want = [(3, id), (4, ia), (na, ic), (nb, ia), (nc, ib), (ne, ie)];
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let targets: Vec<String> = want.iter().map(|(n, _)| n.to_string()).collect();
+    let script = format!(
+        "for n in {}; do echo \"$n $(readlink /proc/$$/fd/$n)\"; done; echo fds; ls /proc/$$/fd",
+        targets.join(" ")
+    );
+    let c_ = |s: &str| CString::new(s).unwrap();
+    let spec = ExecSpec {
+        path: c_("/bin/sh"),
+        argv: vec![c_("sh"), c_("-c"), c_(&script)],
+        envp: vec![c_("PATH=/usr/bin:/bin")],
+    };
+    let fds = ChildFds {
+        stdin: None,
+        stdout: out.as_raw_fd(),
+        stderr: out.as_raw_fd(),
+        extra,
+    };
+    let pid = spawn(&spec, &c_(dir.path().to_str().unwrap()), &fds).unwrap();
+    assert_eq!(wait_exit(pid), 0);
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    for (n, ino) in want {
+        assert!(
+            text.lines().any(|l| l == format!("{n} pipe:[{ino}]")),
+            "fd {n} should be pipe {ino}:\n{text}"
+        );
+    }
+    let mut open: Vec<i32> = text
+        .lines()
+        .skip_while(|l| *l != "fds")
+        .skip(1)
+        .map(|l| l.parse().unwrap())
+        .collect();
+    open.sort_unstable();
+    let mut expected = vec![0, 1, 2, 3, 4, na, nb, nc, ne];
+    expected.sort_unstable();
+    assert_eq!(open, expected, "{text}");
+    drop((a, b, c, d, e));
+}
+
+/// Proves bad pairs fail the spawn with EINVAL before any child exists.
+#[test]
+fn bad_pairs_fail_the_spawn() {
+    let (a, _) = pipe_high();
+    let spec = ExecSpec {
+        path: CString::new("/bin/true").unwrap(),
+        argv: vec![CString::new("true").unwrap()],
+        envp: vec![],
+    };
+    let n = a.as_raw_fd();
+    for extra in [vec![(n, 3), (n, 3)], vec![(n, 2)], vec![(1, 5)]] {
+        let fds = ChildFds {
+            stdin: None,
+            stdout: 1,
+            stderr: 2,
+            extra,
+        };
+        assert_eq!(spawn(&spec, c"/", &fds), Err(libc::EINVAL));
+    }
+}
