@@ -80,7 +80,9 @@ pub struct ServiceLog {
     pub splitter: Splitter,
     pub ring: Ring,
     pub mirror: bool,
-    pub file: Option<FileOut>,
+    /// Boxed: few services have a `log.file`, and every slot of
+    /// [`Logs::services`] is as large as a `ServiceLog`.
+    pub file: Option<Box<FileOut>>,
 }
 
 impl ServiceLog {
@@ -119,6 +121,8 @@ pub struct Logs {
     /// The configuration problems last reported per service, so a
     /// respawning service does not repeat them.
     reported: HashMap<usize, String>,
+    /// The read buffer: empty until the first read, then [`READ_CHUNK`]
+    /// bytes for good (see [`read_some`]).
     buf: Vec<u8>,
 }
 
@@ -156,8 +160,19 @@ fn service_pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
 }
 
 /// Read at most `max` bytes from `fd` into `buf` (one read); what it got.
+///
+/// `buf` is made [`READ_CHUNK`] bytes long once, by `vec![0; n]`: that asks
+/// the allocator for zeroed memory, which fresh pages already are, so no
+/// page of the buffer is touched (and resident) until a read fills it. A
+/// `resize` would write every byte, making all 64 KiB resident at the first
+/// line of output.
 fn read_some(fd: &OwnedFd, buf: &mut Vec<u8>, max: usize) -> usize {
-    buf.resize(max.min(READ_CHUNK), 0);
+    if buf.len() < READ_CHUNK {
+        *buf = vec![0; READ_CHUNK];
+    }
+    let Some(buf) = buf.get_mut(..max.min(READ_CHUNK)) else {
+        return 0;
+    };
     loop {
         match nix::unistd::read(fd, buf) {
             Ok(n) => return n,
@@ -291,6 +306,11 @@ impl Logs {
             return (ChildFds::console(console), notes);
         }
         if self.services.len() <= svc {
+            // Room for every named service at once, not doubling per
+            // spawn: a slot costs a `ServiceLog` whether it is used or not.
+            let want = self.names.len().max(svc + 1);
+            self.services
+                .reserve_exact(want.saturating_sub(self.services.len()));
             self.services.resize_with(svc + 1, || None);
         }
         let name = self.name(svc).to_string();
@@ -343,10 +363,20 @@ impl Logs {
             })
             .collect();
         let key = lines.join("\n");
-        if self.reported.get(&svc) == Some(&key) {
+        if self
+            .reported
+            .get(&svc)
+            .map_or(key.is_empty(), |k| *k == key)
+        {
             return Vec::new();
         }
-        self.reported.insert(svc, key);
+        // Only services with problems have an entry: the common case, none,
+        // costs no memory per service.
+        if key.is_empty() {
+            self.reported.remove(&svc);
+        } else {
+            self.reported.insert(svc, key);
+        }
         lines
     }
 
@@ -444,10 +474,8 @@ impl Logs {
             let bytes = buf.get(..n).unwrap_or(&[]);
             self.take_in(svc, now, wall, console, |s, emit| s.feed(now, bytes, emit));
         }
-        buf.clear();
-        if buf.capacity() > READ_CHUNK {
-            buf.shrink_to(READ_CHUNK);
-        }
+        // Kept at its length: made again (or zeroed) at every read, it
+        // would cost 64 KiB of writes per wakeup.
         self.buf = buf;
     }
 
@@ -593,7 +621,7 @@ fn apply(log: &mut ServiceLog, cfg: &LogConfig, now: Millis, name: &str, notes: 
     log.file = None;
     if let Some(target) = &cfg.file {
         match FileOut::new(target.clone(), log.ring.next_seq(), now) {
-            Ok(f) => log.file = Some(f),
+            Ok(f) => log.file = Some(Box::new(f)),
             Err(e) => notes.push(format!(
                 "log: {name}: cannot set up {}: {}",
                 target.path.display(),

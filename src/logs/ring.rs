@@ -72,9 +72,26 @@ impl Ring {
         };
         self.make_room(line.cost());
         self.bytes += line.cost();
+        self.grow_for_one();
         self.lines.push_back(line);
         self.next_seq += 1;
         seq
+    }
+
+    /// Make room in the deque for one more line, growing it by a quarter
+    /// (at least 8 slots) rather than the doubling `push_back` would do, and
+    /// never past the most lines the capacity can hold: the slots of a full
+    /// ring cost at most its capacity, and a growing one at most a quarter
+    /// more than it holds. Growth stays geometric, so a push is still O(1)
+    /// amortized.
+    fn grow_for_one(&mut self) {
+        let len = self.lines.len();
+        if len < self.lines.capacity() {
+            return;
+        }
+        let most = self.capacity / LINE_OVERHEAD;
+        let grow = (len / 4).max(8).min(most.saturating_sub(len)).max(1);
+        self.lines.reserve_exact(grow);
     }
 
     /// Drop the oldest lines until `need` more bytes fit.
@@ -236,6 +253,25 @@ mod tests {
         ];
         let back = Ring::restore(4096, 9, 0, odd);
         assert_eq!((back.len(), back.dropped(), back.next_seq()), (1, 1, 9));
+    }
+
+    /// The deque holding the lines grows by a quarter, not by doubling,
+    /// and never has more slots than the capacity has room for lines: what
+    /// a ring costs follows what it holds.
+    #[test]
+    fn slots_follow_the_lines_held() {
+        let cap = 1000 * LINE_OVERHEAD;
+        let mut r = Ring::new(cap);
+        for k in 0..5000u64 {
+            r.push(k, 0, String::new());
+            let (len, slots) = (r.lines.len(), r.lines.capacity());
+            assert!(slots <= len + len / 4 + 8, "{len} lines in {slots} slots");
+            assert!(
+                slots <= cap / LINE_OVERHEAD + 8,
+                "{slots} slots past the capacity"
+            );
+        }
+        assert_eq!(r.len(), 1000);
     }
 
     proptest! {

@@ -286,7 +286,7 @@ impl Logs {
         }
         if let Some((read_at, write_at, build)) = file {
             match (adopt(read_at), adopt(write_at)) {
-                (Some(read), Some(write)) => log.file = Some(build(read, write)),
+                (Some(read), Some(write)) => log.file = Some(Box::new(build(read, write))),
                 _ => lost.push(format!("the log file output of {name}")),
             }
         }

@@ -42,7 +42,7 @@ impl Console {
     pub fn new(fd: Option<OwnedFd>) -> Console {
         Console {
             fd,
-            buf: VecDeque::with_capacity(4096),
+            buf: VecDeque::new(),
             dropped: 0,
             mirror_dropped: 0,
         }

@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// Slots of the work queue kept once it is drained: enough for the few
+/// entries a single event queues, so an ordinary event never reallocates.
+pub(super) const QUEUE_KEPT: usize = 64;
+
 impl Engine {
     // ----- internals -----
 
@@ -101,6 +105,12 @@ impl Engine {
     pub(super) fn drain(&mut self, host: &mut dyn Host, now: Millis) {
         while let Some(i) = self.queue.pop_front() {
             self.evaluate(host, now, i);
+        }
+        // A boot or a stop of everything queues several entries per
+        // service; the queue is empty between events, so what such a burst
+        // made it grow to is given back rather than held for good.
+        if self.queue.capacity() > QUEUE_KEPT {
+            self.queue.shrink_to(QUEUE_KEPT);
         }
     }
 

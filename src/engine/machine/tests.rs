@@ -521,3 +521,23 @@ pub(super) fn reload(e: &Engine) -> (Engine, Vec<String>) {
 
 // The engine's own snapshot sections.
 mod saved;
+
+/// A root wanting 1000 services queues thousands of entries while it
+/// starts them; once the queue is drained, it gives that memory back
+/// instead of holding the burst's size for good.
+#[test]
+fn the_drained_queue_gives_back_what_a_burst_took() {
+    let n = 1000;
+    let mut nodes: Vec<Node> = (0..=n).map(|i| Node::new(&format!("s{i}"))).collect();
+    nodes[0].wants = (1..=n).collect();
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run; n + 1]);
+    e.start(&mut h, 0, 0);
+    assert_eq!(h.spawns.len(), n);
+    assert!(e.queue.is_empty());
+    assert!(
+        e.queue.capacity() <= enter::QUEUE_KEPT,
+        "{} slots kept",
+        e.queue.capacity()
+    );
+}

@@ -168,3 +168,41 @@ fn a_service_pipe_is_non_blocking_only_on_pid_1s_end() {
         assert!(fd.as_raw_fd() > 2);
     }
 }
+
+/// A service whose log files have no problems costs no entry in the map of
+/// reported problems (only services with problems do), and a problem that
+/// is fixed and comes back is said again.
+#[test]
+fn only_services_with_problems_are_remembered() {
+    let d = tempfile::tempdir().unwrap();
+    let mut logs = Logs::new();
+    logs.set_name(0, "s");
+    for _ in 0..3 {
+        assert!(logs.stdio(0, d.path(), 0, 0).1.is_empty());
+    }
+    assert!(logs.reported.is_empty(), "no problems, no entry");
+    std::fs::write(d.path().join("log.size"), "bogus\n").unwrap();
+    assert_eq!(logs.stdio(0, d.path(), 0, 0).1.len(), 1);
+    assert_eq!(logs.reported.len(), 1);
+    std::fs::write(d.path().join("log.size"), "1k\n").unwrap();
+    assert!(logs.stdio(0, d.path(), 0, 0).1.is_empty());
+    assert!(logs.reported.is_empty(), "fixed: the entry goes");
+    std::fs::write(d.path().join("log.size"), "bogus\n").unwrap();
+    assert_eq!(logs.stdio(0, d.path(), 0, 0).1.len(), 1, "said again");
+}
+
+/// The read buffer is made once at its full size and then only lent out in
+/// slices: reading does not reallocate it, and a read never takes more than
+/// asked.
+#[test]
+fn the_read_buffer_is_made_once_and_bounds_the_read() {
+    let (r, w) = service_pipe().unwrap();
+    write_to(w.as_raw_fd(), b"hello\nworld\n");
+    let mut buf = Vec::new();
+    assert_eq!(read_some(&r, &mut buf, 3), 3);
+    assert_eq!(buf.len(), READ_CHUNK);
+    let at = buf.as_ptr();
+    assert_eq!(read_some(&r, &mut buf, READ_CHUNK * 4), 9);
+    assert_eq!(buf.as_ptr(), at, "not made again");
+    assert_eq!(buf.get(..9).unwrap(), b"lo\nworld\n");
+}
