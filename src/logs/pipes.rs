@@ -33,10 +33,9 @@
 //! capacity, partial lines by [`MAX_LINE`](crate::logs::line::MAX_LINE), the
 //! read buffer by [`READ_CHUNK`]).
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::Path;
 
-use nix::errno::Errno;
 use nix::poll::PollFlags;
 
 use crate::config::dirlist::ServiceDir;
@@ -69,32 +68,6 @@ pub fn wall_ms() -> u64 {
         let nanos = u64::try_from(ts.tv_nsec()).unwrap_or(0);
         secs.saturating_mul(1000).saturating_add(nanos / 1_000_000)
     })
-}
-
-/// One service's log.
-#[derive(Debug)]
-pub struct ServiceLog {
-    /// (read end, write end); `None` if it could not be created or did
-    /// not survive a hot update (a new one comes with the next spawn).
-    pub pipe: Option<(OwnedFd, OwnedFd)>,
-    pub splitter: Splitter,
-    pub ring: Ring,
-    pub mirror: bool,
-    /// Boxed: few services have a `log.file`, and every slot of
-    /// [`Logs::services`] is as large as a `ServiceLog`.
-    pub file: Option<Box<FileOut>>,
-}
-
-impl ServiceLog {
-    pub fn new(capacity: usize) -> ServiceLog {
-        ServiceLog {
-            pipe: None,
-            splitter: Splitter::default(),
-            ring: Ring::new(capacity),
-            mirror: true,
-            file: None,
-        }
-    }
 }
 
 /// Whose descriptor a log poll result is: service `svc`'s output pipe, or
@@ -140,48 +113,6 @@ fn shortage(e: &crate::config::svcdir::FileError) -> bool {
         e.errno,
         Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::EAGAIN | libc::EINTR)
     )
-}
-
-/// A pipe for a service: (read end non-blocking, write end blocking), both
-/// close-on-exec and above the stdio numbers.
-fn service_pipe() -> Result<(OwnedFd, OwnedFd), Errno> {
-    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
-    let (r, w) = (
-        crate::sys::place::above_stdio(r)?,
-        crate::sys::place::above_stdio(w)?,
-    );
-    // A fresh pipe's read end has no status flag to keep: one F_SETFL,
-    // without the F_GETFL of set_nonblocking.
-    nix::fcntl::fcntl(
-        r.as_fd(),
-        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
-    )?;
-    Ok((r, w))
-}
-
-/// Read at most `max` bytes from `fd` into `buf` (one read); what it got.
-///
-/// `buf` is made [`READ_CHUNK`] bytes long once, by `vec![0; n]`: that asks
-/// the allocator for zeroed memory, which fresh pages already are, so no
-/// page of the buffer is touched (and resident) until a read fills it. A
-/// `resize` would write every byte, making all 64 KiB resident at the first
-/// line of output.
-fn read_some(fd: &OwnedFd, buf: &mut Vec<u8>, max: usize) -> usize {
-    if buf.len() < READ_CHUNK {
-        *buf = vec![0; READ_CHUNK];
-    }
-    let Some(buf) = buf.get_mut(..max.min(READ_CHUNK)) else {
-        return 0;
-    };
-    loop {
-        match nix::unistd::read(fd, buf) {
-            Ok(n) => return n,
-            Err(Errno::EINTR) => continue,
-            // EAGAIN: nothing there. Other errors cannot be on a pipe we
-            // hold both ends of; either way there is nothing to read.
-            Err(_) => return 0,
-        }
-    }
 }
 
 impl Default for Logs {
@@ -630,6 +561,10 @@ fn apply(log: &mut ServiceLog, cfg: &LogConfig, now: Millis, name: &str, notes: 
         }
     }
 }
+
+mod service;
+pub use service::ServiceLog;
+use service::{read_some, service_pipe};
 
 #[cfg(test)]
 mod tests;

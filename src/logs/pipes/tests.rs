@@ -2,6 +2,7 @@
 
 use super::*;
 use std::os::fd::FromRawFd;
+use std::os::fd::OwnedFd;
 
 #[test]
 fn only_the_machines_init_writes_to_kmsg() {
