@@ -303,6 +303,10 @@ impl Sections {
         self.0.push((tag, o.0));
     }
     /// Write every section to `body`, in order.
+    /// How many bytes [`Sections::write`] writes (to size its buffer once).
+    pub(crate) fn encoded_len(&self) -> usize {
+        self.0.iter().map(|(_, p)| 5 + p.len()).sum()
+    }
     pub(crate) fn write(&self, body: &mut Out) {
         for (t, p) in &self.0 {
             body.u8(*t);

@@ -185,6 +185,29 @@ pub fn take_handover() -> Handover {
     }
 }
 
+/// Set close-on-exec on every open descriptor ≥ 3 in one system call
+/// (`close_range(2)` with `CLOSE_RANGE_CLOEXEC`, Linux 5.11), rather than
+/// one `fcntl` per descriptor: after [`close_others`] every one left is
+/// cinit's own, and all of cinit's descriptors are close-on-exec. On an
+/// older kernel, the descriptors `fallback` one by one.
+pub fn cloexec_all(fallback: &[RawFd]) {
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: only the close-on-exec flag of descriptors changes.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if rc < 0 {
+        for &fd in fallback {
+            let _ = set_cloexec(fd, true);
+        }
+    }
+}
+
 /// Close every descriptor ≥ 3 not in `keep` (what the old image handed
 /// over but the new one could not use, or what the kernel or a container
 /// runtime left open), so nothing leaks. Works without /proc (by
@@ -203,7 +226,7 @@ pub fn close_others(keep: &[RawFd]) -> usize {
         .map(|dir| {
             dir.flatten()
                 .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<usize>().ok()))
-                .filter(|fd| *fd >= 3 && !keep.contains(fd))
+                .filter(|fd| *fd >= 3 && keep.binary_search(fd).is_err())
                 .count()
         })
         .unwrap_or(0);

@@ -7,6 +7,6 @@ mod exec;
 pub mod preflight;
 pub mod snapshot;
 pub use exec::{
-    close_others, exec_with_snapshot, is_open, set_cloexec, take_handover, Handover, SelfExec,
-    ENV_VAR,
+    cloexec_all, close_others, exec_with_snapshot, is_open, set_cloexec, take_handover, Handover,
+    SelfExec, ENV_VAR,
 };

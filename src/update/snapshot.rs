@@ -89,7 +89,7 @@ pub struct Snapshot {
 }
 
 mod write;
-pub use write::encode;
+pub use write::{encode, encode_owned};
 
 mod read;
 pub use read::{decode, Unreadable};

@@ -144,7 +144,7 @@ impl Daemon {
             writer: crate::version(),
             sections,
         };
-        let bytes = snapshot::encode(&snap);
+        let bytes = snapshot::encode_owned(snap);
         // Probes in flight are not handed over: their sockets would close at
         // the exec anyway, and a probe program left running would be an
         // orphan of the new cinit, running on past its deadline. The new
@@ -257,10 +257,6 @@ impl Daemon {
         daemon.pending = pending::load_all(&snap.sections, &mut lost);
         daemon.drop_unanswerable(&waiters, &mut lost);
         // A descriptor the snapshot handed over but nothing adopted is closed.
-        // Adopted descriptors are ours again: close-on-exec, as at boot.
-        for fd in daemon.handed_fds() {
-            let _ = update::set_cloexec(fd, true);
-        }
         let mut keep = daemon.handed_fds();
         keep.extend(daemon.signals.as_ref().map(|s| s.fd().as_raw_fd()));
         // Made by this image while adopting the clients, not handed over.
@@ -272,6 +268,9 @@ impl Daemon {
                 .unwrap_or_default(),
         );
         let closed = update::close_others(&keep);
+        // Adopted descriptors are ours again: close-on-exec, as at boot (one
+        // system call for all of them: only ours are left open).
+        update::cloexec_all(&keep);
         crate::sys::nofile::reserve_spares();
         if daemon.control.is_none() {
             // The old listener is closed by now, so its socket file is stale
