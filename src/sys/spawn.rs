@@ -353,9 +353,10 @@ pub fn spawn_shell(spec: &ExecSpec, cwd: &CStr, stdio: RawFd) -> Result<Pid, i32
     spawn(spec, cwd, &fds)
 }
 
-/// Mark every descriptor ≥ 3 close-on-exec (Linux ≥ 5.11); on older
-/// kernels, one `fcntl` per entry of `/proc/self/fd`.
-fn cloexec_all_but_stdio() {
+/// Mark every descriptor ≥ 3 close-on-exec in one system call
+/// (`close_range(2)` with `CLOSE_RANGE_CLOEXEC`, Linux 5.11); false on an
+/// older kernel, where the caller marks them one by one.
+pub fn cloexec_from_3() -> bool {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC closes nothing; it only
     // sets a flag on descriptors of this process.
@@ -367,7 +368,13 @@ fn cloexec_all_but_stdio() {
             CLOSE_RANGE_CLOEXEC,
         )
     };
-    if rc == 0 {
+    rc == 0
+}
+
+/// Mark every descriptor ≥ 3 close-on-exec; on kernels before 5.11, one
+/// `fcntl` per entry of `/proc/self/fd`.
+fn cloexec_all_but_stdio() {
+    if cloexec_from_3() {
         return;
     }
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {

@@ -191,17 +191,7 @@ pub fn take_handover() -> Handover {
 /// cinit's own, and all of cinit's descriptors are close-on-exec. On an
 /// older kernel, the descriptors `fallback` one by one.
 pub fn cloexec_all(fallback: &[RawFd]) {
-    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
-    // SAFETY: only the close-on-exec flag of descriptors changes.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3 as libc::c_uint,
-            libc::c_uint::MAX,
-            CLOSE_RANGE_CLOEXEC,
-        )
-    };
-    if rc < 0 {
+    if !crate::sys::spawn::cloexec_from_3() {
         for &fd in fallback {
             let _ = set_cloexec(fd, true);
         }
