@@ -414,7 +414,10 @@ fn another_service_cannot_take_them() {
         ));
     fx.service("init").needs("thief").needs("own");
     let c = fx.boot_ctl_real_root();
-    c.wait_until("the thief's attempt", LONG, |_| fx.has_mark("thief"));
+    // The shell creates the marker before `echo` fills it: wait for the line.
+    c.wait_until("the thief's attempt", LONG, |_| {
+        fx.read_mark("thief").ends_with('\n')
+    });
     let thief = fx.read_mark("thief");
     c.check(
         thief.starts_with("4 ") && thief.contains("permission denied"),
