@@ -178,6 +178,12 @@ impl FdTable {
         specs: Vec<SocketSpec>,
         mut bind: impl FnMut(&SocketSpec) -> Result<OwnedFd, E>,
     ) -> Result<(), E> {
+        // A service without sockets that holds nothing gets no entry: an
+        // empty one means the same everywhere, and would cost a map node
+        // per service at every boot.
+        if specs.is_empty() && !self.by_svc.contains_key(&svc) {
+            return Ok(());
+        }
         let held = self.by_svc.entry(svc).or_default();
         if held.listeners.iter().map(|l| &l.spec).eq(specs.iter()) {
             return Ok(());

@@ -308,3 +308,23 @@ fn the_table_loads_back_what_it_saved_and_refuses_what_it_must() {
     assert!(refused.raw_fds().is_empty());
     assert_eq!(lost.len(), 2, "{lost:?}");
 }
+
+/// A service without sockets that holds nothing costs the table nothing:
+/// setting no listeners makes no entry (a boot of many services would
+/// otherwise hold one per service), and what it passes is unchanged.
+#[test]
+fn no_sockets_make_no_entry() {
+    let mut t = FdTable::default();
+    for svc in 0..3 {
+        t.set_listeners(svc, Vec::new(), |_| -> Result<OwnedFd, ()> {
+            panic!("nothing to bind")
+        })
+        .unwrap();
+    }
+    assert!(t.by_svc.is_empty(), "{:?}", t.by_svc.keys());
+    assert!(names(&t, 1).is_empty());
+    t.store(1, "conn", null().into(), 4, same_file).unwrap();
+    t.set_listeners(1, Vec::new(), |_| -> Result<OwnedFd, ()> { panic!() })
+        .unwrap();
+    assert_eq!(names(&t, 1), ["conn"], "a stored descriptor stays");
+}
