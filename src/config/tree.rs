@@ -52,10 +52,21 @@ impl fmt::Display for Problem {
 
 /// A loaded tree. More roots can be added later ([`Tree::add_root`]); new
 /// services get the next indices, so earlier indices stay valid.
+///
+/// The service table has one owner: the tree builds the [`Node`]s, and
+/// [`Tree::take_nodes`] hands them over (cinit gives them to its engine,
+/// which keeps them for good), so `nodes` holds only the services loaded
+/// since the last hand-over, from index `handed` on. `dirs` and the index
+/// cover every service ever loaded.
 #[derive(Debug, Default)]
 pub struct Tree {
+    /// The services from index `handed` on (all of them, until a
+    /// [`Tree::take_nodes`]).
     pub nodes: Vec<Node>,
-    /// Canonical directory of each node.
+    /// How many services were handed over: `nodes[k]` is service
+    /// `handed + k`.
+    handed: usize,
+    /// Canonical directory of each service, handed over or not.
     pub dirs: Vec<PathBuf>,
     /// Indices of the requested roots, in order (a root that could not be
     /// loaded is missing here and reported in `problems`).
@@ -94,6 +105,33 @@ impl Tree {
     /// The canonical `svc/` directory.
     pub fn svc_root(&self) -> &Path {
         &self.svc_root
+    }
+
+    /// How many services the tree has loaded, handed over or not.
+    pub fn len(&self) -> usize {
+        self.dirs.len()
+    }
+
+    /// Whether no service was loaded.
+    pub fn is_empty(&self) -> bool {
+        self.dirs.is_empty()
+    }
+
+    /// Hand over the services loaded since the last hand-over, in index
+    /// order (their indices continue the ones handed before). Later loads
+    /// still find them by directory, and a cycle can never reach back into
+    /// them: a service handed over only points at services loaded before
+    /// it, so every new cycle lies among the new services.
+    pub fn take_nodes(&mut self) -> Vec<Node> {
+        let nodes = std::mem::take(&mut self.nodes);
+        self.handed += nodes.len();
+        nodes
+    }
+
+    /// The service at index `i`, if it was not handed over.
+    fn node_mut(&mut self, i: usize) -> Option<&mut Node> {
+        i.checked_sub(self.handed)
+            .and_then(|k| self.nodes.get_mut(k))
     }
 
     /// The index of the service in canonical directory `dir`, if loaded.
@@ -150,10 +188,10 @@ impl Tree {
         if let Some(&i) = self.index.get(&dir) {
             return Some(i);
         }
-        if self.nodes.len() >= MAX_SERVICES {
+        if self.dirs.len() >= MAX_SERVICES {
             return None;
         }
-        let i = self.nodes.len();
+        let i = self.dirs.len();
         self.nodes
             .push(Node::new(&service_name(&self.svc_root, &dir)));
         self.dirs.push(dir.clone());
@@ -165,7 +203,7 @@ impl Tree {
     fn read_service(&mut self, i: usize) {
         let (Some(dir), Some(name)) = (
             self.dirs.get(i).cloned(),
-            self.nodes.get(i).map(|n| n.name.clone()),
+            self.node_mut(i).map(|n| n.name.clone()),
         ) else {
             return;
         };
@@ -262,7 +300,7 @@ impl Tree {
                 }
             }
         }
-        if let Some(slot) = self.nodes.get_mut(i) {
+        if let Some(slot) = self.node_mut(i) {
             *slot = node;
         }
     }
@@ -270,28 +308,39 @@ impl Tree {
     /// Mark every cycle not marked yet on its members; one problem per
     /// newly marked member, each with the smallest member of its cycle, in
     /// the order of that member (the order [`find_cycles`] gives).
+    /// Searches the services not handed over (the handed ones were searched
+    /// before they were, and no new edge leads back to them).
     fn mark_cycles(&mut self) -> Vec<(usize, Problem)> {
         #[cfg(test)]
         {
             self.cycle_searches += 1;
         }
+        let base = self.handed;
+        // Positions in `nodes`; an edge to a handed service leaves the
+        // graph (usize::MAX), which `find_cycles` ignores.
         let adj: Vec<Vec<usize>> = self
             .nodes
             .iter()
-            .map(|n| n.needs.iter().chain(n.wants.iter()).copied().collect())
+            .map(|n| {
+                n.needs
+                    .iter()
+                    .chain(n.wants.iter())
+                    .map(|&w| w.checked_sub(base).unwrap_or(usize::MAX))
+                    .collect()
+            })
             .collect();
         let mut found = Vec::new();
         for cycle in find_cycles(&adj) {
             let names: Vec<&str> = cycle
                 .path
                 .iter()
-                .filter_map(|&i| self.nodes.get(i).map(|n| n.name.as_str()))
+                .filter_map(|&k| self.nodes.get(k).map(|n| n.name.as_str()))
                 .collect();
             let path = cycle_text(&names);
-            let first = cycle.members.first().copied().unwrap_or(0);
+            let first = base + cycle.members.first().copied().unwrap_or(0);
             for &m in &cycle.members {
                 // Cycles found by an earlier load are already marked.
-                let (name, dir) = match (self.nodes.get(m), self.dirs.get(m)) {
+                let (name, dir) = match (self.nodes.get(m), self.dirs.get(base + m)) {
                     (Some(n), Some(d)) if !matches!(n.broken, Some(Reason::Cycle(_))) => {
                         (n.name.clone(), d.clone())
                     }
@@ -350,205 +399,4 @@ mod save;
 pub use save::TAG_TREE;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::fs;
-    use std::os::unix::fs::symlink;
-
-    fn mk(root: &Path, name: &str) {
-        fs::create_dir_all(root.join(name)).unwrap();
-    }
-    fn link(root: &Path, from: &str, kind: &str, to: &str) {
-        let d = root.join(from).join(kind);
-        fs::create_dir_all(&d).unwrap();
-        let entry = to.replace('/', "_");
-        symlink(root.join(to), d.join(entry)).unwrap();
-    }
-
-    #[test]
-    fn loads_reachable_services_with_identity_by_canonical_path() {
-        let t = tempfile::tempdir().unwrap();
-        let svc = t.path().join("svc");
-        for s in ["init", "a", "b", "getty/1", "unused"] {
-            mk(&svc, s);
-        }
-        link(&svc, "init", "needs", "a");
-        link(&svc, "init", "wants", "getty/1");
-        link(&svc, "a", "needs", "b");
-        // A second link to b under another name is the same service.
-        symlink(svc.join("b"), svc.join("init/needs/b-again")).unwrap();
-        fs::write(svc.join("a/respawn"), "").unwrap();
-        fs::write(svc.join("b/delay"), "9\n").unwrap();
-
-        let tree = load(&svc, &[svc.join("init")]);
-        assert!(tree.problems.is_empty(), "{:?}", tree.problems);
-        let names: Vec<_> = tree.nodes.iter().map(|n| n.name.as_str()).collect();
-        assert_eq!(names, ["init", "a", "b", "getty/1"]);
-        assert_eq!(tree.nodes[0].needs, [1, 2]);
-        assert_eq!(tree.nodes[0].wants, [3]);
-        assert!(tree.nodes[1].respawn);
-        assert_eq!(tree.nodes[2].delay_s, Some(9));
-        assert_eq!(tree.roots, [0]);
-    }
-
-    #[test]
-    fn cycles_are_marked_on_members_only_with_the_path() {
-        let t = tempfile::tempdir().unwrap();
-        let svc = t.path().join("svc");
-        for s in ["init", "x", "y", "z", "ok"] {
-            mk(&svc, s);
-        }
-        link(&svc, "init", "wants", "x");
-        link(&svc, "init", "wants", "ok");
-        link(&svc, "x", "needs", "y");
-        link(&svc, "y", "wants", "x");
-        link(&svc, "z", "needs", "x");
-        link(&svc, "init", "wants", "z");
-        let tree = load(&svc, &[svc.join("init")]);
-        let by = |n: &str| tree.nodes.iter().find(|x| x.name == n).unwrap();
-        assert_eq!(by("x").broken, Some(Reason::Cycle("x -> y -> x".into())));
-        assert_eq!(by("y").broken, Some(Reason::Cycle("x -> y -> x".into())));
-        assert_eq!(by("z").broken, None);
-        assert_eq!(by("ok").broken, None);
-        assert_eq!(by("init").broken, None);
-        assert_eq!(tree.problems.len(), 2);
-        assert!(tree.problems[0].reason.contains("x -> y -> x"));
-    }
-
-    #[test]
-    fn long_cycles_are_shown_shortened_with_their_length() {
-        assert_eq!(cycle_text(&["a"]), "a -> a");
-        assert_eq!(cycle_text(&["a", "b", "c"]), "a -> b -> c -> a");
-        let eight: Vec<String> = (0..8).map(|i| i.to_string()).collect();
-        let eight: Vec<&str> = eight.iter().map(String::as_str).collect();
-        assert_eq!(
-            cycle_text(&eight),
-            "0 -> 1 -> 2 -> 3 -> 4 -> 5 -> 6 -> 7 -> 0"
-        );
-        let many: Vec<String> = (0..1000).map(|i| format!("ring/{i}")).collect();
-        let many: Vec<&str> = many.iter().map(String::as_str).collect();
-        assert_eq!(
-            cycle_text(&many),
-            "ring/0 -> ring/1 -> ring/2 -> ring/3 -> ... -> ring/997 -> ring/998 \
-             -> ring/999 -> ring/0 (a cycle of 1000)"
-        );
-    }
-
-    #[test]
-    fn later_roots_extend_the_tree_and_keep_indices() {
-        let t = tempfile::tempdir().unwrap();
-        let svc = t.path().join("svc");
-        for s in ["init", "a", "extra", "p", "q"] {
-            mk(&svc, s);
-        }
-        link(&svc, "init", "needs", "a");
-        link(&svc, "extra", "needs", "a");
-        link(&svc, "p", "needs", "q");
-        link(&svc, "q", "needs", "p");
-        let mut tree = load(&svc, &[svc.join("init")]);
-        assert_eq!(tree.nodes.len(), 2);
-        let extra = tree.add_root(&svc.join("extra")).unwrap();
-        assert_eq!(extra, 2);
-        assert_eq!(tree.nodes[2].needs, [1], "existing service reused");
-        assert_eq!(tree.add_root(&svc.join("extra")), Some(2));
-        assert_eq!(tree.add_root(&svc.join("nope")), None);
-        let before = tree.problems.len();
-        tree.add_root(&svc.join("p")).unwrap();
-        assert_eq!(
-            tree.problems.len(),
-            before + 2,
-            "one problem per cycle member"
-        );
-        tree.add_root(&svc.join("a")).unwrap();
-        assert_eq!(
-            tree.problems.len(),
-            before + 2,
-            "old cycles are not reported again"
-        );
-        assert_eq!(
-            tree.index_of_dir(&fs::canonicalize(svc.join("q")).unwrap()),
-            Some(4)
-        );
-    }
-
-    #[test]
-    fn readiness_files_are_read_and_bad_ones_fail_the_service() {
-        let t = tempfile::tempdir().unwrap();
-        let svc = t.path().join("svc");
-        mk(&svc, "init");
-        for s in ["db", "once", "bad", "slow"] {
-            mk(&svc, s);
-            link(&svc, "init", "wants", s);
-        }
-        fs::write(svc.join("db/respawn"), "").unwrap();
-        fs::write(svc.join("db/notification-fd"), "4\n").unwrap();
-        fs::write(svc.join("db/ready-timeout"), "2.5\n").unwrap();
-        // A once service's notification-fd is not even read.
-        fs::write(svc.join("once/notification-fd"), "junk").unwrap();
-        fs::write(svc.join("bad/respawn"), "").unwrap();
-        fs::write(svc.join("bad/notification-fd"), "2").unwrap();
-        fs::write(svc.join("slow/ready-timeout"), "soon").unwrap();
-        let tree = load(&svc, &[svc.join("init")]);
-        let by = |n: &str| tree.nodes.iter().find(|x| x.name == n).unwrap();
-        assert_eq!(by("db").notify_fd, Some(4));
-        assert_eq!(by("db").ready_timeout_ms, Some(2500));
-        assert_eq!(by("db").broken, None);
-        assert_eq!(by("once").notify_fd, None);
-        assert_eq!(by("once").broken, None);
-        let why = match &by("bad").broken {
-            Some(Reason::Config(why)) => why.clone(),
-            other => format!("not broken by its file: {other:?}"),
-        };
-        assert!(
-            why.ends_with(
-                "bad/notification-fd: 2 is stdin, stdout or stderr; \
-                 write one descriptor number from 3 to 1023"
-            ),
-            "{why}"
-        );
-        assert!(matches!(by("slow").broken, Some(Reason::Config(_))));
-        let text: Vec<String> = tree.problems.iter().map(|p| p.to_string()).collect();
-        assert_eq!(text.len(), 2, "{text:#?}");
-        assert!(
-            text[0].contains("bad/notification-fd: bad: 2 is stdin"),
-            "{text:#?}"
-        );
-        assert!(
-            text[1].contains("slow/ready-timeout: slow: \"soon\" is not"),
-            "{text:#?}"
-        );
-    }
-
-    #[test]
-    fn broken_links_and_bad_files_are_reported_and_loading_goes_on() {
-        let t = tempfile::tempdir().unwrap();
-        let svc = t.path().join("svc");
-        for s in ["init", "a"] {
-            mk(&svc, s);
-        }
-        fs::create_dir_all(svc.join("init/needs")).unwrap();
-        fs::create_dir_all(svc.join("init/wants")).unwrap();
-        symlink("/nonexistent", svc.join("init/needs/db")).unwrap();
-        symlink("/nonexistent", svc.join("init/wants/opt")).unwrap();
-        symlink(svc.join("a"), svc.join("init/wants/a")).unwrap();
-        fs::write(svc.join("a/delay"), "soon").unwrap();
-        fs::write(svc.join("a/needs"), "not a dir").unwrap();
-        let tree = load(&svc, &[svc.join("init"), svc.join("missing")]);
-        assert_eq!(tree.nodes.len(), 2);
-        assert_eq!(
-            tree.nodes[0].missing_need,
-            Some(("init/needs/db".into(), "no such service".into()))
-        );
-        assert_eq!(tree.nodes[1].delay_s, None);
-        assert!(matches!(tree.nodes[1].broken, Some(Reason::Config(_))));
-        let text: Vec<String> = tree.problems.iter().map(|p| p.to_string()).collect();
-        assert_eq!(text.len(), 5, "{text:#?}");
-        assert!(text.iter().any(|p| p.contains("missing: no such service")));
-        assert!(text
-            .iter()
-            .any(|p| p.contains("want: no such service (ignored)")));
-        assert!(text
-            .iter()
-            .any(|p| p.contains("a/delay: a: \"soon\" is not")));
-    }
-}
+mod tests;

@@ -124,13 +124,13 @@ pub(crate) fn resolve<H: Host>(sv: &mut Services<H>, name: &str) -> Result<usize
     if let Some(i) = sv.tree.index_of_dir(&dir) {
         return Ok(i);
     }
-    let (nodes_before, problems_before) = (sv.tree.nodes.len(), sv.tree.problems.len());
+    let (nodes_before, problems_before) = (sv.tree.len(), sv.tree.problems.len());
     let i = sv
         .tree
         .add_root(&dir)
         .ok_or_else(|| format!("cannot load service {name}"))?;
-    let new_nodes = sv.tree.nodes.get(nodes_before..).unwrap_or(&[]).to_vec();
-    sv.engine.add_nodes(new_nodes);
+    // The new services move to the engine, their one owner.
+    sv.engine.add_nodes(sv.tree.take_nodes());
     sv.host
         .add_dirs(sv.tree.dirs.get(nodes_before..).unwrap_or(&[]));
     let problems: Vec<String> = sv

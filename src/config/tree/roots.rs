@@ -31,7 +31,7 @@ pub fn load(svc_root: &Path, roots: &[PathBuf]) -> Tree {
             tree.roots.push(i);
         }
         marks.push(Mark {
-            nodes: tree.nodes.len(),
+            nodes: tree.len(),
             problems: tree.problems.len(),
         });
     }

@@ -7,7 +7,7 @@
 //! index order, then the roots' indices. Counts are bounded by
 //! [`crate::proto::wire::MAX_ITEMS`].
 
-use super::{Node, Tree};
+use super::Tree;
 use crate::proto::wire::{Lost, Sections};
 
 /// The tree's snapshot section tag (doc/DESIGN.md, "Hot update snapshot",
@@ -28,9 +28,10 @@ impl Tree {
     }
 
     /// The tree of the previous image from its TREE section (no disk
-    /// access), holding `nodes` (the engine's, in index order). `None` if
-    /// the section is missing or damaged (which `lost` then says).
-    pub fn load(from: &Sections, nodes: Vec<Node>, lost: &mut Lost) -> Option<Tree> {
+    /// access), every service already handed over (the engine restores its
+    /// own table). `None` if the section is missing or damaged (which
+    /// `lost` then says).
+    pub fn load(from: &Sections, lost: &mut Lost) -> Option<Tree> {
         let (svc_root, dirs, roots) = from.read_last(TAG_TREE, lost, |p| {
             let svc_root = p.path()?;
             let n = p.count()?;
@@ -39,7 +40,7 @@ impl Tree {
         })?;
         let index = dirs.iter().enumerate().map(|(i, d)| (d.clone(), i));
         Some(Tree {
-            nodes,
+            handed: dirs.len(),
             index: index.collect(),
             dirs,
             roots,
@@ -55,7 +56,7 @@ mod tests {
 
     /// Proves the tree reads back from its section as it was saved: the
     /// `svc/` directory, every service's directory (found by its path
-    /// again) and the roots, with the nodes it is given.
+    /// again) and the roots, with every service counted as handed over.
     #[test]
     fn a_tree_reads_back_from_its_section() {
         let mut t = Tree::new(std::path::Path::new("/nonexistent/svc"));
@@ -64,15 +65,15 @@ mod tests {
         let mut s = Sections::default();
         t.save(&mut s);
         let mut lost = Lost::new();
-        let nodes = vec![Node::new("a"), Node::new("b c")];
-        let back = Tree::load(&s, nodes.clone(), &mut lost).unwrap();
+        let mut back = Tree::load(&s, &mut lost).unwrap();
         assert!(lost.is_empty(), "{lost:?}");
         assert_eq!((back.svc_root(), &back.dirs), (t.svc_root(), &t.dirs));
-        assert_eq!((&back.roots, &back.nodes), (&t.roots, &nodes));
+        assert_eq!(back.roots, t.roots);
+        assert_eq!((back.len(), back.take_nodes()), (2, vec![]));
         for (i, d) in t.dirs.iter().enumerate() {
             assert_eq!(back.index_of_dir(d), Some(i));
         }
-        assert!(Tree::load(&Sections::default(), nodes, &mut lost).is_none());
+        assert!(Tree::load(&Sections::default(), &mut lost).is_none());
         assert!(lost.is_empty(), "a missing section is not damage");
     }
 }

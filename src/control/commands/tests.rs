@@ -176,9 +176,9 @@ impl World {
         std::os::unix::fs::symlink(svc.join("db"), svc.join("web/needs/db")).unwrap();
         fs::write(svc.join("notes"), "not a service\n").unwrap();
         fs::create_dir_all(base.join("outside")).unwrap();
-        let tree = crate::config::tree::load(&svc, &[svc.join("web")]);
+        let mut tree = crate::config::tree::load(&svc, &[svc.join("web")]);
         assert_eq!(tree.problems, vec![]);
-        let engine = Engine::new(tree.nodes.clone());
+        let engine = Engine::new(tree.take_nodes());
         let host = Fake {
             next_pid: 100,
             spawned: Vec::new(),

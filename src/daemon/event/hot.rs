@@ -229,8 +229,7 @@ impl Daemon {
             Engine::load(&snap.sections, |l| crate::config::probe::parse_line(l).ok());
         lost.extend(notes);
         let services = engine.len();
-        let nodes = (0..services).filter_map(|i| engine.node(i).cloned());
-        let (engine, tree) = match Tree::load(&snap.sections, nodes.collect(), &mut lost) {
+        let (engine, tree) = match Tree::load(&snap.sections, &mut lost) {
             Some(tree) if tree.dirs.len() == services => {
                 host.add_dirs(&tree.dirs);
                 host.logs

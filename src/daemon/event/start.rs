@@ -235,7 +235,9 @@ fn boot_tree(host: &mut RealHost, paths: &Paths, start_root: bool) -> (Engine, T
     for p in &tree.problems {
         host.log(&format!("config: {p}"));
     }
-    let mut engine = Engine::new(tree.nodes.clone());
+    // The engine owns the service table from here on; the tree keeps the
+    // directories and the index for later loads and the snapshot.
+    let mut engine = Engine::new(tree.take_nodes());
     host.add_dirs(&tree.dirs);
     let Some(root) = root else {
         host.log(&format!(
@@ -247,7 +249,7 @@ fn boot_tree(host: &mut RealHost, paths: &Paths, start_root: bool) -> (Engine, T
     tree.roots.push(root);
     host.log(&format!(
         "root service {root_name}, {} services",
-        tree.nodes.len()
+        tree.len()
     ));
     if start_root {
         engine.start(host, now_ms(), root);

@@ -94,7 +94,7 @@ fn reading_is_anyones() {
 #[test]
 fn others_name_only_loaded_services_and_learn_nothing_else() {
     let mut w = World::new();
-    let (loaded, dirs) = (w.tree.nodes.len(), w.host.dirs.len());
+    let (loaded, dirs) = (w.tree.len(), w.host.dirs.len());
     let listed_db = w.run(USER, status(&["db"]));
     assert!(matches!(listed_db, Outcome::Reply(Reply::Services(ref s)) if s.len() == 1));
     for name in [
@@ -109,7 +109,7 @@ fn others_name_only_loaded_services_and_learn_nothing_else() {
         assert_eq!(code, ErrorCode::Usage, "{name}");
         assert_eq!(message, not_loaded(name), "{name}");
     }
-    assert_eq!(w.tree.nodes.len(), loaded);
+    assert_eq!(w.tree.len(), loaded);
     assert_eq!(w.engine.len(), loaded);
     assert_eq!(w.host.dirs.len(), dirs);
     assert_eq!(w.host.lines, Vec::<String>::new());
@@ -161,7 +161,7 @@ fn root_names_paths_inside_the_tree() {
         assert_eq!(code, ErrorCode::Usage, "{name}");
         assert!(message.contains(says), "{name}: {message}");
     }
-    assert_eq!(w.tree.nodes.len(), 2, "nothing was loaded");
+    assert_eq!(w.tree.len(), 2, "nothing was loaded");
 }
 
 /// Proves root may name a service that is not loaded yet: it is loaded
