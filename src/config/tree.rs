@@ -24,7 +24,6 @@ use crate::config::svcdir::{
 use crate::engine::graph::find_cycles;
 use crate::engine::state::Reason;
 use crate::engine::Node;
-use crate::HashMap;
 
 /// Most services one tree may hold; beyond this, links are reported and ignored.
 /// 16 Ki services × a few hundred bytes stays well under the memory budget.
@@ -74,7 +73,8 @@ pub struct Tree {
     pub problems: Vec<Problem>,
     /// The canonical `svc/` directory.
     svc_root: PathBuf,
-    index: HashMap<PathBuf, usize>,
+    /// Each service by its directory (in `dirs`, not copied).
+    index: DirIndex,
     queue: VecDeque<usize>,
     /// Path resolution cache of the load in progress (empty between loads).
     canon: Canon,
@@ -136,7 +136,7 @@ impl Tree {
 
     /// The index of the service in canonical directory `dir`, if loaded.
     pub fn index_of_dir(&self, dir: &Path) -> Option<usize> {
-        self.index.get(dir).copied()
+        self.index.get(&self.dirs, dir)
     }
 
     /// Load `root` and everything it reaches that is not loaded yet.
@@ -185,7 +185,7 @@ impl Tree {
 
     /// The index of the service at canonical `dir`, adding it if new.
     fn add(&mut self, dir: PathBuf) -> Option<usize> {
-        if let Some(&i) = self.index.get(&dir) {
+        if let Some(i) = self.index.get(&self.dirs, &dir) {
             return Some(i);
         }
         if self.dirs.len() >= MAX_SERVICES {
@@ -194,8 +194,8 @@ impl Tree {
         let i = self.dirs.len();
         self.nodes
             .push(Node::new(&service_name(&self.svc_root, &dir)));
-        self.dirs.push(dir.clone());
-        self.index.insert(dir, i);
+        self.index.insert(&dir, i);
+        self.dirs.push(dir);
         self.queue.push_back(i);
         Some(i)
     }
@@ -393,6 +393,8 @@ pub fn cycle_text(names: &[&str]) -> String {
     format!("{head} -> ... -> {tail} -> {first} (a cycle of {n})")
 }
 
+mod index;
+use index::DirIndex;
 mod roots;
 pub use roots::load;
 mod save;

@@ -32,8 +32,8 @@ pub struct RealHost {
     pub logs: Logs,
     /// Console fd given to children as stdio (≥ 3, close-on-exec).
     pub child_stdio: Option<OwnedFd>,
-    /// Service directory of each engine index, and the same as C strings.
-    dirs: Vec<PathBuf>,
+    /// Service directory of each engine index, as a C string for the
+    /// spawn (the one copy: [`dir_of`] reads it as a path).
     cdirs: Vec<CString>,
     /// Read ends of the readiness pipes of processes not ready yet.
     pub ready: ReadyPipes,
@@ -52,7 +52,6 @@ impl RealHost {
             console,
             logs: Logs::new(),
             child_stdio,
-            dirs: Vec::new(),
             cdirs: Vec::new(),
             ready: ReadyPipes::default(),
             fds: FdTable::default(),
@@ -63,16 +62,17 @@ impl RealHost {
 
     /// Register the directories of newly added services (in index order).
     pub fn add_dirs(&mut self, dirs: &[PathBuf]) {
+        // Exactly as many as there are services, not a doubled capacity.
+        self.cdirs.reserve_exact(dirs.len());
         for d in dirs {
             self.cdirs
                 .push(CString::new(d.as_os_str().as_bytes()).unwrap_or_default());
-            self.dirs.push(d.clone());
         }
     }
 
     /// The directory of service `svc`.
     pub fn dir(&self, svc: usize) -> Option<&std::path::Path> {
-        self.dirs.get(svc).map(PathBuf::as_path)
+        self.cdirs.get(svc).map(dir_of)
     }
 
     pub fn log(&mut self, text: &str) {
@@ -159,7 +159,7 @@ impl RealHost {
         role: Role,
         ready_fd: Option<RawFd>,
     ) -> Result<Spawned, SpawnError> {
-        let (Some(dir), Some(cdir)) = (self.dirs.get(svc), self.cdirs.get(svc)) else {
+        let Some((dir, cdir)) = self.cdirs.get(svc).map(|c| (dir_of(c), c)) else {
             return Err(SpawnError::Config("unknown service".into()));
         };
         let which = match role {
@@ -250,7 +250,7 @@ impl RealHost {
     /// `/dev/null`, and no sockets or readiness pipe. Returns the pid or
     /// the errno.
     pub fn spawn_probe(&mut self, svc: usize, argv: &[String]) -> Result<Pid, i32> {
-        let (Some(dir), Some(cdir)) = (self.dirs.get(svc), self.cdirs.get(svc)) else {
+        let Some((dir, cdir)) = self.cdirs.get(svc).map(|c| (dir_of(c), c)) else {
             return Err(libc::EINVAL);
         };
         let envp = match read_exec(&ServiceDir::unlisted(dir), "on") {
@@ -305,6 +305,11 @@ const FIRST_PASSED_FD: RawFd = 3;
 /// with its other files; those held from
 /// an earlier start are kept) and list what `on` is passed: the sockets,
 /// then the stored descriptors, with their names.
+/// A service directory kept as a C string, as a path.
+fn dir_of(c: &CString) -> &std::path::Path {
+    std::path::Path::new(std::ffi::OsStr::from_bytes(c.as_bytes()))
+}
+
 fn held_fds(
     table: &mut FdTable,
     svc: usize,

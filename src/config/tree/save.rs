@@ -38,10 +38,9 @@ impl Tree {
             let dirs = (0..n).map(|_| p.path()).collect::<Option<Vec<_>>>()?;
             Some((svc_root, dirs, p.indices()?))
         })?;
-        let index = dirs.iter().enumerate().map(|(i, d)| (d.clone(), i));
         Some(Tree {
             handed: dirs.len(),
-            index: index.collect(),
+            index: super::DirIndex::of(&dirs),
             dirs,
             roots,
             svc_root,

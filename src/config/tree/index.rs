@@ -1,0 +1,94 @@
+//! Finding a service by its canonical directory without a second copy of
+//! every path.
+//!
+//! The tree keeps each service's directory once, in `Tree::dirs`. A map
+//! keyed by the paths themselves would hold a second copy of each (about
+//! 50 bytes and an allocation per service, for the life of PID 1); this
+//! index maps the hash of a directory to its service and checks the
+//! candidate against `dirs`, so it holds two numbers per service.
+//!
+//! Invariants: every service `i` of `dirs` is found: either the map holds
+//! `hash(dirs[i]) -> i`, or another service with the same hash is there and
+//! `i` is in `spill` (a collision of 64-bit hashes: in practice never, and
+//! then a short list to scan). Paths are hashed and compared as `Path`s, so
+//! a lookup means what `HashMap<PathBuf, _>::get` meant.
+
+use std::hash::BuildHasher;
+use std::path::{Path, PathBuf};
+
+use crate::{FixedHasher, HashMap};
+
+#[derive(Debug, Default)]
+pub(super) struct DirIndex {
+    by_hash: HashMap<u64, usize>,
+    /// Services whose directory's hash another service has.
+    spill: Vec<usize>,
+}
+
+fn hash(dir: &Path) -> u64 {
+    FixedHasher::default().hash_one(dir)
+}
+
+impl DirIndex {
+    /// An index of `dirs`, service `i` at `dirs[i]`.
+    pub(super) fn of(dirs: &[PathBuf]) -> DirIndex {
+        let mut index = DirIndex::default();
+        index.by_hash.reserve(dirs.len());
+        for (i, d) in dirs.iter().enumerate() {
+            index.insert(d, i);
+        }
+        index
+    }
+
+    /// The service whose directory (in `dirs`) is `dir`.
+    pub(super) fn get(&self, dirs: &[PathBuf], dir: &Path) -> Option<usize> {
+        let is = |i: &usize| dirs.get(*i).is_some_and(|d| d == dir);
+        match self.by_hash.get(&hash(dir)) {
+            Some(i) if is(i) => Some(*i),
+            // Not there, or another directory with the same hash.
+            Some(_) => self.spill.iter().copied().find(is),
+            None => None,
+        }
+    }
+
+    /// Add service `i` at `dir`, which is not in the index yet.
+    pub(super) fn insert(&mut self, dir: &Path, i: usize) {
+        match self.by_hash.entry(hash(dir)) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(i);
+            }
+            std::collections::hash_map::Entry::Occupied(_) => self.spill.push(i),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every directory is found at its index and a path that is not there
+    /// is not; a directory whose hash another one already has (forced here
+    /// by giving its slot to another service) goes to the spill list and is
+    /// still found, and so is the other.
+    #[test]
+    fn finds_every_directory_also_on_a_hash_collision() {
+        let mut dirs: Vec<PathBuf> = ["/svc/a", "/svc/b", "/svc/getty/1"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        let mut index = DirIndex::of(&dirs);
+        for (i, d) in dirs.iter().enumerate() {
+            assert_eq!(index.get(&dirs, d), Some(i));
+        }
+        assert_eq!(index.get(&dirs, Path::new("/svc/c")), None);
+        assert_eq!(index.get(&dirs, Path::new("/svc/getty")), None);
+        let d = Path::new("/svc/d");
+        index.by_hash.insert(hash(d), 0);
+        assert_eq!(index.get(&dirs, d), None, "a's slot is not d");
+        index.insert(d, 3);
+        dirs.push(d.into());
+        assert_eq!(index.spill, [3]);
+        assert_eq!(index.get(&dirs, d), Some(3));
+        assert_eq!(index.get(&dirs, Path::new("/svc/a")), Some(0));
+    }
+}
