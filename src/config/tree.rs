@@ -215,7 +215,7 @@ impl Tree {
             Ok(r) => node.respawn = r,
             Err(e) => {
                 self.problem(&name, &e.file, &e.reason);
-                node.broken = Some(Reason::Config(e.to_string()));
+                node.broken = Some(Box::new(Reason::Config(e.to_string())));
             }
         }
         match read_delay(&files) {
@@ -236,7 +236,7 @@ impl Tree {
         ] {
             if let Err(e) = result {
                 self.problem(&name, &e.file, &e.reason);
-                node.broken = Some(Reason::Config(e.to_string()));
+                node.broken = Some(Box::new(Reason::Config(e.to_string())));
             }
         }
         // A probe is a respawn service's alternative to `notification-fd`;
@@ -246,14 +246,17 @@ impl Tree {
                 Some(why) => {
                     let file = dir.join(READY_PROBE);
                     self.problem(&name, &file, why);
-                    node.broken = Some(Reason::Config(format!("{}: {why}", file.display())));
+                    node.broken = Some(Box::new(Reason::Config(format!(
+                        "{}: {why}",
+                        file.display()
+                    ))));
                 }
-                None => node.probe = Some(probe),
+                None => node.probe = Some(Box::new(probe)),
             },
             Ok(None) => {}
             Err(e) => {
                 self.problem(&name, &e.file, &e.reason);
-                node.broken = Some(Reason::Config(e.to_string()));
+                node.broken = Some(Box::new(Reason::Config(e.to_string())));
             }
         }
         for kind in ["needs", "wants"] {
@@ -264,7 +267,7 @@ impl Tree {
                 Ok(entries) => entries,
                 Err(e) => {
                     self.problem(&name, &e.file, &e.reason);
-                    node.broken = Some(Reason::Config(e.to_string()));
+                    node.broken = Some(Box::new(Reason::Config(e.to_string())));
                     continue;
                 }
             };
@@ -275,7 +278,8 @@ impl Tree {
                     Err(why) => {
                         if kind == "needs" {
                             self.problem(&name, &entry.entry, format!("need: {why}"));
-                            node.missing_need.get_or_insert((shown, why));
+                            node.missing_need
+                                .get_or_insert_with(|| Box::new((shown, why)));
                         } else {
                             self.problem(&name, &entry.entry, format!("want: {why} (ignored)"));
                         }
@@ -286,7 +290,8 @@ impl Tree {
                     let why = format!("more than {MAX_SERVICES} services");
                     self.problem(&name, &entry.entry, &why);
                     if kind == "needs" {
-                        node.missing_need.get_or_insert((shown, why));
+                        node.missing_need
+                            .get_or_insert_with(|| Box::new((shown, why)));
                     }
                     continue;
                 };
@@ -341,7 +346,9 @@ impl Tree {
             for &m in &cycle.members {
                 // Cycles found by an earlier load are already marked.
                 let (name, dir) = match (self.nodes.get(m), self.dirs.get(base + m)) {
-                    (Some(n), Some(d)) if !matches!(n.broken, Some(Reason::Cycle(_))) => {
+                    (Some(n), Some(d))
+                        if !matches!(n.broken.as_deref(), Some(Reason::Cycle(_))) =>
+                    {
                         (n.name.clone(), d.clone())
                     }
                     _ => continue,
@@ -355,7 +362,7 @@ impl Tree {
                     },
                 ));
                 if let Some(node) = self.nodes.get_mut(m) {
-                    node.broken = Some(Reason::Cycle(path.clone()));
+                    node.broken = Some(Box::new(Reason::Cycle(path.clone())));
                 }
             }
         }

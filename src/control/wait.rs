@@ -143,7 +143,7 @@ mod tests {
             fn report(&mut self, _: usize, _: &str, _: Report) {}
         }
         let mut nodes = vec![Node::new("a"), Node::new("b"), Node::new("c")];
-        nodes[1].broken = Some(Reason::Config("bad".into()));
+        nodes[1].broken = Some(Box::new(Reason::Config("bad".into())));
         let mut e = Engine::new(nodes);
         assert_eq!(answer(&e, 0, &[0]), None, "stopped: waits");
         assert_eq!(answer(&e, 0, &[7]), None, "unknown: waits");

@@ -140,7 +140,7 @@ fn check_readiness(node: &Node, dir: &Path, problems: &mut Vec<Problem>) {
             "ignored: not a respawn service (a once service is up when on exits 0)",
         );
     }
-    if let Some(crate::engine::probe::Probe::Exec(argv)) = &node.probe {
+    if let Some(crate::engine::probe::Probe::Exec(argv)) = node.probe.as_deref() {
         if let Some(why) = argv.first().and_then(|p| probe_program(dir, p)) {
             add(READY_PROBE, &why);
         }

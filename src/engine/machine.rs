@@ -149,7 +149,9 @@ impl Change {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Svc {
     phase: Phase,
-    reason: Option<Reason>,
+    /// Boxed: most services have none, and a `Reason` is 56 bytes in each
+    /// of PID 1's per-service states for good.
+    reason: Option<Box<Reason>>,
     /// When the current phase began.
     since: Millis,
     /// When the current main process was spawned.
@@ -285,7 +287,7 @@ impl Engine {
             name: &node.name,
             state: svc.phase.state(),
             pid: svc.phase.main_pid(),
-            reason: svc.reason.as_ref(),
+            reason: svc.reason.as_deref(),
             restarts: svc.restarts,
             since: svc.since,
             respawn: node.respawn,
@@ -347,7 +349,7 @@ impl Engine {
             Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed | Phase::Waiting)
         ) {
             self.note_request(i, now);
-            match self.nodes.get(i).and_then(|n| n.broken.clone()) {
+            match self.nodes.get(i).and_then(|n| n.broken.as_deref().cloned()) {
                 Some(reason) => {
                     self.end(host, now, i, Phase::Failed, reason);
                 }

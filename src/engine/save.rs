@@ -108,16 +108,16 @@ impl Node {
         o.indices(&self.needs);
         o.indices(&self.wants);
         o.bool(self.missing_need.is_some());
-        if let Some((a, b)) = &self.missing_need {
+        if let Some((a, b)) = self.missing_need.as_deref() {
             o.str(a);
             o.str(b);
         }
-        save_reason(o, self.broken.as_ref());
+        save_reason(o, self.broken.as_deref());
         // Appended: readiness (`notification-fd`, `ready-timeout`).
         o.opt_u64(self.notify_fd.and_then(|fd| u64::try_from(fd).ok()));
         o.opt_u64(self.ready_timeout_ms);
         // Appended: the `ready-probe` line, empty for none.
-        o.str(&self.probe.as_ref().map(Probe::line).unwrap_or_default());
+        o.str(&self.probe.as_deref().map(Probe::line).unwrap_or_default());
         // Appended: a grouping (no `on`, no `off`), parked by a cascade.
         o.bool(self.grouping);
     }
@@ -133,15 +133,19 @@ impl Node {
         n.needs = p.indices()?;
         n.wants = p.indices()?;
         if p.bool()? {
-            n.missing_need = Some((p.str()?, p.str()?));
+            n.missing_need = Some(Box::new((p.str()?, p.str()?)));
         }
-        n.broken = load_reason(p)?;
+        n.broken = load_reason(p)?.map(Box::new);
         // Appended fields: absent from an older writer (no readiness).
         n.notify_fd = p.opt_u64().flatten().and_then(|fd| i32::try_from(fd).ok());
         n.ready_timeout_ms = p.opt_u64().flatten();
         // Absent from an older writer: no probe. The line was written by
         // `Probe::line`, so it parses back.
-        n.probe = p.str().filter(|l| !l.is_empty()).and_then(|l| probe(&l));
+        n.probe = p
+            .str()
+            .filter(|l| !l.is_empty())
+            .and_then(|l| probe(&l))
+            .map(Box::new);
         // Absent from an older writer: not known as a grouping, so a cascade
         // stops it as that writer did (doc/DESIGN.md, "Groupings").
         n.grouping = p.bool().unwrap_or(false);

@@ -70,7 +70,7 @@ impl Engine {
         svc.since = now;
         // The last reason is kept for status displays until the next request.
         if change.reason.is_some() || phase == Phase::Waiting {
-            svc.reason = change.reason;
+            svc.reason = change.reason.map(Box::new);
         }
         let name = self.nodes.get(i).map(|n| n.name.as_str()).unwrap_or("");
         host.report(
@@ -147,11 +147,11 @@ impl Engine {
         let Some(node) = self.nodes.get(i) else {
             return;
         };
-        if let Some(reason) = node.broken.clone() {
+        if let Some(reason) = node.broken.as_deref().cloned() {
             self.end(host, now, i, Phase::Failed, reason);
             return;
         }
-        if let Some((entry, why)) = node.missing_need.clone() {
+        if let Some((entry, why)) = node.missing_need.as_deref().cloned() {
             let reason = Reason::NeedMissing(entry, why);
             self.end(host, now, i, Phase::NeedFailed, reason);
             return;

@@ -41,9 +41,11 @@ pub struct Node {
     pub needs: Vec<usize>,
     pub wants: Vec<usize>,
     /// A `needs/` entry pointing nowhere: (entry, why). Makes it need-failed.
-    pub missing_need: Option<(String, String)>,
+    /// Boxed, as `broken` and `probe`: rare, and a node is held per service
+    /// for PID 1's life (8 bytes each instead of 40 to 56).
+    pub missing_need: Option<Box<(String, String)>>,
     /// A reason this service can never start (cycle, unreadable directory).
-    pub broken: Option<Reason>,
+    pub broken: Option<Box<Reason>>,
     /// `notification-fd`: the descriptor on which the process signals
     /// readiness. Only a respawn service uses it (see [`Node::ready_fd`]).
     pub notify_fd: Option<i32>,
@@ -51,7 +53,7 @@ pub struct Node {
     pub ready_timeout_ms: Option<Millis>,
     /// `ready-probe`: what must hold before the process counts as ready.
     /// Only a respawn service has one (the loader refuses it elsewhere).
-    pub probe: Option<crate::engine::probe::Probe>,
+    pub probe: Option<Box<crate::engine::probe::Probe>>,
     /// A grouping: neither `on` nor `off`, nothing runs when it starts or
     /// stops (like a systemd target). A stop cascading from one of its
     /// needs parks it in `waiting` instead of stopping it (see

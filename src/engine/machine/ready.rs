@@ -78,7 +78,7 @@ impl Engine {
 
     /// The `ready-probe` of service `i`.
     pub fn probe_of(&self, i: usize) -> Option<&crate::engine::probe::Probe> {
-        self.nodes.get(i)?.probe.as_ref()
+        self.nodes.get(i)?.probe.as_deref()
     }
 
     /// Whether service `i` is `starting` with main process `pid`: its

@@ -22,9 +22,9 @@ impl Node {
     /// back: it can never start until cinit loads its tree again.
     pub fn lost() -> Node {
         let mut n = Node::new("(lost)");
-        n.broken = Some(Reason::Config(
+        n.broken = Some(Box::new(Reason::Config(
             "configuration lost in a hot update".to_string(),
-        ));
+        )));
         n
     }
 }
@@ -69,7 +69,7 @@ impl Svc {
         o.u8(step);
         o.opt_u64(deadline);
         o.u64(until);
-        save_reason(o, self.reason.as_ref());
+        save_reason(o, self.reason.as_deref());
         o.u64(self.since);
         o.u64(self.spawned_at);
         o.u32(self.restarts);
@@ -126,7 +126,7 @@ impl Svc {
         };
         Some(Some(Svc {
             phase,
-            reason,
+            reason: reason.map(Box::new),
             since,
             spawned_at,
             restarts,

@@ -26,7 +26,7 @@ impl Engine {
             self.enter(host, now, i, Change::to(Phase::Stopped).detail(detail));
             return;
         }
-        if let Some(reason) = self.nodes.get(i).and_then(|n| n.broken.clone()) {
+        if let Some(reason) = self.nodes.get(i).and_then(|n| n.broken.as_deref().cloned()) {
             self.end(host, now, i, Phase::Failed, reason);
             return;
         }
@@ -113,7 +113,7 @@ impl Engine {
         }
         let delay = restart_delay(quick);
         if let Some(s) = self.svcs.get_mut(i) {
-            s.reason = Some(Reason::Exit(status));
+            s.reason = Some(Box::new(Reason::Exit(status)));
         }
         if delay == 0 {
             let took = uptime.map(seconds).unwrap_or_default();

@@ -209,7 +209,7 @@ fn missing_on_is_done_at_once_and_releases_dependents() {
 #[test]
 fn missing_need_link_is_need_failed_with_the_entry_named() {
     let mut nodes = graph(1, &[]);
-    nodes[0].missing_need = Some(("needs/db".into(), "no such service".into()));
+    nodes[0].missing_need = Some(Box::new(("needs/db".into(), "no such service".into())));
     let mut e = Engine::new(nodes);
     let mut h = Fake::new(vec![Plan::Run]);
     e.start(&mut h, 0, 0);
@@ -224,7 +224,7 @@ fn missing_need_link_is_need_failed_with_the_entry_named() {
 #[test]
 fn broken_service_fails_and_its_dependents_are_need_failed() {
     let mut nodes = graph(3, &[(0, 1, true), (2, 1, false)]);
-    nodes[1].broken = Some(Reason::Cycle("b -> b".into()));
+    nodes[1].broken = Some(Box::new(Reason::Cycle("b -> b".into())));
     let mut e = Engine::new(nodes);
     let mut h = Fake::new(vec![Plan::Run; 3]);
     e.start(&mut h, 0, 0);
@@ -492,7 +492,7 @@ fn a8_a_hundred_thousand_deep_chain_starts_and_fails_iteratively() {
     for (i, node) in nodes.iter_mut().enumerate().take(n - 1) {
         node.needs.push(i + 1);
     }
-    nodes[n - 1].broken = Some(Reason::Config("x".into()));
+    nodes[n - 1].broken = Some(Box::new(Reason::Config("x".into())));
     let mut e = Engine::new(nodes);
     e.start(&mut h, 0, 0);
     assert_eq!(e.state(n - 1), Some(State::Failed));
@@ -540,4 +540,17 @@ fn the_drained_queue_gives_back_what_a_burst_took() {
         "{} slots kept",
         e.queue.capacity()
     );
+}
+
+/// Proves the per-service tables stay small: a `Node` and a `Svc` are held
+/// for every service for PID 1's life, so their rare parts (a broken or
+/// missing need's reason, a probe, a failure's reason) are boxed. A field
+/// added inline that grows either past these sizes (240 and 152 bytes
+/// before the boxes) fails here, on purpose:
+/// 1000 services pay it 1000 times (bench/analysis.md, "PID 1's memory").
+#[test]
+fn per_service_tables_stay_small() {
+    let (node, svc) = (std::mem::size_of::<Node>(), std::mem::size_of::<Svc>());
+    assert!(node <= 136, "Node is {node} B");
+    assert!(svc <= 112, "Svc is {svc} B");
 }

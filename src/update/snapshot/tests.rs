@@ -19,8 +19,8 @@ fn sample() -> Snapshot {
     a.notify_fd = Some(7);
     a.ready_timeout_ms = Some(2500);
     let mut b = Node::new("b");
-    b.missing_need = Some(("needs/x".into(), "no such directory".into()));
-    b.broken = Some(Reason::Cycle("b -> b".into()));
+    b.missing_need = Some(Box::new(("needs/x".into(), "no such directory".into())));
+    b.broken = Some(Box::new(Reason::Cycle("b -> b".into())));
     let mut c = Node::new("c dir/with space");
     c.grouping = true;
     // The services as the release before wrote them, each record carrying

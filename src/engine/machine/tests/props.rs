@@ -37,7 +37,7 @@ proptest! {
             .collect();
         for c in crate::engine::graph::find_cycles(&adj) {
             for m in c.members {
-                nodes[m].broken = Some(Reason::Cycle("x".into()));
+                nodes[m].broken = Some(Box::new(Reason::Cycle("x".into())));
             }
         }
         for (i, &(r, notify)) in kinds.iter().enumerate() {
@@ -171,7 +171,7 @@ fn nodes_of(n: usize, edges: &[(usize, usize, bool)]) -> Vec<Node> {
         .collect();
     for c in crate::engine::graph::find_cycles(&adj) {
         for m in c.members {
-            nodes[m].broken = Some(Reason::Cycle("x".into()));
+            nodes[m].broken = Some(Box::new(Reason::Cycle("x".into())));
         }
     }
     nodes
@@ -197,7 +197,7 @@ proptest! {
         let mut nodes = nodes_of(n, &edges);
         for (i, &m) in missing.iter().enumerate() {
             if m {
-                nodes[i].missing_need = Some(("needs/x".into(), "no such service".into()));
+                nodes[i].missing_need = Some(Box::new(("needs/x".into(), "no such service".into())));
             }
         }
         let plans: Vec<Plan> = outcomes

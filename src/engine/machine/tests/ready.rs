@@ -332,9 +332,9 @@ fn export_and_restore_keep_readiness_and_timeouts() {
 fn a_probed_service_is_starting_until_its_probe_holds() {
     let mut nodes = graph(2, &[(0, 1, true)]);
     nodes[1].respawn = true;
-    nodes[1].probe = Some(crate::engine::probe::Probe::Tcp(
+    nodes[1].probe = Some(Box::new(crate::engine::probe::Probe::Tcp(
         ([127, 0, 0, 1], 80).into(),
-    ));
+    )));
     let mut e = Engine::new(nodes);
     let mut h = Fake::new(vec![Plan::Run; 2]);
     e.start(&mut h, 0, 0);

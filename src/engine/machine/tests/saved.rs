@@ -65,7 +65,7 @@ fn every_phase() -> Engine {
         let n = i as u32;
         e.svcs[i] = Svc {
             phase,
-            reason,
+            reason: reason.map(Box::new),
             since: 5 + u64::from(n),
             spawned_at: 6,
             restarts: 7 + n,
@@ -182,7 +182,7 @@ fn a_ready_probe_round_trips_and_an_older_writer_has_none() {
     let mut e = every_phase();
     e.nodes[0].notify_fd = None;
     for line in ["tcp:[::1]:8080", "unix:/run/a b.sock", "exec ./check -q"] {
-        e.nodes[0].probe = Some(crate::config::probe::parse_line(line).unwrap());
+        e.nodes[0].probe = Some(Box::new(crate::config::probe::parse_line(line).unwrap()));
         let (back, lost) = reload(&e);
         assert!(lost.is_empty(), "{lost:?}");
         assert_eq!(back.nodes, e.nodes);
