@@ -147,9 +147,18 @@ impl Tree {
         let i = self.read_root(root);
         let cycles = self.mark_cycles();
         self.problems.extend(cycles.into_iter().map(|(_, p)| p));
-        // What was learnt about the file system is only good for this load.
-        self.canon.forget();
+        self.end_load();
         i
+    }
+
+    /// After a load: forget what was learnt about the file system (it is
+    /// only good for this load) and give back what the load grew that
+    /// PID 1 would otherwise hold for good (the work queue, the doubled
+    /// capacity of the directory list).
+    fn end_load(&mut self) {
+        self.canon.forget();
+        self.queue = VecDeque::new();
+        self.dirs.shrink_to_fit();
     }
 
     /// Read `root` and every new service it reaches, without the cycle
@@ -184,7 +193,7 @@ impl Tree {
     }
 
     /// The index of the service at canonical `dir`, adding it if new.
-    fn add(&mut self, dir: PathBuf) -> Option<usize> {
+    fn add(&mut self, mut dir: PathBuf) -> Option<usize> {
         if let Some(i) = self.index.get(&self.dirs, &dir) {
             return Some(i);
         }
@@ -195,6 +204,9 @@ impl Tree {
         self.nodes
             .push(Node::new(&service_name(&self.svc_root, &dir)));
         self.index.insert(&dir, i);
+        // Built by joining component after component, its capacity may
+        // be twice its length; it is kept for PID 1's life.
+        dir.shrink_to_fit();
         self.dirs.push(dir);
         self.queue.push_back(i);
         Some(i)

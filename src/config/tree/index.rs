@@ -20,7 +20,9 @@ use crate::{FixedHasher, HashMap};
 
 #[derive(Debug, Default)]
 pub(super) struct DirIndex {
-    by_hash: HashMap<u64, usize>,
+    /// A service's index fits 32 bits (at most `MAX_SERVICES`): 12 bytes
+    /// a slot, not 16.
+    by_hash: HashMap<u64, u32>,
     /// Services whose directory's hash another service has.
     spill: Vec<usize>,
 }
@@ -43,8 +45,8 @@ impl DirIndex {
     /// The service whose directory (in `dirs`) is `dir`.
     pub(super) fn get(&self, dirs: &[PathBuf], dir: &Path) -> Option<usize> {
         let is = |i: &usize| dirs.get(*i).is_some_and(|d| d == dir);
-        match self.by_hash.get(&hash(dir)) {
-            Some(i) if is(i) => Some(*i),
+        match self.by_hash.get(&hash(dir)).map(|&i| i as usize) {
+            Some(i) if is(&i) => Some(i),
             // Not there, or another directory with the same hash.
             Some(_) => self.spill.iter().copied().find(is),
             None => None,
@@ -53,11 +55,11 @@ impl DirIndex {
 
     /// Add service `i` at `dir`, which is not in the index yet.
     pub(super) fn insert(&mut self, dir: &Path, i: usize) {
-        match self.by_hash.entry(hash(dir)) {
-            std::collections::hash_map::Entry::Vacant(e) => {
-                e.insert(i);
+        match (self.by_hash.entry(hash(dir)), u32::try_from(i)) {
+            (std::collections::hash_map::Entry::Vacant(e), Ok(k)) => {
+                e.insert(k);
             }
-            std::collections::hash_map::Entry::Occupied(_) => self.spill.push(i),
+            _ => self.spill.push(i),
         }
     }
 }

@@ -38,8 +38,7 @@ pub fn load(svc_root: &Path, roots: &[PathBuf]) -> Tree {
     let cycles = tree.mark_cycles();
     let problems = std::mem::take(&mut tree.problems);
     tree.problems = interleave(problems, cycles, &marks);
-    // What was learnt about the file system is only good for this load.
-    tree.canon.forget();
+    tree.end_load();
     tree
 }
 
