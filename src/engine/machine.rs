@@ -207,7 +207,8 @@ pub struct Engine {
     /// cycle, so a cycle can never hold a stop back for good.
     cycle_of: Vec<u32>,
     svcs: Vec<Svc>,
-    pids: HashMap<Pid, (usize, Role)>,
+    /// Each unreaped process: its service (as [`slot`]) and role.
+    pids: HashMap<Pid, (u32, Role)>,
     queue: VecDeque<usize>,
     /// The system is going down: nothing starts or respawns, and a process
     /// that survives SIGKILL is given up on after [`KILL_WAIT_MS`].
@@ -218,6 +219,14 @@ pub struct Engine {
     /// Processes of services with `ready-probe` spawned since the daemon
     /// last looked ([`Engine::take_probe_starts`]): (service, pid).
     probe_starts: Vec<(usize, Pid)>,
+}
+
+/// A service's index as the pid map holds it: 32 bits, as a service table
+/// never holds more (the loader stops at 16 Ki), so the map's entries are
+/// 12 bytes, not 24 (one per running process). An index that did not fit
+/// would map to no service: its exit would be ignored, never misread.
+fn slot(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 impl Engine {
@@ -380,6 +389,7 @@ impl Engine {
         let Some((i, role)) = self.pids.remove(&pid) else {
             return false;
         };
+        let i = i as usize;
         let Some(phase) = self.phase(i) else {
             return true;
         };

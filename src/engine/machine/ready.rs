@@ -32,6 +32,7 @@ impl Engine {
         let Some(&(i, Role::On)) = self.pids.get(&pid) else {
             return false;
         };
+        let i = i as usize;
         let gated = self.nodes.get(i).is_some_and(Node::gated);
         match self.phase(i) {
             Some(Phase::Starting { pid: p, .. }) if p == pid && gated => {}

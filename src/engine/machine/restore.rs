@@ -178,10 +178,10 @@ impl Engine {
                 continue;
             };
             if let Some(pid) = svc.phase.main_pid() {
-                e.pids.insert(pid, (i, Role::On));
+                e.pids.insert(pid, (super::slot(i), Role::On));
             }
             if let Phase::Stopping(Stop { off: Some(off), .. }) = svc.phase {
-                e.pids.insert(off, (i, Role::Off));
+                e.pids.insert(off, (super::slot(i), Role::Off));
             }
             if let Some(s) = e.svcs.get_mut(i) {
                 *s = Svc {

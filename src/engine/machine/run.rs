@@ -39,7 +39,7 @@ impl Engine {
         };
         match spawned {
             Ok(Spawned::Pid(pid)) => {
-                self.pids.insert(pid, (i, Role::On));
+                self.pids.insert(pid, (super::slot(i), Role::On));
                 // A service that signals readiness (or is probed) has
                 // started only once it is ready (see `ready`), not at the
                 // spawn.

@@ -253,7 +253,7 @@ impl Engine {
         let mut detail = None;
         match host.spawn(i, Role::Off) {
             Ok(Spawned::Pid(pid)) => {
-                self.pids.insert(pid, (i, Role::Off));
+                self.pids.insert(pid, (super::slot(i), Role::Off));
                 st.off = Some(pid);
                 st.deadline = deadline;
             }
