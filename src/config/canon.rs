@@ -9,8 +9,16 @@
 //! remembers each directory it has seen not to be a symlink, so a dependency
 //! link costs one `readlink` of the link and of each new name it leads to.
 //!
+//! A path without `..` starts its walk at its longest ancestor in the
+//! cache: the walk would find each of that ancestor's components there in
+//! turn (every ancestor of a cached path is cached: each was the `cur` it
+//! was joined to), so it would arrive at the same place, one hash lookup
+//! and one join per component later. A service directory or a dependency
+//! link then costs about two lookups instead of one per component.
+//!
 //! Invariants: every path in the cache is absolute, free of `.`/`..` and of
-//! symlinks (it is canonical), as observed during this load; `..` is taken
+//! symlinks (it is canonical), as observed during this load, and so is
+//! each of its ancestors but `/`; `..` is taken
 //! lexically only from such a path, where it means the same as in the
 //! kernel. The cache lives for one load (see [`Canon::forget`]): a directory
 //! replaced by a symlink later is seen at the next load.
@@ -50,9 +58,20 @@ impl Canon {
             std::env::current_dir()?.join(path)
         };
         // Components still to walk, the next one last.
-        let mut todo: Vec<OsString> = Vec::new();
-        push_components(&mut todo, &start);
         let mut cur = PathBuf::from("/");
+        // Components of `start` the cache already resolved.
+        let mut skip = 0;
+        let names = start.components().try_fold(0usize, |n, c| match c {
+            Component::ParentDir => None,
+            Component::Normal(_) => Some(n + 1),
+            _ => Some(n),
+        });
+        if let Some((known, n)) = names.and_then(|names| self.longest_known(&start, names)) {
+            cur = known.to_path_buf();
+            skip = n;
+        }
+        let mut todo: Vec<OsString> = Vec::new();
+        push_components(&mut todo, &start, skip);
         let mut links = 0u32;
         while let Some(name) = todo.pop() {
             if name == ".." {
@@ -73,7 +92,7 @@ impl Canon {
                     if target.is_absolute() {
                         cur = PathBuf::from("/");
                     }
-                    push_components(&mut todo, &target);
+                    push_components(&mut todo, &target, 0);
                 }
                 // EINVAL: it exists and is not a symlink.
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
@@ -87,12 +106,30 @@ impl Canon {
     }
 }
 
+impl Canon {
+    /// The longest ancestor of `path` (itself included) in the cache, as
+    /// cached (canonical text), with how many components of `path` it
+    /// stands for. `path` is absolute, has no `..` and has `names`
+    /// components: each step to a parent drops one.
+    fn longest_known(&self, path: &Path, names: usize) -> Option<(&Path, usize)> {
+        if self.known.is_empty() {
+            return None;
+        }
+        path.ancestors()
+            .zip((0..=names).rev())
+            .find_map(|(a, n)| Some((self.known.get(a)?.as_path(), n)))
+    }
+}
+
 /// Push the components of `path` onto `todo` so that the first pops first;
-/// `.` and the root are dropped, `..` is kept.
-fn push_components(todo: &mut Vec<OsString>, path: &Path) {
+/// `.` and the root are dropped, `..` is kept, and so are the first `skip`
+/// names (already walked).
+fn push_components(todo: &mut Vec<OsString>, path: &Path, skip: usize) {
     let mark = todo.len();
+    let mut left = skip;
     for c in path.components() {
         match c {
+            Component::Normal(_) if left > 0 => left -= 1,
             Component::Normal(n) => todo.push(n.to_os_string()),
             Component::ParentDir => todo.push(OsString::from("..")),
             Component::RootDir | Component::CurDir | Component::Prefix(_) => {}

@@ -284,14 +284,15 @@ impl Tree {
                 }
             };
             for entry in entries {
-                let shown = service_name(&self.svc_root, &entry.entry);
+                // The entry's name, made only where a problem shows it.
+                let shown = |root: &Path| service_name(root, &entry.entry);
                 let target = match entry.target {
                     Ok(t) => t,
                     Err(why) => {
                         if kind == "needs" {
                             self.problem(&name, &entry.entry, format!("need: {why}"));
                             node.missing_need
-                                .get_or_insert_with(|| Box::new((shown, why)));
+                                .get_or_insert_with(|| Box::new((shown(&self.svc_root), why)));
                         } else {
                             self.problem(&name, &entry.entry, format!("want: {why} (ignored)"));
                         }
@@ -303,7 +304,7 @@ impl Tree {
                     self.problem(&name, &entry.entry, &why);
                     if kind == "needs" {
                         node.missing_need
-                            .get_or_insert_with(|| Box::new((shown, why)));
+                            .get_or_insert_with(|| Box::new((shown(&self.svc_root), why)));
                     }
                     continue;
                 };

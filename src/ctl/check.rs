@@ -56,23 +56,26 @@ fn service_dirs(svc: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
                 continue;
             }
         };
-        let mut subdirs: Vec<PathBuf> = entries
+        let mut subdirs: Vec<std::ffi::OsString> = entries
             .filter_map(Result::ok)
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-            .map(|e| e.path())
+            .map(|e| e.file_name())
+            .filter(|n| !n.to_string_lossy().starts_with('.'))
             .collect();
-        // Unique paths: unstable sorts give the same order as stable ones.
+        // Siblings: their paths compare as their names do. Unique names:
+        // unstable sorts give the same order as stable ones.
         subdirs.sort_unstable();
-        for sub in subdirs.into_iter().rev() {
+        for name in subdirs.into_iter().rev() {
             if found.len() >= MAX_SERVICES {
                 break;
             }
+            let sub = dir.join(name);
             found.push(sub.clone());
             todo.push(sub);
         }
     }
-    found.sort_unstable();
+    // In `Path` order, each key made once (`order`).
+    found.sort_by_cached_key(|p| order::key(p));
     // `needs/` and `wants/` directories are not services themselves.
     found.retain(|d| {
         !matches!(
@@ -325,5 +328,6 @@ fn by_file(problems: Vec<Problem>) -> Vec<Problem> {
     buckets.into_iter().flatten().collect()
 }
 
+mod order;
 #[cfg(test)]
 mod tests;
