@@ -309,23 +309,16 @@ pub fn check(base: &Path) -> Report {
     report
 }
 
-/// `problems` ordered by file, each file's in the order found: a stable sort
-/// by file, done as buckets so that it shares the path sort above.
+/// `problems` ordered by file (in `Path` order, by [`order::key`]), each
+/// file's in the order found.
 fn by_file(problems: Vec<Problem>) -> Vec<Problem> {
-    let mut files: Vec<PathBuf> = problems.iter().map(|p| p.file.clone()).collect();
-    files.sort_unstable();
-    files.dedup();
-    let mut buckets: Vec<Vec<Problem>> = files.iter().map(|_| Vec::new()).collect();
-    for p in problems {
-        if let Some(bucket) = files
-            .binary_search(&p.file)
-            .ok()
-            .and_then(|k| buckets.get_mut(k))
-        {
-            bucket.push(p);
-        }
-    }
-    buckets.into_iter().flatten().collect()
+    let mut keyed: Vec<(Vec<u8>, usize, Problem)> = problems
+        .into_iter()
+        .enumerate()
+        .map(|(k, p)| (order::key(&p.file), k, p))
+        .collect();
+    keyed.sort_unstable_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+    keyed.into_iter().map(|(_, _, p)| p).collect()
 }
 
 mod order;
