@@ -295,19 +295,26 @@ impl Sections {
     /// holds more than [`MAX_ITEMS`] sections of one tag, keeps what came
     /// before and says why in `lost`.
     pub fn cut(body: &[u8], lost: &mut Lost) -> Sections {
-        let mut b = In(body);
+        Sections::cut_at(body.to_vec(), 0, lost)
+    }
+    /// [`Sections::cut`] of the body that starts at `start` of `data` and
+    /// runs to its end, keeping `data` as the sections' buffer: a snapshot
+    /// read back is not copied again.
+    pub fn cut_at(data: Vec<u8>, start: usize, lost: &mut Lost) -> Sections {
         let mut s = Sections {
-            data: body.to_vec(),
+            data,
             index: Vec::new(),
         };
+        let body = s.data.get(start..).unwrap_or_default();
+        let mut b = In(body);
         let mut counts = [0usize; 256];
         while !b.is_empty() {
             let (Some(t), Some(payload)) = (b.u8(), b.len().and_then(|n| b.take(n))) else {
                 lost.push("snapshot ends inside a section".to_string());
                 break;
             };
-            // Where the payload lies in the body (the cursor only moves on).
-            let end = body.len() - b.0.len();
+            // Where the payload lies in the buffer (the cursor only moves on).
+            let end = start + body.len() - b.0.len();
             s.index.push((t, end - payload.len(), end));
             let n = counts.get_mut(usize::from(t)).map_or(0, |n| {
                 *n += 1;

@@ -178,7 +178,10 @@ pub fn take_handover() -> Handover {
     // SAFETY: the descriptor is open, is our snapshot memfd, and nothing
     // else in this new image refers to it.
     let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    let mut data = Vec::new();
+    // Sized once from the file (a `Take` does not ask for the size, so
+    // `read_to_end` would grow the buffer a dozen times for 400 kB).
+    let size = file.metadata().map_or(0, |m| m.len()).min(MAX_SNAPSHOT);
+    let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
     match file.take(MAX_SNAPSHOT).read_to_end(&mut data) {
         Ok(_) => Handover::Bytes(data),
         Err(e) => Handover::Unreadable(format!("cannot read the snapshot: {e}")),

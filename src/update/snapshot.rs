@@ -92,7 +92,7 @@ mod write;
 pub use write::{encode, encode_owned};
 
 mod read;
-pub use read::{decode, Unreadable};
+pub use read::{decode, decode_owned, Unreadable};
 
 #[cfg(test)]
 mod tests;
