@@ -36,23 +36,35 @@ impl Out {
     pub(crate) fn put(&mut self, b: &[u8]) {
         self.0.extend_from_slice(b);
     }
+    /// A fixed-width integer's bytes. One copy per width, not inlined
+    /// either; the width is known, so the bytes are stored directly
+    /// instead of through a call to `memcpy`, which costs more than
+    /// copying 1 to 8 bytes (a snapshot of 1000 services is about 40 000
+    /// such writes).
+    #[inline(never)]
+    fn put_n<const N: usize>(&mut self, b: [u8; N]) {
+        self.0.reserve(N);
+        for x in b {
+            self.0.push(x);
+        }
+    }
     pub(crate) fn u8(&mut self, v: u8) {
-        self.put(&[v]);
+        self.put_n([v]);
     }
     pub(crate) fn bool(&mut self, v: bool) {
         self.u8(u8::from(v));
     }
     pub(crate) fn u16(&mut self, v: u16) {
-        self.put(&v.to_be_bytes());
+        self.put_n(v.to_be_bytes());
     }
     pub(crate) fn u32(&mut self, v: u32) {
-        self.put(&v.to_be_bytes());
+        self.put_n(v.to_be_bytes());
     }
     pub(crate) fn i32(&mut self, v: i32) {
-        self.put(&v.to_be_bytes());
+        self.put_n(v.to_be_bytes());
     }
     pub(crate) fn u64(&mut self, v: u64) {
-        self.put(&v.to_be_bytes());
+        self.put_n(v.to_be_bytes());
     }
     pub(crate) fn len(&mut self, n: usize) {
         self.u32(u32::try_from(n).unwrap_or(u32::MAX));
