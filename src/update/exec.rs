@@ -23,6 +23,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
+use super::fdtable::{count_open, fd_table_size, gaps};
+
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
 
@@ -246,69 +248,3 @@ pub fn close_others(keep: &[RawFd]) -> usize {
     }
     open
 }
-
-/// The descriptors ≥ 3 and ≤ `end` not in `keep` (sorted, no duplicates),
-/// as inclusive ranges in order.
-fn gaps(keep: &[usize], end: usize) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut from: usize = 3;
-    for &k in keep.iter().filter(|&&k| k <= end) {
-        if k > from {
-            out.push((from, k - 1));
-        }
-        from = k.saturating_add(1);
-    }
-    if from <= end {
-        out.push((from, end));
-    }
-    out
-}
-
-/// Descriptors asked about per `poll(2)`: within the soft limit of 1024
-/// that `poll` holds its count to, and 8 KiB of `pollfd`s.
-const POLL_CHUNK: usize = 1024;
-
-/// How many of `fds` are open, by one `poll(2)` per [`POLL_CHUNK`] with no
-/// events asked and no wait: a descriptor that is not open answers
-/// `POLLNVAL`. Where `poll` fails, each is asked with `F_GETFD`.
-fn count_open(fds: impl Iterator<Item = usize>) -> usize {
-    let mut fds = fds.filter_map(|fd| RawFd::try_from(fd).ok()).peekable();
-    let mut set: Vec<libc::pollfd> = Vec::new();
-    let mut open = 0;
-    while fds.peek().is_some() {
-        set.clear();
-        set.extend(fds.by_ref().take(POLL_CHUNK).map(|fd| libc::pollfd {
-            fd,
-            events: 0,
-            revents: 0,
-        }));
-        // SAFETY: `set` is a live array of `set.len()` pollfds; poll(2)
-        // only writes their `revents`.
-        let rc = unsafe { libc::poll(set.as_mut_ptr(), set.len() as libc::nfds_t, 0) };
-        open += if rc < 0 {
-            set.iter().filter(|p| is_open(p.fd)).count()
-        } else {
-            set.iter()
-                .filter(|p| p.revents & libc::POLLNVAL == 0)
-                .count()
-        };
-    }
-    open
-}
-
-/// The size of this process's descriptor table: every open descriptor is
-/// below it. `None` without /proc.
-fn fd_table_size() -> Option<usize> {
-    parse_fd_size(&std::fs::read("/proc/self/status").ok()?)
-}
-
-/// The `FDSize:` line of a `/proc/PID/status`.
-fn parse_fd_size(status: &[u8]) -> Option<usize> {
-    let line = status
-        .split(|&b| b == b'\n')
-        .find_map(|l| l.strip_prefix(b"FDSize:"))?;
-    std::str::from_utf8(line).ok()?.trim().parse().ok()
-}
-
-#[cfg(test)]
-mod tests;

@@ -1,5 +1,8 @@
-//! Tests of the pure parts of the hand-over, and of the count of open
-//! descriptors (which only asks, never closes: other tests run beside it).
+//! Tests of the pure parts (gaps, the status line) and of the questions
+//! asked of the kernel (which only ask, never close: other tests run
+//! beside them).
+
+use std::os::fd::AsRawFd;
 
 use super::*;
 
@@ -44,4 +47,16 @@ fn only_open_descriptors_are_counted() {
     assert_eq!(count_open(asked), 2);
     assert_eq!(count_open(closed.into_iter()), 0);
     assert_eq!(count_open(std::iter::empty()), 0);
+}
+
+/// Proves a scan holds what was open when it was taken: a pipe's two
+/// ends opened before it are in it, numbers past the descriptor table are
+/// not.
+#[test]
+fn a_scan_holds_what_was_open_when_it_was_taken() {
+    let (r, w) = nix::unistd::pipe().unwrap();
+    let open = OpenFds::scan();
+    let past = fd_table_size().unwrap() as RawFd + 10;
+    assert!(open.contains(r.as_raw_fd()) && open.contains(w.as_raw_fd()));
+    assert!(!open.contains(past) && !open.contains(past + 5000));
 }
