@@ -209,12 +209,8 @@ pub fn cloexec_all(fallback: &[RawFd]) {
 /// `close_range(2)` over the gaps); returns how many were open, if /proc
 /// can tell.
 ///
-/// The count does not list `/proc/self/fd`: that makes the kernel build a
-/// dentry per descriptor (about 3.5 ms for the 2000 of 1000 logged services,
-/// the largest part of a hot update). The descriptor table's size
-/// (`FDSize` in `/proc/self/status`) bounds every open descriptor, and
-/// one `poll(2)` per [`POLL_CHUNK`] of the gaps below it tells which are
-/// open (a closed one answers `POLLNVAL`).
+/// The count asks the gaps below the descriptor table's size, without
+/// listing `/proc/self/fd` (`src/update/fdtable.rs` says why).
 pub fn close_others(keep: &[RawFd]) -> usize {
     // As usize, not u32: the same sort as cinit's other index lists.
     let mut keep: Vec<usize> = keep
