@@ -89,9 +89,10 @@ impl Daemon {
     }
 
     /// Re-execute cinit, the image open at `image` (proved by its
-    /// preflight), with a snapshot of everything. Returns only if the exec
-    /// failed; the daemon then carries on unchanged.
-    pub(super) fn hot_update(&mut self, now: Millis, image: i32) {
+    /// preflight), with a snapshot of everything in `format` (one the new
+    /// image said it reads). Returns only if the exec failed; the daemon
+    /// then carries on unchanged.
+    pub(super) fn hot_update(&mut self, now: Millis, image: i32, format: u16) {
         // The exec would close what is not handed over in this thread:
         // clients with descriptors in transit go to the closer first, and
         // everything queued for it must have gone.
@@ -145,7 +146,7 @@ impl Daemon {
             writer: crate::version(),
             sections,
         };
-        let bytes = snapshot::encode_owned(snap);
+        let bytes = snapshot::encode_as(snap, format);
         // Probes in flight are not handed over: their sockets would close at
         // the exec anyway, and a probe program left running would be an
         // orphan of the new cinit, running on past its deadline. The new

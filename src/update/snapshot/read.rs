@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::proto::wire::In;
-use write::fnv1a;
+use write::checksum;
 
 // ----- reading -----
 
@@ -21,7 +21,8 @@ impl std::fmt::Display for Unreadable {
             Unreadable::NotASnapshot => f.write_str("not a cinit snapshot"),
             Unreadable::Format(v) => write!(
                 f,
-                "snapshot format {v} is not known to this cinit (it reads format {FORMAT})"
+                "snapshot format {v} is not known to this cinit (it reads formats \
+                 {FORMAT}..{FORMAT_WORDS})"
             ),
             Unreadable::Truncated => f.write_str("snapshot is truncated"),
         }
@@ -42,7 +43,7 @@ pub fn decode_owned(data: Vec<u8>) -> Result<(Snapshot, Lost), Unreadable> {
         return Err(Unreadable::NotASnapshot);
     }
     let format = u16::from_be_bytes(h.array().ok_or(Unreadable::Truncated)?);
-    if format != FORMAT {
+    if format != FORMAT && format != FORMAT_WORDS {
         return Err(Unreadable::Format(format));
     }
     let _reserved = h.array::<2>().ok_or(Unreadable::Truncated)?;
@@ -56,7 +57,7 @@ pub fn decode_owned(data: Vec<u8>) -> Result<(Snapshot, Lost), Unreadable> {
             data.len()
         }
     };
-    if fnv1a(data.get(HEADER_LEN..end).unwrap_or_default()) != sum {
+    if checksum(format, data.get(HEADER_LEN..end).unwrap_or_default()) != sum {
         lost.push("snapshot checksum does not match; reading it anyway".to_string());
     }
     let mut data = data;
