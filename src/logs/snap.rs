@@ -106,10 +106,18 @@ impl Logs {
             o.u32(k.map_or(0, |k| k.limiter.sent));
             o.i32(k.and_then(KmsgLog::raw_fd).unwrap_or(-1));
         });
+        // Each service's processes, grouped once: (service, pid) in order,
+        // so that a service's are a run found by binary search, instead of
+        // a pass over every process per service (quadratic).
+        let mut procs: Vec<(usize, i32)> = self.procs.iter().map(|(&p, &s)| (s, p)).collect();
+        procs.sort_unstable();
         for (i, log) in self.services.iter().enumerate() {
             let Some(log) = log else {
                 continue;
             };
+            let first = procs.partition_point(|&(s, _)| s < i);
+            let mine = procs.get(first..).unwrap_or_default();
+            let mine = mine.get(..mine.partition_point(|&(s, _)| s == i));
             let (lines, left_out) = lines_within(&log.ring, &mut budget);
             let (partial, since) = log.splitter.partial();
             let fd = |f: Option<&OwnedFd>| f.map_or(-1, |f| f.as_raw_fd());
@@ -142,10 +150,9 @@ impl Logs {
                     o.opt_u64(f.restart_at);
                     o.u64(f.started_at);
                 }
-                let procs = self.procs.iter().filter(|&(_, &s)| s == i);
-                let procs: Vec<i32> = procs.map(|(&p, _)| p).collect();
-                o.len(procs.len());
-                for p in procs {
+                let mine = mine.unwrap_or_default();
+                o.len(mine.len());
+                for &(_, p) in mine {
                     o.i32(p);
                 }
                 // cinit's own log only.

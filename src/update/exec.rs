@@ -21,7 +21,9 @@ use std::ffi::{CString, OsString};
 use std::io::{Read, Seek, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use super::fdtable::{count_open, fd_table_size, gaps};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
@@ -178,7 +180,10 @@ pub fn take_handover() -> Handover {
     // SAFETY: the descriptor is open, is our snapshot memfd, and nothing
     // else in this new image refers to it.
     let file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
-    let mut data = Vec::new();
+    // Sized once from the file (a `Take` does not ask for the size, so
+    // `read_to_end` would grow the buffer a dozen times for 400 kB).
+    let size = file.metadata().map_or(0, |m| m.len()).min(MAX_SNAPSHOT);
+    let mut data = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
     match file.take(MAX_SNAPSHOT).read_to_end(&mut data) {
         Ok(_) => Handover::Bytes(data),
         Err(e) => Handover::Unreadable(format!("cannot read the snapshot: {e}")),
@@ -203,6 +208,9 @@ pub fn cloexec_all(fallback: &[RawFd]) {
 /// runtime left open), so nothing leaks. Works without /proc (by
 /// `close_range(2)` over the gaps); returns how many were open, if /proc
 /// can tell.
+///
+/// The count asks the gaps below the descriptor table's size, without
+/// listing `/proc/self/fd` (`src/update/fdtable.rs` says why).
 pub fn close_others(keep: &[RawFd]) -> usize {
     // As usize, not u32: the same sort as cinit's other index lists.
     let mut keep: Vec<usize> = keep
@@ -212,34 +220,27 @@ pub fn close_others(keep: &[RawFd]) -> usize {
         .collect();
     keep.sort_unstable();
     keep.dedup();
-    let open = std::fs::read_dir(Path::new("/proc/self/fd"))
-        .map(|dir| {
-            dir.flatten()
-                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<usize>().ok()))
-                .filter(|fd| *fd >= 3 && keep.binary_search(fd).is_err())
-                .count()
-        })
-        .unwrap_or(0);
     // close_range(2) takes unsigned ints; its largest is past every descriptor.
     let end = libc::c_uint::MAX as usize;
-    let mut from: usize = 3;
-    for &k in keep.iter().chain(std::iter::once(&end)) {
-        if k > from {
-            let (first, last) = (from as libc::c_uint, (k - 1) as libc::c_uint);
-            // SAFETY: closes descriptors no object of this image owns (the
-            // gaps between the kept ones); no memory is touched.
-            let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
-            if rc < 0 {
-                // A kernel before 5.9: one by one, as far as is plausible.
-                for fd in from..k.min(65_536) {
-                    // SAFETY: as above, one descriptor at a time.
-                    unsafe { libc::close(fd as RawFd) };
-                }
+    let gaps = gaps(&keep, end);
+    let open = fd_table_size().map_or(0, |size| {
+        count_open(
+            gaps.iter()
+                .flat_map(|&(a, b)| a..=b.min(size.saturating_sub(1))),
+        )
+    });
+    for &(from, to) in &gaps {
+        let (first, last) = (from as libc::c_uint, to as libc::c_uint);
+        // SAFETY: closes descriptors no object of this image owns (the
+        // gaps between the kept ones); no memory is touched.
+        let rc = unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) };
+        if rc < 0 {
+            // A kernel before 5.9: one by one, as far as is plausible.
+            for fd in from..=to.min(65_535) {
+                // SAFETY: as above, one descriptor at a time.
+                unsafe { libc::close(fd as RawFd) };
             }
         }
-        from = k.saturating_add(1);
     }
-    // Counting read /proc/self/fd through a descriptor of its own, which is
-    // among those counted; it is closed by now.
-    open.saturating_sub(1)
+    open
 }

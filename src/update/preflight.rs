@@ -52,9 +52,16 @@ const EXEC_FAILED: u8 = 0xff;
 
 /// The answer this binary gives.
 pub fn answer() -> String {
-    // `snapshot::decode` reads exactly the format `snapshot::encode` writes.
-    let f = crate::update::snapshot::FORMAT;
-    format!("{MARKER} snapshot={f}..{f} version={}\n", crate::version())
+    // `snapshot::decode` reads exactly the formats `snapshot::encode_as`
+    // writes.
+    let (lo, hi) = (
+        crate::update::snapshot::FORMAT,
+        crate::update::snapshot::FORMAT_WORDS,
+    );
+    format!(
+        "{MARKER} snapshot={lo}..{hi} version={}\n",
+        crate::version()
+    )
 }
 
 /// In the cinit binary's `main`: answer the preflight if `argv[1]` is

@@ -41,7 +41,23 @@ use crate::proto::wire::{Out, Sections};
 use crate::ready::pipe::TAG_READY;
 
 pub const MAGIC: [u8; 8] = *b"cinitsnp";
+/// The format every cinit reads and writes: the body's checksum is FNV-1a
+/// over its bytes, one at a time.
 pub const FORMAT: u16 = 1;
+/// The same body, its checksum FNV-1a over 8-byte little-endian words (and
+/// the last bytes one at a time): one dependent multiply per 8 bytes
+/// instead of per byte, about 0.5 ms less on each side of an update of
+/// 1000 logged services (406 kB), 3 ms at 10 000. Written only to a new
+/// image whose preflight says it reads it ([`format_for`]).
+pub const FORMAT_WORDS: u16 = 2;
+
+/// The format to write for a new image that reads `lo..=hi`: the faster
+/// one if it reads it, else format 1 (`None`: neither).
+pub fn format_for((lo, hi): (u16, u16)) -> Option<u16> {
+    [FORMAT_WORDS, FORMAT]
+        .into_iter()
+        .find(|f| (lo..=hi).contains(f))
+}
 const HEADER_LEN: usize = 24;
 
 /// The container's own section: the version of the cinit that wrote it.
@@ -89,10 +105,10 @@ pub struct Snapshot {
 }
 
 mod write;
-pub use write::{encode, encode_owned};
+pub use write::{encode, encode_as, encode_owned};
 
 mod read;
-pub use read::{decode, Unreadable};
+pub use read::{decode, decode_owned, Unreadable};
 
 #[cfg(test)]
 mod tests;

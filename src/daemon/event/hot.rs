@@ -22,13 +22,14 @@ use crate::sys::clock::Millis;
 use crate::sys::console::Console;
 use crate::sys::signals::SignalSource;
 use crate::update::snapshot::{self, Lost, Snapshot, TAG_CONSOLE, TAG_WAITER};
-use crate::update::{self, SelfExec};
+use crate::update::{self, OpenFds, SelfExec};
 
-/// Adopt descriptor `fd` from the previous image, if it is really open.
-fn adopt_fd(fd: i32) -> Option<OwnedFd> {
+/// Adopt descriptor `fd` from the previous image, if it was handed over
+/// open.
+fn adopt_fd(fd: i32, open: &OpenFds) -> Option<OwnedFd> {
     // SAFETY: the snapshot names the descriptor as one the previous image
     // owned and handed over; it is open, and nothing else here owns it.
-    (fd >= 3 && update::is_open(fd)).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+    (fd >= 3 && open.contains(fd)).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 impl Daemon {
@@ -88,9 +89,10 @@ impl Daemon {
     }
 
     /// Re-execute cinit, the image open at `image` (proved by its
-    /// preflight), with a snapshot of everything. Returns only if the exec
-    /// failed; the daemon then carries on unchanged.
-    pub(super) fn hot_update(&mut self, now: Millis, image: i32) {
+    /// preflight), with a snapshot of everything in `format` (one the new
+    /// image said it reads). Returns only if the exec failed; the daemon
+    /// then carries on unchanged.
+    pub(super) fn hot_update(&mut self, now: Millis, image: i32, format: u16) {
         // The exec would close what is not handed over in this thread:
         // clients with descriptors in transit go to the closer first, and
         // everything queued for it must have gone.
@@ -144,7 +146,7 @@ impl Daemon {
             writer: crate::version(),
             sections,
         };
-        let bytes = snapshot::encode_owned(snap);
+        let bytes = snapshot::encode_as(snap, format);
         // Probes in flight are not handed over: their sockets would close at
         // the exec anyway, and a probe program left running would be an
         // orphan of the new cinit, running on past its deadline. The new
@@ -185,13 +187,20 @@ impl Daemon {
     ) -> Daemon {
         // The limit stays raised across `execve`; the original comes along.
         let limit_note = crate::sys::nofile::raise_at_start(true);
+        // What was handed over open, asked once (one poll per 1024
+        // descriptors, not one fcntl each): only those are adopted.
+        let open = OpenFds::scan();
+        let is_open = |fd| open.contains(fd);
         let console = snap.sections.read_last(TAG_CONSOLE, &mut lost, |p| {
             Some((p.i32()?, p.i32()?, p.bytes()?, p.u64()?))
         });
         let (log_fd, child_fd, pending, dropped) = match console {
-            Some((log, child, pending, dropped)) => {
-                (adopt_fd(log), adopt_fd(child), pending, dropped)
-            }
+            Some((log, child, pending, dropped)) => (
+                adopt_fd(log, &open),
+                adopt_fd(child, &open),
+                pending,
+                dropped,
+            ),
             None => (None, None, Vec::new(), 0),
         };
         let waiters = snap.sections.read_all(TAG_WAITER, &mut lost, |p| p.u64());
@@ -212,7 +221,7 @@ impl Daemon {
         host.logs
             .console_is_kernels(crate::config::paths::is_kernel_console(&paths.console));
         let signals = signals_or_log(&mut host, signals);
-        let control = Control::load(&snap.sections, update::is_open, &mut lost);
+        let control = Control::load(&snap.sections, is_open, &mut lost);
         // Readiness pipes: every descriptor adopted so far is taken.
         let mut taken: Vec<i32> = control.as_ref().map(Control::raw_fds).unwrap_or_default();
         taken.extend(host.console.fd().map(|f| f.as_raw_fd()));
@@ -232,13 +241,11 @@ impl Daemon {
         let (engine, tree) = match Tree::load(&snap.sections, &mut lost) {
             Some(tree) if tree.dirs.len() == services => {
                 host.add_dirs(&tree.dirs);
-                host.logs
-                    .load(&snap.sections, services, update::is_open, &mut lost);
+                host.logs.load(&snap.sections, services, is_open, &mut lost);
                 // Held descriptors: every descriptor adopted so far is taken.
                 taken.extend(host.ready.raw_fds());
                 taken.extend(host.logs.raw_fds());
-                host.fds =
-                    FdTable::load(&snap.sections, services, update::is_open, &taken, &mut lost);
+                host.fds = FdTable::load(&snap.sections, services, is_open, &taken, &mut lost);
                 (engine, tree)
             }
             _ => {

@@ -41,7 +41,7 @@ pub fn main() -> i32 {
     let how = match update::take_handover() {
         Handover::None => Start::Boot(None),
         Handover::Unreadable(why) => Start::Boot(Some(why)),
-        Handover::Bytes(data) => match snapshot::decode(&data) {
+        Handover::Bytes(data) => match snapshot::decode_owned(data) {
             Ok((snap, lost)) => Start::Restore(Box::new(snap), lost),
             Err(e) => Start::Boot(Some(e.to_string())),
         },

@@ -19,7 +19,7 @@ fn the_own_answer_is_accepted_for_the_format_written() {
         a.formats,
         (
             crate::update::snapshot::FORMAT,
-            crate::update::snapshot::FORMAT
+            crate::update::snapshot::FORMAT_WORDS
         )
     );
     assert_eq!(a.version, crate::version());

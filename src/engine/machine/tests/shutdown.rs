@@ -142,9 +142,11 @@ fn export_and_restore_keep_states_pids_counters_and_timers() {
     let svcs: Vec<_> = saved.all(TAG_SERVICE).collect();
     for (i, p) in svcs.iter().take(svcs.len() - 1).enumerate() {
         damaged.put(TAG_SERVICE, |o| {
+            // The section's payload starts where the buffer ended.
+            let start = o.0.len();
             o.put(p.0);
             if i == 0 {
-                o.0[0] = 255;
+                o.0[start] = 255;
             }
         });
     }

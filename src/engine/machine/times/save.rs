@@ -29,11 +29,13 @@ impl Timeline {
         o.opt_u64(self.started);
         o.len(self.times.len());
         for x in &self.times {
-            let mut r = Out::default();
-            for v in [x.requested, x.startable, x.spawned, x.ready, x.ended] {
-                r.opt_u64(v);
+            // A record is `bytes`: its length, then the fields, written in
+            // place (an `opt<u64>` is always 9 bytes).
+            let fields = [x.requested, x.startable, x.spawned, x.ready, x.ended];
+            o.len(fields.len() * 9);
+            for v in fields {
+                o.opt_u64(v);
             }
-            o.bytes(&r.0);
         }
     }
 
@@ -43,8 +45,8 @@ impl Timeline {
         let n = p.count()?;
         let mut times = Vec::with_capacity(n.min(p.0.len() / 4));
         for _ in 0..n {
-            let record = p.bytes()?;
-            let mut r = In(&record);
+            let n = p.len()?;
+            let mut r = In(p.take(n)?);
             // Fields missing at the end (an older writer) are "never".
             let mut next = || r.opt_u64().flatten();
             times.push(Times {
