@@ -58,11 +58,12 @@ pub struct ExecSpec {
 
 /// Add glibc's two internal signals (32 and 33) to a signal set.
 ///
-/// glibc's `sigfillset` leaves them out and `sigaddset` refuses them, but its
-/// `posix_spawn` sets every internal signal *not* in the reset-to-default set
-/// to SIG_IGN in the child. Without this, every service would start with
-/// signals 32 and 33 ignored. The kernel's sigset is a bit array where signal
-/// N is bit N-1 of the first word.
+/// glibc's `sigfillset` leaves them out, `sigaddset` refuses them and its
+/// `sigaction` does not report them, but glibc installs its own handlers on
+/// them (cancellation, set*id): the child resets them like every handled
+/// signal (a raw `rt_sigaction` accepts them), so no libc handler can run
+/// in it either. The kernel's sigset is a bit array where signal N is bit
+/// N-1 of the first word.
 fn include_libc_internal_signals(set: &mut libc::sigset_t) {
     let first_word = (set as *mut libc::sigset_t).cast::<u64>();
     // SAFETY: sigset_t on Linux is an array of at least 16 unsigned longs
