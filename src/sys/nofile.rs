@@ -9,28 +9,19 @@
 //! `CAP_SYS_RESOURCE`, a user namespace), the soft one goes up to the hard.
 //!
 //! Children get the limit PID 1 started with (the *original*), not the
-//! raised one: `posix_spawn` has no attribute for it, and setting it on the
-//! child afterwards (`prlimit`) races with the program it already runs. So
-//! around each spawn PID 1 lowers its own limit to the original and raises
-//! it again ([`ChildWindow`]); the child copies the limit at `clone`, while
-//! PID 1, single-threaded, does nothing else in between. Lowering is allowed
-//! below descriptors already open; only new ones must fit. The libc may
-//! need new descriptors in that window (musl's `posix_spawn` makes a pipe
-//! for the exec error; an `addopen` of `/dev/null` opens one in the child),
-//! so PID 1 keeps two *spare* descriptors just below the original soft
-//! limit and closes them for the window, then takes their numbers back.
+//! raised one: the spawned child sets it itself ([`for_child`], one
+//! `prlimit64` in `crate::sys::spawn`'s child, after its descriptors are in
+//! place), and a forked one with [`restore_in_child`].
 //!
 //! The original survives a hot update in the environment variable
 //! [`ENV_VAR`] (`SOFT:HARD`), which only a hot update sets and which the
 //! new image honours only together with a snapshot and then removes.
 //!
 //! Invariants: PID 1 never ends up below the original limit; a failed
-//! raise leaves the limit as it was (and children get it unchanged); the
-//! window is skipped entirely (no extra system call) when nothing was
-//! raised.
+//! raise leaves the limit as it was (and children get it unchanged); a
+//! child makes no extra system call when nothing was raised.
 
-use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// The environment variable carrying the original limit across a hot
 /// update, as `SOFT:HARD` (`unlimited` for RLIM_INFINITY is never needed:
@@ -103,32 +94,13 @@ pub fn message(original: Limit, now: Limit, refused: Option<&str>) -> Option<Str
     ))
 }
 
-/// Where spare descriptors go: just below the original soft limit, clear
-/// of the low numbers services get descriptors at (3, 4, …), which would
-/// make musl's child move its error pipe (one more descriptor). `None`:
-/// the original limit is too small for spares.
-pub fn spare_base(original_soft: u64) -> Option<RawFd> {
-    let base = original_soft.checked_sub(SPARES as u64)?;
-    (base >= 3).then(|| RawFd::try_from(base).ok()).flatten()
-}
-
-/// How many spare descriptors are kept: enough for musl's error pipe (two
-/// in PID 1; the child closes the read end first, which frees one number
-/// for an `open` of `/dev/null` or a moved pipe end).
-const SPARES: usize = 2;
-
 // The state, in statics: read by spawn (and the emergency path's fork,
 // where only atomics may be touched). PID 1 has one thread; `Relaxed`
 // suffices.
 static ORIG_SOFT: AtomicU64 = AtomicU64::new(0);
 static ORIG_HARD: AtomicU64 = AtomicU64::new(0);
-static RAISED_SOFT: AtomicU64 = AtomicU64::new(0);
-static RAISED_HARD: AtomicU64 = AtomicU64::new(0);
-/// Whether the limit was raised (the window is needed).
+/// Whether the limit was raised (children must set the original).
 static RAISED: AtomicBool = AtomicBool::new(false);
-/// The descriptor spares are copied from (-1: none), and the spares.
-static SOURCE: AtomicI32 = AtomicI32::new(-1);
-static SPARE: [AtomicI32; SPARES] = [AtomicI32::new(-1), AtomicI32::new(-1)];
 
 fn getrlimit() -> Option<Limit> {
     let mut r = libc::rlimit {
@@ -205,8 +177,6 @@ pub fn raise_at_start(handover: bool) -> Option<String> {
     let now = getrlimit().unwrap_or(current);
     ORIG_SOFT.store(original.soft, Ordering::Relaxed);
     ORIG_HARD.store(original.hard, Ordering::Relaxed);
-    RAISED_SOFT.store(now.soft, Ordering::Relaxed);
-    RAISED_HARD.store(now.hard, Ordering::Relaxed);
     RAISED.store(now != original, Ordering::Relaxed);
     if handover && now == current {
         // The previous image said it already (or had nothing to say).
@@ -224,139 +194,14 @@ pub fn original() -> Option<Limit> {
     })
 }
 
-fn raised() -> Limit {
-    Limit {
-        soft: RAISED_SOFT.load(Ordering::Relaxed),
-        hard: RAISED_HARD.load(Ordering::Relaxed),
-    }
-}
-
 /// `NAME=SOFT:HARD` for the environment of a hot update's `execve`.
 pub fn handover_env() -> Option<String> {
     original().map(|o| format!("{ENV_VAR}={}", env_value(o)))
 }
 
-/// Make (or make again, after a hot update or at boot once stray
-/// descriptors are closed) the spare descriptors. Call after every
-/// `close_others`: the spares are close-on-exec and nobody else's.
-pub fn reserve_spares() {
-    let (Some(o), true) = (original(), RAISED.load(Ordering::Relaxed)) else {
-        return;
-    };
-    let Some(base) = spare_base(o.soft) else {
-        return;
-    };
-    if SOURCE.load(Ordering::Relaxed) < 0 {
-        // SAFETY: eventfd makes a new descriptor we own; it holds nothing.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
-        if fd < 0 {
-            return;
-        }
-        // Above the original limit, so it takes none of the low numbers.
-        let high = RawFd::try_from(o.soft).unwrap_or(RawFd::MAX);
-        // SAFETY: F_DUPFD_CLOEXEC copies our own descriptor; the
-        // original is closed right after.
-        let moved = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, high) };
-        let source = if moved >= 0 {
-            // SAFETY: closes the descriptor made above, now copied.
-            unsafe { libc::close(fd) };
-            moved
-        } else {
-            fd
-        };
-        SOURCE.store(source, Ordering::Relaxed);
-    }
-    for slot in &SPARE {
-        if slot.load(Ordering::Relaxed) < 0 {
-            slot.store(take_number(base, o.soft), Ordering::Relaxed);
-        }
-    }
-}
-
-/// A copy of the source at the lowest free number ≥ `base`, kept only if
-/// it is below `limit` (else -1).
-fn take_number(base: RawFd, limit: u64) -> RawFd {
-    let source = SOURCE.load(Ordering::Relaxed);
-    if source < 0 {
-        return -1;
-    }
-    // SAFETY: copies our own descriptor to a free number. The system call
-    // itself: musl's fcntl() follows F_DUPFD_CLOEXEC with an F_SETFD for
-    // kernels before 2.6.24, one more call per spare and spawn.
-    let fd = unsafe { libc::syscall(libc::SYS_fcntl, source, libc::F_DUPFD_CLOEXEC, base) };
-    let fd = RawFd::try_from(fd).unwrap_or(-1);
-    if fd >= 0 && u64::try_from(fd).is_ok_and(|n| n < limit) {
-        return fd;
-    }
-    if fd >= 0 {
-        // SAFETY: the copy just made, above the limit: of no use.
-        unsafe { libc::close(fd) };
-    }
-    -1
-}
-
-/// Spare descriptors for the tests' checks.
-pub fn spares() -> Vec<RawFd> {
-    SPARE
-        .iter()
-        .map(|s| s.load(Ordering::Relaxed))
-        .filter(|&fd| fd >= 0)
-        .collect()
-}
-
-/// PID 1 at the original limit, for the duration of one spawn. Dropping it
-/// raises the limit again and takes the spares' numbers back. A no-op when
-/// nothing was raised.
-pub struct ChildWindow {
-    open: bool,
-}
-
-impl ChildWindow {
-    /// Close the spares and lower the limit. Cost: one `close` per spare
-    /// and one `setrlimit`.
-    pub fn enter() -> ChildWindow {
-        let Some(o) = original().filter(|_| RAISED.load(Ordering::Relaxed)) else {
-            return ChildWindow { open: false };
-        };
-        for slot in &SPARE {
-            let fd = slot.load(Ordering::Relaxed);
-            if fd >= 0 {
-                // SAFETY: a spare is ours, holds nothing, and is retaken
-                // (by number) when the window closes.
-                unsafe { libc::close(fd) };
-            }
-        }
-        let open = setrlimit(o).is_ok();
-        ChildWindow { open }
-    }
-}
-
-impl Drop for ChildWindow {
-    fn drop(&mut self) {
-        if self.open {
-            let r = raised();
-            if setrlimit(r).is_err() {
-                // The hard limit could not go back up (capability lost):
-                // the best that is left, and no more windows that lower it.
-                if let Some(now) = getrlimit() {
-                    let best = fallback(now);
-                    let _ = setrlimit(best);
-                    RAISED_SOFT.store(best.soft, Ordering::Relaxed);
-                    RAISED_HARD.store(best.hard, Ordering::Relaxed);
-                }
-            }
-        }
-        let Some(o) = original().filter(|_| RAISED.load(Ordering::Relaxed)) else {
-            return;
-        };
-        for slot in &SPARE {
-            let fd = slot.load(Ordering::Relaxed);
-            if fd >= 0 {
-                // Its number is free again: the libc closed what it opened.
-                slot.store(take_number(fd, o.soft), Ordering::Relaxed);
-            }
-        }
-    }
+/// The limit a new child must set: the original, if PID 1 raised its own.
+pub fn for_child() -> Option<Limit> {
+    original().filter(|_| RAISED.load(Ordering::Relaxed))
 }
 
 /// For a forked child about to `execve` (the emergency shell): the
@@ -448,15 +293,5 @@ mod tests {
         assert!(m.starts_with("descriptor limit raised from 1024/4096 to 4096/4096 (the hard"));
         assert_eq!(message(up, up, None), None);
         assert!(message(up, up, Some("x")).unwrap().contains("stays"));
-    }
-
-    /// Proves spares sit just below the original soft limit, and that a
-    /// tiny limit gets none.
-    #[test]
-    fn spare_numbers() {
-        assert_eq!(spare_base(1024), Some(1022));
-        assert_eq!(spare_base(5), Some(3));
-        assert_eq!(spare_base(4), None);
-        assert_eq!(spare_base(0), None);
     }
 }

@@ -1,32 +1,43 @@
-//! Starting a service process with a clean slate, via `posix_spawn(3)`.
+//! Starting a service process with a clean slate: cinit's own
+//! `clone(CLONE_VM|CLONE_VFORK)` ([`child`]), its descriptors staged low
+//! ([`stage`]).
 //!
 //! The child gets: an empty signal mask, every signal at its default
 //! disposition (those cinit ignores or handles are reset in the child, one
-//! `sigaction` each; [`learn_ignored_signals`]), its own session (`setsid`, so it is also its own process
-//! group), the descriptors named in its [`ChildFds`] (stdin, stdout,
-//! stderr, and extra ones at fixed numbers) and no others, the
-//! service directory as cwd, and exactly the environment it was given.
+//! `rt_sigaction` each; [`learn_ignored_signals`]), its own session
+//! (`setsid`, so it is also its own process group), the descriptors named
+//! in its [`ChildFds`] (stdin, stdout, stderr, and extra ones at fixed
+//! numbers) and no others, the descriptor limit cinit started with
+//! ([`crate::sys::nofile`]), the service directory as cwd, and exactly the
+//! environment it was given.
 //!
-//! Why `posix_spawn` rather than `fork`: glibc implements it with
-//! `CLONE_VM|CLONE_VFORK`, so the exec error comes back synchronously as the
-//! return value (no error pipe, no extra descriptor per spawn, no page-table
-//! copy of PID 1), and nothing runs in the child but the file actions and
-//! attribute changes listed here — no Rust code, no allocation after the
-//! clone. Everything (argv, envp, paths) is built before the call.
+//! `CLONE_VM|CLONE_VFORK`: no copy of PID 1's page tables, and the exec
+//! error comes back synchronously through shared memory (no error pipe, no
+//! extra descriptor per spawn). Nothing runs in the child but raw system
+//! calls on memory prepared before the `clone`: no allocation, no lock.
+//! Everything (argv, envp, paths, the order of the descriptor copies) is
+//! built before the call.
 //!
-//! "No other descriptors" is enforced in the parent, not by a file action:
-//! right before each spawn every descriptor ≥ 3 of cinit is marked
-//! close-on-exec with one `close_range(CLOSE_RANGE_CLOEXEC)` call. That works
-//! the same with glibc and musl (musl has no `addclosefrom_np`), and also
-//! covers descriptors a hot update cleared the flag on.
+//! "No other descriptors": the child normally keeps only PID 1's first few
+//! descriptors (the prefix, [`stage`]), all marked close-on-exec in the
+//! child but those it places. When a spawn cannot use the prefix, the
+//! child copies the whole table and, right before the spawn, every
+//! descriptor ≥ 3 of cinit is marked close-on-exec with one
+//! `close_range(CLOSE_RANGE_CLOEXEC)` call, which also covers descriptors a
+//! hot update cleared the flag on.
 
 use std::ffi::{CStr, CString};
 use std::os::fd::RawFd;
 use std::ptr;
 use std::sync::OnceLock;
 
-use crate::sys::place::{plan, Step};
+use crate::sys::place::plan;
 use crate::sys::process::Pid;
+
+mod child;
+mod stage;
+
+pub use stage::{held as prefix_fds, reserve as reserve_prefix};
 
 fn null_terminated(items: &[CString]) -> Vec<*mut libc::c_char> {
     let mut v: Vec<*mut libc::c_char> = items.iter().map(|c| c.as_ptr().cast_mut()).collect();
@@ -47,11 +58,12 @@ pub struct ExecSpec {
 
 /// Add glibc's two internal signals (32 and 33) to a signal set.
 ///
-/// glibc's `sigfillset` leaves them out and `sigaddset` refuses them, but its
-/// `posix_spawn` sets every internal signal *not* in the reset-to-default set
-/// to SIG_IGN in the child. Without this, every service would start with
-/// signals 32 and 33 ignored. The kernel's sigset is a bit array where signal
-/// N is bit N-1 of the first word.
+/// glibc's `sigfillset` leaves them out, `sigaddset` refuses them and its
+/// `sigaction` does not report them, but glibc installs its own handlers on
+/// them (cancellation, set*id): the child resets them like every handled
+/// signal (a raw `rt_sigaction` accepts them), so no libc handler can run
+/// in it either. The kernel's sigset is a bit array where signal N is bit
+/// N-1 of the first word.
 fn include_libc_internal_signals(set: &mut libc::sigset_t) {
     let first_word = (set as *mut libc::sigset_t).cast::<u64>();
     // SAFETY: sigset_t on Linux is an array of at least 16 unsigned longs
@@ -73,8 +85,9 @@ struct SigSet(libc::sigset_t);
 struct Learnt {
     /// The signals cinit ignores (and libc's internal ones).
     ignored: SigSet,
-    /// Those and the signals cinit handles: every signal not at SIG_DFL.
-    reset: SigSet,
+    /// Those and the signals cinit handles: every signal not at SIG_DFL,
+    /// as numbers (the child resets each with one `rt_sigaction`).
+    reset: Vec<libc::c_int>,
 }
 
 // SAFETY: sigset_t is an array of integers with no pointers; the static
@@ -88,14 +101,12 @@ unsafe impl Send for SigSet {}
 /// at start-up, after cinit set up its own dispositions and before the
 /// first spawn.
 ///
-/// Why: with `POSIX_SPAWN_SETSIGDEF`, the child makes one `sigaction` call
-/// per signal in the set, between `clone` and `execve`: resetting all 64
-/// made them most of the child's system calls. A handled signal needs no
-/// reset after `execve`, but `posix_spawn` resets handlers in the child
-/// itself (a handler must not run there before the exec): musl asks for
-/// the disposition of each signal it saw a handler installed for and then
-/// sets it, two calls where naming the signal in the set costs one.
-/// Until this is called, every signal is reset.
+/// Why: the child makes one `rt_sigaction` call per signal in the set,
+/// between `clone` and `execve`: resetting all 64 made them most of the
+/// child's system calls. A handled signal would be reset by `execve`
+/// itself, but the child resets it first, so that no handler of cinit's
+/// can run in it before the exec. Until this is called, every signal is
+/// reset.
 pub fn learn_ignored_signals() {
     let learnt = learn(|sig| {
         // SAFETY: a zeroed sigaction is valid; with a NULL new action,
@@ -132,7 +143,7 @@ fn learn(disposition: impl Fn(libc::c_int) -> Option<libc::sighandler_t>) -> Lea
         include_libc_internal_signals(&mut reset);
         Learnt {
             ignored: SigSet(ignored),
-            reset: SigSet(reset),
+            reset: members(&reset),
         }
     }
 }
@@ -148,55 +159,30 @@ fn all_signals() -> libc::sigset_t {
     all
 }
 
-/// The reset-to-default set of the next spawn.
-fn reset_set() -> libc::sigset_t {
-    RESET_TO_DEFAULT
-        .get()
-        .map_or_else(all_signals, |l| l.reset.0)
+/// The signals of `set`, as numbers.
+fn members(set: &libc::sigset_t) -> Vec<libc::c_int> {
+    (1..libc::SIGRTMAX())
+        // SAFETY: sigismember only reads the initialised set.
+        .filter(|&sig| unsafe { libc::sigismember(set, sig) } == 1)
+        .collect()
+}
+
+/// Every signal that can be reset: the list until
+/// [`learn_ignored_signals`] was called.
+fn all_signals_list() -> Vec<libc::c_int> {
+    let mut all = members(&all_signals());
+    all.retain(|&sig| sig != libc::SIGKILL && sig != libc::SIGSTOP);
+    all
 }
 
 /// The signals a child must have reset to SIG_DFL, as numbers: for a child
-/// started by `fork` rather than `posix_spawn` ([`crate::update::preflight`]), which
+/// started by `fork` rather than [`spawn`] ([`crate::update::preflight`]), which
 /// resets them itself (the handled ones `execve` resets).
 pub fn ignored_signals() -> Vec<libc::c_int> {
     let set = RESET_TO_DEFAULT
         .get()
         .map_or_else(all_signals, |l| l.ignored.0);
-    (1..libc::SIGRTMAX())
-        // SAFETY: sigismember only reads the initialised set.
-        .filter(|&sig| unsafe { libc::sigismember(&set, sig) } == 1)
-        .collect()
-}
-
-/// Owns the spawn attribute and file-action objects, destroying on drop
-/// exactly those that were initialised.
-struct SpawnSetup {
-    attr: libc::posix_spawnattr_t,
-    actions: libc::posix_spawn_file_actions_t,
-    attr_ready: bool,
-    actions_ready: bool,
-}
-
-impl Drop for SpawnSetup {
-    fn drop(&mut self) {
-        // SAFETY: each object is destroyed only if its init succeeded, once.
-        unsafe {
-            if self.attr_ready {
-                libc::posix_spawnattr_destroy(&mut self.attr);
-            }
-            if self.actions_ready {
-                libc::posix_spawn_file_actions_destroy(&mut self.actions);
-            }
-        }
-    }
-}
-
-fn check(rc: libc::c_int) -> Result<(), i32> {
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(rc)
-    }
+    members(&set)
 }
 
 /// The descriptors a child starts with. Every source descriptor belongs to
@@ -229,115 +215,60 @@ impl ChildFds {
     }
 }
 
-impl SpawnSetup {
-    /// A setup with nothing initialised, to be filled in place by
-    /// [`SpawnSetup::init`].
-    fn empty() -> SpawnSetup {
-        // SAFETY: all-zero bytes are a valid (uninitialised-state) value for
-        // these plain C structs and `false` for the flags.
-        unsafe { std::mem::zeroed() }
-    }
-
-    /// Initialise the objects where they are: the caller keeps the setup in
-    /// one place (its own stack frame) from here until it is dropped, so
-    /// the objects never move after initialisation. On the stack rather
-    /// than boxed: musl's allocator mapped and unmapped a page pair for the
-    /// box on every spawn.
-    fn init(&mut self, fds: &ChildFds, cwd: &CStr) -> Result<(), i32> {
-        let s = self;
-        // SAFETY: pointers are to live, properly aligned objects owned by `s`;
-        // the signal sets are initialised by sigemptyset/sigfillset before use.
-        unsafe {
-            check(libc::posix_spawnattr_init(&mut s.attr))?;
-            s.attr_ready = true;
-            check(libc::posix_spawn_file_actions_init(&mut s.actions))?;
-            s.actions_ready = true;
-            let flags = libc::POSIX_SPAWN_SETSIGMASK as libc::c_short
-                | libc::POSIX_SPAWN_SETSIGDEF as libc::c_short
-                | libc::POSIX_SPAWN_SETSID;
-            check(libc::posix_spawnattr_setflags(&mut s.attr, flags))?;
-            let mut empty: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut empty);
-            check(libc::posix_spawnattr_setsigmask(&mut s.attr, &empty))?;
-            check(libc::posix_spawnattr_setsigdefault(
-                &mut s.attr,
-                &reset_set(),
-            ))?;
-            // Stdio first, extras after: a source that is numbered like an
-            // extra's target has then already been copied where it belongs.
-            match fds.stdin {
-                Some(fd) => check(libc::posix_spawn_file_actions_adddup2(
-                    &mut s.actions,
-                    fd,
-                    0,
-                ))?,
-                None => check(libc::posix_spawn_file_actions_addopen(
-                    &mut s.actions,
-                    0,
-                    c"/dev/null".as_ptr(),
-                    libc::O_RDONLY,
-                    0,
-                ))?,
-            }
-            check(libc::posix_spawn_file_actions_adddup2(
-                &mut s.actions,
-                fds.stdout,
-                1,
-            ))?;
-            check(libc::posix_spawn_file_actions_adddup2(
-                &mut s.actions,
-                fds.stderr,
-                2,
-            ))?;
-            // In an order that never overwrites a source before it is
-            // copied (crate::sys::place). A dup2 onto itself clears
-            // close-on-exec (POSIX 2024; glibc and musl both do it), so the
-            // child keeps a descriptor already at its number.
-            for step in plan(&fds.extra)? {
-                check(match step {
-                    Step::Dup2(from, to) => {
-                        libc::posix_spawn_file_actions_adddup2(&mut s.actions, from, to)
-                    }
-                    Step::Close(fd) => libc::posix_spawn_file_actions_addclose(&mut s.actions, fd),
-                })?;
-            }
-            check(libc::posix_spawn_file_actions_addchdir_np(
-                &mut s.actions,
-                cwd.as_ptr(),
-            ))?;
-        }
-        Ok(())
-    }
-}
-
 /// Spawn `spec` in `cwd` with the descriptors `fds`. Every source
 /// descriptor must be ≥ 3. Returns the child's pid, or the errno of the
 /// failed spawn or exec.
 pub fn spawn(spec: &ExecSpec, cwd: &CStr, fds: &ChildFds) -> Result<Pid, i32> {
-    cloexec_all_but_stdio();
-    let mut setup = SpawnSetup::empty();
-    setup.init(fds, cwd)?;
     let argv = null_terminated(&spec.argv);
     let envp = null_terminated(&spec.envp);
-    let mut pid: libc::pid_t = 0;
-    // The child copies PID 1's descriptor limit at `clone`: for the call,
-    // PID 1 is at the limit it started with (crate::sys::nofile).
-    let window = crate::sys::nofile::ChildWindow::enter();
-    // SAFETY: path, argv and envp are NUL-terminated strings and
-    // NULL-terminated arrays that outlive the call; the attribute and file
-    // action objects are initialised.
-    let rc = unsafe {
-        libc::posix_spawn(
-            &mut pid,
-            spec.path.as_ptr(),
-            &setup.actions,
-            &setup.attr,
-            argv.as_ptr(),
-            envp.as_ptr(),
-        )
+    let mut staged = stage::Staged::begin();
+    let mapped = staged.as_mut().and_then(|s| {
+        let stdin = match fds.stdin {
+            Some(fd) => s.map(fd)?,
+            None => s.null(),
+        };
+        let stdio = [stdin, s.map(fds.stdout)?, s.map(fds.stderr)?];
+        let extra = fds
+            .extra
+            .iter()
+            .map(|&(from, to)| Some((s.map(from)?, to)))
+            .collect::<Option<Vec<_>>>()?;
+        Some((s.end(), stdio, extra))
+    });
+    let (prefix, stdio, steps) = match mapped {
+        Some((prefix, stdio, extra)) => (prefix, stdio, plan(&extra)?),
+        None => {
+            // The whole table is copied: every descriptor of cinit's but
+            // stdio must be close-on-exec.
+            drop(staged.take());
+            cloexec_all_but_stdio();
+            let stdio = [fds.stdin.unwrap_or(-1), fds.stdout, fds.stderr];
+            (0, stdio, plan(&fds.extra)?)
+        }
     };
-    drop(window);
-    check(rc).map(|()| pid)
+    let every;
+    let reset: &[libc::c_int] = match RESET_TO_DEFAULT.get() {
+        Some(l) => &l.reset,
+        None => {
+            every = all_signals_list();
+            &every
+        }
+    };
+    let mut c = child::Child {
+        path: spec.path.as_ptr(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        cwd: cwd.as_ptr(),
+        prefix,
+        stdio,
+        steps: &steps,
+        reset,
+        nofile: crate::sys::nofile::for_child().map(|l| (l.soft, l.hard)),
+        errno: 0,
+    };
+    let pid = child::run(&mut c);
+    drop(staged);
+    pid
 }
 
 /// [`spawn`] for an interactive shell on the console `stdio`: if the console
@@ -369,6 +300,25 @@ pub fn cloexec_from_3() -> bool {
         )
     };
     rc == 0
+}
+
+/// Whether the kernel has `close_range(2)` with `CLOSE_RANGE_CLOEXEC`
+/// (and so `CLOSE_RANGE_UNSHARE`): Linux 5.11. Asked with a range that
+/// holds no descriptor.
+fn cloexec_from_3_supported() -> bool {
+    static SUPPORTED: OnceLock<bool> = OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        // SAFETY: the range [~0, ~0] holds no descriptor; nothing changes.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                libc::c_uint::MAX,
+                libc::c_uint::MAX,
+                child::CLOSE_RANGE_CLOEXEC,
+            )
+        };
+        rc == 0
+    })
 }
 
 /// Mark every descriptor ≥ 3 close-on-exec; on kernels before 5.11, one

@@ -277,7 +277,7 @@ impl Daemon {
         // Adopted descriptors are ours again: close-on-exec, as at boot (one
         // system call for all of them: only ours are left open).
         update::cloexec_all(&keep);
-        crate::sys::nofile::reserve_spares();
+        crate::sys::spawn::reserve_prefix();
         if daemon.control.is_none() {
             // The old listener is closed by now, so its socket file is stale
             // and a fresh one takes its place.

@@ -91,8 +91,9 @@ impl Daemon {
         // hot update left open are nobody's: close them before opening ours.
         let keep: Vec<i32> = signals.iter().map(|s| s.fd().as_raw_fd()).collect();
         update::close_others(&keep);
-        crate::sys::nofile::reserve_spares();
         let mount_notes = boot::mount_api_filesystems();
+        // The spawn's prefix at the lowest numbers, /dev/null mounted by now.
+        crate::sys::spawn::reserve_prefix();
         // Booted as /init, /proc was not mounted when main() looked: look
         // again now, or a hot update would not know what to execute.
         let exec = if exec.path.is_none() {

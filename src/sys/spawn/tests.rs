@@ -46,17 +46,16 @@ fn learnt_sets_name_ignored_and_handled_signals() {
     });
     // SAFETY: sigismember only reads an initialised set.
     let has = |set: &SigSet, sig| unsafe { libc::sigismember(&set.0, sig) } == 1;
-    assert!(has(&l.ignored, libc::SIGPIPE) && has(&l.reset, libc::SIGPIPE));
-    assert!(!has(&l.ignored, libc::SIGSEGV) && has(&l.reset, libc::SIGSEGV));
+    let resets = |sig| l.reset.contains(&sig);
+    assert!(has(&l.ignored, libc::SIGPIPE) && resets(libc::SIGPIPE));
+    assert!(!has(&l.ignored, libc::SIGSEGV) && resets(libc::SIGSEGV));
     for sig in [libc::SIGTERM, libc::SIGUSR1, libc::SIGCHLD] {
-        assert!(!has(&l.ignored, sig) && !has(&l.reset, sig), "{sig}");
+        assert!(!has(&l.ignored, sig) && !resets(sig), "{sig}");
     }
-    for set in [&l.ignored, &l.reset] {
-        // SAFETY: sigset_t is at least 128 bytes, aligned for u64.
-        // SAFETY: sigset_t is at least 128 bytes, aligned for u64.
-        let word = unsafe { *(&set.0 as *const libc::sigset_t).cast::<u64>() };
-        assert_eq!(word & (3 << 31), 3 << 31, "signals 32 and 33");
-    }
+    // SAFETY: sigset_t is at least 128 bytes, aligned for u64.
+    let word = unsafe { *(&l.ignored.0 as *const libc::sigset_t).cast::<u64>() };
+    assert_eq!(word & (3 << 31), 3 << 31, "signals 32 and 33");
+    assert!(resets(32) && resets(33), "signals 32 and 33");
 }
 
 /// Proves colliding pairs reach a real child exactly: a 3-cycle of
@@ -142,5 +141,48 @@ fn bad_pairs_fail_the_spawn() {
             extra,
         };
         assert_eq!(spawn(&spec, c"/", &fds), Err(libc::EINVAL));
+    }
+}
+
+/// Proves a spawn through the prefix: the child finds its stdout and
+/// stderr (a pipe held at a high number) at 1 and 2 and `/dev/null` at 0,
+/// and has no other descriptor (neither the prefix's nor any of this
+/// process's); afterwards every descriptor of the prefix is a copy of
+/// `/dev/null` again, so no staged copy of the pipe stays behind.
+#[test]
+fn a_spawn_through_the_prefix_leaves_nothing_behind() {
+    let (w, _) = pipe_high();
+    let dir = tempfile::tempdir().unwrap();
+    let c_ = |s: &str| CString::new(s).unwrap();
+    let script = "readlink /proc/$$/fd/0 >&2; exec ls /proc/self/fd >&2";
+    let spec = ExecSpec {
+        path: c_("/bin/sh"),
+        argv: vec![c_("sh"), c_("-c"), c_(script)],
+        envp: vec![c_("PATH=/usr/bin:/bin")],
+    };
+    let out_path = dir.path().join("out");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let high = nix::fcntl::fcntl(&out, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(300)).unwrap();
+    // SAFETY: made just above, ours alone.
+    let high = unsafe { OwnedFd::from_raw_fd(high) };
+    let fds = ChildFds {
+        stdin: None,
+        stdout: w.as_raw_fd(),
+        stderr: high.as_raw_fd(),
+        extra: Vec::new(),
+    };
+    let pid = spawn(&spec, &c_(dir.path().to_str().unwrap()), &fds).unwrap();
+    assert_eq!(wait_exit(pid), 0);
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("/dev/null"), "{text}");
+    let open: Vec<&str> = lines.collect();
+    // `ls` itself opens /proc/self/fd: one more number, 3.
+    assert_eq!(open, ["0", "1", "2", "3"], "{text}");
+    let prefix = prefix_fds();
+    assert_eq!(prefix.len(), 5, "/dev/null and four slots: {prefix:?}");
+    for fd in prefix {
+        let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+        assert_eq!(target.to_str(), Some("/dev/null"), "fd {fd}");
     }
 }
