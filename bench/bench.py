@@ -51,6 +51,12 @@ def now():
     return time.monotonic()
 
 
+def pin_to_cpu0():
+    """In a child before exec: run on CPU 0 only (inherited by what it
+    starts)."""
+    os.sched_setaffinity(0, {0})
+
+
 class Fail(Exception):
     pass
 
@@ -442,19 +448,34 @@ class Bench:
 
     # -- 4: control round trip
 
-    def hyperfine(self, cmds, env, run, param, runs=None, warmup=20):
+    def hyperfine(self, cmds, env, run, param, runs=None, warmup=20, pin=False):
         """One hyperfine -N invocation of cmds ({label: command}) in this
-        run's rotation; records each command's mean under `param`."""
+        run's rotation; records each command's mean under `param`.
+        pin: hyperfine and every command it starts run on CPU 0 alone
+        (recorded as `pinned_mean_ms`)."""
         js = os.path.join(self.w, "hyperfine.json")
         argv = ["hyperfine", "-N", "--warmup", str(warmup), "--runs",
                 str(runs or self.a.hf_runs), "--export-json", js, "--style", "none"]
         for label in self.order(list(cmds), run):
             argv += ["-n", label, cmds[label]]
-        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL,
+                       preexec_fn=pin_to_cpu0 if pin else None)
         with open(js) as f:
             for res in json.load(f)["results"]:
-                self.record("control", res["command"], param, run, "mean_ms",
-                            res["mean"] * 1000, "ms")
+                self.record("control", res["command"], param, run,
+                            "pinned_mean_ms" if pin else "mean_ms", res["mean"] * 1000, "ms")
+
+    def ipc_latency(self, ns, tag, run, pin=False, mode="latency"):
+        """bench-ipc's 10 000 requests over one connection (mode `oneshot`:
+        each on a connection of its own, recorded as `oneshot_p50_us`, …);
+        pin: the client and cinit both on CPU 0 (`pinned_…`)."""
+        out = subprocess.run([self.a.ipc, mode, self.socket(ns, tag), "s0001", "10000"],
+                             capture_output=True, text=True, check=True,
+                             preexec_fn=pin_to_cpu0 if pin else None)
+        kv = dict(x.split("=") for x in out.stdout.split())
+        prefix = ("pinned_" if pin else "") + ("oneshot_" if mode == "oneshot" else "")
+        for k in ("p50_us", "p99_us"):
+            self.record("ipc", "cinit", 10000, run, prefix + k, float(kv[k]), "us")
 
     def check_commands(self, cmds, env):
         for label, cmd in cmds.items():
@@ -492,6 +513,8 @@ class Bench:
                 "cinit-ctl list": f"{self.a.ctl} list",
                 "Rust floor exec": self.a.floor,
             }
+            pinned = {k: cmds[k] for k in ["cinit-ctl status", "cinit-ctl list",
+                                           "no-libc noop exec", "Rust floor exec"]}
             env = dict(os.environ, CINIT_CTL_DIR=sock_dir)
             big_env = dict(os.environ, CINIT_CTL_DIR=big_dir)
             self.check_commands(cmds, env)
@@ -501,11 +524,18 @@ class Bench:
                 for c, e, n in self.order(both, run):
                     # `list` of 10 000 takes tens of ms: fewer runs there.
                     self.hyperfine(c, e, run, n, runs=self.a.hf_runs if n < BIG else 50)
-                out = subprocess.run([self.a.ipc, "latency", self.socket(boots["cinit"], "rtt"),
-                                      "s0001", "10000"], capture_output=True, text=True, check=True)
-                kv = dict(x.split("=") for x in out.stdout.split())
-                for k in ("p50_us", "p99_us"):
-                    self.record("ipc", "cinit", 10000, run, k, float(kv[k]), "us")
+                self.ipc_latency(boots["cinit"], "rtt", run)
+                self.ipc_latency(boots["cinit"], "rtt", run, mode="oneshot")
+                # The same with the 10-service cinit and the client on one
+                # CPU: no cross-CPU wakeup (see bench/README.md).
+                cpus = os.sched_getaffinity(boots["cinit"].pid)
+                os.sched_setaffinity(boots["cinit"].pid, {0})
+                try:
+                    self.hyperfine(pinned, env, run, 10, pin=True)
+                    self.ipc_latency(boots["cinit"], "rtt", run, pin=True)
+                    self.ipc_latency(boots["cinit"], "rtt", run, pin=True, mode="oneshot")
+                finally:
+                    os.sched_setaffinity(boots["cinit"].pid, cpus)
             self.say("control round trip done")
         finally:
             for ns in boots.values():
@@ -636,41 +666,51 @@ class Bench:
     # -- 8: boot in QEMU
 
     def bench_qemu(self):
-        stamp = re.compile(r"^\[\s*([0-9.]+)\] cinit: (.*)$")
+        """The sample boot under TCG (the measurement), then the same boot
+        with `-icount shift=3` (for reference): the guest clock then counts
+        guest instructions (8 ns each) and sleeps, so host load and the
+        host CPU's speed drop out and what is left is the guest's own work."""
         for run in range(self.a.qemu_runs):
-            log = os.path.join(self.w, "logs", f"qemu-{run}.log")
-            open(log, "w").close()
-            q = subprocess.Popen(
-                ["qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-display", "none",
-                 "-no-reboot", "-serial", f"file:{log}", "-monitor", "none",
-                 "-kernel", self.a.kernel, "-initrd", self.a.initrd,
-                 "-append", "console=ttyS0 panic=-1 quiet"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            t0, first, last = now(), None, None
-            try:
-                while last is None:
-                    if now() - t0 > 60 or q.poll() is not None:
-                        raise Fail(f"QEMU boot did not reach `done init` (see {log})")
-                    time.sleep(0.05)
-                    with open(log, errors="replace") as f:
-                        for line in f:
-                            m = stamp.match(line.strip())
-                            if not m:
-                                continue
-                            if "booting as PID 1" in m.group(2):
-                                first = float(m.group(1))
-                            elif m.group(2) == "done init":
-                                last = float(m.group(1))
-                wall = now() - t0
-            finally:
-                q.kill()
-                q.wait()
-            if first is None:
-                raise Fail(f"no `booting as PID 1` line in {log}")
-            self.record("qemu", "cinit", 0, run, "kernel_to_init", first, "s")
-            self.record("qemu", "cinit", 0, run, "init_to_up", last - first, "s")
-            self.record("qemu", "cinit", 0, run, "wall_to_up", wall, "s")
+            self.qemu_boot(run, "", [])
+        for run in range(min(self.a.qemu_runs, 3)):
+            self.qemu_boot(run, "icount_", ["-icount", "shift=3"])
         self.say("QEMU boot done")
+
+    def qemu_boot(self, run, prefix, extra):
+        stamp = re.compile(r"^\[\s*([0-9.]+)\] cinit: (.*)$")
+        log = os.path.join(self.w, "logs", f"qemu-{prefix}{run}.log")
+        os.makedirs(os.path.dirname(log), exist_ok=True)
+        open(log, "w").close()
+        q = subprocess.Popen(
+            ["qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-display", "none",
+             "-no-reboot", "-serial", f"file:{log}", "-monitor", "none",
+             "-kernel", self.a.kernel, "-initrd", self.a.initrd,
+             "-append", "console=ttyS0 panic=-1 quiet"] + extra,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t0, first, last = now(), None, None
+        try:
+            while last is None:
+                if now() - t0 > 90 or q.poll() is not None:
+                    raise Fail(f"QEMU boot did not reach `done init` (see {log})")
+                time.sleep(0.05)
+                with open(log, errors="replace") as f:
+                    for line in f:
+                        m = stamp.match(line.strip())
+                        if not m:
+                            continue
+                        if "booting as PID 1" in m.group(2):
+                            first = float(m.group(1))
+                        elif m.group(2) == "done init":
+                            last = float(m.group(1))
+            wall = now() - t0
+        finally:
+            q.kill()
+            q.wait()
+        if first is None:
+            raise Fail(f"no `booting as PID 1` line in {log}")
+        self.record("qemu", "cinit", 0, run, prefix + "kernel_to_init", first, "s")
+        self.record("qemu", "cinit", 0, run, prefix + "init_to_up", last - first, "s")
+        self.record("qemu", "cinit", 0, run, prefix + "wall_to_up", wall, "s")
 
 
 def main():

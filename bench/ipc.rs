@@ -5,6 +5,10 @@
 //! bench-ipc latency SOCKET SERVICE COUNT
 //!     COUNT `STATUS SERVICE` requests, one at a time over one connection;
 //!     prints `p50_us=… p99_us=… min_us=… max_us=…`.
+//! bench-ipc oneshot SOCKET SERVICE COUNT
+//!     COUNT `STATUS SERVICE` requests, each on a connection of its own
+//!     (connect, request, reply, close: what `cinit-ctl status` does after
+//!     its start-up); prints `p50_us=… p99_us=… min_us=… max_us=…`.
 //! bench-ipc update SOCKET PID WANT
 //!     sends SIGCONT to PID (cinit's pid as seen here), then asks VERSION over
 //!     one connection, again and again, until the server's version contains
@@ -45,7 +49,7 @@ fn percentile(sorted: &[u128], p: usize) -> u128 {
     sorted.get(i).copied().unwrap_or(0)
 }
 
-fn latency(socket: &str, service: &str, count: usize) -> Result<String, String> {
+fn latency(socket: &str, service: &str, count: usize, oneshot: bool) -> Result<String, String> {
     let mut stream = connect(socket)?;
     let frame = proto::encode_request(&Request::Status {
         names: vec![service.to_string()],
@@ -53,9 +57,16 @@ fn latency(socket: &str, service: &str, count: usize) -> Result<String, String> 
     let mut times = Vec::with_capacity(count);
     for _ in 0..count {
         let t = Instant::now();
+        if oneshot {
+            stream = connect(socket)?;
+        }
         match exchange(&mut stream, &frame)? {
             Reply::Services(s) if s.len() == 1 => {}
             other => return Err(format!("unexpected reply {other:?}")),
+        }
+        if oneshot {
+            // The close is part of a one-shot request (cinit reads the end).
+            stream.shutdown(std::net::Shutdown::Both).ok();
         }
         times.push(t.elapsed().as_nanos());
     }
@@ -99,14 +110,16 @@ fn update(socket: &str, pid: i32, want: &str) -> Result<String, String> {
 fn run(args: &[String]) -> Result<String, String> {
     let num = |s: &str| s.parse::<usize>().map_err(|e| format!("{s}: {e}"));
     match args {
-        [mode, socket, service, count] if mode == "latency" => {
-            latency(socket, service, num(count)?)
+        [mode, socket, service, count] if mode == "latency" || mode == "oneshot" => {
+            latency(socket, service, num(count)?, mode == "oneshot")
         }
         [mode, socket, pid, want] if mode == "update" => {
             let pid = i32::try_from(num(pid)?).map_err(|e| e.to_string())?;
             update(socket, pid, want)
         }
-        _ => Err("usage: bench-ipc latency SOCKET SERVICE COUNT | update SOCKET PID WANT".into()),
+        _ => Err(
+            "usage: bench-ipc latency|oneshot SOCKET SERVICE COUNT | update SOCKET PID WANT".into(),
+        ),
     }
 }
 

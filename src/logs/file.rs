@@ -183,18 +183,14 @@ impl FileOut {
                 "cinit: {} lines were lost here (the log file writer fell behind)",
                 self.missed
             );
-            self.out
-                .extend_from_slice(crate::logs::fmt::line(now, wall, &note).as_bytes());
-            self.out.push(b'\n');
+            crate::logs::fmt::line_into(&mut self.out, now, wall, &note);
             self.missed = 0;
         }
         for line in ring.from_seq(self.next) {
             if self.out.len() >= OUT_CHUNK {
                 break;
             }
-            let text = crate::logs::fmt::line(line.mono_ms, line.wall_ms, &line.text);
-            self.out.extend_from_slice(text.as_bytes());
-            self.out.push(b'\n');
+            crate::logs::fmt::line_into(&mut self.out, line.mono_ms, line.wall_ms, &line.text);
             self.next = line.seq + 1;
         }
         !self.out.is_empty()

@@ -50,6 +50,13 @@ fn cut_point(buf: &[u8], max: usize) -> usize {
 /// Raw output as a display-safe line: U+FFFD for bytes that are not UTF-8,
 /// control characters escaped.
 pub fn display(raw: &[u8]) -> String {
+    // Printable ASCII, the usual line, is display-safe as it is: a byte
+    // check instead of decoding every character twice (U+FFFD, escapes).
+    if raw.iter().all(|b| (b' '..=b'~').contains(b)) {
+        if let Ok(text) = std::str::from_utf8(raw) {
+            return text.to_owned();
+        }
+    }
     crate::sys::console::one_line(&String::from_utf8_lossy(raw)).into_owned()
 }
 
@@ -231,6 +238,29 @@ mod tests {
             for l in &got {
                 prop_assert!(!l.chars().any(char::is_control), "{:?}", l);
             }
+        }
+
+        /// The ASCII shortcut of `display` changes nothing: any bytes (the
+        /// edges of printable ASCII, DEL, C0 and C1 controls, bad UTF-8
+        /// among them) show as the escaped lossy text.
+        #[test]
+        fn display_is_the_escaped_lossy_text(
+            raw in proptest::collection::vec(
+                prop_oneof![Just(b' '), Just(b'~'), Just(0x7f), Just(0x1f), Just(b'\t'),
+                            Just(0xc2), Just(0x85), Just(0xff), any::<u8>()],
+                0..64,
+            ),
+        ) {
+            let want = crate::sys::console::one_line(&String::from_utf8_lossy(&raw)).into_owned();
+            let slow = String::from_utf8_lossy(&raw)
+                .chars()
+                .flat_map(|c| {
+                    let e: Vec<char> = if c.is_control() { c.escape_default().collect() } else { vec![c] };
+                    e
+                })
+                .collect::<String>();
+            prop_assert_eq!(&want, &slow);
+            prop_assert_eq!(display(&raw), want);
         }
 
         /// Plain text comes out as its lines, each cut into pieces of

@@ -189,7 +189,9 @@ impl Console {
 /// `text` with its control characters escaped as Rust writes them (`\n`,
 /// `\t`, `\u{1b}`); borrowed when there are none (the usual case).
 pub fn one_line(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
+    // Printable ASCII (most lines) has no control character: a byte check,
+    // cheaper than decoding each character.
+    if text.bytes().all(|b| (b' '..=b'~').contains(&b)) || !text.chars().any(char::is_control) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
