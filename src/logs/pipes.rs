@@ -97,8 +97,8 @@ pub struct Logs {
     /// The read buffer: empty until the first read, then [`READ_CHUNK`]
     /// bytes for good (see [`read_some`]).
     buf: Vec<u8>,
-    /// The services that may have timed work ([`timed`]).
-    timed: std::collections::BTreeSet<usize>,
+    /// The services that may have timed work ([`timed`]), ascending.
+    timed: Vec<usize>,
 }
 
 /// Whether a process `pid` is the machine's own init (PID 1 of the
@@ -137,7 +137,7 @@ impl Logs {
             procs: HashMap::default(),
             reported: HashMap::default(),
             buf: Vec::new(),
-            timed: std::collections::BTreeSet::new(),
+            timed: Vec::new(),
         }
     }
 
@@ -276,7 +276,7 @@ impl Logs {
             None => ChildFds::console(console),
         };
         if timed {
-            self.timed.insert(svc);
+            timed::mark(&mut self.timed, svc);
         }
         (fds, notes)
     }
@@ -443,7 +443,7 @@ impl Logs {
             ring.push(now, wall, line);
         });
         if log.has_timed_work() {
-            self.timed.insert(svc);
+            timed::mark(&mut self.timed, svc);
         }
     }
 

@@ -40,10 +40,14 @@ pub(super) struct Deadlines {
 impl Deadlines {
     /// The index of a whole table of phases.
     pub(super) fn of_phases(phases: impl Iterator<Item = Phase>) -> Deadlines {
-        let set = phases
-            .enumerate()
-            .filter_map(|(i, p)| deadline_of(p).map(|d| (d, i)))
-            .collect();
+        // Inserted one by one: `collect` would bring the tree's bulk
+        // builder into PID 1's binary for a call made once per update.
+        let mut set = BTreeSet::new();
+        for (i, p) in phases.enumerate() {
+            if let Some(d) = deadline_of(p) {
+                set.insert((d, i));
+            }
+        }
         Deadlines { set }
     }
 
@@ -70,7 +74,8 @@ impl Deadlines {
     /// Costs the due entries only: those are events, not the table.
     pub(super) fn due_from(&self, now: Millis, from: usize) -> Option<usize> {
         self.set
-            .range(..=(now, usize::MAX))
+            .iter()
+            .take_while(|&&(d, _)| d <= now)
             .map(|&(_, i)| i)
             .filter(|&i| i >= from)
             .min()

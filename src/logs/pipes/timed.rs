@@ -17,11 +17,20 @@
 use super::{wall_ms, Console, Logs, Millis, Pid, RawFd, ServiceLog};
 use crate::logs::kmsglog::KmsgLog;
 
+/// Add `svc` to the ascending list `timed` unless it is there. A sorted
+/// list rather than a tree: few services have timed work at a time, and
+/// its code is a fraction of a `BTreeSet`'s in PID 1's binary.
+pub(super) fn mark(timed: &mut Vec<usize>, svc: usize) {
+    if let Err(at) = timed.binary_search(&svc) {
+        timed.insert(at, svc);
+    }
+}
+
 impl Logs {
     /// Mark service `svc` if its log has timed work.
     pub(crate) fn mark_timed(&mut self, svc: usize) {
         if self.get(svc).is_some_and(ServiceLog::has_timed_work) {
-            self.timed.insert(svc);
+            mark(&mut self.timed, svc);
         }
     }
 
@@ -57,13 +66,15 @@ impl Logs {
         console_fd: Option<RawFd>,
         console: &mut Console,
     ) -> Vec<String> {
-        let svcs: Vec<usize> = self.timed.iter().copied().collect();
+        let svcs = self.timed.clone();
         let notes = self.tick_services(&svcs, now, halting, console_fd, console);
-        for svc in svcs {
-            if !self.get(svc).is_some_and(ServiceLog::has_timed_work) {
-                self.timed.remove(&svc);
-            }
-        }
+        let services = &self.services;
+        self.timed.retain(|&svc| {
+            services
+                .get(svc)
+                .and_then(Option::as_ref)
+                .is_some_and(ServiceLog::has_timed_work)
+        });
         notes
     }
 
