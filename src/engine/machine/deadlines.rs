@@ -17,7 +17,8 @@
 //! that finds the due services by the old scan and compare everything it
 //! does (`engine/machine/tests/deadlines.rs`).
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use super::*;
 
@@ -31,24 +32,34 @@ pub(super) fn deadline_of(phase: Phase) -> Option<Millis> {
     }
 }
 
-/// The services that have a deadline, ordered by it (then by index).
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// The services that have a deadline, earliest first: a binary heap of
+/// `(deadline, service)`. A changed deadline is pushed anew and the old
+/// entry left behind (stale: its service's phase no longer has that
+/// deadline); stale entries are dropped when they come to the top, and the
+/// heap is rebuilt when they outnumber the live ones. A heap rather than
+/// an ordered tree: the same costs where it matters (push, look at the
+/// first) for a fraction of the tree's code in PID 1's binary.
+#[derive(Debug, Default, Clone)]
 pub(super) struct Deadlines {
-    set: BTreeSet<(Millis, usize)>,
+    heap: BinaryHeap<Reverse<(Millis, usize)>>,
+    /// How many services have a deadline now (the live entries).
+    live: usize,
 }
+
+/// Stale entries allowed beyond twice the live ones before a rebuild.
+const SLACK: usize = 64;
 
 impl Deadlines {
     /// The index of a whole table of phases.
     pub(super) fn of_phases(phases: impl Iterator<Item = Phase>) -> Deadlines {
-        // Inserted one by one: `collect` would bring the tree's bulk
-        // builder into PID 1's binary for a call made once per update.
-        let mut set = BTreeSet::new();
+        let mut d = Deadlines::default();
         for (i, p) in phases.enumerate() {
-            if let Some(d) = deadline_of(p) {
-                set.insert((d, i));
+            if let Some(t) = deadline_of(p) {
+                d.heap.push(Reverse((t, i)));
+                d.live = d.live.saturating_add(1);
             }
         }
-        Deadlines { set }
+        d
     }
 
     /// Service `i` went from phase `old` to `new`.
@@ -57,42 +68,91 @@ impl Deadlines {
         if was == is {
             return;
         }
-        if let Some(d) = was {
-            self.set.remove(&(d, i));
+        if was.is_some() {
+            self.live = self.live.saturating_sub(1);
         }
-        if let Some(d) = is {
-            self.set.insert((d, i));
+        if let Some(t) = is {
+            self.live = self.live.saturating_add(1);
+            self.heap.push(Reverse((t, i)));
         }
     }
 
-    /// The earliest deadline.
+    /// The first entry, if it is live (see [`Engine::settle_deadlines`]).
     pub(super) fn first(&self) -> Option<Millis> {
-        self.set.first().map(|&(d, _)| d)
+        self.heap.peek().map(|Reverse((t, _))| *t)
     }
 
-    /// The lowest index at or after `from` whose deadline is due at `now`.
-    /// Costs the due entries only: those are events, not the table.
-    pub(super) fn due_from(&self, now: Millis, from: usize) -> Option<usize> {
-        self.set
-            .iter()
-            .take_while(|&&(d, _)| d <= now)
-            .map(|&(_, i)| i)
-            .filter(|&i| i >= from)
-            .min()
+    /// Whether the heap holds `(t, i)` (for the tests' invariant).
+    #[cfg(test)]
+    pub(super) fn holds(&self, t: Millis, i: usize) -> bool {
+        self.heap.iter().any(|Reverse(e)| *e == (t, i))
     }
 }
 
 impl Engine {
     /// Fire every deadline that is due, in the order of the services (as a
     /// scan of the table would: a service whose deadline a firing made due
-    /// fires in the same call if it comes later in the table).
+    /// fires in the same call if it comes later in the table, one that
+    /// comes earlier at the next call).
     pub fn tick(&mut self, host: &mut dyn Host, now: Millis) {
         let mut from = 0;
-        while let Some(i) = self.deadlines.due_from(now, from) {
+        // Due services at or after `from`, lowest first; and due entries
+        // of services before it, put back for the next call.
+        let mut due: BinaryHeap<Reverse<usize>> = BinaryHeap::new();
+        let mut later = Vec::new();
+        loop {
+            while let Some(&Reverse((t, i))) = self.deadlines.heap.peek() {
+                if t > now {
+                    break;
+                }
+                self.deadlines.heap.pop();
+                if !self.is_live(t, i) {
+                    continue;
+                }
+                if i >= from {
+                    due.push(Reverse(i));
+                } else {
+                    later.push(Reverse((t, i)));
+                }
+            }
+            let Some(Reverse(i)) = due.pop() else {
+                break;
+            };
+            if i < from {
+                continue; // the same service twice
+            }
             from = i.saturating_add(1);
             self.fire(host, now, i);
+            // Its entry was taken out; a deadline it still has stays known.
+            if let Some(t) = self.phase(i).and_then(deadline_of) {
+                self.deadlines.heap.push(Reverse((t, i)));
+            }
         }
+        self.deadlines.heap.extend(later);
         self.drain(host, now);
+    }
+
+    /// Whether service `i`'s phase has the deadline `t`.
+    fn is_live(&self, t: Millis, i: usize) -> bool {
+        self.phase(i).and_then(deadline_of) == Some(t)
+    }
+
+    /// Drop stale entries from the top, so the first entry is the earliest
+    /// deadline; rebuild the heap when stale entries outnumber live ones
+    /// (memory stays within twice the services that have a deadline).
+    /// Run at the end of every public call ([`Engine::drain`]).
+    pub(super) fn settle_deadlines(&mut self) {
+        let bound = self.deadlines.live.saturating_mul(2).saturating_add(SLACK);
+        if self.deadlines.heap.len() > bound {
+            self.deadlines = Deadlines::of_phases(self.svcs.iter().map(|s| s.phase));
+            return;
+        }
+        while let Some(&Reverse((t, i))) = self.deadlines.heap.peek() {
+            if self.is_live(t, i) {
+                break;
+            }
+            self.deadlines.heap.pop();
+        }
     }
 
     /// The earliest pending deadline, if any.

@@ -110,6 +110,7 @@ impl Engine {
         while let Some(i) = self.queue.pop_front() {
             self.evaluate(host, now, i);
         }
+        self.settle_deadlines();
         // A boot or a stop of everything queues several entries per
         // service; the queue is empty between events, so what such a burst
         // made it grow to is given back rather than held for good.
