@@ -4,16 +4,18 @@
 //!
 //! Part of [`crate::engine`] (a child module sharing the engine's state).
 //! Every service's deadline is a property of its phase ([`deadline_of`]);
-//! the engine keeps them in one ordered set, [`Deadlines`], so that a loop
-//! wake-up costs the timers that are due plus a look at the set's first
-//! entry, not a scan of every service (at 1000 services the scans were most
-//! of an idle wake-up).
+//! the engine keeps them in one heap, [`Deadlines`], so that a loop
+//! wake-up costs the timers that are due plus a look at the heap's top,
+//! not a scan of every service (at 1000 services the scans were most of an
+//! idle wake-up).
 //!
-//! Invariant: the set holds exactly `(deadline_of(phase), i)` for every
-//! service `i` whose phase has a deadline. Every write of a phase goes
-//! through [`Engine::set_phase`] or [`Engine::enter`], which keep it; a
-//! table restored from a snapshot is indexed again as a whole
-//! ([`Deadlines::of_phases`]). The unit tests run the engine against a copy
+//! Invariants: the heap holds `(deadline_of(phase), i)` for every service
+//! `i` whose phase has a deadline (it may hold stale entries too, at most
+//! twice the live ones plus a slack); after every public call of the engine
+//! its top is live, so it is the earliest deadline. Every write of a phase
+//! goes through [`Engine::set_phase`] or [`Engine::enter`], which push the
+//! new deadline; a table restored from a snapshot is indexed again as a
+//! whole ([`Deadlines::of_phases`]). The unit tests run the engine against a copy
 //! that finds the due services by the old scan and compare everything it
 //! does (`engine/machine/tests/deadlines.rs`).
 

@@ -1,5 +1,5 @@
-//! The ordered deadline index ([`super::super::Deadlines`]) against the
-//! scan of every service it replaced: same answers, same actions.
+//! The deadline heap ([`super::super::Deadlines`]) against the scan of
+//! every service it replaced: same answers, same actions.
 
 use super::props::{event, nodes_of, plan, Ev};
 use super::*;
@@ -71,10 +71,10 @@ proptest! {
     /// Whatever happens (random graphs, spawn results, `off` programs,
     /// stop delays, ready-timeouts, starts, stops, exits, readiness,
     /// timers, a shutdown and its end), an engine firing its deadlines from
-    /// the ordered index does exactly what one scanning every service does:
+    /// the heap does exactly what one scanning every service does:
     /// the same reports, spawns and signals in the same order; after every
-    /// step its next deadline is the scan's minimum and its index holds
-    /// exactly the deadlines of the phases.
+    /// step its next deadline is the scan's minimum and its heap holds
+    /// every deadline of the phases.
     #[test]
     fn the_deadline_index_answers_as_the_scan(
         (edges, kinds, plans, offs, delays, events) in (2usize..8).prop_flat_map(|n| (
