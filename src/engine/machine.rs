@@ -219,6 +219,9 @@ pub struct Engine {
     /// Processes of services with `ready-probe` spawned since the daemon
     /// last looked ([`Engine::take_probe_starts`]): (service, pid).
     probe_starts: Vec<(usize, Pid)>,
+    /// Every service's deadline, ordered ([`Deadlines`]): kept by every
+    /// write of a phase.
+    deadlines: Deadlines,
 }
 
 /// A service's index as the pid map holds it: 32 bits, as a service table
@@ -243,6 +246,7 @@ impl Engine {
             halting: false,
             timeline: Timeline::default(),
             probe_starts: Vec::new(),
+            deadlines: Deadlines::default(),
         };
         e.add_nodes(nodes);
         e
@@ -429,60 +433,10 @@ impl Engine {
         self.drain(host, now);
         true
     }
-
-    /// Fire every deadline that is due.
-    pub fn tick(&mut self, host: &mut dyn Host, now: Millis) {
-        for i in 0..self.svcs.len() {
-            match self.phase(i) {
-                Some(Phase::Backoff { until }) if until <= now => {
-                    self.spawn_main(host, now, i, None)
-                }
-                Some(Phase::Starting {
-                    deadline: Some(d), ..
-                }) if d <= now => self.time_out(host, now, i),
-                Some(Phase::Stopping(mut st)) if st.deadline.is_some_and(|d| d <= now) => {
-                    st.deadline = None;
-                    match st.step {
-                        StopStep::Off => {
-                            if let Some(off) = st.off {
-                                host.signal_group(off, Signal::SIGKILL);
-                            }
-                            self.set_phase(i, Phase::Stopping(st));
-                            self.term_step(host, now, i);
-                        }
-                        StopStep::Term => {
-                            if let Some(main) = st.main {
-                                host.signal_group(main, Signal::SIGKILL);
-                            }
-                            st.step = StopStep::Kill;
-                            st.deadline = Some(now.saturating_add(KILL_WAIT_MS));
-                            self.set_phase(i, Phase::Stopping(st));
-                        }
-                        StopStep::Kill if self.halting => self.abandon(host, now, i, st),
-                        // Outside a shutdown, a process that survives SIGKILL
-                        // (uninterruptible sleep) is still there: keep waiting.
-                        StopStep::Kill => self.set_phase(i, Phase::Stopping(st)),
-                    }
-                }
-                _ => {}
-            }
-        }
-        self.drain(host, now);
-    }
-
-    /// The earliest pending deadline, if any.
-    pub fn next_deadline(&self) -> Option<Millis> {
-        self.svcs
-            .iter()
-            .filter_map(|s| match s.phase {
-                Phase::Backoff { until } => Some(until),
-                Phase::Starting { deadline, .. } => deadline,
-                Phase::Stopping(st) => st.deadline,
-                _ => None,
-            })
-            .min()
-    }
 }
+
+mod deadlines;
+use deadlines::Deadlines;
 
 mod run;
 

@@ -97,6 +97,8 @@ pub struct Logs {
     /// The read buffer: empty until the first read, then [`READ_CHUNK`]
     /// bytes for good (see [`read_some`]).
     buf: Vec<u8>,
+    /// The services that may have timed work ([`timed`]), ascending.
+    timed: Vec<usize>,
 }
 
 /// Whether a process `pid` is the machine's own init (PID 1 of the
@@ -135,6 +137,7 @@ impl Logs {
             procs: HashMap::default(),
             reported: HashMap::default(),
             buf: Vec::new(),
+            timed: Vec::new(),
         }
     }
 
@@ -252,6 +255,7 @@ impl Logs {
         if !short {
             apply(log, &cfg, now, &name, &mut notes);
         }
+        let timed = log.has_timed_work();
         if log.pipe.is_none() {
             match service_pipe() {
                 Ok(p) => log.pipe = Some(p),
@@ -271,6 +275,9 @@ impl Logs {
             },
             None => ChildFds::console(console),
         };
+        if timed {
+            timed::mark(&mut self.timed, svc);
+        }
         (fds, notes)
     }
 
@@ -435,6 +442,9 @@ impl Logs {
             }
             ring.push(now, wall, line);
         });
+        if log.has_timed_work() {
+            timed::mark(&mut self.timed, svc);
+        }
     }
 
     /// A child was reaped. If it was a process of a service, what it wrote
@@ -447,78 +457,6 @@ impl Logs {
         let wall = wall_ms();
         self.read_pipe(svc, EXIT_DRAIN, now, wall, console);
         self.take_in(svc, now, wall, console, |s, emit| s.flush(emit));
-    }
-
-    /// Whether `pid` is a log writer (reaped: it is restarted later, unless
-    /// the system is `going_down`). Returns the line for cinit's log if it
-    /// was. `Some(None)`: a writer, with nothing to say.
-    pub fn writer_exited(
-        &mut self,
-        now: Millis,
-        pid: Pid,
-        status: crate::sys::process::ExitStatus,
-        going_down: bool,
-    ) -> Option<Option<String>> {
-        let svc = (0..self.services.len()).find(|&i| {
-            self.get(i)
-                .and_then(|l| l.file.as_ref())
-                .is_some_and(|f| f.pid == Some(pid))
-        })?;
-        let name = self.name(svc).to_string();
-        let f = self.get_mut(svc)?.file.as_mut()?;
-        Some(f.exited(now, &name, status, going_down))
-    }
-
-    /// Timed work: hand out partial lines that waited long enough, start
-    /// file writers that are due (not while `halting`: a shutdown or rescue
-    /// is under way), and move lines to them. Returns lines for cinit's
-    /// log.
-    pub fn tick(
-        &mut self,
-        now: Millis,
-        halting: bool,
-        console_fd: Option<RawFd>,
-        console: &mut Console,
-    ) -> Vec<String> {
-        let mut notes = Vec::new();
-        let wall = wall_ms();
-        for svc in 0..self.services.len() {
-            let due = self
-                .get(svc)
-                .and_then(|l| l.splitter.deadline())
-                .is_some_and(|d| d <= now);
-            if due {
-                self.take_in(svc, now, wall, console, |s, emit| s.flush(emit));
-            }
-            let name = self.names.get(svc).map_or("?", String::as_str);
-            let Some(log) = self.services.get_mut(svc).and_then(Option::as_mut) else {
-                continue;
-            };
-            let Some(f) = log.file.as_mut() else {
-                continue;
-            };
-            f.pump(&log.ring, now, wall);
-            if let (false, Some(fd)) = (halting, console_fd) {
-                notes.extend(f.start_if_due(&log.ring, now, name, fd));
-            }
-        }
-        notes
-    }
-
-    /// The nearest time [`Logs::tick`] has work.
-    pub fn next_deadline(&self) -> Option<Millis> {
-        self.services
-            .iter()
-            .flatten()
-            .flat_map(|l| {
-                [
-                    l.splitter.deadline(),
-                    l.file.as_ref().and_then(|f| f.deadline(&l.ring)),
-                ]
-            })
-            .flatten()
-            .chain(self.kmsg.as_ref().and_then(KmsgLog::deadline))
-            .min()
     }
 
     /// Every descriptor held (for the hot update).
@@ -563,6 +501,8 @@ fn apply(log: &mut ServiceLog, cfg: &LogConfig, now: Millis, name: &str, notes: 
 }
 
 mod service;
+
+mod timed;
 pub use service::ServiceLog;
 use service::{read_some, service_pipe};
 

@@ -306,6 +306,8 @@ impl Logs {
         if let Some(slot) = self.services.get_mut(svc) {
             *slot = Some(log);
         }
+        // A restored partial line or file output has timed work.
+        self.mark_timed(svc);
         if !name.is_empty() {
             self.set_name(svc, &name);
         }

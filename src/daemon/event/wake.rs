@@ -74,7 +74,10 @@ impl Daemon {
     /// Poll every descriptor of the rooms (at most `timeout` ms, `None`:
     /// no limit) and return what was found, by owner.
     pub(super) fn wait(&mut self, now: Millis, timeout: Option<u32>) -> Woken {
-        let mut set = PollSet::with_capacity(4);
+        // Sized for the log pipes at once (most of the set at many
+        // services): growing from a few slots reallocated it about ten
+        // times per wake-up at 1000 services.
+        let mut set = PollSet::with_capacity(8 + self.host.logs.services.len());
         if let Some(s) = &self.signals {
             set.add(s.fd(), PollFlags::POLLIN, Token::Signals);
         }

@@ -14,9 +14,12 @@ impl Engine {
         self.svcs.get(i).map(|s| s.phase)
     }
 
+    /// Every write of a phase comes here or to [`Engine::enter`], which
+    /// keep the deadlines in step ([`Deadlines`]).
     pub(super) fn set_phase(&mut self, i: usize, phase: Phase) {
         if let Some(s) = self.svcs.get_mut(i) {
-            s.phase = phase;
+            let old = std::mem::replace(&mut s.phase, phase);
+            self.deadlines.change(i, old, phase);
         }
     }
 
@@ -66,7 +69,8 @@ impl Engine {
         let Some(svc) = self.svcs.get_mut(i) else {
             return;
         };
-        svc.phase = phase;
+        let old = std::mem::replace(&mut svc.phase, phase);
+        self.deadlines.change(i, old, phase);
         svc.since = now;
         // The last reason is kept for status displays until the next request.
         if change.reason.is_some() || phase == Phase::Waiting {
@@ -106,6 +110,7 @@ impl Engine {
         while let Some(i) = self.queue.pop_front() {
             self.evaluate(host, now, i);
         }
+        self.settle_deadlines();
         // A boot or a stop of everything queues several entries per
         // service; the queue is empty between events, so what such a burst
         // made it grow to is given back rather than held for good.

@@ -199,6 +199,8 @@ impl Engine {
         if let Some(t) = &timeline {
             e.restore_times(t);
         }
+        // The phases were written as a whole: index their deadlines anew.
+        e.deadlines = super::Deadlines::of_phases(e.svcs.iter().map(|s| s.phase));
         // Re-evaluate everything once: a waiting service may be startable.
         e.queue.extend(0..e.svcs.len());
         (e, lost)

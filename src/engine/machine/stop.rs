@@ -36,10 +36,11 @@ impl Engine {
         self.halting = true;
         // A process that already outlived SIGKILL before the shutdown gets
         // its give-up deadline now (outside a shutdown it has none).
-        for svc in &mut self.svcs {
-            if let Phase::Stopping(st) = &mut svc.phase {
+        for i in 0..self.svcs.len() {
+            if let Some(Phase::Stopping(mut st)) = self.phase(i) {
                 if st.step == StopStep::Kill && st.deadline.is_none() {
                     st.deadline = Some(now.saturating_add(super::KILL_WAIT_MS));
+                    self.set_phase(i, Phase::Stopping(st));
                 }
             }
         }

@@ -502,6 +502,9 @@ fn a8_a_hundred_thousand_deep_chain_starts_and_fails_iteratively() {
 // Property tests over random graphs and event orders.
 mod props;
 
+/// The deadline index against the scan it replaced.
+mod deadlines;
+
 // Readiness (`notification-fd`) and `ready-timeout`.
 mod ready;
 

@@ -35,6 +35,12 @@ impl ServiceLog {
             file: None,
         }
     }
+
+    /// Whether [`super::Logs::tick`] may have something to do for this
+    /// log: a partial line waits to be handed out, or it has a file output.
+    pub fn has_timed_work(&self) -> bool {
+        self.splitter.deadline().is_some() || self.file.is_some()
+    }
 }
 
 /// A pipe for a service: (read end non-blocking, write end blocking), both

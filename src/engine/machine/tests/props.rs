@@ -124,7 +124,7 @@ fn outcome() -> impl Strategy<Value = Outcome> {
 
 /// One event for the transition property.
 #[derive(Clone, Copy, Debug)]
-enum Ev {
+pub(super) enum Ev {
     Start(usize),
     StartAlone(usize),
     Stop(usize),
@@ -139,7 +139,7 @@ enum Ev {
     Resume,
 }
 
-fn event(n: usize) -> impl Strategy<Value = Ev> {
+pub(super) fn event(n: usize) -> impl Strategy<Value = Ev> {
     prop_oneof![
         2 => (0..n).prop_map(Ev::Start),
         1 => (0..n).prop_map(Ev::StartAlone),
@@ -153,7 +153,7 @@ fn event(n: usize) -> impl Strategy<Value = Ev> {
     ]
 }
 
-fn plan() -> impl Strategy<Value = Plan> {
+pub(super) fn plan() -> impl Strategy<Value = Plan> {
     prop_oneof![
         4 => Just(Plan::Run),
         1 => Just(Plan::Nothing),
@@ -163,7 +163,7 @@ fn plan() -> impl Strategy<Value = Plan> {
 }
 
 /// Random edges, with every cycle member marked broken as the tree does.
-fn nodes_of(n: usize, edges: &[(usize, usize, bool)]) -> Vec<Node> {
+pub(super) fn nodes_of(n: usize, edges: &[(usize, usize, bool)]) -> Vec<Node> {
     let mut nodes = graph(n, edges);
     let adj: Vec<Vec<usize>> = nodes
         .iter()
