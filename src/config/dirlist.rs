@@ -24,7 +24,6 @@
 //! - The descriptor is close-on-exec and closed when the `ServiceDir` is
 //!   dropped; callers drop it before they spawn.
 
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -87,6 +86,32 @@ pub fn scan(buf: &[u8], present: &mut u32) -> Option<()> {
         off = off.checked_add(len)?;
     }
     Some(())
+}
+
+/// A file name of a service directory as a C string, on the stack: the
+/// names cinit opens there are a few bytes long, and each start opens
+/// several.
+struct NameBuf([u8; NAME_BUF]);
+
+/// Bytes of a [`NameBuf`]: the longest name of [`KNOWN`] and its NUL, with
+/// room to spare.
+const NAME_BUF: usize = 32;
+
+impl NameBuf {
+    /// `name` and a NUL; `None` if it holds a NUL or is too long.
+    fn new(name: &str) -> Option<NameBuf> {
+        let bytes = name.as_bytes();
+        if bytes.contains(&0) || bytes.len() >= NAME_BUF {
+            return None;
+        }
+        let mut buf = [0u8; NAME_BUF];
+        buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(NameBuf(buf))
+    }
+
+    fn as_ptr(&self) -> *const libc::c_char {
+        self.0.as_ptr().cast()
+    }
 }
 
 /// A service directory, listed once if it could be ([`ServiceDir::open`]).
@@ -153,7 +178,7 @@ impl<'a> ServiceDir<'a> {
     /// uses the path.
     pub fn open_at(&self, name: &str, flags: libc::c_int) -> Result<OwnedFd, i32> {
         let fd = self.fd().ok_or(libc::ENOTDIR)?;
-        let cname = CString::new(name).map_err(|_| libc::EINVAL)?;
+        let cname = NameBuf::new(name).ok_or(libc::EINVAL)?;
         // SAFETY: a valid directory descriptor and a NUL-terminated name;
         // the returned descriptor is owned from here on.
         let raw = unsafe { libc::openat(fd.as_raw_fd(), cname.as_ptr(), flags) };
@@ -169,8 +194,11 @@ impl<'a> ServiceDir<'a> {
     /// Only for a listed directory (else `ENOTDIR`).
     pub fn read_link_at(&self, name: &str) -> Result<Option<PathBuf>, i32> {
         let fd = self.fd().ok_or(libc::ENOTDIR)?;
-        let cname = CString::new(name).map_err(|_| libc::EINVAL)?;
-        let mut buf = vec![0u8; libc::PATH_MAX as usize];
+        let cname = NameBuf::new(name).ok_or(libc::EINVAL)?;
+        // On the stack, and the target copied out at its length: a
+        // PATH_MAX buffer from the allocator at every start made it hand
+        // whole pages back to the kernel and fetch them again.
+        let mut buf = [0u8; libc::PATH_MAX as usize];
         // SAFETY: a valid descriptor, a NUL-terminated name and a buffer of
         // `buf.len()` writable bytes.
         let n = unsafe {
@@ -186,9 +214,13 @@ impl<'a> ServiceDir<'a> {
             // returns one of PATH_MAX bytes, but say so rather than guess.
             Ok(len) if len >= buf.len() => Err(libc::ENAMETOOLONG),
             Ok(len) => {
-                buf.truncate(len);
+                let target = buf.get(..len).ok_or(libc::ENAMETOOLONG)?;
+                // Room for the NUL of the C string a program's path
+                // becomes ([`crate::config::svcdir::read_exec`]).
+                let mut owned = Vec::with_capacity(len + 1);
+                owned.extend_from_slice(target);
                 Ok(Some(PathBuf::from(
-                    <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(buf),
+                    <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(owned),
                 )))
             }
             Err(_) => match last_errno() {
@@ -219,16 +251,21 @@ impl ServiceDir<'_> {
 
     /// A service file read whole ([`read_small_file`]); `Ok(None)` if it
     /// does not exist.
+    /// The path `DIR/NAME` is made only where it is used (a read, an
+    /// error): most names a service is asked for are absent, and PID 1
+    /// asks about ten per service at each load and start.
     pub fn read_small(&self, name: &str) -> Result<Option<Vec<u8>>, FileError> {
-        let path = self.join(name);
         match self.seen(name) {
             Seen::Absent => Ok(None),
-            Seen::Unknown => read_small_file(&path),
+            Seen::Unknown => read_small_file(&self.join(name)),
             Seen::Here => {
                 match self.open_at(name, libc::O_RDONLY | SMALL_FILE_FLAGS | libc::O_CLOEXEC) {
-                    Ok(fd) => read_opened(std::fs::File::from(fd), &path).map(Some),
+                    Ok(fd) => read_opened(std::fs::File::from(fd), &self.join(name)).map(Some),
                     Err(libc::ENOENT) => Ok(None),
-                    Err(e) => Err(FileError::io(&path, &std::io::Error::from_raw_os_error(e))),
+                    Err(e) => Err(FileError::io(
+                        &self.join(name),
+                        &std::io::Error::from_raw_os_error(e),
+                    )),
                 }
             }
         }
@@ -238,8 +275,7 @@ impl ServiceDir<'_> {
     /// `Ok(Some(Some(target)))` for a symbolic link, `Ok(Some(None))` for
     /// anything else.
     pub fn read_link(&self, name: &str) -> Result<Option<Option<PathBuf>>, FileError> {
-        let path = self.join(name);
-        let io = |e: i32| FileError::io(&path, &std::io::Error::from_raw_os_error(e));
+        let io = |e: i32| FileError::io(&self.join(name), &std::io::Error::from_raw_os_error(e));
         match self.seen(name) {
             Seen::Absent => return Ok(None),
             Seen::Here => match self.read_link_at(name) {
@@ -251,6 +287,7 @@ impl ServiceDir<'_> {
             },
             Seen::Unknown => {}
         }
+        let path = self.join(name);
         let meta = match std::fs::symlink_metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -298,16 +335,26 @@ fn last_errno() -> i32 {
 /// send a directory swapped for a link to the unlisted way, which follows
 /// it all the same.
 fn list(path: &Path) -> Option<(OwnedFd, u32)> {
-    let mut bytes = path.as_os_str().as_bytes().to_vec();
-    bytes.extend_from_slice(b"/.");
-    let cpath = CString::new(bytes).ok()?;
+    // `DIR/.` and its NUL, on the stack (a path the kernel would refuse
+    // as too long is left unlisted, and the path's way gets its error).
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.contains(&0) {
+        return None;
+    }
+    let mut cpath = [0u8; libc::PATH_MAX as usize];
+    cpath.get_mut(..bytes.len())?.copy_from_slice(bytes);
+    cpath
+        .get_mut(bytes.len()..bytes.len() + 2)?
+        .copy_from_slice(b"/.");
+    // The NUL after `/.` must be inside the buffer.
+    cpath.get(bytes.len() + 2)?;
     // openat rather than open: musl's open adds an F_SETFD call for
     // O_CLOEXEC (for kernels older than 2.6.23), its openat does not.
     // SAFETY: a NUL-terminated path; the descriptor is owned below.
     let raw = unsafe {
         libc::openat(
             libc::AT_FDCWD,
-            cpath.as_ptr(),
+            cpath.as_ptr().cast(),
             libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
         )
     };
