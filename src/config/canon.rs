@@ -29,6 +29,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+use crate::config::dirlist::SHORT_PATH;
 use crate::HashSet;
 
 /// Symlinks followed in one resolution before giving up (as the kernel's
@@ -38,7 +39,11 @@ const MAX_LINKS: u32 = 40;
 #[derive(Debug, Default)]
 pub struct Canon {
     /// Directories (and files) known to exist and not to be symlinks.
-    known: HashSet<PathBuf>,
+    /// Kept as text, hashed and compared as bytes: a `Path` is hashed
+    /// component by component, which was most of a load's hashing. Every
+    /// path put here is canonical text, so a lookup by a path written
+    /// another way (`a//b`) only misses, and the walk finds the answer.
+    known: HashSet<OsString>,
     /// The steps still to walk of the resolution in progress (empty
     /// between resolutions), kept for its capacity.
     todo: Vec<Step>,
@@ -51,36 +56,30 @@ enum Step {
     Name(OsString),
 }
 
-/// `readlink(path)` as [`std::fs::read_link`] answers it, with the path
-/// and the target in stack buffers and the target copied out at its
+/// `readlink(path)` as [`std::fs::read_link`] answers it, with a usual
+/// path and target in stack buffers and the target copied out at its
 /// length: most paths a load asks about are no symlinks (`EINVAL`), and
-/// those need no allocation at all.
+/// those need no allocation at all. A longer path or target is read by
+/// `std`.
 fn read_link(path: &Path) -> io::Result<PathBuf> {
     let bytes = path.as_os_str().as_bytes();
-    if bytes.contains(&0) {
-        // As std says it: not EINVAL, which means "not a symlink".
-        return Err(io::ErrorKind::InvalidInput.into());
+    let mut cpath = [0u8; SHORT_PATH];
+    match cpath.get_mut(..bytes.len()) {
+        Some(head) if !bytes.contains(&0) && bytes.len() < SHORT_PATH => {
+            head.copy_from_slice(bytes)
+        }
+        _ => return std::fs::read_link(path),
     }
-    let too_long = || io::Error::from_raw_os_error(libc::ENAMETOOLONG);
-    let mut cpath = [0u8; libc::PATH_MAX as usize];
-    // The NUL after the path must fit: the kernel refuses longer paths.
-    cpath.get(bytes.len()).ok_or_else(too_long)?;
-    cpath
-        .get_mut(..bytes.len())
-        .ok_or_else(too_long)?
-        .copy_from_slice(bytes);
-    let mut buf = [0u8; libc::PATH_MAX as usize];
-    // SAFETY: a NUL-terminated path and a buffer of `buf.len()` writable
-    // bytes.
+    let mut buf = [0u8; SHORT_PATH];
+    // SAFETY: a NUL-terminated path (the buffer's zeros after it) and a
+    // buffer of `buf.len()` writable bytes.
     let n = unsafe { libc::readlink(cpath.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
     let len = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
-    // A target filling the buffer may be cut (the kernel never returns
-    // one of PATH_MAX bytes).
-    let target = buf
-        .get(..len)
-        .filter(|_| len < buf.len())
-        .ok_or_else(too_long)?;
-    Ok(PathBuf::from(OsStr::from_bytes(target)))
+    match buf.get(..len).filter(|_| len < buf.len()) {
+        Some(target) => Ok(PathBuf::from(OsStr::from_bytes(target))),
+        // Perhaps cut: read it whole.
+        None => std::fs::read_link(path),
+    }
 }
 
 impl Canon {
@@ -144,7 +143,7 @@ impl Canon {
             // `cur` becomes the next path in place; a symlink takes it
             // back to its parent (a canonical path: `pop` undoes the push).
             cur.push(&name);
-            if self.known.contains(&cur) {
+            if self.known.contains(cur.as_os_str()) {
                 continue;
             }
             match read_link(&cur) {
@@ -163,7 +162,7 @@ impl Canon {
                 }
                 // EINVAL: it exists and is not a symlink.
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    self.known.insert(cur.clone());
+                    self.known.insert(cur.as_os_str().to_os_string());
                 }
                 Err(e) => return Err(e),
             }
@@ -183,7 +182,7 @@ impl Canon {
         }
         path.ancestors()
             .zip((0..=names).rev())
-            .find_map(|(a, n)| Some((self.known.get(a)?.as_path(), n)))
+            .find_map(|(a, n)| Some((Path::new(self.known.get(a.as_os_str())?), n)))
     }
 }
 

@@ -58,6 +58,10 @@ pub const KNOWN: [&str; 19] = [
 /// fit in one call.
 pub const LIST_BUF: usize = 4096;
 
+/// Bytes of the stack buffers for a path (`DIR/.`) and a link's target;
+/// longer ones take the allocating way.
+pub const SHORT_PATH: usize = 256;
+
 /// Most `getdents64` calls for one listing (about 2000 entries); a larger
 /// directory is left unlisted rather than read to its end by PID 1.
 pub const MAX_LIST_CALLS: usize = 16;
@@ -197,8 +201,9 @@ impl<'a> ServiceDir<'a> {
         let cname = NameBuf::new(name).ok_or(libc::EINVAL)?;
         // On the stack, and the target copied out at its length: a
         // PATH_MAX buffer from the allocator at every start made it hand
-        // whole pages back to the kernel and fetch them again.
-        let mut buf = [0u8; libc::PATH_MAX as usize];
+        // whole pages back to the kernel and fetch them again. A target
+        // that fills it is read by [`ServiceDir::read_link`]'s path way.
+        let mut buf = [0u8; SHORT_PATH];
         // SAFETY: a valid descriptor, a NUL-terminated name and a buffer of
         // `buf.len()` writable bytes.
         let n = unsafe {
@@ -210,8 +215,8 @@ impl<'a> ServiceDir<'a> {
             )
         };
         match usize::try_from(n) {
-            // A target as long as the buffer may be cut: the kernel never
-            // returns one of PATH_MAX bytes, but say so rather than guess.
+            // A target as long as the buffer may be cut: the caller reads
+            // it by its path ([`ServiceDir::read_link`]).
             Ok(len) if len >= buf.len() => Err(libc::ENAMETOOLONG),
             Ok(len) => {
                 let target = buf.get(..len).ok_or(libc::ENAMETOOLONG)?;
@@ -335,19 +340,25 @@ fn last_errno() -> i32 {
 /// send a directory swapped for a link to the unlisted way, which follows
 /// it all the same.
 fn list(path: &Path) -> Option<(OwnedFd, u32)> {
-    // `DIR/.` and its NUL, on the stack (a path the kernel would refuse
-    // as too long is left unlisted, and the path's way gets its error).
+    // `DIR/.` and its NUL: on the stack for a usual path, else allocated.
     let bytes = path.as_os_str().as_bytes();
     if bytes.contains(&0) {
         return None;
     }
-    let mut cpath = [0u8; libc::PATH_MAX as usize];
-    cpath.get_mut(..bytes.len())?.copy_from_slice(bytes);
-    cpath
-        .get_mut(bytes.len()..bytes.len() + 2)?
-        .copy_from_slice(b"/.");
-    // The NUL after `/.` must be inside the buffer.
-    cpath.get(bytes.len() + 2)?;
+    let mut short = [0u8; SHORT_PATH];
+    let long: Vec<u8>;
+    let cpath: &[u8] = match short.get_mut(..bytes.len() + 3) {
+        Some(head) => {
+            let (dir, rest) = head.split_at_mut(bytes.len());
+            dir.copy_from_slice(bytes);
+            rest.copy_from_slice(b"/.\0");
+            head
+        }
+        None => {
+            long = [bytes, b"/.\0"].concat();
+            &long
+        }
+    };
     // openat rather than open: musl's open adds an F_SETFD call for
     // O_CLOEXEC (for kernels older than 2.6.23), its openat does not.
     // SAFETY: a NUL-terminated path; the descriptor is owned below.
@@ -364,8 +375,10 @@ fn list(path: &Path) -> Option<(OwnedFd, u32)> {
     // SAFETY: `raw` is a fresh descriptor nobody else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     let mut present = 0u32;
-    // u64 words keep the records 8-byte aligned, as the kernel writes them.
-    let mut buf = [0u64; LIST_BUF / 8];
+    // u64 words keep the records 8-byte aligned, as the kernel writes them;
+    // not zeroed first (4 KiB twice per service): only what the kernel
+    // wrote is read.
+    let mut buf = std::mem::MaybeUninit::<[u64; LIST_BUF / 8]>::uninit();
     for _ in 0..MAX_LIST_CALLS {
         // SAFETY: a valid directory descriptor and a buffer of LIST_BUF
         // writable bytes.
@@ -373,16 +386,17 @@ fn list(path: &Path) -> Option<(OwnedFd, u32)> {
             libc::syscall(
                 libc::SYS_getdents64,
                 fd.as_raw_fd(),
-                buf.as_mut_ptr(),
+                buf.as_mut_ptr().cast::<u64>(),
                 LIST_BUF,
             )
         };
-        let n = usize::try_from(n).ok()?;
+        let n = usize::try_from(n).ok().filter(|&n| n <= LIST_BUF)?;
         if n == 0 {
             return Some((fd, present));
         }
-        // SAFETY: the kernel wrote `n` ≤ LIST_BUF bytes into `buf`, which
-        // is LIST_BUF bytes long; u8 has no alignment or validity needs.
+        // SAFETY: the kernel wrote (initialised) the first `n` ≤ LIST_BUF
+        // bytes of `buf`, which is LIST_BUF bytes long; u8 has no
+        // alignment or validity needs.
         let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
         scan(bytes, &mut present)?;
     }
