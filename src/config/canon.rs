@@ -275,4 +275,25 @@ mod tests {
         c.forget();
         assert_eq!(c.canonicalize(&root.join("x")).unwrap(), root.join("y"));
     }
+
+    /// Paths and link targets longer than the stack buffers
+    /// ([`SHORT_PATH`]) resolve as `std` resolves them.
+    #[test]
+    fn long_paths_and_targets_agree_with_std() {
+        let t = tempfile::tempdir().unwrap();
+        let root = fs::canonicalize(t.path()).unwrap();
+        let mut deep = root.clone();
+        while deep.as_os_str().len() <= SHORT_PATH {
+            deep.push("a-long-directory-name-for-the-test");
+        }
+        fs::create_dir_all(deep.join("svc")).unwrap();
+        symlink(deep.join("svc"), root.join("short")).unwrap();
+        let mut c = Canon::new();
+        agrees(&mut c, &root.join("short"));
+        agrees(&mut c, &deep.join("svc"));
+        assert_eq!(
+            c.canonicalize(&root.join("short")).unwrap(),
+            deep.join("svc")
+        );
+    }
 }

@@ -497,4 +497,25 @@ mod tests {
         }
         assert_eq!(ServiceDir::open(&big).seen("on"), Seen::Unknown);
     }
+
+    /// Targets and directory paths longer than the stack buffers
+    /// ([`SHORT_PATH`]) are read whole, the same listed as unlisted: a
+    /// program's link target of 300 bytes and a service directory whose
+    /// path is longer than 256 bytes.
+    #[test]
+    fn long_targets_and_directory_paths_are_read_whole() {
+        let d = tempfile::tempdir().unwrap();
+        let mut dir = d.path().to_path_buf();
+        while dir.as_os_str().len() <= SHORT_PATH {
+            dir.push("a-long-directory-name-for-the-test");
+        }
+        fs::create_dir_all(&dir).unwrap();
+        let target = format!("/{}", "t".repeat(300));
+        std::os::unix::fs::symlink(&target, dir.join("on")).unwrap();
+        let sd = ServiceDir::open(&dir);
+        assert_eq!(sd.seen("on"), Seen::Here, "the long path is listed");
+        assert_eq!(sd.read_link_at("on").unwrap_err(), libc::ENAMETOOLONG);
+        let read = both(&dir, |sd| sd.read_link("on").unwrap());
+        assert_eq!(read, Some(Some(PathBuf::from(&target))));
+    }
 }

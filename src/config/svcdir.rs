@@ -266,10 +266,10 @@ pub fn read_exec(dir: &ServiceDir, name: &str) -> Result<Option<ExecSpec>, FileE
     };
     let mut argv = vec![argv0];
     if let Some(data) = dir.read_small(&params)? {
-        argv.extend(parse_params(&dir.join(&*params), &data)?);
+        argv.extend(parse_params(&dir.join(&params), &data)?);
     }
     let envp = match dir.read_small(&env)? {
-        Some(data) => parse_env(&dir.join(&*env), &data)?,
+        Some(data) => parse_env(&dir.join(&env), &data)?,
         None => Vec::new(),
     };
     Ok(Some(ExecSpec { path, argv, envp }))
@@ -321,9 +321,14 @@ pub fn read_deps(
         entries.push(entry);
     }
     // Names in one directory are unique: an unstable sort gives the same
-    // order as a stable one, with less code. Compared as bytes (behind
-    // the same `DEPS/`, the names' order), not component by component.
-    entries.sort_unstable_by(|a, b| a.as_os_str().as_bytes().cmp(b.as_os_str().as_bytes()));
+    // order as a stable one, with less code. Compared as bytes after the
+    // `DEPS` they all start with (the names' order), not component by
+    // component.
+    let skip = deps_dir.as_os_str().len();
+    entries.sort_unstable_by(|a, b| {
+        let (a, b) = (a.as_os_str().as_bytes(), b.as_os_str().as_bytes());
+        a.get(skip..).cmp(&b.get(skip..))
+    });
     Ok(entries
         .into_iter()
         .map(|entry| {
