@@ -24,7 +24,6 @@
 //! - The descriptor is close-on-exec and closed when the `ServiceDir` is
 //!   dropped; callers drop it before they spawn.
 
-use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -59,6 +58,10 @@ pub const KNOWN: [&str; 19] = [
 /// fit in one call.
 pub const LIST_BUF: usize = 4096;
 
+/// Bytes of the stack buffers for a path (`DIR/.`) and a link's target;
+/// longer ones take the allocating way.
+pub const SHORT_PATH: usize = 256;
+
 /// Most `getdents64` calls for one listing (about 2000 entries); a larger
 /// directory is left unlisted rather than read to its end by PID 1.
 pub const MAX_LIST_CALLS: usize = 16;
@@ -87,6 +90,32 @@ pub fn scan(buf: &[u8], present: &mut u32) -> Option<()> {
         off = off.checked_add(len)?;
     }
     Some(())
+}
+
+/// A file name of a service directory as a C string, on the stack: the
+/// names cinit opens there are a few bytes long, and each start opens
+/// several.
+struct NameBuf([u8; NAME_BUF]);
+
+/// Bytes of a [`NameBuf`]: the longest name of [`KNOWN`] and its NUL, with
+/// room to spare.
+const NAME_BUF: usize = 32;
+
+impl NameBuf {
+    /// `name` and a NUL; `None` if it holds a NUL or is too long.
+    fn new(name: &str) -> Option<NameBuf> {
+        let bytes = name.as_bytes();
+        if bytes.contains(&0) || bytes.len() >= NAME_BUF {
+            return None;
+        }
+        let mut buf = [0u8; NAME_BUF];
+        buf.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(NameBuf(buf))
+    }
+
+    fn as_ptr(&self) -> *const libc::c_char {
+        self.0.as_ptr().cast()
+    }
 }
 
 /// A service directory, listed once if it could be ([`ServiceDir::open`]).
@@ -153,7 +182,7 @@ impl<'a> ServiceDir<'a> {
     /// uses the path.
     pub fn open_at(&self, name: &str, flags: libc::c_int) -> Result<OwnedFd, i32> {
         let fd = self.fd().ok_or(libc::ENOTDIR)?;
-        let cname = CString::new(name).map_err(|_| libc::EINVAL)?;
+        let cname = NameBuf::new(name).ok_or(libc::EINVAL)?;
         // SAFETY: a valid directory descriptor and a NUL-terminated name;
         // the returned descriptor is owned from here on.
         let raw = unsafe { libc::openat(fd.as_raw_fd(), cname.as_ptr(), flags) };
@@ -169,8 +198,12 @@ impl<'a> ServiceDir<'a> {
     /// Only for a listed directory (else `ENOTDIR`).
     pub fn read_link_at(&self, name: &str) -> Result<Option<PathBuf>, i32> {
         let fd = self.fd().ok_or(libc::ENOTDIR)?;
-        let cname = CString::new(name).map_err(|_| libc::EINVAL)?;
-        let mut buf = vec![0u8; libc::PATH_MAX as usize];
+        let cname = NameBuf::new(name).ok_or(libc::EINVAL)?;
+        // On the stack, and the target copied out at its length: a
+        // PATH_MAX buffer from the allocator at every start made it hand
+        // whole pages back to the kernel and fetch them again. A target
+        // that fills it is read by [`ServiceDir::read_link`]'s path way.
+        let mut buf = [0u8; SHORT_PATH];
         // SAFETY: a valid descriptor, a NUL-terminated name and a buffer of
         // `buf.len()` writable bytes.
         let n = unsafe {
@@ -182,13 +215,17 @@ impl<'a> ServiceDir<'a> {
             )
         };
         match usize::try_from(n) {
-            // A target as long as the buffer may be cut: the kernel never
-            // returns one of PATH_MAX bytes, but say so rather than guess.
+            // A target as long as the buffer may be cut: the caller reads
+            // it by its path ([`ServiceDir::read_link`]).
             Ok(len) if len >= buf.len() => Err(libc::ENAMETOOLONG),
             Ok(len) => {
-                buf.truncate(len);
+                let target = buf.get(..len).ok_or(libc::ENAMETOOLONG)?;
+                // Room for the NUL of the C string a program's path
+                // becomes ([`crate::config::svcdir::read_exec`]).
+                let mut owned = Vec::with_capacity(len + 1);
+                owned.extend_from_slice(target);
                 Ok(Some(PathBuf::from(
-                    <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(buf),
+                    <std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(owned),
                 )))
             }
             Err(_) => match last_errno() {
@@ -219,16 +256,21 @@ impl ServiceDir<'_> {
 
     /// A service file read whole ([`read_small_file`]); `Ok(None)` if it
     /// does not exist.
+    /// The path `DIR/NAME` is made only where it is used (a read, an
+    /// error): most names a service is asked for are absent, and PID 1
+    /// asks about ten per service at each load and start.
     pub fn read_small(&self, name: &str) -> Result<Option<Vec<u8>>, FileError> {
-        let path = self.join(name);
         match self.seen(name) {
             Seen::Absent => Ok(None),
-            Seen::Unknown => read_small_file(&path),
+            Seen::Unknown => read_small_file(&self.join(name)),
             Seen::Here => {
                 match self.open_at(name, libc::O_RDONLY | SMALL_FILE_FLAGS | libc::O_CLOEXEC) {
-                    Ok(fd) => read_opened(std::fs::File::from(fd), &path).map(Some),
+                    Ok(fd) => read_opened(std::fs::File::from(fd), &self.join(name)).map(Some),
                     Err(libc::ENOENT) => Ok(None),
-                    Err(e) => Err(FileError::io(&path, &std::io::Error::from_raw_os_error(e))),
+                    Err(e) => Err(FileError::io(
+                        &self.join(name),
+                        &std::io::Error::from_raw_os_error(e),
+                    )),
                 }
             }
         }
@@ -238,8 +280,7 @@ impl ServiceDir<'_> {
     /// `Ok(Some(Some(target)))` for a symbolic link, `Ok(Some(None))` for
     /// anything else.
     pub fn read_link(&self, name: &str) -> Result<Option<Option<PathBuf>>, FileError> {
-        let path = self.join(name);
-        let io = |e: i32| FileError::io(&path, &std::io::Error::from_raw_os_error(e));
+        let io = |e: i32| FileError::io(&self.join(name), &std::io::Error::from_raw_os_error(e));
         match self.seen(name) {
             Seen::Absent => return Ok(None),
             Seen::Here => match self.read_link_at(name) {
@@ -251,6 +292,7 @@ impl ServiceDir<'_> {
             },
             Seen::Unknown => {}
         }
+        let path = self.join(name);
         let meta = match std::fs::symlink_metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -298,16 +340,32 @@ fn last_errno() -> i32 {
 /// send a directory swapped for a link to the unlisted way, which follows
 /// it all the same.
 fn list(path: &Path) -> Option<(OwnedFd, u32)> {
-    let mut bytes = path.as_os_str().as_bytes().to_vec();
-    bytes.extend_from_slice(b"/.");
-    let cpath = CString::new(bytes).ok()?;
+    // `DIR/.` and its NUL: on the stack for a usual path, else allocated.
+    let bytes = path.as_os_str().as_bytes();
+    if bytes.contains(&0) {
+        return None;
+    }
+    let mut short = [0u8; SHORT_PATH];
+    let long: Vec<u8>;
+    let cpath: &[u8] = match short.get_mut(..bytes.len() + 3) {
+        Some(head) => {
+            let (dir, rest) = head.split_at_mut(bytes.len());
+            dir.copy_from_slice(bytes);
+            rest.copy_from_slice(b"/.\0");
+            head
+        }
+        None => {
+            long = [bytes, b"/.\0"].concat();
+            &long
+        }
+    };
     // openat rather than open: musl's open adds an F_SETFD call for
     // O_CLOEXEC (for kernels older than 2.6.23), its openat does not.
     // SAFETY: a NUL-terminated path; the descriptor is owned below.
     let raw = unsafe {
         libc::openat(
             libc::AT_FDCWD,
-            cpath.as_ptr(),
+            cpath.as_ptr().cast(),
             libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
         )
     };
@@ -317,8 +375,10 @@ fn list(path: &Path) -> Option<(OwnedFd, u32)> {
     // SAFETY: `raw` is a fresh descriptor nobody else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     let mut present = 0u32;
-    // u64 words keep the records 8-byte aligned, as the kernel writes them.
-    let mut buf = [0u64; LIST_BUF / 8];
+    // u64 words keep the records 8-byte aligned, as the kernel writes them;
+    // not zeroed first (4 KiB twice per service): only what the kernel
+    // wrote is read.
+    let mut buf = std::mem::MaybeUninit::<[u64; LIST_BUF / 8]>::uninit();
     for _ in 0..MAX_LIST_CALLS {
         // SAFETY: a valid directory descriptor and a buffer of LIST_BUF
         // writable bytes.
@@ -326,16 +386,17 @@ fn list(path: &Path) -> Option<(OwnedFd, u32)> {
             libc::syscall(
                 libc::SYS_getdents64,
                 fd.as_raw_fd(),
-                buf.as_mut_ptr(),
+                buf.as_mut_ptr().cast::<u64>(),
                 LIST_BUF,
             )
         };
-        let n = usize::try_from(n).ok()?;
+        let n = usize::try_from(n).ok().filter(|&n| n <= LIST_BUF)?;
         if n == 0 {
             return Some((fd, present));
         }
-        // SAFETY: the kernel wrote `n` ≤ LIST_BUF bytes into `buf`, which
-        // is LIST_BUF bytes long; u8 has no alignment or validity needs.
+        // SAFETY: the kernel wrote (initialised) the first `n` ≤ LIST_BUF
+        // bytes of `buf`, which is LIST_BUF bytes long; u8 has no
+        // alignment or validity needs.
         let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), n) };
         scan(bytes, &mut present)?;
     }
@@ -343,97 +404,4 @@ fn list(path: &Path) -> Option<(OwnedFd, u32)> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::fs;
-
-    /// One `linux_dirent64` record for `name`, padded to 8 bytes.
-    fn record(name: &str) -> Vec<u8> {
-        let len = (19 + name.len() + 1).div_ceil(8) * 8;
-        let mut r = vec![0u8; len];
-        r[16..18].copy_from_slice(&(len as u16).to_ne_bytes());
-        r[18] = libc::DT_REG;
-        r[19..19 + name.len()].copy_from_slice(name.as_bytes());
-        r
-    }
-
-    #[test]
-    fn scan_marks_known_names_only_and_refuses_a_malformed_buffer() {
-        let mut buf = Vec::new();
-        for n in [".", "..", "on", "respawn", "junk", "on.params.bak"] {
-            buf.extend(record(n));
-        }
-        let mut present = 0;
-        assert_eq!(scan(&buf, &mut present), Some(()));
-        assert_eq!(present, bit(b"on").unwrap() | bit(b"respawn").unwrap());
-        let mut p = 0;
-        assert_eq!(scan(&buf[..buf.len() - 3], &mut p), None, "cut record");
-        let mut zero = record("on");
-        zero[16] = 0;
-        zero[17] = 0;
-        assert_eq!(scan(&zero, &mut p), None, "a zero length never loops");
-    }
-
-    #[test]
-    fn every_known_name_has_its_own_bit() {
-        assert!(KNOWN.len() <= 32);
-        for (i, k) in KNOWN.iter().enumerate() {
-            assert_eq!(bit(k.as_bytes()), Some(1 << i), "{k}");
-        }
-    }
-
-    /// A listed directory says Here / Absent for known names and Unknown
-    /// for others, and answers from its listing only; a symbolic link to
-    /// a directory is followed (as a probe through it was); a file or a
-    /// missing directory is unlisted (every answer Unknown), as is a
-    /// directory of more entries than a listing reads.
-    #[test]
-    fn listing_answers_and_falls_back_to_paths() {
-        let d = tempfile::tempdir().unwrap();
-        let dir = d.path().join("svc");
-        fs::create_dir(&dir).unwrap();
-        fs::write(dir.join("respawn"), "").unwrap();
-        std::os::unix::fs::symlink("/bin/true", dir.join("on")).unwrap();
-        let sd = ServiceDir::open(&dir);
-        assert_eq!(sd.seen("respawn"), Seen::Here);
-        assert_eq!(sd.seen("on"), Seen::Here);
-        assert_eq!(sd.seen("delay"), Seen::Absent);
-        assert_eq!(sd.seen("other"), Seen::Unknown);
-        assert_eq!(
-            sd.read_link_at("on").unwrap(),
-            Some(PathBuf::from("/bin/true"))
-        );
-        assert_eq!(sd.read_link_at("respawn").unwrap(), None);
-        assert_eq!(sd.read_link_at("delay").unwrap_err(), libc::ENOENT);
-        // What is read comes from the listing, not from a probe: a file
-        // made after it is not seen (a fresh listing sees it).
-        fs::write(dir.join("delay"), "5\n").unwrap();
-        assert_eq!(sd.read_small("delay").unwrap(), None);
-        assert!(!sd.exists("delay").unwrap());
-        assert_eq!(sd.read_link("delay").unwrap(), None);
-        let fresh = ServiceDir::open(&dir);
-        assert_eq!(fresh.read_small("delay").unwrap(), Some(b"5\n".to_vec()));
-        assert_eq!(fresh.read_link("delay").unwrap(), Some(None));
-        assert_eq!(
-            fresh.read_link("on").unwrap(),
-            Some(Some(PathBuf::from("/bin/true")))
-        );
-
-        // A link to the directory is followed, as a probe through it was.
-        std::os::unix::fs::symlink(&dir, d.path().join("link")).unwrap();
-        let link = d.path().join("link");
-        assert_eq!(ServiceDir::open(&link).seen("respawn"), Seen::Here);
-        let file = dir.join("respawn");
-        assert_eq!(ServiceDir::open(&file).seen("respawn"), Seen::Unknown);
-        let gone = d.path().join("gone");
-        assert_eq!(ServiceDir::open(&gone).seen("respawn"), Seen::Unknown);
-        assert_eq!(ServiceDir::unlisted(&dir).seen("respawn"), Seen::Unknown);
-
-        let big = d.path().join("big");
-        fs::create_dir(&big).unwrap();
-        for i in 0..(MAX_LIST_CALLS * LIST_BUF / 24 + 10) {
-            fs::write(big.join(format!("f{i:05}")), "").unwrap();
-        }
-        assert_eq!(ServiceDir::open(&big).seen("on"), Seen::Unknown);
-    }
-}
+mod tests;

@@ -171,22 +171,19 @@ pub fn parse_mirror(path: &Path, data: &[u8]) -> Result<Option<bool>, FileError>
 pub fn read_log_config(dir: &ServiceDir) -> (LogConfig, Vec<FileError>) {
     let mut problems = Vec::new();
     let mut cfg = LogConfig::default();
-    let console = dir.join("console");
     match dir.exists("console") {
         Ok(present) => cfg.console = present,
         Err(e) => problems.push(FileError {
             errno: e.raw_os_error(),
-            ..FileError::new(&console, crate::config::svcdir::describe_io(&e))
+            ..FileError::new(&dir.join("console"), crate::config::svcdir::describe_io(&e))
         }),
     }
-    let mut read = |name: &str| {
-        let path = dir.join(name);
-        match dir.read_small(name) {
-            Ok(data) => data.map(|d| (path, d)),
-            Err(e) => {
-                problems.push(e);
-                None
-            }
+    // Paths only for the files that are there (most services have none).
+    let mut read = |name: &str| match dir.read_small(name) {
+        Ok(data) => data.map(|d| (dir.join(name), d)),
+        Err(e) => {
+            problems.push(e);
+            None
         }
     };
     let size = read("log.size");

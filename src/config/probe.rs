@@ -138,9 +138,8 @@ pub fn parse_probe(path: &Path, data: &[u8]) -> Result<Probe, FileError> {
 
 /// A service's `ready-probe`; `Ok(None)` if it has none.
 pub fn read_ready_probe(dir: &ServiceDir) -> Result<Option<Probe>, FileError> {
-    let path = dir.join(READY_PROBE);
     match dir.read_small(READY_PROBE)? {
-        Some(data) => parse_probe(&path, &data).map(Some),
+        Some(data) => parse_probe(&dir.join(READY_PROBE), &data).map(Some),
         None => Ok(None),
     }
 }

@@ -98,18 +98,16 @@ pub fn parse_ready_timeout(path: &Path, data: &[u8]) -> Result<Option<Millis>, F
 
 /// A service's `notification-fd`; `Ok(None)` if it has none.
 pub fn read_notification_fd(dir: &ServiceDir) -> Result<Option<i32>, FileError> {
-    let path = dir.join(NOTIFICATION_FD);
     match dir.read_small(NOTIFICATION_FD)? {
-        Some(data) => parse_notification_fd(&path, &data).map(Some),
+        Some(data) => parse_notification_fd(&dir.join(NOTIFICATION_FD), &data).map(Some),
         None => Ok(None),
     }
 }
 
 /// A service's `ready-timeout` in milliseconds; `Ok(None)` if it has none.
 pub fn read_ready_timeout(dir: &ServiceDir) -> Result<Option<Millis>, FileError> {
-    let path = dir.join(READY_TIMEOUT);
     match dir.read_small(READY_TIMEOUT)? {
-        Some(data) => parse_ready_timeout(&path, &data),
+        Some(data) => parse_ready_timeout(&dir.join(READY_TIMEOUT), &data),
         None => Ok(None),
     }
 }

@@ -412,10 +412,10 @@ pub fn parse(text: &str) -> Result<Vec<SocketSpec>, String> {
 /// regular file of at most 64 KiB); an error keeps the errno when the file
 /// could not be read at all (a full descriptor table is temporary).
 pub fn load(dir: &ServiceDir) -> Result<Vec<SocketSpec>, FileError> {
-    let path = dir.join(FILE);
     let Some(data) = dir.read_small(FILE)? else {
         return Ok(Vec::new());
     };
+    let path = dir.join(FILE);
     let text = std::str::from_utf8(&data).map_err(|e| {
         FileError::new(
             &path,

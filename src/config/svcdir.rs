@@ -15,10 +15,11 @@
 //! by the size of an outside file); every error names the file and the reason;
 //! nothing here forks, execs or changes process state.
 
-use std::ffi::{CString, OsStr};
+use std::borrow::Cow;
+use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use crate::config::canon::Canon;
@@ -202,9 +203,8 @@ pub fn parse_delay(path: &Path, data: &[u8]) -> Result<Option<u32>, FileError> {
 
 /// Read a service's `delay` file; `Ok(None)` if absent.
 pub fn read_delay(dir: &ServiceDir) -> Result<Option<u32>, FileError> {
-    let path = dir.join("delay");
     match dir.read_small("delay")? {
-        Some(data) => parse_delay(&path, &data),
+        Some(data) => parse_delay(&dir.join("delay"), &data),
         None => Ok(None),
     }
 }
@@ -225,8 +225,10 @@ pub fn is_grouping(dir: &ServiceDir) -> bool {
         .all(|which| matches!(dir.exists(which), Ok(false)))
 }
 
-fn cstring_of(path: &Path, what: &OsStr) -> Result<CString, FileError> {
-    CString::new(what.as_bytes()).map_err(|_| FileError::new(path, "path contains a NUL byte"))
+/// `what` as a C string; a NUL in it is an error of `DIR/NAME` (the path
+/// is made only then).
+fn cstring_of(dir: &ServiceDir, name: &str, what: Vec<u8>) -> Result<CString, FileError> {
+    CString::new(what).map_err(|_| FileError::new(&dir.join(name), "path contains a NUL byte"))
 }
 
 /// Read `NAME` (`on` or `off`) with its `.params` and `.env` into an [`ExecSpec`].
@@ -235,32 +237,37 @@ fn cstring_of(path: &Path, what: &OsStr) -> Result<CString, FileError> {
 /// executes its target with argv\[0\] = the target as written; a relative target
 /// is taken relative to the service directory.
 pub fn read_exec(dir: &ServiceDir, name: &str) -> Result<Option<ExecSpec>, FileError> {
-    let prog = dir.join(name);
     let Some(link) = dir.read_link(name)? else {
         return Ok(None);
     };
     let (path, argv0) = match link {
         Some(target) => {
-            let argv0 = cstring_of(&prog, target.as_os_str())?;
-            let full = if target.is_absolute() {
-                target
-            } else {
-                dir.path().join(target)
+            let full = (!target.is_absolute()).then(|| dir.path().join(&target));
+            let argv0 = cstring_of(dir, name, target.into_os_string().into_vec())?;
+            let path = match full {
+                Some(full) => cstring_of(dir, name, full.into_os_string().into_vec())?,
+                None => argv0.clone(),
             };
-            (cstring_of(&prog, full.as_os_str())?, argv0)
+            (path, argv0)
         }
         None => {
-            let p = cstring_of(&prog, prog.as_os_str())?;
+            let p = cstring_of(dir, name, dir.join(name).into_os_string().into_vec())?;
             (p.clone(), p)
         }
     };
-
-    let params = format!("{name}.params");
+    // The two files' names without a `format!` per start.
+    let (params, env) = match name {
+        "on" => (Cow::Borrowed("on.params"), Cow::Borrowed("on.env")),
+        "off" => (Cow::Borrowed("off.params"), Cow::Borrowed("off.env")),
+        _ => (
+            Cow::Owned(format!("{name}.params")),
+            Cow::Owned(format!("{name}.env")),
+        ),
+    };
     let mut argv = vec![argv0];
     if let Some(data) = dir.read_small(&params)? {
         argv.extend(parse_params(&dir.join(&params), &data)?);
     }
-    let env = format!("{name}.env");
     let envp = match dir.read_small(&env)? {
         Some(data) => parse_env(&dir.join(&env), &data)?,
         None => Vec::new(),
@@ -296,28 +303,35 @@ pub fn read_deps(
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(FileError::io(&deps_dir, &e)),
     };
-    let mut names = Vec::new();
+    // Each entry's path `DEPS/NAME` at once (no separate copy of its
+    // name): they share `DEPS/`, so they sort as their names do.
+    let mut entries = Vec::new();
     for item in iter {
         let item = item.map_err(|e| FileError::io(&deps_dir, &e))?;
-        let name = item.file_name();
-        if name.as_bytes().first() == Some(&b'.') {
+        let entry = item.path();
+        if entry.file_name().and_then(|n| n.as_bytes().first()) == Some(&b'.') {
             continue;
         }
-        if names.len() >= MAX_DEPS {
+        if entries.len() >= MAX_DEPS {
             return Err(FileError::new(
                 &deps_dir,
                 format!("more than {MAX_DEPS} entries"),
             ));
         }
-        names.push(name);
+        entries.push(entry);
     }
     // Names in one directory are unique: an unstable sort gives the same
-    // order as a stable one, with less code.
-    names.sort_unstable();
-    Ok(names
+    // order as a stable one, with less code. Compared as bytes after the
+    // `DEPS` they all start with (the names' order), not component by
+    // component.
+    let skip = deps_dir.as_os_str().len();
+    entries.sort_unstable_by(|a, b| {
+        let (a, b) = (a.as_os_str().as_bytes(), b.as_os_str().as_bytes());
+        a.get(skip..).cmp(&b.get(skip..))
+    });
+    Ok(entries
         .into_iter()
-        .map(|name| {
-            let entry = deps_dir.join(name);
+        .map(|entry| {
             let target = resolve_service_dir(&entry, canon);
             DepEntry { entry, target }
         })

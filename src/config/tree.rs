@@ -78,6 +78,9 @@ pub struct Tree {
     queue: VecDeque<usize>,
     /// Path resolution cache of the load in progress (empty between loads).
     canon: Canon,
+    /// The directory of the service being read ([`Tree::read_service`]),
+    /// kept between services for its capacity.
+    scratch: PathBuf,
     /// How many times the whole tree was searched for cycles.
     #[cfg(test)]
     cycle_searches: usize,
@@ -153,10 +156,11 @@ impl Tree {
 
     /// After a load: forget what was learnt about the file system (it is
     /// only good for this load) and give back what the load grew that
-    /// PID 1 would otherwise hold for good (the work queue, the doubled
-    /// capacity of the directory list).
+    /// PID 1 would otherwise hold for good (the work queue, the directory
+    /// buffer, the doubled capacity of the directory list).
     fn end_load(&mut self) {
         self.canon.forget();
+        self.scratch = PathBuf::new();
         self.queue = VecDeque::new();
         self.dirs.shrink_to_fit();
     }
@@ -201,8 +205,10 @@ impl Tree {
             return None;
         }
         let i = self.dirs.len();
-        self.nodes
-            .push(Node::new(&service_name(&self.svc_root, &dir)));
+        // The name made once and moved in (not copied by `Node::new`).
+        let mut node = Node::new("");
+        node.name = service_name(&self.svc_root, &dir);
+        self.nodes.push(node);
         self.index.insert(&dir, i);
         // Built by joining component after component, its capacity may
         // be twice its length; it is kept for PID 1's life.
@@ -213,13 +219,23 @@ impl Tree {
     }
 
     fn read_service(&mut self, i: usize) {
-        let (Some(dir), Some(name)) = (
-            self.dirs.get(i).cloned(),
-            self.node_mut(i).map(|n| n.name.clone()),
-        ) else {
+        // The directory is copied into a buffer the tree keeps (`self` is
+        // changed while it is read), and the node `add` made is filled in
+        // place of a new one: no allocation for either per service.
+        let mut dir = std::mem::take(&mut self.scratch);
+        dir.clear();
+        match self.dirs.get(i) {
+            Some(d) => dir.as_mut_os_string().push(d.as_os_str()),
+            None => return,
+        }
+        let Some(slot) = self.node_mut(i) else {
+            self.scratch = dir;
             return;
         };
-        let mut node = Node::new(&name);
+        // Freshly made by `add` (only `read_service` fills it): the same
+        // node `Node::new(name)` would give.
+        let mut node = std::mem::replace(slot, Node::new(""));
+        let name = std::mem::take(&mut node.name);
         // One open and one listing; only the files there are opened.
         let files = ServiceDir::open(&dir);
         node.grouping = is_grouping(&files);
@@ -318,9 +334,11 @@ impl Tree {
                 }
             }
         }
+        node.name = name;
         if let Some(slot) = self.node_mut(i) {
             *slot = node;
         }
+        self.scratch = dir;
     }
 
     /// Mark every cycle not marked yet on its members; one problem per

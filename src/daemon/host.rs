@@ -169,7 +169,7 @@ impl RealHost {
         // The service's files, from one listing of its directory; the
         // directory's descriptor is closed before anything is made.
         let files = ServiceDir::open(dir);
-        let mut spec = match read_exec(&files, which) {
+        let spec = match read_exec(&files, which) {
             Ok(Some(spec)) => spec,
             // No program: nothing to run, a success (a grouping service) —
             // unless the service directory itself is gone since it was loaded.
@@ -197,10 +197,10 @@ impl RealHost {
             None => return Err(SpawnError::Config("no console for stdio".into())),
         };
         // Named after the service's program, even when it is started
-        // through the `--listen-exec` trampoline.
-        let program = String::from_utf8_lossy(spec.path.as_bytes()).into_owned();
+        // through the `--listen-exec` trampoline (the name is made only
+        // for an error).
         let exec_error = |errno| SpawnError::Exec {
-            path: program.clone(),
+            path: String::from_utf8_lossy(spec.path.as_bytes()).into_owned(),
             errno,
         };
         // A pipe that cannot be made (a full descriptor table) is as
@@ -214,10 +214,12 @@ impl RealHost {
             Some(specs) => held_fds(&mut self.fds, svc, dir, specs, ready_fd)?,
             None => Vec::new(),
         };
-        if !passed.is_empty() {
+        let wrapped = if passed.is_empty() {
+            None
+        } else {
             let names: Vec<&str> = passed.iter().map(|(_, n)| n.as_str()).collect();
-            spec = crate::fds::listen_exec::wrap(&spec, &names).map_err(exec_error)?;
-        }
+            Some(crate::fds::listen_exec::wrap(&spec, &names).map_err(exec_error)?)
+        };
         let (mut fds, notes) = self.logs.stdio_with(svc, log_config, stdio, now_ms());
         fds.extra.extend(
             passed
@@ -228,7 +230,7 @@ impl RealHost {
         if let Some((p, target)) = &pipe {
             fds.extra.push((p.write.as_raw_fd(), *target));
         }
-        let spawned = spawn(&spec, cdir, &fds);
+        let spawned = spawn(wrapped.as_ref().unwrap_or(&spec), cdir, &fds);
         for note in notes {
             self.log(&note);
         }
@@ -405,12 +407,16 @@ impl Host for RealHost {
         if r.state == State::Waiting && r.detail.is_none() || quiet {
             return;
         }
-        let mut text = format!("{} {name}", r.state);
+        // One buffer for the whole line (a line per start of each service).
+        use std::fmt::Write;
+        let mut text = String::with_capacity(name.len() + 32);
+        // Writing into a String cannot fail.
+        let _ = write!(text, "{} {name}", r.state);
         if let Some(pid) = r.pid {
-            text.push_str(&format!(" (pid {pid})"));
+            let _ = write!(text, " (pid {pid})");
         }
         if let Some(took) = r.took {
-            text.push_str(&format!(" in {}", seconds(took)));
+            let _ = write!(text, " in {}", seconds(took));
         }
         if let Some(detail) = r.detail {
             text.push_str(": ");

@@ -30,6 +30,9 @@ pub fn find_cycles(edges: &[Vec<usize>]) -> Vec<Cycle> {
     let mut cycles = Vec::new();
     // (node, position of the next edge to look at)
     let mut work: Vec<(usize, usize)> = Vec::new();
+    // The component being popped, reused: almost every node is one of its
+    // own, and only a cycle's members are kept (copied out).
+    let mut members: Vec<usize> = Vec::new();
 
     for start in 0..n {
         if index.get(start) != Some(&UNSEEN) {
@@ -65,7 +68,7 @@ pub fn find_cycles(edges: &[Vec<usize>]) -> Vec<Cycle> {
                 set(&mut low, parent, l);
             }
             if get(&low, v) == get(&index, v) {
-                let mut members = Vec::new();
+                members.clear();
                 while let Some(w) = stack.pop() {
                     set(&mut on_stack, w, false);
                     members.push(w);
@@ -81,7 +84,13 @@ pub fn find_cycles(edges: &[Vec<usize>]) -> Vec<Cycle> {
                     // so no two keys are equal).
                     let at =
                         cycles.partition_point(|c: &Cycle| c.members.first() < members.first());
-                    cycles.insert(at, Cycle { members, path });
+                    cycles.insert(
+                        at,
+                        Cycle {
+                            members: members.clone(),
+                            path,
+                        },
+                    );
                 }
             }
         }

@@ -178,7 +178,7 @@ impl Logs {
         let text = crate::logs::ring::cut_to(one_line(text).into_owned(), MAX_OWN_LINE);
         let shown = self.kmsg.as_mut().is_some_and(|k| k.send(now, &text));
         if !shown {
-            console.line(&crate::sys::console::stamp(now, &text));
+            console.stamped_line(now, &text);
         }
         self.own.push(now, wall_ms(), text);
     }
@@ -247,13 +247,14 @@ impl Logs {
                 .reserve_exact(want.saturating_sub(self.services.len()));
             self.services.resize_with(svc + 1, || None);
         }
-        let name = self.name(svc).to_string();
+        // Borrowed from `names` alone (not `self`): no copy per spawn.
+        let name = self.names.get(svc).map_or("?", String::as_str);
         let Some(slot) = self.services.get_mut(svc) else {
             return (ChildFds::console(console), notes);
         };
         let log = slot.get_or_insert_with(|| ServiceLog::new(cfg.ring_bytes));
         if !short {
-            apply(log, &cfg, now, &name, &mut notes);
+            apply(log, &cfg, now, name, &mut notes);
         }
         let timed = log.has_timed_work();
         if log.pipe.is_none() {
@@ -288,7 +289,11 @@ impl Logs {
         svc: usize,
         problems: &[crate::config::svcdir::FileError],
     ) -> Vec<String> {
-        let name = self.name(svc).to_string();
+        // The common case: nothing to say now, nothing said before.
+        if problems.is_empty() && !self.reported.contains_key(&svc) {
+            return Vec::new();
+        }
+        let name = self.name(svc);
         let lines: Vec<String> = problems
             .iter()
             .filter(|p| !shortage(p))

@@ -35,6 +35,9 @@ pub struct Console {
     dropped: u64,
     /// Mirrored service lines dropped (the console too slow for them).
     mirror_dropped: u64,
+    /// Where [`Console::stamped_line`] formats, kept for its capacity (at
+    /// most a cut line's length).
+    scratch: String,
 }
 
 impl Console {
@@ -45,6 +48,7 @@ impl Console {
             buf: VecDeque::new(),
             dropped: 0,
             mirror_dropped: 0,
+            scratch: String::new(),
         }
     }
 
@@ -57,6 +61,7 @@ impl Console {
             buf,
             dropped,
             mirror_dropped: 0,
+            scratch: String::new(),
         }
     }
 
@@ -82,6 +87,16 @@ impl Console {
             self.dropped += 1;
         }
         self.flush();
+    }
+
+    /// [`Console::line`] of `text` with its [`stamp`], formatted without
+    /// an allocation per line.
+    pub fn stamped_line(&mut self, now: crate::sys::clock::Millis, text: &str) {
+        let mut line = std::mem::take(&mut self.scratch);
+        line.clear();
+        stamp_into(&mut line, now, text);
+        self.line(&line);
+        self.scratch = line;
     }
 
     /// Whether a mirrored line of `len` bytes would be queued now (so a
@@ -229,7 +244,16 @@ fn write_line(fd: BorrowedFd<'_>, text: &str) {
 
 /// Format a log line with the monotonic time, like the kernel's printk.
 pub fn stamp(now: crate::sys::clock::Millis, text: &str) -> String {
-    format!("[{:5}.{:03}] cinit: {text}", now / 1000, now % 1000)
+    let mut line = String::new();
+    stamp_into(&mut line, now, text);
+    line
+}
+
+/// [`stamp`], appended to `out`.
+fn stamp_into(out: &mut String, now: crate::sys::clock::Millis, text: &str) {
+    use std::fmt::Write;
+    // Writing into a String cannot fail.
+    let _ = write!(out, "[{:5}.{:03}] cinit: {text}", now / 1000, now % 1000);
 }
 
 #[cfg(test)]

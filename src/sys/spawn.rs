@@ -40,7 +40,9 @@ mod stage;
 pub use stage::{held as prefix_fds, reserve as reserve_prefix};
 
 fn null_terminated(items: &[CString]) -> Vec<*mut libc::c_char> {
-    let mut v: Vec<*mut libc::c_char> = items.iter().map(|c| c.as_ptr().cast_mut()).collect();
+    // Room for the NULL at once: no second allocation per spawn for it.
+    let mut v: Vec<*mut libc::c_char> = Vec::with_capacity(items.len() + 1);
+    v.extend(items.iter().map(|c| c.as_ptr().cast_mut()));
     v.push(ptr::null_mut());
     v
 }
