@@ -290,7 +290,7 @@ impl Tree {
         for kind in ["needs", "wants"] {
             // Two entries may name the same service; a set keeps the check
             // linear in the entries (a root may want thousands).
-            let mut seen = crate::HashSet::default();
+            let mut seen = crate::TreeSet::default();
             let entries = match read_deps(&files, kind, &mut self.canon) {
                 Ok(entries) => entries,
                 Err(e) => {
