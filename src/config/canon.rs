@@ -30,7 +30,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::config::dirlist::SHORT_PATH;
-use crate::HashSet;
+use crate::TreeSet;
 
 /// Symlinks followed in one resolution before giving up (as the kernel's
 /// `ELOOP` limit for a path walk).
@@ -43,7 +43,9 @@ pub struct Canon {
     /// component by component, which was most of a load's hashing. Every
     /// path put here is canonical text, so a lookup by a path written
     /// another way (`a//b`) only misses, and the walk finds the answer.
-    known: HashSet<OsString>,
+    /// Only paths under root's tree are put here, so a fast unkeyed hash
+    /// ([`crate::TreeHasher`]) needs no defence against chosen collisions.
+    known: TreeSet<OsString>,
     /// The steps still to walk of the resolution in progress (empty
     /// between resolutions), kept for its capacity.
     todo: Vec<Step>,
@@ -89,7 +91,7 @@ impl Canon {
 
     /// Drop what was learnt (end of a load).
     pub fn forget(&mut self) {
-        self.known = HashSet::default();
+        self.known = TreeSet::default();
         self.todo = Vec::new();
     }
 

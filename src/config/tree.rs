@@ -12,6 +12,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::canon::Canon;
@@ -88,11 +89,37 @@ pub struct Tree {
 
 /// The display name of a service directory.
 pub fn service_name(svc_root: &Path, dir: &Path) -> String {
+    if let Some(rel) = plain_rest(svc_root, dir) {
+        return String::from_utf8_lossy(rel).into_owned();
+    }
     match dir.strip_prefix(svc_root) {
         Ok(rel) if rel.as_os_str().is_empty() => ".".to_string(),
         Ok(rel) => rel.to_string_lossy().into_owned(),
         Err(_) => dir.to_string_lossy().into_owned(),
     }
+}
+
+/// `dir` after `root/`, compared as bytes, when that answers what
+/// `dir.strip_prefix(root)` answers: the rest is plain (no empty, `.` or
+/// trailing component) and `root` is not empty and ends in a name. That is
+/// every canonical directory under the canonical `svc/` (each service's,
+/// once per load), and saves parsing both paths into components; any other
+/// spelling gets `None` and goes the component way.
+fn plain_rest<'a>(root: &Path, dir: &'a Path) -> Option<&'a [u8]> {
+    let root = root.as_os_str().as_bytes();
+    let rest = dir
+        .as_os_str()
+        .as_bytes()
+        .strip_prefix(root)?
+        .strip_prefix(b"/")?;
+    let plain = !root.is_empty()
+        && !root.ends_with(b"/")
+        && !root.ends_with(b"/.")
+        && root != b"."
+        && rest
+            .split(|&b| b == b'/')
+            .all(|c| !c.is_empty() && c != b".");
+    plain.then_some(rest)
 }
 
 impl Tree {
@@ -290,7 +317,7 @@ impl Tree {
         for kind in ["needs", "wants"] {
             // Two entries may name the same service; a set keeps the check
             // linear in the entries (a root may want thousands).
-            let mut seen = crate::HashSet::default();
+            let mut seen = crate::TreeSet::default();
             let entries = match read_deps(&files, kind, &mut self.canon) {
                 Ok(entries) => entries,
                 Err(e) => {

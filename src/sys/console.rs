@@ -72,12 +72,18 @@ impl Console {
 
     /// Queue one line (a newline is added) and write what the console takes.
     pub fn line(&mut self, text: &str) {
+        let text = one_line(text);
+        self.queue(&text);
+    }
+
+    /// Queue `text`, already one line (no control characters), as
+    /// [`Console::line`] does.
+    fn queue(&mut self, text: &str) {
         if self.dropped > 0 && self.room_for(80) {
             let note = format!("cinit: {} console lines dropped\n", self.dropped);
             self.dropped = 0;
             self.buf.extend(note.as_bytes());
         }
-        let text = one_line(text);
         let bytes = text.as_bytes();
         let cut = bytes.get(..MAX_LINE).unwrap_or(bytes);
         if self.room_for(cut.len() + 1) {
@@ -90,12 +96,14 @@ impl Console {
     }
 
     /// [`Console::line`] of `text` with its [`stamp`], formatted without
-    /// an allocation per line.
+    /// an allocation per line. `text` is already escaped by [`one_line`]
+    /// (the caller keeps that form in cinit's own log) and the stamp has no
+    /// control character, so the line is not scanned a second time.
     pub fn stamped_line(&mut self, now: crate::sys::clock::Millis, text: &str) {
         let mut line = std::mem::take(&mut self.scratch);
         line.clear();
         stamp_into(&mut line, now, text);
-        self.line(&line);
+        self.queue(&line);
         self.scratch = line;
     }
 
@@ -334,5 +342,28 @@ mod tests {
         let text = String::from_utf8_lossy(&sink[..n]);
         assert!(text.contains("console lines dropped"), "{text}");
         assert!(text.ends_with("after\n"));
+    }
+
+    /// A stamped line (cinit's own, already escaped: it is not scanned
+    /// again) is queued as `line` queues it: stamped, cut at `MAX_LINE`,
+    /// after the note of lines dropped before it.
+    #[test]
+    fn a_stamped_line_is_queued_as_a_line_with_the_drop_note() {
+        let (r, w) = nix::unistd::pipe2(OFlag::O_NONBLOCK).unwrap();
+        let mut c = Console::new(Some(w));
+        c.dropped = 3;
+        let long = "y".repeat(MAX_LINE);
+        c.stamped_line(12_345, "done a\\n in 0.1s");
+        c.stamped_line(0, &long);
+        let mut sink = vec![0u8; 1 << 16];
+        let n = nix::unistd::read(&r, &mut sink).unwrap();
+        let want = format!(
+            "cinit: 3 console lines dropped\n[   12.345] cinit: done a\\n in 0.1s\n{}\n",
+            format!("[    0.000] cinit: {long}")
+                .get(..MAX_LINE)
+                .unwrap()
+        );
+        assert_eq!(String::from_utf8_lossy(&sink[..n]), want);
+        assert_eq!(c.dropped, 0);
     }
 }

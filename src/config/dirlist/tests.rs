@@ -111,3 +111,42 @@ fn long_targets_and_directory_paths_are_read_whole() {
     let read = both(&dir, |sd| sd.read_link("on").unwrap());
     assert_eq!(read, Some(Some(PathBuf::from(&target))));
 }
+
+/// The byte match of `bit` gives each name of `KNOWN` its own bit, the
+/// one at its place in the table, as the linear search over the table did.
+#[test]
+fn known_bits_match_the_table() {
+    for (i, k) in KNOWN.iter().enumerate() {
+        assert_eq!(bit(k.as_bytes()), Some(1u32 << i), "{k}");
+    }
+    for n in ["", "o", "onn", "On", "on.", "log", "wants/", "fdstore\0"] {
+        assert_eq!(bit(n.as_bytes()), None, "{n:?}");
+    }
+}
+
+proptest::proptest! {
+    /// For any name (any bytes, and every known name with a byte changed,
+    /// added or dropped), `bit` answers what the linear search answered.
+    #[test]
+    fn bit_is_the_linear_search(
+        pick in 0usize..KNOWN.len(),
+        edit in 0usize..4,
+        at in 0usize..16,
+        byte in proptest::prelude::any::<u8>(),
+        any in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20),
+    ) {
+        let old = |name: &[u8]| KNOWN.iter().position(|k| k.as_bytes() == name).map(|i| 1u32 << i);
+        let mut name = KNOWN[pick].as_bytes().to_vec();
+        let at = at % (name.len() + 1);
+        match edit {
+            0 => name.insert(at, byte),
+            1 if at < name.len() => name[at] = byte,
+            2 if at < name.len() => {
+                name.remove(at);
+            }
+            _ => {}
+        }
+        proptest::prop_assert_eq!(bit(&name), old(&name));
+        proptest::prop_assert_eq!(bit(&any), old(&any));
+    }
+}

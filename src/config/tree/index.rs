@@ -16,19 +16,21 @@
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 
-use crate::{FixedHasher, HashMap};
+use crate::{TreeHash, TreeMap};
 
 #[derive(Debug, Default)]
 pub(super) struct DirIndex {
     /// A service's index fits 32 bits (at most `MAX_SERVICES`): 12 bytes
-    /// a slot, not 16.
-    by_hash: HashMap<u64, u32>,
+    /// a slot, not 16. Its keys are hashes of the tree's own directories
+    /// (root's files), so [`crate::TreeHasher`] serves: nobody else can
+    /// choose keys to collide.
+    by_hash: TreeMap<u64, u32>,
     /// Services whose directory's hash another service has.
     spill: Vec<usize>,
 }
 
 fn hash(dir: &Path) -> u64 {
-    FixedHasher::default().hash_one(dir)
+    TreeHash::default().hash_one(dir)
 }
 
 impl DirIndex {

@@ -261,3 +261,52 @@ fn broken_links_and_bad_files_are_reported_and_loading_goes_on() {
         .iter()
         .any(|p| p.contains("a/delay: a: \"soon\" is not")));
 }
+
+/// The component way `service_name` had before its byte fast path.
+fn old_service_name(svc_root: &Path, dir: &Path) -> String {
+    match dir.strip_prefix(svc_root) {
+        Ok(rel) if rel.as_os_str().is_empty() => ".".to_string(),
+        Ok(rel) => rel.to_string_lossy().into_owned(),
+        Err(_) => dir.to_string_lossy().into_owned(),
+    }
+}
+
+/// Usual names take the byte way and answer as before.
+#[test]
+fn service_names_of_canonical_directories() {
+    let root = Path::new("/etc/cinit/svc");
+    assert_eq!(
+        plain_rest(root, Path::new("/etc/cinit/svc/getty/1")),
+        Some(&b"getty/1"[..])
+    );
+    for (dir, name) in [
+        ("/etc/cinit/svc/a", "a"),
+        ("/etc/cinit/svc/getty/1", "getty/1"),
+        ("/etc/cinit/svc", "."),
+        ("/etc/cinit/svcx/a", "/etc/cinit/svcx/a"),
+        ("/etc/cinit/svc//a/./b/", "a/./b"),
+    ] {
+        assert_eq!(service_name(root, Path::new(dir)), name, "{dir}");
+        assert_eq!(
+            service_name(root, Path::new(dir)),
+            old_service_name(root, Path::new(dir))
+        );
+    }
+}
+
+proptest::proptest! {
+    /// For any root and directory spelt with names, `.`, `..` and runs of
+    /// `/` (canonical or not), the byte fast path names a service as the
+    /// component comparison did.
+    #[test]
+    fn service_name_is_the_component_strip(
+        root in "(/|//|\\.|\\.\\.|a|b|/\\./){0,6}",
+        rest in "(/|//|\\.|\\.\\.|a|b|/\\./|/a){0,6}",
+        same in proptest::prelude::any::<bool>(),
+        other in "(/|a|\\.){0,8}",
+    ) {
+        let dir = if same { format!("{root}{rest}") } else { other };
+        let (root, dir) = (Path::new(&root), Path::new(&dir));
+        proptest::prop_assert_eq!(service_name(root, dir), old_service_name(root, dir));
+    }
+}
