@@ -37,6 +37,11 @@ PEERS = ["s6", "runit"]
 # system starts under it (prlimit around unshare), so cinit must raise its
 # own soft limit as on a real boot.
 KERNEL_NOFILE = (1024, 4096)
+# The references between the limit and cinit (bench/limit.c): each child
+# also gets what every cinit service must have before its exec (session,
+# cwd, descriptor limit, signal resets, empty mask, its log pipe), and with
+# "+dir" PID 1 also reads each service directory as cinit's start does.
+LIMIT_SVC = {"limit-svc": "-svc", "limit-svc+dir": "-svc-dir"}
 # Services from which the 10 000-service measurements use --big-runs.
 BIG = 10000
 # runsvdir starts at most this many runsv (its compiled-in MAXSERVICES); it
@@ -324,6 +329,12 @@ class Bench:
             argv = ["/usr/bin/runsvdir", base]
         elif system == "limit":
             argv = [self.a.limit, str(n), self.pause]
+        elif system in LIMIT_SVC:
+            # cinit's own tree (the same directories, made once for both).
+            base = tree_cinit(os.path.join(self.w, "trees", f"{tag}-cinit-{n}"), n, self.pause,
+                              logs=self.logs(n))
+            argv = [self.a.limit, LIMIT_SVC[system], str(n), self.pause,
+                    os.path.join(base, "svc"), str(int(self.logs(n)))]
         else:
             raise Fail(system)
         if drain:
@@ -385,7 +396,7 @@ class Bench:
     # -- 1 and 2: start N services; memory with them and idle
 
     def bench_start(self):
-        systems = ["cinit", "cinit-dag", "s6", "runit", "limit"]
+        systems = ["cinit", "cinit-dag", "s6", "runit", "limit"] + list(LIMIT_SVC)
         gave_up = set()   # (system, n) that did not finish once: not tried again
         for run in range(self.a.runs):
             for n in self.a.sizes:
@@ -412,7 +423,7 @@ class Bench:
                             self.record("start", system, n, run, "unfinished_after", timeout, "s")
                             continue
                         self.record("start", system, n, run, "seconds", t, "s")
-                        if n >= 1000 and system not in ("limit", "cinit-dag"):
+                        if n >= 1000 and system in ["cinit"] + PEERS:
                             time.sleep(0.5)
                             if len(self.pauses(ns)) != n:
                                 raise Fail(f"{system}: not {n} services running")
