@@ -22,8 +22,8 @@
 //! descriptors). The closer closes what it holds on the next message of
 //! any kind (PID 1 sends nothing before its copies of the previous batch
 //! are closed) or at the end of its socket, and keeps waiting, past its
-//! idle time, while it holds any. A release that cannot be sent is owed and
-//! tried again at [`Closer::next_deadline`].
+//! idle time, while it holds any. A closer that cannot take the release
+//! (its queue is full) is replaced like one that cannot take a batch.
 //!
 //! A closer stuck in a close (its queue not emptied [`STUCK_MS`] after a
 //! hand-over, or full) is killed and replaced: a dying process releases its
@@ -162,10 +162,10 @@ pub struct Closer<H> {
     dying: Vec<Pid>,
     /// When to look whether the current closer emptied its queue.
     check_at: Option<Millis>,
-    /// When to try again a hand-over (or a release) that could not be done.
+    /// When to try again a hand-over that could not be done.
     retry_at: Option<Millis>,
-    /// The current closer was sent descriptors whose release it was not
-    /// sent yet (it holds them, unclosed, until then).
+    /// The current closer was sent descriptors in this flush and not yet
+    /// the release (it holds them, unclosed, until then).
     release_owed: bool,
     /// No closer is started for now (a shutdown is signalling every process
     /// and waiting for them to be gone; a new one would be waited for).
@@ -209,9 +209,7 @@ impl<H> Closer<H> {
 
     /// When [`Closer::flush`] or [`Closer::check`] has work next.
     pub fn next_deadline(&self) -> Option<Millis> {
-        let retry = self
-            .retry_at
-            .filter(|_| !self.pending.is_empty() || self.release_owed);
+        let retry = self.retry_at.filter(|_| !self.pending.is_empty());
         self.check_at.into_iter().chain(retry).min()
     }
 
@@ -248,35 +246,31 @@ impl<H> Closer<H> {
 
     /// Hand every waiting descriptor to a closer, starting or replacing
     /// one as needed, then tell it our copies are closed (the release).
-    /// What cannot be handed over or released now is tried again at
+    /// What cannot be handed over now stays queued and is tried again at
     /// [`Closer::next_deadline`].
     pub fn flush<S: Helpers<Helper = H>>(&mut self, sys: &mut S, now: Millis) {
         self.retry_at = None;
         self.hand_over(sys, now);
-        self.release(sys, now);
+        self.release(sys);
     }
 
-    /// Send the release the current closer is owed: only now, after every
-    /// copy of ours of what it was sent is closed.
-    fn release<S: Helpers<Helper = H>>(&mut self, sys: &mut S, now: Millis) {
-        if !self.release_owed {
+    /// Send the current closer its release: only now, after every copy of
+    /// ours of what it was sent is closed. One that cannot take it (its
+    /// queue is full: it is stuck; or it is gone) is replaced, as for a
+    /// batch: what it holds is released as it dies, in its context.
+    fn release<S: Helpers<Helper = H>>(&mut self, sys: &mut S) {
+        if !std::mem::take(&mut self.release_owed) {
             return;
         }
         let Some(h) = self.current.as_ref() else {
-            self.release_owed = false;
             return;
         };
-        // A signal may interrupt it once; anything else (its queue is full:
-        // it is stuck and the check replaces it) waits for a retry.
         let sent = match sys.release(h) {
             Err(Errno::EINTR) => sys.release(h),
             other => other,
         };
-        if sent.is_ok() {
-            self.release_owed = false;
-        } else {
-            let at = now.saturating_add(RETRY_MS);
-            self.retry_at = Some(self.retry_at.map_or(at, |t| t.min(at)));
+        if sent.is_err() {
+            self.replace(sys);
         }
     }
 
@@ -403,7 +397,7 @@ pub fn flush(now: Millis) {
     GLOBAL.with_borrow_mut(|g| {
         let mut sys = proc::Real;
         g.closer.check(&mut sys, now);
-        if g.closer.pending() > 0 || g.closer.release_owed {
+        if g.closer.pending() > 0 {
             g.closer.flush(&mut sys, now);
         }
     });

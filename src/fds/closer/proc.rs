@@ -166,8 +166,8 @@ fn serve(sock: RawFd) -> ! {
             if err == Some(Errno::EINTR) {
                 continue;
             }
-            // Idle, but PID 1 still owes the release of what is held: it
-            // retries that, or ends this process; wait on.
+            // Idle, but holding what PID 1 has not released yet: the
+            // release, the end of the socket or a SIGKILL comes; wait on.
             if err == Some(Errno::EAGAIN) && holding > 0 {
                 continue;
             }

@@ -267,39 +267,33 @@ fn while_starts_are_held_descriptors_wait_and_a_running_closer_still_takes_them(
 
 /// The release goes once per flush, after every batch, and only once our
 /// copies of what was sent are closed (the pipe's write end, handed over,
-/// has no copy left here when the closer is released); one that cannot be
-/// sent is owed, retried at the next deadline, and not owed to a killed
-/// closer.
+/// has no copy left here when the closer is released). A closer that
+/// cannot take it (its queue is full) is replaced at once, like one that
+/// cannot take a batch; the next hand-over goes to a fresh one.
 #[test]
-fn the_release_follows_our_closes_and_is_retried_until_sent() {
+fn the_release_follows_our_closes_and_a_closer_that_cannot_take_it_is_replaced() {
     let (r, w) = pipe();
     let mut sys = Sys {
         watch: Some(r),
-        releases: VecDeque::from([Err(Errno::EAGAIN)]),
         ..Sys::default()
     };
     let mut c = closer(MAX_BATCH);
     c.push(w);
     c.flush(&mut sys, 0);
     assert_eq!(sys.sent, vec![(101, MAX_BATCH), (101, 1)]);
-    assert_eq!(sys.released, vec![], "not sent: its queue was full");
-    assert_eq!(c.next_deadline(), Some(RETRY_MS), "owed: retried");
-    c.flush(&mut sys, RETRY_MS);
     assert_eq!(sys.released, vec![(101, true)], "after our copies closed");
-    assert_eq!(c.next_deadline(), Some(STUCK_MS), "only the check is left");
-    c.flush(&mut sys, RETRY_MS + 1);
-    assert_eq!(sys.released.len(), 1, "nothing owed: nothing sent");
+    c.flush(&mut sys, 1);
+    assert_eq!(sys.released.len(), 1, "nothing sent: nothing released");
 
-    // Owed to a closer that is then killed: owed to nobody.
     sys.releases = VecDeque::from([Err(Errno::EAGAIN)]);
     c.push(fd());
-    c.flush(&mut sys, 200);
-    sys.unread = 1;
-    c.check(&mut sys, STUCK_MS);
-    assert_eq!(sys.killed, vec![101]);
-    assert_eq!(c.next_deadline(), None);
-    c.flush(&mut sys, STUCK_MS + RETRY_MS);
-    assert_eq!(sys.released.len(), 1);
+    c.flush(&mut sys, 2);
+    assert_eq!(sys.killed, vec![101], "full: replaced");
+    assert_eq!(c.next_deadline(), None, "nothing waits");
+    c.push(fd());
+    c.flush(&mut sys, 3);
+    assert_eq!(sys.sent.last(), Some(&(102, 1)));
+    assert_eq!(sys.released.last().map(|r| r.0), Some(102), "released too");
 }
 
 /// The real closer process holds what it received until it is released,
