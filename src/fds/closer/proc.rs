@@ -1,13 +1,13 @@
 //! The closer process (part of [`crate::fds::closer`]): started with `fork()`
 //! from PID 1, which is single-threaded, it keeps only its end of a
 //! `SOCK_SEQPACKET` socket pair, receives descriptors on it and closes
-//! them once PID 1 has released them (see [`crate::fds::closer`]), and exits
-//! at the end of the socket (PID 1 closed its end, or a hot update's exec
-//! did) or after [`IDLE_S`] without work and holding nothing. It runs no code of
-//! PID 1's after the fork but its own loop, allocates nothing, and never
-//! returns into (a copy of) the event loop. It is reaped like any child:
-//! [`crate::fds::closer::reaped`] tells it apart; a hot update's new image does
-//! not know it and reaps it as an orphan.
+//! them once PID 1 has released them (see [`crate::fds::closer`]), and
+//! exits at the end of the socket (PID 1 closed its end, or a hot update's
+//! exec did) or after [`IDLE_S`] without work and holding nothing. It runs
+//! no code of PID 1's after the fork but its own loop, allocates nothing,
+//! and never returns into (a copy of) the event loop. It is reaped like any
+//! child: [`crate::fds::closer::reaped`] tells it apart; a hot update's new
+//! image does not know it and reaps it as an orphan.
 
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
