@@ -10,9 +10,20 @@
 //! it may be the last reference. It is wrapped in a [`Foreign`]; dropping
 //! one queues it here ([`discard`]), and [`flush`] hands the queue to the
 //! closer, a child process that does nothing but receive descriptors
-//! (`SCM_RIGHTS`) and close them. PID 1 closes its own copy only once the
-//! message is queued to the closer: the message holds a reference, so PID
-//! 1's close is never the last one.
+//! (`SCM_RIGHTS`) and close them.
+//!
+//! PID 1's close must never be the last one, and a message queued to the
+//! closer is not enough for that: once the closer has received it, the
+//! message's reference is the closer's descriptor, and a closer quick to
+//! close it (on the other CPU, or woken onto PID 1's and run first) leaves
+//! PID 1's close, made just after the send, the last. So the closer holds
+//! what it received until PID 1 says its own copies are closed: PID 1 sends
+//! a batch, closes its copies, then sends a release (a message without
+//! descriptors). The closer closes what it holds on the next message of
+//! any kind (PID 1 sends nothing before its copies of the previous batch
+//! are closed) or at the end of its socket, and keeps waiting, past its
+//! idle time, while it holds any. A closer that cannot take the release
+//! (its queue is full) is replaced like one that cannot take a batch.
 //!
 //! A closer stuck in a close (its queue not emptied [`STUCK_MS`] after a
 //! hand-over, or full) is killed and replaced: a dying process releases its
@@ -130,6 +141,10 @@ pub trait Helpers {
     fn pid(&self, h: &Self::Helper) -> Pid;
     /// Queue `fds` to the closer in one message, never waiting.
     fn send(&mut self, h: &Self::Helper, fds: &[RawFd]) -> Result<(), Errno>;
+    /// Tell the closer that our copies of everything sent to it are
+    /// closed, so it may close its own (one message without descriptors),
+    /// never waiting.
+    fn release(&mut self, h: &Self::Helper) -> Result<(), Errno>;
     /// Bytes sent to the closer that it has not taken yet (`None`: unknown).
     fn unread(&mut self, h: &Self::Helper) -> Option<usize>;
     /// SIGKILL the closer (not reaped yet) and close our end of its socket.
@@ -149,6 +164,9 @@ pub struct Closer<H> {
     check_at: Option<Millis>,
     /// When to try again a hand-over that could not be done.
     retry_at: Option<Millis>,
+    /// The current closer was sent descriptors in this flush and not yet
+    /// the release (it holds them, unclosed, until then).
+    release_owed: bool,
     /// No closer is started for now (a shutdown is signalling every process
     /// and waiting for them to be gone; a new one would be waited for).
     pub hold_starts: bool,
@@ -167,6 +185,7 @@ impl<H> Default for Closer<H> {
             dying: Vec::new(),
             check_at: None,
             retry_at: None,
+            release_owed: false,
             hold_starts: false,
             closed_inline: 0,
             started: 0,
@@ -207,6 +226,7 @@ impl<H> Closer<H> {
                 sys.forget(h);
             }
             self.check_at = None;
+            self.release_owed = false;
             return true;
         }
         false
@@ -220,13 +240,42 @@ impl<H> Closer<H> {
             self.killed += 1;
         }
         self.check_at = None;
+        // What it held dies with it.
+        self.release_owed = false;
     }
 
     /// Hand every waiting descriptor to a closer, starting or replacing
-    /// one as needed. What cannot be handed over now stays queued and is
-    /// tried again at [`Closer::next_deadline`].
+    /// one as needed, then tell it our copies are closed (the release).
+    /// What cannot be handed over now stays queued and is tried again at
+    /// [`Closer::next_deadline`].
     pub fn flush<S: Helpers<Helper = H>>(&mut self, sys: &mut S, now: Millis) {
         self.retry_at = None;
+        self.hand_over(sys, now);
+        self.release(sys);
+    }
+
+    /// Send the current closer its release: only now, after every copy of
+    /// ours of what it was sent is closed. One that cannot take it (its
+    /// queue is full: it is stuck; or it is gone) is replaced, as for a
+    /// batch: what it holds is released as it dies, in its context.
+    fn release<S: Helpers<Helper = H>>(&mut self, sys: &mut S) {
+        if !std::mem::take(&mut self.release_owed) {
+            return;
+        }
+        let Some(h) = self.current.as_ref() else {
+            return;
+        };
+        let sent = match sys.release(h) {
+            Err(Errno::EINTR) => sys.release(h),
+            other => other,
+        };
+        if sent.is_err() {
+            self.replace(sys);
+        }
+    }
+
+    /// [`Closer::flush`]'s hand-over: the batches.
+    fn hand_over<S: Helpers<Helper = H>>(&mut self, sys: &mut S, now: Millis) {
         // Each turn sends a batch, or kills a closer (at most MAX_DYING
         // times before giving up), or returns.
         let mut singly = false;
@@ -261,8 +310,10 @@ impl<H> Closer<H> {
                 .collect();
             match sys.send(h, &batch) {
                 Ok(()) => {
-                    // Queued to the closer: ours are not the last copies.
+                    // Queued to the closer, which holds them until it is
+                    // released: ours are not the last copies.
                     self.pending.drain(..n);
+                    self.release_owed = true;
                     self.check_at.get_or_insert(now.saturating_add(STUCK_MS));
                 }
                 Err(Errno::EINTR) => {}

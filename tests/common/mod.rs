@@ -33,6 +33,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+mod diag;
+
 /// Default deadline for a single wait.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -998,21 +1000,28 @@ impl Cinit {
         String::from_utf8_lossy(&fs::read(&self.output).unwrap_or_default()).into_owned()
     }
 
-    /// Panics with `msg`, the console log, unshare's output and cinit's
-    /// children.
+    /// Panics with `msg`, the console log, unshare's output, cinit's
+    /// children, and where PID 1 and each child are (state, wait channel,
+    /// system call, CPU and run-queue time, kernel stack when readable; the
+    /// control socket's accept queue: see [`diag::report`]).
     #[track_caller]
     pub fn fail(&self, msg: &str) -> ! {
-        let children: Vec<String> = if self.host_pid > 0 {
-            self.children().iter().map(Proc::describe).collect()
+        let (children, whereabouts): (Vec<String>, String) = if self.host_pid > 0 {
+            let socket = self.ctl_dir.as_ref().map(|d| d.join("control"));
+            (
+                self.children().iter().map(Proc::describe).collect(),
+                diag::report(self.proc(), socket.as_deref()),
+            )
         } else {
-            Vec::new()
+            (Vec::new(), String::new())
         };
         panic!(
-            "{msg}\n--- console log ({}) ---\n{}--- unshare output ---\n{}--- cinit children ---\n{}\n",
+            "{msg}\n--- console log ({}) ---\n{}--- unshare output ---\n{}--- cinit children ---\n{}\n--- where they are ---\n{}",
             self.console.display(),
             self.console(),
             self.unshare_output(),
-            children.join("\n")
+            children.join("\n"),
+            whereabouts
         );
     }
 
@@ -1471,10 +1480,14 @@ pub fn run_until(mut cmd: Command, scratch: &Path, timeout: Duration) -> Result<
             break status;
         }
         if Instant::now() > deadline {
+            // Where it waited (connecting, reading a reply, never started),
+            // seen before it is killed.
+            let at = i32::try_from(child.id())
+                .map_or_else(|_| String::new(), |pid| Proc { pid }.whereabouts());
             let _ = child.kill();
             let _ = child.wait();
             return Err(format!(
-                "{cmd:?} did not exit within {timeout:?}\nstdout: {}\nstderr: {}",
+                "{cmd:?} did not exit within {timeout:?}\nit was at: {at}\nstdout: {}\nstderr: {}",
                 fs::read_to_string(&out_path).unwrap_or_default(),
                 fs::read_to_string(&err_path).unwrap_or_default()
             ));

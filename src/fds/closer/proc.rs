@@ -1,18 +1,19 @@
 //! The closer process (part of [`crate::fds::closer`]): started with `fork()`
 //! from PID 1, which is single-threaded, it keeps only its end of a
 //! `SOCK_SEQPACKET` socket pair, receives descriptors on it and closes
-//! them, and exits at the end of the socket (PID 1 closed its end, or a hot
-//! update's exec did) or after [`IDLE_S`] without work. It runs no code of
-//! PID 1's after the fork but its own loop, allocates nothing, and never
-//! returns into (a copy of) the event loop. It is reaped like any child:
-//! [`crate::fds::closer::reaped`] tells it apart; a hot update's new image does
-//! not know it and reaps it as an orphan.
+//! them once PID 1 has released them (see [`crate::fds::closer`]), and
+//! exits at the end of the socket (PID 1 closed its end, or a hot update's
+//! exec did) or after [`IDLE_S`] without work and holding nothing. It runs
+//! no code of PID 1's after the fork but its own loop, allocates nothing,
+//! and never returns into (a copy of) the event loop. It is reaped like any
+//! child: [`crate::fds::closer::reaped`] tells it apart; a hot update's new
+//! image does not know it and reaps it as an orphan.
 
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+use nix::sys::socket::{send, sendmsg, ControlMessage, MsgFlags, UnixAddr};
 
 use super::Helpers;
 use crate::fds::scm;
@@ -79,6 +80,15 @@ impl Helpers for Real {
         .map(drop)
     }
 
+    fn release(&mut self, h: &Process) -> Result<(), Errno> {
+        send(
+            h.sock.as_raw_fd(),
+            b"r",
+            MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+        )
+        .map(drop)
+    }
+
     fn unread(&mut self, h: &Process) -> Option<usize> {
         let mut n: libc::c_int = 0;
         // SAFETY: SIOCOUTQ (the same number as TIOCOUTQ, which the libc
@@ -114,7 +124,8 @@ fn serve(sock: RawFd) -> ! {
         libc::sigemptyset(&mut none);
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
         // Its socket at 0, nothing else open: it holds no copy of PID 1's
-        // descriptors (PID 1's own copies stay; these are never the last).
+        // descriptors (not the last ones: PID 1 lets go of one only through
+        // a message to this process, read after this).
         if sock != 0 && libc::dup2(sock, 0) != 0 {
             libc::_exit(1);
         }
@@ -136,6 +147,10 @@ fn serve(sock: RawFd) -> ! {
         );
         let mut byte = [0u8; 1];
         let mut control = [0u64; scm::CONTROL_WORDS];
+        // What the last message brought, not closed until PID 1 says its
+        // own copies are (the next message of any kind, or the end).
+        let mut held = [-1 as RawFd; scm::MAX_FDS];
+        let mut holding = 0usize;
         loop {
             let mut iov = libc::iovec {
                 iov_base: byte.as_mut_ptr().cast(),
@@ -147,16 +162,36 @@ fn serve(sock: RawFd) -> ! {
             msg.msg_control = control.as_mut_ptr().cast();
             msg.msg_controllen = std::mem::size_of_val(&control) as _;
             let n = libc::recvmsg(0, &mut msg, libc::MSG_CMSG_CLOEXEC);
-            if n < 0 && Errno::last() == Errno::EINTR {
+            let err = (n < 0).then(Errno::last);
+            if err == Some(Errno::EINTR) {
                 continue;
             }
+            // Idle, but holding what PID 1 has not released yet: the
+            // release, the end of the socket or a SIGKILL comes; wait on.
+            if err == Some(Errno::EAGAIN) && holding > 0 {
+                continue;
+            }
+            // Any message means PID 1's copies of what is held are closed
+            // (it sends nothing before that); so does the end of the
+            // socket. This is what may block, here rather than in PID 1.
+            for fd in held.iter().take(holding) {
+                libc::close(*fd);
+            }
+            holding = 0;
             if n <= 0 {
-                // The end of the socket, or idle: done.
+                // The end of the socket, or idle with nothing held: done.
                 libc::_exit(0);
             }
-            // This is what may block, here rather than in PID 1.
-            scm::each_right(&msg, |fd| {
-                libc::close(fd);
+            scm::each_right(&msg, |fd| match held.get_mut(holding) {
+                Some(slot) => {
+                    *slot = fd;
+                    holding += 1;
+                }
+                // Not reachable: a message brings at most MAX_FDS. Better a
+                // close now than a descriptor lost.
+                None => {
+                    libc::close(fd);
+                }
             });
         }
     }

@@ -15,6 +15,13 @@ struct Sys {
     unread: usize,
     next_pid: Pid,
     sent: Vec<(Pid, usize)>,
+    /// Results of the releases, in turn (Ok when none is left).
+    releases: VecDeque<Result<(), Errno>>,
+    /// The closers released, each with whether every copy of the
+    /// watched pipe's write end was closed by then.
+    released: Vec<(Pid, bool)>,
+    /// The read end of a pipe whose write end is handed over.
+    watch: Option<OwnedFd>,
     killed: Vec<Pid>,
     forgotten: Vec<Pid>,
 }
@@ -40,6 +47,14 @@ impl Helpers for Sys {
         }
         r
     }
+    fn release(&mut self, h: &Fake) -> Result<(), Errno> {
+        let r = self.releases.pop_front().unwrap_or(Ok(()));
+        if r.is_ok() {
+            let closed = self.watch.as_ref().is_some_and(writers_gone);
+            self.released.push((h.pid, closed));
+        }
+        r
+    }
     fn unread(&mut self, _: &Fake) -> Option<usize> {
         Some(self.unread)
     }
@@ -49,6 +64,24 @@ impl Helpers for Sys {
     fn forget(&mut self, h: Fake) {
         self.forgotten.push(h.pid);
     }
+}
+
+/// Whether every write end of the pipe whose read end is `r` is closed.
+fn writers_gone(r: &OwnedFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: r.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: poll reads and writes one pollfd through a valid pointer.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n == 1 && p.revents & libc::POLLHUP != 0
+}
+
+/// A pipe: (read end, write end).
+fn pipe() -> (OwnedFd, OwnedFd) {
+    let (r, w) = std::io::pipe().unwrap();
+    (OwnedFd::from(r), OwnedFd::from(w))
 }
 
 fn fd() -> OwnedFd {
@@ -230,4 +263,68 @@ fn while_starts_are_held_descriptors_wait_and_a_running_closer_still_takes_them(
     c.push(fd());
     c.flush(&mut sys, RETRY_MS + 1);
     assert_eq!(c.pending(), 0, "the closer already running takes it");
+}
+
+/// The release goes once per flush, after every batch, and only once our
+/// copies of what was sent are closed (the pipe's write end, handed over,
+/// has no copy left here when the closer is released). A closer that
+/// cannot take it (its queue is full) is replaced at once, like one that
+/// cannot take a batch; the next hand-over goes to a fresh one.
+#[test]
+fn the_release_follows_our_closes_and_a_closer_that_cannot_take_it_is_replaced() {
+    let (r, w) = pipe();
+    let mut sys = Sys {
+        watch: Some(r),
+        ..Sys::default()
+    };
+    let mut c = closer(MAX_BATCH);
+    c.push(w);
+    c.flush(&mut sys, 0);
+    assert_eq!(sys.sent, vec![(101, MAX_BATCH), (101, 1)]);
+    assert_eq!(sys.released, vec![(101, true)], "after our copies closed");
+    c.flush(&mut sys, 1);
+    assert_eq!(sys.released.len(), 1, "nothing sent: nothing released");
+
+    sys.releases = VecDeque::from([Err(Errno::EAGAIN)]);
+    c.push(fd());
+    c.flush(&mut sys, 2);
+    assert_eq!(sys.killed, vec![101], "full: replaced");
+    assert_eq!(c.next_deadline(), None, "nothing waits");
+    c.push(fd());
+    c.flush(&mut sys, 3);
+    assert_eq!(sys.sent.last(), Some(&(102, 1)));
+    assert_eq!(sys.released.last().map(|r| r.0), Some(102), "released too");
+}
+
+/// The real closer process holds what it received until it is released,
+/// so that our close, made after the send however late, is not the last
+/// one (it was when the closer closed at once: a lingering socket then
+/// lingered in PID 1). Once released it closes it, and it ends at the end
+/// of its socket.
+#[test]
+fn the_closer_process_holds_what_it_got_until_released() {
+    use proc::Real;
+    let mut sys = Real;
+    let h = sys.start().unwrap();
+    let (r, w) = pipe();
+    sys.send(&h, &[w.as_raw_fd()]).unwrap();
+    // However long we take to close our copy after the send (a preempted
+    // PID 1), the closer has not closed its own meanwhile.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    drop(w);
+    assert!(!writers_gone(&r), "our close was the last one");
+    sys.release(&h).unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !writers_gone(&r) {
+        assert!(std::time::Instant::now() < until, "never closed");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let pid = sys.pid(&h);
+    sys.forget(h);
+    let mut status = 0;
+    // SAFETY: waitpid writes one int through a valid pointer; the pid is
+    // this test's own child.
+    let got = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(got, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
 }
