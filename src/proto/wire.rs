@@ -39,13 +39,28 @@ impl Out {
     /// A fixed-width integer's bytes. One copy per width, not inlined
     /// either; the width is known, so the bytes are stored directly
     /// instead of through a call to `memcpy`, which costs more than
-    /// copying 1 to 8 bytes (a snapshot of 1000 services is about 40 000
-    /// such writes).
+    /// copying 1 to 8 bytes (a snapshot of 1000 logged services is about
+    /// 100 000 such writes): one unaligned store of `N` bytes after one
+    /// capacity check. The safe spellings cost more with `opt-level = "s"`:
+    /// a `push` per byte checks the capacity and writes the length back
+    /// each time (a fifth of all the instructions that save, encode,
+    /// decode and load 1000 logged services), `extend_from_slice` calls
+    /// `memcpy` and `resize` calls `memset`.
     #[inline(never)]
     fn put_n<const N: usize>(&mut self, b: [u8; N]) {
         self.0.reserve(N);
-        for x in b {
-            self.0.push(x);
+        let at = self.0.len();
+        // SAFETY: `reserve` made room for `N` more bytes after the first
+        // `at`, which are initialised; the store fills exactly those `N`
+        // bytes (unaligned, as a byte buffer may be), and only then does
+        // the length cover them.
+        unsafe {
+            self.0
+                .as_mut_ptr()
+                .add(at)
+                .cast::<[u8; N]>()
+                .write_unaligned(b);
+            self.0.set_len(at + N);
         }
     }
     pub(crate) fn u8(&mut self, v: u8) {
