@@ -384,20 +384,17 @@ impl Sections {
     }
     /// Keep only the sections whose tag `rank` ranks, ordered by rank;
     /// sections of one rank keep the order they were written in (only the
-    /// index moves; one pass per rank: there are a dozen, and a sort would
-    /// cost more code).
+    /// index moves). One stable sort: the sections come mostly in order
+    /// already, in long runs the sort finds, where a pass per rank (a
+    /// dozen over 4000 sections at 1000 logged services) was a quarter of
+    /// reading a snapshot.
     pub fn arrange(&mut self, rank: impl Fn(u8) -> Option<usize>) {
-        let mut rest: Vec<_> = std::mem::take(&mut self.index)
+        let mut ranked: Vec<_> = std::mem::take(&mut self.index)
             .into_iter()
             .filter_map(|e| Some((rank(e.0)?, e)))
             .collect();
-        let mut r = 0;
-        while !rest.is_empty() {
-            self.index
-                .extend(rest.iter().filter(|s| s.0 == r).map(|&(_, e)| e));
-            rest.retain(|s| s.0 != r);
-            r += 1;
-        }
+        ranked.sort_by_key(|&(r, _)| r);
+        self.index = ranked.into_iter().map(|(_, e)| e).collect();
     }
     /// The payloads tagged `tag`, in order.
     pub(crate) fn all(&self, tag: u8) -> impl Iterator<Item = In<'_>> {
