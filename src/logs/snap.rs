@@ -177,6 +177,11 @@ impl Logs {
         lost: &mut Lost,
     ) {
         let adopt = |fd| adopt_fd(fd, &is_open);
+        // Sized once for every service's log instead of growing a step at
+        // a time.
+        let logs = from.count(TAG_LOG).min(services);
+        self.services.reserve(logs);
+        self.names.reserve(logs);
         let notes = from.read_all(TAG_LOG, lost, |p| self.load_one(p, services, &adopt));
         lost.extend(notes.into_iter().flatten().flatten());
     }
@@ -196,7 +201,9 @@ impl Logs {
         let capacity = usize::try_from(p.u64()?).unwrap_or(MAX_RING);
         let (next_seq, dropped) = (p.u64()?, p.u64()?);
         let n = p.len().filter(|&n| n <= MAX_LINES)?;
-        let mut lines = Vec::new();
+        // Sized once, never beyond what the bytes left can hold (a line is
+        // at least 28 bytes).
+        let mut lines = Vec::with_capacity(n.min(p.0.len() / 28));
         for _ in 0..n {
             lines.push(LogLine {
                 seq: p.u64()?,
@@ -239,7 +246,7 @@ impl Logs {
             None
         };
         let n = p.count()?;
-        let mut procs = Vec::new();
+        let mut procs = Vec::with_capacity(n.min(p.0.len() / 4));
         for _ in 0..n {
             procs.push(p.i32()?);
         }
