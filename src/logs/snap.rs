@@ -316,7 +316,7 @@ impl Logs {
         // A restored partial line or file output has timed work.
         self.mark_timed(svc);
         if !name.is_empty() {
-            self.set_name(svc, &name);
+            self.set_name(svc, name);
         }
         Some(lost)
     }
