@@ -384,17 +384,37 @@ impl Sections {
     }
     /// Keep only the sections whose tag `rank` ranks, ordered by rank;
     /// sections of one rank keep the order they were written in (only the
-    /// index moves). One stable sort: the sections come mostly in order
-    /// already, in long runs the sort finds, where a pass per rank (a
-    /// dozen over 4000 sections at 1000 logged services) was a quarter of
-    /// reading a snapshot.
+    /// index moves). A counting sort: one pass to count each rank, one to
+    /// put each section in its place. A pass per rank (a dozen over 4000
+    /// sections at 1000 logged services) was a quarter of reading a
+    /// snapshot, and a general sort would cost more code.
     pub fn arrange(&mut self, rank: impl Fn(u8) -> Option<usize>) {
-        let mut ranked: Vec<_> = std::mem::take(&mut self.index)
+        let ranked: Vec<_> = std::mem::take(&mut self.index)
             .into_iter()
             .filter_map(|e| Some((rank(e.0)?, e)))
             .collect();
-        ranked.sort_by_key(|&(r, _)| r);
-        self.index = ranked.into_iter().map(|(_, e)| e).collect();
+        let ranks = ranked.iter().map(|&(r, _)| r + 1).max().unwrap_or(0);
+        // Where each rank's sections begin: the counts, summed.
+        let mut next = vec![0usize; ranks];
+        for &(r, _) in &ranked {
+            if let Some(n) = next.get_mut(r) {
+                *n += 1;
+            }
+        }
+        let mut at = 0;
+        for n in &mut next {
+            (*n, at) = (at, at + *n);
+        }
+        self.index = vec![(0, 0, 0); ranked.len()];
+        for (r, e) in ranked {
+            let slot = next.get_mut(r).and_then(|n| {
+                *n += 1;
+                self.index.get_mut(*n - 1)
+            });
+            if let Some(slot) = slot {
+                *slot = e;
+            }
+        }
     }
     /// The payloads tagged `tag`, in order.
     pub(crate) fn all(&self, tag: u8) -> impl Iterator<Item = In<'_>> {
