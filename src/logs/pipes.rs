@@ -184,12 +184,13 @@ impl Logs {
     }
 
     /// Remember service `svc`'s name (for the mirror prefix).
-    pub fn set_name(&mut self, svc: usize, name: &str) {
+    pub fn set_name(&mut self, svc: usize, name: impl Into<String>) {
         if self.names.len() <= svc {
             self.names.resize(svc + 1, String::new());
         }
         if let Some(n) = self.names.get_mut(svc).filter(|n| n.is_empty()) {
-            *n = name.to_string();
+            // A name read from a snapshot is moved here, not copied.
+            *n = name.into();
         }
     }
 

@@ -181,6 +181,22 @@ impl Ring {
         ring.dropped = dropped;
         let first = lines.first().map_or(next_seq, |l| l.seq);
         ring.next_seq = first.max(1);
+        // What a ring saved is what it can hold again (the same capacity):
+        // its lines then become the deque as they are, without a push and
+        // a copy each (a hot update restores a ring per service).
+        let text_max = ring.capacity.saturating_sub(LINE_OVERHEAD);
+        let mut bytes = 0usize;
+        let fits = lines.iter().zip(ring.next_seq..).all(|(l, seq)| {
+            bytes = bytes.saturating_add(l.cost());
+            l.seq == seq && l.text.len() <= text_max
+        });
+        if fits && bytes <= ring.capacity {
+            ring.next_seq = ring.next_seq.saturating_add(lines.len() as u64);
+            ring.bytes = bytes;
+            ring.lines = VecDeque::from(lines);
+            ring.next_seq = ring.next_seq.max(next_seq);
+            return ring;
+        }
         for line in lines {
             if line.seq != ring.next_seq {
                 ring.dropped = ring.dropped.saturating_add(1);
@@ -253,6 +269,53 @@ mod tests {
         ];
         let back = Ring::restore(4096, 9, 0, odd);
         assert_eq!((back.len(), back.dropped(), back.next_seq()), (1, 1, 9));
+    }
+
+    /// Proves a restored ring is the ring its lines make when pushed one
+    /// by one into an empty ring of that capacity (numbers, bytes, drops
+    /// and lines), both when they fit as saved (taken over whole) and when
+    /// they do not (a smaller capacity, a line longer than the ring, a gap
+    /// in the numbers: pushed one at a time); and that lines taken over
+    /// whole take no more slots than they are.
+    #[test]
+    fn a_restored_ring_is_the_ring_its_lines_make() {
+        let line = |seq, text: &str| LogLine {
+            seq,
+            mono_ms: seq * 10,
+            wall_ms: seq * 20,
+            text: text.to_string(),
+        };
+        let fits = vec![line(4, "aaaa"), line(5, ""), line(6, "cc")];
+        let long = vec![line(4, "aaaa"), line(5, &"x".repeat(300)), line(6, "cc")];
+        let gap = vec![line(4, "aaaa"), line(6, "cc")];
+        for (capacity, lines) in [
+            (4096, fits.clone()),
+            (2 * LINE_OVERHEAD + 8, fits.clone()),
+            (4096, Vec::new()),
+            (LINE_OVERHEAD + 100, long),
+            (4096, gap),
+        ] {
+            let mut pushed = Ring::new(capacity);
+            pushed.next_seq = lines.first().map_or(9, |l| l.seq);
+            let mut gaps = 0;
+            for l in lines.clone() {
+                if l.seq == pushed.next_seq {
+                    pushed.push(l.mono_ms, l.wall_ms, l.text);
+                } else {
+                    gaps += 1;
+                }
+            }
+            pushed.dropped += 2 + gaps;
+            pushed.next_seq = pushed.next_seq.max(9);
+            let back = Ring::restore(capacity, 9, 2, lines);
+            assert_eq!(back, pushed, "capacity {capacity}");
+            assert_eq!(
+                back.bytes,
+                back.lines.iter().map(LogLine::cost).sum::<usize>()
+            );
+        }
+        let back = Ring::restore(4096, 7, 0, fits);
+        assert_eq!((back.len(), back.lines.capacity()), (3, 3));
     }
 
     /// The deque holding the lines grows by a quarter, not by doubling,

@@ -44,8 +44,13 @@ fn adopt_fd(fd: i32, is_open: &impl Fn(i32) -> bool) -> Option<OwnedFd> {
 }
 
 /// The ring's lines, newest kept within `budget` bytes (which shrinks by
-/// what they use); how many were left out.
-fn lines_within(ring: &Ring, budget: &mut usize) -> (Vec<LogLine>, u64) {
+/// what they use), borrowed from the ring (written straight from it, not
+/// copied first: a line and its text were an allocation each); how many
+/// were left out.
+fn lines_within<'a>(
+    ring: &'a Ring,
+    budget: &mut usize,
+) -> (impl ExactSizeIterator<Item = &'a LogLine>, u64) {
     let mut keep = ring.len();
     let mut used = 0usize;
     for (k, l) in ring.lines().enumerate().rev() {
@@ -58,10 +63,10 @@ fn lines_within(ring: &Ring, budget: &mut usize) -> (Vec<LogLine>, u64) {
     }
     *budget = budget.saturating_sub(used);
     let skip = ring.len() - keep;
-    (ring.lines().skip(skip).cloned().collect(), skip as u64)
+    (ring.lines().skip(skip), skip as u64)
 }
 
-fn save_lines(o: &mut Out, lines: &[LogLine]) {
+fn save_lines<'a>(o: &mut Out, lines: impl ExactSizeIterator<Item = &'a LogLine>) {
     o.len(lines.len());
     for l in lines {
         o.u64(l.seq);
@@ -94,7 +99,7 @@ impl Logs {
             o.u64(self.own.capacity() as u64);
             o.u64(self.own.next_seq());
             o.u64(self.own.dropped() + left_out);
-            save_lines(o, &lines);
+            save_lines(o, lines);
             o.bytes(&[]);
             o.opt_u64(None);
             o.bool(false); // mirror
@@ -131,7 +136,7 @@ impl Logs {
                 o.u64(log.ring.capacity() as u64);
                 o.u64(log.ring.next_seq());
                 o.u64(log.ring.dropped() + left_out);
-                save_lines(o, &lines);
+                save_lines(o, lines);
                 o.bytes(partial);
                 o.opt_u64(since);
                 o.bool(log.mirror);
@@ -177,6 +182,11 @@ impl Logs {
         lost: &mut Lost,
     ) {
         let adopt = |fd| adopt_fd(fd, &is_open);
+        // Sized once for every service's log instead of growing a step at
+        // a time.
+        let logs = from.count(TAG_LOG).min(services);
+        self.services.reserve(logs);
+        self.names.reserve(logs);
         let notes = from.read_all(TAG_LOG, lost, |p| self.load_one(p, services, &adopt));
         lost.extend(notes.into_iter().flatten().flatten());
     }
@@ -196,7 +206,9 @@ impl Logs {
         let capacity = usize::try_from(p.u64()?).unwrap_or(MAX_RING);
         let (next_seq, dropped) = (p.u64()?, p.u64()?);
         let n = p.len().filter(|&n| n <= MAX_LINES)?;
-        let mut lines = Vec::new();
+        // Sized once, never beyond what the bytes left can hold (a line is
+        // at least 28 bytes).
+        let mut lines = Vec::with_capacity(n.min(p.0.len() / 28));
         for _ in 0..n {
             lines.push(LogLine {
                 seq: p.u64()?,
@@ -239,7 +251,7 @@ impl Logs {
             None
         };
         let n = p.count()?;
-        let mut procs = Vec::new();
+        let mut procs = Vec::with_capacity(n.min(p.0.len() / 4));
         for _ in 0..n {
             procs.push(p.i32()?);
         }
@@ -309,7 +321,7 @@ impl Logs {
         // A restored partial line or file output has timed work.
         self.mark_timed(svc);
         if !name.is_empty() {
-            self.set_name(svc, &name);
+            self.set_name(svc, name);
         }
         Some(lost)
     }

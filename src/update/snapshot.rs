@@ -89,10 +89,33 @@ const ORDER: [&[u8]; 12] = [
     &[TAG_HELD],
 ];
 
-/// Where sections tagged `t` go in the body ([`ORDER`]); `None` for a tag
-/// this cinit does not know.
-fn rank(t: u8) -> Option<usize> {
-    ORDER.iter().position(|group| group.contains(&t))
+/// Where sections of each tag go in the body (the index of its group in
+/// [`ORDER`]; `None` for a tag this cinit does not know), worked out once
+/// per body: its 4000 sections (1000 logged services) are ranked by a
+/// look-up each instead of a search through [`ORDER`] each.
+fn ranks() -> [Option<u8>; 256] {
+    let mut table = [None; 256];
+    for (r, group) in ORDER.iter().enumerate() {
+        for &t in *group {
+            if let Some(slot) = table.get_mut(usize::from(t)) {
+                *slot = u8::try_from(r).ok();
+            }
+        }
+    }
+    table
+}
+
+/// Order `sections` as the body has them ([`ORDER`]), dropping tags this
+/// cinit does not know.
+fn arrange(sections: &mut Sections) {
+    let table = ranks();
+    sections.arrange(|t| {
+        table
+            .get(usize::from(t))
+            .copied()
+            .flatten()
+            .map(usize::from)
+    });
 }
 
 /// A snapshot: who wrote it, and the owners' sections (in [`ORDER`] once

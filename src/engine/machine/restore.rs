@@ -171,6 +171,21 @@ impl Engine {
         let mut svcs = from.read_all(TAG_SERVICE, &mut lost, Svc::load);
         let timeline = from.read_last(TAG_TIMELINE, &mut lost, Timeline::load);
         let mut e = Engine::new(nodes);
+        // Sized once for every process the records name (a main and an
+        // `off` each at most), not grown step by step to 1000 entries.
+        let procs = svcs
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|s| {
+                usize::from(s.phase.main_pid().is_some())
+                    + usize::from(matches!(
+                        s.phase,
+                        Phase::Stopping(Stop { off: Some(_), .. })
+                    ))
+            })
+            .sum();
+        e.pids.reserve(procs);
         for i in 0..e.svcs.len() {
             let Some(svc) = svcs.get_mut(i).and_then(Option::take).flatten() else {
                 let name = e.nodes.get(i).map(|n| n.name.as_str()).unwrap_or_default();

@@ -177,12 +177,12 @@ fn the_snapshot_budget_keeps_the_newest_lines() {
     let (lines, left_out) = lines_within(&r, &mut budget);
     assert_eq!(left_out, 7);
     assert_eq!(
-        lines.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(),
+        lines.map(|l| l.text.as_str()).collect::<Vec<_>>(),
         ["7", "8", "9"]
     );
     assert_eq!(budget, 0);
     let (lines, left_out) = lines_within(&r, &mut budget);
-    assert!(lines.is_empty());
+    assert_eq!(lines.len(), 0);
     assert_eq!(left_out, 10);
 }
 

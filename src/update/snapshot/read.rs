@@ -64,7 +64,7 @@ pub fn decode_owned(data: Vec<u8>) -> Result<(Snapshot, Lost), Unreadable> {
     data.truncate(end);
     let mut sections = Sections::cut_at(data, HEADER_LEN, &mut lost);
     let writer = sections.read_last(TAG_META, &mut lost, |p| p.str());
-    sections.arrange(rank);
+    arrange(&mut sections);
     let writer = writer.unwrap_or_default();
     Ok((Snapshot { writer, sections }, lost))
 }

@@ -54,7 +54,7 @@ pub fn encode_owned(s: Snapshot) -> Vec<u8> {
 /// differ only in the checksum).
 pub fn encode_as(s: Snapshot, format: u16) -> Vec<u8> {
     let mut sections = s.sections;
-    sections.arrange(rank);
+    arrange(&mut sections);
     let mut meta = Out::default();
     meta.str(&s.writer);
     // The body goes straight after a placeholder header, which is filled

@@ -25,7 +25,7 @@ fn op(n: usize) -> impl Strategy<Value = Op> {
 fn logs(n: usize) -> Logs {
     let mut logs = Logs::new();
     for i in 0..n {
-        logs.set_name(i, &format!("s{i}"));
+        logs.set_name(i, format!("s{i}"));
         let mut log = ServiceLog::new(MIN_RING);
         log.mirror = false;
         logs.services.push(Some(log));
