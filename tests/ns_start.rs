@@ -10,6 +10,7 @@
 mod common;
 
 use common::*;
+use std::fs;
 use std::time::Duration;
 
 /// Proves the harness's console parser extracts STATE and NAME from every
@@ -512,4 +513,46 @@ fn pid1_stays_up_after_boot_completes() {
     c.wait_until("no zombie children of cinit", TIMEOUT, |c| {
         c.zombie_children() == 0
     });
+}
+
+/// Proves a service's start reads its directory as it is then, not as the
+/// boot's load found it, once the loop turn of that load is over (the
+/// load's listing serves only the starts of its own turn): `late` needs
+/// `gate`, a once service that waits for the test; `late`'s `on.params`
+/// is written after boot, while `gate` holds `late` back, and `late`
+/// must start with its argument. Then `on.params` is changed again and
+/// `late` killed: its restart (respawn) must get the new argument.
+#[test]
+fn an_edit_after_boot_is_seen_at_the_next_start() {
+    let fx = Fixture::new();
+    fx.service("gate").script(&format!(
+        "{}\n{}\nexit 0",
+        sh_touch(&fx.mark("gate-up")),
+        sh_wait_for(&fx.mark("open"), 250)
+    ));
+    let mark = fx.mark("late");
+    fx.service("late").needs("gate").respawn().script(&format!(
+        "echo \"$$ $*\" > '{m}.tmp' && mv '{m}.tmp' '{m}'\nexec sleep 1000",
+        m = mark.display()
+    ));
+    fx.service("init").wants("gate").wants("late");
+    let mut c = fx.boot();
+    c.wait_until("gate running", TIMEOUT, |_| fx.has_mark("gate-up"));
+    assert!(!fx.has_mark("late"), "late started before gate finished");
+    fs::write(fx.svc_path("late/on.params"), "edited\n").unwrap();
+    fs::write(fx.mark("open"), "").unwrap();
+    let fx = &fx;
+    let args = |want: &'static str| {
+        move |_: &Cinit| {
+            let got = fx.read_mark("late");
+            got.split_once(' ').map(|(_, a)| a.trim_end()) == Some(want)
+        }
+    };
+    c.wait_until("late started with `edited`", TIMEOUT, args("edited"));
+    let first = c.wait_child_argv(&["sleep", "1000"], None);
+    fs::write(fx.svc_path("late/on.params"), "again\n").unwrap();
+    fs::remove_file(fx.mark("late")).unwrap();
+    assert!(send_signal(first.pid, libc::SIGKILL), "kill late");
+    c.wait_until("late restarted with `again`", TIMEOUT, args("again"));
+    c.assert_alive();
 }

@@ -23,12 +23,23 @@
 //!   ([`KNOWN`]); a name outside that table is always probed.
 //! - The descriptor is close-on-exec and closed when the `ServiceDir` is
 //!   dropped; callers drop it before they spawn.
+//! - A listing may be kept without its descriptor ([`Listing`], four
+//!   bytes) and answered from later ([`ServiceDir::from_listing`]): the
+//!   same answers for the same directory contents, a name it holds opened
+//!   by its absolute path `DIR/NAME` with the same flags and checks as an
+//!   unlisted directory opens it. Only as fresh as the listing: cinit uses
+//!   one only within the loop turn that made it (`doc/DESIGN.md`, "Reading
+//!   a service directory once at boot").
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::svcdir::{read_opened, read_small_file, FileError, SMALL_FILE_FLAGS};
+
+mod kept;
+use kept::LISTED;
+pub use kept::{Kept, Listing};
 
 /// Every name cinit reads in a service directory; the listing keeps one
 /// bit per entry of this table.
@@ -145,9 +156,13 @@ impl NameBuf {
 #[derive(Debug)]
 pub struct ServiceDir<'a> {
     path: &'a Path,
-    /// The open directory and the bits of the [`KNOWN`] names it holds;
-    /// `None`: unlisted, every question goes to the path.
-    listed: Option<(OwnedFd, u32)>,
+    /// The bits of the [`KNOWN`] names the directory holds; `None`:
+    /// unlisted, every question goes to the path.
+    listed: Option<u32>,
+    /// The open directory the listing was made from; `None` for a listing
+    /// kept from earlier ([`ServiceDir::from_listing`]), whose files are
+    /// opened by their paths.
+    fd: Option<OwnedFd>,
 }
 
 /// What the listing says of a name.
@@ -165,14 +180,36 @@ impl<'a> ServiceDir<'a> {
     /// A `ServiceDir` that answers every question from the path, with no
     /// system call of its own.
     pub fn unlisted(path: &'a Path) -> Self {
-        ServiceDir { path, listed: None }
+        ServiceDir {
+            path,
+            listed: None,
+            fd: None,
+        }
     }
 
     /// Open and list `path`; unlisted if either fails.
     pub fn open(path: &'a Path) -> Self {
+        let (fd, listed) = list(path).unzip();
+        ServiceDir { path, listed, fd }
+    }
+
+    /// `path` as an earlier listing of it found it ([`ServiceDir::listing`]),
+    /// with no system call of its own: the names it holds are opened by
+    /// their paths, the names it does not hold are missing.
+    pub fn from_listing(path: &'a Path, listing: Listing) -> Self {
         ServiceDir {
             path,
-            listed: list(path),
+            listed: listing.is_listed().then_some(listing.0 & !LISTED),
+            fd: None,
+        }
+    }
+
+    /// What this directory's listing found, to be answered from later
+    /// ([`ServiceDir::from_listing`]).
+    pub fn listing(&self) -> Listing {
+        match self.listed {
+            Some(bits) => Listing(bits | LISTED),
+            None => Listing::UNLISTED,
         }
     }
 
@@ -188,16 +225,16 @@ impl<'a> ServiceDir<'a> {
 
     /// What the listing says of `name`.
     pub fn seen(&self, name: &str) -> Seen {
-        match (&self.listed, bit(name.as_bytes())) {
-            (Some((_, present)), Some(b)) if present & b != 0 => Seen::Here,
+        match (self.listed, bit(name.as_bytes())) {
+            (Some(present), Some(b)) if present & b != 0 => Seen::Here,
             (Some(_), Some(_)) => Seen::Absent,
             _ => Seen::Unknown,
         }
     }
 
-    /// The open directory, when listed.
+    /// The open directory, when listed here (not for a kept listing).
     pub fn fd(&self) -> Option<&OwnedFd> {
-        self.listed.as_ref().map(|(fd, _)| fd)
+        self.fd.as_ref()
     }
 
     /// `openat(DIR, name, flags)`; `Err(errno)` if it fails. Only for a
@@ -218,24 +255,29 @@ impl<'a> ServiceDir<'a> {
 
     /// `readlinkat(DIR, name)`: `Ok(Some(target))` for a symbolic link,
     /// `Ok(None)` if `name` is not one (EINVAL), `Err(errno)` otherwise.
-    /// Only for a listed directory (else `ENOTDIR`).
+    /// Relative to the open directory; for a kept listing (no descriptor)
+    /// or an unlisted directory, `readlink` of the path `DIR/NAME`, the
+    /// same answer in one system call.
     pub fn read_link_at(&self, name: &str) -> Result<Option<PathBuf>, i32> {
-        let fd = self.fd().ok_or(libc::ENOTDIR)?;
-        let cname = NameBuf::new(name).ok_or(libc::EINVAL)?;
         // On the stack, and the target copied out at its length: a
         // PATH_MAX buffer from the allocator at every start made it hand
         // whole pages back to the kernel and fetch them again. A target
         // that fills it is read by [`ServiceDir::read_link`]'s path way.
         let mut buf = [0u8; SHORT_PATH];
-        // SAFETY: a valid descriptor, a NUL-terminated name and a buffer of
-        // `buf.len()` writable bytes.
-        let n = unsafe {
-            libc::readlinkat(
-                fd.as_raw_fd(),
-                cname.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-            )
+        let into = buf.as_mut_ptr().cast::<libc::c_char>();
+        let n = match self.fd() {
+            Some(fd) => {
+                let cname = NameBuf::new(name).ok_or(libc::EINVAL)?;
+                // SAFETY: a valid descriptor, a NUL-terminated name and a
+                // buffer of SHORT_PATH writable bytes.
+                unsafe { libc::readlinkat(fd.as_raw_fd(), cname.as_ptr(), into, SHORT_PATH) }
+            }
+            None => with_c_path(self.path, name.as_bytes(), |cpath| {
+                // SAFETY: a NUL-terminated path and a buffer of SHORT_PATH
+                // writable bytes.
+                unsafe { libc::readlinkat(libc::AT_FDCWD, cpath, into, SHORT_PATH) }
+            })
+            .ok_or(libc::EINVAL)?,
         };
         match usize::try_from(n) {
             // A target as long as the buffer may be cut: the caller reads
@@ -285,7 +327,9 @@ impl ServiceDir<'_> {
     pub fn read_small(&self, name: &str) -> Result<Option<Vec<u8>>, FileError> {
         match self.seen(name) {
             Seen::Absent => Ok(None),
+            // A kept listing opens what it holds as an unlisted one does.
             Seen::Unknown => read_small_file(&self.join(name)),
+            Seen::Here if self.fd.is_none() => read_small_file(&self.join(name)),
             Seen::Here => {
                 match self.open_at(name, libc::O_RDONLY | SMALL_FILE_FLAGS | libc::O_CLOEXEC) {
                     Ok(fd) => read_opened(std::fs::File::from(fd), &self.join(name)).map(Some),
@@ -330,13 +374,17 @@ impl ServiceDir<'_> {
     }
 }
 
-/// For tests: `read` of `dir` listed and unlisted, which must agree (the
+/// For tests: `read` of `dir` listed, answered from a kept listing
+/// ([`ServiceDir::from_listing`]) and unlisted, which must agree (the
 /// listing changes how files are found, never what is read); the answer.
 #[cfg(test)]
 pub fn both<T: PartialEq + std::fmt::Debug>(dir: &Path, read: impl Fn(&ServiceDir) -> T) -> T {
     let listed = ServiceDir::open(dir);
     assert!(listed.fd().is_some(), "{} is listed", dir.display());
     let answer = read(&listed);
+    let kept = ServiceDir::from_listing(dir, listed.listing());
+    assert!(kept.fd().is_none());
+    assert_eq!(answer, read(&kept), "{} (kept listing)", dir.display());
     assert_eq!(
         answer,
         read(&ServiceDir::unlisted(dir)),
@@ -363,35 +411,18 @@ fn last_errno() -> i32 {
 /// send a directory swapped for a link to the unlisted way, which follows
 /// it all the same.
 fn list(path: &Path) -> Option<(OwnedFd, u32)> {
-    // `DIR/.` and its NUL: on the stack for a usual path, else allocated.
-    let bytes = path.as_os_str().as_bytes();
-    if bytes.contains(&0) {
-        return None;
-    }
-    let mut short = [0u8; SHORT_PATH];
-    let long: Vec<u8>;
-    let cpath: &[u8] = match short.get_mut(..bytes.len() + 3) {
-        Some(head) => {
-            let (dir, rest) = head.split_at_mut(bytes.len());
-            dir.copy_from_slice(bytes);
-            rest.copy_from_slice(b"/.\0");
-            head
-        }
-        None => {
-            long = [bytes, b"/.\0"].concat();
-            &long
-        }
-    };
     // openat rather than open: musl's open adds an F_SETFD call for
     // O_CLOEXEC (for kernels older than 2.6.23), its openat does not.
-    // SAFETY: a NUL-terminated path; the descriptor is owned below.
-    let raw = unsafe {
-        libc::openat(
-            libc::AT_FDCWD,
-            cpath.as_ptr().cast(),
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-        )
-    };
+    let raw = with_c_path(path, b".", |cpath| {
+        // SAFETY: a NUL-terminated path; the descriptor is owned below.
+        unsafe {
+            libc::openat(
+                libc::AT_FDCWD,
+                cpath,
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        }
+    })?;
     if raw < 0 {
         return None;
     }
@@ -424,6 +455,33 @@ fn list(path: &Path) -> Option<(OwnedFd, u32)> {
         scan(bytes, &mut present)?;
     }
     None
+}
+
+/// `f` of the C string `DIR/NAME`: on the stack for a usual path, else
+/// allocated. `None` if either holds a NUL.
+fn with_c_path<R>(dir: &Path, name: &[u8], f: impl FnOnce(*const libc::c_char) -> R) -> Option<R> {
+    let dir = dir.as_os_str().as_bytes();
+    if dir.contains(&0) || name.contains(&0) {
+        return None;
+    }
+    let len = dir.len() + 1 + name.len() + 1;
+    let mut short = [0u8; SHORT_PATH];
+    let mut long = Vec::new();
+    let buf: &mut [u8] = match short.get_mut(..len) {
+        Some(head) => head,
+        None => {
+            long.resize(len, 0);
+            &mut long
+        }
+    };
+    let (d, rest) = buf.split_at_mut(dir.len());
+    d.copy_from_slice(dir);
+    let (slash, rest) = rest.split_at_mut(1);
+    slash.copy_from_slice(b"/");
+    let (n, nul) = rest.split_at_mut(name.len());
+    n.copy_from_slice(name);
+    nul.copy_from_slice(b"\0");
+    Some(f(buf.as_ptr().cast()))
 }
 
 #[cfg(test)]

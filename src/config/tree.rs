@@ -16,7 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::config::canon::Canon;
-use crate::config::dirlist::ServiceDir;
+use crate::config::dirlist::{Listing, ServiceDir};
 use crate::config::probe::{conflict, read_ready_probe, READY_PROBE};
 use crate::config::ready::{read_notification_fd, read_ready_timeout};
 use crate::config::svcdir::{
@@ -63,6 +63,9 @@ pub struct Tree {
     /// The services from index `handed` on (all of them, until a
     /// [`Tree::take_nodes`]).
     pub nodes: Vec<Node>,
+    /// What the load listed in each directory of `nodes` (same places),
+    /// for the starts of the same loop turn ([`Tree::take_loaded`]).
+    listings: Vec<Listing>,
     /// How many services were handed over: `nodes[k]` is service
     /// `handed + k`.
     handed: usize,
@@ -153,9 +156,17 @@ impl Tree {
     /// them: a service handed over only points at services loaded before
     /// it, so every new cycle lies among the new services.
     pub fn take_nodes(&mut self) -> Vec<Node> {
+        self.take_loaded().0
+    }
+
+    /// [`Tree::take_nodes`], and what the load listed in each of their
+    /// directories ([`Listing`], the same places), for starts in the
+    /// same loop turn as the load (`doc/DESIGN.md`, "Reading a service
+    /// directory once at boot").
+    pub fn take_loaded(&mut self) -> (Vec<Node>, Vec<Listing>) {
         let nodes = std::mem::take(&mut self.nodes);
         self.handed += nodes.len();
-        nodes
+        (nodes, std::mem::take(&mut self.listings))
     }
 
     /// The service at index `i`, if it was not handed over.
@@ -236,6 +247,7 @@ impl Tree {
         let mut node = Node::new("");
         node.name = service_name(&self.svc_root, &dir);
         self.nodes.push(node);
+        self.listings.push(Listing::UNLISTED);
         self.index.insert(&dir, i);
         // Built by joining component after component, its capacity may
         // be twice its length; it is kept for PID 1's life.
@@ -265,6 +277,12 @@ impl Tree {
         let name = std::mem::take(&mut node.name);
         // One open and one listing; only the files there are opened.
         let files = ServiceDir::open(&dir);
+        if let Some(l) = i
+            .checked_sub(self.handed)
+            .and_then(|k| self.listings.get_mut(k))
+        {
+            *l = files.listing();
+        }
         node.grouping = is_grouping(&files);
         match read_respawn(&files) {
             Ok(r) => node.respawn = r,

@@ -22,6 +22,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::config::dirlist::Listing;
 use crate::config::tree::Tree;
 use crate::control::logfollow::LogFollow;
 use crate::control::pending::Pending;
@@ -44,8 +45,9 @@ pub trait Host: crate::engine::Host {
     fn log_ring(&self, svc: Option<usize>) -> Option<&Ring>;
     /// Close the sockets and stored descriptors held for `svc`; how many.
     fn release_fds(&mut self, svc: usize) -> usize;
-    /// Services were loaded on demand: their directories, in index order.
-    fn add_dirs(&mut self, dirs: &[PathBuf]);
+    /// Services were loaded on demand: their directories, in index order,
+    /// and what the load listed in each (for a start in the same turn).
+    fn add_dirs(&mut self, dirs: &[PathBuf], listings: Vec<Listing>);
 }
 
 /// Everything a request may touch.
@@ -130,9 +132,11 @@ pub(crate) fn resolve<H: Host>(sv: &mut Services<H>, name: &str) -> Result<usize
         .add_root(&dir)
         .ok_or_else(|| format!("cannot load service {name}"))?;
     // The new services move to the engine, their one owner.
-    sv.engine.add_nodes(sv.tree.take_nodes());
+    // What the load listed serves the start that follows it.
+    let (nodes, listings) = sv.tree.take_loaded();
+    sv.engine.add_nodes(nodes);
     sv.host
-        .add_dirs(sv.tree.dirs.get(nodes_before..).unwrap_or(&[]));
+        .add_dirs(sv.tree.dirs.get(nodes_before..).unwrap_or(&[]), listings);
     let problems: Vec<String> = sv
         .tree
         .problems

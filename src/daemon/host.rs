@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid as NixPid;
 
-use crate::config::dirlist::ServiceDir;
+use crate::config::dirlist::{Kept, Listing, ServiceDir};
 use crate::config::logconf::read_log_config;
 use crate::config::svcdir::{read_exec, FileError};
 use crate::engine::state::{SpawnError, State};
@@ -35,6 +35,9 @@ pub struct RealHost {
     /// Service directory of each engine index, as a C string for the
     /// spawn (the one copy: [`dir_of`] reads it as a path).
     cdirs: Vec<CString>,
+    /// What the loads of this loop turn listed in the directories of the
+    /// services they loaded, for their first start ([`Kept`]).
+    kept: Kept,
     /// Read ends of the readiness pipes of processes not ready yet.
     pub ready: ReadyPipes,
     /// Sockets and stored descriptors held for services.
@@ -53,6 +56,7 @@ impl RealHost {
             logs: Logs::new(),
             child_stdio,
             cdirs: Vec::new(),
+            kept: Kept::default(),
             ready: ReadyPipes::default(),
             fds: FdTable::default(),
             shortages: Shortages::default(),
@@ -60,8 +64,12 @@ impl RealHost {
         }
     }
 
-    /// Register the directories of newly added services (in index order).
-    pub fn add_dirs(&mut self, dirs: &[PathBuf]) {
+    /// Register the directories of newly added services (in index order),
+    /// with what their load listed there (empty: nothing listed, as for
+    /// the services a hot update takes over); a start in this loop turn
+    /// answers from that listing instead of listing again.
+    pub fn add_dirs(&mut self, dirs: &[PathBuf], listings: Vec<Listing>) {
+        self.kept.add(self.cdirs.len(), listings);
         // Exactly as many as there are services, not a doubled capacity.
         self.cdirs.reserve_exact(dirs.len());
         for d in dirs {
@@ -73,6 +81,13 @@ impl RealHost {
     /// The directory of service `svc`.
     pub fn dir(&self, svc: usize) -> Option<&std::path::Path> {
         self.cdirs.get(svc).map(dir_of)
+    }
+
+    /// The loop turn is over (the loop is about to wait): what this
+    /// turn's loads listed is forgotten, so every later start lists its
+    /// directory again and sees the edits made since.
+    pub fn end_turn(&mut self) {
+        self.kept.forget();
     }
 
     pub fn log(&mut self, text: &str) {
@@ -166,9 +181,13 @@ impl RealHost {
             Role::On => "on",
             Role::Off => "off",
         };
-        // The service's files, from one listing of its directory; the
-        // directory's descriptor is closed before anything is made.
-        let files = ServiceDir::open(dir);
+        // The service's files, from one listing of its directory: the one
+        // its load made in this loop turn (its first start, at boot), else
+        // a new one, whose descriptor is closed before anything is made.
+        let files = match self.kept.take(svc) {
+            Some(listing) => ServiceDir::from_listing(dir, listing),
+            None => ServiceDir::open(dir),
+        };
         let spec = match read_exec(&files, which) {
             Ok(Some(spec)) => spec,
             // No program: nothing to run, a success (a grouping service) —
@@ -373,8 +392,8 @@ impl crate::control::commands::Host for RealHost {
         })
     }
 
-    fn add_dirs(&mut self, dirs: &[PathBuf]) {
-        RealHost::add_dirs(self, dirs);
+    fn add_dirs(&mut self, dirs: &[PathBuf], listings: Vec<Listing>) {
+        RealHost::add_dirs(self, dirs, listings);
     }
 }
 

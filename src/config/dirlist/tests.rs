@@ -150,3 +150,54 @@ proptest::proptest! {
         proptest::prop_assert_eq!(bit(&any), old(&any));
     }
 }
+
+/// A listing kept without its descriptor answers as the listing did: the
+/// names it holds are read (by their paths), the names it does not hold
+/// are missing even if made since (as for the open listing), a name
+/// removed since is missing, an error names `DIR/NAME`; an unlisted
+/// directory's listing keeps nothing (every answer from the path).
+#[test]
+fn a_kept_listing_answers_as_the_listing_did() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("svc");
+    fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::symlink("/bin/true", dir.join("on")).unwrap();
+    fs::write(dir.join("on.params"), "-x\n").unwrap();
+    fs::write(dir.join("respawn"), "").unwrap();
+    fs::create_dir(dir.join("on.env")).unwrap();
+    let listing = ServiceDir::open(&dir).listing();
+    assert!(listing.is_listed());
+    let kept = ServiceDir::from_listing(&dir, listing);
+    assert!(kept.fd().is_none(), "no descriptor is held");
+    assert_eq!(
+        (kept.seen("on"), kept.seen("delay")),
+        (Seen::Here, Seen::Absent)
+    );
+    assert_eq!(kept.seen("other"), Seen::Unknown);
+    assert_eq!(
+        kept.read_link("on").unwrap(),
+        Some(Some("/bin/true".into()))
+    );
+    assert_eq!(kept.read_link("respawn").unwrap(), Some(None));
+    assert_eq!(
+        kept.read_small("on.params").unwrap(),
+        Some(b"-x\n".to_vec())
+    );
+    let err = kept.read_small("on.env").unwrap_err();
+    assert_eq!(err.file, dir.join("on.env"));
+    assert_eq!(err.reason, "not a regular file");
+    fs::write(dir.join("delay"), "5\n").unwrap();
+    assert_eq!(kept.read_small("delay").unwrap(), None, "listed absent");
+    fs::remove_file(dir.join("on.params")).unwrap();
+    assert_eq!(kept.read_small("on.params").unwrap(), None, "gone since");
+    fs::remove_file(dir.join("on")).unwrap();
+    assert_eq!(kept.read_link("on").unwrap(), None, "gone since");
+
+    let file = dir.join("respawn");
+    let none = ServiceDir::open(&file).listing();
+    assert_eq!(none, Listing::UNLISTED);
+    assert_eq!(
+        ServiceDir::from_listing(&dir, none).seen("delay"),
+        Seen::Unknown
+    );
+}

@@ -310,3 +310,37 @@ proptest::proptest! {
         proptest::prop_assert_eq!(service_name(root, dir), old_service_name(root, dir));
     }
 }
+
+/// Proves a load hands over, beside its services, what it listed in each
+/// of their directories (the same listing a new one gives), in the same
+/// places, and a later load only its own services' listings.
+#[test]
+fn a_load_hands_over_its_listings_beside_its_services() {
+    let t = tempfile::tempdir().unwrap();
+    let svc = t.path().join("svc");
+    for s in ["init", "a", "b", "late"] {
+        mk(&svc, s);
+    }
+    link(&svc, "init", "wants", "a");
+    link(&svc, "init", "wants", "b");
+    fs::write(svc.join("a/respawn"), "").unwrap();
+    symlink("/bin/true", svc.join("b/on")).unwrap();
+    let mut tree = Tree::new(&svc);
+    tree.add_root(&svc.join("init")).unwrap();
+    let (nodes, listings) = tree.take_loaded();
+    assert_eq!((nodes.len(), listings.len()), (3, 3));
+    for (dir, listing) in tree.dirs.iter().zip(&listings) {
+        assert!(listing.is_listed(), "{}", dir.display());
+        assert_eq!(
+            *listing,
+            ServiceDir::open(dir).listing(),
+            "{}",
+            dir.display()
+        );
+    }
+    assert_ne!(listings[1], listings[2], "a and b hold different files");
+    tree.add_root(&svc.join("late")).unwrap();
+    let (nodes, listings) = tree.take_loaded();
+    assert_eq!((nodes.len(), listings.len()), (1, 1));
+    assert_eq!(listings[0], ServiceDir::open(&svc.join("late")).listing());
+}

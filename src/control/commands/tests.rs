@@ -134,7 +134,7 @@ impl Host for Fake {
         self.released.push(svc);
         self.held.remove(&svc).unwrap_or(0)
     }
-    fn add_dirs(&mut self, dirs: &[PathBuf]) {
+    fn add_dirs(&mut self, dirs: &[PathBuf], _: Vec<crate::config::dirlist::Listing>) {
         self.dirs.extend_from_slice(dirs);
     }
 }

@@ -240,7 +240,7 @@ impl Daemon {
         let services = engine.len();
         let (engine, tree) = match Tree::load(&snap.sections, &mut lost) {
             Some(tree) if tree.dirs.len() == services => {
-                host.add_dirs(&tree.dirs);
+                host.add_dirs(&tree.dirs, Vec::new());
                 host.logs.load(&snap.sections, services, is_open, &mut lost);
                 // Held descriptors: every descriptor adopted so far is taken.
                 taken.extend(host.ready.raw_fds());

@@ -238,8 +238,9 @@ fn boot_tree(host: &mut RealHost, paths: &Paths, start_root: bool) -> (Engine, T
     }
     // The engine owns the service table from here on; the tree keeps the
     // directories and the index for later loads and the snapshot.
-    let mut engine = Engine::new(tree.take_nodes());
-    host.add_dirs(&tree.dirs);
+    let (nodes, listings) = tree.take_loaded();
+    let mut engine = Engine::new(nodes);
+    host.add_dirs(&tree.dirs, listings);
     let Some(root) = root else {
         host.log(&format!(
             "emergency: no root service {}; nothing to start",

@@ -74,6 +74,8 @@ impl Daemon {
     /// Poll every descriptor of the rooms (at most `timeout` ms, `None`:
     /// no limit) and return what was found, by owner.
     pub(super) fn wait(&mut self, now: Millis, timeout: Option<u32>) -> Woken {
+        // The turn ends here: what its loads listed is stale from now on.
+        self.host.end_turn();
         // Sized for the log pipes at once (most of the set at many
         // services): growing from a few slots reallocated it about ten
         // times per wake-up at 1000 services.
