@@ -33,9 +33,11 @@ const DEADLINE: Duration = Duration::from_secs(2);
 fn image(mode: &str) -> PathBuf {
     static SEGV: OnceLock<PathBuf> = OnceLock::new();
     static HANG: OnceLock<PathBuf> = OnceLock::new();
+    static WRONG: OnceLock<PathBuf> = OnceLock::new();
     let cell = match mode {
         "SEGV" => &SEGV,
         "HANG" => &HANG,
+        "WRONG" => &WRONG,
         _ => panic!("no image {mode}"),
     };
     cell.get_or_init(|| {
@@ -172,7 +174,10 @@ fn assert_refused(c: &mut Cinit, what: &str, want: &str) -> Duration {
 /// crashes or cannot be executed), a shell script that would answer the
 /// preflight and run anything as PID 1 (refused as a script), a static
 /// program that segfaults at start (`it crashed (killed by SIGSEGV)`), and
-/// one that hangs (`no answer within 2 s`, killed); and a FIFO at the path
+/// one that hangs (`no answer within 2 s`, killed); one that answers
+/// almost as cinit does and exits 0 (`it did not answer as cinit does`,
+/// with its answer quoted: the answer came through the pipe, and the pipe
+/// ended with the child); and a FIFO at the path
 /// (refused as not a regular file, without blocking). PID 1 keeps its pid,
 /// start time and executable, every service its pid, and it still
 /// supervises (a killed service is restarted). A good image put back
@@ -232,6 +237,16 @@ fn g7_broken_images_are_refused_and_pid1_stays() {
         &mut c,
         "segfault",
         &refusal(&bin, "it crashed (killed by SIGSEGV)"),
+    );
+
+    install(&bin, &fs::read(image("WRONG")).unwrap());
+    assert_refused(
+        &mut c,
+        "wrong answer",
+        &refusal(
+            &bin,
+            r#"it did not answer as cinit does (got "cinit-preflight 1 snapshot=1..2\n")"#,
+        ),
     );
 
     install(&bin, &fs::read(image("HANG")).unwrap());

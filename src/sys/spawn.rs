@@ -9,7 +9,9 @@
 //! in its [`ChildFds`] (stdin, stdout, stderr, and extra ones at fixed
 //! numbers) and no others, the descriptor limit cinit started with
 //! ([`crate::sys::nofile`]), the service directory as cwd, and exactly the
-//! environment it was given.
+//! environment it was given. [`spawn_image`] starts the program in an open
+//! file instead of a path (`execveat`), with cinit's cwd and descriptor
+//! limit: the hot update's preflight of the new image.
 //!
 //! `CLONE_VM|CLONE_VFORK`: no copy of PID 1's page tables, and the exec
 //! error comes back synchronously through shared memory (no error pipe, no
@@ -78,25 +80,13 @@ fn include_libc_internal_signals(set: &mut libc::sigset_t) {
 /// The signals a child must have reset to SIG_DFL, see [`learn_ignored_signals`].
 static RESET_TO_DEFAULT: OnceLock<Learnt> = OnceLock::new();
 
-/// A `sigset_t` that may live in a static: plain bits, never mutated after
-/// it is stored.
-#[derive(Clone, Copy)]
-struct SigSet(libc::sigset_t);
-
 /// What [`learn_ignored_signals`] found.
 struct Learnt {
-    /// The signals cinit ignores (and libc's internal ones).
-    ignored: SigSet,
-    /// Those and the signals cinit handles: every signal not at SIG_DFL,
-    /// as numbers (the child resets each with one `rt_sigaction`).
+    /// Every signal not at SIG_DFL in cinit (ignored or handled, and
+    /// libc's internal ones), as numbers: the child resets each with one
+    /// `rt_sigaction`.
     reset: Vec<libc::c_int>,
 }
-
-// SAFETY: sigset_t is an array of integers with no pointers; the static
-// is written once (OnceLock) and only read after that.
-unsafe impl Sync for SigSet {}
-// SAFETY: as above.
-unsafe impl Send for SigSet {}
 
 /// Record which signals cinit ignores (SIG_IGN survives `execve`; handlers
 /// do not) or handles, so that each spawn resets only those. Called once
@@ -121,30 +111,21 @@ pub fn learn_ignored_signals() {
     let _ = RESET_TO_DEFAULT.set(learnt);
 }
 
-/// The sets of [`learn_ignored_signals`] from `disposition`, the handler of
+/// The set of [`learn_ignored_signals`] from `disposition`, the handler of
 /// a signal (`None` if it cannot be asked).
 fn learn(disposition: impl Fn(libc::c_int) -> Option<libc::sighandler_t>) -> Learnt {
     // SAFETY: a zeroed sigset_t is valid; sigemptyset initialises it and
     // sigaddset only sets bits in it.
     unsafe {
-        let mut ignored: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut ignored);
-        let mut reset = ignored;
+        let mut reset: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut reset);
         for sig in 1..libc::SIGRTMAX() {
-            let Some(handler) = disposition(sig) else {
-                continue;
-            };
-            if handler == libc::SIG_IGN {
-                libc::sigaddset(&mut ignored, sig);
-            }
-            if handler != libc::SIG_DFL {
+            if disposition(sig).is_some_and(|handler| handler != libc::SIG_DFL) {
                 libc::sigaddset(&mut reset, sig);
             }
         }
-        include_libc_internal_signals(&mut ignored);
         include_libc_internal_signals(&mut reset);
         Learnt {
-            ignored: SigSet(ignored),
             reset: members(&reset),
         }
     }
@@ -177,16 +158,6 @@ fn all_signals_list() -> Vec<libc::c_int> {
     all
 }
 
-/// The signals a child must have reset to SIG_DFL, as numbers: for a child
-/// started by `fork` rather than [`spawn`] ([`crate::update::preflight`]), which
-/// resets them itself (the handled ones `execve` resets).
-pub fn ignored_signals() -> Vec<libc::c_int> {
-    let set = RESET_TO_DEFAULT
-        .get()
-        .map_or_else(all_signals, |l| l.ignored.0);
-    members(&set)
-}
-
 /// The descriptors a child starts with. Every source descriptor belongs to
 /// cinit and stays open in cinit; the child gets copies at the target numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,7 +166,7 @@ pub struct ChildFds {
     pub stdin: Option<RawFd>,
     /// Copied to fd 1.
     pub stdout: RawFd,
-    /// Copied to fd 2.
+    /// Copied to fd 2; -1 = `/dev/null` (the preflight without a console).
     pub stderr: RawFd,
     /// `(source, target)` pairs, source and target ≥ 3, targets unique
     /// (else the spawn fails with EINVAL), copied after stdio: a readiness
@@ -217,12 +188,62 @@ impl ChildFds {
     }
 }
 
+/// What a child executes.
+#[derive(Clone, Copy)]
+enum Program<'a> {
+    /// `execve` of this path.
+    Path(&'a CStr),
+    /// `execveat(fd, "", …, AT_EMPTY_PATH)` of this open file.
+    Image(RawFd),
+}
+
 /// Spawn `spec` in `cwd` with the descriptors `fds`. Every source
 /// descriptor must be ≥ 3. Returns the child's pid, or the errno of the
 /// failed spawn or exec.
 pub fn spawn(spec: &ExecSpec, cwd: &CStr, fds: &ChildFds) -> Result<Pid, i32> {
-    let argv = null_terminated(&spec.argv);
-    let envp = null_terminated(&spec.envp);
+    let nofile = crate::sys::nofile::for_child().map(|l| (l.soft, l.hard));
+    launch(
+        Program::Path(&spec.path),
+        (&spec.argv, &spec.envp),
+        Some(cwd),
+        nofile,
+        fds,
+    )
+}
+
+/// Spawn the program in the open file `image` (≥ 3; close-on-exec is
+/// fine, it must not be a script) with `argv`, `envp` and the descriptors
+/// `fds`: the very file that was opened, whatever its path names by now.
+/// For the hot update's preflight ([`crate::update::preflight`]): the
+/// child starts like a service (descriptors, signals, mask, session), but
+/// keeps cinit's cwd and descriptor limit, which the image has when it is
+/// executed as PID 1. The child finds `image` below the prefix,
+/// close-on-exec: the program it starts does not inherit it. Returns the
+/// child's pid, or the errno of the failed spawn or exec (ENOEXEC,
+/// EACCES, …; the child is reaped then).
+pub fn spawn_image(
+    image: RawFd,
+    argv: &[CString],
+    envp: &[CString],
+    fds: &ChildFds,
+) -> Result<Pid, i32> {
+    if image < 3 {
+        return Err(libc::EBADF);
+    }
+    launch(Program::Image(image), (argv, envp), None, None, fds)
+}
+
+/// [`spawn`] and [`spawn_image`]: `cwd` `None` keeps cinit's, `nofile`
+/// `None` its descriptor limit.
+fn launch(
+    program: Program,
+    (argv, envp): (&[CString], &[CString]),
+    cwd: Option<&CStr>,
+    nofile: Option<(u64, u64)>,
+    fds: &ChildFds,
+) -> Result<Pid, i32> {
+    let argv = null_terminated(argv);
+    let envp = null_terminated(envp);
     let mut staged = stage::Staged::begin();
     let mapped = staged.as_mut().and_then(|s| {
         let stdin = match fds.stdin {
@@ -230,22 +251,30 @@ pub fn spawn(spec: &ExecSpec, cwd: &CStr, fds: &ChildFds) -> Result<Pid, i32> {
             None => s.null(),
         };
         let stdio = [stdin, s.map(fds.stdout)?, s.map(fds.stderr)?];
+        let image = match program {
+            Program::Image(fd) => s.map(fd)?,
+            Program::Path(_) => -1,
+        };
         let extra = fds
             .extra
             .iter()
             .map(|&(from, to)| Some((s.map(from)?, to)))
             .collect::<Option<Vec<_>>>()?;
-        Some((s.end(), stdio, extra))
+        Some((s.end(), stdio, image, extra))
     });
-    let (prefix, stdio, steps) = match mapped {
-        Some((prefix, stdio, extra)) => (prefix, stdio, plan(&extra)?),
+    let (prefix, stdio, image, steps) = match mapped {
+        Some((prefix, stdio, image, extra)) => (prefix, stdio, image, plan(&extra)?),
         None => {
             // The whole table is copied: every descriptor of cinit's but
             // stdio must be close-on-exec.
             drop(staged.take());
             cloexec_all_but_stdio();
             let stdio = [fds.stdin.unwrap_or(-1), fds.stdout, fds.stderr];
-            (0, stdio, plan(&fds.extra)?)
+            let image = match program {
+                Program::Image(fd) => fd,
+                Program::Path(_) => -1,
+            };
+            (0, stdio, image, plan(&fds.extra)?)
         }
     };
     let every;
@@ -257,15 +286,19 @@ pub fn spawn(spec: &ExecSpec, cwd: &CStr, fds: &ChildFds) -> Result<Pid, i32> {
         }
     };
     let mut c = child::Child {
-        path: spec.path.as_ptr(),
+        path: match program {
+            Program::Path(path) => path.as_ptr(),
+            Program::Image(_) => c"".as_ptr(),
+        },
+        image,
         argv: argv.as_ptr(),
         envp: envp.as_ptr(),
-        cwd: cwd.as_ptr(),
+        cwd: cwd.map_or(ptr::null(), CStr::as_ptr),
         prefix,
         stdio,
         steps: &steps,
         reset,
-        nofile: crate::sys::nofile::for_child().map(|l| (l.soft, l.hard)),
+        nofile,
         errno: 0,
     };
     let pid = child::run(&mut c);

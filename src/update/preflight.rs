@@ -20,12 +20,15 @@
 //! Invariants: PID 1 never waits for the child — the answer pipe is
 //! non-blocking and polled by the event loop, the exit status comes from
 //! the ordinary reaper, and the deadline is one of the loop's timers. The
-//! answer read is bounded ([`MAX_ANSWER`]). The child starts as clean as a
-//! service (empty signal mask, ignored signals reset, its own session,
-//! stdin `/dev/null`, stdout the answer pipe, stderr the console, no other
-//! descriptor); between `fork` and `execveat` it makes only raw system
-//! calls on data prepared before the fork. Both descriptors are
-//! close-on-exec, so neither reaches the new image.
+//! answer read is bounded ([`MAX_ANSWER`]). The child is started the way
+//! a service is ([`crate::sys::spawn::spawn_image`]: `clone(CLONE_VM |
+//! CLONE_VFORK)`, no copy of PID 1's memory, PID 1 resumes once the
+//! kernel has replaced the child's): empty signal mask, every signal cinit
+//! ignores or handles reset, its own session, stdin `/dev/null`, stdout the
+//! answer pipe, stderr the console, no other descriptor, cinit's cwd and
+//! descriptor limit. An image the kernel refuses to execute (ENOEXEC,
+//! EACCES) is refused at once, with that errno; the child is reaped then.
+//! Both descriptors are close-on-exec, so neither reaches the new image.
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -46,9 +49,6 @@ pub const MARKER: &str = "cinit-preflight 1";
 pub const DEADLINE_MS: Millis = 2_000;
 /// Most answer bytes kept; a longer answer is wrong anyway.
 pub const MAX_ANSWER: usize = 256;
-/// First byte of the record the child writes when `execveat` failed,
-/// followed by the errno (4 bytes, little-endian). Never valid text.
-const EXEC_FAILED: u8 = 0xff;
 
 /// The answer this binary gives.
 pub fn answer() -> String {
@@ -128,14 +128,6 @@ fn shown(out: &[u8]) -> String {
     format!("{cut:?}{more}")
 }
 
-/// Whether the output is the record of a failed `execveat`, and its errno.
-fn exec_error(out: &[u8]) -> Option<i32> {
-    match out {
-        [EXEC_FAILED, a, b, c, d] => Some(i32::from_le_bytes([*a, *b, *c, *d])),
-        _ => None,
-    }
-}
-
 /// Why an image was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -164,10 +156,6 @@ pub fn judge(
     status: ExitStatus,
     writes: u16,
 ) -> Result<Answer, Refusal> {
-    if let Some(errno) = exec_error(out) {
-        let desc = nix::errno::Errno::from_raw(errno).desc();
-        return Err(Refusal::Exec(desc.to_string()));
-    }
     let check = |s: String| Err(Refusal::Check(s));
     match status {
         ExitStatus::Signal(_) => return check(format!("it crashed ({status})")),
@@ -273,34 +261,18 @@ pub fn start(
         &out,
         nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
     );
-    // Everything the child needs, built before the fork.
-    let argv: Vec<CString> = [c"cinit", c"--preflight"]
-        .iter()
-        .map(|c| CString::from(*c))
-        .collect();
-    let setup = Child {
-        image: image.as_raw_fd(),
-        answer: inp.as_raw_fd(),
+    // Started as a service is (`clone(CLONE_VM|CLONE_VFORK)`): nothing of
+    // PID 1's memory is copied, so PID 1 takes no copy-on-write fault
+    // afterwards, and a failed exec answers at once (the child reaped).
+    let argv = [CString::from(c"cinit"), CString::from(c"--preflight")];
+    let fds = crate::sys::spawn::ChildFds {
+        stdin: None,
+        stdout: inp.as_raw_fd(),
         stderr: stderr.unwrap_or(-1),
-        argv: null_terminated(&argv),
-        envp: null_terminated(envp),
-        ignored: crate::sys::spawn::ignored_signals(),
+        extra: Vec::new(),
     };
-    if setup.image < 3 || setup.answer < 3 {
-        return Err(Refusal::Check(
-            "its descriptors are not where they must be".to_string(),
-        ));
-    }
-    // SAFETY: fork(2); the child runs only `Child::exec`, which makes raw
-    // system calls on memory prepared above and never returns.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        setup.exec();
-    }
-    if pid < 0 {
-        let e = nix::errno::Errno::last();
-        return Err(Refusal::Check(format!("cannot fork: {}", e.desc())));
-    }
+    let pid = crate::sys::spawn::spawn_image(image.as_raw_fd(), &argv, envp, &fds)
+        .map_err(|errno| Refusal::Exec(nix::errno::Errno::from_raw(errno).desc().to_string()))?;
     drop(inp);
     Ok(Running {
         pid,
@@ -347,59 +319,6 @@ fn null_terminated(items: &[CString]) -> Vec<*const libc::c_char> {
         .map(|c| c.as_ptr())
         .chain(std::iter::once(std::ptr::null()))
         .collect()
-}
-
-/// What the forked child does, prepared in the parent. The pointers point
-/// into strings the parent keeps alive until `fork` returns (the child has
-/// its own copy of that memory).
-struct Child {
-    image: RawFd,
-    answer: RawFd,
-    stderr: RawFd,
-    argv: Vec<*const libc::c_char>,
-    envp: Vec<*const libc::c_char>,
-    ignored: Vec<libc::c_int>,
-}
-
-impl Child {
-    /// In the forked child: set up like a service and execute the image.
-    /// Only async-signal-safe system calls; no allocation, no locks.
-    fn exec(&self) -> ! {
-        // SAFETY: raw system calls on descriptors and memory of this
-        // (forked, single-threaded) process; nothing is returned to Rust.
-        unsafe {
-            let mut empty: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut empty);
-            let mut dfl: libc::sigaction = std::mem::zeroed();
-            dfl.sa_sigaction = libc::SIG_DFL;
-            for &sig in &self.ignored {
-                libc::sigaction(sig, &dfl, std::ptr::null_mut());
-            }
-            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
-            libc::setsid();
-            let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
-            libc::dup2(if null >= 0 { null } else { self.answer }, 0);
-            libc::dup2(self.answer, 1);
-            libc::dup2(if self.stderr >= 0 { self.stderr } else { null }, 2);
-            // Every descriptor but stdio and the image (close-on-exec) goes.
-            let img = self.image as libc::c_uint;
-            libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, img - 1, 0);
-            libc::syscall(libc::SYS_close_range, img + 1, libc::c_uint::MAX, 0);
-            libc::syscall(
-                libc::SYS_execveat,
-                self.image,
-                c"".as_ptr(),
-                self.argv.as_ptr(),
-                self.envp.as_ptr(),
-                libc::AT_EMPTY_PATH,
-            );
-            let errno = *libc::__errno_location();
-            let [a, b, c, d] = errno.to_le_bytes();
-            let record = [EXEC_FAILED, a, b, c, d];
-            libc::write(1, record.as_ptr().cast(), record.len());
-            libc::_exit(127)
-        }
-    }
 }
 
 /// The environment for the preflight and the new image: this process's,

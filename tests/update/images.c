@@ -3,6 +3,7 @@
  * binary per mode, chosen at compile time:
  *   -DSEGV     crashes at start (a write through a null pointer).
  *   -DHANG     never answers: waits for signals forever.
+ *   -DWRONG    answers almost as cinit does (no version) and exits 0.
  *   -DWRAPPER  a new image that damages the snapshot, then runs the real
  *              cinit: if CINIT_SNAPSHOT_FD is set, runs `/bin/sh SELF.damage`
  *              (SELF = /proc/self/exe) and waits for it; then executes
@@ -26,6 +27,10 @@ int main(int argc, char **argv) {
     (void)argv;
     for (;;)
         pause();
+#elif defined(WRONG)
+    (void)argv;
+    fputs("cinit-preflight 1 snapshot=1..2\n", stdout);
+    return 0;
 #elif defined(WRAPPER)
     char self[PATH_MAX], path[PATH_MAX + 16];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -46,6 +51,6 @@ int main(int argc, char **argv) {
     execv(path, argv);
     return 112;
 #else
-#error "pick a mode: -DSEGV, -DHANG or -DWRAPPER"
+#error "pick a mode: -DSEGV, -DHANG, -DWRONG or -DWRAPPER"
 #endif
 }

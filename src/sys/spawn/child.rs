@@ -1,10 +1,11 @@
 //! The child half of a spawn: `clone(CLONE_VM|CLONE_VFORK)` on a stack of
 //! our own, and the few raw system calls the child makes before `execve`.
 //!
-//! This is the one place where a service's process is given what it starts
-//! with (descriptors, signal dispositions and mask, session, descriptor
-//! limit, cwd); per-service credentials, limits, nice and cgroup belong
-//! here too, in [`prepare`], in the same style.
+//! This is the one place where a service's process (and the hot update's
+//! preflight of a new image) is given what it starts with (descriptors,
+//! signal dispositions and mask, session, descriptor limit, cwd);
+//! per-service credentials, limits, nice and cgroup belong here too, in
+//! [`prepare`], in the same style.
 //!
 //! Why not `posix_spawn`: musl's makes a pipe in the parent for the exec
 //! error, and its parent blocks on that pipe after the `vfork` wake-up until
@@ -65,9 +66,14 @@ type KSet = [u64; 4];
 /// Everything the child needs, prepared by the parent, read by the child
 /// through the pointer `clone` passes. The child writes only `errno`.
 pub(super) struct Child<'a> {
+    /// What `execve` executes, unless `image` is set.
     pub path: *const c_char,
+    /// ≥ 0: the open file to execute instead (`execveat(image, "", …,
+    /// AT_EMPTY_PATH)`; `path` is then `""`), as the child numbers it.
+    pub image: RawFd,
     pub argv: *const *mut c_char,
     pub envp: *const *mut c_char,
+    /// Null: keep cinit's.
     pub cwd: *const c_char,
     /// Non-zero: the child was cloned with `CLONE_FILES` and keeps only the
     /// descriptors below this number (all close-on-exec but what it places).
@@ -181,7 +187,9 @@ fn prepare(c: &Child) -> Result<(), c_int> {
                 std::ptr::null::<c_void>(),
             ))?;
         }
-        sys(libc::syscall(libc::SYS_chdir, c.cwd))?;
+        if !c.cwd.is_null() {
+            sys(libc::syscall(libc::SYS_chdir, c.cwd))?;
+        }
         let empty: KSet = [0; 4];
         sys(libc::syscall(
             libc::SYS_rt_sigprocmask,
@@ -190,7 +198,18 @@ fn prepare(c: &Child) -> Result<(), c_int> {
             std::ptr::null::<c_void>(),
             KSIGSET,
         ))?;
-        sys(libc::syscall(libc::SYS_execve, c.path, c.argv, c.envp))?;
+        if c.image >= 0 {
+            sys(libc::syscall(
+                libc::SYS_execveat,
+                c.image,
+                c.path,
+                c.argv,
+                c.envp,
+                libc::AT_EMPTY_PATH,
+            ))?;
+        } else {
+            sys(libc::syscall(libc::SYS_execve, c.path, c.argv, c.envp))?;
+        }
     }
     Ok(())
 }

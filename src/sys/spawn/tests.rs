@@ -30,13 +30,12 @@ fn wait_exit(pid: Pid) -> i32 {
     }
 }
 
-/// Proves the learnt sets: an ignored signal is in both (the child
-/// resets it; a forked child resets it itself), a handled one only in
-/// the spawn's reset set (posix_spawn then sets it with one call
-/// instead of asking first), a default one and one that cannot be
-/// asked in neither; libc's internal signals 32 and 33 are in both.
+/// Proves the learnt set: an ignored signal (SIG_IGN survives `execve`)
+/// and a handled one (no handler of cinit's may run in the child) are
+/// reset, a default one and one that cannot be asked are not; libc's
+/// internal signals 32 and 33 are.
 #[test]
-fn learnt_sets_name_ignored_and_handled_signals() {
+fn the_learnt_set_names_ignored_and_handled_signals() {
     let handler = 0x1234 as libc::sighandler_t;
     let l = learn(|sig| match sig {
         libc::SIGPIPE => Some(libc::SIG_IGN),
@@ -44,17 +43,11 @@ fn learnt_sets_name_ignored_and_handled_signals() {
         libc::SIGUSR1 => None,
         _ => Some(libc::SIG_DFL),
     });
-    // SAFETY: sigismember only reads an initialised set.
-    let has = |set: &SigSet, sig| unsafe { libc::sigismember(&set.0, sig) } == 1;
     let resets = |sig| l.reset.contains(&sig);
-    assert!(has(&l.ignored, libc::SIGPIPE) && resets(libc::SIGPIPE));
-    assert!(!has(&l.ignored, libc::SIGSEGV) && resets(libc::SIGSEGV));
+    assert!(resets(libc::SIGPIPE) && resets(libc::SIGSEGV));
     for sig in [libc::SIGTERM, libc::SIGUSR1, libc::SIGCHLD] {
-        assert!(!has(&l.ignored, sig) && !resets(sig), "{sig}");
+        assert!(!resets(sig), "{sig}");
     }
-    // SAFETY: sigset_t is at least 128 bytes, aligned for u64.
-    let word = unsafe { *(&l.ignored.0 as *const libc::sigset_t).cast::<u64>() };
-    assert_eq!(word & (3 << 31), 3 << 31, "signals 32 and 33");
     assert!(resets(32) && resets(33), "signals 32 and 33");
 }
 
@@ -185,4 +178,47 @@ fn a_spawn_through_the_prefix_leaves_nothing_behind() {
         let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
         assert_eq!(target.to_str(), Some("/dev/null"), "fd {fd}");
     }
+}
+
+/// Proves a spawn of an open file: the child runs the program in the
+/// descriptor (close-on-exec, held at a high number; its path is not
+/// used) with the given argv, finds its stdout at 1 and `/dev/null` as
+/// stderr (-1), keeps this process's cwd, and has no other descriptor:
+/// neither the image's nor the prefix's. A file the kernel will not
+/// execute fails the spawn with its errno.
+#[test]
+fn a_spawn_of_an_open_file_runs_that_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_path = dir.path().join("out");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let sh = std::fs::File::open("/bin/sh").unwrap();
+    let image = nix::fcntl::fcntl(&sh, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(400)).unwrap();
+    // SAFETY: made just above, ours alone.
+    let image = unsafe { OwnedFd::from_raw_fd(image) };
+    let c_ = |s: &str| CString::new(s).unwrap();
+    let script = "readlink /proc/$$/fd/2; pwd; exec ls /proc/self/fd";
+    let argv = [c_("sh"), c_("-c"), c_(script)];
+    let envp = [c_("PATH=/usr/bin:/bin")];
+    let fds = ChildFds {
+        stdin: None,
+        stdout: out.as_raw_fd(),
+        stderr: -1,
+        extra: Vec::new(),
+    };
+    let pid = spawn_image(image.as_raw_fd(), &argv, &envp, &fds).unwrap();
+    assert_eq!(wait_exit(pid), 0);
+    let text = std::fs::read_to_string(&out_path).unwrap();
+    let cwd = std::env::current_dir().unwrap();
+    let want = format!("/dev/null\n{}\n0\n1\n2\n3\n", cwd.display());
+    // `ls` itself opens /proc/self/fd: one more number, 3.
+    assert_eq!(text, want);
+
+    let garbage = dir.path().join("garbage");
+    std::fs::write(&garbage, b"\x7fnot a program").unwrap();
+    let bad = std::fs::File::open(&garbage).unwrap();
+    assert_eq!(
+        spawn_image(bad.as_raw_fd(), &argv, &envp, &fds),
+        Err(libc::EACCES),
+        "a file without mode x"
+    );
 }

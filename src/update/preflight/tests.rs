@@ -1,5 +1,6 @@
 //! Unit tests of the preflight verdict: the answer's exact form, the
-//! snapshot-format range, crashes, failures, exec errors, bounded quotes.
+//! snapshot-format range, crashes, failures, bounded quotes; and of
+//! [`start`] with real programs: exec errors, the answer pipe.
 
 use super::*;
 
@@ -91,17 +92,6 @@ fn a_crash_a_failure_or_too_much_output_refuse_even_a_good_answer() {
 }
 
 #[test]
-fn an_exec_failure_record_names_the_errno() {
-    let mut rec = vec![EXEC_FAILED];
-    rec.extend_from_slice(&libc::ENOEXEC.to_le_bytes());
-    let e = judge(&rec, false, ExitStatus::Code(127), 1).unwrap_err();
-    assert_eq!(
-        e.message("/sbin/cinit"),
-        "cannot execute /sbin/cinit: Exec format error"
-    );
-}
-
-#[test]
 fn refusals_quote_a_bounded_part_of_the_output() {
     let long = vec![b'x'; 200];
     let e = judge(&long, false, ExitStatus::Code(0), 1)
@@ -113,4 +103,90 @@ fn refusals_quote_a_bounded_part_of_the_output() {
         .unwrap_err()
         .message("p");
     assert!(e.ends_with("(got nothing)"), "{e}");
+}
+
+/// Starts `path` as a preflight and follows it as the event loop does
+/// (poll the answer pipe, read it, reap the child), until the verdict: the
+/// refusal (it must be one).
+fn refusal_of(path: &Path) -> Refusal {
+    let mut p = match start(path, &[], None, 0) {
+        Ok(p) => p,
+        Err(refusal) => return refusal,
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while let Some(fd) = p.out.as_ref() {
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd of ours.
+        unsafe { libc::poll(&mut pfd, 1, 100) };
+        p.read();
+        assert!(std::time::Instant::now() < until, "the pipe never closed");
+    }
+    let mut status = 0;
+    // SAFETY: waits for our own child.
+    assert_eq!(unsafe { libc::waitpid(p.pid, &mut status, 0) }, p.pid);
+    p.status = Some(if libc::WIFSIGNALED(status) {
+        ExitStatus::Signal(libc::WTERMSIG(status))
+    } else {
+        ExitStatus::Code(libc::WEXITSTATUS(status))
+    });
+    p.verdict(1).expect("reaped").expect_err("accepted")
+}
+
+/// `content` in a new file of `dir` with `mode`.
+fn file(dir: &Path, name: &str, content: &[u8], mode: u32) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+/// Proves the child runs the opened file with `cinit --preflight` and its
+/// stdout on the answer pipe, and that the pipe ends when the child does
+/// (no copy of its write end stays in this process): `/bin/echo` answers
+/// its arguments, `--preflight`, and is refused with that answer quoted.
+#[test]
+fn a_program_that_answers_wrong_is_refused_with_its_answer() {
+    let e = refusal_of(Path::new("/bin/echo"));
+    assert_eq!(
+        e.message("/bin/echo"),
+        "/bin/echo failed its preflight: it did not answer as cinit does (got \"--preflight\\n\")"
+    );
+}
+
+/// Proves an image the kernel will not execute is refused when the
+/// preflight starts, with the errno's text: garbage with mode 0755
+/// (ENOEXEC), a real binary with mode 0644 (EACCES).
+#[test]
+fn an_image_that_cannot_be_executed_is_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = std::fs::read("/bin/true").unwrap();
+    for (name, content, mode, why) in [
+        (
+            "garbage",
+            &b"\x7fnot an image at all"[..],
+            0o755,
+            "Exec format error",
+        ),
+        ("plain", &real[..], 0o644, "Permission denied"),
+    ] {
+        let path = file(dir.path(), name, content, mode);
+        // A spawn of another test may hold a copy of the file's write end
+        // for a moment (ETXTBSY): try again.
+        let mut tries = 0;
+        let got = loop {
+            match start(&path, &[], None, 0) {
+                Err(Refusal::Exec(w)) if w == "Text file busy" && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other.map(|p| p.pid),
+            }
+        };
+        assert_eq!(got, Err(Refusal::Exec(why.to_string())), "{name}");
+    }
 }
