@@ -74,7 +74,9 @@ impl Ring {
         self.bytes += line.cost();
         self.grow_for_one();
         self.lines.push_back(line);
-        self.next_seq += 1;
+        // A restored snapshot may start near the end of the numbers: stay
+        // at the last one rather than overflow.
+        self.next_seq = self.next_seq.saturating_add(1);
         seq
     }
 
@@ -186,9 +188,11 @@ impl Ring {
         // a copy each (a hot update restores a ring per service).
         let text_max = ring.capacity.saturating_sub(LINE_OVERHEAD);
         let mut bytes = 0usize;
-        let fits = lines.iter().zip(ring.next_seq..).all(|(l, seq)| {
+        let start = ring.next_seq;
+        let fits = lines.iter().enumerate().all(|(i, l)| {
             bytes = bytes.saturating_add(l.cost());
-            l.seq == seq && l.text.len() <= text_max
+            // checked: a crafted snapshot's numbers may run to u64::MAX.
+            start.checked_add(i as u64) == Some(l.seq) && l.text.len() <= text_max
         });
         if fits && bytes <= ring.capacity {
             ring.next_seq = ring.next_seq.saturating_add(lines.len() as u64);
@@ -316,6 +320,27 @@ mod tests {
         }
         let back = Ring::restore(4096, 7, 0, fits);
         assert_eq!((back.len(), back.lines.capacity()), (3, 3));
+    }
+
+    /// Proves a crafted snapshot whose line numbers reach `u64::MAX` (or
+    /// wrap to 0 after it) is restored without an overflow (a panic in a
+    /// debug build): the line numbered MAX is kept, one after it that does
+    /// not follow is dropped and counted, and a later push stays at MAX.
+    #[test]
+    fn numbers_at_the_end_of_the_range_do_not_overflow() {
+        let line = |seq| LogLine {
+            seq,
+            text: "x".into(),
+            ..LogLine::default()
+        };
+        let mut back = Ring::restore(4096, 0, 0, vec![line(u64::MAX), line(0)]);
+        assert_eq!(
+            (back.len(), back.dropped(), back.next_seq()),
+            (1, 1, u64::MAX)
+        );
+        assert_eq!(back.push(0, 0, "y".into()), u64::MAX);
+        let back = Ring::restore(4096, 0, 0, vec![line(u64::MAX)]);
+        assert_eq!((back.len(), back.dropped()), (1, 0));
     }
 
     /// The deque holding the lines grows by a quarter, not by doubling,
