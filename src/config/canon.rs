@@ -24,10 +24,10 @@
 //! replaced by a symlink later is seen at the next load.
 
 use std::borrow::Cow;
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 
 use crate::config::dirlist::SHORT_PATH;
 use crate::TreeSet;
@@ -36,6 +36,12 @@ use crate::TreeSet;
 /// `ELOOP` limit for a path walk).
 const MAX_LINKS: u32 = 40;
 
+/// The walk works on the path's bytes, split at `/` as the kernel splits
+/// it (empty and `.` names dropped, `..` kept), not on
+/// [`Path::components`]: parsing `Component`s and pushing onto a
+/// `PathBuf` was most of a load's path code, and the components this
+/// split gives are the same (`RootDir` and `CurDir` are the dropped
+/// names). Its buffers are kept between resolutions for their capacity.
 #[derive(Debug, Default)]
 pub struct Canon {
     /// Directories (and files) known to exist and not to be symlinks.
@@ -46,31 +52,26 @@ pub struct Canon {
     /// Only paths under root's tree are put here, so a fast unkeyed hash
     /// ([`crate::TreeHasher`]) needs no defence against chosen collisions.
     known: TreeSet<OsString>,
-    /// The steps still to walk of the resolution in progress (empty
-    /// between resolutions), kept for its capacity.
-    todo: Vec<Step>,
+    /// What is still to walk of the resolution in progress, reversed byte
+    /// by byte: the next name is at the end, so a link's target is put
+    /// before the rest by appending it (reversed), without moving the
+    /// rest. Empty between resolutions.
+    todo: Vec<u8>,
+    /// The canonical path walked so far (absolute, no `.`, `..` or
+    /// symlink, no trailing `/` but for the root).
+    cur: Vec<u8>,
 }
 
-/// One step of a walk: a component, or `..` (no allocation for it).
-#[derive(Debug)]
-enum Step {
-    Up,
-    Name(OsString),
-}
-
-/// `readlink(path)` as [`std::fs::read_link`] answers it, with a usual
-/// path and target in stack buffers and the target copied out at its
-/// length: most paths a load asks about are no symlinks (`EINVAL`), and
+/// `readlink(path)`, the target appended to `out`, as
+/// [`std::fs::read_link`] answers it; a usual path and target use stack
+/// buffers: most paths a load asks about are no symlinks (`EINVAL`), and
 /// those need no allocation at all. A longer path or target is read by
 /// `std`.
-fn read_link(path: &Path) -> io::Result<PathBuf> {
-    let bytes = path.as_os_str().as_bytes();
+fn read_link(path: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
     let mut cpath = [0u8; SHORT_PATH];
-    match cpath.get_mut(..bytes.len()) {
-        Some(head) if !bytes.contains(&0) && bytes.len() < SHORT_PATH => {
-            head.copy_from_slice(bytes)
-        }
-        _ => return std::fs::read_link(path),
+    match cpath.get_mut(..path.len()) {
+        Some(head) if !path.contains(&0) && path.len() < SHORT_PATH => head.copy_from_slice(path),
+        _ => return read_link_std(path, out),
     }
     let mut buf = [0u8; SHORT_PATH];
     // SAFETY: a NUL-terminated path (the buffer's zeros after it) and a
@@ -78,10 +79,45 @@ fn read_link(path: &Path) -> io::Result<PathBuf> {
     let n = unsafe { libc::readlink(cpath.as_ptr().cast(), buf.as_mut_ptr().cast(), buf.len()) };
     let len = usize::try_from(n).map_err(|_| io::Error::last_os_error())?;
     match buf.get(..len).filter(|_| len < buf.len()) {
-        Some(target) => Ok(PathBuf::from(OsStr::from_bytes(target))),
+        Some(target) => {
+            out.extend_from_slice(target);
+            Ok(())
+        }
         // Perhaps cut: read it whole.
-        None => std::fs::read_link(path),
+        None => read_link_std(path, out),
     }
+}
+
+fn read_link_std(path: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+    let target = std::fs::read_link(std::ffi::OsStr::from_bytes(path))?;
+    out.extend_from_slice(target.as_os_str().as_bytes());
+    Ok(())
+}
+
+/// Whether `path` (absolute) has a `..` name.
+fn has_dotdot(path: &[u8]) -> bool {
+    path.split(|&b| b == b'/').any(|c| c == b"..")
+}
+
+/// Take the next name off `todo` (reversed text, next name at its end):
+/// the range of its (reversed) bytes, which the caller drops with
+/// `truncate(start)` once used. Empty names (`//`) are skipped; `None`
+/// when nothing is left.
+fn next_name(todo: &mut Vec<u8>) -> Option<usize> {
+    while todo.last() == Some(&b'/') {
+        todo.pop();
+    }
+    if todo.is_empty() {
+        return None;
+    }
+    Some(todo.iter().rposition(|&b| b == b'/').map_or(0, |k| k + 1))
+}
+
+/// `cur` to its parent: a canonical path, so this is what `..` means
+/// (the root's parent is the root).
+fn pop(cur: &mut Vec<u8>) {
+    let cut = cur.iter().rposition(|&b| b == b'/').unwrap_or(0);
+    cur.truncate(cut.max(1));
 }
 
 impl Canon {
@@ -91,8 +127,7 @@ impl Canon {
 
     /// Drop what was learnt (end of a load).
     pub fn forget(&mut self) {
-        self.known = TreeSet::default();
-        self.todo = Vec::new();
+        *self = Canon::default();
     }
 
     /// The canonical form of `path`, as `std::fs::canonicalize` gives it.
@@ -103,199 +138,111 @@ impl Canon {
         } else {
             Cow::Owned(std::env::current_dir()?.join(path))
         };
-        let names = start.components().try_fold(0usize, |n, c| match c {
-            Component::ParentDir => None,
-            Component::Normal(_) => Some(n + 1),
-            _ => Some(n),
-        });
-        // Where the walk starts, and how many components of `start` the
-        // cache already resolved.
-        let (cur, skip) = match names.and_then(|names| self.longest_known(&start, names)) {
-            // Room for the rest of `start` too: the walk from there
-            // usually only appends.
-            Some((known, n)) => {
-                let mut cur = PathBuf::with_capacity(
-                    start.as_os_str().len().max(known.as_os_str().len()) + 1,
-                );
-                cur.push(known);
-                (cur, n)
-            }
-            None => (PathBuf::from("/"), 0),
-        };
-        // Kept between resolutions for its capacity.
+        let start = start.as_os_str().as_bytes();
+        let mut cur = std::mem::take(&mut self.cur);
         let mut todo = std::mem::take(&mut self.todo);
+        cur.clear();
         todo.clear();
-        push_components(&mut todo, &start, skip);
-        let result = self.walk(cur, &mut todo);
+        // Where the walk starts: the longest ancestor the cache resolved
+        // (a path without `..`), else the root.
+        let rest = match self.longest_known(start) {
+            Some(end) => {
+                cur.extend_from_slice(start.get(..end).unwrap_or_default());
+                start.get(end..).unwrap_or_default()
+            }
+            None => {
+                cur.push(b'/');
+                start
+            }
+        };
+        todo.extend(rest.iter().rev());
+        let result = self.walk(&mut cur, &mut todo);
+        let result = result.map(|()| PathBuf::from(OsString::from_vec(cur.clone())));
+        todo.clear();
+        self.cur = cur;
         self.todo = todo;
         result
     }
 
-    /// Walk the components of `todo` (the next one last) from `cur`.
-    fn walk(&mut self, mut cur: PathBuf, todo: &mut Vec<Step>) -> io::Result<PathBuf> {
+    /// Walk the names of `todo` from `cur`.
+    fn walk(&mut self, cur: &mut Vec<u8>, todo: &mut Vec<u8>) -> io::Result<()> {
         let mut links = 0u32;
-        while let Some(step) = todo.pop() {
-            let name = match step {
-                Step::Up => {
-                    cur.pop();
-                    continue;
+        while let Some(at) = next_name(todo) {
+            let name = todo.get(at..).unwrap_or_default();
+            match name {
+                b"." => {}
+                b".." => pop(cur),
+                _ => {
+                    // `cur` becomes the next path in place; a symlink takes
+                    // it back to its parent (canonical: `pop` undoes this).
+                    if cur.last() != Some(&b'/') {
+                        cur.push(b'/');
+                    }
+                    cur.extend(name.iter().rev());
                 }
-                Step::Name(name) => name,
-            };
-            // `cur` becomes the next path in place; a symlink takes it
-            // back to its parent (a canonical path: `pop` undoes the push).
-            cur.push(&name);
-            if self.known.contains(cur.as_os_str()) {
+            }
+            let walked = !matches!(name, b"." | b"..");
+            todo.truncate(at);
+            if !walked || self.known.contains(std::ffi::OsStr::from_bytes(cur)) {
                 continue;
             }
-            match read_link(&cur) {
-                Ok(target) => {
+            // The target is read to the end of `todo` and turned round in
+            // place there: it comes before the rest.
+            let mark = todo.len();
+            todo.push(b'/');
+            match read_link(cur, todo) {
+                Ok(()) => {
                     links += 1;
                     if links > MAX_LINKS {
                         return Err(io::Error::from_raw_os_error(libc::ELOOP));
                     }
-                    if target.is_absolute() {
-                        cur.clear();
-                        cur.push("/");
-                    } else {
-                        cur.pop();
+                    if let Some(target) = todo.get_mut(mark + 1..) {
+                        if target.first() == Some(&b'/') {
+                            cur.truncate(1);
+                        } else {
+                            pop(cur);
+                        }
+                        target.reverse();
                     }
-                    push_components(todo, &target, 0);
                 }
                 // EINVAL: it exists and is not a symlink.
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    self.known.insert(cur.as_os_str().to_os_string());
+                    todo.truncate(mark);
+                    self.known.insert(OsString::from_vec(cur.clone()));
                 }
                 Err(e) => return Err(e),
             }
         }
-        Ok(cur)
+        Ok(())
     }
-}
 
-impl Canon {
-    /// The longest ancestor of `path` (itself included) in the cache, as
-    /// cached (canonical text), with how many components of `path` it
-    /// stands for. `path` is absolute, has no `..` and has `names`
-    /// components: each step to a parent drops one.
-    fn longest_known(&self, path: &Path, names: usize) -> Option<(&Path, usize)> {
-        if self.known.is_empty() {
+    /// Where in `path` (absolute) the walk may start: the end of its
+    /// longest ancestor (itself included) in the cache, whose text there
+    /// is the same as in `path` (so `path`'s bytes up to it are canonical
+    /// and [`Canon::walk`] would have come to the same place). `None`
+    /// for a path with `..` (taken lexically only from a resolved path)
+    /// or nothing cached.
+    fn longest_known(&self, path: &[u8]) -> Option<usize> {
+        if self.known.is_empty() || has_dotdot(path) {
             return None;
         }
-        path.ancestors()
-            .zip((0..=names).rev())
-            .find_map(|(a, n)| Some((Path::new(self.known.get(a.as_os_str())?), n)))
-    }
-}
-
-/// Push the components of `path` onto `todo` so that the first pops first;
-/// `.` and the root are dropped, `..` is kept, and so are the first `skip`
-/// names (already walked).
-fn push_components(todo: &mut Vec<Step>, path: &Path, skip: usize) {
-    let mark = todo.len();
-    let mut left = skip;
-    for c in path.components() {
-        match c {
-            Component::Normal(_) if left > 0 => left -= 1,
-            Component::Normal(n) => todo.push(Step::Name(n.to_os_string())),
-            Component::ParentDir => todo.push(Step::Up),
-            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        let mut end = path.len();
+        loop {
+            let head = path.get(..end)?;
+            let trimmed = head.len() - head.iter().rev().take_while(|&&b| b == b'/').count();
+            let head = head.get(..trimmed)?;
+            if head.is_empty() {
+                return None;
+            }
+            if self.known.contains(std::ffi::OsStr::from_bytes(head)) {
+                return Some(trimmed);
+            }
+            end = head.iter().rposition(|&b| b == b'/')?;
         }
-    }
-    if let Some(tail) = todo.get_mut(mark..) {
-        tail.reverse();
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::fs;
-    use std::os::unix::fs::symlink;
-
-    /// Whatever the layout, the answer (or the error kind) is the one
-    /// `std::fs::canonicalize` gives, also when asked twice (from the cache).
-    fn agrees(c: &mut Canon, p: &Path) {
-        for _ in 0..2 {
-            match (fs::canonicalize(p), c.canonicalize(p)) {
-                (Ok(a), Ok(b)) => assert_eq!(a, b, "{}", p.display()),
-                (Err(a), Err(b)) => assert_eq!(a.kind(), b.kind(), "{}", p.display()),
-                (a, b) => panic!("{}: std {a:?}, canon {b:?}", p.display()),
-            }
-        }
-    }
-
-    #[test]
-    fn agrees_with_std_on_links_dotdot_chains_loops_and_missing_names() {
-        let d = tempfile::tempdir().unwrap();
-        let root = fs::canonicalize(d.path()).unwrap();
-        let svc = root.join("svc");
-        fs::create_dir_all(svc.join("a/needs")).unwrap();
-        fs::create_dir_all(svc.join("group/b")).unwrap();
-        fs::create_dir_all(root.join("elsewhere/c")).unwrap();
-        symlink("../../group/b", svc.join("a/needs/b")).unwrap();
-        symlink(root.join("elsewhere"), svc.join("ext")).unwrap();
-        symlink("../ext/c", svc.join("group/c")).unwrap();
-        symlink("../../group/c", svc.join("a/needs/c")).unwrap();
-        symlink("loop2", svc.join("loop1")).unwrap();
-        symlink("loop1", svc.join("loop2")).unwrap();
-        symlink("../../nothing", svc.join("a/needs/gone")).unwrap();
-        symlink("a/needs", svc.join("needs-of-a")).unwrap();
-        fs::write(svc.join("file"), "").unwrap();
-        let mut c = Canon::new();
-        for p in [
-            "svc/a/needs/b",
-            "svc/a/needs/c",
-            "svc/a/needs/gone",
-            "svc/a/needs/../needs/b",
-            "svc/needs-of-a/../needs/c",
-            "svc/needs-of-a/..",
-            "svc/loop1",
-            "svc/file",
-            "svc/file/x",
-            "svc/./group/./b/",
-            "svc/ext/..",
-        ] {
-            agrees(&mut c, &root.join(p));
-        }
-        assert_eq!(
-            c.canonicalize(&svc.join("a/needs/c")).unwrap(),
-            root.join("elsewhere/c")
-        );
-    }
-
-    #[test]
-    fn a_forgotten_cache_sees_a_directory_replaced_by_a_link() {
-        let d = tempfile::tempdir().unwrap();
-        let root = fs::canonicalize(d.path()).unwrap();
-        fs::create_dir_all(root.join("x")).unwrap();
-        fs::create_dir_all(root.join("y")).unwrap();
-        let mut c = Canon::new();
-        assert_eq!(c.canonicalize(&root.join("x")).unwrap(), root.join("x"));
-        fs::remove_dir(root.join("x")).unwrap();
-        symlink("y", root.join("x")).unwrap();
-        c.forget();
-        assert_eq!(c.canonicalize(&root.join("x")).unwrap(), root.join("y"));
-    }
-
-    /// Paths and link targets longer than the stack buffers
-    /// ([`SHORT_PATH`]) resolve as `std` resolves them.
-    #[test]
-    fn long_paths_and_targets_agree_with_std() {
-        let t = tempfile::tempdir().unwrap();
-        let root = fs::canonicalize(t.path()).unwrap();
-        let mut deep = root.clone();
-        while deep.as_os_str().len() <= SHORT_PATH {
-            deep.push("a-long-directory-name-for-the-test");
-        }
-        fs::create_dir_all(deep.join("svc")).unwrap();
-        symlink(deep.join("svc"), root.join("short")).unwrap();
-        let mut c = Canon::new();
-        agrees(&mut c, &root.join("short"));
-        agrees(&mut c, &deep.join("svc"));
-        assert_eq!(
-            c.canonicalize(&root.join("short")).unwrap(),
-            deep.join("svc")
-        );
-    }
-}
+mod reference;
+#[cfg(test)]
+mod tests;

@@ -236,7 +236,8 @@ impl Tree {
 
     /// The index of the service at canonical `dir`, adding it if new.
     fn add(&mut self, mut dir: PathBuf) -> Option<usize> {
-        if let Some(i) = self.index.get(&self.dirs, &dir) {
+        let h = DirIndex::hash(&dir);
+        if let Some(i) = self.index.get_hashed(&self.dirs, &dir, h) {
             return Some(i);
         }
         if self.dirs.len() >= MAX_SERVICES {
@@ -248,7 +249,7 @@ impl Tree {
         node.name = service_name(&self.svc_root, &dir);
         self.nodes.push(node);
         self.listings.push(Listing::UNLISTED);
-        self.index.insert(&dir, i);
+        self.index.insert_hashed(h, i);
         // Built by joining component after component, its capacity may
         // be twice its length; it is kept for PID 1's life.
         dir.shrink_to_fit();

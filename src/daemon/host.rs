@@ -47,7 +47,13 @@ pub struct RealHost {
     /// The service whose next `backoff` line is left out: its start failed
     /// with a shortage already said ([`Said::Repeat`]).
     quiet: Option<usize>,
+    /// The line a report is written into, kept for its capacity (a line
+    /// per start of each service; cinit's log keeps its own copy).
+    report_line: String,
 }
+
+/// The most bytes of a report's line buffer kept between reports.
+const REPORT_LINE_KEPT: usize = 256;
 
 impl RealHost {
     pub fn new(console: Console, child_stdio: Option<OwnedFd>) -> RealHost {
@@ -61,6 +67,7 @@ impl RealHost {
             fds: FdTable::default(),
             shortages: Shortages::default(),
             quiet: None,
+            report_line: String::new(),
         }
     }
 
@@ -426,9 +433,10 @@ impl Host for RealHost {
         if r.state == State::Waiting && r.detail.is_none() || quiet {
             return;
         }
-        // One buffer for the whole line (a line per start of each service).
+        // One buffer for the whole line, kept between lines.
         use std::fmt::Write;
-        let mut text = String::with_capacity(name.len() + 32);
+        let mut text = std::mem::take(&mut self.report_line);
+        text.clear();
         // Writing into a String cannot fail.
         let _ = write!(text, "{} {name}", r.state);
         if let Some(pid) = r.pid {
@@ -442,5 +450,9 @@ impl Host for RealHost {
             text.push_str(&detail);
         }
         self.log(&text);
+        // A long detail is not kept for good.
+        if text.capacity() <= REPORT_LINE_KEPT {
+            self.report_line = text;
+        }
     }
 }
