@@ -210,6 +210,10 @@ fn b12_child_inherits_nothing_from_pid1() {
         &opts,
     );
     let p = c.wait_child_argv(&["/bin/sleep", "1004"], None);
+    // PID 1 puts back the slot it staged the log pipe in after the child's
+    // exec has let it run on; its `running` line comes after that, so its
+    // descriptors are read once they are settled.
+    c.wait_state("running", "clean");
     let me = c.proc();
     let own_blk = me.status_field("SigBlk").unwrap_or_default();
     c.check(
