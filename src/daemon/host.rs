@@ -262,8 +262,8 @@ impl RealHost {
         if let Some((p, target)) = &pipe {
             fds.extra.push((p.write.as_raw_fd(), *target));
         }
-        let spawned = spawn_in(wrapped.as_ref().unwrap_or(&spec), cdir, &fds, ctx)
-            .map_err(|f| match ctx {
+        let spawned =
+            spawn_in(wrapped.as_ref().unwrap_or(&spec), cdir, &fds, ctx).map_err(|f| match ctx {
                 None => exec_error(f.errno),
                 Some(ctx) => context_error(ctx, f, dir, exec_error(f.errno)),
             });

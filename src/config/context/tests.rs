@@ -138,7 +138,7 @@ fn read_from_a_service_directory() {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("on"), "").unwrap();
     assert_eq!(
-        crate::config::dirlist::both(d.path(), |s| read_context(s)),
+        crate::config::dirlist::both(d.path(), read_context),
         Ok(None)
     );
     std::fs::write(d.path().join("nice"), "5\n").unwrap();
@@ -146,7 +146,7 @@ fn read_from_a_service_directory() {
     std::fs::write(d.path().join("no-new-privs"), "").unwrap();
     std::fs::write(d.path().join("limits"), "nofile 64\n").unwrap();
     std::fs::write(d.path().join("user"), "7:8\n").unwrap();
-    let ctx = crate::config::dirlist::both(d.path(), |s| read_context(s))
+    let ctx = crate::config::dirlist::both(d.path(), read_context)
         .unwrap()
         .unwrap();
     assert_eq!(ctx.nice, Some(5));
@@ -155,7 +155,7 @@ fn read_from_a_service_directory() {
     assert!(ctx.sets_nofile());
     assert_eq!(ctx.creds, Some(creds(7, 8, &[8], "7")));
     std::fs::write(d.path().join("nice"), "-21\n").unwrap();
-    let e = crate::config::dirlist::both(d.path(), |s| read_context(s)).unwrap_err();
+    let e = crate::config::dirlist::both(d.path(), read_context).unwrap_err();
     assert_eq!(e.file, d.path().join("nice"));
     assert!(e.reason.contains("from -20 to 19"), "{}", e.reason);
 }
