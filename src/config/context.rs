@@ -22,7 +22,7 @@ use std::path::Path;
 
 use crate::config::dirlist::ServiceDir;
 use crate::config::passwd::{find_group, find_uid, find_user, groups_of, parse_id, MAX_GROUPS};
-use crate::config::svcdir::FileError;
+use crate::config::svcdir::{read_opened_max, FileError};
 use crate::sys::spawn::{Creds, ExecContext, Limit, OomText};
 
 pub const USER: &str = "user";
@@ -240,25 +240,14 @@ pub fn parse_in(data: &[u8], range: std::ops::RangeInclusive<i32>) -> Result<i32
 
 /// Read a user database file, bounded, as service files are read.
 fn read_db(path: &str) -> Result<Vec<u8>, String> {
-    use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
+    let path = Path::new(path);
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(crate::config::svcdir::SMALL_FILE_FLAGS)
         .open(path)
-        .map_err(|e| format!("{path}: {}", crate::config::svcdir::describe_io(&e)))?;
-    let meta = file.metadata().map_err(|e| format!("{path}: {e}"))?;
-    if !meta.is_file() {
-        return Err(format!("{path}: not a regular file"));
-    }
-    let mut data = Vec::new();
-    file.take(MAX_DB_BYTES + 1)
-        .read_to_end(&mut data)
-        .map_err(|e| format!("{path}: {}", crate::config::svcdir::describe_io(&e)))?;
-    if data.len() as u64 > MAX_DB_BYTES {
-        return Err(format!("{path}: larger than {MAX_DB_BYTES} bytes"));
-    }
-    Ok(data)
+        .map_err(|e| FileError::io(path, &e).to_string())?;
+    read_opened_max(file, path, MAX_DB_BYTES).map_err(|e| e.to_string())
 }
 
 /// Read the service's execution context; `Ok(None)` when it has none of
