@@ -314,7 +314,7 @@ pub fn step_text(
             "writing /proc/self/oom_score_adj".to_string(),
         ),
         Step::NoNewPrivs => (NO_NEW_PRIVS, "PR_SET_NO_NEW_PRIVS".to_string()),
-        Step::Setgroups => (USER, format!("setgroups {:?}", creds?.groups)),
+        Step::Setgroups => (USER, format!("setgroups ({} groups)", creds?.groups.len())),
         Step::Setgid => (USER, format!("setgid {}", creds?.gid)),
         Step::Setuid => (USER, format!("setuid {}", creds?.uid)),
     })
