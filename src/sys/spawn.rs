@@ -9,7 +9,9 @@
 //! in its [`ChildFds`] (stdin, stdout, stderr, and extra ones at fixed
 //! numbers) and no others, the descriptor limit cinit started with
 //! ([`crate::sys::nofile`]), the service directory as cwd, and exactly the
-//! environment it was given. [`spawn_image`] starts the program in an open
+//! environment it was given; with [`spawn_in`], also the service's
+//! execution context ([`ctx`]: resource limits, nice, OOM score,
+//! no_new_privs, groups and user), a failure naming its step. [`spawn_image`] starts the program in an open
 //! file instead of a path (`execveat`), with cinit's cwd and descriptor
 //! limit: the hot update's preflight of the new image.
 //!
