@@ -43,7 +43,7 @@ pub use kept::{Kept, Listing};
 
 /// Every name cinit reads in a service directory; the listing keeps one
 /// bit per entry of this table.
-pub const KNOWN: [&str; 19] = [
+pub const KNOWN: [&str; 21] = [
     "on",
     "off",
     "on.params",
@@ -63,6 +63,8 @@ pub const KNOWN: [&str; 19] = [
     "log.mirror",
     "sockets",
     "fdstore",
+    "stop-signal",
+    "reload-signal",
 ];
 
 /// Bytes of one `getdents64` buffer: a service directory's dozen entries
@@ -103,6 +105,8 @@ fn bit(name: &[u8]) -> Option<u32> {
         b"log.mirror" => 16,
         b"sockets" => 17,
         b"fdstore" => 18,
+        b"stop-signal" => 19,
+        b"reload-signal" => 20,
         _ => return None,
     };
     Some(1u32 << i)
