@@ -233,17 +233,16 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
             _ => return Err("pid takes exactly one service".to_string()),
         },
         "version" => no_args(Command::Send(Request::Version))?,
-        "signal" => match rest {
-            [name, sig] => Command::Send(Request::Signal {
+        "signal" | "reload" => match rest {
+            [name, sig] if verb == "signal" => Command::Send(Request::Signal {
                 name: name.clone(),
-                signal: cinit::config::signal::parse(sig)? as u8,
+                signal: cinit::config::signal::parse(sig.as_bytes())
+                    .ok_or_else(|| format!("{sig:?} is {}", cinit::config::signal::NOT_A_SIGNAL))?
+                    as u8,
                 all,
             }),
-            _ => return Err("signal takes a service and a signal".to_string()),
-        },
-        "reload" => match rest {
-            [name] => Command::Send(Request::Reload { name: name.clone() }),
-            _ => return Err("reload takes exactly one service".to_string()),
+            [name] if verb == "reload" => Command::Send(Request::Reload { name: name.clone() }),
+            _ => return Err(format!("{verb}: wrong arguments (see usage)")),
         },
         "log" => match rest {
             [] | [_] => Command::Send(Request::Log {
@@ -521,15 +520,18 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
             print!("{}", cinit::ctl::dot::to_dot(&t));
             ExitCode::SUCCESS
         }
-        (_, Request::System(action), Reply::Ok { message }) => {
-            println!(
-                "{}",
-                message.unwrap_or_else(|| format!("{} requested", action.word()))
-            );
-            ExitCode::SUCCESS
-        }
-        (_, Request::Signal { .. } | Request::Reload { .. }, Reply::Ok { message }) => {
-            println!("{}", message.unwrap_or_default());
+        // A system action, `signal` or `reload`: cinit's answer says what
+        // was done.
+        (
+            _,
+            req @ (Request::System(_) | Request::Signal { .. } | Request::Reload { .. }),
+            Reply::Ok { message },
+        ) => {
+            let word = match req {
+                Request::System(action) => action.word(),
+                _ => "",
+            };
+            println!("{}", message.unwrap_or_else(|| format!("{word} requested")));
             ExitCode::SUCCESS
         }
         (_, Request::System(action), Reply::Unsupported { .. }) => {

@@ -36,8 +36,8 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
         | Request::FdFetch { .. }
         | Request::FdDrop { .. }
         | Request::FdList { .. } => return fds::encode_request(req),
-        // Fields left out when empty or 0, as a decoder reads their
-        // absence: what decodes never re-encodes larger.
+        // Left out when empty or 0, as a decoder reads their absence:
+        // what decodes never re-encodes larger.
         Request::Signal { name, signal, all } => {
             let mut f = frame(op::SIGNAL);
             if !name.is_empty() {
