@@ -43,7 +43,7 @@ pub use kept::{Kept, Listing};
 
 /// Every name cinit reads in a service directory; the listing keeps one
 /// bit per entry of this table.
-pub const KNOWN: [&str; 26] = [
+pub const KNOWN: [&str; 24] = [
     "on",
     "off",
     "on.params",
@@ -68,8 +68,6 @@ pub const KNOWN: [&str; 26] = [
     "nice",
     "oom-score-adj",
     "no-new-privs",
-    "stop-signal",
-    "reload-signal",
 ];
 
 /// Bytes of one `getdents64` buffer: a service directory's dozen entries
@@ -115,8 +113,6 @@ fn bit(name: &[u8]) -> Option<u32> {
         b"nice" => 21,
         b"oom-score-adj" => 22,
         b"no-new-privs" => 23,
-        b"stop-signal" => 24,
-        b"reload-signal" => 25,
         _ => return None,
     };
     Some(1u32 << i)

@@ -51,8 +51,6 @@ pub struct RealHost {
     /// The line a report is written into, kept for its capacity (a line
     /// per start of each service; cinit's log keeps its own copy).
     report_line: String,
-    /// Each service's stop and reload signals, read at its start.
-    pub(super) sigs: super::svcsig::SvcSignals,
 }
 
 /// The most bytes of a report's line buffer kept between reports.
@@ -71,7 +69,6 @@ impl RealHost {
             shortages: Shortages::default(),
             quiet: None,
             report_line: String::new(),
-            sigs: Default::default(),
         }
     }
 
@@ -216,15 +213,9 @@ impl RealHost {
             // same errno from the exec itself.
             Err(e) => return Err(file_error(&e, &dir.join(which))),
         };
-        let (sockets, sigs) = match role {
-            Role::On => {
-                // A bad signal file fails the start: a service is never
-                // stopped with a signal its author did not ask for.
-                let sigs =
-                    super::svcsig::read(&files).map_err(|e| file_error(&e, &dir.join(which)))?;
-                (Some(crate::config::sockets::load(&files)), Some(sigs))
-            }
-            Role::Off => (None, None),
+        let sockets = match role {
+            Role::On => Some(crate::config::sockets::load(&files)),
+            Role::Off => None,
         };
         let log_config = read_log_config(&files);
         // User, limits, nice, OOM score, no_new_privs: a file that does
@@ -280,9 +271,6 @@ impl RealHost {
             self.log(&note);
         }
         let pid = spawned?;
-        if let Some(pair) = sigs {
-            self.sigs.set(svc, pair);
-        }
         self.logs.track(pid, svc);
         if let Some((p, _)) = pipe {
             self.ready.watch(p.read, pid, svc);
@@ -448,24 +436,6 @@ impl crate::control::commands::Host for RealHost {
     fn add_dirs(&mut self, dirs: &[PathBuf], listings: Vec<Listing>) {
         RealHost::add_dirs(self, dirs, listings);
     }
-
-    fn send_signal(
-        &mut self,
-        svc: usize,
-        main: Pid,
-        sig: Option<i32>,
-        all: bool,
-    ) -> Result<i32, String> {
-        let sig = match sig {
-            Some(s) => s,
-            None => self.signals_of(svc).1,
-        };
-        // Without cgroups (yet), every process of the service is the
-        // process group `on` leads (it starts in a session of its own).
-        super::svcsig::send(main, sig, all)
-            .map(|()| sig)
-            .map_err(|e| nix::errno::Errno::from_raw(e).desc().to_string())
-    }
 }
 
 impl Host for RealHost {
@@ -486,11 +456,6 @@ impl Host for RealHost {
         if pgid > 1 {
             let _ = nix::sys::signal::killpg(NixPid::from_raw(pgid), sig);
         }
-    }
-
-    fn signal_stop(&mut self, svc: usize, pgid: Pid) {
-        let sig = self.signals_of(svc).0;
-        let _ = super::svcsig::send(pgid, sig, true);
     }
 
     fn report(&mut self, svc: usize, name: &str, r: Report) {

@@ -11,5 +11,4 @@ pub mod emergency;
 mod event;
 pub mod host;
 pub mod lifecycle;
-mod svcsig;
 pub use event::main;
