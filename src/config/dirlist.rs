@@ -43,7 +43,7 @@ pub use kept::{Kept, Listing};
 
 /// Every name cinit reads in a service directory; the listing keeps one
 /// bit per entry of this table.
-pub const KNOWN: [&str; 24] = [
+pub const KNOWN: [&str; 19] = [
     "on",
     "off",
     "on.params",
@@ -63,11 +63,6 @@ pub const KNOWN: [&str; 24] = [
     "log.mirror",
     "sockets",
     "fdstore",
-    "user",
-    "limits",
-    "nice",
-    "oom-score-adj",
-    "no-new-privs",
 ];
 
 /// Bytes of one `getdents64` buffer: a service directory's dozen entries
@@ -108,11 +103,6 @@ fn bit(name: &[u8]) -> Option<u32> {
         b"log.mirror" => 16,
         b"sockets" => 17,
         b"fdstore" => 18,
-        b"user" => 19,
-        b"limits" => 20,
-        b"nice" => 21,
-        b"oom-score-adj" => 22,
-        b"no-new-privs" => 23,
         _ => return None,
     };
     Some(1u32 << i)

@@ -4,16 +4,13 @@
 //! before a service runs. One service directory's files ([`svcdir`]), the
 //! whole tree ([`tree`], [`canon`]), the `sockets` file ([`sockets`]), the
 //! readiness files ([`ready`], [`probe`]), log settings ([`logconf`]), global
-//! settings ([`conf`]), where things are ([`paths`]), and the execution
-//! context, user and limits ([`context`], [`passwd`]). Parsing and
+//! settings ([`conf`]) and where things are ([`paths`]). Parsing and
 //! validation only: it reads files but starts nothing.
 
 pub mod canon;
 pub mod conf;
-pub mod context;
 pub mod dirlist;
 pub mod logconf;
-pub mod passwd;
 pub mod paths;
 pub mod probe;
 pub mod ready;

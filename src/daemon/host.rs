@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid as NixPid;
 
-use crate::config::context::{read_context, step_text};
 use crate::config::dirlist::{Kept, Listing, ServiceDir};
 use crate::config::logconf::read_log_config;
 use crate::config::svcdir::{read_exec, FileError};
@@ -25,7 +24,7 @@ use crate::sys::clock::Millis;
 use crate::sys::console::Console;
 use crate::sys::process::Pid;
 use crate::sys::shortage::{Said, Shortages};
-use crate::sys::spawn::{spawn, spawn_in, ExecContext};
+use crate::sys::spawn::spawn;
 
 pub struct RealHost {
     pub console: Console,
@@ -218,10 +217,6 @@ impl RealHost {
             Role::Off => None,
         };
         let log_config = read_log_config(&files);
-        // User, limits, nice, OOM score, no_new_privs: a file that does
-        // not parse or names no user fails the start (never as root
-        // instead); a service without them reads nothing here.
-        let context = read_context(&files).map_err(|e| file_error(&e, &dir.join(which)))?;
         drop(files);
         let stdio: RawFd = match &self.child_stdio {
             Some(fd) => fd.as_raw_fd(),
@@ -234,7 +229,6 @@ impl RealHost {
             path: String::from_utf8_lossy(spec.path.as_bytes()).into_owned(),
             errno,
         };
-        let ctx = context.as_ref();
         // A pipe that cannot be made (a full descriptor table) is as
         // temporary as the same errno from the exec: a backoff and a retry.
         let pipe = ready_fd
@@ -262,15 +256,11 @@ impl RealHost {
         if let Some((p, target)) = &pipe {
             fds.extra.push((p.write.as_raw_fd(), *target));
         }
-        let spawned =
-            spawn_in(wrapped.as_ref().unwrap_or(&spec), cdir, &fds, ctx).map_err(|f| match ctx {
-                None => exec_error(f.errno),
-                Some(ctx) => context_error(ctx, f, dir, exec_error(f.errno)),
-            });
+        let spawned = spawn(wrapped.as_ref().unwrap_or(&spec), cdir, &fds);
         for note in notes {
             self.log(&note);
         }
-        let pid = spawned?;
+        let pid = spawned.map_err(exec_error)?;
         self.logs.track(pid, svc);
         if let Some((p, _)) = pipe {
             self.ready.watch(p.read, pid, svc);
@@ -332,30 +322,6 @@ fn file_error(e: &crate::config::svcdir::FileError, program: &std::path::Path) -
         err
     } else {
         SpawnError::Config(e.to_string())
-    }
-}
-
-/// A start with an execution context that failed: a step of the context
-/// names its file and what it did; an exec error (`exec`) says the user it
-/// ran as.
-fn context_error(
-    ctx: &ExecContext,
-    f: crate::sys::spawn::Failure,
-    dir: &std::path::Path,
-    exec: SpawnError,
-) -> SpawnError {
-    let desc = nix::errno::Errno::from_raw(f.errno).desc();
-    match step_text(ctx, f.step) {
-        Some((file, what)) => {
-            SpawnError::Config(format!("{}: {what}: {desc}", dir.join(file).display()))
-        }
-        None => match (exec, &ctx.creds) {
-            (SpawnError::Exec { path, errno }, Some(c)) => SpawnError::Exec {
-                path: format!("{path} as user {}", c.name),
-                errno,
-            },
-            (other, _) => other,
-        },
     }
 }
 
