@@ -569,3 +569,68 @@ fn update_from_previous_release_keeps_everything() {
     ]);
     c.assert_alive();
 }
+
+/// Proves `signal` and `reload` against the previous release and across a
+/// hot update from it: the previous release answers both UNSUPPORTED, and
+/// this build's `cinit-ctl` exits 3 saying cinit does not support the
+/// request (the service got nothing); after the update to this build,
+/// which did not start the service and so has no record of its signal
+/// files, `signal svc USR1` reaches it, and `stop` sends the INT its
+/// `stop-signal` file names (read then), not SIGTERM.
+#[test]
+fn signals_against_and_after_the_previous_release() {
+    let Some((prev, _)) = prev_bins() else {
+        return;
+    };
+    let fx = Fixture::new();
+    let (rec, up) = (fx.mark("rec"), fx.mark("up"));
+    let r = rec.display();
+    fx.service("svc")
+        .respawn()
+        .delay(3)
+        .file("stop-signal", "INT\n")
+        .script(&format!(
+            "trap 'echo int >> {r}; exit 0' INT\ntrap 'echo term >> {r}' TERM\n\
+             trap 'echo usr1 >> {r}' USR1\n{}\nwhile :; do sleep 0.05; done",
+            sh_touch(&up)
+        ));
+    fx.service("init").needs("svc");
+    let bin = fx.path().join("bin/cinit");
+    fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    fs::copy(prev, &bin).unwrap();
+    let c = Cinit::launch_with(
+        &fx,
+        &[],
+        &[],
+        &LaunchOpts {
+            cinit: Some(bin.clone()),
+            ctl_dir: Some(fx.ctl_dir()),
+            ..LaunchOpts::default()
+        },
+    );
+    c.wait_listening();
+    c.wait_until("the traps", SLOW, |_| fx.has_mark("up"));
+    for args in [["signal", "svc", "USR1"].as_slice(), &["reload", "svc"]] {
+        let out = c.ctl(args);
+        c.check(
+            out.code() == Some(3)
+                && out
+                    .stderr
+                    .contains("cinit does not support this request (is it an older version?)"),
+            &format!("{args:?} against the previous release\n{}", out.dump()),
+        );
+    }
+    c.check(!fx.has_mark("rec"), "the old cinit signalled the service");
+
+    let tmp = bin.with_extension("new");
+    fs::copy(cinit_bin(), &tmp).unwrap();
+    fs::rename(&tmp, &bin).unwrap();
+    ctl_ok(&c, &["update"]);
+    ctl_ok(&c, &["signal", "svc", "USR1"]);
+    c.wait_until("usr1 recorded", SLOW, |_| {
+        fx.has_mark("rec") && fx.read_mark("rec").contains("usr1")
+    });
+    ctl_ok(&c, &["stop", "svc"]);
+    let got = fx.read_mark("rec");
+    c.check(got == "usr1\nint\n", &format!("recorded {got:?}"));
+}

@@ -31,6 +31,9 @@ usage: cinit-ctl [--json] COMMAND [ARGS]
   status [NAME...]            state, pid, time in state, restarts, last reason
   list                        one line per known service: NAME STATE [PID]
   pid NAME                    the pid of a running service
+  signal [--all] NAME SIG     send SIG (USR1, SIGHUP, 10) to the main process
+                              (--all: to every process of the service)
+  reload NAME                 send the service its reload-signal
   version                     client and server versions
   log [-n N] [-f] [NAME]      a service's output (without NAME: cinit's own
                               messages), each line with its time (UTC) and
@@ -114,6 +117,7 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
     let mut timeout = None;
     let mut svg: Option<PathBuf> = None;
     let mut deps = false;
+    let mut all = false;
     let mut words: Vec<String> = Vec::new();
     // `fdstore`'s arguments, taken as they are (PROG's may look like ours).
     let mut fd_args: Option<Vec<std::ffi::OsString>> = None;
@@ -131,6 +135,7 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
             }
             Long("svg") => svg = Some(parser.value().map_err(|e| e.to_string())?.into()),
             Long("deps") => deps = true,
+            Long("all") => all = true,
             Short('h') | Long("help") => return Ok(None),
             Short('V') | Long("version") => {
                 println!("cinit-ctl {}", cinit::version());
@@ -199,6 +204,9 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
     if (svg.is_some() || deps) && verb != "analyze" {
         return Err("--svg and --deps only go with analyze".to_string());
     }
+    if all && verb != "signal" {
+        return Err("--all only goes with signal".to_string());
+    }
     if deps && svg.is_none() {
         return Err("--deps only goes with --svg FILE".to_string());
     }
@@ -225,6 +233,17 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
             _ => return Err("pid takes exactly one service".to_string()),
         },
         "version" => no_args(Command::Send(Request::Version))?,
+        "signal" | "reload" => match rest {
+            [name, sig] if verb == "signal" => Command::Send(Request::Signal {
+                name: name.clone(),
+                signal: cinit::config::signal::parse(sig.as_bytes())
+                    .ok_or_else(|| format!("{sig:?} is {}", cinit::config::signal::NOT_A_SIGNAL))?
+                    as u8,
+                all,
+            }),
+            [name] if verb == "reload" => Command::Send(Request::Reload { name: name.clone() }),
+            _ => return Err(format!("{verb}: wrong arguments (see usage)")),
+        },
         "log" => match rest {
             [] | [_] => Command::Send(Request::Log {
                 name: rest.first().cloned(),
@@ -501,11 +520,18 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
             print!("{}", cinit::ctl::dot::to_dot(&t));
             ExitCode::SUCCESS
         }
-        (_, Request::System(action), Reply::Ok { message }) => {
-            println!(
-                "{}",
-                message.unwrap_or_else(|| format!("{} requested", action.word()))
-            );
+        // A system action, `signal` or `reload`: cinit's answer says what
+        // was done.
+        (
+            _,
+            req @ (Request::System(_) | Request::Signal { .. } | Request::Reload { .. }),
+            Reply::Ok { message },
+        ) => {
+            let word = match req {
+                Request::System(action) => action.word(),
+                _ => "",
+            };
+            println!("{}", message.unwrap_or_else(|| format!("{word} requested")));
             ExitCode::SUCCESS
         }
         (_, Request::System(action), Reply::Unsupported { .. }) => {

@@ -43,7 +43,7 @@ pub use kept::{Kept, Listing};
 
 /// Every name cinit reads in a service directory; the listing keeps one
 /// bit per entry of this table.
-pub const KNOWN: [&str; 19] = [
+pub const KNOWN: [&str; 26] = [
     "on",
     "off",
     "on.params",
@@ -63,6 +63,13 @@ pub const KNOWN: [&str; 19] = [
     "log.mirror",
     "sockets",
     "fdstore",
+    "user",
+    "limits",
+    "nice",
+    "oom-score-adj",
+    "no-new-privs",
+    "stop-signal",
+    "reload-signal",
 ];
 
 /// Bytes of one `getdents64` buffer: a service directory's dozen entries
@@ -103,6 +110,13 @@ fn bit(name: &[u8]) -> Option<u32> {
         b"log.mirror" => 16,
         b"sockets" => 17,
         b"fdstore" => 18,
+        b"user" => 19,
+        b"limits" => 20,
+        b"nice" => 21,
+        b"oom-score-adj" => 22,
+        b"no-new-privs" => 23,
+        b"stop-signal" => 24,
+        b"reload-signal" => 25,
         _ => return None,
     };
     Some(1u32 << i)

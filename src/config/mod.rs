@@ -3,17 +3,22 @@
 //! Configuration: everything read from the service tree and `$CINIT_DIR`
 //! before a service runs. One service directory's files ([`svcdir`]), the
 //! whole tree ([`tree`], [`canon`]), the `sockets` file ([`sockets`]), the
-//! readiness files ([`ready`], [`probe`]), log settings ([`logconf`]), global
-//! settings ([`conf`]) and where things are ([`paths`]). Parsing and
+//! readiness files ([`ready`], [`probe`]), signal names ([`signal`]), log
+//! settings ([`logconf`]), global settings ([`conf`]), where things are
+//! ([`paths`]), and the execution context, user and limits ([`context`],
+//! [`passwd`]). Parsing and
 //! validation only: it reads files but starts nothing.
 
 pub mod canon;
 pub mod conf;
+pub mod context;
 pub mod dirlist;
 pub mod logconf;
+pub mod passwd;
 pub mod paths;
 pub mod probe;
 pub mod ready;
+pub mod signal;
 pub mod sockets;
 pub mod svcdir;
 pub mod tree;

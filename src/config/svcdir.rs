@@ -117,19 +117,21 @@ pub const SMALL_FILE_FLAGS: libc::c_int = libc::O_NONBLOCK | libc::O_NOCTTY;
 /// The checks of [`read_small_file`] on a file already open as `path`: a
 /// regular file of at most [`MAX_FILE_BYTES`], read whole.
 pub fn read_opened(file: fs::File, path: &Path) -> Result<Vec<u8>, FileError> {
+    read_opened_max(file, path, MAX_FILE_BYTES)
+}
+
+/// [`read_opened`] with another cap: at most `max` bytes.
+pub fn read_opened_max(file: fs::File, path: &Path, max: u64) -> Result<Vec<u8>, FileError> {
     let meta = file.metadata().map_err(|e| FileError::io(path, &e))?;
     if !meta.is_file() {
         return Err(FileError::new(path, "not a regular file"));
     }
     let mut data = Vec::new();
-    file.take(MAX_FILE_BYTES + 1)
+    file.take(max.saturating_add(1))
         .read_to_end(&mut data)
         .map_err(|e| FileError::io(path, &e))?;
-    if data.len() as u64 > MAX_FILE_BYTES {
-        return Err(FileError::new(
-            path,
-            format!("larger than {MAX_FILE_BYTES} bytes"),
-        ));
+    if data.len() as u64 > max {
+        return Err(FileError::new(path, format!("larger than {max} bytes")));
     }
     Ok(data)
 }

@@ -296,6 +296,13 @@ impl Tree {
             Ok(d) => node.delay_s = d,
             Err(e) => self.problem(&name, &e.file, format!("{}; using the default", e.reason)),
         }
+        // Read at each start, which fails on a bad one; here only said
+        // (at boot, and by `cinit-ctl check`). No system call without them.
+        for file in ["stop-signal", "reload-signal"] {
+            if let Err(e) = crate::config::signal::read(&files, file) {
+                self.problem(&name, &e.file, e.reason);
+            }
+        }
         // Readiness: a bad file fails the service rather than starting it
         // without the readiness its author asked for. A once service's
         // `notification-fd` is not read: it is up when `on` exits.

@@ -48,6 +48,17 @@ pub trait Host: crate::engine::Host {
     /// Services were loaded on demand: their directories, in index order,
     /// and what the load listed in each (for a start in the same turn).
     fn add_dirs(&mut self, dirs: &[PathBuf], listings: Vec<Listing>);
+    /// Send `sig` (`None`: its `reload-signal`, by default SIGHUP) to
+    /// service `svc`, whose main process `main` is unreaped: to that
+    /// process, or with `all` to every process of the service. The signal
+    /// sent, or why not.
+    fn send_signal(
+        &mut self,
+        svc: usize,
+        main: crate::sys::process::Pid,
+        sig: Option<i32>,
+        all: bool,
+    ) -> Result<i32, String>;
 }
 
 /// Everything a request may touch.
@@ -68,7 +79,7 @@ pub enum Outcome {
     System(SystemAction),
 }
 
-fn error(code: ErrorCode, message: String) -> Outcome {
+pub(crate) fn error(code: ErrorCode, message: String) -> Outcome {
     Outcome::Reply(Reply::Error { code, message })
 }
 
@@ -87,6 +98,8 @@ fn verb(req: &Request) -> &'static str {
         | Request::FdFetch { .. }
         | Request::FdDrop { .. }
         | Request::FdList { .. } => "fdstore",
+        Request::Signal { .. } => "signal",
+        Request::Reload { .. } => "reload",
         Request::Unknown(_) => "unknown",
     }
 }
@@ -378,6 +391,10 @@ pub fn execute<H: Host>(
         | Request::FdList { .. } => {
             error(ErrorCode::Failed, "fd requests are not handled here".into())
         }
+        Request::Signal { name, signal, all } => {
+            crate::control::signal::execute(sv, name, Some(i32::from(*signal)), *all)
+        }
+        Request::Reload { name } => crate::control::signal::execute(sv, name, None, false),
         Request::Unknown(opcode) => Outcome::Reply(Reply::Unsupported { opcode: *opcode }),
     }
 }

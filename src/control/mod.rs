@@ -3,7 +3,7 @@
 //! ([`peer`]), descriptors on a connection ([`fds`]), carrying out the
 //! requests ([`commands`], through its [`commands::Host`] seam, so without
 //! the daemon's concrete host), requests that wait ([`pending`], [`wait`],
-//! [`logfollow`]), the boot timeline reply ([`timeline`]) and what a hot
+//! [`logfollow`]), the boot timeline reply ([`timeline`]), `signal` and `reload` (`signal.rs`) and what a hot
 //! update keeps of it all ([`saved`]). The fd store's requests, which need
 //! the descriptors sent along and the caller's process, are carried out by
 //! the daemon.
@@ -15,6 +15,7 @@ pub mod logfollow;
 pub mod peer;
 pub mod pending;
 mod server;
+mod signal;
 pub mod socket;
 pub mod timeline;
 pub mod wait;

@@ -10,7 +10,10 @@
 //! service without `notification-fd` or `ready-probe`) are reported too, as
 //! is an `exec` probe whose program cannot be executed; so is a `sockets`
 //! file that does not parse, or that declares an address another service
-//! already declares (both could not be bound). The directories of each
+//! already declares (both could not be bound); so is an execution context
+//! (`user`, `limits`, `nice`, `oom-score-adj`) that does not parse or names
+//! a user or group this system's `/etc/passwd` and `/etc/group` do not
+//! have. The directories of each
 //! `log.file` and Unix socket are judged as cinit will judge them
 //! ([`crate::sys::safepath`], for root as the only trusted owner): a link on the
 //! way, a directory that is not root's or that others may write, a log
@@ -286,6 +289,13 @@ pub fn check(base: &Path) -> Report {
         check_readiness(node, dir, &mut report.problems);
         check_sockets(node, dir, &mut sockets, &mut report.problems);
         check_fdstore(node, dir, &mut report.problems);
+        if let Err(e) = crate::config::context::check(dir) {
+            report.problems.push(Problem {
+                service: node.name.clone(),
+                file: e.file,
+                reason: e.reason,
+            });
+        }
     }
     let (_, conf_problems) = read_conf(&base.join("conf"));
     for e in conf_problems {

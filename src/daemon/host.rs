@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid as NixPid;
 
+use crate::config::context::{read_context, step_text};
 use crate::config::dirlist::{Kept, Listing, ServiceDir};
 use crate::config::logconf::read_log_config;
 use crate::config::svcdir::{read_exec, FileError};
@@ -24,7 +25,7 @@ use crate::sys::clock::Millis;
 use crate::sys::console::Console;
 use crate::sys::process::Pid;
 use crate::sys::shortage::{Said, Shortages};
-use crate::sys::spawn::spawn;
+use crate::sys::spawn::{spawn, spawn_in, ExecContext};
 
 pub struct RealHost {
     pub console: Console,
@@ -50,6 +51,8 @@ pub struct RealHost {
     /// The line a report is written into, kept for its capacity (a line
     /// per start of each service; cinit's log keeps its own copy).
     report_line: String,
+    /// Each service's stop and reload signals, read at its start.
+    pub(super) sigs: super::svcsig::SvcSignals,
 }
 
 /// The most bytes of a report's line buffer kept between reports.
@@ -68,6 +71,7 @@ impl RealHost {
             shortages: Shortages::default(),
             quiet: None,
             report_line: String::new(),
+            sigs: Default::default(),
         }
     }
 
@@ -212,11 +216,21 @@ impl RealHost {
             // same errno from the exec itself.
             Err(e) => return Err(file_error(&e, &dir.join(which))),
         };
-        let sockets = match role {
-            Role::On => Some(crate::config::sockets::load(&files)),
-            Role::Off => None,
+        let (sockets, sigs) = match role {
+            Role::On => {
+                // A bad signal file fails the start: a service is never
+                // stopped with a signal its author did not ask for.
+                let sigs =
+                    super::svcsig::read(&files).map_err(|e| file_error(&e, &dir.join(which)))?;
+                (Some(crate::config::sockets::load(&files)), Some(sigs))
+            }
+            Role::Off => (None, None),
         };
         let log_config = read_log_config(&files);
+        // User, limits, nice, OOM score, no_new_privs: a file that does
+        // not parse or names no user fails the start (never as root
+        // instead); a service without them reads nothing here.
+        let context = read_context(&files).map_err(|e| file_error(&e, &dir.join(which)))?;
         drop(files);
         let stdio: RawFd = match &self.child_stdio {
             Some(fd) => fd.as_raw_fd(),
@@ -229,6 +243,7 @@ impl RealHost {
             path: String::from_utf8_lossy(spec.path.as_bytes()).into_owned(),
             errno,
         };
+        let ctx = context.as_ref();
         // A pipe that cannot be made (a full descriptor table) is as
         // temporary as the same errno from the exec: a backoff and a retry.
         let pipe = ready_fd
@@ -256,11 +271,18 @@ impl RealHost {
         if let Some((p, target)) = &pipe {
             fds.extra.push((p.write.as_raw_fd(), *target));
         }
-        let spawned = spawn(wrapped.as_ref().unwrap_or(&spec), cdir, &fds);
+        let spawned =
+            spawn_in(wrapped.as_ref().unwrap_or(&spec), cdir, &fds, ctx).map_err(|f| match ctx {
+                None => exec_error(f.errno),
+                Some(ctx) => context_error(ctx, f, dir, exec_error(f.errno)),
+            });
         for note in notes {
             self.log(&note);
         }
-        let pid = spawned.map_err(exec_error)?;
+        let pid = spawned?;
+        if let Some(pair) = sigs {
+            self.sigs.set(svc, pair);
+        }
         self.logs.track(pid, svc);
         if let Some((p, _)) = pipe {
             self.ready.watch(p.read, pid, svc);
@@ -322,6 +344,30 @@ fn file_error(e: &crate::config::svcdir::FileError, program: &std::path::Path) -
         err
     } else {
         SpawnError::Config(e.to_string())
+    }
+}
+
+/// A start with an execution context that failed: a step of the context
+/// names its file and what it did; an exec error (`exec`) says the user it
+/// ran as.
+fn context_error(
+    ctx: &ExecContext,
+    f: crate::sys::spawn::Failure,
+    dir: &std::path::Path,
+    exec: SpawnError,
+) -> SpawnError {
+    let desc = nix::errno::Errno::from_raw(f.errno).desc();
+    match step_text(ctx, f.step) {
+        Some((file, what)) => {
+            SpawnError::Config(format!("{}: {what}: {desc}", dir.join(file).display()))
+        }
+        None => match (exec, &ctx.creds) {
+            (SpawnError::Exec { path, errno }, Some(c)) => SpawnError::Exec {
+                path: format!("{path} as user {}", c.name),
+                errno,
+            },
+            (other, _) => other,
+        },
     }
 }
 
@@ -402,6 +448,24 @@ impl crate::control::commands::Host for RealHost {
     fn add_dirs(&mut self, dirs: &[PathBuf], listings: Vec<Listing>) {
         RealHost::add_dirs(self, dirs, listings);
     }
+
+    fn send_signal(
+        &mut self,
+        svc: usize,
+        main: Pid,
+        sig: Option<i32>,
+        all: bool,
+    ) -> Result<i32, String> {
+        let sig = match sig {
+            Some(s) => s,
+            None => self.signals_of(svc).1,
+        };
+        // Without cgroups (yet), every process of the service is the
+        // process group `on` leads (it starts in a session of its own).
+        super::svcsig::send(main, sig, all)
+            .map(|()| sig)
+            .map_err(|e| nix::errno::Errno::from_raw(e).desc().to_string())
+    }
 }
 
 impl Host for RealHost {
@@ -422,6 +486,11 @@ impl Host for RealHost {
         if pgid > 1 {
             let _ = nix::sys::signal::killpg(NixPid::from_raw(pgid), sig);
         }
+    }
+
+    fn signal_stop(&mut self, svc: usize, pgid: Pid) {
+        let sig = self.signals_of(svc).0;
+        let _ = super::svcsig::send(pgid, sig, true);
     }
 
     fn report(&mut self, svc: usize, name: &str, r: Report) {

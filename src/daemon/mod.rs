@@ -11,4 +11,5 @@ pub mod emergency;
 mod event;
 pub mod host;
 pub mod lifecycle;
+mod svcsig;
 pub use event::main;

@@ -45,6 +45,8 @@ pub mod op {
     pub const FD_FETCH: u8 = 0x0a;
     pub const FD_DROP: u8 = 0x0b;
     pub const FD_LIST: u8 = 0x0c;
+    pub const SIGNAL: u8 = 0x0d;
+    pub const RELOAD: u8 = 0x0e;
     pub const REBOOT: u8 = 0x10;
     pub const HALT: u8 = 0x11;
     pub const POWEROFF: u8 = 0x12;
@@ -118,6 +120,8 @@ pub mod tag {
     /// has to say about itself that concerns every service (a resource
     /// shortage); repeatable.
     pub const NOTE: u8 = 40;
+    /// u8: the signal number of a SIGNAL request.
+    pub const SIGNAL: u8 = 41;
 }
 
 /// `FLAGS` bit of a start request: do not start needs and wants.
@@ -126,6 +130,9 @@ pub const FLAG_NO_DEPS: u32 = 1;
 pub const FLAG_FOLLOW: u32 = 2;
 /// `FLAGS` bit of an fd fetch: remove the descriptor from the store.
 pub const FLAG_REMOVE: u32 = 4;
+/// `FLAGS` bit of a signal request: every process of the service, not
+/// only its main one.
+pub const FLAG_ALL: u32 = 8;
 
 /// A system-wide action (the same as the signals): the one type from the
 /// request or signal to the lifecycle's sequence and reboot(2).
@@ -211,6 +218,19 @@ pub enum Request {
     /// The descriptors held for `service`.
     FdList {
         service: String,
+    },
+    /// Send `signal` to the main process of service `name`; with `all`,
+    /// to every process of the service (its process group; its cgroup
+    /// where it has one).
+    Signal {
+        name: String,
+        signal: u8,
+        all: bool,
+    },
+    /// Send service `name`'s reload signal (`reload-signal`, SIGHUP) to
+    /// its main process.
+    Reload {
+        name: String,
     },
     /// A well-formed frame with an opcode this build does not know.
     Unknown(u8),

@@ -11,7 +11,7 @@ pub mod wire;
 pub use message::{
     decode_header, decode_reply, decode_request, encode_reply, encode_request, line_wire_len,
     DecodeError, ErrorCode, FdInfo, Header, LogBatch, LogLine, Reply, Request, ServiceInfo,
-    SystemAction, Timeline, TimelineEntry, FLAG_FOLLOW, FLAG_NO_DEPS, FLAG_REMOVE, HEADER_LEN,
-    MAGIC, MAX_REPLY, MAX_REQUEST, VERSION,
+    SystemAction, Timeline, TimelineEntry, FLAG_ALL, FLAG_FOLLOW, FLAG_NO_DEPS, FLAG_REMOVE,
+    HEADER_LEN, MAGIC, MAX_REPLY, MAX_REQUEST, VERSION,
 };
 pub use message::{op, tag};

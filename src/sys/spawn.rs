@@ -9,7 +9,9 @@
 //! in its [`ChildFds`] (stdin, stdout, stderr, and extra ones at fixed
 //! numbers) and no others, the descriptor limit cinit started with
 //! ([`crate::sys::nofile`]), the service directory as cwd, and exactly the
-//! environment it was given. [`spawn_image`] starts the program in an open
+//! environment it was given; with [`spawn_in`], also the service's
+//! execution context ([`ctx`]: resource limits, nice, OOM score,
+//! no_new_privs, groups and user), a failure naming its step. [`spawn_image`] starts the program in an open
 //! file instead of a path (`execveat`), with cinit's cwd and descriptor
 //! limit: the hot update's preflight of the new image.
 //!
@@ -37,7 +39,10 @@ use crate::sys::place::plan;
 use crate::sys::process::Pid;
 
 mod child;
+mod ctx;
 mod stage;
+
+pub use ctx::{Creds, ExecContext, Failure, Limit, OomText, Step};
 
 pub use stage::{held as prefix_fds, reserve as reserve_prefix};
 
@@ -201,12 +206,27 @@ enum Program<'a> {
 /// descriptor must be ≥ 3. Returns the child's pid, or the errno of the
 /// failed spawn or exec.
 pub fn spawn(spec: &ExecSpec, cwd: &CStr, fds: &ChildFds) -> Result<Pid, i32> {
-    let nofile = crate::sys::nofile::for_child().map(|l| (l.soft, l.hard));
+    spawn_in(spec, cwd, fds, None).map_err(|f| f.errno)
+}
+
+/// [`spawn`] with the service's execution context ([`ExecContext`]:
+/// user, limits, nice, OOM score, no_new_privs), applied by the child
+/// before `chdir`; a `nofile` limit in it replaces the limit cinit started
+/// with. A failure names its step.
+pub fn spawn_in(
+    spec: &ExecSpec,
+    cwd: &CStr,
+    fds: &ChildFds,
+    ctx: Option<&ExecContext>,
+) -> Result<Pid, Failure> {
+    let nofile = crate::sys::nofile::for_child()
+        .map(|l| (l.soft, l.hard))
+        .filter(|_| !ctx.is_some_and(ExecContext::sets_nofile));
     launch(
         Program::Path(&spec.path),
         (&spec.argv, &spec.envp),
         Some(cwd),
-        nofile,
+        (nofile, ctx),
         fds,
     )
 }
@@ -230,18 +250,18 @@ pub fn spawn_image(
     if image < 3 {
         return Err(libc::EBADF);
     }
-    launch(Program::Image(image), (argv, envp), None, None, fds)
+    launch(Program::Image(image), (argv, envp), None, (None, None), fds).map_err(|f| f.errno)
 }
 
 /// [`spawn`] and [`spawn_image`]: `cwd` `None` keeps cinit's, `nofile`
-/// `None` its descriptor limit.
+/// `None` its descriptor limit, `ctx` `None` its credentials and limits.
 fn launch(
     program: Program,
     (argv, envp): (&[CString], &[CString]),
     cwd: Option<&CStr>,
-    nofile: Option<(u64, u64)>,
+    (nofile, ctx): (Option<(u64, u64)>, Option<&ExecContext>),
     fds: &ChildFds,
-) -> Result<Pid, i32> {
+) -> Result<Pid, Failure> {
     let argv = null_terminated(argv);
     let envp = null_terminated(envp);
     let mut staged = stage::Staged::begin();
@@ -263,7 +283,7 @@ fn launch(
         Some((s.end(), stdio, image, extra))
     });
     let (prefix, stdio, image, steps) = match mapped {
-        Some((prefix, stdio, image, extra)) => (prefix, stdio, image, plan(&extra)?),
+        Some((prefix, stdio, image, extra)) => (prefix, stdio, image, plan(&extra).map_err(setup)?),
         None => {
             // The whole table is copied: every descriptor of cinit's but
             // stdio must be close-on-exec.
@@ -274,7 +294,7 @@ fn launch(
                 Program::Image(fd) => fd,
                 Program::Path(_) => -1,
             };
-            (0, stdio, image, plan(&fds.extra)?)
+            (0, stdio, image, plan(&fds.extra).map_err(setup)?)
         }
     };
     let every;
@@ -299,11 +319,24 @@ fn launch(
         steps: &steps,
         reset,
         nofile,
+        ctx,
         errno: 0,
+        step: 0,
     };
-    let pid = child::run(&mut c);
+    let pid = child::run(&mut c).map_err(|(errno, step)| Failure {
+        errno,
+        step: Step::from_code(step),
+    });
     drop(staged);
     pid
+}
+
+/// A failure before the child was made: of the setup.
+fn setup(errno: i32) -> Failure {
+    Failure {
+        errno,
+        step: Step::Setup,
+    }
 }
 
 /// [`spawn`] for an interactive shell on the console `stdio`: if the console

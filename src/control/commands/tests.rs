@@ -16,6 +16,7 @@ use std::fs;
 
 mod access;
 mod requests;
+mod signal;
 
 /// A tree with `init` needing `a` and `getty/1` loaded; `private` (a
 /// service-like directory) exists but is not loaded.
@@ -99,6 +100,8 @@ pub(crate) struct Fake {
     held: HashMap<usize, usize>,
     released: Vec<usize>,
     dirs: Vec<PathBuf>,
+    /// Each signal sent on request: (service, main pid, signal, all).
+    pub(crate) sent: Vec<(usize, Pid, Option<i32>, bool)>,
 }
 
 impl crate::engine::Host for Fake {
@@ -136,6 +139,16 @@ impl Host for Fake {
     }
     fn add_dirs(&mut self, dirs: &[PathBuf], _: Vec<crate::config::dirlist::Listing>) {
         self.dirs.extend_from_slice(dirs);
+    }
+    fn send_signal(
+        &mut self,
+        svc: usize,
+        main: Pid,
+        sig: Option<i32>,
+        all: bool,
+    ) -> Result<i32, String> {
+        self.sent.push((svc, main, sig, all));
+        Ok(sig.unwrap_or(libc::SIGHUP))
     }
 }
 
@@ -190,6 +203,7 @@ impl World {
             held: HashMap::new(),
             released: Vec::new(),
             dirs: tree.dirs.clone(),
+            sent: Vec::new(),
         };
         World {
             t,

@@ -133,6 +133,13 @@ pub trait Host {
     }
     /// Send `sig` to the process group led by `pgid` (an unreaped child).
     fn signal_group(&mut self, pgid: Pid, sig: Signal);
+    /// Send service `svc`'s stop signal (its `stop-signal` file, by
+    /// default SIGTERM) to the process group led by `pgid`, its unreaped
+    /// main process.
+    fn signal_stop(&mut self, svc: usize, pgid: Pid) {
+        let _ = svc;
+        self.signal_group(pgid, Signal::SIGTERM);
+    }
     /// A service changed state.
     fn report(&mut self, svc: usize, name: &str, report: Report);
 }

@@ -1,4 +1,5 @@
-//! Stopping services: the `off` → SIGTERM → SIGKILL sequence of one
+//! Stopping services: the `off` → stop signal (SIGTERM unless the
+//! service's `stop-signal` says otherwise) → SIGKILL sequence of one
 //! service, and stopping a set of services in reverse start order.
 //!
 //! Part of [`crate::engine`] (a child module, so it shares the engine's
@@ -273,7 +274,7 @@ impl Engine {
         st.step = StopStep::Term;
         st.deadline = None;
         if let Some(main) = st.main {
-            host.signal_group(main, Signal::SIGTERM);
+            host.signal_stop(i, main);
             host.signal_group(main, Signal::SIGCONT);
         }
         if st.main.is_some() || st.off.is_some() {

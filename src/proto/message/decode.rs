@@ -130,6 +130,7 @@ pub fn decode_request(frame: &[u8]) -> Result<Request, DecodeError> {
     let mut flags = 0u32;
     let mut lines = 0u32;
     let mut fd_name = String::new();
+    let mut signal = 0u8;
     for field in fields(payload) {
         let (t, v) = field?;
         match t {
@@ -137,6 +138,7 @@ pub fn decode_request(frame: &[u8]) -> Result<Request, DecodeError> {
             tag::FD_NAME => fd_name = text(v)?,
             tag::FLAGS => flags = be_u32(v)?,
             tag::LINES => lines = be_u32(v)?,
+            tag::SIGNAL => signal = byte(v)?,
             _ => {} // unknown fields are skipped
         }
     }
@@ -164,6 +166,16 @@ pub fn decode_request(frame: &[u8]) -> Result<Request, DecodeError> {
         op::FD_STORE | op::FD_FETCH | op::FD_DROP | op::FD_LIST => {
             fds::decode_request(header.opcode, names, fd_name, flags)
         }
+        // A name is required; without one the server answers that no
+        // service is named (as for an empty name).
+        op::SIGNAL => Request::Signal {
+            name: names.into_iter().next().unwrap_or_default(),
+            signal,
+            all: flags & FLAG_ALL != 0,
+        },
+        op::RELOAD => Request::Reload {
+            name: names.into_iter().next().unwrap_or_default(),
+        },
         other => Request::Unknown(other),
     })
 }

@@ -36,6 +36,23 @@ pub fn encode_request(req: &Request) -> Vec<u8> {
         | Request::FdFetch { .. }
         | Request::FdDrop { .. }
         | Request::FdList { .. } => return fds::encode_request(req),
+        // Left out when empty or 0, as a decoder reads their absence:
+        // what decodes never re-encodes larger.
+        Request::Signal { name, signal, all } => {
+            let mut f = frame(op::SIGNAL);
+            if !name.is_empty() {
+                f.field_bytes(tag::NAME, name.as_bytes());
+            }
+            if *signal != 0 {
+                f.field_u8(tag::SIGNAL, *signal);
+            }
+            if *all {
+                f.field_u32(tag::FLAGS, FLAG_ALL);
+            }
+            return finish(f);
+        }
+        Request::Reload { name } if name.is_empty() => (op::RELOAD, &[], 0),
+        Request::Reload { name } => (op::RELOAD, std::slice::from_ref(name), 0),
         Request::Unknown(opcode) => (*opcode, &[], 0),
     };
     let mut f = frame(opcode);

@@ -307,6 +307,44 @@ fn golden_fd_requests_and_replies() {
     assert_eq!(decode_reply(&frame), Ok(list));
 }
 
+/// Proves the bytes of SIGNAL and RELOAD (doc/PROTOCOL.md's example),
+/// that both need root, and that SIGNAL's fields left out (an old or odd
+/// client) decode to an empty name and signal 0, which the server refuses.
+#[test]
+fn golden_signal_and_reload() {
+    let usr1 = Request::Signal {
+        name: "web".into(),
+        signal: 10,
+        all: true,
+    };
+    let bytes = [
+        b'c', b'i', 1, 0x0d, 0, 0, 0, 17, // header, 17-byte payload
+        1, 0, 3, b'w', b'e', b'b', // NAME "web"
+        41, 0, 1, 10, // SIGNAL 10 (SIGUSR1)
+        2, 0, 4, 0, 0, 0, 8, // FLAGS = all
+    ];
+    assert_eq!(encode_request(&usr1), bytes);
+    assert_eq!(decode_request(&bytes), Ok(usr1.clone()));
+    let reload = Request::Reload { name: "web".into() };
+    let bytes = [
+        b'c', b'i', 1, 0x0e, 0, 0, 0, 6, // header
+        1, 0, 3, b'w', b'e', b'b', // NAME "web"
+    ];
+    assert_eq!(encode_request(&reload), bytes);
+    assert_eq!(decode_request(&bytes), Ok(reload.clone()));
+    assert!(!usr1.is_read_only() && !reload.is_read_only());
+    let bare = [b'c', b'i', 1, 0x0d, 0, 0, 0, 0];
+    assert_eq!(
+        decode_request(&bare),
+        Ok(Request::Signal {
+            name: String::new(),
+            signal: 0,
+            all: false
+        })
+    );
+    assert_eq!(encode_request(&decode_request(&bare).unwrap()), bare);
+}
+
 fn name() -> impl Strategy<Value = String> {
     "[a-z0-9/_.-]{1,20}"
 }
@@ -340,6 +378,9 @@ fn request() -> impl Strategy<Value = Request> {
         }),
         ("[a-z/]{0,8}", name()).prop_map(|(service, name)| Request::FdDrop { service, name }),
         "[a-z/]{0,8}".prop_map(|service| Request::FdList { service }),
+        ("[a-z/]{0,8}", any::<u8>(), any::<bool>())
+            .prop_map(|(name, signal, all)| Request::Signal { name, signal, all }),
+        "[a-z/]{0,8}".prop_map(|name| Request::Reload { name }),
     ]
 }
 

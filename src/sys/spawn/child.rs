@@ -4,8 +4,8 @@
 //! This is the one place where a service's process (and the hot update's
 //! preflight of a new image) is given what it starts with (descriptors,
 //! signal dispositions and mask, session, descriptor limit, cwd);
-//! per-service credentials, limits, nice and cgroup belong here too, in
-//! [`prepare`], in the same style.
+//! a service's credentials, resource limits, nice, OOM score and
+//! no_new_privs are applied here too ([`prepare`], from [`super::ctx`]).
 //!
 //! Why not `posix_spawn`: musl's makes a pipe in the parent for the exec
 //! error, and its parent blocks on that pipe after the `vfork` wake-up until
@@ -86,8 +86,12 @@ pub(super) struct Child<'a> {
     pub reset: &'a [c_int],
     /// The descriptor limit to set (soft, hard), if PID 1 raised its own.
     pub nofile: Option<(u64, u64)>,
+    /// The service's execution context, if it has one ([`super::ctx`]).
+    pub ctx: Option<&'a super::ctx::ExecContext>,
     /// The errno of the step that failed; 0 until one does.
     pub errno: c_int,
+    /// The step that failed ([`super::ctx::Step`]'s code), with `errno`.
+    pub step: c_int,
 }
 
 /// A system call's result, or the errno it failed with.
@@ -119,11 +123,13 @@ fn place(from: RawFd, to: RawFd) -> Result<(), c_int> {
 /// What the child does before `execve`, in order. Returns only on failure.
 ///
 /// Descriptors first (the limit is lowered after them: a target may lie
-/// above the original limit), then signals, session, limit and cwd; the
-/// empty mask last, right before the exec. Issue-specific additions
-/// (credentials, resource limits, nice, cgroup) go between `setsid` and
-/// `chdir`.
-fn prepare(c: &Child) -> Result<(), c_int> {
+/// above the original limit), then signals, session, limit, the
+/// service's execution context ([`super::ctx::apply`]: limits, nice, OOM
+/// score, no_new_privs, groups, gid, uid last) and cwd (entered as the
+/// service's user: it never holds a directory its user could not reach);
+/// the empty mask last, right before the exec. `*step` names the step
+/// that runs ([`super::ctx::Step`]).
+fn prepare(c: &Child, step: &mut c_int) -> Result<(), c_int> {
     // SAFETY: raw system calls on the child's own descriptors, signal
     // dispositions and attributes, with arguments the parent prepared and
     // keeps alive (it is suspended until the exec or exit).
@@ -187,6 +193,9 @@ fn prepare(c: &Child) -> Result<(), c_int> {
                 std::ptr::null::<c_void>(),
             ))?;
         }
+        if let Some(ctx) = c.ctx {
+            super::ctx::apply(ctx, step, sys)?;
+        }
         if !c.cwd.is_null() {
             sys(libc::syscall(libc::SYS_chdir, c.cwd))?;
         }
@@ -198,6 +207,7 @@ fn prepare(c: &Child) -> Result<(), c_int> {
             std::ptr::null::<c_void>(),
             KSIGSET,
         ))?;
+        *step = super::ctx::EXEC;
         if c.image >= 0 {
             sys(libc::syscall(
                 libc::SYS_execveat,
@@ -218,14 +228,18 @@ fn prepare(c: &Child) -> Result<(), c_int> {
 /// exit 127.
 extern "C" fn child_main(arg: *mut c_void) -> c_int {
     let c = arg.cast::<Child>();
+    let mut step = super::ctx::SETUP;
     // SAFETY: `arg` is the `Child` the parent passed to `clone`, alive and
     // not touched by the parent until the child has exec'd or exited.
-    let errno = match prepare(unsafe { &*c }) {
+    let errno = match prepare(unsafe { &*c }, &mut step) {
         Ok(()) => libc::EINVAL,
         Err(e) => e,
     };
-    // SAFETY: as above; the write is what the parent reads afterwards.
-    unsafe { std::ptr::addr_of_mut!((*c).errno).write_volatile(errno.max(1)) };
+    // SAFETY: as above; the writes are what the parent reads afterwards.
+    unsafe {
+        std::ptr::addr_of_mut!((*c).step).write_volatile(step);
+        std::ptr::addr_of_mut!((*c).errno).write_volatile(errno.max(1));
+    }
     // SAFETY: ends this process (not PID 1: a process of its own).
     unsafe { libc::syscall(libc::SYS_exit, 127) };
     127
@@ -262,9 +276,10 @@ fn restore_mask(old: &KSet) {
 }
 
 /// Clone the child and wait until it has exec'd (the pid) or failed (its
-/// errno; it is reaped here). A child with a prefix shares PID 1's
-/// descriptor table at `clone` (`CLONE_FILES`) until its first call.
-pub(super) fn run(c: &mut Child) -> Result<libc::pid_t, c_int> {
+/// errno and the code of its step; it is reaped here). A child with a
+/// prefix shares PID 1's descriptor table at `clone` (`CLONE_FILES`) until
+/// its first call.
+pub(super) fn run(c: &mut Child) -> Result<libc::pid_t, (c_int, c_int)> {
     let mut stack: MaybeUninit<[u128; STACK / 16]> = MaybeUninit::uninit();
     // The top of the stack (it grows down on every architecture Linux
     // runs cinit on), 16-byte aligned by the element type.
@@ -278,6 +293,7 @@ pub(super) fn run(c: &mut Child) -> Result<libc::pid_t, c_int> {
         flags |= libc::CLONE_FILES;
     }
     c.errno = 0;
+    c.step = super::ctx::SETUP;
     let mut old: KSet = [0; 4];
     block_all(&mut old);
     // SAFETY: the child runs `child_main` on `stack`, which lives until
@@ -299,7 +315,7 @@ pub(super) fn run(c: &mut Child) -> Result<libc::pid_t, c_int> {
     };
     restore_mask(&old);
     if pid < 0 {
-        return Err(clone_errno);
+        return Err((clone_errno, super::ctx::SETUP));
     }
     // SAFETY: the child wrote it (or not) before it exec'd or exited.
     let errno = unsafe { std::ptr::addr_of!(c.errno).read_volatile() };
@@ -307,7 +323,9 @@ pub(super) fn run(c: &mut Child) -> Result<libc::pid_t, c_int> {
         let mut status = 0;
         // SAFETY: reaps our own child, which has exited already.
         unsafe { libc::waitpid(pid, &mut status, 0) };
-        return Err(errno);
+        // SAFETY: as `errno`.
+        let step = unsafe { std::ptr::addr_of!(c.step).read_volatile() };
+        return Err((errno, step));
     }
     Ok(pid)
 }

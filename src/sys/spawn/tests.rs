@@ -222,3 +222,92 @@ fn a_spawn_of_an_open_file_runs_that_file() {
         "a file without mode x"
     );
 }
+
+/// A `/bin/sh -c SCRIPT` spec with an empty environment.
+fn sh(script: &str) -> ExecSpec {
+    let c = |s: &str| CString::new(s).unwrap();
+    ExecSpec {
+        path: c("/bin/sh"),
+        argv: vec![c("sh"), c("-c"), c(script)],
+        envp: Vec::new(),
+    }
+}
+
+/// Proves the child applies a context (limits, nice, OOM score,
+/// no_new_privs; as root also the current credentials: setgroups needs
+/// root even for one's own groups) before
+/// the exec: the program sees each, checked by the shell itself from
+/// `/proc/self`, its exit status the verdict.
+#[test]
+fn the_child_applies_its_context() {
+    // SAFETY: getuid/getgid have no preconditions.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    let ctx = ExecContext {
+        creds: (uid == 0).then(|| Creds {
+            uid,
+            gid,
+            groups: vec![gid],
+            name: "me".into(),
+        }),
+        limits: vec![Limit {
+            resource: libc::RLIMIT_CORE as libc::c_uint,
+            name: "core",
+            values: [0, 0],
+        }],
+        nice: Some(19),
+        oom_score_adj: OomText::new(999),
+        no_new_privs: true,
+    };
+    let script = "grep -q '^Max core file size *0 *0 ' /proc/$$/limits || exit 1; \
+                  [ \"$(cut -d' ' -f19 /proc/$$/stat)\" = 19 ] || exit 2; \
+                  [ \"$(cat /proc/$$/oom_score_adj)\" = 999 ] || exit 3; \
+                  grep -q '^NoNewPrivs:.1' /proc/$$/status || exit 4; exit 0";
+    let fds = ChildFds::console(2);
+    let pid = spawn_in(&sh(script), c"/", &fds, Some(&ctx)).unwrap();
+    assert_eq!(wait_exit(pid), 0, "the check that failed (see the script)");
+}
+
+/// Proves a step the kernel refuses comes back as that step with its
+/// errno, and nothing is executed: a soft limit above the hard one is
+/// EINVAL for `prlimit64` whoever asks.
+#[test]
+fn a_refused_step_is_named() {
+    let ctx = ExecContext {
+        limits: vec![
+            Limit {
+                resource: libc::RLIMIT_CORE as libc::c_uint,
+                name: "core",
+                values: [0, 0],
+            },
+            Limit {
+                resource: libc::RLIMIT_NOFILE as libc::c_uint,
+                name: "nofile",
+                values: [10, 5],
+            },
+        ],
+        ..ExecContext::default()
+    };
+    let fds = ChildFds::console(2);
+    let got = spawn_in(&sh("exit 0"), c"/", &fds, Some(&ctx)).unwrap_err();
+    assert_eq!(
+        got,
+        Failure {
+            errno: libc::EINVAL,
+            step: Step::Limit(1)
+        }
+    );
+    let missing = ExecSpec {
+        path: CString::new("/nonexistent/cinit-test").unwrap(),
+        ..sh("")
+    };
+    let got = spawn_in(&missing, c"/", &fds, Some(&ctx.clone())).unwrap_err();
+    assert_eq!(got.step, Step::Limit(1));
+    let got = spawn_in(&missing, c"/", &fds, Some(&ExecContext::default())).unwrap_err();
+    assert_eq!(
+        got,
+        Failure {
+            errno: libc::ENOENT,
+            step: Step::Exec
+        }
+    );
+}

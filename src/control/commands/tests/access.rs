@@ -37,6 +37,15 @@ fn changes_need_root() {
             },
             "fdstore",
         ),
+        (
+            Request::Signal {
+                name: "db".into(),
+                signal: 10,
+                all: true,
+            },
+            "signal",
+        ),
+        (Request::Reload { name: "db".into() }, "reload"),
     ] {
         let (code, message) = refusal(w.run(USER, req));
         assert_eq!(code, ErrorCode::Permission);
@@ -47,6 +56,7 @@ fn changes_need_root() {
     }
     assert_eq!(w.host.spawned, vec![]);
     assert_eq!(w.host.signalled, vec![]);
+    assert_eq!(w.host.sent, vec![]);
 }
 
 /// Proves the read-only requests are any user's: version, status, wait,
