@@ -320,11 +320,5 @@ pub fn step_text(
     })
 }
 
-/// For `check`: the context of the service in `dir`, read as a start
-/// reads it.
-pub fn check(dir: &Path) -> Result<Option<ExecContext>, FileError> {
-    read_context(&ServiceDir::unlisted(dir))
-}
-
 #[cfg(test)]
 mod tests;

@@ -90,7 +90,12 @@ fn service_dirs(svc: &Path, problems: &mut Vec<Problem>) -> Vec<PathBuf> {
 }
 
 /// Problems with `on` or `off` that only show when executing it.
-fn check_program(name: &str, dir: &Path, prog: &str, problems: &mut Vec<Problem>) {
+fn check_program(name: &str, files: &ServiceDir, prog: &str, problems: &mut Vec<Problem>) {
+    // An absent program is valid; a listing says so without a probe.
+    if let Ok(false) = files.exists(prog) {
+        return;
+    }
+    let dir = files.path();
     let path = dir.join(prog);
     let mut add = |reason: String| {
         problems.push(Problem {
@@ -116,7 +121,7 @@ fn check_program(name: &str, dir: &Path, prog: &str, problems: &mut Vec<Problem>
         Ok(m) if m.permissions().mode() & 0o111 == 0 => add("not executable".to_string()),
         Ok(_) => {}
     }
-    if let Err(e) = read_exec(&ServiceDir::unlisted(dir), prog) {
+    if let Err(e) = read_exec(files, prog) {
         problems.push(Problem {
             service: name.to_string(),
             file: e.file,
@@ -131,8 +136,9 @@ fn check_program(name: &str, dir: &Path, prog: &str, problems: &mut Vec<Problem>
 /// spawned, never `starting`); and the program of an `exec` probe that
 /// cannot be executed. Their contents were checked when the tree was
 /// loaded.
-fn check_readiness(node: &Node, dir: &Path, problems: &mut Vec<Problem>) {
-    let has = |f: &str| fs::symlink_metadata(dir.join(f)).is_ok();
+fn check_readiness(node: &Node, files: &ServiceDir, problems: &mut Vec<Problem>) {
+    let dir = files.path();
+    let has = |f: &str| files.exists(f).unwrap_or(true);
     let mut add = |file: &str, reason: &str| {
         problems.push(Problem {
             service: node.name.clone(),
@@ -181,8 +187,9 @@ type Taken = crate::HashMap<Address, String>;
 
 /// The `sockets` file of a service: it parses, and no address in it is
 /// already another service's (`taken`).
-fn check_sockets(node: &Node, dir: &Path, taken: &mut Taken, problems: &mut Vec<Problem>) {
-    let specs = match sockets::load(&ServiceDir::unlisted(dir)) {
+fn check_sockets(node: &Node, files: &ServiceDir, taken: &mut Taken, problems: &mut Vec<Problem>) {
+    let dir = files.path();
+    let specs = match sockets::load(files) {
         Ok(specs) => specs,
         Err(e) => {
             problems.push(Problem {
@@ -268,10 +275,13 @@ pub fn check(base: &Path) -> Report {
     report.problems.extend(tree.problems);
     let mut sockets = Taken::default();
     for (node, dir) in tree.nodes.iter().zip(&tree.dirs) {
+        // Listed once: each optional file below is looked up in the
+        // listing, not probed by its path (most are absent).
+        let files = ServiceDir::open(dir);
         for prog in ["on", "off"] {
-            check_program(&node.name, dir, prog, &mut report.problems);
+            check_program(&node.name, &files, prog, &mut report.problems);
         }
-        let (log, log_problems) = read_log_config(&ServiceDir::unlisted(dir));
+        let (log, log_problems) = read_log_config(&files);
         if let Some(why) = log.file.and_then(|f| judge_path(&f.path, true)) {
             report.problems.push(Problem {
                 service: node.name.clone(),
@@ -286,10 +296,12 @@ pub fn check(base: &Path) -> Report {
                 file: e.file,
                 reason: e.reason,
             }));
-        check_readiness(node, dir, &mut report.problems);
-        check_sockets(node, dir, &mut sockets, &mut report.problems);
-        check_fdstore(node, dir, &mut report.problems);
-        if let Err(e) = crate::config::context::check(dir) {
+        check_readiness(node, &files, &mut report.problems);
+        check_sockets(node, &files, &mut sockets, &mut report.problems);
+        if !matches!(files.exists(crate::fds::store::CAPACITY_FILE), Ok(false)) {
+            check_fdstore(node, dir, &mut report.problems);
+        }
+        if let Err(e) = crate::config::context::read_context(&files) {
             report.problems.push(Problem {
                 service: node.name.clone(),
                 file: e.file,
@@ -308,7 +320,7 @@ pub fn check(base: &Path) -> Report {
     for hook in ["last", "panic"] {
         let dir = base.join("conf");
         let mut ps = Vec::new();
-        check_program("conf", &dir, hook, &mut ps);
+        check_program("conf", &ServiceDir::unlisted(&dir), hook, &mut ps);
         // read_exec problems were already reported by read_conf.
         report
             .problems
