@@ -6,9 +6,11 @@
 //! child's descriptors), signals ([`signals`]), reaping ([`reap`]), the
 //! descriptor limit ([`nofile`]), walking paths safely ([`safepath`]), the
 //! shutdown's system-wide operations ([`ops`]), cinit's console
-//! ([`console`]), resource shortages ([`shortage`]) and the event loop's
-//! poll set, which pairs each descriptor with its owner's token ([`poll`]).
+//! ([`console`]), resource shortages ([`shortage`]), cgroup v2
+//! containment ([`cgroup`]) and the event loop's poll set, which pairs each
+//! descriptor with its owner's token ([`poll`]).
 
+pub mod cgroup;
 pub mod clock;
 pub mod console;
 pub mod nofile;
