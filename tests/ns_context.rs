@@ -184,6 +184,50 @@ fn user_and_groups_by_name_and_number() {
     ]);
 }
 
+/// Proves a `ready-probe` program runs with its service's execution
+/// context, as `on` does: as the service's user and groups, with its
+/// limits; never as root for a service that is not. The service becomes
+/// `running` only through the probe, so the probe did run.
+#[test]
+fn a_probe_runs_as_its_service_user() {
+    if !runs_as_root("setuid to other uids needs the real root") {
+        return;
+    }
+    let fx = Fixture::new();
+    open_fixture(&fx);
+    let probed = fx.service("probed");
+    probed
+        .respawn()
+        .script("exec sleep 1000")
+        .file("user", "svcuser")
+        .file("limits", "nofile 77:88\n")
+        .file("ready-probe", "exec ./probe\n");
+    let probe = probed.dir().join("probe");
+    fs::write(
+        &probe,
+        format!(
+            "#!/bin/sh\n{}exit 0\n",
+            record(&fx, "probe", &["status", "limits"])
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&probe, fs::Permissions::from_mode(0o755)).unwrap();
+    fx.service("init").wants("probed");
+    let c = boot_with_users(&fx, PASSWD, GROUP);
+    c.wait_state("running", "probed");
+    let st = fx.read_mark("probe.status");
+    let lim = fx.read_mark("probe.limits");
+    c.check_all(vec![
+        (field(&st, "Uid") == "4242 4242 4242 4242", st.clone()),
+        (field(&st, "Gid") == "4343 4343 4343 4343", st.clone()),
+        (field(&st, "Groups") == "4343 4444", st),
+        (
+            limit_of(&lim, "Max open files") == ("77".into(), "88".into()),
+            lim,
+        ),
+    ]);
+}
+
 /// Proves a `user` naming nobody in /etc/passwd fails the service with the
 /// file and the reason, and the service never runs (as root or at all).
 #[test]

@@ -25,7 +25,7 @@ use crate::sys::clock::Millis;
 use crate::sys::console::Console;
 use crate::sys::process::Pid;
 use crate::sys::shortage::{Said, Shortages};
-use crate::sys::spawn::{spawn, spawn_in, ExecContext};
+use crate::sys::spawn::{spawn_in, ExecContext};
 
 pub struct RealHost {
     pub console: Console,
@@ -297,16 +297,21 @@ impl RealHost {
     /// dispositions, its own session, only its stdio): in the service
     /// directory (a relative program is found there), with the
     /// environment of `on.env`, its output in the service's log, stdin
-    /// `/dev/null`, and no sockets or readiness pipe. Returns the pid or
-    /// the errno.
+    /// `/dev/null`, and no sockets or readiness pipe; as the service's
+    /// user, with its limits ([`read_context`], read now as a start reads
+    /// it: a probe never runs as root for a service that does not).
+    /// Returns the pid or the errno.
     pub fn spawn_probe(&mut self, svc: usize, argv: &[String]) -> Result<Pid, i32> {
         let Some((dir, cdir)) = self.cdirs.get(svc).map(|c| (dir_of(c), c)) else {
             return Err(libc::EINVAL);
         };
-        let envp = match read_exec(&ServiceDir::unlisted(dir), "on") {
+        let files = ServiceDir::open(dir);
+        let envp = match read_exec(&files, "on") {
             Ok(spec) => spec.map(|s| s.envp).unwrap_or_default(),
             Err(e) => return Err(e.errno.unwrap_or(libc::EINVAL)),
         };
+        let context = read_context(&files).map_err(|e| e.errno.unwrap_or(libc::EINVAL))?;
+        drop(files);
         let argv: Vec<CString> = argv
             .iter()
             .map(|a| CString::new(a.as_bytes()).map_err(|_| libc::EINVAL))
@@ -320,7 +325,7 @@ impl RealHost {
         let (mut fds, notes) = self.logs.stdio(svc, dir, stdio, now_ms());
         fds.stdin = None;
         fds.extra.clear();
-        let spawned = spawn(&spec, cdir, &fds);
+        let spawned = spawn_in(&spec, cdir, &fds, context.as_ref()).map_err(|f| f.errno);
         for note in notes {
             self.log(&note);
         }
