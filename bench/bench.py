@@ -143,16 +143,66 @@ class Ready:
         return now()
 
 
-class Namespace:
-    """One init as PID 1 of new user+PID+mount namespaces."""
+def cgroup2_mount():
+    """Where a cgroup2 hierarchy this process may write is mounted (the
+    pure v2 /sys/fs/cgroup, or a hybrid host's /sys/fs/cgroup/unified), or
+    None."""
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                if right.split()[:1] == ["cgroup2"]:
+                    point = left.split()[4]
+                    if os.access(os.path.join(point, "cgroup.procs"), os.W_OK):
+                        return point
+    except OSError:
+        pass
+    return None
 
-    def __init__(self, argv, env, log, nofile):
+
+class Cgroup:
+    """A fresh cgroup for one init (its "cgroup it was started in"), removed
+    with everything below it once the init's namespace is gone."""
+
+    def __init__(self, root, label):
+        self.path = os.path.join(root, f"cinit-bench-{os.getpid()}-{label}")
+        os.makedirs(self.path, exist_ok=True)
+
+    def join(self):
+        """In the child before exec: move into the cgroup."""
+        with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+            f.write("0")
+
+    def remove(self):
+        deadline = now() + 10
+        for top, dirs, _ in sorted(os.walk(self.path), key=lambda w: -w[0].count("/")):
+            while True:
+                try:
+                    os.rmdir(top)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    # Processes still leaving: a SIGKILLed namespace empties
+                    # its cgroups within moments.
+                    if now() > deadline:
+                        raise Fail(f"cannot remove cgroup {top}")
+                    time.sleep(0.01)
+
+
+class Namespace:
+    """One init as PID 1 of new user+PID+mount namespaces (in `cgroup`, a
+    Cgroup, if given)."""
+
+    def __init__(self, argv, env, log, nofile, cgroup=None):
         self.log = open(log, "wb")
+        self.cgroup = cgroup
         self.t0 = now()
         # prlimit sets the limit and execs unshare: the same process.
         limit = ["prlimit", f"--nofile={nofile[0]}:{nofile[1]}"]
         self.proc = subprocess.Popen(limit + UNSHARE + argv, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=subprocess.STDOUT, cwd="/")
+                                     stdout=self.log, stderr=subprocess.STDOUT, cwd="/",
+                                     preexec_fn=cgroup.join if cgroup else None)
         self.pid = 0
         deadline = now() + 10
         want = os.path.realpath(argv[0])
@@ -193,6 +243,8 @@ class Namespace:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+        if self.cgroup:
+            self.cgroup.remove()
 
 
 # ------------------------------------------------------------ service trees
@@ -276,6 +328,7 @@ class Bench:
         if self.has_sys_resource():
             self.max_hard = nr_open
         self.notes = []
+        self.cg_root = cgroup2_mount()
 
     @staticmethod
     def has_sys_resource():
@@ -313,6 +366,9 @@ class Bench:
         log = os.path.join(self.w, "logs", f"{label}.log")
         os.makedirs(os.path.dirname(log), exist_ok=True)
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
+        cgroup = None
+        if system == "cinit-cg":
+            cgroup = Cgroup(self.cg_root, label)
         if system.startswith("cinit"):
             tree_cinit(base, n, self.pause, dag=dag, logs=self.logs(n))
             console = os.path.join(self.w, "logs", f"{label}.console")
@@ -339,7 +395,7 @@ class Bench:
             raise Fail(system)
         if drain:
             self.ready.drain()
-        ns = Namespace(argv, env, log, self.nofile(n))
+        ns = Namespace(argv, env, log, self.nofile(n), cgroup)
         ns.base = base
         return ns
 
@@ -397,6 +453,12 @@ class Bench:
 
     def bench_start(self):
         systems = ["cinit", "cinit-dag", "s6", "runit", "limit"] + list(LIMIT_SVC)
+        # cinit-cg: cinit started in a cgroup of its own, so that it gives
+        # every service a cgroup (in the host's root cgroup it does not).
+        if self.cg_root:
+            systems.append("cinit-cg")
+        else:
+            self.say("start: no writable cgroup2 here: cinit-cg not measured")
         gave_up = set()   # (system, n) that did not finish once: not tried again
         for run in range(self.a.runs):
             for n in self.a.sizes:
@@ -408,6 +470,8 @@ class Bench:
                     if system == "runit" and n > RUNSVDIR_MAX:
                         if run == 0:
                             self.record("start", system, n, run, "over_limit", RUNSVDIR_MAX, "")
+                        continue
+                    if system == "cinit-cg" and n >= BIG:
                         continue
                     ns = self.boot("cinit" if system == "cinit-dag" else system, n, "start",
                                    dag=(system == "cinit-dag"))

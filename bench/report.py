@@ -184,6 +184,21 @@ def report(b, a, command, elapsed):
             f" | {ratio(c, lim)} | {ratio(c, svc)} | {ratio(c, svcdir)} | {ratio(c, s)} "
             f"| {ratio(s, c)} |")
     add("")
+    cg_rows = [(n, v("start", "cinit-cg", n, "seconds"), v("start", "cinit", n, "seconds"))
+               for n in sizes]
+    cg_rows = [(n, g, c) for n, g, c in cg_rows if g and c]
+    if cg_rows:
+        add("*cinit-cg*: the same cinit and tree, started in a cgroup of its own (a child of")
+        add("the writable cgroup2 hierarchy here), so that it makes a cgroup for every service")
+        add("and starts each service in it; *cinit* above was started in the host's root")
+        add("cgroup, where it keeps to process groups. The difference is the cgroup's own cost.")
+        add("")
+        add("| N | cinit-cg | cinit | cinit-cg ÷ cinit | cost per service |")
+        add("|---|---|---|---|---|")
+        for n, g, c in cg_rows:
+            per = (med(g) - med(c)) / n * 1e6
+            add(f"| {n_label(n)} | {cell(g)} | {cell(c)} | {ratio(g, c)} | {per:+.1f} µs |")
+        add("")
     for k, (n, limit) in enumerate([(1000, 1.2), (BIG, 1.3)]):
         c, lim, svc = (v("start", x, n, "seconds") for x in ["cinit", "limit", "limit-svc"])
         r = med(c) / med(lim) if c and lim else None
