@@ -26,7 +26,6 @@
 use nix::sys::signal::Signal;
 
 use super::{Change, Engine, Host, Millis, Phase, Pid, Role, Spawned, Stop, StopStep};
-use crate::engine::state::Reason;
 
 impl Engine {
     /// Begin taking the whole system down: from now on nothing starts or
@@ -75,10 +74,14 @@ impl Engine {
             self.pids.remove(&pid);
             left.push(pid.to_string());
         }
-        let detail = format!(
-            "pid {} still there after SIGKILL; given up on",
-            left.join(", ")
-        );
+        let detail = if left.is_empty() {
+            "its cgroup still not empty after SIGKILL; given up on".to_string()
+        } else {
+            format!(
+                "pid {} still there after SIGKILL; given up on",
+                left.join(", ")
+            )
+        };
         let change = Change::to(Phase::Stopped).took(self.elapsed(i, now));
         self.enter(host, now, i, change.detail(detail));
     }
@@ -291,18 +294,10 @@ impl Engine {
         };
         match st.step {
             StopStep::Off if st.off.is_none() => self.term_step(host, now, i),
+            // Everything left in the service's cgroup is killed, and
+            // the stop ends when it is empty (`drain.rs`).
             StopStep::Term | StopStep::Kill if st.main.is_none() && st.off.is_none() => {
-                let took = self.elapsed(i, now);
-                match st.timed_out {
-                    // The end of a ready-timeout: failed, and not restarted.
-                    Some(ms) => {
-                        let reason = Reason::NotReady(ms);
-                        let detail = reason.to_string();
-                        let change = Change::to(Phase::Failed).reason(reason);
-                        self.enter(host, now, i, change.took(took).detail(detail));
-                    }
-                    None => self.enter(host, now, i, Change::to(Phase::Stopped).took(took)),
-                }
+                self.stop_rest(host, now, i, st)
             }
             _ => {}
         }
