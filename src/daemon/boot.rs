@@ -1,4 +1,5 @@
-//! The few things PID 1 sets up before anything else: the API filesystems,
+//! The few things PID 1 sets up before anything else: the API filesystems
+//! (and, as the machine's init, cgroup2 on /sys/fs/cgroup),
 //! the console as stdio, and ctrl-alt-del.
 //!
 //! Each step tolerates an environment that already did it (a container, a
@@ -53,6 +54,9 @@ pub fn mount_api_filesystems() -> Vec<String> {
             Err(e) => messages.push(format!("cannot mount {fstype} on {target}: {}", e.desc())),
         }
     }
+    // The cgroup2 hierarchy, once /sys (and /proc) are there; only as the
+    // machine's init, only if nobody mounted one.
+    messages.extend(crate::sys::cgroup::setup::mount_if_none());
     messages
 }
 
