@@ -14,11 +14,10 @@
 //!   image, so a hot update finds the cgroups again.
 
 use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::host::RealHost;
-use crate::sys::cgroup::{layout, ops, setup};
+use crate::sys::cgroup::{file, layout, ops, setup};
 
 /// The containment state of this image.
 #[derive(Debug, Default)]
@@ -37,16 +36,21 @@ impl Contain {
     /// and the console line: the base, or the one line saying why
     /// services are tracked by process group.
     pub fn setup(svc: &Path, ctl_dir: &Path, after_update: bool) -> (Contain, String) {
-        let at = ctl_dir.join(layout::BASE_FILE);
+        let mut at = ctl_dir.to_string_lossy().into_owned();
+        at.push('/');
+        at.push_str(layout::BASE_FILE);
         let (base, mut line) = match setup::setup(after_update) {
             Ok((base, note)) => (Some(base), note),
-            Err(why) => (
-                None,
-                format!("no writable cgroup v2 ({why}): services are tracked by process group"),
-            ),
+            Err(why) => {
+                let mut line = String::from("no writable cgroup v2 (");
+                line.push_str(&why);
+                line.push_str("): services are tracked by process group");
+                (None, line)
+            }
         };
-        if let Err(e) = setup::publish(&at, base.as_ref()) {
-            line.push_str(&format!("; cannot write {}: {e}", at.display()));
+        if setup::publish(&at, base.as_ref()).is_err() {
+            line.push_str("; cannot write ");
+            line.push_str(&at);
         }
         let c = Contain {
             base,
@@ -58,16 +62,18 @@ impl Contain {
 
     /// The cgroup of the service in directory `dir`: its directory and its
     /// path as `/proc/PID/cgroup` names it.
-    fn of(&self, dir: &Path) -> Option<(PathBuf, String)> {
+    fn of(&self, dir: &Path) -> Option<(String, String)> {
         let base = self.base.as_ref()?;
         let leaf = layout::leaf_name(&crate::config::tree::service_name(&self.svc_root, dir));
-        let path = format!(
-            "{}/{}/{leaf}",
-            base.path.trim_end_matches('/'),
-            layout::SERVICES
-        );
-        // As `layout::service_cgroup`, from the leaf made once here.
-        Some((base.dir.join(layout::SERVICES).join(leaf), path))
+        let mut path = base.path.trim_end_matches('/').to_string();
+        let mut cg = base.dir.clone();
+        for s in [&mut path, &mut cg] {
+            s.push('/');
+            s.push_str(layout::SERVICES);
+            s.push('/');
+            s.push_str(&leaf);
+        }
+        Some((cg, path))
     }
 }
 
@@ -80,7 +86,7 @@ impl Contain {
             return Ok(None);
         };
         if !self.made.get(svc).copied().unwrap_or(false) {
-            ops::make(&cg).map_err(|e| format!("cannot make cgroup {}: {e}", cg.display()))?;
+            ops::make(&cg).map_err(|e| file::reason("cannot make cgroup ", &cg, e))?;
             if self.made.len() <= svc {
                 self.made.resize(svc + 1, false);
             }
@@ -88,8 +94,9 @@ impl Contain {
                 *m = true;
             }
         }
-        let procs = cg.join("cgroup.procs");
-        Ok(CString::new(procs.as_os_str().as_bytes()).ok())
+        let mut procs = cg.into_bytes();
+        procs.extend_from_slice(b"/cgroup.procs");
+        Ok(CString::new(procs).ok())
     }
 
     /// The child could not join service `svc`'s cgroup: the reason, and
@@ -100,11 +107,7 @@ impl Contain {
             *m = false;
         }
         let cg = self.of(dir).map(|(d, _)| d).unwrap_or_default();
-        format!(
-            "cannot join cgroup {}: {}",
-            cg.display(),
-            nix::errno::Errno::from_raw(errno).desc()
-        )
+        file::reason("cannot join cgroup ", &cg, errno)
     }
 }
 
@@ -135,7 +138,7 @@ impl RealHost {
         Some(match ops::signal_all(&cg, &path, sig) {
             Ok(0) => Err("no process in its cgroup".to_string()),
             Ok(_) => Ok(()),
-            Err(e) => Err(format!("{}: {e}", cg.display())),
+            Err(e) => Err(file::desc(e).to_string()),
         })
     }
 }

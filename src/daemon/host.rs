@@ -279,18 +279,20 @@ impl RealHost {
         if let Some((p, target)) = &pipe {
             fds.extra.push((p.write.as_raw_fd(), *target));
         }
-        let program = wrapped.as_ref().unwrap_or(&spec);
-        let spawned = match spawn_in(program, cdir, &fds, ctx, cgroup.as_deref()) {
-            Ok(pid) => Ok(pid),
+        let cg = &mut self.cg;
+        let spawned = spawn_in(
+            wrapped.as_ref().unwrap_or(&spec),
+            cdir,
+            &fds,
+            ctx,
+            cgroup.as_deref(),
+        )
+        .map_err(|f| match ctx {
             // Not in its cgroup: the reason names the cgroup.
-            Err(f) if f.step == Step::Cgroup => {
-                Err(SpawnError::Config(self.cg.join_failed(svc, dir, f.errno)))
-            }
-            Err(f) => Err(match ctx {
-                None => exec_error(f.errno),
-                Some(ctx) => context_error(ctx, f, dir, exec_error(f.errno)),
-            }),
-        };
+            _ if f.step == Step::Cgroup => SpawnError::Config(cg.join_failed(svc, dir, f.errno)),
+            None => exec_error(f.errno),
+            Some(ctx) => context_error(ctx, f, dir, exec_error(f.errno)),
+        });
         for note in notes {
             self.log(&note);
         }

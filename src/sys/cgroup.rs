@@ -5,8 +5,10 @@
 //! is (pure: the names, no system call); [`find`] reads where the
 //! hierarchy and cinit's own cgroup are (pure: the parsing); [`setup`]
 //! takes the base at boot (system calls); [`ops`] makes, kills, signals
-//! and watches one service's cgroup (system calls).
+//! and watches one service's cgroup (system calls); [`file`] is their
+//! raw, bounded file access.
 
+pub mod file;
 pub mod find;
 pub mod layout;
 pub mod ops;

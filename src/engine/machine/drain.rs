@@ -79,7 +79,10 @@ impl Engine {
         if !host.kill_rest(i) {
             self.end_stop(host, now, i, st);
         } else if self.halting && polls >= FAST_POLLS {
-            self.abandon(host, now, i, st);
+            // Left for the global kill, as `abandon` leaves a process.
+            let detail = "its cgroup's processes still there after SIGKILL; given up on";
+            let change = Change::to(Phase::Stopped).took(self.elapsed(i, now));
+            self.enter(host, now, i, change.detail(detail.to_string()));
         } else {
             let wait = if polls < FAST_POLLS {
                 POLL_MS

@@ -74,14 +74,10 @@ impl Engine {
             self.pids.remove(&pid);
             left.push(pid.to_string());
         }
-        let detail = if left.is_empty() {
-            "its cgroup still not empty after SIGKILL; given up on".to_string()
-        } else {
-            format!(
-                "pid {} still there after SIGKILL; given up on",
-                left.join(", ")
-            )
-        };
+        let detail = format!(
+            "pid {} still there after SIGKILL; given up on",
+            left.join(", ")
+        );
         let change = Change::to(Phase::Stopped).took(self.elapsed(i, now));
         self.enter(host, now, i, change.detail(detail));
     }

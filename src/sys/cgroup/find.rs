@@ -8,8 +8,6 @@
 //! appears in a base (the kernel never writes one, and one found is
 //! refused).
 
-use std::path::{Path, PathBuf};
-
 /// Where cinit mounts cgroup2 as the machine's init, and the mount point
 /// it prefers when there are several.
 pub const PREFERRED: &str = "/sys/fs/cgroup";
@@ -17,69 +15,45 @@ pub const PREFERRED: &str = "/sys/fs/cgroup";
 /// `/sys/fs/cgroup`, the v2 hierarchy beside them).
 pub const HYBRID: &str = "/sys/fs/cgroup/unified";
 
-/// One cgroup2 mount as `mountinfo` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mount {
+/// One cgroup2 mount as `mountinfo` lists it (borrowed from its text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mount<'a> {
     /// The directory of the hierarchy shown at the mount point (`/` unless
     /// a subtree was mounted or the mount was made in a cgroup namespace).
-    pub root: PathBuf,
+    pub root: &'a str,
     /// Where it is mounted.
-    pub point: PathBuf,
+    pub point: &'a str,
 }
 
-/// Undo `mountinfo`'s octal escapes (`\040` for a space, `\011`, `\012`,
-/// `\134`); a malformed escape is kept as it is.
-fn unescape(field: &str) -> PathBuf {
-    let b = field.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        let oct = b.get(i + 1..i + 4).filter(|d| {
-            c == b'\\' && d.iter().all(|x| (b'0'..=b'7').contains(x)) && d.first() <= Some(&b'3')
-        });
-        match oct {
-            Some(d) => {
-                out.push(d.iter().fold(0u8, |v, x| (v << 3) | (x - b'0')));
-                i += 4;
-            }
-            None => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    PathBuf::from(std::ffi::OsString::from(
-        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(&out),
-    ))
-}
-
-/// Every cgroup2 mount in `mountinfo`'s text, in its order.
-pub fn cgroup2_mounts(mountinfo: &str) -> Vec<Mount> {
-    let mut found = Vec::new();
+/// The cgroup2 mount to use among those `mountinfo` lists: the one on
+/// [`PREFERRED`], else on [`HYBRID`], else the last one listed (a later
+/// mount hides an earlier one on the same point, so of two on one point
+/// the last is the visible one). A field with an escape (`\040` for a
+/// space) is skipped: no cgroup2 mount point of a real system has one.
+pub fn cgroup2_mount(mountinfo: &str) -> Option<Mount<'_>> {
+    let mut best: Option<(u8, Mount)> = None;
     for line in mountinfo.lines() {
         let mut fields = line.split(' ');
         let (Some(root), Some(point)) = (fields.nth(3), fields.next()) else {
             continue;
         };
         // Optional fields end at the "-" separator; the type follows.
-        if fields.by_ref().any(|f| f == "-") && fields.next() == Some("cgroup2") {
-            found.push(Mount {
-                root: unescape(root),
-                point: unescape(point),
-            });
+        if !(fields.by_ref().any(|f| f == "-") && fields.next() == Some("cgroup2"))
+            || root.contains('\\')
+            || point.contains('\\')
+        {
+            continue;
+        }
+        let rank = match point {
+            PREFERRED => 2,
+            HYBRID => 1,
+            _ => 0,
+        };
+        if best.is_none_or(|(r, _)| rank >= r) {
+            best = Some((rank, Mount { root, point }));
         }
     }
-    found
-}
-
-/// The mount to use: the one on [`PREFERRED`], else on [`HYBRID`], else
-/// the last one listed (a later mount hides an earlier one on the same
-/// point, so of two on one point the last is the visible one).
-pub fn pick(mounts: &[Mount]) -> Option<&Mount> {
-    let on = |p: &str| mounts.iter().rev().find(|m| m.point == Path::new(p));
-    on(PREFERRED)
-        .or_else(|| on(HYBRID))
-        .or_else(|| mounts.last())
+    best.map(|(_, m)| m)
 }
 
 /// The cgroup v2 path in `/proc/self/cgroup`'s text (the `0::PATH` line),
@@ -93,27 +67,28 @@ pub fn own_cgroup(text: &str) -> Option<&str> {
 /// The directory of cgroup `path` (as `/proc/self/cgroup` names it) below
 /// `mount`: its point joined with the part of `path` below the mount's
 /// root. `None` if the mount does not show that cgroup, or the path holds
-/// `..`.
-pub fn directory(mount: &Mount, path: &str) -> Option<PathBuf> {
-    let rel = Path::new(path).strip_prefix(&mount.root).ok()?;
-    if rel
-        .components()
-        .any(|c| !matches!(c, std::path::Component::Normal(_)))
-    {
+/// `..` or `.`.
+pub fn directory(mount: &Mount, path: &str) -> Option<String> {
+    let rel = path.strip_prefix(mount.root.trim_end_matches('/'))?;
+    let below = rel.is_empty() || rel.starts_with('/');
+    if !below || rel.split('/').any(|c| c == ".." || c == ".") {
         return None;
     }
-    Some(mount.point.join(rel))
+    let mut dir = mount.point.trim_end_matches('/').to_string();
+    dir.push_str(rel.trim_end_matches('/'));
+    Some(dir)
 }
 
-/// The base a hot-updated image carries on with: its own cgroup is the
-/// leaf [`super::layout::SELF_LEAF`] its former image moved it into, so
-/// the base is that cgroup's parent. `None` if PID 1 is not in such a
-/// leaf (the former image had no cgroups).
-pub fn base_after_update(own: &Path) -> Option<&Path> {
-    if own.file_name()? != super::layout::SELF_LEAF {
-        return None;
-    }
-    own.parent()
+/// The base a hot-updated image carries on with: its own cgroup `own` (a
+/// `/proc/self/cgroup` path) is the leaf [`super::layout::SELF_LEAF`] its
+/// former image moved it into, so the base is that cgroup's parent (as a
+/// path of the same kind). `None` if PID 1 is not in such a leaf (the
+/// former image had no cgroups).
+pub fn base_after_update(own: &str) -> Option<&str> {
+    let parent = own
+        .strip_suffix(super::layout::SELF_LEAF)?
+        .strip_suffix('/')?;
+    Some(if parent.is_empty() { "/" } else { parent })
 }
 
 /// Whether a cgroup's `cgroup.events` text says it holds processes (its
@@ -150,44 +125,35 @@ mod tests {
     /// by the word cgroup (v1's type is `cgroup`).
     #[test]
     fn finds_the_hybrid_mount() {
-        let m = cgroup2_mounts(HYBRID_INFO);
         assert_eq!(
-            m,
-            vec![Mount {
-                root: "/".into(),
-                point: HYBRID.into()
-            }]
+            cgroup2_mount(HYBRID_INFO),
+            Some(Mount {
+                root: "/",
+                point: HYBRID
+            })
         );
-        assert_eq!(pick(&m).map(|m| m.point.as_path()), Some(Path::new(HYBRID)));
     }
 
     /// With several mounts, /sys/fs/cgroup wins, then the hybrid one, then
-    /// the last; none without a cgroup2 line; optional fields are skipped.
+    /// the last; none without a cgroup2 line; optional fields are skipped;
+    /// a mount point with an escape is skipped, not misread.
     #[test]
     fn picks_the_preferred_mount() {
-        let info = "\
-1 0 0:1 / /mnt/cg rw - cgroup2 none rw
-2 0 0:1 / /sys/fs/cgroup rw shared:3 master:2 - cgroup2 cgroup2 rw
-3 0 0:1 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
-";
-        let m = cgroup2_mounts(info);
-        assert_eq!(m.len(), 3);
-        assert_eq!(pick(&m).unwrap().point, Path::new(PREFERRED));
-        assert_eq!(pick(m.get(2..).unwrap()).unwrap().point, Path::new(HYBRID));
-        assert_eq!(
-            pick(m.get(..1).unwrap()).unwrap().point,
-            Path::new("/mnt/cg")
+        let (a, b, c) = (
+            "1 0 0:1 / /mnt/cg rw - cgroup2 none rw\n",
+            "2 0 0:1 / /sys/fs/cgroup rw shared:3 master:2 - cgroup2 cgroup2 rw\n",
+            "3 0 0:1 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n",
         );
-        assert!(pick(&cgroup2_mounts("1 0 0:1 / /x rw - ext4 /dev/x rw\n")).is_none());
-        assert!(cgroup2_mounts("garbage\n\n1 2\n").is_empty());
-    }
-
-    /// Octal escapes in a mount point are undone.
-    #[test]
-    fn unescapes_mount_points() {
-        let m = cgroup2_mounts("1 0 0:1 / /mnt/a\\040b rw - cgroup2 none rw\n");
-        assert_eq!(m.first().unwrap().point, Path::new("/mnt/a b"));
-        assert_eq!(unescape("a\\9b\\"), Path::new("a\\9b\\"));
+        let point = |t: &str| cgroup2_mount(t).map(|m| m.point.to_string());
+        assert_eq!(point(&[a, b, c].concat()).as_deref(), Some(PREFERRED));
+        assert_eq!(point(&[c, a].concat()).as_deref(), Some(HYBRID));
+        assert_eq!(
+            point(&[a, "4 0 0:1 / /x rw - cgroup2 n rw\n"].concat()).as_deref(),
+            Some("/x")
+        );
+        assert_eq!(point("1 0 0:1 / /x rw - ext4 /dev/x rw\n"), None);
+        assert_eq!(point("garbage\n\n1 2\n"), None);
+        assert_eq!(point("1 0 0:1 / /mnt/a\\040b rw - cgroup2 none rw\n"), None);
     }
 
     /// The `0::` line, with or without v1 lines, and ` (deleted)`.
@@ -205,36 +171,36 @@ mod tests {
     #[test]
     fn joins_below_the_mount_root() {
         let whole = Mount {
-            root: "/".into(),
-            point: HYBRID.into(),
+            root: "/",
+            point: HYBRID,
         };
         assert_eq!(
             directory(&whole, "/cinit-test-1"),
-            Some(PathBuf::from("/sys/fs/cgroup/unified/cinit-test-1"))
+            Some("/sys/fs/cgroup/unified/cinit-test-1".to_string())
         );
-        assert_eq!(directory(&whole, "/"), Some(PathBuf::from(HYBRID)));
+        assert_eq!(directory(&whole, "/").as_deref(), Some(HYBRID));
         let sub = Mount {
-            root: "/lxc/c1".into(),
-            point: PREFERRED.into(),
+            root: "/lxc/c1",
+            point: PREFERRED,
         };
         assert_eq!(
             directory(&sub, "/lxc/c1/init"),
-            Some(PathBuf::from("/sys/fs/cgroup/init"))
+            Some("/sys/fs/cgroup/init".to_string())
         );
         assert_eq!(directory(&sub, "/other"), None);
         assert_eq!(directory(&whole, "/a/../b"), None);
+        assert_eq!(directory(&sub, "/lxc/c10"), None);
     }
 
     /// After a hot update PID 1 is in BASE/cinit: the base is its parent;
     /// in any other cgroup there is none.
     #[test]
     fn the_base_after_an_update() {
-        assert_eq!(
-            base_after_update(Path::new("/sys/fs/cgroup/x/cinit")),
-            Some(Path::new("/sys/fs/cgroup/x"))
-        );
-        assert_eq!(base_after_update(Path::new("/sys/fs/cgroup/x")), None);
-        assert_eq!(base_after_update(Path::new("/")), None);
+        assert_eq!(base_after_update("/x/cinit"), Some("/x"));
+        assert_eq!(base_after_update("/cinit"), Some("/"));
+        assert_eq!(base_after_update("/x/notcinit"), None);
+        assert_eq!(base_after_update("/x"), None);
+        assert_eq!(base_after_update("/"), None);
     }
 
     /// `populated` read from `cgroup.events`; pids from `cgroup.procs`

@@ -5,60 +5,69 @@
 //! opened on it and after its `/proc/PID/cgroup` was seen to name the
 //! service's cgroup, so a pid reused by an unrelated process is never
 //! signalled; `cgroup.procs` is read bounded ([`PROCS_MAX`]); nothing here
-//! blocks (cgroupfs answers at once).
+//! blocks (cgroupfs answers at once). `dir` is a cgroup's directory,
+//! `path` the same cgroup as `/proc/PID/cgroup` names it.
 
-use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::Path;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use super::file::{self, Errno};
 use super::find;
-use super::setup::{make_dir, read_small, write_file, SMALL_MAX};
+use super::setup::SMALL_MAX;
 
 /// The most bytes of `cgroup.procs` read at once: some 9000 pids. A
 /// service with more processes has the rest killed by the next round
 /// ([`kill`] at each poll of a stop) or, with `cgroup.kill`, all at once.
-const PROCS_MAX: u64 = 64 * 1024;
+const PROCS_MAX: usize = 64 * 1024;
+
+/// `dir/name`.
+fn at(dir: &str, name: &str) -> String {
+    let mut p = String::with_capacity(dir.len() + 1 + name.len());
+    p.push_str(dir);
+    p.push('/');
+    p.push_str(name);
+    p
+}
 
 /// Make the cgroup `dir` (an existing one is fine).
-pub fn make(dir: &Path) -> std::io::Result<()> {
-    make_dir(dir)
+pub fn make(dir: &str) -> Result<(), Errno> {
+    file::make_dir(dir)
 }
 
 /// Whether the cgroup `dir` holds processes. A cgroup that is not there
 /// (never made, removed) holds none.
-pub fn populated(dir: &Path) -> bool {
-    match read_small(&dir.join("cgroup.events"), SMALL_MAX) {
-        Ok(text) => find::populated(&text).unwrap_or(false),
-        Err(_) => false,
-    }
+pub fn populated(dir: &str) -> bool {
+    file::read(&at(dir, "cgroup.events"), SMALL_MAX)
+        .ok()
+        .and_then(|t| find::populated(&t))
+        .unwrap_or(false)
 }
 
 /// Kill every process of the cgroup `dir`: one write of `1` to
 /// `cgroup.kill` (Linux 5.14); before that, freeze the cgroup (no
 /// process can fork or exit meanwhile), SIGKILL each process of
 /// `cgroup.procs` through a pidfd, and thaw it (the killed processes die
-/// once thawed). `path`: the cgroup as `/proc/PID/cgroup` names it.
-pub fn kill(dir: &Path, path: &str) {
-    if write_file(&dir.join("cgroup.kill"), b"1").is_ok() {
+/// once thawed).
+pub fn kill(dir: &str, path: &str) {
+    if file::write(&at(dir, "cgroup.kill"), b"1").is_ok() {
         return;
     }
-    let freeze = dir.join("cgroup.freeze");
-    let frozen = write_file(&freeze, b"1").is_ok();
+    let freeze = at(dir, "cgroup.freeze");
+    let frozen = file::write(&freeze, b"1").is_ok();
     let _ = signal_all(dir, path, libc::SIGKILL);
     if frozen {
-        let _ = write_file(&freeze, b"0");
+        let _ = file::write(&freeze, b"0");
     }
 }
 
-/// Send `sig` to every process of the cgroup `dir` (`path` as in
-/// [`kill`]): for each pid of `cgroup.procs`, open a pidfd, check that
-/// the process is (still) in the cgroup, and signal it through the
-/// pidfd. Returns how many were signalled.
-pub fn signal_all(dir: &Path, path: &str, sig: i32) -> std::io::Result<usize> {
-    let procs = read_small(&dir.join("cgroup.procs"), PROCS_MAX)?;
+/// Send `sig` to every process of the cgroup `dir`: for each pid of
+/// `cgroup.procs`, open a pidfd, check that the process is (still) in the
+/// cgroup, and signal it through the pidfd. Returns how many were
+/// signalled.
+pub fn signal_all(dir: &str, path: &str, sig: i32) -> Result<usize, Errno> {
+    let procs = file::read(&at(dir, "cgroup.procs"), PROCS_MAX)?;
     let mut sent = 0;
     for pid in find::pids(&procs) {
-        // SAFETY: pidfd_open(2) with a pid above 1 and no flags; the
-        // descriptor it returns is owned below.
+        // SAFETY: pidfd_open(2) with a pid above 1 and no flags.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
         let Ok(fd) = i32::try_from(fd) else { continue };
         if fd < 0 {
@@ -66,9 +75,8 @@ pub fn signal_all(dir: &Path, path: &str, sig: i32) -> std::io::Result<usize> {
         }
         // SAFETY: a new descriptor of ours, closed when `pidfd` drops.
         let pidfd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let cg = format!("/proc/{pid}/cgroup");
-        let inside =
-            read_small(Path::new(&cg), SMALL_MAX).is_ok_and(|t| find::own_cgroup(&t) == Some(path));
+        let inside = file::read(&format!("/proc/{pid}/cgroup"), SMALL_MAX)
+            .is_ok_and(|t| find::own_cgroup(&t) == Some(path));
         if !inside {
             continue;
         }
@@ -77,7 +85,7 @@ pub fn signal_all(dir: &Path, path: &str, sig: i32) -> std::io::Result<usize> {
         let r = unsafe {
             libc::syscall(
                 libc::SYS_pidfd_send_signal,
-                std::os::fd::AsRawFd::as_raw_fd(&pidfd),
+                pidfd.as_raw_fd(),
                 sig,
                 std::ptr::null::<libc::siginfo_t>(),
                 0,

@@ -7,101 +7,42 @@
 //!   is used only by the machine's init (PID 1 of the initial user
 //!   namespace): cinit started in a namespace on a host's root cgroup (as
 //!   the tests and benches are) must never scatter cgroups there.
-//! - Every read is bounded ([`read_small`]); files are opened
+//! - Every read is bounded ([`file::read`]); files are opened
 //!   close-on-exec and without following a link (cgroupfs and procfs are
 //!   the kernel's: nobody can plant one there, the flag says so).
 //! - After a hot update the new image takes the base its former image
 //!   left (PID 1 is already in `BASE/cinit`) and moves or kills nothing.
 
-use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-
+use super::file::{self, Errno};
 use super::find;
-use super::layout::{SELF_LEAF, SERVICES};
 
 /// The base cinit's cgroups are under.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Base {
     /// Its directory (`/sys/fs/cgroup/…`).
-    pub dir: PathBuf,
+    pub dir: String,
     /// Its path as `/proc/PID/cgroup` names it (`/` for the root).
     pub path: String,
 }
 
 /// The most bytes read of `/proc/self/mountinfo` (a host with thousands
 /// of mounts is cut; the cgroup2 mount comes early, with /sys).
-const MOUNTINFO_MAX: u64 = 1 << 20;
+const MOUNTINFO_MAX: usize = 1 << 20;
 /// The most bytes read of a small cgroup or proc file.
-pub(super) const SMALL_MAX: u64 = 4096;
-
-/// Open `path` to read, close-on-exec, never through a link.
-fn open_read(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-}
-
-/// At most `max` bytes of `path`, as text (a file that is not UTF-8 is
-/// an error).
-pub(super) fn read_small(path: &Path, max: u64) -> std::io::Result<String> {
-    let mut text = String::new();
-    open_read(path)?.take(max).read_to_string(&mut text)?;
-    Ok(text)
-}
-
-/// Write `what` to the interface file `path` in one `write`.
-pub(super) fn write_file(path: &Path, what: &[u8]) -> std::io::Result<()> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?
-        .write_all(what)
-}
+pub(super) const SMALL_MAX: usize = 4096;
 
 /// Whether this process is the machine's init: PID 1 of the initial user
 /// namespace (whose `uid_map` maps every uid to itself).
 pub fn is_machine_init() -> bool {
     std::process::id() == 1
-        && read_small(Path::new("/proc/self/uid_map"), 256)
-            .is_ok_and(|m| m.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"])
+        // A range of 4294967295 ids can only map 0 to 0: the whole
+        // identity map of the initial user namespace.
+        && file::read("/proc/self/uid_map", 256).is_ok_and(|m| m.trim_end().ends_with(" 4294967295"))
 }
 
-/// As the machine's init: mount cgroup2 on /sys/fs/cgroup if no cgroup2
-/// is mounted anywhere and the directory exists. A line for the console
-/// if something was done or failed.
-pub fn mount_if_none() -> Option<String> {
-    if !is_machine_init() || !Path::new(find::PREFERRED).is_dir() {
-        return None;
-    }
-    let info = read_small(Path::new("/proc/self/mountinfo"), MOUNTINFO_MAX).ok()?;
-    if !find::cgroup2_mounts(&info).is_empty() {
-        return None;
-    }
-    let flags = nix::mount::MsFlags::MS_NOSUID
-        | nix::mount::MsFlags::MS_NODEV
-        | nix::mount::MsFlags::MS_NOEXEC;
-    Some(
-        match nix::mount::mount(
-            Some("cgroup2"),
-            find::PREFERRED,
-            Some("cgroup2"),
-            flags,
-            None::<&str>,
-        ) {
-            Ok(()) => format!("mounted cgroup2 on {}", find::PREFERRED),
-            Err(e) => format!("cannot mount cgroup2 on {}: {}", find::PREFERRED, e.desc()),
-        },
-    )
-}
-
-/// `mkdir`, an existing directory being fine.
-pub(super) fn make_dir(dir: &Path) -> std::io::Result<()> {
-    match std::fs::create_dir(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
-        _ => Ok(()),
-    }
+/// `PATH: why`, the reason a step failed.
+fn failed(what: &str, e: Errno) -> String {
+    file::reason("", what, e)
 }
 
 /// Take the base: find the hierarchy and PID 1's cgroup, refuse the real
@@ -111,96 +52,92 @@ pub(super) fn make_dir(dir: &Path) -> std::io::Result<()> {
 /// it is. Returns the base and a line for the console (the controllers
 /// enabled), or why there are no cgroups.
 pub fn setup(after_update: bool) -> Result<(Base, String), String> {
-    let fail = |what: &str, e: std::io::Error| format!("{what}: {e}");
-    let info = read_small(Path::new("/proc/self/mountinfo"), MOUNTINFO_MAX)
-        .map_err(|e| fail("/proc/self/mountinfo", e))?;
-    let mounts = find::cgroup2_mounts(&info);
-    let mount = find::pick(&mounts).ok_or("no cgroup2 mounted")?;
-    let own_text = read_small(Path::new("/proc/self/cgroup"), SMALL_MAX)
-        .map_err(|e| fail("/proc/self/cgroup", e))?;
-    let own = find::own_cgroup(&own_text).ok_or("not in a cgroup v2")?;
-    let dir = find::directory(mount, own)
-        .ok_or_else(|| format!("cgroup {own} is not below {}", mount.point.display()))?;
-    let resumed = after_update
-        .then(|| find::base_after_update(&dir))
-        .flatten()
-        .map(Path::to_path_buf);
-    let base = match &resumed {
-        Some(b) => Base {
-            dir: b.clone(),
-            path: match own.rsplit_once('/') {
-                Some(("", _)) | None => "/".to_string(),
-                Some((p, _)) => p.to_string(),
-            },
-        },
-        None => Base {
-            dir,
-            path: own.to_string(),
-        },
-    };
-    if resumed.is_none() && !base.dir.join("cgroup.events").exists() && !is_machine_init() {
-        return Err(format!(
-            "{} is the root of the hierarchy, used only by the machine's init",
-            base.dir.display()
-        ));
+    const INFO: &str = "/proc/self/mountinfo";
+    const OWN: &str = "/proc/self/cgroup";
+    let info = file::read(INFO, MOUNTINFO_MAX).map_err(|e| failed(INFO, e))?;
+    let mount = find::cgroup2_mount(&info).ok_or("no cgroup2 mounted")?;
+    let own = file::read(OWN, SMALL_MAX).map_err(|e| failed(OWN, e))?;
+    let own = find::own_cgroup(&own).ok_or("not in a cgroup v2")?;
+    // After an update PID 1 is in the base's own leaf: the base is its
+    // parent.
+    let resumed = after_update.then(|| find::base_after_update(own)).flatten();
+    let path = resumed.unwrap_or(own);
+    // One buffer: the base's directory, and each of its files in turn.
+    let mut p = find::directory(&mount, path).ok_or("its cgroup is not below the cgroup2 mount")?;
+    let n = p.len();
+    p.push_str("/cgroup.events");
+    let root = !file::exists(&p);
+    p.truncate(n);
+    if resumed.is_none() && root && !is_machine_init() {
+        p.push_str(" is the hierarchy's root, only the machine's init takes it");
+        return Err(p);
     }
-    let (own_leaf, services) = (base.dir.join(SELF_LEAF), base.dir.join(SERVICES));
-    make_dir(&own_leaf).map_err(|e| fail(&own_leaf.to_string_lossy(), e))?;
-    make_dir(&services).map_err(|e| fail(&services.to_string_lossy(), e))?;
+    for leaf in ["/cinit", "/svc"] {
+        p.push_str(leaf);
+        file::make_dir(&p).map_err(|e| failed(&p, e))?;
+        p.truncate(n);
+    }
     if resumed.is_none() {
-        let procs = own_leaf.join("cgroup.procs");
-        write_file(&procs, b"0").map_err(|e| fail(&procs.to_string_lossy(), e))?;
+        p.push_str("/cinit/cgroup.procs");
+        file::write(&p, b"0").map_err(|e| failed(&p, e))?;
+        p.truncate(n);
     }
-    let mut enabled = enable_controllers(&base.dir);
-    if !enabled.is_empty() {
-        enabled = enable_controllers(&services);
+    let mut note = String::from("cgroup v2: services in ");
+    note.push_str(&p);
+    note.push_str("/svc/ (controllers:");
+    let mut enabled = String::new();
+    if enable_controllers(&mut p, &mut enabled) {
+        enabled.clear();
+        p.push_str("/svc");
+        enable_controllers(&mut p, &mut enabled);
+        p.truncate(n);
     }
-    let note = format!(
-        "cgroup v2: services in {}/ (controllers: {})",
-        services.display(),
-        if enabled.is_empty() { "none" } else { &enabled }
-    );
+    note.push_str(if enabled.is_empty() {
+        " none"
+    } else {
+        &enabled
+    });
+    note.push(')');
+    let base = Base {
+        dir: p,
+        path: path.to_string(),
+    };
     Ok((base, note))
 }
 
-/// Enable for the children of `dir` every controller it has: all at
-/// once, else one by one. Returns those enabled, space-separated.
-fn enable_controllers(dir: &Path) -> String {
-    let Ok(have) = read_small(&dir.join("cgroup.controllers"), SMALL_MAX) else {
-        return String::new();
-    };
-    let control = dir.join("cgroup.subtree_control");
-    let all: Vec<String> = have.split_whitespace().map(|c| format!("+{c}")).collect();
-    if all.is_empty() || write_file(&control, all.join(" ").as_bytes()).is_ok() {
-        return have.split_whitespace().collect::<Vec<_>>().join(" ");
+/// Enable for the children of cgroup `dir` each controller it has, one by
+/// one (one that cannot be enabled leaves the others); each enabled is
+/// added to `on` after a space. Whether any was. `dir` is as it was after.
+fn enable_controllers(dir: &mut String, on: &mut String) -> bool {
+    let n = dir.len();
+    dir.push_str("/cgroup.controllers");
+    let have = file::read(dir, SMALL_MAX).unwrap_or_default();
+    dir.truncate(n);
+    dir.push_str("/cgroup.subtree_control");
+    let mut word = String::new();
+    for c in have.trim_end().split(' ') {
+        word.clear();
+        word.push('+');
+        word.push_str(c);
+        if file::write(dir, word.as_bytes()).is_ok() {
+            on.push(' ');
+            on.push_str(c);
+        }
     }
-    all.iter()
-        .filter(|c| write_file(&control, c.as_bytes()).is_ok())
-        .map(|c| c.trim_start_matches('+'))
-        .collect::<Vec<_>>()
-        .join(" ")
+    dir.truncate(n);
+    !on.is_empty()
 }
 
 /// Write the base's directory (a line) into the file `at` in the control
-/// directory, for `cinit-ctl`; `None` removes it (no cgroups). Written to
-/// a new file renamed over the old one: a reader sees one or the other.
-pub fn publish(at: &Path, base: Option<&Base>) -> std::io::Result<()> {
-    let Some(base) = base else {
-        return match std::fs::remove_file(at) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        };
-    };
-    let tmp = at.with_extension("new");
-    let mut line = base.dir.as_os_str().as_encoded_bytes().to_vec();
-    line.push(b'\n');
-    let _ = std::fs::remove_file(&tmp);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?
-        .write_all(&line)?;
-    std::fs::rename(&tmp, at)
+/// directory, for `cinit-ctl`; `None` removes it (no cgroups). A reader
+/// sees the old file or the new one ([`file::replace`]).
+pub fn publish(at: &str, base: Option<&Base>) -> Result<(), Errno> {
+    match base {
+        None => file::remove(at),
+        Some(base) => {
+            let mut line = base.dir.clone();
+            line.push('\n');
+            file::replace(at, line.as_bytes())
+        }
+    }
 }

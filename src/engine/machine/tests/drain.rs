@@ -103,7 +103,7 @@ fn a_shutdown_gives_up_on_a_cgroup_that_stays() {
         .detail
         .as_deref()
         .unwrap()
-        .contains("cgroup still not empty"));
+        .contains("its cgroup's processes still there"));
     assert!(e.all_down());
 }
 
