@@ -231,8 +231,17 @@ impl Engine {
             }
         }
         match self.phase(i) {
+            // No process of its own, but what an earlier `on` left in
+            // its cgroup (a respawn service in backoff) goes too.
             Some(Phase::Waiting | Phase::Backoff { .. } | Phase::Failed | Phase::NeedFailed) => {
-                self.enter(host, now, i, Change::to(Phase::Stopped));
+                let st = Stop {
+                    main: None,
+                    off: None,
+                    step: StopStep::Kill,
+                    deadline: None,
+                    timed_out: None,
+                };
+                self.stop_rest(host, now, i, st);
             }
             Some(Phase::Done) => self.begin_stop(host, now, i, None),
             Some(Phase::Starting { pid, .. } | Phase::Running { pid }) => {

@@ -124,3 +124,35 @@ fn a_drain_survives_a_hot_update() {
     e2.recheck_drains(&mut h, 30);
     assert_eq!(e2.state(0), Some(State::Stopped));
 }
+
+/// A respawn service in backoff whose last `on` left a process in its
+/// cgroup: `stop` kills it and the service is `stopped` once the cgroup
+/// is empty; without anything left it is `stopped` at once, as before.
+#[test]
+fn a_stop_in_backoff_kills_what_the_last_on_left() {
+    let (mut e, mut h, _) = running();
+    // Quick deaths until the restart waits.
+    for _ in 0..10 {
+        if e.state(0) == Some(State::Backoff) {
+            break;
+        }
+        exit_on(&mut e, &mut h, 20, 0, 1);
+    }
+    assert_eq!(e.state(0), Some(State::Backoff));
+    h.rest.insert(0);
+    e.stop(&mut h, 30, 0);
+    assert_eq!(h.kills, [0]);
+    assert_eq!(e.state(0), Some(State::Stopping));
+    h.rest.clear();
+    e.recheck_drains(&mut h, 40);
+    assert_eq!(e.state(0), Some(State::Stopped));
+    e.start(&mut h, 50, 0);
+    for _ in 0..10 {
+        if e.state(0) == Some(State::Backoff) {
+            break;
+        }
+        exit_on(&mut e, &mut h, 60, 0, 1);
+    }
+    e.stop(&mut h, 70, 0);
+    assert_eq!(e.state(0), Some(State::Stopped));
+}
