@@ -238,3 +238,30 @@ fn the_root_cgroup_is_refused_and_said_once() {
         ),
     ]);
 }
+
+/// Proves the fallback does not hinge on the user namespace: cinit as the
+/// real root, PID 1 of a PID namespace only (the machine's identity
+/// `uid_map`, but not the machine's PID namespace), started in the host's
+/// root cgroup, is not the machine's init: it makes no cgroup in the
+/// host's root, stays where it is, and says why once.
+#[test]
+fn the_root_cgroup_is_refused_to_real_root_in_a_pid_namespace() {
+    if !runs_as_root("cinit as the real root in a PID namespace") {
+        return;
+    }
+    let fx = Fixture::new();
+    fx.service("s").respawn().script("exec sleep 1000");
+    fx.service("init").wants("s");
+    let before = cgroup_of(std::process::id() as i32);
+    let c = fx.boot_ctl_real_root();
+    c.wait_child_argv(&["sleep", "1000"], None);
+    let said = c.console().matches("no writable cgroup v2 (").count();
+    c.check_all(vec![
+        (said == 1, format!("the fallback was said {said} times")),
+        (cgroup_of(c.host_pid()) == before, "PID 1 was moved".into()),
+        (
+            !c.ctl_dir_via_proc().join("cgroup").exists(),
+            "a cgroup file without cgroups".into(),
+        ),
+    ]);
+}

@@ -31,10 +31,13 @@ const MOUNTINFO_MAX: usize = 1 << 20;
 /// The most bytes read of a small cgroup or proc file.
 pub(super) const SMALL_MAX: usize = 4096;
 
-/// Whether this process is the machine's init: PID 1 of the initial user
-/// namespace (whose `uid_map` maps every uid to itself).
+/// Whether this process is the machine's init: PID 1 of the initial PID
+/// namespace and of the initial user namespace (whose `uid_map` maps every
+/// uid to itself). Root's PID 1 of a mere PID namespace (a test, a
+/// container without a user namespace) is not.
 pub fn is_machine_init() -> bool {
     std::process::id() == 1
+        && crate::sys::ops::in_initial_pid_ns() == Some(true)
         // A range of 4294967295 ids can only map 0 to 0: the whole
         // identity map of the initial user namespace.
         && file::read("/proc/self/uid_map", 256).is_ok_and(|m| m.trim_end().ends_with(" 4294967295"))
