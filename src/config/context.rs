@@ -295,7 +295,7 @@ pub fn step_text(
     use crate::sys::spawn::Step;
     let creds = ctx.creds.as_ref();
     Some(match step {
-        Step::Setup | Step::Exec => return None,
+        Step::Setup | Step::Exec | Step::Cgroup => return None,
         Step::Limit(i) => {
             let l = ctx.limits.get(i)?;
             let v = |v: u64| {

@@ -1,4 +1,5 @@
-//! The few things PID 1 sets up before anything else: the API filesystems,
+//! The few things PID 1 sets up before anything else: the API filesystems
+//! (and, as the machine's init, cgroup2 on /sys/fs/cgroup),
 //! the console as stdio, and ctrl-alt-del.
 //!
 //! Each step tolerates an environment that already did it (a container, a
@@ -26,18 +27,33 @@ fn is_mountpoint(path: &Path) -> bool {
     }
 }
 
-/// Mount /proc, /sys, /dev (devtmpfs) and /run (tmpfs) where not mounted yet.
+/// Where cgroup2 is mounted as the machine's init.
+const CGROUP2: &str = crate::sys::cgroup::find::PREFERRED;
+
+/// Mount /proc, /sys, /dev (devtmpfs) and /run (tmpfs) where not mounted
+/// yet, and as the machine's init cgroup2 on /sys/fs/cgroup where nothing
+/// is mounted there.
 /// Returns one message per action taken or failed.
 pub fn mount_api_filesystems() -> Vec<String> {
     let nosuid_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-    let table: [(&str, &str, MsFlags, Option<&str>); 4] = [
+    let table: [(&str, &str, MsFlags, Option<&str>); 5] = [
         ("/proc", "proc", nosuid_nodev | MsFlags::MS_NOEXEC, None),
         ("/sys", "sysfs", nosuid_nodev | MsFlags::MS_NOEXEC, None),
+        // The cgroup v2 hierarchy, right after /sys (where its mount point
+        // is); only as the machine's init (below).
+        (CGROUP2, "cgroup2", nosuid_nodev | MsFlags::MS_NOEXEC, None),
         ("/dev", "devtmpfs", MsFlags::MS_NOSUID, Some("mode=0755")),
         ("/run", "tmpfs", nosuid_nodev, Some("mode=0755")),
     ];
     let mut messages = Vec::new();
     for (target, fstype, flags, data) in table {
+        // In a container or namespace the cgroups are someone else's to
+        // mount; a sysfs without the directory has no cgroups to mount.
+        if target == CGROUP2
+            && !(Path::new(target).is_dir() && crate::sys::cgroup::setup::is_machine_init())
+        {
+            continue;
+        }
         let path = Path::new(target);
         if is_mountpoint(path) {
             continue;

@@ -248,6 +248,9 @@ impl Daemon {
                 }
                 engine.child_exited(host, now, pid, status);
             });
+            // The stops waiting for a cgroup to empty look again: a
+            // process of it may be among those just reaped.
+            self.engine.recheck_drains(&mut self.host, now);
         }
         self.serve_control(now, &control_events);
         let now = now_ms();

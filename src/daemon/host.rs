@@ -25,7 +25,7 @@ use crate::sys::clock::Millis;
 use crate::sys::console::Console;
 use crate::sys::process::Pid;
 use crate::sys::shortage::{Said, Shortages};
-use crate::sys::spawn::{spawn_in, ExecContext};
+use crate::sys::spawn::{spawn_in, ExecContext, Step};
 
 pub struct RealHost {
     pub console: Console,
@@ -53,6 +53,8 @@ pub struct RealHost {
     report_line: String,
     /// Each service's stop and reload signals, read at its start.
     pub(super) sigs: super::svcsig::SvcSignals,
+    /// The services' cgroups, if there are any.
+    pub(super) cg: super::contain::Contain,
 }
 
 /// The most bytes of a report's line buffer kept between reports.
@@ -72,6 +74,7 @@ impl RealHost {
             quiet: None,
             report_line: String::new(),
             sigs: Default::default(),
+            cg: Default::default(),
         }
     }
 
@@ -244,6 +247,11 @@ impl RealHost {
             errno,
         };
         let ctx = context.as_ref();
+        // The service's cgroup, made at its first start in this image.
+        let cgroup = self
+            .cg
+            .procs_to_join(svc, dir)
+            .map_err(SpawnError::Config)?;
         // A pipe that cannot be made (a full descriptor table) is as
         // temporary as the same errno from the exec: a backoff and a retry.
         let pipe = ready_fd
@@ -271,11 +279,20 @@ impl RealHost {
         if let Some((p, target)) = &pipe {
             fds.extra.push((p.write.as_raw_fd(), *target));
         }
-        let spawned =
-            spawn_in(wrapped.as_ref().unwrap_or(&spec), cdir, &fds, ctx).map_err(|f| match ctx {
-                None => exec_error(f.errno),
-                Some(ctx) => context_error(ctx, f, dir, exec_error(f.errno)),
-            });
+        let cg = &mut self.cg;
+        let spawned = spawn_in(
+            wrapped.as_ref().unwrap_or(&spec),
+            cdir,
+            &fds,
+            ctx,
+            cgroup.as_deref(),
+        )
+        .map_err(|f| match ctx {
+            // Not in its cgroup: the reason names the cgroup.
+            _ if f.step == Step::Cgroup => SpawnError::Config(cg.join_failed(svc, dir, f.errno)),
+            None => exec_error(f.errno),
+            Some(ctx) => context_error(ctx, f, dir, exec_error(f.errno)),
+        });
         for note in notes {
             self.log(&note);
         }
@@ -325,7 +342,7 @@ impl RealHost {
         let (mut fds, notes) = self.logs.stdio(svc, dir, stdio, now_ms());
         fds.stdin = None;
         fds.extra.clear();
-        let spawned = spawn_in(&spec, cdir, &fds, context.as_ref()).map_err(|f| f.errno);
+        let spawned = spawn_in(&spec, cdir, &fds, context.as_ref(), None).map_err(|f| f.errno);
         for note in notes {
             self.log(&note);
         }
@@ -465,8 +482,13 @@ impl crate::control::commands::Host for RealHost {
             Some(s) => s,
             None => self.signals_of(svc).1,
         };
-        // Without cgroups (yet), every process of the service is the
+        // Every process of the service: its cgroup; without cgroups, the
         // process group `on` leads (it starts in a session of its own).
+        if all {
+            if let Some(sent) = self.signal_cgroup(svc, sig) {
+                return sent.map(|()| sig);
+            }
+        }
         super::svcsig::send(main, sig, all)
             .map(|()| sig)
             .map_err(|e| nix::errno::Errno::from_raw(e).desc().to_string())
@@ -491,6 +513,14 @@ impl Host for RealHost {
         if pgid > 1 {
             let _ = nix::sys::signal::killpg(NixPid::from_raw(pgid), sig);
         }
+    }
+
+    fn kill_rest(&mut self, svc: usize) -> bool {
+        self.kill_cgroup(svc)
+    }
+
+    fn populated(&mut self, svc: usize) -> bool {
+        self.cgroup_populated(svc)
     }
 
     fn signal_stop(&mut self, svc: usize, pgid: Pid) {

@@ -7,6 +7,7 @@
 //! the last resort ([`emergency`]).
 
 pub mod boot;
+mod contain;
 pub mod emergency;
 mod event;
 pub mod host;

@@ -53,6 +53,10 @@ enum StopStep {
     Term,
     /// SIGKILL sent; waiting for the exit.
     Kill,
+    /// The main process and `off` are gone but the service's cgroup was
+    /// not empty: its processes were killed, and the stop waits for it to
+    /// empty ([`drain`]). The number counts the polls so far.
+    Drain(u8),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +226,9 @@ pub struct Engine {
     /// Every service's deadline, ordered ([`Deadlines`]): kept by every
     /// write of a phase.
     deadlines: Deadlines,
+    /// The services whose stop waits for their cgroup to empty
+    /// ([`StopStep::Drain`]; it may hold some that no longer do).
+    draining: Vec<usize>,
 }
 
 /// A service's index as the pid map holds it: 32 bits, as a service table
@@ -247,6 +254,7 @@ impl Engine {
             timeline: Timeline::default(),
             probe_starts: Vec::new(),
             deadlines: Deadlines::default(),
+            draining: Vec::new(),
         };
         e.add_nodes(nodes);
         e
@@ -437,6 +445,7 @@ impl Engine {
 
 mod deadlines;
 use deadlines::Deadlines;
+mod drain;
 
 mod run;
 

@@ -206,18 +206,20 @@ enum Program<'a> {
 /// descriptor must be ≥ 3. Returns the child's pid, or the errno of the
 /// failed spawn or exec.
 pub fn spawn(spec: &ExecSpec, cwd: &CStr, fds: &ChildFds) -> Result<Pid, i32> {
-    spawn_in(spec, cwd, fds, None).map_err(|f| f.errno)
+    spawn_in(spec, cwd, fds, None, None).map_err(|f| f.errno)
 }
 
 /// [`spawn`] with the service's execution context ([`ExecContext`]:
 /// user, limits, nice, OOM score, no_new_privs), applied by the child
 /// before `chdir`; a `nofile` limit in it replaces the limit cinit started
-/// with. A failure names its step.
+/// with. With `cgroup` (the `cgroup.procs` file of the service's
+/// cgroup), the child joins that cgroup first. A failure names its step.
 pub fn spawn_in(
     spec: &ExecSpec,
     cwd: &CStr,
     fds: &ChildFds,
     ctx: Option<&ExecContext>,
+    cgroup: Option<&CStr>,
 ) -> Result<Pid, Failure> {
     let nofile = crate::sys::nofile::for_child()
         .map(|l| (l.soft, l.hard))
@@ -226,7 +228,7 @@ pub fn spawn_in(
         Program::Path(&spec.path),
         (&spec.argv, &spec.envp),
         Some(cwd),
-        (nofile, ctx),
+        (nofile, ctx, cgroup),
         fds,
     )
 }
@@ -250,7 +252,14 @@ pub fn spawn_image(
     if image < 3 {
         return Err(libc::EBADF);
     }
-    launch(Program::Image(image), (argv, envp), None, (None, None), fds).map_err(|f| f.errno)
+    launch(
+        Program::Image(image),
+        (argv, envp),
+        None,
+        (None, None, None),
+        fds,
+    )
+    .map_err(|f| f.errno)
 }
 
 /// [`spawn`] and [`spawn_image`]: `cwd` `None` keeps cinit's, `nofile`
@@ -259,7 +268,7 @@ fn launch(
     program: Program,
     (argv, envp): (&[CString], &[CString]),
     cwd: Option<&CStr>,
-    (nofile, ctx): (Option<(u64, u64)>, Option<&ExecContext>),
+    (nofile, ctx, cgroup): (Option<(u64, u64)>, Option<&ExecContext>, Option<&CStr>),
     fds: &ChildFds,
 ) -> Result<Pid, Failure> {
     let argv = null_terminated(argv);
@@ -320,6 +329,7 @@ fn launch(
         reset,
         nofile,
         ctx,
+        cgroup: cgroup.map_or(ptr::null(), CStr::as_ptr),
         errno: 0,
         step: 0,
     };

@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+pub mod cgroup;
 mod diag;
 
 /// Default deadline for a single wait.
@@ -216,6 +217,24 @@ impl Fixture {
                 ..LaunchOpts::default()
             },
         );
+        c.wait_listening();
+        c
+    }
+
+    /// Like [`Fixture::boot_ctl`], with cinit started in the fresh cgroup
+    /// `cg` (which is removed, with all left in it, after cinit).
+    pub fn boot_ctl_in(&self, cg: cgroup::TestCgroup) -> Cinit {
+        let mut c = Cinit::launch_with(
+            self,
+            &[],
+            &[],
+            &LaunchOpts {
+                ctl_dir: Some(self.ctl_dir()),
+                cgroup: Some(cg.dir().to_path_buf()),
+                ..LaunchOpts::default()
+            },
+        );
+        c.cgroup = Some(cg);
         c.wait_listening();
         c
     }
@@ -801,6 +820,8 @@ pub struct Cinit {
     /// PID 1 is gone and its host pid may be reused, so `Drop` must not
     /// signal it.
     ended: bool,
+    /// The cgroup it was started in, removed after it ([`Fixture::boot_ctl_in`]).
+    cgroup: Option<cgroup::TestCgroup>,
 }
 
 /// How [`Cinit::launch_with`] starts cinit.
@@ -827,6 +848,9 @@ pub struct LaunchOpts {
     /// Extra `unshare` options, e.g. `--time --monotonic=N --boottime=N`
     /// for a time namespace.
     pub unshare_args: Vec<OsString>,
+    /// A cgroup (v2 directory) that `unshare` joins before it execs, so
+    /// that cinit starts in it ([`cgroup::TestCgroup`]).
+    pub cgroup: Option<PathBuf>,
 }
 
 impl Default for LaunchOpts {
@@ -838,6 +862,7 @@ impl Default for LaunchOpts {
             cinit: None,
             env: Vec::new(),
             unshare_args: Vec::new(),
+            cgroup: None,
         }
     }
 }
@@ -896,12 +921,24 @@ impl Cinit {
         // SIG_IGN for some signals (to test that cinit cleans up after its
         // own parent).
         let ignored = ignored.to_vec();
+        let join = opts.cgroup.as_ref().map(|d| {
+            use std::os::unix::ffi::OsStrExt;
+            std::ffi::CString::new(d.join("cgroup.procs").as_os_str().as_bytes())
+                .expect("cgroup path")
+        });
         // SAFETY: the closure only makes raw syscalls (rt_sigaction,
         // rt_sigprocmask, close_range), which are async-signal-safe, on
         // stack values it owns; `ignored` was allocated before the fork and
         // is only read.
         unsafe {
             cmd.pre_exec(move || {
+                if let Some(procs) = &join {
+                    let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+                    if fd < 0 || libc::write(fd, c"0".as_ptr().cast(), 1) != 1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    libc::close(fd);
+                }
                 for sig in 1..=64 {
                     if sig != libc::SIGKILL && sig != libc::SIGSTOP {
                         raw_set_disposition(sig, libc::SIG_DFL);
@@ -939,6 +976,7 @@ impl Cinit {
             ctl_dir: opts.ctl_dir.clone(),
             scratch: fx.path().to_path_buf(),
             ended: false,
+            cgroup: None,
         };
         let unshare = Proc {
             pid: i32::try_from(me.child.id()).expect("pid fits i32"),

@@ -302,6 +302,12 @@ impl Daemon {
         if let Some(note) = limit_note {
             daemon.host.log(&note);
         }
+        // The base the former image took (PID 1 is in its own leaf of
+        // it): every service's cgroup is kept as it is.
+        let (cg, line) =
+            super::super::contain::Contain::setup(&daemon.paths.svc, &daemon.paths.ctl, true);
+        daemon.host.cg = cg;
+        daemon.host.log(&line);
         if closed > 0 {
             daemon.host.log(&format!(
                 "update: closed {closed} descriptor(s) nobody owns"

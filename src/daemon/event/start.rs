@@ -141,6 +141,12 @@ impl Daemon {
                  exit; not starting the root service (start it with cinit-ctl)"
             ));
         }
+        // Before the first start: the services' cgroups, or the one line
+        // saying there are none.
+        let (cg, line) =
+            super::super::contain::Contain::setup(&paths.svc, &paths.ctl, lost_state.is_some());
+        host.cg = cg;
+        host.log(&line);
         let start_root = lost_state.is_none();
         let loaded = catch_unwind(AssertUnwindSafe(|| {
             boot_tree(&mut host, &paths, start_root)

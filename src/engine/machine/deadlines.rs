@@ -183,6 +183,8 @@ impl Engine {
                         if let Some(main) = st.main {
                             host.signal_group(main, Signal::SIGKILL);
                         }
+                        // The whole cgroup, with what left the group.
+                        host.kill_rest(i);
                         st.step = StopStep::Kill;
                         st.deadline = Some(now.saturating_add(KILL_WAIT_MS));
                         self.set_phase(i, Phase::Stopping(st));
@@ -191,6 +193,7 @@ impl Engine {
                     // Outside a shutdown, a process that survives SIGKILL
                     // (uninterruptible sleep) is still there: keep waiting.
                     StopStep::Kill => self.set_phase(i, Phase::Stopping(st)),
+                    StopStep::Drain(polls) => self.poll_drain(host, now, i, st, polls),
                 }
             }
             _ => {}

@@ -142,4 +142,16 @@ pub trait Host {
     }
     /// A service changed state.
     fn report(&mut self, svc: usize, name: &str, report: Report);
+    /// Kill every process left in service `svc`'s cgroup; true if it
+    /// holds any (a stop then waits until [`Host::populated`] says it is
+    /// empty). A host without cgroups (the default) has none.
+    fn kill_rest(&mut self, svc: usize) -> bool {
+        let _ = svc;
+        false
+    }
+    /// Whether service `svc`'s cgroup still holds processes.
+    fn populated(&mut self, svc: usize) -> bool {
+        let _ = svc;
+        false
+    }
 }

@@ -56,6 +56,9 @@ impl Svc {
                     StopStep::Off => 0,
                     StopStep::Term => 1,
                     StopStep::Kill => 2,
+                    // An older reader takes it for a kill without a
+                    // process: it ends at the next look.
+                    StopStep::Drain(_) => 3,
                 };
                 deadline = st.deadline;
                 timed_out = st.timed_out;
@@ -116,6 +119,7 @@ impl Svc {
                 step: match step {
                     0 => StopStep::Off,
                     1 => StopStep::Term,
+                    3 => StopStep::Drain(0),
                     _ => StopStep::Kill,
                 },
                 deadline,
@@ -216,6 +220,7 @@ impl Engine {
         }
         // The phases were written as a whole: index their deadlines anew.
         e.deadlines = super::Deadlines::of_phases(e.svcs.iter().map(|s| s.phase));
+        e.index_drains();
         // Re-evaluate everything once: a waiting service may be startable.
         e.queue.extend(0..e.svcs.len());
         (e, lost)

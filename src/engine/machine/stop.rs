@@ -26,7 +26,6 @@
 use nix::sys::signal::Signal;
 
 use super::{Change, Engine, Host, Millis, Phase, Pid, Role, Spawned, Stop, StopStep};
-use crate::engine::state::Reason;
 
 impl Engine {
     /// Begin taking the whole system down: from now on nothing starts or
@@ -232,8 +231,17 @@ impl Engine {
             }
         }
         match self.phase(i) {
+            // No process of its own, but what an earlier `on` left in
+            // its cgroup (a respawn service in backoff) goes too.
             Some(Phase::Waiting | Phase::Backoff { .. } | Phase::Failed | Phase::NeedFailed) => {
-                self.enter(host, now, i, Change::to(Phase::Stopped));
+                let st = Stop {
+                    main: None,
+                    off: None,
+                    step: StopStep::Kill,
+                    deadline: None,
+                    timed_out: None,
+                };
+                self.stop_rest(host, now, i, st);
             }
             Some(Phase::Done) => self.begin_stop(host, now, i, None),
             Some(Phase::Starting { pid, .. } | Phase::Running { pid }) => {
@@ -291,18 +299,10 @@ impl Engine {
         };
         match st.step {
             StopStep::Off if st.off.is_none() => self.term_step(host, now, i),
+            // Everything left in the service's cgroup is killed, and
+            // the stop ends when it is empty (`drain.rs`).
             StopStep::Term | StopStep::Kill if st.main.is_none() && st.off.is_none() => {
-                let took = self.elapsed(i, now);
-                match st.timed_out {
-                    // The end of a ready-timeout: failed, and not restarted.
-                    Some(ms) => {
-                        let reason = Reason::NotReady(ms);
-                        let detail = reason.to_string();
-                        let change = Change::to(Phase::Failed).reason(reason);
-                        self.enter(host, now, i, change.took(took).detail(detail));
-                    }
-                    None => self.enter(host, now, i, Change::to(Phase::Stopped).took(took)),
-                }
+                self.stop_rest(host, now, i, st)
             }
             _ => {}
         }

@@ -27,6 +27,10 @@ struct Fake {
     /// The last state reported for each service.
     last: Vec<Option<State>>,
     live: HashSet<Pid>,
+    /// Services whose cgroup holds processes (`tests/drain.rs`).
+    rest: HashSet<usize>,
+    /// Each [`Host::kill_rest`] call, by service.
+    kills: Vec<usize>,
 }
 
 impl Fake {
@@ -43,6 +47,8 @@ impl Fake {
             reports: vec![],
             last: vec![None; n],
             live: HashSet::new(),
+            rest: HashSet::new(),
+            kills: vec![],
         }
     }
     fn pid_of(&self, svc: usize, role: Role) -> Pid {
@@ -99,6 +105,13 @@ impl Host for Fake {
     fn report(&mut self, svc: usize, name: &str, report: Report) {
         self.last[svc] = Some(report.state);
         self.reports.push((name.to_string(), report));
+    }
+    fn kill_rest(&mut self, svc: usize) -> bool {
+        self.kills.push(svc);
+        self.rest.contains(&svc)
+    }
+    fn populated(&mut self, svc: usize) -> bool {
+        self.rest.contains(&svc)
     }
 }
 
@@ -524,6 +537,9 @@ pub(super) fn reload(e: &Engine) -> (Engine, Vec<String>) {
 
 // The engine's own snapshot sections.
 mod saved;
+
+// A stop that waits for the service's cgroup to empty.
+mod drain;
 
 /// A root wanting 1000 services queues thousands of entries while it
 /// starts them; once the queue is drained, it gives that memory back

@@ -88,6 +88,9 @@ pub(super) struct Child<'a> {
     pub nofile: Option<(u64, u64)>,
     /// The service's execution context, if it has one ([`super::ctx`]).
     pub ctx: Option<&'a super::ctx::ExecContext>,
+    /// Null, or the `cgroup.procs` file of the cgroup the child joins
+    /// first ([`crate::sys::cgroup`]).
+    pub cgroup: *const c_char,
     /// The errno of the step that failed; 0 until one does.
     pub errno: c_int,
     /// The step that failed ([`super::ctx::Step`]'s code), with `errno`.
@@ -122,8 +125,10 @@ fn place(from: RawFd, to: RawFd) -> Result<(), c_int> {
 
 /// What the child does before `execve`, in order. Returns only on failure.
 ///
-/// Descriptors first (the limit is lowered after them: a target may lie
-/// above the original limit), then signals, session, limit, the
+/// The service's cgroup first, once the child has a descriptor table of
+/// its own (everything it does after, and all it forks, is the
+/// service's), then descriptors (the limit is lowered after them: a
+/// target may lie above the original limit), then signals, session, limit, the
 /// service's execution context ([`super::ctx::apply`]: limits, nice, OOM
 /// score, no_new_privs, groups, gid, uid last) and cwd (entered as the
 /// service's user: it never holds a directory its user could not reach);
@@ -147,6 +152,11 @@ fn prepare(c: &Child, step: &mut c_int) -> Result<(), c_int> {
                 c_uint::MAX,
                 CLOSE_RANGE_CLOEXEC,
             ))?;
+        }
+        if !c.cgroup.is_null() {
+            *step = super::ctx::CGROUP;
+            join_cgroup(c.cgroup)?;
+            *step = super::ctx::SETUP;
         }
         for (to, &from) in (0..).zip(c.stdio.iter()) {
             if from >= 0 {
@@ -222,6 +232,27 @@ fn prepare(c: &Child, step: &mut c_int) -> Result<(), c_int> {
         }
     }
     Ok(())
+}
+
+/// Join the cgroup whose `cgroup.procs` is `procs`: write `0` (this
+/// process) into it. Three system calls, while still root.
+///
+/// # Safety
+/// `procs` is a NUL-terminated path the parent keeps alive.
+unsafe fn join_cgroup(procs: *const c_char) -> Result<(), c_int> {
+    // SAFETY: raw system calls on a path the parent keeps alive and on
+    // the descriptor opened here.
+    unsafe {
+        let fd = sys(libc::syscall(
+            libc::SYS_openat,
+            libc::AT_FDCWD,
+            procs,
+            libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        ))?;
+        let wrote = sys(libc::syscall(libc::SYS_write, fd, c"0".as_ptr(), 1usize));
+        sys(libc::syscall(libc::SYS_close, fd))?;
+        wrote.map(drop)
+    }
 }
 
 /// The child's entry point: [`prepare`] and exec, or record the errno and

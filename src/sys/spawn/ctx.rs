@@ -126,6 +126,8 @@ pub enum Step {
     Setgroups,
     Setgid,
     Setuid,
+    /// Joining the service's cgroup.
+    Cgroup,
 }
 
 /// Step codes as the child writes them (a plain integer in shared memory).
@@ -137,6 +139,7 @@ const NNP: c_int = 4;
 const SETGROUPS: c_int = 5;
 const SETGID: c_int = 6;
 const SETUID: c_int = 7;
+pub(super) const CGROUP: c_int = 8;
 /// `LIMIT + i`: the limit at index `i`.
 const LIMIT: c_int = 100;
 
@@ -150,6 +153,7 @@ impl Step {
             SETGROUPS => Step::Setgroups,
             SETGID => Step::Setgid,
             SETUID => Step::Setuid,
+            CGROUP => Step::Cgroup,
             c if c >= LIMIT => Step::Limit(usize::try_from(c - LIMIT).unwrap_or(0)),
             _ => Step::Setup,
         }

@@ -263,7 +263,7 @@ fn the_child_applies_its_context() {
                   [ \"$(cat /proc/$$/oom_score_adj)\" = 999 ] || exit 3; \
                   grep -q '^NoNewPrivs:.1' /proc/$$/status || exit 4; exit 0";
     let fds = ChildFds::console(2);
-    let pid = spawn_in(&sh(script), c"/", &fds, Some(&ctx)).unwrap();
+    let pid = spawn_in(&sh(script), c"/", &fds, Some(&ctx), None).unwrap();
     assert_eq!(wait_exit(pid), 0, "the check that failed (see the script)");
 }
 
@@ -288,7 +288,7 @@ fn a_refused_step_is_named() {
         ..ExecContext::default()
     };
     let fds = ChildFds::console(2);
-    let got = spawn_in(&sh("exit 0"), c"/", &fds, Some(&ctx)).unwrap_err();
+    let got = spawn_in(&sh("exit 0"), c"/", &fds, Some(&ctx), None).unwrap_err();
     assert_eq!(
         got,
         Failure {
@@ -300,9 +300,9 @@ fn a_refused_step_is_named() {
         path: CString::new("/nonexistent/cinit-test").unwrap(),
         ..sh("")
     };
-    let got = spawn_in(&missing, c"/", &fds, Some(&ctx.clone())).unwrap_err();
+    let got = spawn_in(&missing, c"/", &fds, Some(&ctx.clone()), None).unwrap_err();
     assert_eq!(got.step, Step::Limit(1));
-    let got = spawn_in(&missing, c"/", &fds, Some(&ExecContext::default())).unwrap_err();
+    let got = spawn_in(&missing, c"/", &fds, Some(&ExecContext::default()), None).unwrap_err();
     assert_eq!(
         got,
         Failure {
