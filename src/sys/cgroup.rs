@@ -4,4 +4,6 @@
 //! process it made, however it forked. [`layout`] says where each cgroup
 //! is (pure: the names, no system call).
 
+pub mod apply;
 pub mod layout;
+pub mod parse;
