@@ -53,6 +53,8 @@ pub struct RealHost {
     report_line: String,
     /// Each service's stop and reload signals, read at its start.
     pub(super) sigs: super::svcsig::SvcSignals,
+    /// Each service's cgroup, as its starts gave it ([`super::svccg`]).
+    pub(super) cgroups: super::svccg::SvcCgroups,
 }
 
 /// The most bytes of a report's line buffer kept between reports.
@@ -72,6 +74,7 @@ impl RealHost {
             quiet: None,
             report_line: String::new(),
             sigs: Default::default(),
+            cgroups: Default::default(),
         }
     }
 
@@ -231,7 +234,14 @@ impl RealHost {
         // not parse or names no user fails the start (never as root
         // instead); a service without them reads nothing here.
         let context = read_context(&files).map_err(|e| file_error(&e, &dir.join(which)))?;
+        // The `cgroup` file: written into the service's cgroup below.
+        let cgroup = crate::config::cgroupconf::read(&files)
+            .map_err(|e| file_error(&e, &dir.join(which)))?;
         drop(files);
+        // The settings go into the cgroup the start gives the service,
+        // before anything is spawned into it; no cgroup (`None`): a
+        // service with settings fails here.
+        self.cgroups.cgroup_settings(svc, dir, &cgroup, None)?;
         let stdio: RawFd = match &self.child_stdio {
             Some(fd) => fd.as_raw_fd(),
             None => return Err(SpawnError::Config("no console for stdio".into())),
@@ -491,6 +501,14 @@ impl Host for RealHost {
     fn signal_stop(&mut self, svc: usize, pgid: Pid) {
         let sig = self.signals_of(svc).0;
         let _ = super::svcsig::send(pgid, sig, true);
+    }
+
+    fn exit_reason(
+        &mut self,
+        svc: usize,
+        status: crate::sys::process::ExitStatus,
+    ) -> Option<String> {
+        self.cgroups.oom_reason(svc, status)
     }
 
     fn report(&mut self, svc: usize, name: &str, r: Report) {

@@ -87,14 +87,14 @@ fn refuses_bad_values() {
 #[test]
 fn read_from_the_directory() {
     let t = tempfile::tempdir().unwrap();
-    let none = crate::config::dirlist::both(t.path(), |d| read(d));
+    let none = crate::config::dirlist::both(t.path(), read);
     assert_eq!(none, Ok(vec![]));
     std::fs::write(t.path().join(FILE), "pids.max 32\n").unwrap();
-    let one = crate::config::dirlist::both(t.path(), |d| read(d)).unwrap();
+    let one = crate::config::dirlist::both(t.path(), read).unwrap();
     assert_eq!(one[0].to_string(), "pids.max 32");
     assert_eq!(one[0].controller(), "pids");
     std::fs::write(t.path().join(FILE), "cgroup.procs 1\n").unwrap();
-    let bad = crate::config::dirlist::both(t.path(), |d| read(d)).unwrap_err();
+    let bad = crate::config::dirlist::both(t.path(), read).unwrap_err();
     assert_eq!(bad.file, t.path().join(FILE));
 }
 

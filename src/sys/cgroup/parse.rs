@@ -52,7 +52,7 @@ pub fn human_bytes(n: u64) -> String {
     let name = UNITS.get(unit).copied().unwrap_or("E");
     // Tenths of the unit, from the value one unit below.
     let tenths = scaled.saturating_mul(10) / 1024;
-    if tenths < 100 && tenths % 10 != 0 {
+    if tenths < 100 && !tenths.is_multiple_of(10) {
         format!("{}.{}{name}", tenths / 10, tenths % 10)
     } else {
         format!("{}{name}", tenths / 10)
