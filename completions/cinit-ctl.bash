@@ -38,7 +38,7 @@ _cinit_ctl() {
         status) COMPREPLY=($(compgen -W "--json $(_cinit_ctl_services)" -- "$cur")) ;;
         list) COMPREPLY=($(compgen -W "--json" -- "$cur")) ;;
         top) [ "${COMP_WORDS[COMP_CWORD-1]}" = -n ] ||
-            COMPREPLY=($(compgen -W "--cpu -n --json" -- "$cur")) ;;
+            COMPREPLY=($(compgen -W "--cpu -n" -- "$cur")) ;;
         check) COMPREPLY=($(compgen -d -- "$cur")) ;;
         analyze)
             if [ "${COMP_WORDS[COMP_CWORD-1]}" = "--svg" ]; then

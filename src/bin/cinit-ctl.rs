@@ -63,7 +63,7 @@ usage: cinit-ctl [--json] COMMAND [ARGS]
   fdstore SERVICE drop NAME   close and forget NAME
 
   --json                      machine-readable output for status, list,
-                              analyze, top and fdstore SERVICE
+                              analyze and fdstore SERVICE
 
 NAME is a service directory relative to $CINIT_DIR/svc (e.g. getty/1), or an
 absolute path inside it. The control socket is $CINIT_CTL_DIR/control
@@ -416,21 +416,19 @@ fn analyze(t: &Timeline, json: bool, svg: Option<&Path>, deps: bool) -> ExitCode
     ExitCode::SUCCESS
 }
 
-fn run(cli: Cli, ctl: &Path) -> ExitCode {
-    let socket = &ctl.join(SOCKET_NAME);
+fn run(cli: &Cli, socket: &Path) -> ExitCode {
+    // The control directory: where cinit names the base of its cgroups.
+    let ctl = socket.parent().unwrap_or(socket);
     if let Command::Send(req @ Request::Log { .. }) = &cli.command {
         return cinit::ctl::log::show(req, socket, QUICK, unexpected);
     }
     if let Command::Fd(cmd) = &cli.command {
         return cinit::ctl::fdstore::run(cmd, socket, QUICK, unexpected);
     }
-    if let Command::Top { cpu, every } = cli.command {
-        return cinit::ctl::top::run(socket, ctl, cpu, every, cli.json);
-    }
     let (req, timeout) = match &cli.command {
-        Command::Check(_) | Command::Fd(_) | Command::Top { .. } => return ExitCode::from(2),
+        Command::Check(_) | Command::Fd(_) => return ExitCode::from(2),
         Command::Wait { names, timeout } => return wait(socket, names, *timeout),
-        Command::List => (Request::Status { names: vec![] }, QUICK),
+        Command::List | Command::Top { .. } => (Request::Status { names: vec![] }, QUICK),
         Command::Analyze { .. } | Command::Graph => (Request::Analyze, QUICK),
         Command::Pid(name) => (
             Request::Status {
@@ -483,6 +481,9 @@ fn run(cli: Cli, ctl: &Path) -> ExitCode {
                 }
             }
             ExitCode::SUCCESS
+        }
+        (Command::Top { cpu, every }, _, Reply::Services(list)) => {
+            cinit::ctl::top::show(&list, ctl, *cpu, every.is_some())
         }
         (Command::Pid(name), _, Reply::Services(list)) => match list.first().and_then(|s| s.pid) {
             Some(pid) => {
@@ -587,7 +588,18 @@ fn main() -> ExitCode {
     if let Command::Check(dir) = cli.command {
         return check(dir);
     }
-    run(cli, &Paths::from_process_env().ctl)
+    let socket = Paths::from_process_env().ctl.join(SOCKET_NAME);
+    // `top -n S`: the screen again every S seconds, until it fails.
+    if let Command::Top { every: Some(s), .. } = cli.command {
+        loop {
+            let code = run(&cli, &socket);
+            if code != ExitCode::SUCCESS {
+                return code;
+            }
+            std::thread::sleep(Duration::from_secs(u64::from(s)));
+        }
+    }
+    run(&cli, &socket)
 }
 
 // The protocol's error codes are the exit codes; keep them in step.

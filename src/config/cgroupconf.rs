@@ -32,38 +32,48 @@ pub const CONTROLLERS: [&str; 8] = [
 /// The most settings in one file.
 pub const MAX_SETTINGS: usize = 64;
 
-/// Memory files whose value is a size or `max`.
-const MEMORY_SIZES: [&str; 7] = [
-    "memory.max",
-    "memory.high",
-    "memory.low",
-    "memory.min",
-    "memory.swap.max",
-    "memory.swap.high",
-    "memory.zswap.max",
-];
+/// Whether `file` is a memory file whose value is a size or `max`:
+/// `memory.max`, `.high`, `.low`, `.min`, `memory.swap.max`,
+/// `memory.zswap.max`, …
+fn is_memory_size(file: &str) -> bool {
+    file.starts_with("memory.")
+        && [".max", ".high", ".low", ".min"]
+            .iter()
+            .any(|end| file.ends_with(end))
+}
+
+/// Digits only, at least one, at most 19 (within `u64`).
+fn is_number(v: &[u8]) -> bool {
+    (1..=19).contains(&v.len()) && v.iter().all(u8::is_ascii_digit)
+}
 
 /// A size as the kernel's `memparse` reads it, in decimal: digits and at
 /// most one of the suffixes K, M, G, T, P, E (either case).
-fn is_size(v: &str) -> bool {
-    let digits = v.trim_end_matches(|c: char| "kKmMgGtTpPeE".contains(c));
-    v.len() - digits.len() <= 1 && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn is_number(v: &str) -> bool {
-    !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) && v.parse::<u64>().is_ok()
+fn is_size(v: &[u8]) -> bool {
+    match v.split_last() {
+        Some((last, digits)) if b"kKmMgGtTpPeE".contains(last) => is_number(digits),
+        _ => is_number(v),
+    }
 }
 
 /// A weight of `cpu.weight` or `io.weight`: 1 to 10000.
-fn is_weight(v: &str) -> bool {
-    v.parse::<u32>().is_ok_and(|w| (1..=10_000).contains(&w))
+fn is_weight(v: &[u8]) -> bool {
+    let value = v
+        .iter()
+        .try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+        .filter(|_| (1..=5).contains(&v.len()));
+    value.is_some_and(|w| (1..=10_000).contains(&w))
 }
 
 /// Why FILE cannot be set, if it cannot.
 fn check_file(file: &str) -> Result<(), String> {
-    let (controller, name) = file
-        .split_once('.')
-        .ok_or_else(|| format!("{file:?} is not CONTROLLER.NAME (memory.max, pids.max)"))?;
+    let Some((controller, name)) = file.split_once('.') else {
+        return Err(format!(
+            "{file:?} is not CONTROLLER.NAME (memory.max, pids.max)"
+        ));
+    };
     if controller == "cgroup" {
         return Err(format!(
             "{file} is cinit's to manage, not a service's (only controller files may be set)"
@@ -71,62 +81,61 @@ fn check_file(file: &str) -> Result<(), String> {
     }
     if !CONTROLLERS.contains(&controller) {
         return Err(format!(
-            "unknown controller {controller:?} (one of {})",
-            CONTROLLERS.join(", ")
+            "unknown controller {controller:?} (one of memory, pids, cpu, io, cpuset, hugetlb, rdma, misc)"
         ));
     }
-    let safe = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'.';
-    if name.is_empty()
-        || !name.bytes().all(safe)
-        || name.contains("..")
-        || name.starts_with('.')
-        || name.ends_with('.')
+    let name = name.as_bytes();
+    let safe = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.';
+    if !name.iter().all(safe)
+        || name.first().is_none_or(|b| *b == b'.')
+        || name.last() == Some(&b'.')
+        || name.windows(2).any(|w| w == b"..")
     {
         return Err(format!("{file:?} is not a file name of a cgroup"));
     }
     Ok(())
 }
 
-/// Why VALUE cannot be written into FILE, where its shape is known.
-fn check_value(file: &str, value: &str) -> Result<(), String> {
-    if value.chars().any(char::is_control) {
-        return Err(format!("{file}: the value holds a control character"));
+/// Why VALUE cannot be written into FILE, where its shape is known: the
+/// shape it should have.
+fn check_value(file: &str, value: &str) -> Result<(), &'static str> {
+    let v = value.as_bytes();
+    if v.iter().any(|&b| b < b' ' || b == 0x7f) {
+        return Err("one line of text without control characters");
     }
-    let ok = match file {
-        f if MEMORY_SIZES.contains(&f) => value == "max" || is_size(value),
-        "pids.max" => value == "max" || is_number(value),
-        "cpu.weight" | "io.weight" if !value.contains(' ') => is_weight(value),
-        "io.weight" => value
-            .strip_prefix("default ")
-            .is_some_and(|w| is_weight(w.trim())),
-        "cpu.weight.nice" => value.parse::<i8>().is_ok_and(|n| (-20..=19).contains(&n)),
+    let max_or = |f: fn(&[u8]) -> bool| v == b"max" || f(v);
+    let (ok, shape) = match file {
+        f if is_memory_size(f) => (max_or(is_size), "a size (64M, 1G, 65536) or max"),
+        "pids.max" => (max_or(is_number), "a number or max"),
+        // `io.weight` also takes `default WEIGHT` (and `MAJ:MIN WEIGHT`,
+        // left to the kernel).
+        "cpu.weight" | "io.weight" if !value.contains(':') => (
+            is_weight(value.strip_prefix("default ").unwrap_or(value).as_bytes()),
+            "a weight from 1 to 10000",
+        ),
         "cpu.max" => {
-            let mut w = value.split_ascii_whitespace();
-            let quota = w.next().is_some_and(|q| q == "max" || is_number(q));
+            let mut w = value.split_ascii_whitespace().map(str::as_bytes);
+            let quota = w.next().is_some_and(|q| q == b"max" || is_number(q));
             let period = w.next().is_none_or(is_number);
-            quota && period && w.next().is_none()
+            (
+                quota && period && w.next().is_none(),
+                "QUOTA [PERIOD] in microseconds, QUOTA a number or max",
+            )
         }
-        _ => true,
+        _ => (true, ""),
     };
     if ok {
-        return Ok(());
+        Ok(())
+    } else {
+        Err(shape)
     }
-    let shape = match file {
-        f if MEMORY_SIZES.contains(&f) => "a size (64M, 1G, 65536) or max",
-        "pids.max" => "a number or max",
-        "cpu.weight" => "a weight from 1 to 10000",
-        "io.weight" => "a weight from 1 to 10000 (or default WEIGHT)",
-        "cpu.weight.nice" => "a nice value from -20 to 19",
-        _ => "QUOTA [PERIOD] in microseconds, QUOTA a number or max",
-    };
-    Err(format!("{file} {value:?}: not {shape}"))
 }
 
 /// Parse a `cgroup` file.
 pub fn parse(data: &[u8]) -> Result<Vec<Setting>, String> {
     let text = std::str::from_utf8(data).map_err(|_| "not text".to_string())?;
     let mut out: Vec<Setting> = Vec::new();
-    for (n, line) in (1..).zip(text.lines()) {
+    for (n, line) in (1..).zip(text.split('\n')) {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -137,7 +146,7 @@ pub fn parse(data: &[u8]) -> Result<Vec<Setting>, String> {
             .map(|(f, v)| (f, v.trim()))
             .ok_or_else(|| bad("not FILE VALUE (memory.max 64M)".into()))?;
         check_file(file).map_err(bad)?;
-        check_value(file, value).map_err(bad)?;
+        check_value(file, value).map_err(|shape| bad(format!("{file} {value:?}: not {shape}")))?;
         if out.iter().any(|s| s.file == file) {
             return Err(bad(format!("{file} is set twice")));
         }

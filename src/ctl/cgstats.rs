@@ -69,38 +69,43 @@ pub fn cpu_seconds(usec: u64) -> String {
 }
 
 impl Stats {
-    /// The figures for a status line: `memory 1.5M (peak 20M), cpu
+    /// The figures for a status line: `memory 15M (peak 20M), cpu
     /// 1.25s, 3 tasks`, each only where it is known; empty if none is.
     pub fn describe(&self) -> String {
-        let mut parts: Vec<String> = Vec::new();
+        // Writing to a String cannot fail.
+        let mut out = String::new();
         if let Some(m) = self.memory {
-            let mut p = format!("memory {}", human_bytes(m));
+            let _ = write!(out, ", memory {}", human_bytes(m));
             if let Some(peak) = self.memory_peak {
-                // Writing to a String cannot fail.
-                let _ = write!(p, " (peak {})", human_bytes(peak));
+                let _ = write!(out, " (peak {})", human_bytes(peak));
             }
-            parts.push(p);
         }
         if let Some(u) = self.cpu_usec {
-            parts.push(format!("cpu {}", cpu_seconds(u)));
+            let _ = write!(out, ", cpu {}", cpu_seconds(u));
         }
         if let Some(t) = self.tasks {
-            parts.push(format!("{t} task{}", if t == 1 { "" } else { "s" }));
+            let _ = write!(out, ", {t} task{}", if t == 1 { "" } else { "s" });
         }
-        parts.join(", ")
+        out.split_off(out.len().min(2))
     }
 
-    /// The JSON members (with a leading comma): `memory_bytes`,
+    /// The JSON members (each with a leading comma): `memory_bytes`,
     /// `memory_peak_bytes`, `cpu_usec`, `tasks`, `null` where unknown.
     pub fn json_members(&self) -> String {
-        let v = |n: Option<u64>| n.map_or_else(|| "null".to_string(), |n| n.to_string());
-        format!(
-            ",\"memory_bytes\":{},\"memory_peak_bytes\":{},\"cpu_usec\":{},\"tasks\":{}",
-            v(self.memory),
-            v(self.memory_peak),
-            v(self.cpu_usec),
-            v(self.tasks)
-        )
+        let mut out = String::new();
+        for (key, value) in [
+            ("memory_bytes", self.memory),
+            ("memory_peak_bytes", self.memory_peak),
+            ("cpu_usec", self.cpu_usec),
+            ("tasks", self.tasks),
+        ] {
+            // Writing to a String cannot fail.
+            let _ = match value {
+                Some(n) => write!(out, ",\"{key}\":{n}"),
+                None => write!(out, ",\"{key}\":null"),
+            };
+        }
+        out
     }
 }
 
@@ -128,29 +133,29 @@ mod tests {
     fn reads_a_cgroup() {
         let t = tempfile::tempdir().unwrap();
         let d = t.path();
-        std::fs::write(d.join("memory.current"), "1572864\n").unwrap();
+        std::fs::write(d.join("memory.current"), "15728640\n").unwrap();
         std::fs::write(d.join("cpu.stat"), "usage_usec 1250000\nuser_usec 1\n").unwrap();
         std::fs::write(d.join("cgroup.procs"), "12\n13\n").unwrap();
         let s = read(d);
         assert_eq!(
             s,
             Stats {
-                memory: Some(1_572_864),
+                memory: Some(15_728_640),
                 memory_peak: None,
                 cpu_usec: Some(1_250_000),
                 tasks: Some(2),
             }
         );
-        assert_eq!(s.describe(), "memory 1.5M, cpu 1.25s, 2 tasks");
+        assert_eq!(s.describe(), "memory 15M, cpu 1.25s, 2 tasks");
         assert_eq!(
             s.json_members(),
-            ",\"memory_bytes\":1572864,\"memory_peak_bytes\":null,\"cpu_usec\":1250000,\"tasks\":2"
+            ",\"memory_bytes\":15728640,\"memory_peak_bytes\":null,\"cpu_usec\":1250000,\"tasks\":2"
         );
         std::fs::write(d.join("memory.peak"), "20971520\n").unwrap();
         std::fs::write(d.join("pids.current"), "1\n").unwrap();
         assert_eq!(
             read(d).describe(),
-            "memory 1.5M (peak 20M), cpu 1.25s, 1 task"
+            "memory 15M (peak 20M), cpu 1.25s, 1 task"
         );
         let none = read(&d.join("missing"));
         assert_eq!(none, Stats::default());

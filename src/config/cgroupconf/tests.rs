@@ -39,6 +39,7 @@ fn reads_settings() {
         4
     );
     assert_eq!(ok("hugetlb.2MB.max 0\nmemory.swap.max 0\n").len(), 2);
+    assert_eq!(ok("io.weight 8:16 200\n")[0].1, "8:16 200");
     assert_eq!(ok("memory.max 1g\n")[0].1, "1g");
 }
 
@@ -71,7 +72,7 @@ fn refuses_bad_values() {
     assert!(err("cpu.max 50000 100000 3").contains("QUOTA [PERIOD]"));
     assert!(err("cpu.max half").contains("QUOTA [PERIOD]"));
     assert!(err("memory.max 1M\nmemory.max 2M").starts_with("line 2: memory.max is set twice"));
-    assert!(err("memory.max 1\u{7f}").contains("control character"));
+    assert!(err("memory.max 1\u{7f}").contains("control characters"));
     assert_eq!(
         err("\u{ff}\u{fe}"),
         "line 1: not FILE VALUE (memory.max 64M)"

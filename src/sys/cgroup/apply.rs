@@ -42,15 +42,23 @@ impl std::fmt::Display for Setting {
 
 /// The most bytes read of one interface file: the ones read here
 /// (`cgroup.controllers`, `memory.events`, `cpu.stat`) are a few hundred.
-pub const MAX_READ: u64 = 4096;
+pub const MAX_READ: usize = 4096;
 
-/// `path` read whole (at most [`MAX_READ`] bytes), as text.
+/// `path` read whole (at most [`MAX_READ`] bytes), as text. Into one
+/// buffer of that size, filled by `read` until the end: the files are
+/// made by the kernel at each read, so their size is not known before.
 pub fn read_text(path: &Path) -> std::io::Result<String> {
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_READ)
-        .read_to_string(&mut text)?;
-    Ok(text)
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; MAX_READ];
+    let mut len = 0;
+    while let Some(rest) = buf.get_mut(len..).filter(|r| !r.is_empty()) {
+        match file.read(rest)? {
+            0 => break,
+            n => len += n,
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|_| std::io::Error::from_raw_os_error(libc::EILSEQ))
 }
 
 /// The short text of an I/O error, without Rust's "(os error N)".

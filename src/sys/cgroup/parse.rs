@@ -11,7 +11,7 @@
 /// `memory.events`, `usage_usec 1234` in `cpu.stat`); `None` if the key is
 /// not there or its value is not a number.
 pub fn keyed(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
+    text.split('\n').find_map(|line| {
         let (k, v) = line.split_once(' ')?;
         (k == key).then(|| v.trim().parse().ok())?
     })
@@ -26,7 +26,7 @@ pub fn number(text: &str) -> Option<u64> {
 /// The number of lines that hold something (`cgroup.procs`: one pid per
 /// line).
 pub fn count_lines(text: &str) -> u64 {
-    text.lines().filter(|l| !l.trim().is_empty()).count() as u64
+    text.split('\n').filter(|l| !l.is_empty()).count() as u64
 }
 
 /// Whether a word list (`cgroup.controllers`, `cgroup.subtree_control`)
@@ -35,28 +35,21 @@ pub fn has_word(text: &str, word: &str) -> bool {
     text.split_ascii_whitespace().any(|w| w == word)
 }
 
-/// Bytes for people, in the binary units `memory.max` takes: `512`,
-/// `1.5K`, `64M`, `2.0G` (one decimal below 10 of a unit).
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["K", "M", "G", "T", "P", "E"];
-    if n < 1024 {
-        return n.to_string();
+/// Bytes for people, in the binary units `memory.max` takes: the largest
+/// unit that leaves at least 10 of it, cut, not rounded (`1023`, `1536K`,
+/// `64M`, `12M` for 12.5 MiB): never more than the value, and at most a
+/// tenth less.
+pub fn human_bytes(bytes: u64) -> String {
+    let mut n = bytes;
+    let mut unit = "";
+    for u in ["K", "M", "G", "T", "P", "E"] {
+        if n < 10 * 1024 {
+            break;
+        }
+        n /= 1024;
+        unit = u;
     }
-    let mut unit = 0usize;
-    let mut scaled = n;
-    // The largest unit whose value is at least 1.
-    while scaled >= 1024 * 1024 && unit + 1 < UNITS.len() {
-        scaled /= 1024;
-        unit += 1;
-    }
-    let name = UNITS.get(unit).copied().unwrap_or("E");
-    // Tenths of the unit, from the value one unit below.
-    let tenths = scaled.saturating_mul(10) / 1024;
-    if tenths < 100 && !tenths.is_multiple_of(10) {
-        format!("{}.{}{name}", tenths / 10, tenths % 10)
-    } else {
-        format!("{}{name}", tenths / 10)
-    }
+    format!("{n}{unit}")
 }
 
 #[cfg(test)]
@@ -93,13 +86,13 @@ mod tests {
     #[test]
     fn shows_bytes() {
         assert_eq!(human_bytes(0), "0");
-        assert_eq!(human_bytes(1023), "1023");
-        assert_eq!(human_bytes(1536), "1.5K");
+        assert_eq!(human_bytes(10_239), "10239");
+        assert_eq!(human_bytes(10_240), "10K");
+        assert_eq!(human_bytes(1536 * 1024), "1536K");
         assert_eq!(human_bytes(64 << 20), "64M");
         assert_eq!(human_bytes(16 << 20), "16M");
-        assert_eq!(human_bytes((3 << 30) / 2), "1.5G");
+        assert_eq!(human_bytes(25 << 19), "12M");
         assert_eq!(human_bytes(200 << 20), "200M");
-        // Cut, not rounded: a size never reads above what it is.
         assert_eq!(human_bytes(u64::MAX), "15E");
     }
 }
