@@ -124,9 +124,7 @@ impl Engine {
         }
         let until = now.saturating_add(delay);
         let detail = format!("{reason}; restart in {}", seconds(delay));
-        if let Some(s) = self.svcs.get_mut(i) {
-            s.reason = Some(Box::new(reason.clone()));
-        }
+        // The change keeps the reason for status ([`Engine::enter`]).
         let change = Change::to(Phase::Backoff { until }).reason(reason);
         self.enter(host, now, i, change.took(uptime).detail(detail));
     }
