@@ -191,6 +191,99 @@ mod tests {
         );
     }
 
+    /// A cgroup shaped like the kernel's (plain files: the same reads and
+    /// writes), with `oom_kill` at `kills` and a `memory.max`.
+    fn fake_cgroup(kills: u64) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("svc/a")).unwrap();
+        std::fs::write(t.path().join("cgroup.controllers"), "memory pids\n").unwrap();
+        for d in ["", "svc"] {
+            std::fs::write(t.path().join(d).join("cgroup.subtree_control"), "memory\n").unwrap();
+        }
+        set_kills(&t, kills);
+        std::fs::write(t.path().join("svc/a/memory.max"), "33554432\n").unwrap();
+        t
+    }
+
+    fn set_kills(t: &tempfile::TempDir, kills: u64) {
+        let events = format!("low 0\nhigh 0\nmax 3\noom 1\noom_kill {kills}\n");
+        std::fs::write(t.path().join("svc/a/memory.events"), events).unwrap();
+    }
+
+    /// A SIGKILL is named the OOM killer's only when `memory.events`
+    /// counts more kills than at the start: a cgroup found at the start
+    /// with kills already counted (after a hot update) does not make its
+    /// next SIGKILL an OOM kill, a new one does, and each kill is named
+    /// once. The limit is the file's, else the cgroup's own.
+    #[test]
+    fn a_sigkill_is_named_by_the_count() {
+        let t = fake_cgroup(2);
+        let cg = t.path().join("svc/a");
+        let dir = Path::new("/svc/a");
+        let kill = ExitStatus::Signal(libc::SIGKILL);
+        let mut c = SvcCgroups::default();
+        assert_eq!(c.oom_reason(3, kill), None, "no record, no read");
+        let found = Given {
+            path: &cg,
+            new: false,
+        };
+        c.cgroup_settings(3, dir, &[], Some(found)).unwrap();
+        assert_eq!(c.oom_reason(3, kill), None, "2 kills were there before");
+        set_kills(&t, 3);
+        assert_eq!(c.oom_reason(3, ExitStatus::Code(1)), None);
+        assert_eq!(c.oom_reason(3, ExitStatus::Signal(libc::SIGTERM)), None);
+        assert_eq!(
+            c.oom_reason(3, kill).as_deref(),
+            Some("killed by the OOM killer (memory.max 32M)")
+        );
+        assert_eq!(c.oom_reason(3, kill), None, "that kill is named once");
+        let limit = Setting {
+            file: "memory.max".into(),
+            value: "16M".into(),
+        };
+        let made = Given {
+            path: &cg,
+            new: true,
+        };
+        c.cgroup_settings(3, dir, &[limit], Some(made)).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(cg.join("memory.max")).unwrap(),
+            "16M"
+        );
+        assert_eq!(
+            c.oom_reason(3, kill).as_deref(),
+            Some("killed by the OOM killer (memory.max 16M)"),
+            "a new cgroup counts from 0"
+        );
+    }
+
+    /// A setting the kernel refuses fails the start naming the file.
+    #[test]
+    fn a_refused_setting_fails_the_start() {
+        let t = fake_cgroup(0);
+        let cg = t.path().join("svc/a");
+        let s = Setting {
+            file: "pids.max".into(),
+            value: "8".into(),
+        };
+        let err = SvcCgroups::default()
+            .cgroup_settings(
+                0,
+                Path::new("/svc/a"),
+                &[s],
+                Some(Given {
+                    path: &cg,
+                    new: true,
+                }),
+            )
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("/svc/a/cgroup: pids.max 8: writing "),
+            "{text}"
+        );
+    }
+
     /// Without a cgroup, settings fail the start naming the file and the
     /// first setting; no settings, no failure.
     #[test]
