@@ -283,7 +283,10 @@ fn check_cgroup(data: &[u8]) {
         assert!(CONTROLLERS.contains(&s.controller()));
         assert!(!s.value.is_empty() && !s.value.bytes().any(|b| b < b' ' || b == 0x7f));
         let line = s.to_string();
-        assert_eq!(parse(line.as_bytes()).as_deref(), Ok(std::slice::from_ref(s)));
+        assert_eq!(
+            parse(line.as_bytes()).as_deref(),
+            Ok(std::slice::from_ref(s))
+        );
     }
 }
 
