@@ -151,9 +151,10 @@ fn settings_need_the_controller_in_a_real_cgroup() {
 /// cgroup itself: with the base named in the control directory's
 /// `cgroup` file and the service's process in `BASE/svc/LEAF` (the name's
 /// `/` escaped), `--json` has `tasks` 1 and a `cpu_usec`, the line says
-/// `1 task` and `cpu`, and `top` lists the service; a service whose
-/// cgroup does not exist has `null` figures. Without the base file there
-/// are no figures and `top` says so (exit 1).
+/// `1 task` and `cpu`, and `top` lists the service (`-n 1`: again every
+/// second, the screen cleared first); a service whose cgroup does not
+/// exist has `null` figures. Without the base file there are no figures
+/// and `top` says so (exit 1).
 #[test]
 fn status_and_top_read_the_cgroup() {
     let Some(t) = TempBase::new(&["web/x"]) else {
@@ -219,5 +220,21 @@ fn status_and_top_read_the_cgroup() {
     c.check(
         rows.len() == 2 && rows[1].starts_with("web/x ") && rows[1].ends_with(" 1"),
         &format!("top lists the service with its cgroup: {}", top.stdout),
+    );
+
+    // `-n 1`: the screen again every second, cleared first each time.
+    let mut again = c
+        .ctl_cmd(&["top", "-n", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    again.kill().unwrap();
+    let out = again.wait_with_output().unwrap();
+    let screens = String::from_utf8_lossy(&out.stdout);
+    let cleared = screens.matches("\x1b[H\x1b[2J").count();
+    c.check(
+        cleared >= 2 && screens.matches("web/x ").count() == cleared,
+        &format!("top -n 1 repeats, clearing the screen: {screens:?}"),
     );
 }

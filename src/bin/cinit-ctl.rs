@@ -210,13 +210,8 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
     if timeout.is_some() && verb != "wait" {
         return Err("--timeout only goes with wait".to_string());
     }
-    if json
-        && !matches!(
-            verb.as_str(),
-            "status" | "list" | "analyze" | "fdstore" | "top"
-        )
-    {
-        return Err("--json only goes with status, list, analyze, fdstore and top".to_string());
+    if json && !matches!(verb.as_str(), "status" | "list" | "analyze" | "fdstore") {
+        return Err("--json only goes with status, list, analyze and fdstore".to_string());
     }
     if (svg.is_some() || deps) && verb != "analyze" {
         return Err("--svg and --deps only go with analyze".to_string());
@@ -589,15 +584,8 @@ fn main() -> ExitCode {
         return check(dir);
     }
     let socket = Paths::from_process_env().ctl.join(SOCKET_NAME);
-    // `top -n S`: the screen again every S seconds, until it fails.
     if let Command::Top { every: Some(s), .. } = cli.command {
-        loop {
-            let code = run(&cli, &socket);
-            if code != ExitCode::SUCCESS {
-                return code;
-            }
-            std::thread::sleep(Duration::from_secs(u64::from(s)));
-        }
+        return cinit::ctl::top::every(s, || run(&cli, &socket));
     }
     run(&cli, &socket)
 }

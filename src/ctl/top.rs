@@ -96,6 +96,18 @@ pub fn show(list: &[ServiceInfo], ctl: &Path, by_cpu: bool, clear: bool) -> Exit
     ExitCode::SUCCESS
 }
 
+/// `top -n S`: `show` (a whole `top`, request and screen) again every
+/// `secs` seconds until it fails; its exit status then.
+pub fn every(secs: u32, mut show: impl FnMut() -> ExitCode) -> ExitCode {
+    loop {
+        let code = show();
+        if code != ExitCode::SUCCESS {
+            return code;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(u64::from(secs)));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
