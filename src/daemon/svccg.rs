@@ -125,19 +125,31 @@ impl SvcCgroups {
         let Some(slot) = self.slot(svc) else {
             return Ok(());
         };
-        let oom_kills = match slot {
-            _ if given.new => 0,
-            Some(r) if r.cgroup == cgroup => r.oom_kills,
-            _ => read_text(&cgroup.join("memory.events"))
-                .ok()
-                .and_then(|t| oom_kills(&t))
-                .unwrap_or(0),
-        };
-        *slot = Some(Box::new(Record {
-            cgroup: cgroup.to_path_buf(),
-            oom_kills,
-            memory_max,
-        }));
+        match slot {
+            // The same cgroup as the last start: kept, no allocation (a
+            // respawn service's restarts).
+            Some(r) if r.cgroup == cgroup => {
+                if given.new {
+                    r.oom_kills = 0;
+                }
+                r.memory_max = memory_max;
+            }
+            _ => {
+                let oom_kills = if given.new {
+                    0
+                } else {
+                    read_text(&cgroup.join("memory.events"))
+                        .ok()
+                        .and_then(|t| oom_kills(&t))
+                        .unwrap_or(0)
+                };
+                *slot = Some(Box::new(Record {
+                    cgroup: cgroup.to_path_buf(),
+                    oom_kills,
+                    memory_max,
+                }));
+            }
+        }
         Ok(())
     }
 
