@@ -8,7 +8,7 @@ _cinit_ctl_services() {
 
 _cinit_ctl() {
     local cur="${COMP_WORDS[COMP_CWORD]}"
-    local verbs="start stop restart wait status list pid log version reboot halt poweroff rescue update check analyze graph fdstore"
+    local verbs="start stop restart wait status list pid log version reboot halt poweroff rescue update check analyze graph fdstore top"
     local verb="" i
     for ((i = 1; i < COMP_CWORD; i++)); do
         case "${COMP_WORDS[i]}" in
@@ -37,6 +37,8 @@ _cinit_ctl() {
             COMPREPLY=($(compgen -W "--timeout $(_cinit_ctl_services)" -- "$cur")) ;;
         status) COMPREPLY=($(compgen -W "--json $(_cinit_ctl_services)" -- "$cur")) ;;
         list) COMPREPLY=($(compgen -W "--json" -- "$cur")) ;;
+        top) [ "${COMP_WORDS[COMP_CWORD-1]}" = -n ] ||
+            COMPREPLY=($(compgen -W "--cpu -n" -- "$cur")) ;;
         check) COMPREPLY=($(compgen -d -- "$cur")) ;;
         analyze)
             if [ "${COMP_WORDS[COMP_CWORD-1]}" = "--svg" ]; then

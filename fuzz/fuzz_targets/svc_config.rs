@@ -32,6 +32,10 @@
 //!   path is absolute, an `exec` has a program; a refusal names the file;
 //! - `fdstore::parse_capacity` (`fdstore`) accepts exactly a whole number
 //!   from 0 to 64, blanks around it allowed;
+//! - `config::cgroupconf::parse` (`cgroup`) accepts at most 64 settings, each
+//!   naming one file of a known controller (no `/`, no `..`, never
+//!   `cgroup.*`) with a one-line value, and each printing back to a line
+//!   that parses to the same setting;
 //! - a profile name never leaves the service tree (not empty, not absolute,
 //!   no `.` or `..`);
 //! - nothing produced is larger than the input.
@@ -268,6 +272,24 @@ fn check_probe(data: &[u8]) {
     }
 }
 
+fn check_cgroup(data: &[u8]) {
+    use cinit::config::cgroupconf::{parse, CONTROLLERS, MAX_SETTINGS};
+    let Ok(settings) = parse(data) else {
+        return;
+    };
+    assert!(settings.len() <= MAX_SETTINGS);
+    for s in &settings {
+        assert!(!s.file.contains('/') && !s.file.contains(".."));
+        assert!(CONTROLLERS.contains(&s.controller()));
+        assert!(!s.value.is_empty() && !s.value.bytes().any(|b| b < b' ' || b == 0x7f));
+        let line = s.to_string();
+        assert_eq!(
+            parse(line.as_bytes()).as_deref(),
+            Ok(std::slice::from_ref(s))
+        );
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let lines = check_lines(data);
     check_params(data, &lines);
@@ -279,4 +301,5 @@ fuzz_target!(|data: &[u8]| {
     check_sockets(data);
     check_fdstore(data);
     check_profile(data);
+    check_cgroup(data);
 });

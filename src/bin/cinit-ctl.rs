@@ -13,7 +13,7 @@ use cinit::config::paths::Paths;
 use cinit::control::SOCKET_NAME;
 use cinit::ctl::client::{request, request_held, ClientError};
 use cinit::ctl::fdstore::FdCommand;
-use cinit::ctl::status::{describe, print_json, up};
+use cinit::ctl::status::{describe, describe_with, print_json, stats_of, up};
 use cinit::proto::{ErrorCode, Reply, Request, SystemAction, Timeline};
 use cinit::sys::console::one_line;
 
@@ -28,7 +28,10 @@ usage: cinit-ctl [--json] COMMAND [ARGS]
   wait [--timeout S] NAME...  wait until the services are up (running and
                               ready, or done) or have failed; gives up after
                               S seconds (decimals allowed) if given
-  status [NAME...]            state, pid, time in state, restarts, last reason
+  status [NAME...]            state, pid, time in state, restarts, last reason;
+                              memory, CPU time and tasks of its cgroup
+  top [--cpu] [-n S]          services by memory (--cpu: by CPU time), from
+                              their cgroups; -n: again every S seconds
   list                        one line per known service: NAME STATE [PID]
   pid NAME                    the pid of a running service
   signal [--all] NAME SIG     send SIG (USR1, SIGHUP, 10) to the main process
@@ -94,6 +97,10 @@ enum Command {
         timeout: Option<Duration>,
     },
     Fd(FdCommand),
+    Top {
+        cpu: bool,
+        every: Option<u32>,
+    },
 }
 
 /// A `--timeout` value: seconds, decimals allowed, more than 0.
@@ -118,6 +125,7 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
     let mut svg: Option<PathBuf> = None;
     let mut deps = false;
     let mut all = false;
+    let mut cpu = false;
     let mut words: Vec<String> = Vec::new();
     // `fdstore`'s arguments, taken as they are (PROG's may look like ours).
     let mut fd_args: Option<Vec<std::ffi::OsString>> = None;
@@ -136,6 +144,7 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
             Long("svg") => svg = Some(parser.value().map_err(|e| e.to_string())?.into()),
             Long("deps") => deps = true,
             Long("all") => all = true,
+            Long("cpu") => cpu = true,
             Short('h') | Long("help") => return Ok(None),
             Short('V') | Long("version") => {
                 println!("cinit-ctl {}", cinit::version());
@@ -152,7 +161,7 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
                     .parse::<u32>()
                     .ok()
                     .filter(|&n| n > 0)
-                    .ok_or_else(|| format!("-n takes a number of lines above 0, not {v:?}"))?;
+                    .ok_or_else(|| format!("-n takes a number above 0, not {v:?}"))?;
                 lines = Some(n);
             }
             Value(v) => {
@@ -192,8 +201,11 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
     if no_deps && verb != "start" {
         return Err("--no-deps only goes with start".to_string());
     }
-    if (follow || lines.is_some()) && verb != "log" {
-        return Err("-n and -f only go with log".to_string());
+    if (follow || lines.is_some() && verb != "top") && verb != "log" {
+        return Err("-n and -f only go with log (and -n with top)".to_string());
+    }
+    if cpu && verb != "top" {
+        return Err("--cpu only goes with top".to_string());
     }
     if timeout.is_some() && verb != "wait" {
         return Err("--timeout only goes with wait".to_string());
@@ -259,6 +271,7 @@ fn parse(args: Vec<std::ffi::OsString>, argv0: &str) -> Result<Option<Cli>, Stri
         "update" => system(SystemAction::Update)?,
         "analyze" => no_args(Command::Analyze { svg, deps })?,
         "graph" => no_args(Command::Graph)?,
+        "top" => no_args(Command::Top { cpu, every: lines })?,
         "fdstore" => Command::Fd(cinit::ctl::fdstore::parse(
             fd_args.unwrap_or_default(),
             json,
@@ -398,7 +411,9 @@ fn analyze(t: &Timeline, json: bool, svg: Option<&Path>, deps: bool) -> ExitCode
     ExitCode::SUCCESS
 }
 
-fn run(cli: Cli, socket: &Path) -> ExitCode {
+fn run(cli: &Cli, socket: &Path) -> ExitCode {
+    // The control directory: where cinit names the base of its cgroups.
+    let ctl = socket.parent().unwrap_or(socket);
     if let Command::Send(req @ Request::Log { .. }) = &cli.command {
         return cinit::ctl::log::show(req, socket, QUICK, unexpected);
     }
@@ -408,7 +423,7 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
     let (req, timeout) = match &cli.command {
         Command::Check(_) | Command::Fd(_) => return ExitCode::from(2),
         Command::Wait { names, timeout } => return wait(socket, names, *timeout),
-        Command::List => (Request::Status { names: vec![] }, QUICK),
+        Command::List | Command::Top { .. } => (Request::Status { names: vec![] }, QUICK),
         Command::Analyze { .. } | Command::Graph => (Request::Analyze, QUICK),
         Command::Pid(name) => (
             Request::Status {
@@ -453,7 +468,7 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
         }
         (Command::List, _, Reply::Services(list)) => {
             if cli.json {
-                print_json(&list);
+                print_json(&list, None);
             } else {
                 for s in &list {
                     let pid = s.pid.map(|p| p.to_string()).unwrap_or_default();
@@ -461,6 +476,9 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
                 }
             }
             ExitCode::SUCCESS
+        }
+        (Command::Top { cpu, every }, _, Reply::Services(list)) => {
+            cinit::ctl::top::show(&list, ctl, *cpu, every.is_some())
         }
         (Command::Pid(name), _, Reply::Services(list)) => match list.first().and_then(|s| s.pid) {
             Some(pid) => {
@@ -473,11 +491,13 @@ fn run(cli: Cli, socket: &Path) -> ExitCode {
             }
         },
         (_, Request::Status { .. }, Reply::Services(list)) => {
+            // The figures of each service's cgroup, read here, not by cinit.
+            let stats = stats_of(ctl, &list);
             if cli.json {
-                print_json(&list);
+                print_json(&list, Some(&stats));
             } else {
-                for s in &list {
-                    println!("{}", describe(s));
+                for (s, st) in list.iter().zip(&stats) {
+                    println!("{}", describe_with(s, Some(st)));
                 }
             }
             ExitCode::SUCCESS
@@ -564,7 +584,10 @@ fn main() -> ExitCode {
         return check(dir);
     }
     let socket = Paths::from_process_env().ctl.join(SOCKET_NAME);
-    run(cli, &socket)
+    if let Command::Top { every: Some(s), .. } = cli.command {
+        return cinit::ctl::top::every(s, || run(&cli, &socket));
+    }
+    run(&cli, &socket)
 }
 
 // The protocol's error codes are the exit codes; keep them in step.

@@ -43,7 +43,7 @@ pub use kept::{Kept, Listing};
 
 /// Every name cinit reads in a service directory; the listing keeps one
 /// bit per entry of this table.
-pub const KNOWN: [&str; 26] = [
+pub const KNOWN: [&str; 27] = [
     "on",
     "off",
     "on.params",
@@ -70,6 +70,7 @@ pub const KNOWN: [&str; 26] = [
     "no-new-privs",
     "stop-signal",
     "reload-signal",
+    "cgroup",
 ];
 
 /// Bytes of one `getdents64` buffer: a service directory's dozen entries
@@ -117,6 +118,7 @@ fn bit(name: &[u8]) -> Option<u32> {
         b"no-new-privs" => 23,
         b"stop-signal" => 24,
         b"reload-signal" => 25,
+        b"cgroup" => 26,
         _ => return None,
     };
     Some(1u32 << i)

@@ -6,10 +6,11 @@
 //! readiness files ([`ready`], [`probe`]), signal names ([`signal`]), log
 //! settings ([`logconf`]), global settings ([`conf`]), where things are
 //! ([`paths`]), and the execution context, user and limits ([`context`],
-//! [`passwd`]). Parsing and
+//! [`passwd`]), the `cgroup` file ([`cgroupconf`]). Parsing and
 //! validation only: it reads files but starts nothing.
 
 pub mod canon;
+pub mod cgroupconf;
 pub mod conf;
 pub mod context;
 pub mod dirlist;

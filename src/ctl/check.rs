@@ -13,7 +13,7 @@
 //! already declares (both could not be bound); so is an execution context
 //! (`user`, `limits`, `nice`, `oom-score-adj`) that does not parse or names
 //! a user or group this system's `/etc/passwd` and `/etc/group` do not
-//! have. The directories of each
+//! have, and a `cgroup` file that does not parse. The directories of each
 //! `log.file` and Unix socket are judged as cinit will judge them
 //! ([`crate::sys::safepath`], for root as the only trusted owner): a link on the
 //! way, a directory that is not root's or that others may write, a log
@@ -301,7 +301,9 @@ pub fn check(base: &Path) -> Report {
         if !matches!(files.exists(crate::fds::store::CAPACITY_FILE), Ok(false)) {
             check_fdstore(node, dir, &mut report.problems);
         }
-        if let Err(e) = crate::config::context::read_context(&files) {
+        let context = crate::config::context::read_context(&files).err();
+        let cgroup = crate::config::cgroupconf::read(&files).err();
+        for e in context.into_iter().chain(cgroup) {
             report.problems.push(Problem {
                 service: node.name.clone(),
                 file: e.file,

@@ -5,9 +5,11 @@
 //! ([`client`]), status lines ([`status`]), the log stream ([`log`]), the fd
 //! store commands ([`fdstore`]), seconds on the command line
 //! ([`seconds`]), the boot chart ([`bootchart`]), the graph
-//! ([`dot`]) and the offline check of a tree ([`check`]).
+//! ([`dot`]), the offline check of a tree ([`check`]), and the cgroup
+//! figures of `status` and `top` ([`cgstats`], [`top`]).
 
 pub mod bootchart;
+pub mod cgstats;
 pub mod check;
 pub mod client;
 pub mod dot;
@@ -15,3 +17,4 @@ pub mod fdstore;
 pub mod log;
 pub mod seconds;
 pub mod status;
+pub mod top;

@@ -1,28 +1,63 @@
-//! `cinit-ctl status`: one service per line for people, or a JSON array.
+//! `cinit-ctl status`: one service per line for people, or a JSON array;
+//! with the figures of each service's cgroup where cinit has cgroups
+//! ([`super::cgstats`]).
 
 use std::fmt::Write;
 
+use super::cgstats::Stats;
 use crate::proto::json::string as json_string;
 use crate::proto::ServiceInfo;
 use crate::sys::console::one_line;
 
-pub fn json_service(s: &ServiceInfo) -> String {
+/// One service as a JSON object; with `stats`, its cgroup figures too
+/// (`memory_bytes`, `memory_peak_bytes`, `cpu_usec`, `tasks`).
+pub fn json_service(s: &ServiceInfo, stats: Option<&Stats>) -> String {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "null".to_string());
     format!(
-        "{{\"name\":{},\"state\":{},\"pid\":{},\"since_ms\":{},\"restarts\":{},\"reason\":{},\"respawn\":{}}}",
+        "{{\"name\":{},\"state\":{},\"pid\":{},\"since_ms\":{},\"restarts\":{},\"reason\":{},\"respawn\":{}{}}}",
         json_string(&s.name),
         json_string(&s.state),
         opt(s.pid.map(|p| p.to_string())),
         s.since_ms,
         s.restarts,
         opt(s.reason.as_deref().map(json_string)),
-        s.respawn
+        s.respawn,
+        stats.map(Stats::json_members).unwrap_or_default()
     )
 }
 
-pub fn print_json(list: &[ServiceInfo]) {
-    let items: Vec<String> = list.iter().map(json_service).collect();
+/// The list as a JSON array; with `stats` (one per service, `status`),
+/// each with its cgroup figures.
+pub fn print_json(list: &[ServiceInfo], stats: Option<&[Stats]>) {
+    let items: Vec<String> = list
+        .iter()
+        .enumerate()
+        .map(|(i, s)| json_service(s, stats.and_then(|st| st.get(i))))
+        .collect();
     println!("[{}]", items.join(","));
+}
+
+/// The cgroup figures of each service of `list`, below the base cinit
+/// named in the control directory `ctl`; none known (every JSON member
+/// `null`) when cinit has no cgroups.
+pub fn stats_of(ctl: &std::path::Path, list: &[ServiceInfo]) -> Vec<Stats> {
+    let base = super::cgstats::base(ctl);
+    list.iter()
+        .map(|s| match &base {
+            Some(b) => super::cgstats::of_service(b, &s.name),
+            None => Stats::default(),
+        })
+        .collect()
+}
+
+/// [`describe`] and, where known, the service's cgroup figures.
+pub fn describe_with(s: &ServiceInfo, stats: Option<&Stats>) -> String {
+    let mut line = describe(s);
+    if let Some(figures) = stats.map(Stats::describe).filter(|f| !f.is_empty()) {
+        line.push_str("; ");
+        line.push_str(&figures);
+    }
+    line
 }
 
 pub fn secs(ms: u64) -> String {

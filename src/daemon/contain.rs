@@ -30,6 +30,17 @@ pub struct Contain {
     made: Vec<bool>,
 }
 
+/// The cgroup a start puts a service's child in.
+#[derive(Debug)]
+pub struct Join {
+    /// Its `cgroup.procs`, which the child writes itself into.
+    pub procs: CString,
+    /// The cgroup (`BASE/svc/LEAF`).
+    pub dir: PathBuf,
+    /// Made by this start (not found there).
+    pub new: bool,
+}
+
 impl Contain {
     /// Take the base at boot or after a hot update (`after_update`), and
     /// publish it in `ctl_dir` for `cinit-ctl`. Returns the containment
@@ -78,15 +89,16 @@ impl Contain {
 }
 
 impl Contain {
-    /// Service `svc`'s `cgroup.procs` (its directory `dir`) for its child
-    /// to join, its cgroup made at its first start in this image.
-    /// `Ok(None)`: no cgroups.
-    pub fn procs_to_join(&mut self, svc: usize, dir: &Path) -> Result<Option<CString>, String> {
+    /// Service `svc`'s cgroup (its directory `dir`) for its child to
+    /// join, made at its first start in this image. `Ok(None)`: no
+    /// cgroups.
+    pub fn procs_to_join(&mut self, svc: usize, dir: &Path) -> Result<Option<Join>, String> {
         let Some((cg, _)) = self.of(dir) else {
             return Ok(None);
         };
+        let mut new = false;
         if !self.made.get(svc).copied().unwrap_or(false) {
-            ops::make(&cg).map_err(|e| file::reason("cannot make cgroup ", &cg, e))?;
+            new = ops::make(&cg).map_err(|e| file::reason("cannot make cgroup ", &cg, e))?;
             if self.made.len() <= svc {
                 self.made.resize(svc + 1, false);
             }
@@ -94,9 +106,13 @@ impl Contain {
                 *m = true;
             }
         }
-        let mut procs = cg.into_bytes();
+        let mut procs = cg.clone().into_bytes();
         procs.extend_from_slice(b"/cgroup.procs");
-        Ok(CString::new(procs).ok())
+        Ok(CString::new(procs).ok().map(|procs| Join {
+            procs,
+            dir: PathBuf::from(cg),
+            new,
+        }))
     }
 
     /// The child could not join service `svc`'s cgroup: the reason, and

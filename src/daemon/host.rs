@@ -55,6 +55,8 @@ pub struct RealHost {
     pub(super) sigs: super::svcsig::SvcSignals,
     /// The services' cgroups, if there are any.
     pub(super) cg: super::contain::Contain,
+    /// Each service's cgroup, as its starts gave it ([`super::svccg`]).
+    pub(super) cgroups: super::svccg::SvcCgroups,
 }
 
 /// The most bytes of a report's line buffer kept between reports.
@@ -75,6 +77,7 @@ impl RealHost {
             report_line: String::new(),
             sigs: Default::default(),
             cg: Default::default(),
+            cgroups: Default::default(),
         }
     }
 
@@ -234,6 +237,9 @@ impl RealHost {
         // not parse or names no user fails the start (never as root
         // instead); a service without them reads nothing here.
         let context = read_context(&files).map_err(|e| file_error(&e, &dir.join(which)))?;
+        // The `cgroup` file: written into the service's cgroup below.
+        let settings = crate::config::cgroupconf::read(&files)
+            .map_err(|e| file_error(&e, &dir.join(which)))?;
         drop(files);
         let stdio: RawFd = match &self.child_stdio {
             Some(fd) => fd.as_raw_fd(),
@@ -248,10 +254,17 @@ impl RealHost {
         };
         let ctx = context.as_ref();
         // The service's cgroup, made at its first start in this image.
-        let cgroup = self
+        let join = self
             .cg
             .procs_to_join(svc, dir)
             .map_err(SpawnError::Config)?;
+        // The settings go into it before anything is spawned into it; no
+        // cgroup: a service with settings fails here.
+        let given = join.as_ref().map(|j| super::svccg::Given {
+            path: &j.dir,
+            new: j.new,
+        });
+        self.cgroups.cgroup_settings(svc, dir, &settings, given)?;
         // A pipe that cannot be made (a full descriptor table) is as
         // temporary as the same errno from the exec: a backoff and a retry.
         let pipe = ready_fd
@@ -285,7 +298,7 @@ impl RealHost {
             cdir,
             &fds,
             ctx,
-            cgroup.as_deref(),
+            join.as_ref().map(|j| j.procs.as_c_str()),
         )
         .map_err(|f| match ctx {
             // Not in its cgroup: the reason names the cgroup.
@@ -526,6 +539,14 @@ impl Host for RealHost {
     fn signal_stop(&mut self, svc: usize, pgid: Pid) {
         let sig = self.signals_of(svc).0;
         let _ = super::svcsig::send(pgid, sig, true);
+    }
+
+    fn exit_reason(
+        &mut self,
+        svc: usize,
+        status: crate::sys::process::ExitStatus,
+    ) -> Option<String> {
+        self.cgroups.oom_reason(svc, status)
     }
 
     fn report(&mut self, svc: usize, name: &str, r: Report) {

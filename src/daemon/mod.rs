@@ -3,8 +3,9 @@
 //! ([`boot`]), the one event loop (`event.rs`), the adapter between the engine,
 //! the command handling and the rooms ([`host::RealHost`], the real side of
 //! [`crate::engine::Host`] and [`crate::control::commands::Host`]), the fd
-//! store's requests (`event/fds.rs`), the system lifecycle ([`lifecycle`]) and
-//! the last resort ([`emergency`]).
+//! store's requests (`event/fds.rs`), the system lifecycle ([`lifecycle`]),
+//! each service's cgroup settings and OOM count (`svccg.rs`) and the last
+//! resort ([`emergency`]).
 
 pub mod boot;
 mod contain;
@@ -12,5 +13,6 @@ pub mod emergency;
 mod event;
 pub mod host;
 pub mod lifecycle;
+mod svccg;
 mod svcsig;
 pub use event::main;

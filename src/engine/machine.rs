@@ -415,7 +415,7 @@ impl Engine {
                 if status.success() {
                     self.enter(host, now, i, Change::to(Phase::Done).took(took));
                 } else {
-                    let reason = Reason::Exit(status);
+                    let reason = exit_reason(host, i, status);
                     let detail = reason.to_string();
                     let change = Change::to(Phase::Failed).reason(reason);
                     self.enter(host, now, i, change.took(took).detail(detail));
@@ -448,6 +448,7 @@ use deadlines::Deadlines;
 mod drain;
 
 mod run;
+use run::exit_reason;
 
 mod stop;
 

@@ -59,7 +59,10 @@ pub(super) fn save_reason(o: &mut Out, r: Option<&Reason>) {
             o.u8(7);
             o.str(p);
         }
-        Reason::Config(m) => {
+        // A death in the host's words is kept as its words: every reader,
+        // an older one too, reads them back (as a reason of kind 8, which
+        // shows the same text).
+        Reason::Config(m) | Reason::Died(m) => {
             o.u8(8);
             o.str(m);
         }

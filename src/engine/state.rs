@@ -189,6 +189,9 @@ pub enum Reason {
     Config(String),
     /// Still `starting` when its `ready-timeout` (milliseconds) passed.
     NotReady(u64),
+    /// The main process died as the host saw it, in words (`killed by the
+    /// OOM killer (memory.max 16M)`): [`crate::engine::Host::exit_reason`].
+    Died(String),
 }
 
 impl fmt::Display for Reason {
@@ -199,7 +202,7 @@ impl fmt::Display for Reason {
             Reason::NeedFailed(name) => write!(f, "need {name} failed"),
             Reason::NeedMissing(entry, why) => write!(f, "need {entry}: {why}"),
             Reason::Cycle(path) => write!(f, "dependency cycle: {path}"),
-            Reason::Config(msg) => f.write_str(msg),
+            Reason::Config(msg) | Reason::Died(msg) => f.write_str(msg),
             Reason::NotReady(ms) => write!(f, "not ready within {}", short_seconds(*ms)),
         }
     }

@@ -6,10 +6,14 @@
 //! hierarchy and cinit's own cgroup are (pure: the parsing); [`setup`]
 //! takes the base at boot (system calls); [`ops`] makes, kills, signals
 //! and watches one service's cgroup (system calls); [`file`] is their
-//! raw, bounded file access.
+//! raw, bounded file access; [`apply`] writes a service's `cgroup` file
+//! into its cgroup (system calls), [`parse`] reads the kernel's figures
+//! (pure).
 
+pub mod apply;
 pub mod file;
 pub mod find;
 pub mod layout;
 pub mod ops;
+pub mod parse;
 pub mod setup;

@@ -58,6 +58,26 @@ fn every_problem_is_listed() {
     assert_eq!(text.len(), 7, "{text:#?}");
 }
 
+/// A `cgroup` file that does not parse is reported with its line; a good
+/// one is not (whether this machine has the controller is for the start).
+#[test]
+fn cgroup_files_are_checked() {
+    let t = tempfile::tempdir().unwrap();
+    let svc = t.path().join("svc");
+    for s in ["good", "bad"] {
+        fs::create_dir_all(svc.join(s)).unwrap();
+    }
+    fs::write(svc.join("good/cgroup"), "memory.max 64M\npids.max 32\n").unwrap();
+    fs::write(svc.join("bad/cgroup"), "pids.max 8\ncgroup.kill 1\n").unwrap();
+    let r = check(t.path());
+    let text: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(text.len(), 1, "{text:#?}");
+    assert!(
+        text[0].contains("bad/cgroup: bad: line 2: cgroup.kill is cinit's to manage"),
+        "{text:#?}"
+    );
+}
+
 #[test]
 fn log_settings_are_checked() {
     let t = tempfile::tempdir().unwrap();

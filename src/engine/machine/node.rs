@@ -5,7 +5,7 @@ use nix::sys::signal::Signal;
 
 use crate::engine::state::{Reason, SpawnError, State};
 use crate::sys::clock::Millis;
-use crate::sys::process::Pid;
+use crate::sys::process::{ExitStatus, Pid};
 
 /// Seconds from SIGTERM to SIGKILL when a service has no `delay` file.
 pub const DEFAULT_DELAY_S: u32 = 5;
@@ -153,5 +153,14 @@ pub trait Host {
     fn populated(&mut self, svc: usize) -> bool {
         let _ = svc;
         false
+    }
+    /// How the main process of service `svc`, ended with `status`, died,
+    /// in words, when the host saw more than the status says (a SIGKILL
+    /// from the OOM killer in the service's cgroup); `None`: the status
+    /// says it all. Asked once per death of a main process that fails it
+    /// or restarts it.
+    fn exit_reason(&mut self, svc: usize, status: ExitStatus) -> Option<String> {
+        let _ = (svc, status);
+        None
     }
 }

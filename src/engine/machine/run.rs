@@ -101,8 +101,9 @@ impl Engine {
         status: ExitStatus,
     ) {
         let uptime = self.svcs.get(i).map(|s| now.saturating_sub(s.spawned_at));
+        let reason = exit_reason(host, i, status);
         if self.halting {
-            let detail = format!("{status}; not restarted: the system is going down");
+            let detail = format!("{reason}; not restarted: the system is going down");
             let change = Change::to(Phase::Stopped).took(uptime);
             self.enter(host, now, i, change.detail(detail));
             return;
@@ -112,22 +113,28 @@ impl Engine {
             s.restarts = s.restarts.saturating_add(1);
         }
         let delay = restart_delay(quick);
-        if let Some(s) = self.svcs.get_mut(i) {
-            s.reason = Some(Box::new(Reason::Exit(status)));
-        }
         if delay == 0 {
             let took = uptime.map(seconds).unwrap_or_default();
-            self.spawn_main(
-                host,
-                now,
-                i,
-                Some(format!("restarted after {status} (up {took})")),
-            );
+            let detail = format!("restarted after {reason} (up {took})");
+            if let Some(s) = self.svcs.get_mut(i) {
+                s.reason = Some(Box::new(reason));
+            }
+            self.spawn_main(host, now, i, Some(detail));
             return;
         }
         let until = now.saturating_add(delay);
-        let detail = format!("{status}; restart in {}", seconds(delay));
-        let change = Change::to(Phase::Backoff { until }).reason(Reason::Exit(status));
+        let detail = format!("{reason}; restart in {}", seconds(delay));
+        // The change keeps the reason for status ([`Engine::enter`]).
+        let change = Change::to(Phase::Backoff { until }).reason(reason);
         self.enter(host, now, i, change.took(uptime).detail(detail));
+    }
+}
+
+/// Why the main process of `i` ended: the host's words where it has them
+/// (the OOM killer in the service's cgroup), else its exit status.
+pub(super) fn exit_reason(host: &mut dyn Host, i: usize, status: ExitStatus) -> Reason {
+    match host.exit_reason(i, status) {
+        Some(words) => Reason::Died(words),
+        None => Reason::Exit(status),
     }
 }

@@ -573,3 +573,6 @@ fn per_service_tables_stay_small() {
     assert!(node <= 136, "Node is {node} B");
     assert!(svc <= 112, "Svc is {svc} B");
 }
+
+// A death in the host's words (the OOM killer).
+mod died;

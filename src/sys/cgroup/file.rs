@@ -103,12 +103,14 @@ fn write_with(path: &str, flags: i32, what: &[u8]) -> Result<(), Errno> {
     }
 }
 
-/// `mkdir(path, 0755)`; an existing directory is fine.
-pub fn make_dir(path: &str) -> Result<(), Errno> {
+/// `mkdir(path, 0755)`: true if made, false if it was there.
+pub fn make_dir(path: &str) -> Result<bool, Errno> {
     let p = c(path)?;
     // SAFETY: mkdir(2) on a NUL-terminated path.
-    if unsafe { libc::mkdir(p.as_ptr(), 0o755) } == 0 || errno() == libc::EEXIST {
-        Ok(())
+    if unsafe { libc::mkdir(p.as_ptr(), 0o755) } == 0 {
+        Ok(true)
+    } else if errno() == libc::EEXIST {
+        Ok(false)
     } else {
         Err(errno())
     }

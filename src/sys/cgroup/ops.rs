@@ -28,8 +28,8 @@ fn at(dir: &str, name: &str) -> String {
     p
 }
 
-/// Make the cgroup `dir` (an existing one is fine).
-pub fn make(dir: &str) -> Result<(), Errno> {
+/// Make the cgroup `dir`: true if made, false if it was there.
+pub fn make(dir: &str) -> Result<bool, Errno> {
     file::make_dir(dir)
 }
 
