@@ -38,5 +38,10 @@ ln -s sbin/cinit init
 if [ -n "$alt" ]; then cp "$alt" sbin/cinit.alt; fi
 cp -R "$services" etc/cinit
 cp -R "$here/rootfs/." .
+# Whatever the builder's umask: services that run as another user (httpd
+# as www) must reach their service directory (their working directory),
+# their `on` and what they serve; the password hashes stay root's.
+chmod -R go+rX,go-w etc/cinit srv etc/passwd etc/group
+chmod 0600 etc/shadow
 if [ -d "$modules" ]; then cp "$modules"/*.ko lib/modules/virtio/ 2>/dev/null || true; fi
 find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet | gzip -1 > "$out"
