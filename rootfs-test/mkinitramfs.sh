@@ -8,7 +8,8 @@
 # cinit and cinit-ctl; SERVICES is the base directory copied to /etc/cinit;
 # MODULES holds the virtio .ko files for the data disk; ALT_CINIT, if given,
 # is a second cinit build installed as /sbin/cinit.alt (for the hot-update
-# scenario).
+# scenario). The services only the QEMU suite uses (`vm-svc/`, outside
+# init's tree) go to /etc/cinit/svc/vm.
 set -eu
 abs() { [ -z "$1" ] || realpath -m "$1"; }
 out=$(abs "$1") stage=$(abs "$2") bin=$(abs "$3") services=$(abs "$4")
@@ -37,6 +38,7 @@ for a in reboot halt poweroff; do ln -s ../bin/cinit-ctl "sbin/$a"; done
 ln -s sbin/cinit init
 if [ -n "$alt" ]; then cp "$alt" sbin/cinit.alt; fi
 cp -R "$services" etc/cinit
+cp -R "$here/vm-svc" etc/cinit/svc/vm
 cp -R "$here/rootfs/." .
 # Whatever the builder's umask: services that run as another user (httpd
 # as www) must reach their service directory (their working directory),
