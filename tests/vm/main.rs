@@ -17,7 +17,8 @@
 //! `target/vm/logs/<scenario>.log`, on success too; a failure message names
 //! that file and shows its tail. [`harness`] holds what is particular to
 //! this suite (QEMU's arguments, the timeouts, what "ready" means); the
-//! scenarios are in [`lifecycle`], [`system`], [`kmsg`] and [`context`].
+//! scenarios are in [`lifecycle`], [`system`], [`kmsg`], [`context`] and
+//! [`cgroup`].
 //!
 //! With `-no-reboot` QEMU exits 0 on poweroff and on reboot alike: the
 //! outcome is read from the kernel's `reboot: Power down` / `reboot:
@@ -26,6 +27,7 @@
 
 #![cfg(test)]
 
+mod cgroup;
 mod context;
 mod harness;
 mod kmsg;
