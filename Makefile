@@ -160,14 +160,15 @@ test: lint static-check size-check check-services man-check install-check fuzz-b
 	$(MAKE) test-vm
 	$(MAKE) test-distro
 
-# QEMU, busybox-static, cpio and e2fsprogs (the data-disk scenario) from
-# Debian, if missing.
+# QEMU, busybox-static, cpio, e2fsprogs (the data-disk scenario) and gcc
+# (the suite's static test programs) from Debian, if missing.
 vm-deps:
 	@missing=""; \
 	command -v qemu-system-x86_64 >/dev/null || missing="$$missing qemu-system-x86"; \
 	/bin/busybox --list 2>/dev/null | grep -qx cttyhack || missing="$$missing busybox-static"; \
 	command -v cpio >/dev/null || missing="$$missing cpio"; \
 	command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
+	command -v gcc >/dev/null || missing="$$missing gcc"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
@@ -233,8 +234,16 @@ $(PREV_BIN)/cinit:
 	  $(CARGO) build --release --locked --target $(TARGET) --target-dir $(abspath $(PREV_DIR)/build) \
 	  --bin cinit --bin cinit-ctl
 
-initramfs: build vm-deps kernel alt
-	rootfs-test/mkinitramfs.sh $(INITRAMFS) $(STAGE) $(BIN) $(SERVICES) $(VM)/modules $(ALT_BIN)
+# The static programs the QEMU suite's test services run (rootfs-test/vm-tools/),
+# without libc like bench/*.c (-ffreestanding: no loop becomes a libc call).
+VM_TOOLS := $(VM)/tools
+$(VM_TOOLS)/forkstorm: rootfs-test/vm-tools/forkstorm.c | vm-deps
+	@mkdir -p $(VM_TOOLS)
+	gcc -static -nostdlib -ffreestanding -Os -fno-pie -no-pie -fno-asynchronous-unwind-tables \
+	  -fno-stack-protector -s -Wall -o $@ $<
+
+initramfs: build vm-deps kernel alt $(VM_TOOLS)/forkstorm
+	rootfs-test/mkinitramfs.sh $(INITRAMFS) $(STAGE) $(BIN) $(SERVICES) $(VM)/modules $(ALT_BIN) $(VM_TOOLS)
 
 run: initramfs
 	$(QEMU) -serial mon:stdio -kernel $(KERNEL) -initrd $(INITRAMFS) \
@@ -296,7 +305,7 @@ bench-deps: vm-deps
 	command -v s6-svscan >/dev/null || missing="$$missing s6"; \
 	command -v tini-static >/dev/null || missing="$$missing tini"; \
 	command -v hyperfine >/dev/null || missing="$$missing hyperfine"; \
-	command -v gcc >/dev/null || missing="$$missing gcc libc6-dev"; \
+	command -v gcc >/dev/null || missing="$$missing gcc"; \
 	command -v python3 >/dev/null || missing="$$missing python3"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \

@@ -90,7 +90,7 @@ fn stop_start_restart_httpd() {
     if reply.rc == 0 {
         vm.fail(&format!("httpd's process {p1} still exists after stop"));
     }
-    let reply = vm.run("wget -qO- http://127.0.0.1/");
+    let reply = vm.run("wget -qO- http://127.0.0.1:8080/");
     if reply.rc == 0 || reply.text().contains(PAGE) {
         vm.fail(&format!(
             "wget still works after `cinit-ctl stop httpd`:\n{}",

@@ -17,7 +17,8 @@
 //! `target/vm/logs/<scenario>.log`, on success too; a failure message names
 //! that file and shows its tail. [`harness`] holds what is particular to
 //! this suite (QEMU's arguments, the timeouts, what "ready" means); the
-//! scenarios are in [`lifecycle`], [`system`] and [`kmsg`].
+//! scenarios are in [`lifecycle`], [`system`], [`kmsg`], [`context`] and
+//! [`cgroup`].
 //!
 //! With `-no-reboot` QEMU exits 0 on poweroff and on reboot alike: the
 //! outcome is read from the kernel's `reboot: Power down` / `reboot:
@@ -26,6 +27,8 @@
 
 #![cfg(test)]
 
+mod cgroup;
+mod context;
 mod harness;
 mod kmsg;
 mod lifecycle;
@@ -39,7 +42,8 @@ const RESPAWN: &[&str] = &["crond", "httpd", "klogd", "shell", "syslogd"];
 /// The sample system's services that run once (or have nothing to run).
 const ONCE: &[&str] = &["banner", "data", "hostname", "init", "loopback", "mounts"];
 
-/// The page httpd serves.
+/// The page httpd serves (as user www, on 127.0.0.1:8080: www may not
+/// bind port 80).
 const PAGE: &str = "Hello from cinit";
 
 /// Fetch the page from httpd, trying for up to 10 s inside the guest: a
@@ -47,7 +51,7 @@ const PAGE: &str = "Hello from cinit";
 /// listens.
 fn fetch_page(vm: &mut Vm) -> String {
     let reply = vm.run(
-        "i=0; until wget -qO- http://127.0.0.1/; do i=$((i+1)); \
+        "i=0; until wget -qO- http://127.0.0.1:8080/; do i=$((i+1)); \
          [ $i -ge 100 ] && break; usleep 100000; done",
     );
     let text = reply.text();
