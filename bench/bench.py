@@ -165,12 +165,23 @@ class Cgroup:
     with everything below it once the init's namespace is gone."""
 
     def __init__(self, root, label):
+        self.root = root
         self.path = os.path.join(root, f"cinit-bench-{os.getpid()}-{label}")
         os.makedirs(self.path, exist_ok=True)
 
-    def join(self):
-        """In the child before exec: move into the cgroup."""
+    def enter(self):
+        """Move the harness itself into the cgroup, so that what it launches
+        starts there: the same launch as every other system's (a
+        `preexec_fn` would make Python fork instead of vfork). Returns the
+        cgroup to go back to."""
+        with open("/proc/self/cgroup") as f:
+            back = next(line[3:].strip() for line in f if line.startswith("0::"))
         with open(os.path.join(self.path, "cgroup.procs"), "w") as f:
+            f.write("0")
+        return back
+
+    def leave(self, back):
+        with open(os.path.join(self.root, back.lstrip("/"), "cgroup.procs"), "w") as f:
             f.write("0")
 
     def remove(self):
@@ -197,12 +208,17 @@ class Namespace:
     def __init__(self, argv, env, log, nofile, cgroup=None):
         self.log = open(log, "wb")
         self.cgroup = cgroup
+        back = cgroup.enter() if cgroup else None
         self.t0 = now()
         # prlimit sets the limit and execs unshare: the same process.
         limit = ["prlimit", f"--nofile={nofile[0]}:{nofile[1]}"]
-        self.proc = subprocess.Popen(limit + UNSHARE + argv, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=subprocess.STDOUT, cwd="/",
-                                     preexec_fn=cgroup.join if cgroup else None)
+        try:
+            self.proc = subprocess.Popen(limit + UNSHARE + argv, env=env,
+                                         stdin=subprocess.DEVNULL, stdout=self.log,
+                                         stderr=subprocess.STDOUT, cwd="/")
+        finally:
+            if cgroup:
+                cgroup.leave(back)
         self.pid = 0
         deadline = now() + 10
         want = os.path.realpath(argv[0])
