@@ -11,6 +11,7 @@
 //! below `/sys/fs/cgroup`), so the scenarios read the limits where the
 //! kernel applies them, whatever cinit named the cgroup.
 
+use crate::context::log_with;
 use crate::harness::{Vm, STEP_TIMEOUT};
 use crate::{fetch_page, power_off};
 use std::time::Instant;
@@ -87,21 +88,6 @@ fn count_comm(vm: &mut Vm, comm: &str) -> usize {
     match reply.lines[..] {
         [ref n] => n.trim().parse().unwrap_or(usize::MAX),
         _ => vm.fail(&format!("cannot count {comm}: {:?}", reply.lines)),
-    }
-}
-
-/// `cinit-ctl log NAME` once it holds `needle` (waiting up to 10 s in the
-/// guest); fails the scenario if it never does.
-fn wait_log(vm: &mut Vm, name: &str, needle: &str) {
-    let reply = vm.run(&format!(
-        "for i in $(seq 100); do cinit-ctl log {name} | grep -q '{needle}' && break; \
-         usleep 100000; done; cinit-ctl log {name}"
-    ));
-    if !reply.lines.iter().any(|l| l.contains(needle)) {
-        vm.fail(&format!(
-            "`cinit-ctl log {name}` never shows {needle:?}:\n{}",
-            reply.text()
-        ));
     }
 }
 
@@ -201,7 +187,7 @@ fn pids_max_stops_a_fork_storm() {
             "vm/storm's cgroup {cg} has pids.max {max}, expected 16"
         ));
     }
-    wait_log(
+    log_with(
         &mut vm,
         "vm/storm",
         "forkstorm: fork refused after 15 children",
@@ -257,7 +243,7 @@ fn a_double_forked_daemon_is_gone_after_stop() {
     vm.wait_ready("init");
     vm.run_ok("cinit-ctl start vm/escape");
     let main = vm.pid("vm/escape");
-    wait_log(&mut vm, "vm/escape", "escape: the grandchild is out");
+    log_with(&mut vm, "vm/escape", "escape: the grandchild is out");
     let start = Instant::now();
     let escaped = loop {
         // The intermediate `sh` carries the marker too, until it exits.
@@ -309,7 +295,7 @@ fn status_shows_memory_cpu_and_tasks() {
     let mut vm = Vm::boot("status_shows_memory_cpu_and_tasks", "");
     vm.wait_ready("init");
     vm.run_ok("cinit-ctl start vm/mem");
-    wait_log(&mut vm, "vm/mem", "mem: holding 8388608 bytes");
+    log_with(&mut vm, "vm/mem", "mem: holding 8388608 bytes");
     let pid = vm.pid("vm/mem");
     let cg = cgroup_of(&mut vm, pid);
     let procs = vm.run_ok(&format!("cat {cg}/cgroup.procs")).lines;

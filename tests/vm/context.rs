@@ -49,7 +49,7 @@ fn limit(vm: &mut Vm, pid: u32, what: &str) -> (String, String) {
 
 /// `cinit-ctl log NAME` once it holds `needle` (waiting up to 10 s in the
 /// guest); fails the scenario if it never does.
-fn log_with(vm: &mut Vm, name: &str, needle: &str) -> Vec<String> {
+pub(crate) fn log_with(vm: &mut Vm, name: &str, needle: &str) -> Vec<String> {
     let reply = vm.run(&format!(
         "for i in $(seq 100); do cinit-ctl log {name} | grep -q '{needle}' && break; \
          usleep 100000; done; cinit-ctl log {name}"
