@@ -146,6 +146,40 @@ fn stop_kills_what_left_the_process_group() {
     ]);
 }
 
+/// Proves `kill-mode` `group` keeps what left the process group (as an
+/// sshd's open sessions must survive its restart): `stop` ends once the
+/// main process is gone, the service is `stopped`, and the grandchild still
+/// runs. And a `kill-mode` that is neither `cgroup` nor `group` fails the
+/// start, naming the file: a service is never stopped otherwise than its
+/// author asked.
+#[test]
+fn kill_mode_group_keeps_what_left_the_group() {
+    let Some(cg) = TestCgroup::new() else { return };
+    let fx = Fixture::new();
+    escaping(&fx, "d", false);
+    fx.service("d").file("kill-mode", "group\n");
+    fx.service("bad")
+        .script("exec sleep 1000")
+        .file("kill-mode", "process\n");
+    fx.service("init").wants("d");
+    fx.service("init").wants("bad");
+    let c = fx.boot_ctl_in(cg);
+    let (_, escaped) = wait_both(&c, &fx, "d", &["sleep", "1001"]);
+    ctl_ok(&c, &["stop", "d"]);
+    c.check_all(vec![
+        (
+            escaped.is_alive(),
+            format!("the grandchild {} did not survive stop", escaped.describe()),
+        ),
+        (c.has_state("stopped", "d"), "d is not stopped".into()),
+    ]);
+    let file = fx.svc_path("bad").join("kill-mode");
+    c.expect_failed_with(
+        "bad",
+        &format!("{}: not a kill mode (cgroup or group)", file.display()),
+    );
+}
+
 /// Proves `signal --all` reaches every process of the service's cgroup,
 /// the grandchild out of the process group included.
 #[test]

@@ -43,7 +43,7 @@ pub use kept::{Kept, Listing};
 
 /// Every name cinit reads in a service directory; the listing keeps one
 /// bit per entry of this table.
-pub const KNOWN: [&str; 27] = [
+pub const KNOWN: [&str; 28] = [
     "on",
     "off",
     "on.params",
@@ -71,6 +71,7 @@ pub const KNOWN: [&str; 27] = [
     "stop-signal",
     "reload-signal",
     "cgroup",
+    "kill-mode",
 ];
 
 /// Bytes of one `getdents64` buffer: a service directory's dozen entries
@@ -119,6 +120,7 @@ fn bit(name: &[u8]) -> Option<u32> {
         b"stop-signal" => 24,
         b"reload-signal" => 25,
         b"cgroup" => 26,
+        b"kill-mode" => 27,
         _ => return None,
     };
     Some(1u32 << i)

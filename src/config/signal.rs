@@ -1,5 +1,6 @@
 //! Signal names and numbers: the `stop-signal` and `reload-signal` files
-//! and the `SIG` of `cinit-ctl signal`.
+//! and the `SIG` of `cinit-ctl signal`; and the `kill-mode` file, what a
+//! stop kills ([`read_kill_mode`]).
 //!
 //! A signal is written as its name, with or without `SIG`, in any case
 //! (`INT`, `SIGQUIT`, `usr1`), or as its number (`3`). Accepted: 1 to
@@ -78,6 +79,33 @@ pub fn read(dir: &ServiceDir, file: &str) -> Result<Option<i32>, FileError> {
     }
 }
 
+/// The `kill-mode` file's file name.
+pub const KILL_MODE: &str = "kill-mode";
+
+/// Why a `kill-mode` text is refused.
+pub const NOT_A_KILL_MODE: &str = "not a kill mode (cgroup or group)";
+
+/// A `kill-mode` text: `cgroup` (false: a stop kills every process of the
+/// service's cgroup, the default) or `group` (true: only the main
+/// process's group, as without cgroups; what left it stays).
+pub fn parse_kill_mode(text: &[u8]) -> Option<bool> {
+    match text.trim_ascii() {
+        b"cgroup" => Some(false),
+        b"group" => Some(true),
+        _ => None,
+    }
+}
+
+/// A service's `kill-mode` file: true for `group`; `Ok(false)` without
+/// the file; a bad one is an error naming the file and the reason.
+pub fn read_kill_mode(dir: &ServiceDir) -> Result<bool, FileError> {
+    match dir.read_small(KILL_MODE)? {
+        Some(data) => parse_kill_mode(&data)
+            .ok_or_else(|| FileError::new(&dir.join(KILL_MODE), NOT_A_KILL_MODE)),
+        None => Ok(false),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +176,15 @@ mod tests {
             assert_eq!(parse(bad.as_bytes()), None, "{bad:?}");
         }
         assert!(NOT_A_SIGNAL.contains(&MAX_SIGNAL.to_string()));
+    }
+
+    /// Proves the two kill modes and that anything else is refused.
+    #[test]
+    fn kill_modes() {
+        assert_eq!(parse_kill_mode(b"cgroup\n"), Some(false));
+        assert_eq!(parse_kill_mode(b" group "), Some(true));
+        for bad in ["", "process", "Group", "cgroup group", "control-group"] {
+            assert_eq!(parse_kill_mode(bad.as_bytes()), None, "{bad:?}");
+        }
     }
 }

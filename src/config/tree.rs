@@ -303,6 +303,9 @@ impl Tree {
                 self.problem(&name, &e.file, e.reason);
             }
         }
+        if let Err(e) = crate::config::signal::read_kill_mode(&files) {
+            self.problem(&name, &e.file, e.reason);
+        }
         // Readiness: a bad file fails the service rather than starting it
         // without the readiness its author asked for. A once service's
         // `notification-fd` is not read: it is up when `on` exits.

@@ -129,10 +129,15 @@ impl Contain {
 
 impl RealHost {
     /// Kill every process of service `svc`'s cgroup; whether it had any.
+    /// A service whose `kill-mode` is `group` has none to kill: what left
+    /// its main process's group stays (an sshd's open sessions).
     pub(super) fn kill_cgroup(&mut self, svc: usize) -> bool {
         let Some((cg, path)) = self.dir(svc).and_then(|d| self.cg.of(d)) else {
             return false;
         };
+        if self.group_only(svc) {
+            return false;
+        }
         if !ops::populated(&cg) {
             return false;
         }

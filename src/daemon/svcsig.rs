@@ -1,6 +1,7 @@
-//! Each service's stop and reload signals, and sending them.
+//! Each service's stop and reload signals and its kill mode, and sending
+//! signals.
 //!
-//! The `stop-signal` and `reload-signal` files are read with the other
+//! The `stop-signal`, `reload-signal` and `kill-mode` files are read with the other
 //! files at each start of `on` ([`read`], from the same listing: a
 //! service without them pays no system call) and kept here by service
 //! index until its next start. A service whose `on` this image did not
@@ -19,19 +20,21 @@ use crate::config::signal;
 use crate::config::svcdir::FileError;
 use crate::sys::process::Pid;
 
-/// A service's signals as read: (stop, reload), 0 = the default.
-pub type Pair = (u8, u8);
+/// A service's stop settings as read: (stop signal, reload signal, 0 =
+/// the default; true if its `kill-mode` is `group`).
+pub type Pair = (u8, u8, bool);
 
 /// The signals of every service, by index; `None`: not read by this image.
 #[derive(Debug, Default)]
 pub struct SvcSignals(Vec<Option<Pair>>);
 
-/// Read a service's two signal files.
+/// Read a service's two signal files and its kill mode.
 pub fn read(files: &ServiceDir) -> Result<Pair, FileError> {
     let one = |file| signal::read(files, file).map(|s| s.and_then(|n| u8::try_from(n).ok()));
     Ok((
         one("stop-signal")?.unwrap_or(0),
         one("reload-signal")?.unwrap_or(0),
+        signal::read_kill_mode(files)?,
     ))
 }
 
@@ -55,8 +58,8 @@ impl SvcSignals {
         }
         match dir.map(|d| read(&ServiceDir::unlisted(d))) {
             Some(Ok(pair)) => (pair, None),
-            Some(Err(e)) => ((0, 0), Some(format!("{e}; using the default"))),
-            None => ((0, 0), None),
+            Some(Err(e)) => ((0, 0, false), Some(format!("{e}; using the default"))),
+            None => ((0, 0, false), None),
         }
     }
 }
@@ -64,12 +67,22 @@ impl SvcSignals {
 impl super::host::RealHost {
     /// Service `svc`'s (stop, reload) signal numbers.
     pub(super) fn signals_of(&mut self, svc: usize) -> (i32, i32) {
-        let ((stop, reload), note) = self.sigs.get(svc, self.dir(svc));
+        let ((stop, reload, _), note) = self.sigs.get(svc, self.dir(svc));
         if let Some(n) = note {
             self.log(&n);
         }
         let or = |v: u8, d: i32| if v == 0 { d } else { i32::from(v) };
         (or(stop, libc::SIGTERM), or(reload, libc::SIGHUP))
+    }
+
+    /// Whether service `svc`'s `kill-mode` is `group`: a stop kills only
+    /// its main process's group, never the rest of its cgroup.
+    pub(super) fn group_only(&mut self, svc: usize) -> bool {
+        let ((_, _, group), note) = self.sigs.get(svc, self.dir(svc));
+        if let Some(n) = note {
+            self.log(&n);
+        }
+        group
     }
 }
 
