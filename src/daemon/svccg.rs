@@ -36,6 +36,8 @@ struct Record {
     oom_kills: u64,
     /// The `memory.max` of the service's `cgroup` file, as written.
     memory_max: Option<String>,
+    /// The settings the last start wrote into `cgroup`.
+    written: Vec<Setting>,
 }
 
 /// The record of every service, by index; `None`: no cgroup given by a
@@ -108,10 +110,26 @@ impl SvcCgroups {
             };
         };
         let cgroup = given.path;
+        // What the last start wrote into this same cgroup is in force and
+        // is not written again: a write of `memory.high` below what the
+        // cgroup's processes use (those a respawn service's `on` left, or
+        // a `kill-mode` `group` service's) reclaims in the writer, and the
+        // writer must not be PID 1 at every restart. A new line, a changed
+        // one, or a new cgroup is written.
+        let same = self
+            .0
+            .get(svc)
+            .and_then(|r| r.as_deref())
+            .filter(|r| !given.new && r.cgroup == cgroup);
+        let fresh: Vec<Setting> = settings
+            .iter()
+            .filter(|s| !same.is_some_and(|r| r.written.contains(s)))
+            .cloned()
+            .collect();
         if let (Some(svc_dir), Some(base)) =
             (cgroup.parent(), cgroup.parent().and_then(Path::parent))
         {
-            apply_settings(cgroup, svc_dir, base, settings).map_err(|e| {
+            apply_settings(cgroup, svc_dir, base, &fresh).map_err(|e| {
                 SpawnError::Config(format!(
                     "{}: {e}",
                     dir.join(crate::config::cgroupconf::FILE).display()
@@ -133,6 +151,9 @@ impl SvcCgroups {
                     r.oom_kills = 0;
                 }
                 r.memory_max = memory_max;
+                if r.written != settings {
+                    r.written = settings.to_vec();
+                }
             }
             _ => {
                 let oom_kills = if given.new {
@@ -147,6 +168,7 @@ impl SvcCgroups {
                     cgroup: cgroup.to_path_buf(),
                     oom_kills,
                     memory_max,
+                    written: settings.to_vec(),
                 }));
             }
         }
@@ -267,6 +289,44 @@ mod tests {
             Some("killed by the OOM killer (memory.max 16M)"),
             "a new cgroup counts from 0"
         );
+    }
+
+    /// Proves a restart into the same cgroup writes only what changed
+    /// since the last start: an unchanged line is not written again (its
+    /// file, removed here, would fail the write), a changed one is, and a
+    /// new cgroup gets every line.
+    #[test]
+    fn a_restart_writes_only_what_changed() {
+        let t = fake_cgroup(0);
+        let cg = t.path().join("svc/a");
+        let dir = Path::new("/svc/a");
+        let set = |f: &str, v: &str| Setting {
+            file: f.into(),
+            value: v.into(),
+        };
+        let at = |new| Some(Given { path: &cg, new });
+        let read = |f: &str| std::fs::read_to_string(cg.join(f)).unwrap();
+        let mut c = SvcCgroups::default();
+        std::fs::write(cg.join("memory.high"), "max\n").unwrap();
+        let first = [set("memory.high", "48M")];
+        c.cgroup_settings(3, dir, &first, at(true)).unwrap();
+        assert_eq!(read("memory.high"), "48M");
+        // Unchanged: not written (with its file gone, a write would fail).
+        std::fs::remove_file(cg.join("memory.high")).unwrap();
+        c.cgroup_settings(3, dir, &first, at(false))
+            .expect("an unchanged line was written again");
+        // Changed, and one more line: both written.
+        std::fs::write(cg.join("memory.high"), "48M").unwrap();
+        let second = [set("memory.high", "40M"), set("memory.max", "64M")];
+        c.cgroup_settings(3, dir, &second, at(false)).unwrap();
+        assert_eq!(
+            (read("memory.high"), read("memory.max")),
+            ("40M".into(), "64M".into())
+        );
+        // A cgroup made anew: every line again.
+        std::fs::write(cg.join("memory.max"), "max\n").unwrap();
+        c.cgroup_settings(3, dir, &second, at(true)).unwrap();
+        assert_eq!(read("memory.max"), "64M");
     }
 
     /// A setting the kernel refuses fails the start naming the file.
