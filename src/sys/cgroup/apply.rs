@@ -14,7 +14,6 @@
 //! that asked for a limit never runs without it). Reads are capped at
 //! [`MAX_READ`] bytes.
 
-use std::io::{Read, Write};
 use std::path::Path;
 
 use super::parse::has_word;
@@ -44,27 +43,24 @@ impl std::fmt::Display for Setting {
 /// (`cgroup.controllers`, `memory.events`, `cpu.stat`) are a few hundred.
 pub const MAX_READ: usize = 4096;
 
-/// `path` read whole (at most [`MAX_READ`] bytes), as text. Into one
-/// buffer of that size, filled by `read` until the end: the files are
-/// made by the kernel at each read, so their size is not known before.
+/// `path` read whole (at most [`MAX_READ`] bytes), as text, through
+/// [`super::file::read`] (the files are made by the kernel at each read,
+/// so their size is not known before).
 pub fn read_text(path: &Path) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; MAX_READ];
-    let mut len = 0;
-    while let Some(rest) = buf.get_mut(len..).filter(|r| !r.is_empty()) {
-        match file.read(rest)? {
-            0 => break,
-            n => len += n,
-        }
-    }
-    buf.truncate(len);
-    String::from_utf8(buf).map_err(|_| std::io::Error::from_raw_os_error(libc::EILSEQ))
+    super::file::read(text_of(path)?, MAX_READ).map_err(std::io::Error::from_raw_os_error)
+}
+
+/// A path as the text [`super::file`] takes (cinit's cgroup paths are
+/// made of text: the mount table's and the service names').
+fn text_of(path: &Path) -> std::io::Result<&str> {
+    path.to_str()
+        .ok_or_else(|| std::io::Error::from_raw_os_error(libc::ENOENT))
 }
 
 /// The short text of an I/O error, without Rust's "(os error N)".
 fn why(e: &std::io::Error) -> String {
     match e.raw_os_error() {
-        Some(code) => nix::errno::Errno::from_raw(code).desc().to_string(),
+        Some(code) => super::file::desc(code).to_string(),
         None => e.to_string(),
     }
 }
@@ -73,16 +69,12 @@ fn why(e: &std::io::Error) -> String {
 /// parses each write on its own). `O_TRUNC`, as a shell's `>` opens it:
 /// the kernel ignores it, and a plain file then holds just this value.
 fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)?;
-    let n = f.write(text.as_bytes())?;
-    if n == text.len() {
-        Ok(())
-    } else {
-        Err(std::io::Error::from_raw_os_error(libc::EIO))
-    }
+    super::file::write_with(
+        text_of(path)?,
+        libc::O_WRONLY | libc::O_TRUNC,
+        text.as_bytes(),
+    )
+    .map_err(std::io::Error::from_raw_os_error)
 }
 
 /// Enable `controller` for the children of `dir` unless it already is.

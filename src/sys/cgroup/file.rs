@@ -90,7 +90,7 @@ pub fn write(path: &str, what: &[u8]) -> Result<(), Errno> {
 }
 
 /// Open `path` with `flags` (mode 0644 if it is made) and write `what`.
-fn write_with(path: &str, flags: i32, what: &[u8]) -> Result<(), Errno> {
+pub fn write_with(path: &str, flags: i32, what: &[u8]) -> Result<(), Errno> {
     let fd = open(path, flags, 0o644)?;
     // SAFETY: write(2) from our own buffer.
     let n = unsafe { libc::write(fd, what.as_ptr().cast(), what.len()) };
