@@ -6,7 +6,7 @@
 //! readiness files ([`ready`], [`probe`]), signal names ([`signal`]), log
 //! settings ([`logconf`]), global settings ([`conf`]), where things are
 //! ([`paths`]), and the execution context, user and limits ([`context`],
-//! [`passwd`]), the `cgroup` file ([`cgroupconf`]). Parsing and
+//! [`passwd`]), the `cgroup` file ([`cgroupconf`]), the `watchdog` file ([`watchdog`]). Parsing and
 //! validation only: it reads files but starts nothing.
 
 pub mod canon;
@@ -23,3 +23,4 @@ pub mod signal;
 pub mod sockets;
 pub mod svcdir;
 pub mod tree;
+pub mod watchdog;

@@ -67,9 +67,16 @@ pub fn parse_notification_fd(path: &Path, data: &[u8]) -> Result<i32, FileError>
 /// Parse a `ready-timeout` file into milliseconds; `None`: no timeout
 /// (an empty file, or 0).
 pub fn parse_ready_timeout(path: &Path, data: &[u8]) -> Result<Option<Millis>, FileError> {
+    parse_seconds(path, data, MAX_READY_TIMEOUT_MS)
+}
+
+/// Parse a file of seconds with up to three decimals, at most `max`
+/// milliseconds, into milliseconds; `None`: an empty file, or 0. The
+/// duration files' one parser (`ready-timeout`, `watchdog`).
+pub fn parse_seconds(path: &Path, data: &[u8], max: Millis) -> Result<Option<Millis>, FileError> {
     let want = format!(
         "write seconds with up to three decimals, at most {}",
-        MAX_READY_TIMEOUT_MS / 1000
+        max / 1000
     );
     let t = text(path, data, &want)?;
     if t.is_empty() {
@@ -91,7 +98,7 @@ pub fn parse_ready_timeout(path: &Path, data: &[u8]) -> Result<Option<Millis>, F
         .ok()
         .and_then(|w| w.checked_mul(1000))
         .and_then(|w| w.checked_add(frac_ms))
-        .filter(|&ms| ms <= MAX_READY_TIMEOUT_MS)
+        .filter(|&ms| ms <= max)
         .ok_or_else(|| FileError::new(path, format!("{t} is too long; {want}")))?;
     Ok((ms > 0).then_some(ms))
 }

@@ -306,8 +306,9 @@ impl Tree {
         if let Err(e) = crate::config::signal::read_kill_mode(&files) {
             self.problem(&name, &e.file, e.reason);
         }
-        // Readiness: a bad file fails the service rather than starting it
-        // without the readiness its author asked for. A once service's
+        // Readiness and the watchdog: a bad file fails the service rather
+        // than starting it without the readiness (or watchdog) its author
+        // asked for. A once service's
         // `notification-fd` is not read: it is up when `on` exits.
         let notify = if node.respawn {
             read_notification_fd(&files)
@@ -317,6 +318,12 @@ impl Tree {
         for result in [
             notify.map(|fd| node.notify_fd = fd),
             read_ready_timeout(&files).map(|t| node.ready_timeout_ms = t),
+            // Only a respawn service is watched: not read elsewhere.
+            if node.respawn {
+                crate::config::watchdog::read_watchdog(&files).map(|w| node.watchdog_ms = w)
+            } else {
+                Ok(())
+            },
         ] {
             if let Err(e) = result {
                 self.problem(&name, &e.file, &e.reason);

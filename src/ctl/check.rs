@@ -6,8 +6,9 @@
 //! exist, are regular files (or links to one) and are executable, and their
 //! `.params`/`.env` parse, and the log settings (`log.size`, `log.file`,
 //! `log.mirror`, `console`) are valid; readiness files that would have no
-//! effect (`notification-fd` in a once service, `ready-timeout` in a respawn
-//! service without `notification-fd` or `ready-probe`) are reported too, as
+//! effect (`notification-fd` or `watchdog` in a once service, `ready-timeout`
+//! in a respawn service without `notification-fd` or `ready-probe`) are
+//! reported too, as
 //! is an `exec` probe whose program cannot be executed; so is a `sockets`
 //! file that does not parse, or that declares an address another service
 //! already declares (both could not be bound); so is an execution context
@@ -131,7 +132,8 @@ fn check_program(name: &str, files: &ServiceDir, prog: &str, problems: &mut Vec<
 }
 
 /// Readiness files that are valid but do nothing: `notification-fd` in a
-/// once service (it is up when `on` exits 0), `ready-timeout` in a respawn
+/// once service (it is up when `on` exits 0), `watchdog` in a once
+/// service (only a respawn service is watched), `ready-timeout` in a respawn
 /// service without `notification-fd` or `ready-probe` (it is up when
 /// spawned, never `starting`); and the program of an `exec` probe that
 /// cannot be executed. Their contents were checked when the tree was
@@ -150,6 +152,12 @@ fn check_readiness(node: &Node, files: &ServiceDir, problems: &mut Vec<Problem>)
         add(
             NOTIFICATION_FD,
             "ignored: not a respawn service (a once service is up when on exits 0)",
+        );
+    }
+    if !node.respawn && has(crate::config::watchdog::WATCHDOG) {
+        add(
+            crate::config::watchdog::WATCHDOG,
+            "ignored: not a respawn service (only a respawn service's process is watched)",
         );
     }
     if let Some(crate::engine::probe::Probe::Exec(argv)) = node.probe.as_deref() {
