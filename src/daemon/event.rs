@@ -66,6 +66,8 @@ mod fds;
 
 mod probing;
 
+mod watchdog;
+
 mod check;
 
 mod wake;

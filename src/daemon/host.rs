@@ -25,7 +25,7 @@ use crate::sys::clock::Millis;
 use crate::sys::console::Console;
 use crate::sys::process::Pid;
 use crate::sys::shortage::{Said, Shortages};
-use crate::sys::spawn::{spawn_in, ExecContext, Step};
+use crate::sys::spawn::{spawn_in, spawn_with_pid, ExecContext, Step};
 
 pub struct RealHost {
     pub console: Console,
@@ -184,12 +184,13 @@ impl RealHost {
 impl RealHost {
     /// Spawn `role` of `svc`; with `ready_fd`, also a readiness pipe whose
     /// write end the child gets at that descriptor (and only the child: the
-    /// parent's copy closes when this returns).
+    /// parent's copy closes when this returns); with `watchdog`, the
+    /// watchdog's variables (`svcdog.rs`).
     fn spawn_with(
         &mut self,
         svc: usize,
         role: Role,
-        ready_fd: Option<RawFd>,
+        (ready_fd, watchdog): (Option<RawFd>, Option<Millis>),
     ) -> Result<Spawned, SpawnError> {
         let Some((dir, cdir)) = self.cdirs.get(svc).map(|c| (dir_of(c), c)) else {
             return Err(SpawnError::Config("unknown service".into()));
@@ -206,7 +207,12 @@ impl RealHost {
             None => ServiceDir::open(dir),
         };
         let spec = match read_exec(&files, which) {
-            Ok(Some(spec)) => spec,
+            Ok(Some(mut spec)) => {
+                if let Some(ms) = watchdog {
+                    super::svcdog::add_env(&mut spec.envp, ms);
+                }
+                spec
+            }
             // No program: nothing to run, a success (a grouping service) —
             // unless the service directory itself is gone since it was loaded.
             Ok(None) => {
@@ -293,12 +299,12 @@ impl RealHost {
             fds.extra.push((p.write.as_raw_fd(), *target));
         }
         let cg = &mut self.cg;
-        let spawned = spawn_in(
+        let spawned = spawn_with_pid(
             wrapped.as_ref().unwrap_or(&spec),
             cdir,
             &fds,
-            ctx,
-            join.as_ref().map(|j| j.procs.as_c_str()),
+            (ctx, join.as_ref().map(|j| j.procs.as_c_str())),
+            watchdog.map(|_| super::svcdog::PID_VAR),
         )
         .map_err(|f| match ctx {
             // Not in its cgroup: the reason names the cgroup.
@@ -510,13 +516,24 @@ impl crate::control::commands::Host for RealHost {
 
 impl Host for RealHost {
     fn spawn(&mut self, svc: usize, role: Role) -> Result<Spawned, SpawnError> {
-        let result = self.spawn_with(svc, role, None);
+        let result = self.spawn_with(svc, role, (None, None));
         self.note_start(svc, &result);
         result
     }
 
     fn spawn_ready(&mut self, svc: usize, fd: i32) -> Result<Spawned, SpawnError> {
-        let result = self.spawn_with(svc, Role::On, Some(fd));
+        let result = self.spawn_with(svc, Role::On, (Some(fd), None));
+        self.note_start(svc, &result);
+        result
+    }
+
+    fn spawn_main(
+        &mut self,
+        svc: usize,
+        ready_fd: Option<i32>,
+        watchdog: Option<Millis>,
+    ) -> Result<Spawned, SpawnError> {
+        let result = self.spawn_with(svc, Role::On, (ready_fd, watchdog));
         self.note_start(svc, &result);
         result
     }

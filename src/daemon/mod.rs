@@ -4,8 +4,8 @@
 //! the command handling and the rooms ([`host::RealHost`], the real side of
 //! [`crate::engine::Host`] and [`crate::control::commands::Host`]), the fd
 //! store's requests (`event/fds.rs`), the system lifecycle ([`lifecycle`]),
-//! each service's cgroup settings and OOM count (`svccg.rs`) and the last
-//! resort ([`emergency`]).
+//! each service's cgroup settings and OOM count (`svccg.rs`), a watched
+//! service's environment (`svcdog.rs`) and the last resort ([`emergency`]).
 
 pub mod boot;
 mod contain;
@@ -14,5 +14,6 @@ mod event;
 pub mod host;
 pub mod lifecycle;
 mod svccg;
+mod svcdog;
 mod svcsig;
 pub use event::main;

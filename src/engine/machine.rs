@@ -65,23 +65,46 @@ struct Stop {
     off: Option<Pid>,
     step: StopStep,
     deadline: Option<Millis>,
-    /// The stop ends a `ready-timeout` of this many milliseconds: the
-    /// service ends `failed` (not ready in time) instead of `stopped`.
-    timed_out: Option<Millis>,
+    /// The stop was not asked for: it ends a timeout ([`Timeout`]), not
+    /// in `stopped`.
+    timed_out: Option<Timeout>,
+}
+
+/// The timeout a stop ends (milliseconds, as configured). The same 16
+/// bytes in a [`Stop`] as the one `Option<Millis>` it replaced: no byte
+/// more per service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timeout {
+    /// A `ready-timeout`: the service ends `failed` (not ready in time).
+    Ready(Millis),
+    /// A `watchdog`: the service is restarted like a crash
+    /// (`engine/machine/watchdog.rs`).
+    Watchdog(Millis),
 }
 
 /// A service's state with its data. `Starting` is a once service's `on`, or
 /// a respawn service not ready yet; its `deadline` is when its
-/// `ready-timeout` passes.
+/// `ready-timeout` passes. `watchdog` is when a respawn service with a
+/// `watchdog` file is taken for hung unless it says `WATCHDOG=1` first
+/// (`engine/machine/watchdog.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Waiting,
-    Starting { pid: Pid, deadline: Option<Millis> },
-    Running { pid: Pid },
+    Starting {
+        pid: Pid,
+        deadline: Option<Millis>,
+        watchdog: Option<Millis>,
+    },
+    Running {
+        pid: Pid,
+        watchdog: Option<Millis>,
+    },
     Done,
     Failed,
     NeedFailed,
-    Backoff { until: Millis },
+    Backoff {
+        until: Millis,
+    },
     Stopping(Stop),
     Stopped,
 }
@@ -103,7 +126,7 @@ impl Phase {
 
     fn main_pid(self) -> Option<Pid> {
         match self {
-            Phase::Starting { pid, .. } | Phase::Running { pid } => Some(pid),
+            Phase::Starting { pid, .. } | Phase::Running { pid, .. } => Some(pid),
             Phase::Stopping(s) => s.main,
             _ => None,
         }
@@ -421,7 +444,7 @@ impl Engine {
                     self.enter(host, now, i, change.took(took).detail(detail));
                 }
             }
-            (Role::On, Phase::Running { pid: p }) if p == pid => {
+            (Role::On, Phase::Running { pid: p, .. }) if p == pid => {
                 self.respawn_after_exit(host, now, i, status)
             }
             (Role::On, Phase::Stopping(mut st)) if st.main == Some(pid) => {
@@ -455,6 +478,8 @@ mod stop;
 mod restore;
 
 mod ready;
+
+mod watchdog;
 
 mod enter;
 mod times;

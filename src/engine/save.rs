@@ -66,6 +66,12 @@ pub(super) fn save_reason(o: &mut Out, r: Option<&Reason>) {
             o.u8(8);
             o.str(m);
         }
+        // The same for a watchdog's timeout: its words, which every reader
+        // shows as they were.
+        Reason::Watchdog(_) => {
+            o.u8(8);
+            o.str(&r.to_string());
+        }
         Reason::NotReady(ms) => {
             o.u8(9);
             o.u64(*ms);
@@ -123,6 +129,8 @@ impl Node {
         o.str(&self.probe.as_deref().map(Probe::line).unwrap_or_default());
         // Appended: a grouping (no `on`, no `off`), parked by a cascade.
         o.bool(self.grouping);
+        // Appended: the `watchdog` in milliseconds.
+        o.opt_u64(self.watchdog_ms.map(|ms| u64::from(ms.get())));
     }
 
     /// Read the NODE section's payload; `None` if it is damaged. The
@@ -152,6 +160,12 @@ impl Node {
         // Absent from an older writer: not known as a grouping, so a cascade
         // stops it as that writer did (doc/DESIGN.md, "Groupings").
         n.grouping = p.bool().unwrap_or(false);
+        // Absent from an older writer: no watchdog.
+        n.watchdog_ms = p
+            .opt_u64()
+            .flatten()
+            .and_then(|ms| u32::try_from(ms).ok())
+            .and_then(std::num::NonZeroU32::new);
         Some(n)
     }
 }

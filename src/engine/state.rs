@@ -96,7 +96,8 @@ impl fmt::Display for State {
 ///   once its needs are up);
 /// - `backoff` respawns or is stopped at once;
 /// - `stopping` ends in `stopped`, or in `failed` when the stop was the
-///   end of a `ready-timeout`.
+///   end of a `ready-timeout`; the stop that ends a `watchdog`'s timeout
+///   ends in a restart like a crash (where a spawn goes).
 ///
 /// Everything else is impossible; a hot update adopts states as they were
 /// and is not a step.
@@ -111,7 +112,7 @@ pub fn may_follow(from: State, to: State) -> bool {
         Starting | Running => spawned || matches!(to, Stopping | Stopped),
         Backoff => spawned || to == Stopped,
         Done => matches!(to, Stopping | Waiting),
-        Stopping => matches!(to, Stopped | Failed),
+        Stopping => spawned || to == Stopped,
     }
 }
 
@@ -192,6 +193,10 @@ pub enum Reason {
     /// The main process died as the host saw it, in words (`killed by the
     /// OOM killer (memory.max 16M)`): [`crate::engine::Host::exit_reason`].
     Died(String),
+    /// Its `watchdog` (milliseconds) passed without a `WATCHDOG=1`, or it
+    /// said `WATCHDOG=trigger`: it was killed (SIGABRT, then SIGKILL) and
+    /// restarted.
+    Watchdog(u64),
 }
 
 impl fmt::Display for Reason {
@@ -204,6 +209,7 @@ impl fmt::Display for Reason {
             Reason::Cycle(path) => write!(f, "dependency cycle: {path}"),
             Reason::Config(msg) | Reason::Died(msg) => f.write_str(msg),
             Reason::NotReady(ms) => write!(f, "not ready within {}", short_seconds(*ms)),
+            Reason::Watchdog(ms) => write!(f, "watchdog timeout ({})", short_seconds(*ms)),
         }
     }
 }
@@ -248,8 +254,8 @@ mod tests {
         for to in State::ALL {
             assert_eq!(
                 may_follow(Stopping, to),
-                matches!(to, Stopped | Failed),
-                "{to}"
+                !matches!(to, Waiting | NeedFailed | Stopping),
+                "a stop ends stopped, failed (ready-timeout) or restarted (watchdog): {to}"
             );
             assert_eq!(
                 may_follow(Done, to),
@@ -315,6 +321,8 @@ mod tests {
         );
         assert_eq!(Reason::NotReady(2500).to_string(), "not ready within 2.5s");
         assert_eq!(Reason::NotReady(30_000).to_string(), "not ready within 30s");
+        assert_eq!(Reason::Watchdog(1000).to_string(), "watchdog timeout (1s)");
+        assert_eq!(Reason::Watchdog(500).to_string(), "watchdog timeout (0.5s)");
         assert_eq!(short_seconds(250), "0.25s");
         assert_eq!(short_seconds(1), "0.001s");
     }

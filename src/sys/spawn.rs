@@ -221,17 +221,35 @@ pub fn spawn_in(
     ctx: Option<&ExecContext>,
     cgroup: Option<&CStr>,
 ) -> Result<Pid, Failure> {
+    spawn_with_pid(spec, cwd, fds, (ctx, cgroup), None)
+}
+
+/// [`spawn_in`], and with `pid_var` (a variable's name, `WATCHDOG_PID`)
+/// the child's environment also gets `NAME=<its own pid>`: the child
+/// writes its pid, from one `getpid`, into a buffer made here, so nothing
+/// is allocated in the child and no trampoline is needed.
+pub fn spawn_with_pid(
+    spec: &ExecSpec,
+    cwd: &CStr,
+    fds: &ChildFds,
+    (ctx, cgroup): (Option<&ExecContext>, Option<&CStr>),
+    pid_var: Option<&CStr>,
+) -> Result<Pid, Failure> {
     let nofile = crate::sys::nofile::for_child()
         .map(|l| (l.soft, l.hard))
         .filter(|_| !ctx.is_some_and(ExecContext::sets_nofile));
     launch(
         Program::Path(&spec.path),
-        (&spec.argv, &spec.envp),
+        (&spec.argv, &spec.envp, pid_var),
         Some(cwd),
         (nofile, ctx, cgroup),
         fds,
     )
 }
+
+/// Room for the digits of a pid written by the child, and its NUL: any
+/// 64-bit number fits.
+const PID_DIGITS: usize = 21;
 
 /// Spawn the program in the open file `image` (≥ 3; close-on-exec is
 /// fine, it must not be a script) with `argv`, `envp` and the descriptors
@@ -254,7 +272,7 @@ pub fn spawn_image(
     }
     launch(
         Program::Image(image),
-        (argv, envp),
+        (argv, envp, None),
         None,
         (None, None, None),
         fds,
@@ -266,13 +284,29 @@ pub fn spawn_image(
 /// `None` its descriptor limit, `ctx` `None` its credentials and limits.
 fn launch(
     program: Program,
-    (argv, envp): (&[CString], &[CString]),
+    (argv, envp, pid_var): (&[CString], &[CString], Option<&CStr>),
     cwd: Option<&CStr>,
     (nofile, ctx, cgroup): (Option<(u64, u64)>, Option<&ExecContext>, Option<&CStr>),
     fds: &ChildFds,
 ) -> Result<Pid, Failure> {
     let argv = null_terminated(argv);
-    let envp = null_terminated(envp);
+    let mut envp = null_terminated(envp);
+    // `NAME=` and room for the digits the child writes (see
+    // `spawn_with_pid`); the entry goes before the NULL.
+    let mut pid_entry: Vec<u8> = Vec::new();
+    let mut pid_digits: *mut u8 = ptr::null_mut();
+    if let Some(name) = pid_var {
+        pid_entry.reserve_exact(name.to_bytes().len() + 1 + PID_DIGITS);
+        pid_entry.extend_from_slice(name.to_bytes());
+        pid_entry.push(b'=');
+        let at = pid_entry.len();
+        pid_entry.resize(at + PID_DIGITS, 0);
+        // One base pointer for both uses: the buffer is not touched again
+        // until the child has exec'd.
+        let base = pid_entry.as_mut_ptr();
+        envp.insert(envp.len().saturating_sub(1), base.cast());
+        pid_digits = base.wrapping_add(at);
+    }
     let mut staged = stage::Staged::begin();
     let mapped = staged.as_mut().and_then(|s| {
         let stdin = match fds.stdin {
@@ -330,6 +364,7 @@ fn launch(
         nofile,
         ctx,
         cgroup: cgroup.map_or(ptr::null(), CStr::as_ptr),
+        pid_digits,
         errno: 0,
         step: 0,
     };
@@ -338,6 +373,7 @@ fn launch(
         step: Step::from_code(step),
     });
     drop(staged);
+    drop(pid_entry);
     pid
 }
 

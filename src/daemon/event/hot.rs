@@ -260,6 +260,8 @@ impl Daemon {
         // The old cinit's probes were dropped before the exec: probe the
         // services still `starting` again, from the first try.
         daemon.engine.requeue_probes();
+        // The watchdogs' deadlines are not in the snapshot: armed afresh.
+        daemon.engine.rearm_watchdogs(crate::sys::clock::now_ms());
         daemon.pending = pending::load_all(&snap.sections, &mut lost);
         daemon.drop_unanswerable(&waiters, &mut lost);
         // A descriptor the snapshot handed over but nothing adopted is closed.

@@ -1,5 +1,5 @@
-//! The engine's timers: the end of a backoff, a `ready-timeout`, the next
-//! step of a stop. [`Engine::tick`] fires those that are due and
+//! The engine's timers: the end of a backoff, a `ready-timeout`, a
+//! `watchdog`, the next step of a stop. [`Engine::tick`] fires those that are due and
 //! [`Engine::next_deadline`] says when the next one is.
 //!
 //! Part of [`crate::engine`] (a child module sharing the engine's state).
@@ -28,7 +28,14 @@ use super::*;
 pub(super) fn deadline_of(phase: Phase) -> Option<Millis> {
     match phase {
         Phase::Backoff { until } => Some(until),
-        Phase::Starting { deadline, .. } => deadline,
+        // The earlier of the two; `fire` tells which is due.
+        Phase::Starting {
+            deadline, watchdog, ..
+        } => match (deadline, watchdog) {
+            (Some(d), Some(w)) => Some(d.min(w)),
+            (d, w) => d.or(w),
+        },
+        Phase::Running { watchdog, .. } => watchdog,
         Phase::Stopping(st) => st.deadline,
         _ => None,
     }
@@ -169,6 +176,14 @@ impl Engine {
             Some(Phase::Starting {
                 deadline: Some(d), ..
             }) if d <= now => self.time_out(host, now, i),
+            Some(
+                Phase::Starting {
+                    watchdog: Some(w), ..
+                }
+                | Phase::Running {
+                    watchdog: Some(w), ..
+                },
+            ) if w <= now => self.watchdog_expired(host, now, i),
             Some(Phase::Stopping(mut st)) if st.deadline.is_some_and(|d| d <= now) => {
                 st.deadline = None;
                 match st.step {

@@ -22,7 +22,7 @@
 //! list may also hold services that left the step, dropped at the next
 //! recheck).
 
-use super::{Change, Engine, Host, Millis, Phase, Stop, StopStep};
+use super::{Change, Engine, Host, Millis, Phase, Stop, StopStep, Timeout};
 use crate::engine::state::Reason;
 
 /// The first polls of a draining cgroup, this often.
@@ -51,12 +51,13 @@ impl Engine {
         self.end_stop(host, now, i, st);
     }
 
-    /// The stop of `i` is over: `stopped`, or `failed` if it ended a
-    /// `ready-timeout`.
+    /// The stop of `i` is over: `stopped`, `failed` if it ended a
+    /// `ready-timeout`, restarted like a crash if it ended a `watchdog`.
     pub(super) fn end_stop(&mut self, host: &mut dyn Host, now: Millis, i: usize, st: Stop) {
         let took = self.elapsed(i, now);
         match st.timed_out {
-            Some(ms) => {
+            Some(Timeout::Watchdog(ms)) => self.respawn_after(host, now, i, Reason::Watchdog(ms)),
+            Some(Timeout::Ready(ms)) => {
                 let reason = Reason::NotReady(ms);
                 let detail = reason.to_string();
                 let change = Change::to(Phase::Failed).reason(reason);

@@ -59,6 +59,11 @@ pub struct Node {
     /// needs parks it in `waiting` instead of stopping it (see
     /// `engine/machine/stop.rs`).
     pub grouping: bool,
+    /// `watchdog`: how long the main process may go without a
+    /// `WATCHDOG=1`, in milliseconds. Only a respawn service has one (the
+    /// loader reads it nowhere else; see [`Node::watchdog`]). 32 bits: it
+    /// fits the node's padding, so a node costs no byte more.
+    pub watchdog_ms: Option<std::num::NonZeroU32>,
 }
 
 impl Node {
@@ -75,7 +80,15 @@ impl Node {
             ready_timeout_ms: None,
             probe: None,
             grouping: false,
+            watchdog_ms: None,
         }
+    }
+
+    /// A respawn service's `watchdog`, in milliseconds.
+    pub fn watchdog(&self) -> Option<Millis> {
+        self.watchdog_ms
+            .filter(|_| self.respawn)
+            .map(|ms| Millis::from(ms.get()))
     }
 
     /// The descriptor a spawn must hand the readiness pipe to: a respawn
@@ -130,6 +143,22 @@ pub trait Host {
     fn spawn_ready(&mut self, svc: usize, fd: i32) -> Result<Spawned, SpawnError> {
         let _ = fd;
         self.spawn(svc, Role::On)
+    }
+    /// Start `on` of service `svc`: with `ready_fd`, as
+    /// [`Host::spawn_ready`]; with `watchdog` (milliseconds), its process
+    /// also gets `WATCHDOG_USEC` and `WATCHDOG_PID` (its own pid). A host
+    /// without watchdogs (the default) ignores `watchdog`.
+    fn spawn_main(
+        &mut self,
+        svc: usize,
+        ready_fd: Option<i32>,
+        watchdog: Option<Millis>,
+    ) -> Result<Spawned, SpawnError> {
+        let _ = watchdog;
+        match ready_fd {
+            Some(fd) => self.spawn_ready(svc, fd),
+            None => self.spawn(svc, Role::On),
+        }
     }
     /// Send `sig` to the process group led by `pgid` (an unreaped child).
     fn signal_group(&mut self, pgid: Pid, sig: Signal);

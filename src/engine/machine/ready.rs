@@ -18,7 +18,7 @@
 //! successful start). Its process group gets SIGTERM and SIGCONT, then
 //! SIGKILL after `delay` seconds, as in any stop; it is not restarted.
 
-use super::{Change, Engine, Host, Millis, Node, Phase, Pid, Role, Stop, StopStep};
+use super::{Change, Engine, Host, Millis, Node, Phase, Pid, Role, Stop, StopStep, Timeout};
 use crate::engine::state::Reason;
 
 impl Engine {
@@ -34,14 +34,17 @@ impl Engine {
         };
         let i = i as usize;
         let gated = self.nodes.get(i).is_some_and(Node::gated);
-        match self.phase(i) {
-            Some(Phase::Starting { pid: p, .. }) if p == pid && gated => {}
+        // The watchdog armed at the spawn runs on (readiness is no ping).
+        let watchdog = match self.phase(i) {
+            Some(Phase::Starting {
+                pid: p, watchdog, ..
+            }) if p == pid && gated => watchdog,
             _ => return false,
-        }
+        };
         if let Some(s) = self.svcs.get_mut(i) {
             s.started_once = true;
         }
-        let change = Change::to(Phase::Running { pid }).took(self.elapsed(i, now));
+        let change = Change::to(Phase::Running { pid, watchdog }).took(self.elapsed(i, now));
         self.enter(host, now, i, change.detail("ready".to_string()));
         self.drain(host, now);
         true
@@ -110,7 +113,7 @@ impl Engine {
             off: None,
             step: StopStep::Off,
             deadline: None,
-            timed_out: Some(limit),
+            timed_out: Some(Timeout::Ready(limit)),
         };
         let reason = Reason::NotReady(limit);
         let detail = reason.to_string();

@@ -10,7 +10,7 @@
 //! have without the update. A SERVICE section that cannot be used leaves
 //! its service `stopped` but keeps its place, so later indices stay right.
 
-use super::{Engine, Node, Phase, Pid, Role, Stop, StopStep, Svc, Timeline};
+use super::{Engine, Node, Phase, Pid, Role, Stop, StopStep, Svc, Timeline, Timeout};
 use crate::engine::probe::Probe;
 use crate::engine::save::{load_reason, save_reason};
 use crate::engine::state::Reason;
@@ -35,7 +35,8 @@ impl Svc {
     /// 6 backoff, 7 stopping, 8 stopped) followed by every phase's fields,
     /// zero where this phase has none.
     fn save(&self, o: &mut Out) {
-        let (mut off, mut step, mut deadline, mut until, mut timed_out) = (0, 0, None, 0, None);
+        let (mut off, mut step, mut deadline, mut until) = (0, 0, None, 0);
+        let (mut timed_out, mut watchdog_kill) = (None, None);
         let phase = match self.phase {
             Phase::Waiting => 0,
             Phase::Starting { deadline: d, .. } => {
@@ -61,7 +62,11 @@ impl Svc {
                     StopStep::Drain(_) => 3,
                 };
                 deadline = st.deadline;
-                timed_out = st.timed_out;
+                match st.timed_out {
+                    Some(Timeout::Ready(ms)) => timed_out = Some(ms),
+                    Some(Timeout::Watchdog(ms)) => watchdog_kill = Some(ms),
+                    None => {}
+                }
                 7
             }
             Phase::Stopped => 8,
@@ -83,6 +88,10 @@ impl Svc {
         o.opt_u64(timed_out);
         // Appended: a pending park of a grouping (the need that caused it).
         o.opt_u64(self.park_for.and_then(|c| u64::try_from(c).ok()));
+        // Appended: the stop that ends a watchdog's timeout (an older
+        // reader ends it `stopped`). A watchdog's pending deadline is not
+        // written: the new image arms it afresh ([`Engine::rearm_watchdogs`]).
+        o.opt_u64(watchdog_kill);
     }
 
     /// Read what [`Svc::save`] wrote: `None` if the section is damaged,
@@ -98,15 +107,26 @@ impl Svc {
         // Appended fields: absent from an older writer.
         let timed_out = p.opt_u64().flatten();
         let park_for = p.opt_u64().flatten().and_then(|c| usize::try_from(c).ok());
+        let timed_out = match p.opt_u64().flatten() {
+            Some(ms) => Some(Timeout::Watchdog(ms)),
+            None => timed_out.map(Timeout::Ready),
+        };
         let some = |p: Pid| (p > 0).then_some(p);
         let phase = match number {
             0 => Phase::Waiting,
             1 => match some(pid) {
-                Some(pid) => Phase::Starting { pid, deadline },
+                Some(pid) => Phase::Starting {
+                    pid,
+                    deadline,
+                    watchdog: None,
+                },
                 None => return Some(None),
             },
             2 => match some(pid) {
-                Some(pid) => Phase::Running { pid },
+                Some(pid) => Phase::Running {
+                    pid,
+                    watchdog: None,
+                },
                 None => return Some(None),
             },
             3 => Phase::Done,

@@ -33,9 +33,11 @@ impl Engine {
         let respawn = self.respawns(i);
         self.note_startable(i, now);
         let ready_fd = self.nodes.get(i).and_then(Node::ready_fd);
-        let spawned = match ready_fd {
-            Some(fd) => host.spawn_ready(i, fd),
-            None => host.spawn(i, Role::On),
+        let watchdog = self.nodes.get(i).and_then(Node::watchdog);
+        let spawned = match (ready_fd, watchdog) {
+            (Some(fd), None) => host.spawn_ready(i, fd),
+            (None, None) => host.spawn(i, Role::On),
+            (fd, dog) => host.spawn_main(i, fd, dog),
         };
         match spawned {
             Ok(Spawned::Pid(pid)) => {
@@ -52,12 +54,15 @@ impl Engine {
                     s.spawned_at = now;
                     s.started_once |= up_now;
                 }
+                // Armed at the spawn, ready or not (as systemd does).
+                let watchdog = watchdog.map(|ms| now.saturating_add(ms));
                 let phase = if up_now {
-                    Phase::Running { pid }
+                    Phase::Running { pid, watchdog }
                 } else {
                     Phase::Starting {
                         pid,
                         deadline: self.ready_deadline(i, now),
+                        watchdog,
                     }
                 };
                 self.enter(host, now, i, Change::to(phase).detail(note));
@@ -100,8 +105,21 @@ impl Engine {
         i: usize,
         status: ExitStatus,
     ) {
-        let uptime = self.svcs.get(i).map(|s| now.saturating_sub(s.spawned_at));
         let reason = exit_reason(host, i, status);
+        self.respawn_after(host, now, i, reason);
+    }
+
+    /// A respawn service's main process is gone for `reason` (an exit, or
+    /// the end of a watchdog's kill): restart it at once or after a
+    /// backoff, or leave it `stopped` while the system goes down.
+    pub(super) fn respawn_after(
+        &mut self,
+        host: &mut dyn Host,
+        now: Millis,
+        i: usize,
+        reason: Reason,
+    ) {
+        let uptime = self.svcs.get(i).map(|s| now.saturating_sub(s.spawned_at));
         if self.halting {
             let detail = format!("{reason}; not restarted: the system is going down");
             let change = Change::to(Phase::Stopped).took(uptime);

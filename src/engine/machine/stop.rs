@@ -25,7 +25,7 @@
 
 use nix::sys::signal::Signal;
 
-use super::{Change, Engine, Host, Millis, Phase, Pid, Role, Spawned, Stop, StopStep};
+use super::{Change, Engine, Host, Millis, Phase, Pid, Role, Spawned, Stop, StopStep, Timeout};
 
 impl Engine {
     /// Begin taking the whole system down: from now on nothing starts or
@@ -244,8 +244,19 @@ impl Engine {
                 self.stop_rest(host, now, i, st);
             }
             Some(Phase::Done) => self.begin_stop(host, now, i, None),
-            Some(Phase::Starting { pid, .. } | Phase::Running { pid }) => {
+            Some(Phase::Starting { pid, .. } | Phase::Running { pid, .. }) => {
                 self.begin_stop(host, now, i, Some(pid))
+            }
+            // Asked to stop while a watchdog's kill is under way: the
+            // kill goes on, and the service ends `stopped`, not restarted.
+            Some(Phase::Stopping(
+                mut st @ Stop {
+                    timed_out: Some(Timeout::Watchdog(_)),
+                    ..
+                },
+            )) => {
+                st.timed_out = None;
+                self.set_phase(i, Phase::Stopping(st));
             }
             Some(Phase::Stopping(_) | Phase::Stopped) | None => {}
         }

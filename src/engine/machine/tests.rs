@@ -31,6 +31,8 @@ struct Fake {
     rest: HashSet<usize>,
     /// Each [`Host::kill_rest`] call, by service.
     kills: Vec<usize>,
+    /// `(service, milliseconds)` of each spawn asked for with a watchdog.
+    watchdogs: Vec<(usize, Millis)>,
 }
 
 impl Fake {
@@ -49,6 +51,7 @@ impl Fake {
             live: HashSet::new(),
             rest: HashSet::new(),
             kills: vec![],
+            watchdogs: vec![],
         }
     }
     fn pid_of(&self, svc: usize, role: Role) -> Pid {
@@ -97,6 +100,19 @@ impl Host for Fake {
     fn spawn_ready(&mut self, svc: usize, fd: i32) -> Result<Spawned, SpawnError> {
         self.ready_fds.push((svc, fd));
         self.spawn(svc, Role::On)
+    }
+    fn spawn_main(
+        &mut self,
+        svc: usize,
+        ready_fd: Option<i32>,
+        watchdog: Option<Millis>,
+    ) -> Result<Spawned, SpawnError> {
+        let ms = watchdog.expect("spawn_main is asked only with a watchdog");
+        self.watchdogs.push((svc, ms));
+        match ready_fd {
+            Some(fd) => self.spawn_ready(svc, fd),
+            None => self.spawn(svc, Role::On),
+        }
     }
     fn signal_group(&mut self, pgid: Pid, sig: Signal) {
         assert!(self.live.contains(&pgid), "signalled reaped pid {pgid}");
@@ -576,3 +592,6 @@ fn per_service_tables_stay_small() {
 
 // A death in the host's words (the OOM killer).
 mod died;
+
+// The service watchdog.
+mod watchdog;

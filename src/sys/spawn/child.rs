@@ -91,6 +91,10 @@ pub(super) struct Child<'a> {
     /// Null, or the `cgroup.procs` file of the cgroup the child joins
     /// first ([`crate::sys::cgroup`]).
     pub cgroup: *const c_char,
+    /// Null, or where the child writes its own pid in decimal and a NUL
+    /// (room for 21 bytes): the value of an environment entry `envp`
+    /// points to (`WATCHDOG_PID=`).
+    pub pid_digits: *mut u8,
     /// The errno of the step that failed; 0 until one does.
     pub errno: c_int,
     /// The step that failed ([`super::ctx::Step`]'s code), with `errno`.
@@ -217,6 +221,10 @@ fn prepare(c: &Child, step: &mut c_int) -> Result<(), c_int> {
             std::ptr::null::<c_void>(),
             KSIGSET,
         ))?;
+        if !c.pid_digits.is_null() {
+            let pid = sys(libc::syscall(libc::SYS_getpid))?;
+            write_decimal(c.pid_digits, pid.unsigned_abs());
+        }
         *step = super::ctx::EXEC;
         if c.image >= 0 {
             sys(libc::syscall(
@@ -232,6 +240,34 @@ fn prepare(c: &Child, step: &mut c_int) -> Result<(), c_int> {
         }
     }
     Ok(())
+}
+
+/// Write `n` in decimal and a NUL at `at` (at most 21 bytes): no
+/// allocation, no indexing, no panic path (the child's rules).
+///
+/// # Safety
+/// `at` points to at least 21 writable bytes the parent keeps alive.
+unsafe fn write_decimal(at: *mut u8, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    for d in digits.iter_mut() {
+        *d = b'0'.wrapping_add((n % 10) as u8);
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut out = at;
+    for &d in digits.iter().take(len).rev() {
+        // SAFETY: at most 20 digits and the NUL, within the 21 bytes.
+        unsafe {
+            out.write(d);
+            out = out.add(1);
+        }
+    }
+    // SAFETY: as above.
+    unsafe { out.write(0) };
 }
 
 /// Join the cgroup whose `cgroup.procs` is `procs`: write `0` (this
