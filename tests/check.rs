@@ -292,6 +292,56 @@ fn check_reports_bad_and_shared_sockets() {
     );
 }
 
+/// Proves `cinit-ctl check` validates `watchdog` files: a respawn
+/// service's valid one (`0.5`) is not reported; a respawn service's `0` is,
+/// with its file, service and reason; a once service's is reported as
+/// ignored (only a respawn service is watched), whatever it holds. Exit 1
+/// with exactly those two problems.
+#[test]
+fn check_reports_watchdog_files() {
+    let fx = Fixture::new();
+    fx.service("good")
+        .respawn()
+        .script("exit 0")
+        .file("watchdog", "0.5\n");
+    fx.service("zero")
+        .respawn()
+        .script("exit 0")
+        .file("watchdog", "0\n");
+    fx.service("oneshot")
+        .script("exit 0")
+        .file("watchdog", "1\n");
+    fx.service("init")
+        .wants("good")
+        .wants("zero")
+        .wants("oneshot");
+    let etc = fx.etc();
+    let out = ctl(&fx, &["check", etc.to_str().unwrap()], &[]);
+    assert_eq!(out.code(), Some(1), "expected exit 1\n{}", out.dump());
+    let text = out.all();
+    let want = format!(
+        "{}: zero: 0 is no time; write seconds with up to three decimals, \
+         more than 0 and at most 86400",
+        fx.svc_path("zero").join("watchdog").display()
+    );
+    assert!(text.contains(&want), "missing {want:?}\n{}", out.dump());
+    let want = format!(
+        "{}: oneshot: ignored: not a respawn service",
+        fx.svc_path("oneshot").join("watchdog").display()
+    );
+    assert!(text.contains(&want), "missing {want:?}\n{}", out.dump());
+    assert!(
+        !text.lines().any(|l| has_word(l, "good")),
+        "the valid watchdog was reported\n{}",
+        out.dump()
+    );
+    assert!(
+        out.stderr.contains("2 problem(s)"),
+        "more than those two reported\n{}",
+        out.dump()
+    );
+}
+
 /// Proves `cinit-ctl check` on a directory that does not exist exits 2 with a
 /// message on stderr.
 #[test]
