@@ -22,6 +22,9 @@
 //! - `parse_ready_timeout` accepts a blank file, or seconds with up to three
 //!   decimals up to one day, and gives their exact milliseconds (`None`
 //!   for zero);
+//! - `config::watchdog::parse_watchdog` (`watchdog`) accepts the same
+//!   seconds as `ready-timeout` but neither a blank file nor zero, and
+//!   gives their exact milliseconds, more than 0 and at most one day;
 //! - `config::sockets::parse` (`sockets`, `src/config/sockets.rs`) accepts at
 //!   most 16 sockets with valid, distinct names, each rendered back to a
 //!   line that parses to the same socket; a refusal names its line, which
@@ -50,6 +53,7 @@ use cinit::config::ready::{
 };
 use cinit::config::sockets::{parse as parse_sockets, valid_name, MAX_SOCKETS};
 use cinit::config::svcdir::{parse_delay, parse_env, parse_params, split_lines};
+use cinit::config::watchdog::{parse_watchdog, MAX_WATCHDOG_MS};
 use cinit::engine::probe::Probe;
 use cinit::fds::store::{parse_capacity, MAX_PER_SERVICE};
 use libfuzzer_sys::fuzz_target;
@@ -156,12 +160,11 @@ fn check_notification_fd(data: &[u8]) {
     }
 }
 
-fn check_ready_timeout(data: &[u8]) {
-    let path = Path::new("svc/x/ready-timeout");
+/// The duration files' model: blank (0), digits, or digits '.' one to
+/// three digits; the value in milliseconds, computed digit by digit.
+fn seconds_model(data: &[u8]) -> Option<u128> {
     let text = std::str::from_utf8(data).map(str::trim);
-    // The model: digits, or digits '.' one to three digits; the value in
-    // milliseconds, computed digit by digit.
-    let model = text.ok().and_then(|t| {
+    text.ok().and_then(|t| {
         if t.is_empty() {
             return Some(0u128);
         }
@@ -181,7 +184,13 @@ fn check_ready_timeout(data: &[u8]) {
             scale /= 10;
         }
         Some(ms)
-    });
+    })
+}
+
+fn check_ready_timeout(data: &[u8]) {
+    let path = Path::new("svc/x/ready-timeout");
+    let text = std::str::from_utf8(data).map(str::trim);
+    let model = seconds_model(data);
     match parse_ready_timeout(path, data) {
         Ok(got) => {
             let ms = model.expect("accepted something that is not seconds");
@@ -255,6 +264,30 @@ fn check_fdstore(data: &[u8]) {
     }
 }
 
+/// `watchdog`: the same seconds as `ready-timeout`, but blank and 0 are
+/// refused (a watchdog must name a time), and what it accepts is more
+/// than 0 and at most a day, in exact milliseconds.
+fn check_watchdog(data: &[u8]) {
+    let path = Path::new("svc/x/watchdog");
+    let model = seconds_model(data);
+    match parse_watchdog(path, data) {
+        Ok(got) => {
+            let ms = model.expect("accepted something that is not seconds");
+            assert_eq!(u128::from(got.get()), ms);
+            assert!(u64::from(got.get()) <= MAX_WATCHDOG_MS);
+        }
+        Err(e) => {
+            assert_eq!(e.file, path);
+            if let Some(ms) = model {
+                assert!(
+                    ms == 0 || ms > u128::from(MAX_WATCHDOG_MS),
+                    "refused {data:?}: {e}"
+                );
+            }
+        }
+    }
+}
+
 fn check_probe(data: &[u8]) {
     let path = Path::new("svc/x/ready-probe");
     match parse_probe(path, data) {
@@ -297,6 +330,7 @@ fuzz_target!(|data: &[u8]| {
     check_delay(data);
     check_notification_fd(data);
     check_ready_timeout(data);
+    check_watchdog(data);
     check_probe(data);
     check_sockets(data);
     check_fdstore(data);
