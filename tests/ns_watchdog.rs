@@ -6,7 +6,7 @@
 //! `WATCHDOG_USEC` and `WATCHDOG_PID` (its own pid) in its environment,
 //! also when it is started through the `--listen-exec` trampoline for its
 //! sockets, and whatever its `on.env` said of them is replaced. A service
-//! without the file gets neither.
+//! without the file gets neither. A hot update keeps the watchdog.
 //!
 //! (`WATCHDOG=1` itself arrives through the notification socket; the ping
 //! is proved by the engine's unit tests, `engine/machine/tests/watchdog.rs`.)
@@ -154,5 +154,46 @@ fn the_pid_survives_the_listen_exec_trampoline() {
     c.check(
         listen.trim() == first,
         &format!("started through the trampoline (LISTEN_PID {listen:?})"),
+    );
+}
+
+/// Proves a watchdog is still kept after a hot update (the new image arms
+/// it afresh; the snapshot does not carry the deadline): `dog`, watched
+/// every 10 s and never pinging, is untouched when `cinit-ctl update` has
+/// answered, and is still sent SIGABRT and restarted afterwards, with its
+/// pid unchanged until then.
+#[test]
+fn the_watchdog_is_kept_across_a_hot_update() {
+    let fx = Fixture::new();
+    fx.service("dog")
+        .respawn()
+        .delay(1)
+        .file("watchdog", "10\n")
+        .script(&never_pings(&fx, "dog"));
+    fx.service("init").wants("dog");
+    let c = fx.boot_ctl();
+    c.wait_until("dog's start", LONG, |_| !pids(&fx, "dog").is_empty());
+    let out = c.ctl(&["update"]);
+    c.check(
+        out.code() == Some(0) && out.stdout.starts_with("updated:"),
+        &format!("cinit-ctl update: {}", out.dump()),
+    );
+    c.check(
+        !fx.has_mark("dog-abrt"),
+        "dog was aborted before the update answered (a loaded machine?)",
+    );
+    c.wait_until("dog's SIGABRT after the update", LONG, |_| {
+        fx.has_mark("dog-abrt")
+    });
+    c.wait_until("dog's restart", LONG, |_| pids(&fx, "dog").len() >= 2);
+    let dog = pids(&fx, "dog");
+    let abrt = fx.read_mark("dog-abrt");
+    c.check(
+        abrt.lines().next() == Some(dog[0].as_str()),
+        &format!("the process started before the update got SIGABRT: {abrt:?}, {dog:?}"),
+    );
+    c.check(
+        c.console().contains("took over") && c.console().contains("watchdog timeout (10s)"),
+        "the console shows the update and the timeout",
     );
 }
