@@ -311,3 +311,22 @@ fn a_refused_step_is_named() {
         }
     );
 }
+
+/// Proves `spawn_with_pid`: the child's environment holds `NAME=<its own
+/// pid>`, written by the child (the pid `spawn` returns, as the shell sees
+/// `$$`), after the environment it was given, which is kept as it was; and
+/// a plain spawn has no such entry.
+#[test]
+fn the_child_writes_its_own_pid_into_the_environment() {
+    let mut spec = sh(
+        "[ \"$WATCHDOG_PID\" = \"$$\" ] || exit 1; [ \"$A\" = 1 ] || exit 2; \
+                       exit 0",
+    );
+    spec.envp = vec![CString::new("A=1").unwrap()];
+    let fds = ChildFds::console(2);
+    let pid = spawn_with_pid(&spec, c"/", &fds, (None, None), Some(c"WATCHDOG_PID")).unwrap();
+    assert_eq!(wait_exit(pid), 0, "the check that failed (see the script)");
+    let plain = sh("[ -z \"${WATCHDOG_PID+set}\" ] || exit 1; exit 0");
+    let pid = spawn_in(&plain, c"/", &fds, None, None).unwrap();
+    assert_eq!(wait_exit(pid), 0, "a plain spawn has no WATCHDOG_PID");
+}
