@@ -223,7 +223,7 @@ impl Facts for SysFacts {
     }
 }
 
-/// The failed condition of a service as its reason (`condition: !exists
+/// The condition of a service that does not hold, as written (`!exists
 /// /dev/vda`); `Ok(None)` when it has no `condition` file (no system call:
 /// the listing says so) or every condition holds. A file that cannot be
 /// read or parsed is an error naming it.
@@ -233,7 +233,7 @@ pub fn check(files: &ServiceDir) -> Result<Option<String>, FileError> {
     };
     let conds = parse(&data).map_err(|e| FileError::new(&files.join(FILE), e))?;
     let failed = first_failed(&conds, &mut SysFacts::default());
-    Ok(failed.map(|c| format!("condition: {c}")))
+    Ok(failed.map(|c| c.to_string()))
 }
 
 #[cfg(test)]

@@ -66,6 +66,12 @@ pub(super) fn save_reason(o: &mut Out, r: Option<&Reason>) {
             o.u8(8);
             o.str(m);
         }
+        // Kept as its words too (`condition: …`), the same text to every
+        // reader.
+        Reason::Condition(_) => {
+            o.u8(8);
+            o.str(&r.to_string());
+        }
         Reason::NotReady(ms) => {
             o.u8(9);
             o.u64(*ms);

@@ -31,6 +31,11 @@ struct Fake {
     rest: HashSet<usize>,
     /// Each [`Host::kill_rest`] call, by service.
     kills: Vec<usize>,
+    /// Services whose condition does not hold: a start skips them.
+    skip: Vec<bool>,
+    /// Each [`Host::start`] call (a start that checks the condition), by
+    /// service.
+    starts: Vec<usize>,
 }
 
 impl Fake {
@@ -49,6 +54,8 @@ impl Fake {
             live: HashSet::new(),
             rest: HashSet::new(),
             kills: vec![],
+            skip: vec![false; n],
+            starts: vec![],
         }
     }
     fn pid_of(&self, svc: usize, role: Role) -> Pid {
@@ -97,6 +104,16 @@ impl Host for Fake {
     fn spawn_ready(&mut self, svc: usize, fd: i32) -> Result<Spawned, SpawnError> {
         self.ready_fds.push((svc, fd));
         self.spawn(svc, Role::On)
+    }
+    fn start(&mut self, svc: usize, ready_fd: Option<i32>) -> Result<Spawned, SpawnError> {
+        self.starts.push(svc);
+        if self.skip[svc] {
+            return Ok(Spawned::Skipped("exists /x".into()));
+        }
+        match ready_fd {
+            Some(fd) => self.spawn_ready(svc, fd),
+            None => self.spawn(svc, Role::On),
+        }
     }
     fn signal_group(&mut self, pgid: Pid, sig: Signal) {
         assert!(self.live.contains(&pgid), "signalled reaped pid {pgid}");
@@ -576,3 +593,6 @@ fn per_service_tables_stay_small() {
 
 // A death in the host's words (the OOM killer).
 mod died;
+
+// Services whose condition does not hold (`skipped`).
+mod skip;
