@@ -228,12 +228,21 @@ impl Facts for SysFacts {
 /// the listing says so) or every condition holds. A file that cannot be
 /// read or parsed is an error naming it.
 pub fn check(files: &ServiceDir) -> Result<Option<String>, FileError> {
-    let Some(data) = files.read_small(FILE)? else {
+    let conds = read(files)?;
+    if conds.is_empty() {
         return Ok(None);
-    };
-    let conds = parse(&data).map_err(|e| FileError::new(&files.join(FILE), e))?;
+    }
     let failed = first_failed(&conds, &mut SysFacts::default());
     Ok(failed.map(|c| c.to_string()))
+}
+
+/// A service's conditions, parsed, not evaluated (`cinit-ctl check`);
+/// none without the file.
+pub fn read(files: &ServiceDir) -> Result<Vec<Condition>, FileError> {
+    match files.read_small(FILE)? {
+        None => Ok(Vec::new()),
+        Some(data) => parse(&data).map_err(|e| FileError::new(&files.join(FILE), e)),
+    }
 }
 
 #[cfg(test)]
