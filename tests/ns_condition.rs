@@ -5,7 +5,8 @@
 //! it as up; a condition that holds runs it; the condition is checked again
 //! at the next `cinit-ctl start`; `cmdline` conditions read the kernel
 //! command line; a respawn service's restarts do not check it; a bad file
-//! fails the start naming the file and line.
+//! fails the start naming the file and line; the previous release and its
+//! `cinit-ctl` against this build (`CINIT_PREV_BIN`).
 //!
 //! `cmdline`: in these namespaces `/proc/cmdline` is the host's (procfs
 //! shows the kernel's one command line in every PID namespace), so the
@@ -240,4 +241,84 @@ fn a_bad_condition_file_fails_the_start() {
     let c = fx.boot();
     c.expect_failed_with("init", "condition: line 2: unknown condition \"mounted\"");
     c.check(!fx.has_mark("ran"), "ran");
+}
+
+/// Proves the compatibility the protocol's history promises, against the
+/// previous release (`CINIT_PREV_BIN`, as `ns_compat`): the previous cinit
+/// ignores a `condition` file and runs the service; a hot update to this
+/// build keeps it `done` (a condition is checked at a start, and the
+/// update is none); the next `restart` checks it and skips the service;
+/// the previous release's `cinit-ctl` shows `skipped` and its reason as
+/// they are, and counts it as not up (its `wait` exits 1), while this
+/// build's `wait` exits 0.
+#[test]
+fn the_previous_release_and_its_client() {
+    let Some(prev) = std::env::var_os("CINIT_PREV_BIN").map(std::path::PathBuf::from) else {
+        assert!(
+            std::env::var_os("MAKELEVEL").is_none(),
+            "CINIT_PREV_BIN is not set, but make runs this test"
+        );
+        eprintln!("skipped: CINIT_PREV_BIN is not set (see tests/ns_compat.rs)");
+        return;
+    };
+    let prev_ctl = prev.with_file_name("cinit-ctl");
+    let fx = Fixture::new();
+    let absent = fx.path().join("absent");
+    fx.service("gated")
+        .file("condition", &format!("exists {}\n", absent.display()))
+        .script(&sh_touch(&fx.mark("ran")));
+    fx.service("init").wants("gated");
+    let bin = fx.path().join("bin/cinit");
+    std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
+    std::fs::copy(&prev, &bin).unwrap();
+    let c = Cinit::launch_with(
+        &fx,
+        &[],
+        &[],
+        &LaunchOpts {
+            cinit: Some(bin.clone()),
+            ctl_dir: Some(fx.ctl_dir()),
+            ..LaunchOpts::default()
+        },
+    );
+    c.wait_listening();
+    c.expect_outcome("gated", "done");
+    c.check(fx.has_mark("ran"), "the previous release did not run it");
+    let tmp = bin.with_extension("new");
+    std::fs::copy(cinit_bin(), &tmp).unwrap();
+    std::fs::rename(&tmp, &bin).unwrap();
+    ctl_ok(&c, &["update"], 0);
+    let status = ctl_ok(&c, &["status", "gated"], 0);
+    c.check(
+        status.starts_with("gated: done"),
+        &format!("after the update: {status}"),
+    );
+    let out = ctl_ok(&c, &["restart", "gated"], 0);
+    c.check(out.contains("gated: skipped"), &format!("restart: {out}"));
+
+    let old = |args: &[&str]| {
+        let out = std::process::Command::new(&prev_ctl)
+            .args(args)
+            .env_clear()
+            .env("CINIT_CTL_DIR", c.ctl_dir_via_proc())
+            .current_dir("/")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, text) = old(&["status", "gated"]);
+    let reason = format!("condition: exists {}", absent.display());
+    c.check(
+        code == Some(0) && text.starts_with("gated: skipped") && text.contains(&reason),
+        &format!("the previous cinit-ctl's status: {code:?} {text}"),
+    );
+    let (code, text) = old(&["wait", "--timeout", "10", "gated"]);
+    c.check(
+        code == Some(1) && text.contains("gated: skipped"),
+        &format!("the previous cinit-ctl's wait: {code:?} {text}"),
+    );
+    ctl_ok(&c, &["wait", "--timeout", "10", "gated"], 0);
 }
