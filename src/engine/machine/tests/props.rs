@@ -140,6 +140,9 @@ pub(super) enum Ev {
     Tick(u16),
     StopAll,
     Resume,
+    /// Whether this service's condition holds turns round (a path
+    /// appears or goes).
+    Flip(usize),
 }
 
 pub(super) fn event(n: usize) -> impl Strategy<Value = Ev> {
@@ -153,6 +156,7 @@ pub(super) fn event(n: usize) -> impl Strategy<Value = Ev> {
         2 => (0..6000u16).prop_map(Ev::Tick),
         1 => Just(Ev::StopAll),
         1 => Just(Ev::Resume),
+        1 => (0..n).prop_map(Ev::Flip),
     ]
 }
 
@@ -436,6 +440,7 @@ proptest! {
                 }
                 Ev::StopAll => e.stop_all(&mut h, now),
                 Ev::Resume => e.resume(),
+                Ev::Flip(i) => h.skip[i] = !h.skip[i],
             }
             for (name, r) in &h.reports[seen_reports..] {
                 let i = names.iter().position(|x| x == name).unwrap();
