@@ -39,6 +39,12 @@
 //!   naming one file of a known controller (no `/`, no `..`, never
 //!   `cgroup.*`) with a one-line value, and each printing back to a line
 //!   that parses to the same setting;
+//! - `config::condition::parse` (`condition`) accepts at most 32
+//!   conditions from at most 4096 bytes, each path absolute, each argument
+//!   one line without control characters (a `cmdline` word without white
+//!   space), each printing back to a line that parses to the same
+//!   condition; an error names its line; and `on_cmdline` of the input
+//!   finds each word of it;
 //! - a profile name never leaves the service tree (not empty, not absolute,
 //!   no `.` or `..`);
 //! - nothing produced is larger than the input.
@@ -323,6 +329,37 @@ fn check_cgroup(data: &[u8]) {
     }
 }
 
+fn check_condition(data: &[u8]) {
+    use cinit::config::condition::{on_cmdline, parse, Test, MAX_BYTES, MAX_CONDITIONS};
+    if let Ok(text) = std::str::from_utf8(data) {
+        for word in text.split_ascii_whitespace().take(8) {
+            assert!(on_cmdline(data, word), "{word:?}");
+        }
+    }
+    match parse(data) {
+        Ok(conds) => {
+            assert!(data.len() as u64 <= MAX_BYTES);
+            assert!(conds.len() <= MAX_CONDITIONS);
+            for c in &conds {
+                assert!(!c.arg.is_empty() && !c.arg.chars().any(char::is_control));
+                match c.test {
+                    Test::Cmdline => assert!(!c.arg.contains(char::is_whitespace)),
+                    Test::Exists | Test::Directory => assert!(c.arg.starts_with('/')),
+                }
+                let line = c.to_string();
+                assert_eq!(
+                    parse(line.as_bytes()).as_deref(),
+                    Ok(std::slice::from_ref(c))
+                );
+            }
+        }
+        Err(e) => assert!(
+            e.starts_with("line ") || e == "not text" || e.starts_with("larger than"),
+            "{e}"
+        ),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let lines = check_lines(data);
     check_params(data, &lines);
@@ -333,6 +370,7 @@ fuzz_target!(|data: &[u8]| {
     check_watchdog(data);
     check_probe(data);
     check_sockets(data);
+    check_condition(data);
     check_fdstore(data);
     check_profile(data);
     check_cgroup(data);

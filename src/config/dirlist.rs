@@ -23,7 +23,7 @@
 //!   ([`KNOWN`]); a name outside that table is always probed.
 //! - The descriptor is close-on-exec and closed when the `ServiceDir` is
 //!   dropped; callers drop it before they spawn.
-//! - A listing may be kept without its descriptor ([`Listing`], four
+//! - A listing may be kept without its descriptor ([`Listing`], eight
 //!   bytes) and answered from later ([`ServiceDir::from_listing`]): the
 //!   same answers for the same directory contents, a name it holds opened
 //!   by its absolute path `DIR/NAME` with the same flags and checks as an
@@ -43,7 +43,7 @@ pub use kept::{Kept, Listing};
 
 /// Every name cinit reads in a service directory; the listing keeps one
 /// bit per entry of this table.
-pub const KNOWN: [&str; 29] = [
+pub const KNOWN: [&str; 30] = [
     "on",
     "off",
     "on.params",
@@ -73,6 +73,7 @@ pub const KNOWN: [&str; 29] = [
     "cgroup",
     "kill-mode",
     "watchdog",
+    "condition",
 ];
 
 /// Bytes of one `getdents64` buffer: a service directory's dozen entries
@@ -92,7 +93,7 @@ pub const MAX_LIST_CALLS: usize = 16;
 /// compares with the few names of that length) instead of comparing with
 /// each name of [`KNOWN`] in turn: a listing asks this for every entry.
 /// The `known_bits_match_the_table` test keeps it equal to the table.
-fn bit(name: &[u8]) -> Option<u32> {
+fn bit(name: &[u8]) -> Option<u64> {
     let i = match name {
         b"on" => 0,
         b"off" => 1,
@@ -123,15 +124,16 @@ fn bit(name: &[u8]) -> Option<u32> {
         b"cgroup" => 26,
         b"kill-mode" => 27,
         b"watchdog" => 28,
+        b"condition" => 29,
         _ => return None,
     };
-    Some(1u32 << i)
+    Some(1u64 << i)
 }
 
 /// Mark the known names found in one `getdents64` buffer (`struct
 /// linux_dirent64` records: inode u64, offset i64, record length u16, type
 /// u8, NUL-terminated name). `None` if the buffer is malformed.
-pub fn scan(buf: &[u8], present: &mut u32) -> Option<()> {
+pub fn scan(buf: &[u8], present: &mut u64) -> Option<()> {
     let mut off = 0usize;
     while off < buf.len() {
         let rec = buf.get(off..)?;
@@ -178,7 +180,7 @@ pub struct ServiceDir<'a> {
     path: &'a Path,
     /// The bits of the [`KNOWN`] names the directory holds; `None`:
     /// unlisted, every question goes to the path.
-    listed: Option<u32>,
+    listed: Option<u64>,
     /// The open directory the listing was made from; `None` for a listing
     /// kept from earlier ([`ServiceDir::from_listing`]), whose files are
     /// opened by their paths.
@@ -430,7 +432,7 @@ fn last_errno() -> i32 {
 /// way are followed as every probe followed them: `O_NOFOLLOW` would only
 /// send a directory swapped for a link to the unlisted way, which follows
 /// it all the same.
-fn list(path: &Path) -> Option<(OwnedFd, u32)> {
+fn list(path: &Path) -> Option<(OwnedFd, u64)> {
     // openat rather than open: musl's open adds an F_SETFD call for
     // O_CLOEXEC (for kernels older than 2.6.23), its openat does not.
     let raw = with_c_path(path, b".", |cpath| {
@@ -448,7 +450,7 @@ fn list(path: &Path) -> Option<(OwnedFd, u32)> {
     }
     // SAFETY: `raw` is a fresh descriptor nobody else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let mut present = 0u32;
+    let mut present = 0u64;
     // u64 words keep the records 8-byte aligned, as the kernel writes them;
     // not zeroed first (4 KiB twice per service): only what the kernel
     // wrote is read.

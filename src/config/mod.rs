@@ -6,11 +6,13 @@
 //! readiness files ([`ready`], [`probe`]), signal names ([`signal`]), log
 //! settings ([`logconf`]), global settings ([`conf`]), where things are
 //! ([`paths`]), and the execution context, user and limits ([`context`],
-//! [`passwd`]), the `cgroup` file ([`cgroupconf`]), the `watchdog` file ([`watchdog`]). Parsing and
+//! [`passwd`]), the `cgroup` file ([`cgroupconf`]), the `watchdog` file
+//! ([`watchdog`]), the `condition` file ([`condition`]). Parsing and
 //! validation only: it reads files but starts nothing.
 
 pub mod canon;
 pub mod cgroupconf;
+pub mod condition;
 pub mod conf;
 pub mod context;
 pub mod dirlist;

@@ -1,6 +1,7 @@
 //! `cinit-ctl wait`, the daemon's side: a WAIT request names services and
 //! is answered once every one of them is *up* (running — and so ready, for
-//! a service that signals readiness — or done) or has *failed* (failed,
+//! a service that signals readiness — or done, or skipped: its condition
+//! did not hold, which its start counts as done) or has *failed* (failed,
 //! need-failed). Every other state (stopped, waiting, starting, backoff,
 //! stopping) keeps it waiting: a wait starts nothing and gives up on
 //! nothing; the client decides how long to wait.
@@ -24,7 +25,7 @@ pub const MAX_UNPRIVILEGED_WAITS: usize = MAX_CLIENTS / 4;
 /// failed, `None` not yet either.
 pub fn result_of(state: Option<State>) -> Option<bool> {
     match state? {
-        State::Running | State::Done => Some(true),
+        State::Running | State::Done | State::Skipped => Some(true),
         State::Failed | State::NeedFailed => Some(false),
         State::Stopped | State::Waiting | State::Starting | State::Backoff | State::Stopping => {
             None
@@ -95,6 +96,7 @@ mod tests {
                 (State::Backoff, None),
                 (State::Stopping, None),
                 (State::Stopped, None),
+                (State::Skipped, Some(true)),
             ]
         );
         assert_eq!(result_of(None), None, "an unknown index never settles");

@@ -47,13 +47,14 @@ pub fn state_colour(state: &str) -> Colour {
         "backoff" => ("#9c36b5", "#eebefa"),
         "stopping" => ("#a9713b", "#f1dcc6"),
         "stopped" => ("#868e96", "#dee2e6"),
+        "skipped" => ("#0c8599", "#c5f6fa"),
         _ => ("#495057", "#ced4da"),
     };
     Colour { solid, light }
 }
 
 /// The order of the legend.
-const LEGEND_STATES: [&str; 9] = [
+const LEGEND_STATES: [&str; 10] = [
     "running",
     "done",
     "starting",
@@ -63,6 +64,7 @@ const LEGEND_STATES: [&str; 9] = [
     "stopped",
     "failed",
     "need-failed",
+    "skipped",
 ];
 
 const ROW_H: u64 = 24;

@@ -14,7 +14,8 @@
 //! already declares (both could not be bound); so is an execution context
 //! (`user`, `limits`, `nice`, `oom-score-adj`) that does not parse or names
 //! a user or group this system's `/etc/passwd` and `/etc/group` do not
-//! have, and a `cgroup` file that does not parse. The directories of each
+//! have, and a `cgroup` or `condition` file that does not parse (a
+//! condition is not evaluated: it is about the system that boots). The directories of each
 //! `log.file` and Unix socket are judged as cinit will judge them
 //! ([`crate::sys::safepath`], for root as the only trusted owner): a link on the
 //! way, a directory that is not root's or that others may write, a log
@@ -311,7 +312,8 @@ pub fn check(base: &Path) -> Report {
         }
         let context = crate::config::context::read_context(&files).err();
         let cgroup = crate::config::cgroupconf::read(&files).err();
-        for e in context.into_iter().chain(cgroup) {
+        let condition = crate::config::condition::read(&files).err();
+        for e in context.into_iter().chain(cgroup).chain(condition) {
             report.problems.push(Problem {
                 service: node.name.clone(),
                 file: e.file,

@@ -83,6 +83,8 @@ pub fn describe(s: &ServiceInfo) -> String {
     line
 }
 
+/// Up, for `wait` and `start`: running, done, or skipped (its condition
+/// did not hold, which counts as done).
 pub fn up(s: &ServiceInfo) -> bool {
-    matches!(s.state.as_str(), "running" | "done")
+    matches!(s.state.as_str(), "running" | "done" | "skipped")
 }

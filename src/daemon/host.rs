@@ -152,7 +152,7 @@ impl RealHost {
                     self.log(&line);
                 }
             }
-            Ok(Spawned::Nothing) => {}
+            Ok(Spawned::Nothing | Spawned::Skipped(_)) => {}
             Err(SpawnError::Exec { errno, .. } | SpawnError::Listen { errno, .. }) => {
                 match self.shortages.failed(*errno, now) {
                     Said::First(line) => self.log(&line),
@@ -185,12 +185,15 @@ impl RealHost {
     /// Spawn `role` of `svc`; with `ready_fd`, also a readiness pipe whose
     /// write end the child gets at that descriptor (and only the child: the
     /// parent's copy closes when this returns); with `watchdog`, the
-    /// watchdog's variables (`svcdog.rs`).
+    /// watchdog's variables (`svcdog.rs`). `start`: a start a request
+    /// asked for, which runs nothing if the service's condition does not
+    /// hold ([`crate::config::condition`]).
     fn spawn_with(
         &mut self,
         svc: usize,
         role: Role,
         (ready_fd, watchdog): (Option<RawFd>, Option<Millis>),
+        start: bool,
     ) -> Result<Spawned, SpawnError> {
         let Some((dir, cdir)) = self.cdirs.get(svc).map(|c| (dir_of(c), c)) else {
             return Err(SpawnError::Config("unknown service".into()));
@@ -206,6 +209,15 @@ impl RealHost {
             Some(listing) => ServiceDir::from_listing(dir, listing),
             None => ServiceDir::open(dir),
         };
+        // No system call for a service without the file: the listing
+        // says it is absent.
+        if start {
+            let failed = crate::config::condition::check(&files)
+                .map_err(|e| file_error(&e, &dir.join(which)))?;
+            if let Some(failed) = failed {
+                return Ok(Spawned::Skipped(failed));
+            }
+        }
         let spec = match read_exec(&files, which) {
             Ok(Some(mut spec)) => {
                 if let Some(ms) = watchdog {
@@ -516,13 +528,13 @@ impl crate::control::commands::Host for RealHost {
 
 impl Host for RealHost {
     fn spawn(&mut self, svc: usize, role: Role) -> Result<Spawned, SpawnError> {
-        let result = self.spawn_with(svc, role, (None, None));
+        let result = self.spawn_with(svc, role, (None, None), false);
         self.note_start(svc, &result);
         result
     }
 
     fn spawn_ready(&mut self, svc: usize, fd: i32) -> Result<Spawned, SpawnError> {
-        let result = self.spawn_with(svc, Role::On, (Some(fd), None));
+        let result = self.spawn_with(svc, Role::On, (Some(fd), None), false);
         self.note_start(svc, &result);
         result
     }
@@ -533,7 +545,18 @@ impl Host for RealHost {
         ready_fd: Option<i32>,
         watchdog: Option<Millis>,
     ) -> Result<Spawned, SpawnError> {
-        let result = self.spawn_with(svc, Role::On, (ready_fd, watchdog));
+        let result = self.spawn_with(svc, Role::On, (ready_fd, watchdog), false);
+        self.note_start(svc, &result);
+        result
+    }
+
+    fn start(
+        &mut self,
+        svc: usize,
+        ready_fd: Option<i32>,
+        watchdog: Option<Millis>,
+    ) -> Result<Spawned, SpawnError> {
+        let result = self.spawn_with(svc, Role::On, (ready_fd, watchdog), true);
         self.note_start(svc, &result);
         result
     }

@@ -11,6 +11,10 @@
 //!   starts are parallel, nothing waits on a timer.
 //! - A need in `failed`/`need-failed`, or a need link to nowhere, makes the
 //!   service `need-failed`; that propagates to its own dependents.
+//! - A start (a request's, not a respawn's restart) asks the host whether
+//!   the service's condition holds ([`Host::start`]); when it does not,
+//!   nothing runs and the service is `skipped`, which counts as started
+//!   for its needers and wanters.
 //! - A respawn service that exits is restarted at once the first time; quick
 //!   deaths back off (see [`restart_delay`]).
 //! - A respawn service with `notification-fd` or `ready-probe` is
@@ -107,6 +111,8 @@ enum Phase {
     },
     Stopping(Stop),
     Stopped,
+    /// Its condition did not hold at its start: nothing ran.
+    Skipped,
 }
 
 impl Phase {
@@ -121,6 +127,7 @@ impl Phase {
             Phase::Backoff { .. } => State::Backoff,
             Phase::Stopping(_) => State::Stopping,
             Phase::Stopped => State::Stopped,
+            Phase::Skipped => State::Skipped,
         }
     }
 
@@ -371,7 +378,7 @@ impl Engine {
             let phase = self.phase(i);
             if matches!(
                 phase,
-                Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed)
+                Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed | Phase::Skipped)
             ) {
                 self.enter(host, now, i, Change::to(Phase::Waiting));
             }
@@ -390,14 +397,20 @@ impl Engine {
         }
         if matches!(
             self.phase(i),
-            Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed | Phase::Waiting)
+            Some(
+                Phase::Stopped
+                    | Phase::Failed
+                    | Phase::NeedFailed
+                    | Phase::Waiting
+                    | Phase::Skipped
+            )
         ) {
             self.note_request(i, now);
             match self.nodes.get(i).and_then(|n| n.broken.as_deref().cloned()) {
                 Some(reason) => {
                     self.end(host, now, i, Phase::Failed, reason);
                 }
-                None => self.spawn_main(host, now, i, None),
+                None => self.spawn_main(host, now, i, None, true),
             }
         }
         self.drain(host, now);

@@ -66,9 +66,9 @@ pub(super) fn save_reason(o: &mut Out, r: Option<&Reason>) {
             o.u8(8);
             o.str(m);
         }
-        // The same for a watchdog's timeout: its words, which every reader
-        // shows as they were.
-        Reason::Watchdog(_) => {
+        // The same for a watchdog's timeout and a condition that did not
+        // hold: their words, which every reader shows as they were.
+        Reason::Watchdog(_) | Reason::Condition(_) => {
             o.u8(8);
             o.str(&r.to_string());
         }

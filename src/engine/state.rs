@@ -1,7 +1,11 @@
 //! The user-visible service states and failure reasons.
 //!
 //! These words are an interface: the console log, `cinit-ctl` and the tests
-//! read them. Never rename one; add new ones only with a protocol version bump.
+//! read them. Never rename one. A new one is added as doc/PROTOCOL.md's
+//! compatibility rules say (its version history lists each, `skipped`
+//! included): the frame layout and the existing words do not change, so the
+//! version byte does not, and a client that does not know a word shows it
+//! as it is.
 
 use std::fmt;
 
@@ -31,11 +35,14 @@ pub enum State {
     Stopping,
     /// Stopped on request (or never requested).
     Stopped,
+    /// Not run: a condition of its `condition` file did not hold when it
+    /// was started. Counts as done for what needs or wants it.
+    Skipped,
 }
 
 impl State {
     /// Every state, in the order of the README's table.
-    pub const ALL: [State; 9] = [
+    pub const ALL: [State; 10] = [
         State::Waiting,
         State::Starting,
         State::Running,
@@ -45,6 +52,7 @@ impl State {
         State::Backoff,
         State::Stopping,
         State::Stopped,
+        State::Skipped,
     ];
 
     /// The exact word shown to users.
@@ -59,6 +67,7 @@ impl State {
             State::Backoff => "backoff",
             State::Stopping => "stopping",
             State::Stopped => "stopped",
+            State::Skipped => "skipped",
         }
     }
 }
@@ -74,9 +83,10 @@ impl fmt::Display for State {
 /// respawn service restarted at once is `running` again).
 ///
 /// The table follows the engine's rules:
-/// - a request (`start`) turns `stopped`, `failed` or `need-failed` into
-///   `waiting`; `start --no-deps` spawns straight from those (and from
-///   `waiting`), so they may also go where a spawn goes;
+/// - a request (`start`) turns `stopped`, `failed`, `need-failed` or
+///   `skipped` into `waiting`; `start --no-deps` starts straight from
+///   those (and from `waiting`), so they may also go where a start goes: a
+///   spawn, or `skipped` when the service's condition does not hold;
 /// - a spawn ends in `starting` (a once service, or a respawn service that
 ///   signals readiness), `running` (respawn), `done` (nothing to run),
 ///   `backoff` (a respawn service and a temporary error) or `failed`; while
@@ -97,18 +107,23 @@ impl fmt::Display for State {
 /// - `backoff` respawns or is stopped at once;
 /// - `stopping` ends in `stopped`, or in `failed` when the stop was the
 ///   end of a `ready-timeout`; the stop that ends a `watchdog`'s timeout
-///   ends in a restart like a crash (where a spawn goes).
+///   ends in a restart like a crash (where a spawn goes);
+/// - `skipped` (nothing ran) is started again by a request, or is
+///   `stopped` by a stop; a restart of a respawn service does not check
+///   its condition, so nothing else enters `skipped`.
 ///
 /// Everything else is impossible; a hot update adopts states as they were
 /// and is not a step.
 pub fn may_follow(from: State, to: State) -> bool {
     use State::*;
     let spawned = matches!(to, Starting | Running | Done | Backoff | Failed);
+    // A start (from a request, not a restart) checks the condition first.
+    let started = spawned || to == Skipped;
     match from {
-        Stopped | Failed | NeedFailed => {
-            to == Waiting || to == Stopped && from != Stopped || spawned
+        Stopped | Failed | NeedFailed | Skipped => {
+            to == Waiting || to == Stopped && from != Stopped || started
         }
-        Waiting => spawned || matches!(to, NeedFailed | Stopped),
+        Waiting => started || matches!(to, NeedFailed | Stopped),
         Starting | Running => spawned || matches!(to, Stopping | Stopped),
         Backoff => spawned || to == Stopped,
         Done => matches!(to, Stopping | Waiting),
@@ -190,6 +205,9 @@ pub enum Reason {
     Config(String),
     /// Still `starting` when its `ready-timeout` (milliseconds) passed.
     NotReady(u64),
+    /// `skipped`: the condition that did not hold, as written
+    /// (`!exists /dev/vda`).
+    Condition(String),
     /// The main process died as the host saw it, in words (`killed by the
     /// OOM killer (memory.max 16M)`): [`crate::engine::Host::exit_reason`].
     Died(String),
@@ -210,6 +228,7 @@ impl fmt::Display for Reason {
             Reason::Config(msg) | Reason::Died(msg) => f.write_str(msg),
             Reason::NotReady(ms) => write!(f, "not ready within {}", short_seconds(*ms)),
             Reason::Watchdog(ms) => write!(f, "watchdog timeout ({})", short_seconds(*ms)),
+            Reason::Condition(c) => write!(f, "condition: {c}"),
         }
     }
 }
@@ -243,7 +262,8 @@ mod tests {
                 "need-failed",
                 "backoff",
                 "stopping",
-                "stopped"
+                "stopped",
+                "skipped"
             ]
         );
     }
@@ -254,7 +274,7 @@ mod tests {
         for to in State::ALL {
             assert_eq!(
                 may_follow(Stopping, to),
-                !matches!(to, Waiting | NeedFailed | Stopping),
+                !matches!(to, Waiting | NeedFailed | Stopping | Skipped),
                 "a stop ends stopped, failed (ready-timeout) or restarted (watchdog): {to}"
             );
             assert_eq!(
@@ -265,7 +285,7 @@ mod tests {
             let from = to;
             assert_eq!(
                 may_follow(from, Waiting),
-                matches!(from, Stopped | Failed | NeedFailed | Done),
+                matches!(from, Stopped | Failed | NeedFailed | Done | Skipped),
                 "only a request, or a parked grouping, makes a service wait: {from}"
             );
         }
@@ -289,6 +309,20 @@ mod tests {
         );
         assert!(!may_follow(NeedFailed, NeedFailed), "only via waiting");
         assert!(may_follow(Waiting, NeedFailed));
+        assert!(
+            may_follow(Waiting, Skipped),
+            "a start whose condition fails"
+        );
+        assert!(may_follow(Skipped, Skipped), "start --no-deps, still not");
+        assert!(
+            may_follow(Skipped, Running),
+            "start --no-deps, now it holds"
+        );
+        assert!(may_follow(Skipped, Stopped));
+        assert!(!may_follow(Skipped, Stopping), "nothing to stop");
+        for from in [Starting, Running, Backoff, Done, Stopping] {
+            assert!(!may_follow(from, Skipped), "a restart never skips: {from}");
+        }
     }
 
     #[test]
@@ -323,6 +357,10 @@ mod tests {
         assert_eq!(Reason::NotReady(30_000).to_string(), "not ready within 30s");
         assert_eq!(Reason::Watchdog(1000).to_string(), "watchdog timeout (1s)");
         assert_eq!(Reason::Watchdog(500).to_string(), "watchdog timeout (0.5s)");
+        assert_eq!(
+            Reason::Condition("!exists /dev/vda".into()).to_string(),
+            "condition: !exists /dev/vda"
+        );
         assert_eq!(short_seconds(250), "0.25s");
         assert_eq!(short_seconds(1), "0.001s");
     }

@@ -3,7 +3,7 @@
 //! mode, and hot updates.
 
 use crate::harness::{Vm, STEP_TIMEOUT};
-use crate::{entry, fetch_page, pids, power_off, ONCE, PAGE, RESPAWN};
+use crate::{entry, fetch_page, pids, power_off, ONCE, PAGE, RESPAWN, SKIPPED};
 
 /// Cold boot: every service of the sample system reaches its state, httpd
 /// serves the page, and `poweroff` powers off.
@@ -29,7 +29,7 @@ fn boot() {
     }
 
     let services = vm.list();
-    if services.len() != RESPAWN.len() + ONCE.len() {
+    if services.len() != RESPAWN.len() + ONCE.len() + SKIPPED.len() {
         vm.fail(&format!("expected 11 services, got {services:?}"));
     }
     for &name in RESPAWN {
@@ -47,6 +47,25 @@ fn boot() {
                 "{name}: {state} {pid:?}, expected done without a pid"
             ));
         }
+    }
+    // No data disk, no `cinit.data` on the command line: `data` is
+    // skipped, its condition the reason, and nothing of it ran.
+    let (state, pid) = entry(&mut vm, &services, "data");
+    if state != "skipped" || pid.is_some() {
+        vm.fail(&format!("data: {state} {pid:?}, expected skipped"));
+    }
+    let status = vm.run_ok("cinit-ctl status data").text();
+    if !status.starts_with("data: skipped, for ")
+        || !status
+            .trim_end()
+            .ends_with(": condition: cmdline cinit.data")
+    {
+        vm.fail(&format!("`cinit-ctl status data`: {status}"));
+    }
+    if vm.seen("data: /dev/vda mounted")
+        || !vm.seen("cinit: skipped data: condition: cmdline cinit.data")
+    {
+        vm.fail("data ran, or no `skipped data` line on the console");
     }
     // The pids are those of the programs the services name.
     for &(name, comm) in &[
@@ -221,7 +240,7 @@ fn rescue() {
     vm.expect("/ # ", STEP_TIMEOUT);
 
     let services = vm.list();
-    if services.len() != RESPAWN.len() + ONCE.len() {
+    if services.len() != RESPAWN.len() + ONCE.len() + SKIPPED.len() {
         vm.fail(&format!("expected 11 services, got {services:?}"));
     }
     if let Some((name, e)) = services

@@ -40,7 +40,11 @@ use harness::{Services, Vm, STEP_TIMEOUT};
 const RESPAWN: &[&str] = &["crond", "httpd", "klogd", "shell", "syslogd"];
 
 /// The sample system's services that run once (or have nothing to run).
-const ONCE: &[&str] = &["banner", "data", "hostname", "init", "loopback", "mounts"];
+const ONCE: &[&str] = &["banner", "hostname", "init", "loopback", "mounts"];
+
+/// The sample system's services whose condition does not hold in a boot
+/// without a data disk (no `cinit.data` on the kernel command line).
+const SKIPPED: &[&str] = &["data"];
 
 /// The page httpd serves (as user www, on 127.0.0.1:8080: www may not
 /// bind port 80).

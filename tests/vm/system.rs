@@ -3,7 +3,7 @@
 //! and a fatal fault in PID 1.
 
 use crate::harness::{Vm, STEP_TIMEOUT};
-use crate::{entry, power_off, ONCE, RESPAWN};
+use crate::{entry, power_off, ONCE, RESPAWN, SKIPPED};
 use cinit_testkit::chart;
 use std::time::{Duration, Instant};
 
@@ -38,11 +38,12 @@ fn minimal_profile() {
     power_off(&mut vm);
 }
 
-/// With a virtio disk attached, the `data` service loads the virtio modules
-/// and mounts it on /data (the file put into the image is readable there);
-/// at poweroff its `off` unmounts it before the power goes. (Without a disk,
-/// every other scenario shows it skipping cleanly: `boot` checks it is
-/// `done`.)
+/// With a virtio disk attached (and `cinit.data` on the kernel command
+/// line, which the `data` service's condition asks for), the `data` service
+/// loads the virtio modules and mounts it on /data (the file put into the
+/// image is readable there); at poweroff its `off` unmounts it before the
+/// power goes. (Without a disk, every other scenario shows it `skipped`:
+/// `boot` checks it, with its condition as the reason.)
 #[test]
 #[ignore = "boots QEMU: run with make test-vm"]
 fn data_disk() {
@@ -60,7 +61,7 @@ fn data_disk() {
         .expect("mkfs.ext4 (e2fsprogs) is needed for this scenario");
     assert!(made.success(), "mkfs.ext4 failed: {made}");
     let drive = format!("file={},if=virtio,format=raw", image.display());
-    let mut vm = Vm::boot_with("data_disk", "", &["-drive".to_string(), drive]);
+    let mut vm = Vm::boot_with("data_disk", "cinit.data", &["-drive".to_string(), drive]);
     vm.wait_ready("init");
     if !vm.seen("data: /dev/vda mounted on /data") {
         vm.fail("the data service did not mount the disk");
@@ -234,7 +235,7 @@ fn boot_chart_of_the_sample_system() {
             .filter(|l| l.split_whitespace().last() == Some(name))
             .count()
     };
-    for &name in RESPAWN.iter().chain(ONCE) {
+    for &name in RESPAWN.iter().chain(ONCE).chain(SKIPPED) {
         if rows(name) == 0 {
             vm.fail(&format!("analyze lacks a row for {name}:\n{text}"));
         }
@@ -254,7 +255,7 @@ fn boot_chart_of_the_sample_system() {
     if !svg.starts_with("<svg") || !svg.trim_end().ends_with("</svg>") {
         vm.fail(&format!("not an SVG document:\n{svg}"));
     }
-    for &name in RESPAWN.iter().chain(ONCE) {
+    for &name in RESPAWN.iter().chain(ONCE).chain(SKIPPED) {
         if !svg.contains(&format!(">{name}<")) {
             vm.fail(&format!("the chart has no label {name}"));
         }

@@ -14,17 +14,17 @@
 //!   `cinit-ctl start` an hour later) lists its directory again and sees
 //!   every edit made since.
 //! - Each listing answers one start: [`Kept::take`] hands it out once.
-//! - No descriptor is held: four bytes per service ([`Listing`]), and
+//! - No descriptor is held: eight bytes per service ([`Listing`]), and
 //!   only between the load and the end of its turn.
 
 /// What a listing found, kept without its descriptor: the bits of the
 /// [`super::KNOWN`] names there and whether the directory was listed at
 /// all (the top bit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Listing(pub(super) u32);
+pub struct Listing(pub(super) u64);
 
 /// The bit of [`Listing`] that says the directory was listed.
-pub(super) const LISTED: u32 = 1 << 31;
+pub(super) const LISTED: u64 = 1 << 63;
 
 impl Listing {
     /// Nothing known: every question goes to the path.
@@ -87,7 +87,7 @@ impl Kept {
 mod tests {
     use super::*;
 
-    fn listed(bits: u32) -> Listing {
+    fn listed(bits: u64) -> Listing {
         Listing(bits | LISTED)
     }
 

@@ -117,7 +117,7 @@ fn long_targets_and_directory_paths_are_read_whole() {
 #[test]
 fn known_bits_match_the_table() {
     for (i, k) in KNOWN.iter().enumerate() {
-        assert_eq!(bit(k.as_bytes()), Some(1u32 << i), "{k}");
+        assert_eq!(bit(k.as_bytes()), Some(1u64 << i), "{k}");
     }
     for n in ["", "o", "onn", "On", "on.", "log", "wants/", "fdstore\0"] {
         assert_eq!(bit(n.as_bytes()), None, "{n:?}");
@@ -135,7 +135,7 @@ proptest::proptest! {
         byte in proptest::prelude::any::<u8>(),
         any in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20),
     ) {
-        let old = |name: &[u8]| KNOWN.iter().position(|k| k.as_bytes() == name).map(|i| 1u32 << i);
+        let old = |name: &[u8]| KNOWN.iter().position(|k| k.as_bytes() == name).map(|i| 1u64 << i);
         let mut name = KNOWN[pick].as_bytes().to_vec();
         let at = at % (name.len() + 1);
         match edit {

@@ -197,3 +197,16 @@ fn a_service_still_starting_runs_until_now() {
     assert!(svg.contains(">2.0s</text>"), "the axis goes past 2 s");
     let _ = solid_x(&svg, "db", state_colour("starting").solid);
 }
+
+/// Proves every state word the engine has, `skipped` included, has a
+/// colour of its own (none falls to the grey of unknown words) and a
+/// place in the legend.
+#[test]
+fn every_state_has_its_colour_and_legend() {
+    let unknown = state_colour("no-such-state");
+    for st in crate::engine::state::State::ALL {
+        let w = st.word();
+        assert_ne!(state_colour(w), unknown, "{w}");
+        assert!(LEGEND_STATES.contains(&w), "{w} is in the legend");
+    }
+}

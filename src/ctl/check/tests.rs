@@ -78,6 +78,28 @@ fn cgroup_files_are_checked() {
     );
 }
 
+/// Proves a `condition` file that does not parse is reported with its
+/// file, line and reason; a good one is not, whether or not it holds here
+/// (it is evaluated at a start on the system that boots).
+#[test]
+fn condition_files_are_checked() {
+    let t = tempfile::tempdir().unwrap();
+    let svc = t.path().join("svc");
+    for s in ["good", "bad"] {
+        fs::create_dir_all(svc.join(s)).unwrap();
+    }
+    let good = "# a disk\nexists /dev/nothing-here\n!cmdline nodata\n";
+    fs::write(svc.join("good/condition"), good).unwrap();
+    fs::write(svc.join("bad/condition"), "exists /a\n\nexists dev/vda\n").unwrap();
+    let r = check(t.path());
+    let text: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(text.len(), 1, "{text:#?}");
+    assert!(
+        text[0].contains("bad/condition: bad: line 3: exists \"dev/vda\": not an absolute path"),
+        "{text:#?}"
+    );
+}
+
 #[test]
 fn log_settings_are_checked() {
     let t = tempfile::tempdir().unwrap();

@@ -172,7 +172,9 @@ impl Engine {
     /// Service `i`'s deadline is due: do what it was set for.
     pub(super) fn fire(&mut self, host: &mut dyn Host, now: Millis, i: usize) {
         match self.phase(i) {
-            Some(Phase::Backoff { until }) if until <= now => self.spawn_main(host, now, i, None),
+            Some(Phase::Backoff { until }) if until <= now => {
+                self.spawn_main(host, now, i, None, false)
+            }
             Some(Phase::Starting {
                 deadline: Some(d), ..
             }) if d <= now => self.time_out(host, now, i),

@@ -121,10 +121,11 @@ impl Engine {
 
     /// Whether a need has started: a once service is done, a respawn
     /// service is running (and so ready, if it signals readiness), or in
-    /// backoff after it was up once.
+    /// backoff after it was up once; or it was skipped (its condition did
+    /// not hold: nothing to wait for).
     pub(super) fn started(&self, i: usize) -> bool {
         match (self.phase(i), self.svcs.get(i)) {
-            (Some(Phase::Done | Phase::Running { .. }), _) => true,
+            (Some(Phase::Done | Phase::Running { .. } | Phase::Skipped), _) => true,
             (Some(Phase::Backoff { .. }), Some(s)) => s.started_once,
             _ => false,
         }
@@ -184,7 +185,7 @@ impl Engine {
             .all(|&n| self.started(n) && !self.svcs.get(n).is_some_and(|s| s.stop_requested))
             && node.wants.iter().all(|&w| self.settled(w));
         if ready {
-            self.spawn_main(host, now, i, None);
+            self.spawn_main(host, now, i, None, true);
         }
     }
 }

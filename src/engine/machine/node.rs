@@ -113,11 +113,14 @@ pub enum Role {
 }
 
 /// Result of a successful [`Host::spawn`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Spawned {
     Pid(Pid),
     /// The service has no `on` (or `off`): nothing to run, success.
     Nothing,
+    /// Only from [`Host::start`]: a condition of the service did not hold
+    /// (this one, as written): nothing ran.
+    Skipped(String),
 }
 
 /// One line for the console: a service entered `state`.
@@ -159,6 +162,18 @@ pub trait Host {
             Some(fd) => self.spawn_ready(svc, fd),
             None => self.spawn(svc, Role::On),
         }
+    }
+    /// Start `on` of service `svc` at a request (not a restart): as
+    /// [`Host::spawn_main`], but first the service's condition, if it has
+    /// one; one that does not hold answers [`Spawned::Skipped`]. A host
+    /// without conditions (the default) spawns.
+    fn start(
+        &mut self,
+        svc: usize,
+        ready_fd: Option<i32>,
+        watchdog: Option<Millis>,
+    ) -> Result<Spawned, SpawnError> {
+        self.spawn_main(svc, ready_fd, watchdog)
     }
     /// Send `sig` to the process group led by `pgid` (an unreaped child).
     fn signal_group(&mut self, pgid: Pid, sig: Signal);

@@ -32,7 +32,7 @@ impl Node {
 impl Svc {
     /// Write the SERVICE section's payload. The phase is a number (0
     /// waiting, 1 starting, 2 running, 3 done, 4 failed, 5 need-failed,
-    /// 6 backoff, 7 stopping, 8 stopped) followed by every phase's fields,
+    /// 6 backoff, 7 stopping, 8 stopped, 9 skipped) followed by every phase's fields,
     /// zero where this phase has none.
     fn save(&self, o: &mut Out) {
         let (mut off, mut step, mut deadline, mut until) = (0, 0, None, 0);
@@ -70,6 +70,9 @@ impl Svc {
                 7
             }
             Phase::Stopped => 8,
+            // An older reader does not know it: that service is `stopped`
+            // after a hot update back to it.
+            Phase::Skipped => 9,
         };
         o.u8(phase);
         o.i32(self.phase.main_pid().unwrap_or(0));
@@ -146,6 +149,7 @@ impl Svc {
                 timed_out,
             }),
             8 => Phase::Stopped,
+            9 => Phase::Skipped,
             _ => return Some(None),
         };
         Some(Some(Svc {

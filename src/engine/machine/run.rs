@@ -14,12 +14,16 @@ use crate::sys::process::ExitStatus;
 
 impl Engine {
     /// Spawn the main process (first start, restart, or end of backoff).
+    /// `start`: a start a request asked for, whose condition the host
+    /// checks ([`Host::start`]); a restart (after an exit or a backoff)
+    /// does not check it again.
     pub(super) fn spawn_main(
         &mut self,
         host: &mut dyn Host,
         now: Millis,
         i: usize,
         note: Option<String>,
+        start: bool,
     ) {
         if self.halting {
             let detail = Some("not started: the system is going down".to_string());
@@ -35,6 +39,7 @@ impl Engine {
         let ready_fd = self.nodes.get(i).and_then(Node::ready_fd);
         let watchdog = self.nodes.get(i).and_then(Node::watchdog);
         let spawned = match (ready_fd, watchdog) {
+            _ if start => host.start(i, ready_fd, watchdog),
             (Some(fd), None) => host.spawn_ready(i, fd),
             (None, None) => host.spawn(i, Role::On),
             (fd, dog) => host.spawn_main(i, fd, dog),
@@ -70,6 +75,12 @@ impl Engine {
             Ok(Spawned::Nothing) => {
                 let detail = respawn.then(|| "nothing to run (no on)".to_string());
                 self.enter(host, now, i, Change::to(Phase::Done).detail(detail));
+            }
+            Ok(Spawned::Skipped(failed)) => {
+                let reason = Reason::Condition(failed);
+                let detail = reason.to_string();
+                let change = Change::to(Phase::Skipped).reason(reason);
+                self.enter(host, now, i, change.detail(detail));
             }
             Err(err) if respawn && err.is_transient() => {
                 let quick = self.bump_quick_deaths(i, now, false);
@@ -137,7 +148,7 @@ impl Engine {
             if let Some(s) = self.svcs.get_mut(i) {
                 s.reason = Some(Box::new(reason));
             }
-            self.spawn_main(host, now, i, Some(detail));
+            self.spawn_main(host, now, i, Some(detail), false);
             return;
         }
         let until = now.saturating_add(delay);

@@ -135,7 +135,12 @@ impl Engine {
                         .filter(|&x| {
                             !matches!(
                                 self.phase(x),
-                                Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed)
+                                Some(
+                                    Phase::Stopped
+                                        | Phase::Failed
+                                        | Phase::NeedFailed
+                                        | Phase::Skipped
+                                )
                             )
                         })
                         .map(|x| (x, Some(i))),
@@ -195,13 +200,13 @@ impl Engine {
         })
     }
 
-    /// Whether a service is down (stopped, failed, need-failed) and no stop
-    /// of it is pending.
+    /// Whether a service is down (stopped, failed, need-failed, skipped)
+    /// and no stop of it is pending.
     pub fn is_down(&self, i: usize) -> bool {
         self.svcs.get(i).is_some_and(|s| !s.stop_requested)
             && matches!(
                 self.phase(i),
-                Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed)
+                Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed | Phase::Skipped)
             )
     }
 
@@ -233,7 +238,13 @@ impl Engine {
         match self.phase(i) {
             // No process of its own, but what an earlier `on` left in
             // its cgroup (a respawn service in backoff) goes too.
-            Some(Phase::Waiting | Phase::Backoff { .. } | Phase::Failed | Phase::NeedFailed) => {
+            Some(
+                Phase::Waiting
+                | Phase::Backoff { .. }
+                | Phase::Failed
+                | Phase::NeedFailed
+                | Phase::Skipped,
+            ) => {
                 let st = Stop {
                     main: None,
                     off: None,
@@ -278,7 +289,7 @@ impl Engine {
                 st.off = Some(pid);
                 st.deadline = deadline;
             }
-            Ok(Spawned::Nothing) => {}
+            Ok(Spawned::Nothing | Spawned::Skipped(_)) => {}
             Err(err) => detail = Some(format!("off: {err}")),
         }
         self.enter(host, now, i, Change::to(Phase::Stopping(st)).detail(detail));

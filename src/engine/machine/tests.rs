@@ -33,6 +33,11 @@ struct Fake {
     kills: Vec<usize>,
     /// `(service, milliseconds)` of each spawn asked for with a watchdog.
     watchdogs: Vec<(usize, Millis)>,
+    /// Services whose condition does not hold: a start skips them.
+    skip: Vec<bool>,
+    /// Each [`Host::start`] call (a start that checks the condition), by
+    /// service.
+    starts: Vec<usize>,
 }
 
 impl Fake {
@@ -52,6 +57,8 @@ impl Fake {
             rest: HashSet::new(),
             kills: vec![],
             watchdogs: vec![],
+            skip: vec![false; n],
+            starts: vec![],
         }
     }
     fn pid_of(&self, svc: usize, role: Role) -> Pid {
@@ -109,6 +116,24 @@ impl Host for Fake {
     ) -> Result<Spawned, SpawnError> {
         let ms = watchdog.expect("spawn_main is asked only with a watchdog");
         self.watchdogs.push((svc, ms));
+        match ready_fd {
+            Some(fd) => self.spawn_ready(svc, fd),
+            None => self.spawn(svc, Role::On),
+        }
+    }
+    fn start(
+        &mut self,
+        svc: usize,
+        ready_fd: Option<i32>,
+        watchdog: Option<Millis>,
+    ) -> Result<Spawned, SpawnError> {
+        self.starts.push(svc);
+        if self.skip[svc] {
+            return Ok(Spawned::Skipped("exists /x".into()));
+        }
+        if watchdog.is_some() {
+            return self.spawn_main(svc, ready_fd, watchdog);
+        }
         match ready_fd {
             Some(fd) => self.spawn_ready(svc, fd),
             None => self.spawn(svc, Role::On),
@@ -595,3 +620,5 @@ mod died;
 
 // The service watchdog.
 mod watchdog;
+// Services whose condition does not hold (`skipped`).
+mod skip;

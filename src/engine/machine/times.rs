@@ -119,7 +119,9 @@ impl Engine {
                 t.spawned.get_or_insert(now);
                 t.ready.get_or_insert(now);
             }
-            Phase::Failed | Phase::NeedFailed | Phase::Stopped => t.ended = Some(now),
+            Phase::Failed | Phase::NeedFailed | Phase::Stopped | Phase::Skipped => {
+                t.ended = Some(now)
+            }
             Phase::Backoff { .. } | Phase::Stopping(_) => {}
         }
     }

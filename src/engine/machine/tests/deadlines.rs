@@ -64,6 +64,7 @@ fn step(
         Ev::Tick(_) => tick(e, h, now),
         Ev::StopAll => e.stop_all(h, now),
         Ev::Resume => e.resume(),
+        Ev::Flip(i) => h.skip[i] = !h.skip[i],
     }
 }
 

@@ -59,7 +59,7 @@ proptest! {
                 // have moved on to a later state since.
                 for &need in &nodes[svc].needs {
                     let st = e.state(need).unwrap();
-                    prop_assert!(matches!(st, State::Done | State::Running | State::Backoff),
+                    prop_assert!(matches!(st, State::Done | State::Running | State::Backoff | State::Skipped),
                         "{} spawned while need {} is {}", svc, need, st);
                 }
                 // Wants settle before the dependent spawns, and never go back.
@@ -112,6 +112,8 @@ enum Outcome {
     Exit(i32),
     Nothing,
     CannotExec,
+    /// Its condition does not hold.
+    Skipped,
 }
 
 fn outcome() -> impl Strategy<Value = Outcome> {
@@ -119,6 +121,7 @@ fn outcome() -> impl Strategy<Value = Outcome> {
         3 => (0..2i32).prop_map(Outcome::Exit),
         1 => Just(Outcome::Nothing),
         1 => Just(Outcome::CannotExec),
+        1 => Just(Outcome::Skipped),
     ]
 }
 
@@ -137,6 +140,9 @@ pub(super) enum Ev {
     Tick(u16),
     StopAll,
     Resume,
+    /// Whether this service's condition holds turns round (a path
+    /// appears or goes).
+    Flip(usize),
 }
 
 pub(super) fn event(n: usize) -> impl Strategy<Value = Ev> {
@@ -150,6 +156,7 @@ pub(super) fn event(n: usize) -> impl Strategy<Value = Ev> {
         2 => (0..6000u16).prop_map(Ev::Tick),
         1 => Just(Ev::StopAll),
         1 => Just(Ev::Resume),
+        1 => (0..n).prop_map(Ev::Flip),
     ]
 }
 
@@ -183,8 +190,10 @@ proptest! {
     /// members and missing need links, every service ends exactly where a
     /// direct model says: a broken one `failed`; one with a missing need, or
     /// a need that ended `failed`/`need-failed` (transitively), `need-failed`
-    /// and never spawned; the others by their own result. Nothing is ever
-    /// spawned before all its needs are `done`.
+    /// and never spawned; the others by their own result, `skipped` (never
+    /// spawned) for one whose condition does not hold. Nothing is ever
+    /// spawned before all its needs are `done` or `skipped`: a skipped need
+    /// counts as done.
     #[test]
     fn need_failure_propagates_transitively_and_needers_never_run(
         (edges, outcomes, missing) in (2usize..10).prop_flat_map(|n| (
@@ -203,18 +212,22 @@ proptest! {
         let plans: Vec<Plan> = outcomes
             .iter()
             .map(|o| match o {
-                Outcome::Exit(_) => Plan::Run,
+                Outcome::Exit(_) | Outcome::Skipped => Plan::Run,
                 Outcome::Nothing => Plan::Nothing,
                 Outcome::CannotExec => Plan::Fail(libc::ENOENT),
             })
             .collect();
         let mut e = Engine::new(nodes.clone());
         let mut h = Fake::new(plans);
+        h.skip = outcomes.iter().map(|o| matches!(o, Outcome::Skipped)).collect();
         let mut checked = 0;
         let no_early_spawn = |e: &Engine, h: &Fake, checked: &mut usize| {
             for &(svc, _, _) in &h.spawns[*checked..] {
                 for &need in &nodes[svc].needs {
-                    prop_assert_eq!(e.state(need), Some(State::Done), "{} ran before {}", svc, need);
+                    prop_assert!(
+                        matches!(e.state(need), Some(State::Done | State::Skipped)),
+                        "{} ran before {}", svc, need
+                    );
                 }
             }
             *checked = h.spawns.len();
@@ -246,9 +259,14 @@ proptest! {
                     })
                 {
                     Some(State::NeedFailed)
-                } else if node.needs.iter().all(|&d| model[d] == Some(State::Done)) {
+                } else if node
+                    .needs
+                    .iter()
+                    .all(|&d| matches!(model[d], Some(State::Done | State::Skipped)))
+                {
                     Some(match outcomes[i] {
                         Outcome::Exit(0) | Outcome::Nothing => State::Done,
+                        Outcome::Skipped => State::Skipped,
                         _ => State::Failed,
                     })
                 } else {
@@ -258,7 +276,9 @@ proptest! {
         }
         for i in 0..n {
             prop_assert_eq!(e.state(i), model[i], "service {}", i);
-            if model[i] == Some(State::NeedFailed) || nodes[i].broken.is_some() {
+            if matches!(model[i], Some(State::NeedFailed | State::Skipped))
+                || nodes[i].broken.is_some()
+            {
                 prop_assert_eq!(h.spawned(i), 0, "service {} ran", i);
             } else {
                 prop_assert!(h.spawned(i) <= 1);
@@ -269,7 +289,8 @@ proptest! {
     /// No transition out of an impossible state: whatever happens (starts
     /// with and without dependencies, stops, stops of dependents, exits,
     /// readiness notifications, timers with ready-timeouts, a shutdown and
-    /// its end, groupings parked by a cascade), every state change the
+    /// its end, groupings parked by a cascade, services whose condition does
+    /// not hold), every state change the
     /// engine makes is one [`crate::engine::state::may_follow`] allows, every
     /// change is reported, and the engine signals only live pids (the fake
     /// host checks that).
@@ -289,11 +310,12 @@ proptest! {
                 n,
             ),
             proptest::collection::vec(plan(), n),
-            proptest::collection::vec(any::<bool>(), n),
+            proptest::collection::vec((any::<bool>(), proptest::bool::weighted(0.2)), n),
             proptest::collection::vec(proptest::option::of(0u32..3), n),
             proptest::collection::vec(event(n), 1..60),
         ))
     ) {
+        let (offs, skips): (Vec<bool>, Vec<bool>) = offs.into_iter().unzip();
         let n = kinds.len();
         let mut nodes = nodes_of(n, &edges);
         for i in 0..n {
@@ -327,6 +349,7 @@ proptest! {
         let mut e = Engine::new(nodes);
         let mut h = Fake::new(plans);
         h.has_off = offs;
+        h.skip = skips;
         let mut now: Millis = 0;
         let names: Vec<String> = (0..n).map(|i| ((b'a' + i as u8) as char).to_string()).collect();
         let mut last = vec![State::Stopped; n];
@@ -379,7 +402,7 @@ proptest! {
                             in_stop[k] = true;
                             let down = |x: usize| matches!(
                                 e.state(x),
-                                Some(State::Stopped | State::Failed | State::NeedFailed)
+                                Some(State::Stopped | State::Failed | State::NeedFailed | State::Skipped)
                             );
                             todo.extend(needers[k].iter().copied().filter(|&x| !down(x)));
                         }
@@ -417,6 +440,7 @@ proptest! {
                 }
                 Ev::StopAll => e.stop_all(&mut h, now),
                 Ev::Resume => e.resume(),
+                Ev::Flip(i) => h.skip[i] = !h.skip[i],
             }
             for (name, r) in &h.reports[seen_reports..] {
                 let i = names.iter().position(|x| x == name).unwrap();
