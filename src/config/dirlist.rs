@@ -31,6 +31,7 @@
 //!   one only within the loop turn that made it (`doc/DESIGN.md`, "Reading
 //!   a service directory once at boot").
 
+use std::borrow::Cow;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -173,7 +174,12 @@ impl NameBuf {
 /// A service directory, listed once if it could be ([`ServiceDir::open`]).
 #[derive(Debug)]
 pub struct ServiceDir<'a> {
-    path: &'a Path,
+    /// Where the files are: the directory, or an instance's template
+    /// ([`crate::config::instance`]).
+    path: Cow<'a, Path>,
+    /// The instance, for a template's directory read for one: `%i` in its
+    /// `.params` and `.env` files.
+    instance: Option<&'a [u8]>,
     /// The bits of the [`KNOWN`] names the directory holds; `None`:
     /// unlisted, every question goes to the path.
     listed: Option<u32>,
@@ -196,27 +202,50 @@ pub enum Seen {
 
 impl<'a> ServiceDir<'a> {
     /// A `ServiceDir` that answers every question from the path, with no
-    /// system call of its own.
+    /// system call of its own (but an instance's name's one `lstat`,
+    /// [`files`]).
     pub fn unlisted(path: &'a Path) -> Self {
+        let (path, instance) = files(path);
         ServiceDir {
             path,
+            instance,
             listed: None,
             fd: None,
         }
     }
 
-    /// Open and list `path`; unlisted if either fails.
+    /// Open and list `path` (an instance's template: [`files`]); unlisted
+    /// if either fails. A directory that lists costs nothing more.
     pub fn open(path: &'a Path) -> Self {
-        let (fd, listed) = list(path).unzip();
-        ServiceDir { path, listed, fd }
+        if let Some((fd, listed)) = list(path) {
+            return ServiceDir {
+                path: Cow::Borrowed(path),
+                instance: None,
+                listed: Some(listed),
+                fd: Some(fd),
+            };
+        }
+        let (path, instance) = files(path);
+        let (fd, listed) = match instance {
+            Some(_) => list(&path).unzip(),
+            None => (None, None),
+        };
+        ServiceDir {
+            path,
+            instance,
+            listed,
+            fd,
+        }
     }
 
     /// `path` as an earlier listing of it found it ([`ServiceDir::listing`]),
     /// with no system call of its own: the names it holds are opened by
     /// their paths, the names it does not hold are missing.
     pub fn from_listing(path: &'a Path, listing: Listing) -> Self {
+        let (path, instance) = files(path);
         ServiceDir {
             path,
+            instance,
             listed: listing.is_listed().then_some(listing.0 & !LISTED),
             fd: None,
         }
@@ -232,8 +261,13 @@ impl<'a> ServiceDir<'a> {
     }
 
     /// The directory's path.
-    pub fn path(&self) -> &'a Path {
-        self.path
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The instance whose template this is read for, if any.
+    pub fn instance(&self) -> Option<&'a [u8]> {
+        self.instance
     }
 
     /// `DIR/NAME`, as errors name it.
@@ -290,7 +324,7 @@ impl<'a> ServiceDir<'a> {
                 // buffer of SHORT_PATH writable bytes.
                 unsafe { libc::readlinkat(fd.as_raw_fd(), cname.as_ptr(), into, SHORT_PATH) }
             }
-            None => with_c_path(self.path, name.as_bytes(), |cpath| {
+            None => with_c_path(&self.path, name.as_bytes(), |cpath| {
                 // SAFETY: a NUL-terminated path and a buffer of SHORT_PATH
                 // writable bytes.
                 unsafe { libc::readlinkat(libc::AT_FDCWD, cpath, into, SHORT_PATH) }
@@ -473,6 +507,17 @@ fn list(path: &Path) -> Option<(OwnedFd, u32)> {
         scan(bytes, &mut present)?;
     }
     None
+}
+
+/// Where the files of service directory `dir` are, and its instance:
+/// the template's directory for an instance
+/// ([`crate::config::instance::files_of`], one `lstat` for a name with an
+/// `@`), `dir` itself for any other (no system call).
+fn files(dir: &Path) -> (Cow<'_, Path>, Option<&[u8]>) {
+    match crate::config::instance::files_of(dir) {
+        Some((template, instance)) => (Cow::Owned(template), Some(instance)),
+        None => (Cow::Borrowed(dir), None),
+    }
 }
 
 /// `f` of the C string `DIR/NAME`: on the stack for a usual path, else

@@ -6,7 +6,8 @@
 //! readiness files ([`ready`], [`probe`]), signal names ([`signal`]), log
 //! settings ([`logconf`]), global settings ([`conf`]), where things are
 //! ([`paths`]), and the execution context, user and limits ([`context`],
-//! [`passwd`]), the `cgroup` file ([`cgroupconf`]). Parsing and
+//! [`passwd`]), the `cgroup` file ([`cgroupconf`]), templates and their
+//! instances ([`instance`]). Parsing and
 //! validation only: it reads files but starts nothing.
 
 pub mod canon;
@@ -14,6 +15,7 @@ pub mod cgroupconf;
 pub mod conf;
 pub mod context;
 pub mod dirlist;
+pub mod instance;
 pub mod logconf;
 pub mod passwd;
 pub mod paths;
