@@ -95,7 +95,7 @@ pub fn check_instance(instance: &[u8]) -> Result<(), String> {
         Some(&b) => Err(format!(
             "instance name {:?} has {}; allowed are letters, digits and . _ - : +",
             shown(),
-            if b.is_ascii_graphic() {
+            if b.is_ascii_graphic() || b == b' ' {
                 format!("{:?}", char::from(b))
             } else {
                 format!("the byte 0x{b:02x}")
