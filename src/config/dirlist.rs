@@ -174,11 +174,12 @@ impl NameBuf {
 /// A service directory, listed once if it could be ([`ServiceDir::open`]).
 #[derive(Debug)]
 pub struct ServiceDir<'a> {
-    /// Where the files are: the directory, or an instance's template
-    /// ([`crate::config::instance`]).
-    path: Cow<'a, Path>,
-    /// The instance, for a template's directory read for one: `%i` in its
-    /// `.params` and `.env` files.
+    /// The service's directory (an instance's: where it would be).
+    path: &'a Path,
+    /// The instance, for an instance: its files are its template's
+    /// ([`ServiceDir::path`]), with `%i` in its `.params` and `.env`. The
+    /// template's path is made from `path` where it is used, not kept:
+    /// a `ServiceDir` owns nothing more than before instances.
     instance: Option<&'a [u8]>,
     /// The bits of the [`KNOWN`] names the directory holds; `None`:
     /// unlisted, every question goes to the path.
@@ -203,49 +204,41 @@ pub enum Seen {
 impl<'a> ServiceDir<'a> {
     /// A `ServiceDir` that answers every question from the path, with no
     /// system call of its own (but an instance's name's one `lstat`,
-    /// [`files`]).
+    /// [`instance_of`]).
     pub fn unlisted(path: &'a Path) -> Self {
-        let (path, instance) = files(path);
         ServiceDir {
+            instance: instance_of(path),
             path,
-            instance,
             listed: None,
             fd: None,
         }
     }
 
-    /// Open and list `path` (an instance's template: [`files`]); unlisted
+    /// Open and list `path` (an instance's template: [`instance_of`]); unlisted
     /// if either fails. A directory that lists costs nothing more.
     pub fn open(path: &'a Path) -> Self {
         if let Some((fd, listed)) = list(path) {
             return ServiceDir {
-                path: Cow::Borrowed(path),
+                path,
                 instance: None,
                 listed: Some(listed),
                 fd: Some(fd),
             };
         }
-        let (path, instance) = files(path);
-        let (fd, listed) = match instance {
-            Some(_) => list(&path).unzip(),
-            None => (None, None),
-        };
-        ServiceDir {
-            path,
-            instance,
-            listed,
-            fd,
+        let mut dir = ServiceDir::unlisted(path);
+        if dir.instance.is_some() {
+            (dir.fd, dir.listed) = list(&dir.path()).unzip();
         }
+        dir
     }
 
     /// `path` as an earlier listing of it found it ([`ServiceDir::listing`]),
     /// with no system call of its own: the names it holds are opened by
     /// their paths, the names it does not hold are missing.
     pub fn from_listing(path: &'a Path, listing: Listing) -> Self {
-        let (path, instance) = files(path);
         ServiceDir {
             path,
-            instance,
+            instance: instance_of(path),
             listed: listing.is_listed().then_some(listing.0 & !LISTED),
             fd: None,
         }
@@ -260,9 +253,16 @@ impl<'a> ServiceDir<'a> {
         }
     }
 
-    /// The directory's path.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The directory the files are in: the service's, or an instance's
+    /// template's (made here, [`crate::config::instance::template_of`]).
+    pub fn path(&self) -> Cow<'a, Path> {
+        match self
+            .instance
+            .and(crate::config::instance::template_of(self.path))
+        {
+            Some((template, _)) => Cow::Owned(template),
+            None => Cow::Borrowed(self.path),
+        }
     }
 
     /// The instance whose template this is read for, if any.
@@ -272,7 +272,7 @@ impl<'a> ServiceDir<'a> {
 
     /// `DIR/NAME`, as errors name it.
     pub fn join(&self, name: &str) -> PathBuf {
-        self.path.join(name)
+        self.path().join(name)
     }
 
     /// What the listing says of `name`.
@@ -324,7 +324,7 @@ impl<'a> ServiceDir<'a> {
                 // buffer of SHORT_PATH writable bytes.
                 unsafe { libc::readlinkat(fd.as_raw_fd(), cname.as_ptr(), into, SHORT_PATH) }
             }
-            None => with_c_path(&self.path, name.as_bytes(), |cpath| {
+            None => with_c_path(&self.path(), name.as_bytes(), |cpath| {
                 // SAFETY: a NUL-terminated path and a buffer of SHORT_PATH
                 // writable bytes.
                 unsafe { libc::readlinkat(libc::AT_FDCWD, cpath, into, SHORT_PATH) }
@@ -509,15 +509,11 @@ fn list(path: &Path) -> Option<(OwnedFd, u32)> {
     None
 }
 
-/// Where the files of service directory `dir` are, and its instance:
-/// the template's directory for an instance
-/// ([`crate::config::instance::files_of`], one `lstat` for a name with an
-/// `@`), `dir` itself for any other (no system call).
-fn files(dir: &Path) -> (Cow<'_, Path>, Option<&[u8]>) {
-    match crate::config::instance::files_of(dir) {
-        Some((template, instance)) => (Cow::Owned(template), Some(instance)),
-        None => (Cow::Borrowed(dir), None),
-    }
+/// The instance service directory `dir` is, if it is one
+/// ([`crate::config::instance::files_of`]: one `lstat` for a name with an
+/// `@`, no system call for any other).
+fn instance_of(dir: &Path) -> Option<&[u8]> {
+    crate::config::instance::files_of(dir).map(|(_, instance)| instance)
 }
 
 /// `f` of the C string `DIR/NAME`: on the stack for a usual path, else

@@ -77,32 +77,22 @@ pub fn not_template(dir: PathBuf) -> Result<PathBuf, String> {
 /// than [`MAX_INSTANCE`], starting with `.` or `-`, or holding a byte
 /// [`allowed`] refuses (`/`, NUL, `@`, `%`, space...).
 pub fn check_instance(instance: &[u8]) -> Result<(), String> {
-    let shown = || String::from_utf8_lossy(instance).into_owned();
-    if instance.is_empty() {
-        return Err("empty instance name".to_string());
-    }
-    if instance.len() > MAX_INSTANCE {
-        return Err(format!("instance name longer than {MAX_INSTANCE} bytes"));
-    }
-    if let Some(&first @ (b'.' | b'-')) = instance.first() {
-        return Err(format!(
-            "instance name {:?} starts with {:?}",
-            shown(),
-            char::from(first)
-        ));
-    }
-    match instance.iter().find(|&&b| !allowed(b)) {
-        Some(&b) => Err(format!(
-            "instance name {:?} has {}; allowed are letters, digits and . _ - : +",
-            shown(),
-            if b.is_ascii_graphic() || b == b' ' {
-                format!("{:?}", char::from(b))
-            } else {
-                format!("the byte 0x{b:02x}")
-            }
-        )),
-        None => Ok(()),
-    }
+    // One message shape: the name and what is wrong with it.
+    let why = if instance.is_empty() {
+        "is empty"
+    } else if instance.len() > MAX_INSTANCE {
+        "is longer than 64 bytes"
+    } else if matches!(instance.first(), Some(b'.' | b'-')) {
+        "starts with '.' or '-'"
+    } else if instance.iter().all(|&b| allowed(b)) {
+        return Ok(());
+    } else {
+        "has a character other than letters, digits and . _ - : +"
+    };
+    Err(format!(
+        "instance name {:?} {why}",
+        String::from_utf8_lossy(instance)
+    ))
 }
 
 /// For a service directory named `T@I` (a valid instance `I`), its
@@ -120,6 +110,7 @@ pub fn template_of(dir: &Path) -> Option<(PathBuf, &[u8])> {
 /// name [`template_of`] accepts, with nothing at `dir`), its template's
 /// directory and the instance. One `lstat` for a name with `@`, none for
 /// any other.
+#[inline(never)]
 pub fn files_of(dir: &Path) -> Option<(PathBuf, &[u8])> {
     let found = template_of(dir)?;
     match std::fs::symlink_metadata(dir) {
@@ -183,30 +174,24 @@ pub fn instance_target(path: &Path) -> Result<Option<PathBuf>, String> {
 /// `Err` naming the request when it is one that cannot be (a bad instance
 /// name, no template). An instance name with a `/` is refused here too:
 /// the path would otherwise be taken for a directory below `T@I`.
+#[inline(never)]
 pub fn resolve_request(name: &str, path: &Path) -> Result<Option<PathBuf>, String> {
-    // `getty@a/b`: the instance would be `a/b`, which no name may hold.
-    let last = name.rsplit('/').next().unwrap_or(name);
-    if split(last.as_bytes()).is_none() {
-        let mut off = 0;
-        for c in name.split('/') {
-            if let Some((template, _)) = split(c.as_bytes()) {
-                let rest = name.get(off + template.len()..).unwrap_or_default();
-                let why = check_instance(rest.as_bytes()).err().unwrap_or_default();
-                return Err(format!("{name}: {why}"));
-            }
-            off += c.len() + 1;
-        }
+    // `getty@a/b`: the instance would be `a/b`, which no name may hold
+    // (the path is not there, so its last name is not the instance).
+    if let Some((_, rest)) = name.split_once('@').filter(|(_, r)| r.contains('/')) {
+        return Err(format!(
+            "{name}: {}",
+            check_instance(rest.as_bytes()).err().unwrap_or_default()
+        ));
     }
-    match instance_target(path) {
-        Ok(Some(target)) => {
-            let mut canon = super::canon::Canon::new();
-            super::svcdir::resolve_service_dir(&target, &mut canon)
-                .map(Some)
-                .map_err(|why| format!("{name}: {why}"))
-        }
-        Ok(None) => Ok(None),
-        Err(why) => Err(format!("{name}: {why}")),
+    // A path that is not there: resolved as a link to it would be.
+    let last = path.file_name().map_or(&[][..], OsStrExt::as_bytes);
+    if split(last).is_none() {
+        return Ok(None);
     }
+    super::svcdir::resolve_service_dir(path, &mut super::canon::Canon::new())
+        .map(Some)
+        .map_err(|why| format!("{name}: {why}"))
 }
 
 #[cfg(test)]

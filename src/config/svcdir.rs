@@ -366,26 +366,22 @@ pub fn resolve_service_dir(path: &Path, canon: &mut Canon) -> Result<PathBuf, St
 
 /// The canonical service directory of the instance `path` leads to
 /// ([`crate::config::instance::instance_target`]), or why not.
+#[inline(never)]
 fn resolve_instance(path: &Path, canon: &mut Canon) -> Result<PathBuf, String> {
     use crate::config::instance::{instance_target, template_of};
-    let target = instance_target(path)?.ok_or_else(|| "no such service".to_string())?;
-    let (template, _) = template_of(&target).ok_or_else(|| "no such service".to_string())?;
-    let shown = || {
-        template
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default()
+    let target = instance_target(path)?;
+    let Some((template, _)) = target.as_deref().and_then(template_of) else {
+        return Err("no such service".to_string());
     };
-    let no_template = || format!("no such service, and no template {}", shown());
-    let dir = match canon.canonicalize(&template) {
-        Ok(t) if t.is_dir() => t,
-        Ok(_) => return Err(format!("template {} is not a directory", shown())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(no_template()),
-        Err(e) => return Err(describe_io(&e)),
-    };
-    match (dir.parent(), target.file_name()) {
-        (Some(parent), Some(name)) => Ok(parent.join(name)),
-        _ => Err(no_template()),
+    match (
+        canon.canonicalize(&template),
+        target.as_deref().and_then(Path::file_name),
+    ) {
+        (Ok(t), Some(name)) if t.is_dir() => Ok(t.with_file_name(name)),
+        _ => Err(format!(
+            "no such service, and no template {}",
+            template.file_name().map_or(&*template, Path::new).display()
+        )),
     }
 }
 

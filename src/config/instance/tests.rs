@@ -25,17 +25,24 @@ fn instance_names_are_checked() {
     }
     assert!(check_instance(&[b'a'; MAX_INSTANCE]).is_ok());
     let long = check_instance(&[b'a'; MAX_INSTANCE + 1]).unwrap_err();
-    assert!(long.contains("longer than 64"), "{long}");
-    assert_eq!(check_instance(b"").unwrap_err(), "empty instance name");
-    assert!(check_instance(b".x")
-        .unwrap_err()
-        .contains("starts with '.'"));
-    assert!(check_instance(b"-x")
-        .unwrap_err()
-        .contains("starts with '-'"));
+    assert!(
+        long.ends_with(&format!("is longer than {MAX_INSTANCE} bytes")),
+        "{long}"
+    );
+    assert_eq!(
+        check_instance(b"").unwrap_err(),
+        "instance name \"\" is empty"
+    );
+    for lead in [".x", "-x"] {
+        let e = check_instance(lead.as_bytes()).unwrap_err();
+        assert_eq!(e, format!("instance name {lead:?} starts with '.' or '-'"));
+    }
     let slash = check_instance(b"a/b").unwrap_err();
-    assert!(slash.contains("\"a/b\" has '/'"), "{slash}");
-    assert!(check_instance(b"a\0b").unwrap_err().contains("0x00"));
+    assert!(
+        slash.starts_with("instance name \"a/b\" has a character other than"),
+        "{slash}"
+    );
+    assert!(check_instance(b"a\0b").unwrap_err().contains("\"a\\0b\""));
     for bad in ["a@b", "a%b", "a b", "a\nb", "a'b", "é"] {
         assert!(check_instance(bad.as_bytes()).is_err(), "{bad}");
     }
