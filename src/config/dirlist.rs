@@ -31,7 +31,6 @@
 //!   one only within the loop turn that made it (`doc/DESIGN.md`, "Reading
 //!   a service directory once at boot").
 
-use std::borrow::Cow;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -227,7 +226,7 @@ impl<'a> ServiceDir<'a> {
         }
         let mut dir = ServiceDir::unlisted(path);
         if dir.instance.is_some() {
-            (dir.fd, dir.listed) = list(&dir.path()).unzip();
+            (dir.fd, dir.listed) = list(dir.path()).unzip();
         }
         dir
     }
@@ -254,14 +253,15 @@ impl<'a> ServiceDir<'a> {
     }
 
     /// The directory the files are in: the service's, or an instance's
-    /// template's (made here, [`crate::config::instance::template_of`]).
-    pub fn path(&self) -> Cow<'a, Path> {
+    /// template's (a prefix of its path,
+    /// [`crate::config::instance::template_of`]).
+    pub fn path(&self) -> &'a Path {
         match self
             .instance
             .and(crate::config::instance::template_of(self.path))
         {
-            Some((template, _)) => Cow::Owned(template),
-            None => Cow::Borrowed(self.path),
+            Some((template, _)) => template,
+            None => self.path,
         }
     }
 
@@ -324,7 +324,7 @@ impl<'a> ServiceDir<'a> {
                 // buffer of SHORT_PATH writable bytes.
                 unsafe { libc::readlinkat(fd.as_raw_fd(), cname.as_ptr(), into, SHORT_PATH) }
             }
-            None => with_c_path(&self.path(), name.as_bytes(), |cpath| {
+            None => with_c_path(self.path(), name.as_bytes(), |cpath| {
                 // SAFETY: a NUL-terminated path and a buffer of SHORT_PATH
                 // writable bytes.
                 unsafe { libc::readlinkat(libc::AT_FDCWD, cpath, into, SHORT_PATH) }

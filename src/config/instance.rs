@@ -95,15 +95,25 @@ pub fn check_instance(instance: &[u8]) -> Result<(), String> {
     ))
 }
 
+/// The template name and the instance of the last name of `path` (text
+/// after its last `/`) and where that name starts: `…/getty@ttyS1` is
+/// (`getty@`, `ttyS1`). On bytes: no path parsing, no allocation.
+fn last_split(path: &Path) -> Option<(usize, &[u8], &[u8])> {
+    let bytes = path.as_os_str().as_bytes();
+    let start = bytes.iter().rposition(|&b| b == b'/').map_or(0, |k| k + 1);
+    let (template, instance) = split(bytes.get(start..)?)?;
+    Some((start, template, instance))
+}
+
 /// For a service directory named `T@I` (a valid instance `I`), its
-/// template `T@` beside it and the instance. Pure: whether either exists
-/// is not asked. `None` for any other name (no allocation).
-pub fn template_of(dir: &Path) -> Option<(PathBuf, &[u8])> {
-    let name = dir.file_name()?.as_bytes();
-    let (template, instance) = split(name)?;
+/// template `T@` beside it (a prefix of `dir`: `…/getty@ttyS1` gives
+/// `…/getty@`) and the instance. Pure: whether either exists is not
+/// asked. `None` for any other name.
+pub fn template_of(dir: &Path) -> Option<(&Path, &[u8])> {
+    let (start, template, instance) = last_split(dir)?;
     check_instance(instance).ok()?;
-    let parent = dir.parent()?;
-    Some((parent.join(std::ffi::OsStr::from_bytes(template)), instance))
+    let head = dir.as_os_str().as_bytes().get(..start + template.len())?;
+    Some((Path::new(std::ffi::OsStr::from_bytes(head)), instance))
 }
 
 /// Where the files of service directory `dir` are: for an instance (a
@@ -111,7 +121,7 @@ pub fn template_of(dir: &Path) -> Option<(PathBuf, &[u8])> {
 /// directory and the instance. One `lstat` for a name with `@`, none for
 /// any other.
 #[inline(never)]
-pub fn files_of(dir: &Path) -> Option<(PathBuf, &[u8])> {
+pub fn files_of(dir: &Path) -> Option<(&Path, &[u8])> {
     let found = template_of(dir)?;
     match std::fs::symlink_metadata(dir) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(found),
@@ -157,11 +167,10 @@ pub fn substitute<'a>(data: &'a [u8], instance: &[u8]) -> Cow<'a, [u8]> {
 /// be (a bad instance name).
 pub fn instance_target(path: &Path) -> Result<Option<PathBuf>, String> {
     let target = match std::fs::read_link(path) {
-        Ok(t) if t.is_absolute() => t,
-        Ok(t) => path.parent().map_or(t.clone(), |p| p.join(&t)),
+        Ok(t) => path.parent().map_or_else(|| t.clone(), |p| p.join(&t)),
         Err(_) => path.to_path_buf(),
     };
-    let Some((_, instance)) = target.file_name().and_then(|n| split(n.as_bytes())) else {
+    let Some((_, _, instance)) = last_split(&target) else {
         return Ok(None);
     };
     check_instance(instance)?;
@@ -185,8 +194,7 @@ pub fn resolve_request(name: &str, path: &Path) -> Result<Option<PathBuf>, Strin
         ));
     }
     // A path that is not there: resolved as a link to it would be.
-    let last = path.file_name().map_or(&[][..], OsStrExt::as_bytes);
-    if split(last).is_none() {
+    if last_split(path).is_none() {
         return Ok(None);
     }
     super::svcdir::resolve_service_dir(path, &mut super::canon::Canon::new())

@@ -370,17 +370,19 @@ pub fn resolve_service_dir(path: &Path, canon: &mut Canon) -> Result<PathBuf, St
 fn resolve_instance(path: &Path, canon: &mut Canon) -> Result<PathBuf, String> {
     use crate::config::instance::{instance_target, template_of};
     let target = instance_target(path)?;
-    let Some((template, _)) = target.as_deref().and_then(template_of) else {
+    let Some((template, instance)) = target.as_deref().and_then(template_of) else {
         return Err("no such service".to_string());
     };
-    match (
-        canon.canonicalize(&template),
-        target.as_deref().and_then(Path::file_name),
-    ) {
-        (Ok(t), Some(name)) if t.is_dir() => Ok(t.with_file_name(name)),
+    match canon.canonicalize(template) {
+        // The canonical template's path and the instance: `…/getty@ttyS1`.
+        Ok(mut t) if t.is_dir() => {
+            t.as_mut_os_string()
+                .push(std::ffi::OsStr::from_bytes(instance));
+            Ok(t)
+        }
         _ => Err(format!(
             "no such service, and no template {}",
-            template.file_name().map_or(&*template, Path::new).display()
+            template.file_name().map_or(template, Path::new).display()
         )),
     }
 }

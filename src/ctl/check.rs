@@ -157,7 +157,7 @@ fn check_readiness(node: &Node, files: &ServiceDir, problems: &mut Vec<Problem>)
         );
     }
     if let Some(crate::engine::probe::Probe::Exec(argv)) = node.probe.as_deref() {
-        if let Some(why) = argv.first().and_then(|p| probe_program(&dir, p)) {
+        if let Some(why) = argv.first().and_then(|p| probe_program(dir, p)) {
             add(READY_PROBE, &why);
         }
     }

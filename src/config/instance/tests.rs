@@ -53,7 +53,9 @@ fn instance_names_are_checked() {
 #[test]
 fn the_template_is_beside_the_instance() {
     let (t, i) = template_of(Path::new("/svc/getty@ttyS1")).unwrap();
-    assert_eq!((t.as_path(), i), (Path::new("/svc/getty@"), &b"ttyS1"[..]));
+    assert_eq!((t, i), (Path::new("/svc/getty@"), &b"ttyS1"[..]));
+    let (t, _) = template_of(Path::new("getty@x")).unwrap();
+    assert_eq!(t, Path::new("getty@"));
     let (t, _) = template_of(Path::new("/svc/net/dhcp@eth0")).unwrap();
     assert_eq!(t, Path::new("/svc/net/dhcp@"));
     assert_eq!(template_of(Path::new("/svc/getty@")), None);

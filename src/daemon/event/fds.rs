@@ -200,7 +200,7 @@ impl Daemon {
                     return (error(ErrorCode::Usage, m.into()), None);
                 }
                 let capacity = match self.host.dir(svc).map(|d| {
-                    store::read_capacity(&crate::config::dirlist::ServiceDir::unlisted(d).path())
+                    store::read_capacity(crate::config::dirlist::ServiceDir::unlisted(d).path())
                 }) {
                     Some(Ok(n)) => n,
                     Some(Err(e)) => {
