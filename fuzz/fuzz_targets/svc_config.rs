@@ -47,11 +47,19 @@
 //!   finds each word of it;
 //! - a profile name never leaves the service tree (not empty, not absolute,
 //!   no `.` or `..`);
+//! - `config::instance::check_instance` (the `INSTANCE` of `NAME@INSTANCE`,
+//!   here the file's first line) accepts exactly 1 to 64 bytes of ASCII
+//!   letters, digits and `. _ - : +`, not starting with `.` or `-`;
+//!   `substitute` (`%i` and `%%` in a template's `.params` and `.env`)
+//!   with such a name keeps every line (never adds or removes one), gives
+//!   a file without `%` back as it is, and undoes the escaping of every
+//!   `%` as `%%`;
 //! - nothing produced is larger than the input.
 #![no_main]
 
 use std::path::{Component, Path};
 
+use cinit::config::instance::{allowed, check_instance, substitute, MAX_INSTANCE};
 use cinit::config::paths::profile_from_args;
 use cinit::config::probe::{parse_line, parse_probe};
 use cinit::config::ready::{
@@ -360,6 +368,28 @@ fn check_condition(data: &[u8]) {
     }
 }
 
+fn check_instance_and_substitute(data: &[u8], lines: &[&[u8]]) {
+    let name = lines.first().copied().unwrap_or_default();
+    let ok = !name.is_empty()
+        && name.len() <= MAX_INSTANCE
+        && name.iter().all(|&b| allowed(b))
+        && !matches!(name.first(), Some(b'.' | b'-'));
+    assert_eq!(check_instance(name).is_ok(), ok);
+    // Any name for the substitution's sake, but a valid one has no `%`
+    // and no newline, so the properties below hold.
+    let inst: &[u8] = if ok { name } else { b"x" };
+    let out = substitute(data, inst);
+    assert_eq!(split_lines(&out).len(), lines.len());
+    if !data.contains(&b'%') {
+        assert_eq!(&*out, data);
+    }
+    let escaped: Vec<u8> = data
+        .iter()
+        .flat_map(|&b| if b == b'%' { vec![b'%', b'%'] } else { vec![b] })
+        .collect();
+    assert_eq!(&*substitute(&escaped, inst), data);
+}
+
 fuzz_target!(|data: &[u8]| {
     let lines = check_lines(data);
     check_params(data, &lines);
@@ -374,4 +404,5 @@ fuzz_target!(|data: &[u8]| {
     check_fdstore(data);
     check_profile(data);
     check_cgroup(data);
+    check_instance_and_substitute(data, &lines);
 });

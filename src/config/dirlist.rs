@@ -177,7 +177,13 @@ impl NameBuf {
 /// A service directory, listed once if it could be ([`ServiceDir::open`]).
 #[derive(Debug)]
 pub struct ServiceDir<'a> {
+    /// The service's directory (an instance's: where it would be).
     path: &'a Path,
+    /// The instance, for an instance: its files are its template's
+    /// ([`ServiceDir::path`]), with `%i` in its `.params` and `.env`. The
+    /// template's path is made from `path` where it is used, not kept:
+    /// a `ServiceDir` owns nothing more than before instances.
+    instance: Option<&'a [u8]>,
     /// The bits of the [`KNOWN`] names the directory holds; `None`:
     /// unlisted, every question goes to the path.
     listed: Option<u64>,
@@ -200,19 +206,33 @@ pub enum Seen {
 
 impl<'a> ServiceDir<'a> {
     /// A `ServiceDir` that answers every question from the path, with no
-    /// system call of its own.
+    /// system call of its own (but an instance's name's one `lstat`,
+    /// [`instance_of`]).
     pub fn unlisted(path: &'a Path) -> Self {
         ServiceDir {
+            instance: instance_of(path),
             path,
             listed: None,
             fd: None,
         }
     }
 
-    /// Open and list `path`; unlisted if either fails.
+    /// Open and list `path` (an instance's template: [`instance_of`]); unlisted
+    /// if either fails. A directory that lists costs nothing more.
     pub fn open(path: &'a Path) -> Self {
-        let (fd, listed) = list(path).unzip();
-        ServiceDir { path, listed, fd }
+        if let Some((fd, listed)) = list(path) {
+            return ServiceDir {
+                path,
+                instance: None,
+                listed: Some(listed),
+                fd: Some(fd),
+            };
+        }
+        let mut dir = ServiceDir::unlisted(path);
+        if dir.instance.is_some() {
+            (dir.fd, dir.listed) = list(dir.path()).unzip();
+        }
+        dir
     }
 
     /// `path` as an earlier listing of it found it ([`ServiceDir::listing`]),
@@ -221,6 +241,7 @@ impl<'a> ServiceDir<'a> {
     pub fn from_listing(path: &'a Path, listing: Listing) -> Self {
         ServiceDir {
             path,
+            instance: instance_of(path),
             listed: listing.is_listed().then_some(listing.0 & !LISTED),
             fd: None,
         }
@@ -235,14 +256,27 @@ impl<'a> ServiceDir<'a> {
         }
     }
 
-    /// The directory's path.
+    /// The directory the files are in: the service's, or an instance's
+    /// template's (a prefix of its path,
+    /// [`crate::config::instance::template_of`]).
     pub fn path(&self) -> &'a Path {
-        self.path
+        match self
+            .instance
+            .and(crate::config::instance::template_of(self.path))
+        {
+            Some((template, _)) => template,
+            None => self.path,
+        }
+    }
+
+    /// The instance whose template this is read for, if any.
+    pub fn instance(&self) -> Option<&'a [u8]> {
+        self.instance
     }
 
     /// `DIR/NAME`, as errors name it.
     pub fn join(&self, name: &str) -> PathBuf {
-        self.path.join(name)
+        self.path().join(name)
     }
 
     /// What the listing says of `name`.
@@ -294,7 +328,7 @@ impl<'a> ServiceDir<'a> {
                 // buffer of SHORT_PATH writable bytes.
                 unsafe { libc::readlinkat(fd.as_raw_fd(), cname.as_ptr(), into, SHORT_PATH) }
             }
-            None => with_c_path(self.path, name.as_bytes(), |cpath| {
+            None => with_c_path(self.path(), name.as_bytes(), |cpath| {
                 // SAFETY: a NUL-terminated path and a buffer of SHORT_PATH
                 // writable bytes.
                 unsafe { libc::readlinkat(libc::AT_FDCWD, cpath, into, SHORT_PATH) }
@@ -477,6 +511,13 @@ fn list(path: &Path) -> Option<(OwnedFd, u64)> {
         scan(bytes, &mut present)?;
     }
     None
+}
+
+/// The instance service directory `dir` is, if it is one
+/// ([`crate::config::instance::files_of`]: one `lstat` for a name with an
+/// `@`, no system call for any other).
+fn instance_of(dir: &Path) -> Option<&[u8]> {
+    crate::config::instance::files_of(dir).map(|(_, instance)| instance)
 }
 
 /// `f` of the C string `DIR/NAME`: on the stack for a usual path, else

@@ -7,7 +7,8 @@
 //! settings ([`logconf`]), global settings ([`conf`]), where things are
 //! ([`paths`]), and the execution context, user and limits ([`context`],
 //! [`passwd`]), the `cgroup` file ([`cgroupconf`]), the `watchdog` file
-//! ([`watchdog`]), the `condition` file ([`condition`]). Parsing and
+//! ([`watchdog`]), the `condition` file ([`condition`]), templates and
+//! their instances ([`instance`]). Parsing and
 //! validation only: it reads files but starts nothing.
 
 pub mod canon;
@@ -16,6 +17,7 @@ pub mod condition;
 pub mod conf;
 pub mod context;
 pub mod dirlist;
+pub mod instance;
 pub mod logconf;
 pub mod passwd;
 pub mod paths;

@@ -266,12 +266,22 @@ pub fn read_exec(dir: &ServiceDir, name: &str) -> Result<Option<ExecSpec>, FileE
             Cow::Owned(format!("{name}.env")),
         ),
     };
+    // An instance's `%i` ([`crate::config::instance::substitute`]).
+    // Nothing copied for a service that is no instance.
+    let sub = |data: Vec<u8>| -> Vec<u8> {
+        if let Some(i) = dir.instance() {
+            if let Cow::Owned(done) = crate::config::instance::substitute(&data, i) {
+                return done;
+            }
+        }
+        data
+    };
     let mut argv = vec![argv0];
     if let Some(data) = dir.read_small(&params)? {
-        argv.extend(parse_params(&dir.join(&params), &data)?);
+        argv.extend(parse_params(&dir.join(&params), &sub(data))?);
     }
     let envp = match dir.read_small(&env)? {
-        Some(data) => parse_env(&dir.join(&env), &data)?,
+        Some(data) => parse_env(&dir.join(&env), &sub(data))?,
         None => Vec::new(),
     };
     Ok(Some(ExecSpec { path, argv, envp }))
@@ -340,13 +350,40 @@ pub fn read_deps(
         .collect())
 }
 
-/// Canonicalise a path that must name a service directory.
+/// Canonicalise a path that must name a service directory. A path (or a
+/// link) to nothing whose name is an instance's (`…/getty@ttyS1`) names
+/// that instance when its template is a directory: its canonical service
+/// directory is then the canonical template's with the instance's name
+/// ([`crate::config::instance`]).
 pub fn resolve_service_dir(path: &Path, canon: &mut Canon) -> Result<PathBuf, String> {
     match canon.canonicalize(path) {
         Ok(p) if p.is_dir() => Ok(p),
         Ok(_) => Err("not a directory".to_string()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err("no such service".to_string()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => resolve_instance(path, canon),
         Err(e) => Err(describe_io(&e)),
+    }
+}
+
+/// The canonical service directory of the instance `path` leads to
+/// ([`crate::config::instance::instance_target`]), or why not.
+#[inline(never)]
+fn resolve_instance(path: &Path, canon: &mut Canon) -> Result<PathBuf, String> {
+    use crate::config::instance::{instance_target, template_of};
+    let target = instance_target(path)?;
+    let Some((template, instance)) = target.as_deref().and_then(template_of) else {
+        return Err("no such service".to_string());
+    };
+    match canon.canonicalize(template) {
+        // The canonical template's path and the instance: `…/getty@ttyS1`.
+        Ok(mut t) if t.is_dir() => {
+            t.as_mut_os_string()
+                .push(std::ffi::OsStr::from_bytes(instance));
+            Ok(t)
+        }
+        _ => Err(format!(
+            "no such service, and no template {}",
+            template.file_name().map_or(template, Path::new).display()
+        )),
     }
 }
 

@@ -365,7 +365,8 @@ impl Tree {
             for entry in entries {
                 // The entry's name, made only where a problem shows it.
                 let shown = |root: &Path| service_name(root, &entry.entry);
-                let target = match entry.target {
+                // A template is never started itself, only its instances.
+                let target = match entry.target.and_then(crate::config::instance::not_template) {
                     Ok(t) => t,
                     Err(why) => {
                         if kind == "needs" {

@@ -119,8 +119,12 @@ pub(crate) fn resolve<H: Host>(sv: &mut Services<H>, name: &str) -> Result<usize
     if let Some(i) = loaded_plain(sv.tree, &root, &path) {
         return Ok(i);
     }
-    let dir = std::fs::canonicalize(&path)
-        .map_err(|_| format!("no such service: {name} (no directory {})", path.display()))?;
+    let dir = match std::fs::canonicalize(&path) {
+        Ok(dir) => dir,
+        // Not there: perhaps an instance of a template that is.
+        Err(_) => crate::config::instance::resolve_request(name, &path)?
+            .ok_or_else(|| format!("no such service: {name} (no directory {})", path.display()))?,
+    };
     if !dir.starts_with(&root) {
         return Err(format!(
             "{name} is outside the service tree {}",
@@ -133,7 +137,13 @@ pub(crate) fn resolve<H: Host>(sv: &mut Services<H>, name: &str) -> Result<usize
             root.display()
         ));
     }
-    if !dir.is_dir() {
+    if crate::config::instance::is_template(&dir) {
+        return Err(format!(
+            "{name} is a template, never started itself; start an instance, {name}NAME"
+        ));
+    }
+    // An instance has no directory of its own (its template has).
+    if !dir.is_dir() && crate::config::instance::template_of(&dir).is_none() {
         return Err(format!("{name} is not a service directory"));
     }
     if let Some(i) = sv.tree.index_of_dir(&dir) {

@@ -21,6 +21,10 @@
 //! way, a directory that is not root's or that others may write, a log
 //! file that is not a regular file with one link, each is reported (cinit
 //! would refuse it). Nothing is started or created.
+//! A template (`getty@`) is checked as a service is; an instance
+//! (`getty@ttyS1`, reached by a link) is its template's files, checked
+//! there once; a link to an instance whose template is missing, or with a
+//! bad instance name, is a problem of the link.
 //! Every problem is collected; one bad service never hides another.
 
 use std::fs;
@@ -284,6 +288,11 @@ pub fn check(base: &Path) -> Report {
     report.problems.extend(tree.problems);
     let mut sockets = Taken::default();
     for (node, dir) in tree.nodes.iter().zip(&tree.dirs) {
+        // An instance's files are its template's, checked as the
+        // template's own (its `sockets` would clash with them).
+        if crate::config::instance::files_of(dir).is_some() {
+            continue;
+        }
         // Listed once: each optional file below is looked up in the
         // listing, not probed by its path (most are absent).
         let files = ServiceDir::open(dir);

@@ -228,7 +228,7 @@ impl RealHost {
             // No program: nothing to run, a success (a grouping service) —
             // unless the service directory itself is gone since it was loaded.
             Ok(None) => {
-                return match std::fs::symlink_metadata(dir) {
+                return match std::fs::symlink_metadata(files.path()) {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SpawnError::Config(
                         format!("{}: service directory is gone", dir.display()),
                     )),
@@ -258,6 +258,7 @@ impl RealHost {
         // The `cgroup` file: written into the service's cgroup below.
         let settings = crate::config::cgroupconf::read(&files)
             .map_err(|e| file_error(&e, &dir.join(which)))?;
+        let cwd = instance_cwd(&files);
         drop(files);
         let stdio: RawFd = match &self.child_stdio {
             Some(fd) => fd.as_raw_fd(),
@@ -313,7 +314,7 @@ impl RealHost {
         let cg = &mut self.cg;
         let spawned = spawn_with_pid(
             wrapped.as_ref().unwrap_or(&spec),
-            cdir,
+            cwd.as_ref().unwrap_or(cdir),
             &fds,
             (ctx, join.as_ref().map(|j| j.procs.as_c_str())),
             watchdog.map(|_| super::svcdog::PID_VAR),
@@ -359,6 +360,7 @@ impl RealHost {
             Err(e) => return Err(e.errno.unwrap_or(libc::EINVAL)),
         };
         let context = read_context(&files).map_err(|e| e.errno.unwrap_or(libc::EINVAL))?;
+        let cwd = instance_cwd(&files);
         drop(files);
         let argv: Vec<CString> = argv
             .iter()
@@ -373,12 +375,28 @@ impl RealHost {
         let (mut fds, notes) = self.logs.stdio(svc, dir, stdio, now_ms());
         fds.stdin = None;
         fds.extra.clear();
-        let spawned = spawn_in(&spec, cdir, &fds, context.as_ref(), None).map_err(|f| f.errno);
+        let spawned = spawn_in(
+            &spec,
+            cwd.as_ref().unwrap_or(cdir),
+            &fds,
+            context.as_ref(),
+            None,
+        )
+        .map_err(|f| f.errno);
         for note in notes {
             self.log(&note);
         }
         spawned
     }
+}
+
+/// Where an instance runs: its template's directory (it has none of its
+/// own, [`crate::config::instance`]); `None` for any other service, which
+/// runs in its directory.
+fn instance_cwd(files: &ServiceDir) -> Option<CString> {
+    files
+        .instance()
+        .and_then(|_| CString::new(files.path().as_os_str().as_bytes()).ok())
 }
 
 /// A service file that could not be read. Out of descriptors or memory,

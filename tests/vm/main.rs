@@ -17,8 +17,8 @@
 //! `target/vm/logs/<scenario>.log`, on success too; a failure message names
 //! that file and shows its tail. [`harness`] holds what is particular to
 //! this suite (QEMU's arguments, the timeouts, what "ready" means); the
-//! scenarios are in [`lifecycle`], [`system`], [`kmsg`], [`context`] and
-//! [`cgroup`].
+//! scenarios are in [`lifecycle`], [`system`], [`kmsg`], [`context`],
+//! [`cgroup`] and [`instances`].
 //!
 //! With `-no-reboot` QEMU exits 0 on poweroff and on reboot alike: the
 //! outcome is read from the kernel's `reboot: Power down` / `reboot:
@@ -30,6 +30,7 @@
 mod cgroup;
 mod context;
 mod harness;
+mod instances;
 mod kmsg;
 mod lifecycle;
 mod system;

@@ -85,7 +85,9 @@ pub(super) fn session_of(pid: i32) -> Option<i32> {
 }
 
 fn has_capacity_file(dir: &Path) -> bool {
-    std::fs::symlink_metadata(dir.join(store::CAPACITY_FILE)).is_ok()
+    // An instance's is its template's.
+    let files = crate::config::dirlist::ServiceDir::unlisted(dir);
+    std::fs::symlink_metadata(files.path().join(store::CAPACITY_FILE)).is_ok()
 }
 
 /// The service an fd `request` from `uid` (pid `pid`) is about, if the
@@ -197,7 +199,9 @@ impl Daemon {
                     let m = "storing takes one descriptor sent with the request; none came";
                     return (error(ErrorCode::Usage, m.into()), None);
                 }
-                let capacity = match self.host.dir(svc).map(store::read_capacity) {
+                let capacity = match self.host.dir(svc).map(|d| {
+                    store::read_capacity(crate::config::dirlist::ServiceDir::unlisted(d).path())
+                }) {
                     Some(Ok(n)) => n,
                     Some(Err(e)) => {
                         let m = format!("{name}: cannot store descriptors: {e}");
