@@ -192,6 +192,9 @@ pub enum Reason {
     /// The main process died as the host saw it, in words (`killed by the
     /// OOM killer (memory.max 16M)`): [`crate::engine::Host::exit_reason`].
     Died(String),
+    /// A respawn service ended this many times within this many
+    /// milliseconds: its `restart-limit` ([`crate::engine::failure`]).
+    RestartLimit(u32, u64),
 }
 
 impl fmt::Display for Reason {
@@ -204,6 +207,9 @@ impl fmt::Display for Reason {
             Reason::Cycle(path) => write!(f, "dependency cycle: {path}"),
             Reason::Config(msg) | Reason::Died(msg) => f.write_str(msg),
             Reason::NotReady(ms) => write!(f, "not ready within {}", short_seconds(*ms)),
+            Reason::RestartLimit(n, ms) => {
+                write!(f, "restart limit: {n} exits in {}", short_seconds(*ms))
+            }
         }
     }
 }
@@ -315,6 +321,10 @@ mod tests {
         );
         assert_eq!(Reason::NotReady(2500).to_string(), "not ready within 2.5s");
         assert_eq!(Reason::NotReady(30_000).to_string(), "not ready within 30s");
+        assert_eq!(
+            Reason::RestartLimit(3, 10_000).to_string(),
+            "restart limit: 3 exits in 10s"
+        );
         assert_eq!(short_seconds(250), "0.25s");
         assert_eq!(short_seconds(1), "0.001s");
     }

@@ -23,6 +23,7 @@
 //! recheck).
 
 use super::{Change, Engine, Host, Millis, Phase, Stop, StopStep};
+use crate::engine::failure::Cause;
 use crate::engine::state::Reason;
 
 /// The first polls of a draining cgroup, this often.
@@ -61,6 +62,7 @@ impl Engine {
                 let detail = reason.to_string();
                 let change = Change::to(Phase::Failed).reason(reason);
                 self.enter(host, now, i, change.took(took).detail(detail));
+                self.note_failure(i, Cause::Other);
             }
             None => self.enter(host, now, i, Change::to(Phase::Stopped).took(took)),
         }

@@ -59,6 +59,9 @@ pub struct Node {
     /// needs parks it in `waiting` instead of stopping it (see
     /// `engine/machine/stop.rs`).
     pub grouping: bool,
+    /// `restart-limit` and `on-failure`; `None` for a service with
+    /// neither (boxed: rare, and nothing is allocated without them).
+    pub failure: Option<Box<crate::engine::failure::Policy>>,
 }
 
 impl Node {
@@ -75,6 +78,7 @@ impl Node {
             ready_timeout_ms: None,
             probe: None,
             grouping: false,
+            failure: None,
         }
     }
 

@@ -9,7 +9,8 @@ use super::{
     restart_delay, seconds, Change, Engine, Host, Millis, Node, Phase, Role, Spawned,
     BACKOFF_FIRST_MS, STABLE_MS,
 };
-use crate::engine::state::Reason;
+use crate::engine::failure::Cause;
+use crate::engine::state::{Reason, SpawnError};
 use crate::sys::process::ExitStatus;
 
 impl Engine {
@@ -75,8 +76,13 @@ impl Engine {
                 self.enter(host, now, i, change.detail(detail));
             }
             Err(err) => {
+                let cause = match err {
+                    SpawnError::Exec { errno, .. } => Cause::Exec(errno),
+                    _ => Cause::Other,
+                };
                 let reason = Reason::Spawn(err);
                 self.end(host, now, i, Phase::Failed, reason);
+                self.note_failure(i, cause);
             }
         }
     }
@@ -106,6 +112,14 @@ impl Engine {
             let detail = format!("{reason}; not restarted: the system is going down");
             let change = Change::to(Phase::Stopped).took(uptime);
             self.enter(host, now, i, change.detail(detail));
+            return;
+        }
+        if let Some(limit) = self.count_exit(i, now) {
+            let failed = Reason::RestartLimit(limit.exits, limit.within_ms);
+            let detail = format!("{failed} (the last: {reason}); not restarted");
+            let change = Change::to(Phase::Failed).reason(failed).took(uptime);
+            self.enter(host, now, i, change.detail(detail));
+            self.note_failure(i, Cause::Exit(status));
             return;
         }
         let quick = self.bump_quick_deaths(i, now, true);
