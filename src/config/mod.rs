@@ -14,6 +14,7 @@ pub mod cgroupconf;
 pub mod conf;
 pub mod context;
 pub mod dirlist;
+pub mod failure;
 pub mod logconf;
 pub mod passwd;
 pub mod paths;

@@ -1,0 +1,147 @@
+//! The failure files of a service directory: `restart-limit` and
+//! `on-failure` ([`crate::engine::failure`] says what they do). Pure
+//! parsers (unit-tested and fuzzed) and their reader.
+//!
+//! - `restart-limit`: one line `N SECONDS`: N exits (1 to
+//!   [`MAX_EXITS`]) within SECONDS (more than 0, up to three decimals, at
+//!   most [`MAX_WINDOW_MS`] / 1000). Read for a respawn service only: a
+//!   once service is never restarted (`cinit-ctl check` says the file is
+//!   ignored there).
+//! - `on-failure`: one line, `reboot`, `poweroff`, `halt`, `rescue` or
+//!   `start NAME` (NAME a service, as `cinit-ctl start` names it).
+//!
+//! In both, blank lines and `#` comments are skipped; anything else than
+//! the one line is refused. Every error names the file and the line and
+//! says what is wanted.
+//!
+//! Invariants: the reader goes through
+//! [`ServiceDir::read_small`](crate::config::dirlist::ServiceDir::read_small):
+//! a listed directory without the files costs no system call, and a
+//! service without them gets no policy (nothing allocated).
+
+use std::path::Path;
+
+use crate::config::dirlist::ServiceDir;
+use crate::config::svcdir::FileError;
+use crate::engine::failure::{OnFailure, Policy, RestartLimit, MAX_EXITS, MAX_WINDOW_MS};
+use crate::proto::SystemAction;
+use crate::sys::clock::Millis;
+
+/// The file of a respawn service's restart limit.
+pub const RESTART_LIMIT: &str = "restart-limit";
+/// The file of what a failure of the service leads to.
+pub const ON_FAILURE: &str = "on-failure";
+
+/// The one line of a file that holds one (blank lines and `#` comments
+/// skipped): its number and text; an error naming the file otherwise.
+fn one_line<'a>(path: &Path, data: &'a [u8], want: &str) -> Result<(usize, &'a str), FileError> {
+    let text =
+        std::str::from_utf8(data).map_err(|_| FileError::new(path, format!("not text; {want}")))?;
+    let mut found = None;
+    for (n, line) in (1..).zip(text.lines()) {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if found.is_some() {
+            return Err(FileError::new(
+                path,
+                format!("line {n}: a second line; {want}"),
+            ));
+        }
+        found = Some((n, line));
+    }
+    found.ok_or_else(|| FileError::new(path, format!("empty; {want}")))
+}
+
+/// Seconds with up to three decimals as milliseconds; `None` if not so.
+fn seconds_ms(t: &str) -> Option<Millis> {
+    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 3 || t.ends_with('.') {
+        return None;
+    }
+    let frac_ms = format!("{frac:0<3}").parse::<Millis>().ok()?;
+    whole
+        .parse::<Millis>()
+        .ok()?
+        .checked_mul(1000)?
+        .checked_add(frac_ms)
+}
+
+/// Parse a `restart-limit` file: `N SECONDS`.
+pub fn parse_restart_limit(path: &Path, data: &[u8]) -> Result<RestartLimit, FileError> {
+    let want = format!(
+        "write N SECONDS: N exits (1 to {MAX_EXITS}) within SECONDS (more than 0, at most {}, \
+         up to three decimals)",
+        MAX_WINDOW_MS / 1000
+    );
+    let (n, line) = one_line(path, data, &want)?;
+    let bad = |why: String| FileError::new(path, format!("line {n}: {why}; {want}"));
+    let mut words = line.split_whitespace();
+    let (Some(exits), Some(secs), None) = (words.next(), words.next(), words.next()) else {
+        return Err(bad(format!("{line:?} is not N SECONDS")));
+    };
+    let exits = exits
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| exits.parse::<u32>().ok())
+        .flatten()
+        .filter(|e| (1..=MAX_EXITS).contains(e))
+        .ok_or_else(|| {
+            bad(format!(
+                "{exits:?} is not a number of exits from 1 to {MAX_EXITS}"
+            ))
+        })?;
+    let within_ms = match seconds_ms(secs) {
+        Some(0) => return Err(bad(format!("{secs:?} is no time at all"))),
+        Some(ms) if ms <= MAX_WINDOW_MS => ms,
+        Some(_) => return Err(bad(format!("{secs} is too long"))),
+        None => return Err(bad(format!("{secs:?} is not a number of seconds"))),
+    };
+    Ok(RestartLimit { exits, within_ms })
+}
+
+/// Parse an `on-failure` file: `reboot`, `poweroff`, `halt`, `rescue` or
+/// `start NAME`.
+pub fn parse_on_failure(path: &Path, data: &[u8]) -> Result<OnFailure, FileError> {
+    let want = "write one of reboot, poweroff, halt, rescue, start NAME";
+    let (n, line) = one_line(path, data, want)?;
+    let bad = |why: String| FileError::new(path, format!("line {n}: {why}; {want}"));
+    let mut words = line.split_whitespace();
+    let action = match (words.next(), words.next(), words.next()) {
+        (Some("reboot"), None, _) => OnFailure::System(SystemAction::Reboot),
+        (Some("poweroff"), None, _) => OnFailure::System(SystemAction::Poweroff),
+        (Some("halt"), None, _) => OnFailure::System(SystemAction::Halt),
+        (Some("rescue"), None, _) => OnFailure::System(SystemAction::Rescue),
+        (Some("start"), Some(name), None) => {
+            if name.split('/').any(|c| c == "..") {
+                return Err(bad(format!("{name:?} leaves the service tree")));
+            }
+            OnFailure::Start(name.to_string())
+        }
+        (Some("start"), None, _) => return Err(bad("start names no service".to_string())),
+        _ => return Err(bad(format!("{line:?} is not an action"))),
+    };
+    Ok(action)
+}
+
+/// A service's failure policy; `Ok(None)` if it has neither file (a once
+/// service's `restart-limit` is not read: it is never restarted).
+pub fn read_policy(dir: &ServiceDir, respawn: bool) -> Result<Option<Policy>, FileError> {
+    let limit = match respawn {
+        true => match dir.read_small(RESTART_LIMIT)? {
+            Some(data) => Some(parse_restart_limit(&dir.join(RESTART_LIMIT), &data)?),
+            None => None,
+        },
+        false => None,
+    };
+    let action = match dir.read_small(ON_FAILURE)? {
+        Some(data) => Some(parse_on_failure(&dir.join(ON_FAILURE), &data)?),
+        None => None,
+    };
+    Ok((limit.is_some() || action.is_some()).then_some(Policy { limit, action }))
+}
+
+#[cfg(test)]
+mod tests;
