@@ -102,6 +102,11 @@ impl Engine {
         std::mem::take(&mut self.failures)
     }
 
+    /// Whether [`Engine::take_failures`] has something.
+    pub fn has_failures(&self) -> bool {
+        !self.failures.is_empty()
+    }
+
     /// How many exits the window of service `i` holds (for the tests).
     #[cfg(test)]
     pub(super) fn counted(&self, i: usize) -> usize {
