@@ -103,6 +103,42 @@ fn a_crash_loop_past_its_limit_fails_until_started_again() {
     );
 }
 
+/// Proves a `cinit-ctl restart` counts afresh: a service with
+/// `restart-limit 2 60` that exited once (counted) is restarted by hand,
+/// then its process is killed: one exit since the restart, so it is
+/// restarted (4 runs in all) and never `failed`; without the reset the
+/// kill would be its second exit in 60 s.
+#[test]
+fn a_restart_by_hand_counts_afresh() {
+    let fx = Fixture::new();
+    let once = fx.mark("crash-once");
+    std::fs::write(&once, "").unwrap();
+    fx.service("flaky")
+        .respawn()
+        .script(&format!(
+            "{}\nif [ -e '{p}' ]; then rm '{p}'; exit 1; fi\nexec sleep 1001",
+            count_run(&fx, "flaky"),
+            p = once.display()
+        ))
+        .file("restart-limit", "2 60\n");
+    fx.service("init").needs("flaky");
+    let mut c = fx.boot_ctl();
+    c.wait_until("the second run", TIMEOUT, |_| runs(&fx, "flaky") == 2);
+    let out = c.ctl(&["restart", "flaky"]);
+    c.check(out.code() == Some(0), &out.dump());
+    c.wait_until("the third run", TIMEOUT, |_| runs(&fx, "flaky") == 3);
+    sleep(Duration::from_millis(500));
+    let out = c.ctl(&["signal", "flaky", "KILL"]);
+    c.check(out.code() == Some(0), &out.dump());
+    c.wait_until("the fourth run", TIMEOUT, |_| runs(&fx, "flaky") == 4);
+    sleep(Duration::from_secs(1));
+    c.check(
+        !c.has_state("failed", "flaky"),
+        "failed: the restart did not reset the count",
+    );
+    c.assert_alive();
+}
+
 /// Proves `on-failure start other`: when a once service fails, `other`
 /// (not reachable from the root) is started as `cinit-ctl start` would;
 /// `on-failure start ghost`, a name that is no service, is said on the
