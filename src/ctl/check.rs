@@ -18,7 +18,9 @@
 //! ([`crate::sys::safepath`], for root as the only trusted owner): a link on the
 //! way, a directory that is not root's or that others may write, a log
 //! file that is not a regular file with one link, each is reported (cinit
-//! would refuse it). Nothing is started or created.
+//! would refuse it). So are `restart-limit` and `on-failure` files that
+//! do not parse, would have no effect, or name no service (`failure`).
+//! Nothing is started or created.
 //! Every problem is collected; one bad service never hides another.
 
 use std::fs;
@@ -297,6 +299,7 @@ pub fn check(base: &Path) -> Report {
                 reason: e.reason,
             }));
         check_readiness(node, &files, &mut report.problems);
+        failure::check_failure(node, &files, &svc, &mut report.problems);
         check_sockets(node, &files, &mut sockets, &mut report.problems);
         if !matches!(files.exists(crate::fds::store::CAPACITY_FILE), Ok(false)) {
             check_fdstore(node, dir, &mut report.problems);
@@ -345,6 +348,7 @@ fn by_file(problems: Vec<Problem>) -> Vec<Problem> {
     keyed.into_iter().map(|(_, _, p)| p).collect()
 }
 
+mod failure;
 mod order;
 #[cfg(test)]
 mod tests;
