@@ -4,7 +4,8 @@
 //!
 //! - `restart-limit`: one line `N SECONDS`: N exits (1 to
 //!   [`MAX_EXITS`]) within SECONDS (more than 0, up to three decimals, at
-//!   most [`MAX_WINDOW_MS`] / 1000). Read for a respawn service only: a
+//!   most [`crate::engine::failure::MAX_WINDOW_MS`] / 1000, as a
+//!   `ready-timeout`). Read for a respawn service only: a
 //!   once service is never restarted (`cinit-ctl check` says the file is
 //!   ignored there).
 //! - `on-failure`: one line, `reboot`, `poweroff`, `halt`, `rescue` or
@@ -22,10 +23,10 @@
 use std::path::Path;
 
 use crate::config::dirlist::ServiceDir;
+use crate::config::ready::parse_ready_timeout;
 use crate::config::svcdir::FileError;
-use crate::engine::failure::{OnFailure, Policy, RestartLimit, MAX_EXITS, MAX_WINDOW_MS};
+use crate::engine::failure::{OnFailure, Policy, RestartLimit, MAX_EXITS};
 use crate::proto::SystemAction;
-use crate::sys::clock::Millis;
 
 /// The file of a respawn service's restart limit.
 pub const RESTART_LIMIT: &str = "restart-limit";
@@ -54,52 +55,29 @@ fn one_line<'a>(path: &Path, data: &'a [u8], want: &str) -> Result<(usize, &'a s
     found.ok_or_else(|| FileError::new(path, format!("empty; {want}")))
 }
 
-/// Seconds with up to three decimals as milliseconds; `None` if not so.
-fn seconds_ms(t: &str) -> Option<Millis> {
-    let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if whole.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 3 || t.ends_with('.') {
-        return None;
-    }
-    let frac_ms = format!("{frac:0<3}").parse::<Millis>().ok()?;
-    whole
-        .parse::<Millis>()
-        .ok()?
-        .checked_mul(1000)?
-        .checked_add(frac_ms)
-}
+/// What a `restart-limit` file must hold.
+const LIMIT_WANT: &str = "write N SECONDS: N exits (1 to 1000) within SECONDS (more than 0, \
+                          at most 86400, up to three decimals)";
 
-/// Parse a `restart-limit` file: `N SECONDS`.
+/// Parse a `restart-limit` file: `N SECONDS`. The number is read as
+/// `nice` is, the seconds as a `ready-timeout` (the same bounds: up to
+/// three decimals, at most a day), so PID 1 carries no parser of its own.
 pub fn parse_restart_limit(path: &Path, data: &[u8]) -> Result<RestartLimit, FileError> {
-    let want = format!(
-        "write N SECONDS: N exits (1 to {MAX_EXITS}) within SECONDS (more than 0, at most {}, \
-         up to three decimals)",
-        MAX_WINDOW_MS / 1000
-    );
-    let (n, line) = one_line(path, data, &want)?;
-    let bad = |why: String| FileError::new(path, format!("line {n}: {why}; {want}"));
+    let (n, line) = one_line(path, data, LIMIT_WANT)?;
+    let bad = |why: &str| FileError::new(path, format!("line {n}: {why}"));
     let mut words = line.split_whitespace();
     let (Some(exits), Some(secs), None) = (words.next(), words.next(), words.next()) else {
-        return Err(bad(format!("{line:?} is not N SECONDS")));
+        return Err(bad(&format!("not N SECONDS; {LIMIT_WANT}")));
     };
-    let exits = exits
-        .bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| exits.parse::<u32>().ok())
-        .flatten()
-        .filter(|e| (1..=MAX_EXITS).contains(e))
-        .ok_or_else(|| {
-            bad(format!(
-                "{exits:?} is not a number of exits from 1 to {MAX_EXITS}"
-            ))
-        })?;
-    let within_ms = match seconds_ms(secs) {
-        Some(0) => return Err(bad(format!("{secs:?} is no time at all"))),
-        Some(ms) if ms <= MAX_WINDOW_MS => ms,
-        Some(_) => return Err(bad(format!("{secs} is too long"))),
-        None => return Err(bad(format!("{secs:?} is not a number of seconds"))),
-    };
-    Ok(RestartLimit { exits, within_ms })
+    let max = i32::try_from(MAX_EXITS).unwrap_or(i32::MAX);
+    let exits = crate::config::context::parse_in(exits.as_bytes(), 1..=max)
+        .map_err(|why| bad(&why))?
+        .unsigned_abs();
+    match parse_ready_timeout(path, secs.as_bytes()) {
+        Ok(Some(within_ms)) => Ok(RestartLimit { exits, within_ms }),
+        Ok(None) => Err(bad("a window of 0 seconds counts nothing")),
+        Err(e) => Err(bad(&e.reason)),
+    }
 }
 
 /// Parse an `on-failure` file: `reboot`, `poweroff`, `halt`, `rescue` or

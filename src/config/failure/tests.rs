@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::config::dirlist::both;
+use crate::sys::clock::Millis;
 
 fn limit(data: &str) -> Result<(u32, Millis), String> {
     parse_restart_limit(Path::new("svc/x/restart-limit"), data.as_bytes())
@@ -35,18 +36,26 @@ fn a_restart_limit_is_n_exits_within_seconds() {
     assert!(limit("# only\n").unwrap_err().contains("empty"));
     let e = limit("\n0 10").unwrap_err();
     assert!(
-        e.contains("line 2: \"0\" is not a number of exits from 1 to 1000"),
+        e.contains("line 2: \"0\" is not a number from 1 to 1000"),
         "{e}"
     );
     assert!(limit("1001 10").unwrap_err().contains("\"1001\" is not"));
-    assert!(limit("+3 10")
-        .unwrap_err()
-        .contains("not a number of exits"));
-    assert!(limit("3 0")
-        .unwrap_err()
-        .contains("\"0\" is no time at all"));
-    assert!(limit("3 0.000").unwrap_err().contains("no time at all"));
+    assert!(limit("x3 10").unwrap_err().contains("not a number from"));
+    let e = limit("3 0").unwrap_err();
+    assert!(
+        e.contains("line 1: a window of 0 seconds counts nothing"),
+        "{e}"
+    );
+    assert!(limit("3 0.000").unwrap_err().contains("counts nothing"));
     assert!(limit("3 86400.001").unwrap_err().contains("is too long"));
+    let e = limit("3 x").unwrap_err();
+    assert!(
+        e.contains("line 1: \"x\" is not a number of seconds"),
+        "{e}"
+    );
+    assert!(LIMIT_WANT.contains(&format!("(1 to {MAX_EXITS})")));
+    let day = crate::engine::failure::MAX_WINDOW_MS / 1000;
+    assert!(LIMIT_WANT.contains(&format!("at most {day},")));
     for bad in [
         "3", "3 10 s", "three 10", "3 1.2345", "3 .5", "3 5.", "3 -1", "3 1e3",
     ] {

@@ -370,7 +370,7 @@ fn failure_files_are_checked() {
     let text: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
     let has = |s: &str| text.iter().any(|p| p.contains(s));
     assert!(
-        has("bad/restart-limit: bad: line 2: \"3\" is not N SECONDS"),
+        has("bad/restart-limit: bad: line 2: not N SECONDS; write N SECONDS"),
         "{text:#?}"
     );
     assert!(

@@ -26,8 +26,6 @@
 //! requested again; the windows are not part of a hot-update snapshot (a
 //! hot update starts every count afresh).
 
-use std::collections::VecDeque;
-
 use super::{slot, Engine, Millis};
 use crate::engine::failure::{Cause, OnFailure, RestartLimit};
 
@@ -39,8 +37,9 @@ pub struct Failure {
     pub status: i32,
 }
 
-/// The exit times of one service, oldest first.
-pub(super) type Window = (u32, VecDeque<Millis>);
+/// The exit times of one service, oldest first (a `Vec`: at most N ≤ 1000
+/// times, and one exit shifts them once).
+pub(super) type Window = (u32, Vec<Millis>);
 
 impl Engine {
     /// One more exit of respawn service `i` at `now`; its limit if this
@@ -55,17 +54,17 @@ impl Engine {
         let k = match self.windows.iter().position(|(s, _)| *s == slot(i)) {
             Some(k) => k,
             None => {
-                self.windows
-                    .push((slot(i), VecDeque::with_capacity(n.min(16))));
+                self.windows.push((slot(i), Vec::new()));
                 self.windows.len() - 1
             }
         };
         let (_, times) = self.windows.get_mut(k)?;
-        times.push_back(now);
-        while times.len() > n {
-            times.pop_front();
+        // At most n times are ever held: the oldest makes room.
+        if times.len() >= n {
+            times.remove(0);
         }
-        let first = times.front().copied().unwrap_or(now);
+        times.push(now);
+        let first = times.first().copied().unwrap_or(now);
         if times.len() == n && now.saturating_sub(first) <= limit.within_ms {
             self.windows.swap_remove(k);
             return Some(limit);
