@@ -9,7 +9,8 @@
 //!   once service is never restarted (`cinit-ctl check` says the file is
 //!   ignored there).
 //! - `on-failure`: one line, `reboot`, `poweroff`, `halt`, `rescue` or
-//!   `start NAME` (NAME a service, as `cinit-ctl start` names it).
+//!   `start NAME` (NAME a service, as `cinit-ctl start` names it; one word,
+//!   never a `..` component).
 //!
 //! In both, blank lines and `#` comments are skipped; anything else than
 //! the one line is refused. Every error names the file and the line and
@@ -80,28 +81,34 @@ pub fn parse_restart_limit(path: &Path, data: &[u8]) -> Result<RestartLimit, Fil
     }
 }
 
+/// What an `on-failure` file must hold.
+const ACTION_WANT: &str = "write one of reboot, poweroff, halt, rescue, start NAME";
+
 /// Parse an `on-failure` file: `reboot`, `poweroff`, `halt`, `rescue` or
-/// `start NAME`.
+/// `start NAME` (NAME one word that does not leave the tree).
 pub fn parse_on_failure(path: &Path, data: &[u8]) -> Result<OnFailure, FileError> {
-    let want = "write one of reboot, poweroff, halt, rescue, start NAME";
-    let (n, line) = one_line(path, data, want)?;
-    let bad = |why: String| FileError::new(path, format!("line {n}: {why}; {want}"));
-    let mut words = line.split_whitespace();
-    let action = match (words.next(), words.next(), words.next()) {
-        (Some("reboot"), None, _) => OnFailure::System(SystemAction::Reboot),
-        (Some("poweroff"), None, _) => OnFailure::System(SystemAction::Poweroff),
-        (Some("halt"), None, _) => OnFailure::System(SystemAction::Halt),
-        (Some("rescue"), None, _) => OnFailure::System(SystemAction::Rescue),
-        (Some("start"), Some(name), None) => {
-            if name.split('/').any(|c| c == "..") {
-                return Err(bad(format!("{name:?} leaves the service tree")));
-            }
-            OnFailure::Start(name.to_string())
-        }
-        (Some("start"), None, _) => return Err(bad("start names no service".to_string())),
-        _ => return Err(bad(format!("{line:?} is not an action"))),
-    };
-    Ok(action)
+    let (n, line) = one_line(path, data, ACTION_WANT)?;
+    let system = |a| Ok(OnFailure::System(a));
+    match line {
+        "reboot" => return system(SystemAction::Reboot),
+        "poweroff" => return system(SystemAction::Poweroff),
+        "halt" => return system(SystemAction::Halt),
+        "rescue" => return system(SystemAction::Rescue),
+        _ => {}
+    }
+    let name = line
+        .strip_prefix("start")
+        .filter(|rest| rest.starts_with(char::is_whitespace))
+        .map(str::trim_start)
+        .filter(|name| !name.contains(char::is_whitespace))
+        .filter(|name| name.split('/').all(|c| c != ".."));
+    match name {
+        Some(name) => Ok(OnFailure::Start(name.to_string())),
+        None => Err(FileError::new(
+            path,
+            format!("line {n}: {line:?} is not an action; {ACTION_WANT}"),
+        )),
+    }
 }
 
 /// A service's failure policy; `Ok(None)` if it has neither file (a once

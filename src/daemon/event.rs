@@ -109,9 +109,9 @@ struct Daemon {
     /// The rescue shell a shutdown took over from (it gets SIGHUP).
     former_shell: Option<Pid>,
     /// The shutdown under way was begun by a failed service's
-    /// `on-failure`: its exit status and name, for cinit's own exit status
-    /// in a container (`daemon/event/failure.rs`).
-    failure_exit: Option<(i32, String)>,
+    /// `on-failure`: its exit status, cinit's own in a container
+    /// (`daemon/event/failure.rs`).
+    failure_exit: Option<i32>,
     /// A hot update was requested; done at the end of an iteration.
     update_requested: bool,
     /// Clients waiting for the result of the update.

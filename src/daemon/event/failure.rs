@@ -20,7 +20,7 @@
 use super::Daemon;
 use crate::control::commands::{resolve, Services};
 use crate::engine::failure::OnFailure;
-use crate::proto::SystemAction;
+use crate::engine::Failure;
 use crate::sys::clock::Millis;
 
 /// Rounds of actions in one loop turn: a `start NAME` may fail at once and
@@ -39,55 +39,49 @@ impl Daemon {
                 let Some(action) = self.engine.on_failure(f.svc).cloned() else {
                     continue;
                 };
-                let name = self
-                    .engine
-                    .status(f.svc)
-                    .map(|s| s.name.to_string())
-                    .unwrap_or_default();
-                match action {
-                    OnFailure::System(goal) => self.fail_to(now, &name, goal, f.status),
-                    OnFailure::Start(target) => self.fail_over(now, &name, &target),
+                let name = self.engine.status(f.svc).map_or("", |s| s.name);
+                let what = format!("{name} failed: on-failure {}", action.line());
+                if let Err(why) = self.act(now, f, &what, action) {
+                    self.host.log(&format!("{what}: not taken: {why}"));
                 }
             }
         }
     }
 
-    /// Begin the orderly `goal` because service `name` failed with
-    /// `status`, unless a sequence is under way.
-    fn fail_to(&mut self, now: Millis, name: &str, goal: SystemAction, status: i32) {
-        let what = format!("{name} failed: on-failure {}", goal.word());
-        if let Some(seq) = self.sequence.as_ref() {
-            let why = seq.busy_message(goal);
-            self.host.log(&format!("{what}: not taken ({why})"));
-            return;
-        }
-        self.host.log(&what);
-        match self.begin_action(now, goal, None) {
-            Ok(_) => self.failure_exit = Some((status, name.to_string())),
-            Err(why) => self.host.log(&why),
-        }
-    }
-
-    /// Start service `target` because service `name` failed, as
-    /// `cinit-ctl start` would.
-    fn fail_over(&mut self, now: Millis, name: &str, target: &str) {
-        let what = format!("{name} failed: on-failure start {target}");
-        if let Some(why) = self.frozen() {
-            self.host.log(&format!("{what}: not taken ({why})"));
-            return;
-        }
-        let mut sv = Services {
-            frozen: None,
-            engine: &mut self.engine,
-            tree: &mut self.tree,
-            host: &mut self.host,
-        };
-        match resolve(&mut sv, target) {
-            Ok(i) => {
-                sv.host.log(&what);
+    /// Carry out `action` for failure `f` (said as `what`), or say why not.
+    fn act(
+        &mut self,
+        now: Millis,
+        f: Failure,
+        what: &str,
+        action: OnFailure,
+    ) -> Result<(), String> {
+        match action {
+            // Not while a sequence runs (a shutdown, the rescue shell).
+            OnFailure::System(goal) => match self.sequence.as_ref() {
+                Some(seq) => Err(seq.busy_message(goal)),
+                None => {
+                    self.host.log(what);
+                    self.begin_action(now, goal, None)?;
+                    self.failure_exit = Some(f.status);
+                    Ok(())
+                }
+            },
+            OnFailure::Start(target) => {
+                if let Some(why) = self.frozen() {
+                    return Err(why);
+                }
+                let mut sv = Services {
+                    frozen: None,
+                    engine: &mut self.engine,
+                    tree: &mut self.tree,
+                    host: &mut self.host,
+                };
+                let i = resolve(&mut sv, &target)?;
+                sv.host.log(what);
                 sv.engine.start(sv.host, now, i);
+                Ok(())
             }
-            Err(why) => sv.host.log(&format!("{what}: {why}")),
         }
     }
 }

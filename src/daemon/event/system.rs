@@ -306,14 +306,9 @@ impl Daemon {
         self.host.console.drain(2000);
         let err = reboot_mode(goal).map_or(Errno::EINVAL, ops::reboot);
         if err == Errno::EPERM && ops::in_initial_pid_ns() == Some(false) {
-            let failed = self.failure_exit.take();
-            let status = container_exit_status(goal, failed.as_ref().map(|f| f.0));
-            let why = failed
-                .map(|(_, name)| format!(" (the status of failed service {name})"))
-                .unwrap_or_default();
+            let status = container_exit_status(goal, self.failure_exit);
             self.host.log(&format!(
-                "{}: reboot(2) is not permitted here (a container); exiting with status \
-                 {status}{why}",
+                "{}: reboot(2) is not permitted here (a container); exiting with status {status}",
                 goal.word()
             ));
             self.host.console.drain(2000);

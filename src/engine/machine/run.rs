@@ -116,9 +116,7 @@ impl Engine {
         }
         if let Some(limit) = self.count_exit(i, now) {
             let failed = Reason::RestartLimit(limit.exits, limit.within_ms);
-            let detail = format!("{failed} (the last: {reason}); not restarted");
-            let change = Change::to(Phase::Failed).reason(failed).took(uptime);
-            self.enter(host, now, i, change.detail(detail));
+            self.end(host, now, i, Phase::Failed, failed);
             self.note_failure(i, Cause::Exit(status));
             return;
         }
