@@ -221,3 +221,31 @@ fn a_hot_update_keeps_the_policy_and_counts_afresh() {
         assert_eq!(reload(&e).0.on_failure(0), Some(&action));
     }
 }
+
+/// Proves an exit while a stop is pending (the service waits for its
+/// needer to go down first) is not counted: with `restart-limit 1 10`, it
+/// would otherwise fail the service at once.
+#[test]
+fn an_exit_with_a_stop_pending_does_not_count() {
+    let mut nodes = graph(2, &[(1, 0, true)]);
+    nodes[0].respawn = true;
+    nodes[1].respawn = true;
+    nodes[0].failure = Some(Box::new(Policy {
+        limit: Some(RestartLimit {
+            exits: 1,
+            within_ms: 10_000,
+        }),
+        action: poweroff(),
+    }));
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run; 2]);
+    e.start(&mut h, 0, 1);
+    assert_eq!(e.state(1), Some(State::Running));
+    e.stop_with_dependents(&mut h, 100, &[0]);
+    assert_eq!(e.state(1), Some(State::Stopping), "the needer goes first");
+    assert!(e.is_being_stopped(0));
+    exit_on(&mut e, &mut h, 110, 0, 1);
+    assert_ne!(e.state(0), Some(State::Failed));
+    assert_eq!(e.counted(0), 0);
+    assert!(e.take_failures().is_empty());
+}
