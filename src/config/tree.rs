@@ -314,13 +314,9 @@ impl Tree {
         } else {
             Ok(None)
         };
-        // `restart-limit` and `on-failure` alike: a bad one fails the
-        // service rather than running it without them.
-        let policy = crate::config::failure::read_policy(&files, node.respawn);
         for result in [
             notify.map(|fd| node.notify_fd = fd),
             read_ready_timeout(&files).map(|t| node.ready_timeout_ms = t),
-            policy.map(|p| node.failure = p.map(Box::new)),
         ] {
             if let Err(e) = result {
                 self.problem(&name, &e.file, &e.reason);
@@ -342,6 +338,15 @@ impl Tree {
                 None => node.probe = Some(Box::new(probe)),
             },
             Ok(None) => {}
+            Err(e) => {
+                self.problem(&name, &e.file, &e.reason);
+                node.broken = Some(Box::new(Reason::Config(e.to_string())));
+            }
+        }
+        // `restart-limit` and `on-failure`: as the readiness files, a bad
+        // one fails the service rather than running it without them.
+        match crate::config::failure::read_policy(&files, node.respawn) {
+            Ok(policy) => node.failure = policy.map(Box::new),
             Err(e) => {
                 self.problem(&name, &e.file, &e.reason);
                 node.broken = Some(Box::new(Reason::Config(e.to_string())));
