@@ -64,6 +64,8 @@ text svc_config notification-fd '5\n'
 text svc_config ready-timeout '2.5\n'
 text svc_config fdstore ' 8\n'
 text svc_config sockets '# web\nhttp tcp:80 backlog=512\nv6 tcp:[::1]:8080\ndns udp:127.0.0.1:53\nctl unix:/run/web/ctl mode=0660 owner=www group=100\nlog unix-dgram:/dev/log\n'
+text svc_config restart-limit '# crash loop\n3 10.5\n'
+text svc_config on-failure 'start getty/1\n'
 text svc_config sockets-bad 'http tcp:80\nhttp unix:/run/x mod=0660\n'
 text svc_config profile 'quiet cprofile:a ro cprofile:net/min'
 

@@ -45,6 +45,13 @@
 //!   space), each printing back to a line that parses to the same
 //!   condition; an error names its line; and `on_cmdline` of the input
 //!   finds each word of it;
+//! - `config::failure::parse_restart_limit` (`restart-limit`) accepts only
+//!   files with one `N SECONDS` line besides blanks and `#` comments, N
+//!   from 1 to 1000 and a window more than 0 and at most a day; a refusal
+//!   names the file;
+//! - `config::failure::parse_on_failure` (`on-failure`) accepts one action
+//!   only, which prints back (`OnFailure::line`) to a file that parses to
+//!   the same action; a `start` name never holds `..` or white space;
 //! - a profile name never leaves the service tree (not empty, not absolute,
 //!   no `.` or `..`);
 //! - `config::instance::check_instance` (the `INSTANCE` of `NAME@INSTANCE`,
@@ -60,6 +67,7 @@
 use std::path::{Component, Path};
 
 use cinit::config::instance::{allowed, check_instance, substitute, MAX_INSTANCE};
+use cinit::config::failure::{parse_on_failure, parse_restart_limit};
 use cinit::config::paths::profile_from_args;
 use cinit::config::probe::{parse_line, parse_probe};
 use cinit::config::ready::{
@@ -68,6 +76,7 @@ use cinit::config::ready::{
 use cinit::config::sockets::{parse as parse_sockets, valid_name, MAX_SOCKETS};
 use cinit::config::svcdir::{parse_delay, parse_env, parse_params, split_lines};
 use cinit::config::watchdog::{parse_watchdog, MAX_WATCHDOG_MS};
+use cinit::engine::failure::{OnFailure, MAX_EXITS, MAX_WINDOW_MS};
 use cinit::engine::probe::Probe;
 use cinit::fds::store::{parse_capacity, MAX_PER_SERVICE};
 use libfuzzer_sys::fuzz_target;
@@ -390,6 +399,36 @@ fn check_instance_and_substitute(data: &[u8], lines: &[&[u8]]) {
     assert_eq!(&*substitute(&escaped, inst), data);
 }
 
+fn check_failure_files(data: &[u8]) {
+    let path = Path::new("svc/x/restart-limit");
+    match parse_restart_limit(path, data) {
+        Ok(l) => {
+            assert!((1..=MAX_EXITS).contains(&l.exits));
+            assert!(l.within_ms > 0 && l.within_ms <= MAX_WINDOW_MS);
+            let text = std::str::from_utf8(data).unwrap();
+            let lines: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .collect();
+            assert_eq!(lines.len(), 1);
+        }
+        Err(e) => assert_eq!(e.file, path),
+    }
+    let path = Path::new("svc/x/on-failure");
+    match parse_on_failure(path, data) {
+        Ok(action) => {
+            if let OnFailure::Start(name) = &action {
+                assert!(!name.is_empty() && !name.contains(char::is_whitespace));
+                assert!(name.split('/').all(|c| c != ".."));
+            }
+            let again = parse_on_failure(path, action.line().as_bytes()).unwrap();
+            assert_eq!(again, action);
+        }
+        Err(e) => assert_eq!(e.file, path),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let lines = check_lines(data);
     check_params(data, &lines);
@@ -405,4 +444,5 @@ fuzz_target!(|data: &[u8]| {
     check_profile(data);
     check_cgroup(data);
     check_instance_and_substitute(data, &lines);
+    check_failure_files(data);
 });

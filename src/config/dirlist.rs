@@ -43,7 +43,7 @@ pub use kept::{Kept, Listing};
 
 /// Every name cinit reads in a service directory; the listing keeps one
 /// bit per entry of this table.
-pub const KNOWN: [&str; 30] = [
+pub const KNOWN: [&str; 32] = [
     "on",
     "off",
     "on.params",
@@ -74,6 +74,8 @@ pub const KNOWN: [&str; 30] = [
     "kill-mode",
     "watchdog",
     "condition",
+    "restart-limit",
+    "on-failure",
 ];
 
 /// Bytes of one `getdents64` buffer: a service directory's dozen entries
@@ -125,6 +127,8 @@ fn bit(name: &[u8]) -> Option<u64> {
         b"kill-mode" => 27,
         b"watchdog" => 28,
         b"condition" => 29,
+        b"restart-limit" => 30,
+        b"on-failure" => 31,
         _ => return None,
     };
     Some(1u64 << i)

@@ -17,6 +17,7 @@ pub mod condition;
 pub mod conf;
 pub mod context;
 pub mod dirlist;
+pub mod failure;
 pub mod instance;
 pub mod logconf;
 pub mod passwd;

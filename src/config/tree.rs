@@ -350,6 +350,15 @@ impl Tree {
                 node.broken = Some(Box::new(Reason::Config(e.to_string())));
             }
         }
+        // `restart-limit` and `on-failure`: as the readiness files, a bad
+        // one fails the service rather than running it without them.
+        match crate::config::failure::read_policy(&files, node.respawn) {
+            Ok(policy) => node.failure = policy.map(Box::new),
+            Err(e) => {
+                self.problem(&name, &e.file, &e.reason);
+                node.broken = Some(Box::new(Reason::Config(e.to_string())));
+            }
+        }
         for kind in ["needs", "wants"] {
             // Two entries may name the same service; a set keeps the check
             // linear in the entries (a root may want thousands).

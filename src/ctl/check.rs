@@ -20,7 +20,9 @@
 //! ([`crate::sys::safepath`], for root as the only trusted owner): a link on the
 //! way, a directory that is not root's or that others may write, a log
 //! file that is not a regular file with one link, each is reported (cinit
-//! would refuse it). Nothing is started or created.
+//! would refuse it). So are `restart-limit` and `on-failure` files that
+//! do not parse, would have no effect, or name no service (`failure`).
+//! Nothing is started or created.
 //! A template (`getty@`) is checked as a service is; an instance
 //! (`getty@ttyS1`, reached by a link) is its template's files, checked
 //! there once; a link to an instance whose template is missing, or with a
@@ -315,6 +317,7 @@ pub fn check(base: &Path) -> Report {
                 reason: e.reason,
             }));
         check_readiness(node, &files, &mut report.problems);
+        failure::check_failure(node, &files, &svc, &mut report.problems);
         check_sockets(node, &files, &mut sockets, &mut report.problems);
         if !matches!(files.exists(crate::fds::store::CAPACITY_FILE), Ok(false)) {
             check_fdstore(node, dir, &mut report.problems);
@@ -364,6 +367,7 @@ fn by_file(problems: Vec<Problem>) -> Vec<Problem> {
     keyed.into_iter().map(|(_, _, p)| p).collect()
 }
 
+mod failure;
 mod order;
 #[cfg(test)]
 mod tests;

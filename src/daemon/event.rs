@@ -66,6 +66,7 @@ mod fds;
 
 mod probing;
 
+mod failure;
 mod watchdog;
 
 mod check;
@@ -108,6 +109,10 @@ struct Daemon {
     helper: Option<Helper>,
     /// The rescue shell a shutdown took over from (it gets SIGHUP).
     former_shell: Option<Pid>,
+    /// The shutdown under way was begun by a failed service's
+    /// `on-failure`: its exit status, cinit's own in a container
+    /// (`daemon/event/failure.rs`).
+    failure_exit: Option<i32>,
     /// A hot update was requested; done at the end of an iteration.
     update_requested: bool,
     /// Clients waiting for the result of the update.
@@ -143,6 +148,8 @@ impl Daemon {
             self.probes.next_deadline(),
             // A process spawned with a probe since it was last looked at.
             self.engine.has_probe_starts().then_some(now),
+            // A failure `on-failure` has not acted on yet.
+            self.engine.has_failures().then_some(now),
             // While the requester may still be there, look every RECHECK_MS
             // (its exit is no event of ours).
             self.requester
@@ -259,6 +266,8 @@ impl Daemon {
         // What the requests let go of, before anything else runs.
         self.flush_closer(now);
         self.engine.tick(&mut self.host, now);
+        // After reaping, requests and deadlines, which may fail services.
+        self.on_failures(now);
         // No log writer starts while a shutdown or rescue is under way.
         let going_down = self.engine.is_halting() || self.sequence.is_some();
         self.host.tick_logs(now, going_down);

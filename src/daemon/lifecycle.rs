@@ -59,8 +59,13 @@ pub fn action_for_signal(signal: i32) -> Option<SystemAction> {
     })
 }
 
-/// Exit status when reboot(2) is refused in a container (see the README).
-pub fn container_exit_status(goal: SystemAction) -> i32 {
+/// Exit status when reboot(2) is refused in a container (see the README):
+/// the status of the failed service whose `on-failure` began the
+/// shutdown (`failed`), else the goal's.
+pub fn container_exit_status(goal: SystemAction, failed: Option<i32>) -> i32 {
+    if let Some(status) = failed {
+        return status;
+    }
     match goal {
         SystemAction::Reboot => 129,
         SystemAction::Halt | SystemAction::Poweroff | SystemAction::Rescue => 0,

@@ -38,6 +38,7 @@ use std::collections::VecDeque;
 
 use nix::sys::signal::Signal;
 
+use crate::engine::failure::Cause;
 use crate::engine::state::{Reason, State};
 use crate::sys::clock::{seconds, Millis};
 use crate::sys::process::{ExitStatus, Pid};
@@ -259,6 +260,12 @@ pub struct Engine {
     /// The services whose stop waits for their cgroup to empty
     /// ([`StopStep::Drain`]; it may hold some that no longer do).
     draining: Vec<usize>,
+    /// The exit times of respawn services with `restart-limit`, by
+    /// service ([`limit`]); empty without such services.
+    windows: Vec<limit::Window>,
+    /// Failures of services with `on-failure`, for the daemon
+    /// ([`Engine::take_failures`]).
+    failures: Vec<Failure>,
 }
 
 /// A service's index as the pid map holds it: 32 bits, as a service table
@@ -285,6 +292,8 @@ impl Engine {
             probe_starts: Vec::new(),
             deadlines: Deadlines::default(),
             draining: Vec::new(),
+            windows: Vec::new(),
+            failures: Vec::new(),
         };
         e.add_nodes(nodes);
         e
@@ -376,10 +385,16 @@ impl Engine {
                 s.park_for = None;
             }
             let phase = self.phase(i);
-            if matches!(
+            let down = matches!(
                 phase,
                 Some(Phase::Stopped | Phase::Failed | Phase::NeedFailed | Phase::Skipped)
-            ) {
+            );
+            // The service asked for, and any taken up again, count their
+            // exits afresh (`restart-limit`).
+            if i == root || down {
+                self.forget_exits(i);
+            }
+            if down {
                 self.enter(host, now, i, Change::to(Phase::Waiting));
             }
         }
@@ -395,6 +410,7 @@ impl Engine {
             s.stop_requested = false;
             s.park_for = None;
         }
+        self.forget_exits(i);
         if matches!(
             self.phase(i),
             Some(
@@ -455,6 +471,7 @@ impl Engine {
                     let detail = reason.to_string();
                     let change = Change::to(Phase::Failed).reason(reason);
                     self.enter(host, now, i, change.took(took).detail(detail));
+                    self.note_failure(i, Cause::Exit(status));
                 }
             }
             (Role::On, Phase::Running { pid: p, .. }) if p == pid => {
@@ -481,6 +498,8 @@ impl Engine {
 
 mod deadlines;
 use deadlines::Deadlines;
+mod limit;
+pub use limit::Failure;
 mod drain;
 
 mod run;

@@ -8,10 +8,12 @@
 //! missing at the end (an older writer) its default. Reading never panics:
 //! a damaged section reads as `None`.
 
+use crate::engine::failure::{OnFailure, Policy, RestartLimit};
 use crate::engine::probe::Probe;
 use crate::engine::state::{Reason, SpawnError};
 use crate::engine::Node;
 use crate::proto::wire::{In, Out};
+use crate::proto::SystemAction;
 use crate::sys::process::ExitStatus;
 
 /// The engine's snapshot section tags (doc/DESIGN.md, "Hot update
@@ -66,9 +68,10 @@ pub(super) fn save_reason(o: &mut Out, r: Option<&Reason>) {
             o.u8(8);
             o.str(m);
         }
-        // The same for a watchdog's timeout and a condition that did not
-        // hold: their words, which every reader shows as they were.
-        Reason::Watchdog(_) | Reason::Condition(_) => {
+        // The same for a watchdog's timeout, a condition that did not hold
+        // and a restart limit: their words, which every reader shows as
+        // they were.
+        Reason::Watchdog(_) | Reason::Condition(_) | Reason::RestartLimit(..) => {
             o.u8(8);
             o.str(&r.to_string());
         }
@@ -108,6 +111,41 @@ pub(super) fn load_reason(p: &mut In) -> Option<Option<Reason>> {
     }))
 }
 
+/// Write a node's failure policy (none: zeros and an empty name).
+fn save_policy(o: &mut Out, policy: Option<&Policy>) {
+    let limit = policy.and_then(|p| p.limit);
+    o.u32(limit.map_or(0, |l| l.exits));
+    o.u64(limit.map_or(0, |l| l.within_ms));
+    let (kind, name) = match policy.and_then(|p| p.action.as_ref()) {
+        None => (0, ""),
+        Some(OnFailure::System(SystemAction::Reboot)) => (1, ""),
+        Some(OnFailure::System(SystemAction::Poweroff)) => (2, ""),
+        Some(OnFailure::System(SystemAction::Halt)) => (3, ""),
+        Some(OnFailure::System(SystemAction::Rescue)) => (4, ""),
+        // Never an action (the parser gives none); kept as none.
+        Some(OnFailure::System(SystemAction::Update)) => (0, ""),
+        Some(OnFailure::Start(name)) => (5, name.as_str()),
+    };
+    o.u8(kind);
+    o.str(name);
+}
+
+/// Read what [`save_policy`] wrote; `None` for no policy (or none written).
+fn load_policy(p: &mut In) -> Option<Policy> {
+    let (exits, within_ms) = (p.u32()?, p.u64()?);
+    let (kind, name) = (p.u8()?, p.str()?);
+    let action = match kind {
+        1 => Some(OnFailure::System(SystemAction::Reboot)),
+        2 => Some(OnFailure::System(SystemAction::Poweroff)),
+        3 => Some(OnFailure::System(SystemAction::Halt)),
+        4 => Some(OnFailure::System(SystemAction::Rescue)),
+        5 => Some(OnFailure::Start(name)),
+        _ => None,
+    };
+    let limit = (exits > 0).then_some(RestartLimit { exits, within_ms });
+    (limit.is_some() || action.is_some()).then_some(Policy { limit, action })
+}
+
 impl Node {
     /// Write the NODE section's payload.
     pub(crate) fn save(&self, o: &mut Out) {
@@ -131,6 +169,9 @@ impl Node {
         o.bool(self.grouping);
         // Appended: the `watchdog` in milliseconds.
         o.opt_u64(self.watchdog_ms.map(|ms| u64::from(ms.get())));
+        // Appended: `restart-limit` (0 exits: none) and `on-failure` (a
+        // kind, 0 none, and the name of `start NAME`).
+        save_policy(o, self.failure.as_deref());
     }
 
     /// Read the NODE section's payload; `None` if it is damaged. The
@@ -166,6 +207,8 @@ impl Node {
             .flatten()
             .and_then(|ms| u32::try_from(ms).ok())
             .and_then(std::num::NonZeroU32::new);
+        // Absent from an older writer: no failure policy.
+        n.failure = load_policy(p).map(Box::new);
         Some(n)
     }
 }

@@ -215,6 +215,9 @@ pub enum Reason {
     /// said `WATCHDOG=trigger`: it was killed (SIGABRT, then SIGKILL) and
     /// restarted.
     Watchdog(u64),
+    /// A respawn service ended this many times within this many
+    /// milliseconds: its `restart-limit` ([`crate::engine::failure`]).
+    RestartLimit(u32, u64),
 }
 
 impl fmt::Display for Reason {
@@ -229,6 +232,9 @@ impl fmt::Display for Reason {
             Reason::NotReady(ms) => write!(f, "not ready within {}", short_seconds(*ms)),
             Reason::Watchdog(ms) => write!(f, "watchdog timeout ({})", short_seconds(*ms)),
             Reason::Condition(c) => write!(f, "condition: {c}"),
+            Reason::RestartLimit(n, ms) => {
+                write!(f, "restart limit: {n} exits in {}", short_seconds(*ms))
+            }
         }
     }
 }
@@ -360,6 +366,10 @@ mod tests {
         assert_eq!(
             Reason::Condition("!exists /dev/vda".into()).to_string(),
             "condition: !exists /dev/vda"
+        );
+        assert_eq!(
+            Reason::RestartLimit(3, 10_000).to_string(),
+            "restart limit: 3 exits in 10s"
         );
         assert_eq!(short_seconds(250), "0.25s");
         assert_eq!(short_seconds(1), "0.001s");

@@ -344,3 +344,52 @@ fn a_load_hands_over_its_listings_beside_its_services() {
     assert_eq!((nodes.len(), listings.len()), (1, 1));
     assert_eq!(listings[0], ServiceDir::open(&svc.join("late")).listing());
 }
+
+/// Proves the loader reads `restart-limit` (respawn services only) and
+/// `on-failure` into the node, gives a service without them no policy,
+/// and fails a service whose file is bad, naming the file and the line.
+#[test]
+fn failure_files_are_loaded_and_a_bad_one_fails_the_service() {
+    use crate::engine::failure::{OnFailure, RestartLimit};
+    let t = tempfile::tempdir().unwrap();
+    let svc = t.path().join("svc");
+    mk(&svc, "init");
+    for s in ["loop", "once", "bad", "plain"] {
+        mk(&svc, s);
+        link(&svc, "init", "wants", s);
+    }
+    fs::write(svc.join("loop/respawn"), "").unwrap();
+    fs::write(svc.join("loop/restart-limit"), "3 10\n").unwrap();
+    fs::write(svc.join("loop/on-failure"), "start once\n").unwrap();
+    fs::write(svc.join("once/restart-limit"), "3 10\n").unwrap();
+    fs::write(svc.join("once/on-failure"), "poweroff\n").unwrap();
+    fs::write(svc.join("bad/on-failure"), "# x\nexplode\n").unwrap();
+    let tree = load(&svc, &[svc.join("init")]);
+    let by = |n: &str| tree.nodes.iter().find(|x| x.name == n).unwrap();
+    let p = by("loop").failure.as_deref().unwrap();
+    assert_eq!(
+        p.limit,
+        Some(RestartLimit {
+            exits: 3,
+            within_ms: 10_000
+        })
+    );
+    assert_eq!(p.action, Some(OnFailure::Start("once".into())));
+    let p = by("once").failure.as_deref().unwrap();
+    assert_eq!(p.limit, None, "a once service is never restarted");
+    assert_eq!(
+        p.action,
+        Some(OnFailure::System(crate::proto::SystemAction::Poweroff))
+    );
+    assert_eq!(by("plain").failure, None);
+    assert_eq!(by("init").failure, None);
+    assert_eq!(tree.problems.len(), 1, "{:?}", tree.problems);
+    let p = &tree.problems[0];
+    assert_eq!(p.file, svc.join("bad/on-failure"));
+    assert!(
+        p.reason.starts_with("line 2: \"explode\" is not an action"),
+        "{}",
+        p.reason
+    );
+    assert!(by("bad").broken.is_some());
+}

@@ -363,3 +363,56 @@ proptest::proptest! {
         proptest::prop_assert_eq!(by_file(problems), stable);
     }
 }
+
+/// Proves `check` of the failure files: a syntax error names the file,
+/// the line and the reason; a once service's `restart-limit` is said to be
+/// ignored; a window no crash loop can fill is said; `on-failure start`
+/// of a missing service, or of the service itself, is said; a good
+/// pair says nothing.
+#[test]
+fn failure_files_are_checked() {
+    let t = tempfile::tempdir().unwrap();
+    let svc = t.path().join("svc");
+    for s in ["good", "other", "once", "slow", "ghost", "me", "bad"] {
+        fs::create_dir_all(svc.join(s)).unwrap();
+        exe(&svc.join(s).join("on"));
+    }
+    for s in ["good", "slow", "me", "bad"] {
+        fs::write(svc.join(s).join("respawn"), "").unwrap();
+    }
+    fs::write(svc.join("good/restart-limit"), "3 10\n").unwrap();
+    fs::write(svc.join("good/on-failure"), "start other\n").unwrap();
+    fs::write(svc.join("once/restart-limit"), "3 10\n").unwrap();
+    fs::write(svc.join("once/on-failure"), "poweroff\n").unwrap();
+    fs::write(svc.join("slow/restart-limit"), "10 20\n").unwrap();
+    fs::write(svc.join("ghost/on-failure"), "start nowhere\n").unwrap();
+    fs::write(svc.join("me/on-failure"), "start me\n").unwrap();
+    fs::write(svc.join("bad/restart-limit"), "\n3\n").unwrap();
+    let r = check(t.path());
+    let text: Vec<String> = r.problems.iter().map(|p| p.to_string()).collect();
+    let has = |s: &str| text.iter().any(|p| p.contains(s));
+    assert!(
+        has("bad/restart-limit: bad: line 2: not N SECONDS; write N SECONDS"),
+        "{text:#?}"
+    );
+    assert!(
+        has("once/restart-limit: once: ignored: not a respawn service"),
+        "{text:#?}"
+    );
+    assert!(
+        has(
+            "slow/restart-limit: slow: never reached by a crash loop: the restart delays \
+             between 10 quick exits add up to 25.5s, more than 20s"
+        ),
+        "{text:#?}"
+    );
+    assert!(
+        has("ghost/on-failure: ghost: start nowhere: no such service"),
+        "{text:#?}"
+    );
+    assert!(
+        has("me/on-failure: me: start me: names this very service"),
+        "{text:#?}"
+    );
+    assert_eq!(text.len(), 5, "{text:#?}");
+}

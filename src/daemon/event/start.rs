@@ -185,6 +185,7 @@ impl Daemon {
             requester: None,
             helper: None,
             former_shell: None,
+            failure_exit: None,
             update_requested: false,
             update_waiters: Vec::new(),
             preflight: None,

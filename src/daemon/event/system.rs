@@ -72,6 +72,8 @@ impl Daemon {
                 Ok("update: re-executing cinit".to_string())
             }
             goal => {
+                // Another cause than a failure (`on-failure` sets it anew).
+                self.failure_exit = None;
                 let (conf, problems) = read_conf(&self.paths.conf);
                 for p in problems {
                     self.host.log(&format!("config: conf: {p}"));
@@ -304,7 +306,7 @@ impl Daemon {
         self.host.console.drain(2000);
         let err = reboot_mode(goal).map_or(Errno::EINVAL, ops::reboot);
         if err == Errno::EPERM && ops::in_initial_pid_ns() == Some(false) {
-            let status = container_exit_status(goal);
+            let status = container_exit_status(goal, self.failure_exit);
             self.host.log(&format!(
                 "{}: reboot(2) is not permitted here (a container); exiting with status {status}",
                 goal.word()
@@ -319,6 +321,7 @@ impl Daemon {
             err.desc()
         ));
         self.sequence = None;
+        self.failure_exit = None;
         self.engine.resume();
     }
 }

@@ -204,6 +204,9 @@ fn each_goal_ends_in_its_documented_reboot_mode_and_status() {
     ];
     for (goal, mode, status) in table {
         assert_eq!(reboot_mode(goal), mode, "{goal:?}");
-        assert_eq!(container_exit_status(goal), status, "{goal:?}");
+        assert_eq!(container_exit_status(goal, None), status, "{goal:?}");
+        // Begun by a failed service's `on-failure`: that service's status.
+        assert_eq!(container_exit_status(goal, Some(3)), 3, "{goal:?}");
+        assert_eq!(container_exit_status(goal, Some(137)), 137, "{goal:?}");
     }
 }

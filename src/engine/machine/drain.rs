@@ -23,7 +23,10 @@
 //! recheck).
 
 use super::{Change, Engine, Host, Millis, Phase, Stop, StopStep, Timeout};
+use crate::engine::failure::Cause;
 use crate::engine::state::Reason;
+use crate::sys::process::ExitStatus;
+use nix::sys::signal::Signal;
 
 /// The first polls of a draining cgroup, this often.
 pub(super) const POLL_MS: Millis = 100;
@@ -56,12 +59,19 @@ impl Engine {
     pub(super) fn end_stop(&mut self, host: &mut dyn Host, now: Millis, i: usize, st: Stop) {
         let took = self.elapsed(i, now);
         match st.timed_out {
-            Some(Timeout::Watchdog(ms)) => self.respawn_after(host, now, i, Reason::Watchdog(ms)),
+            // The watchdog's kill began with SIGABRT: a limit it reaches
+            // stands for that death (the status of the SIGKILL that may
+            // have followed is not kept).
+            Some(Timeout::Watchdog(ms)) => {
+                let abort = Cause::Exit(ExitStatus::Signal(Signal::SIGABRT as i32));
+                self.respawn_after(host, now, i, Reason::Watchdog(ms), abort)
+            }
             Some(Timeout::Ready(ms)) => {
                 let reason = Reason::NotReady(ms);
                 let detail = reason.to_string();
                 let change = Change::to(Phase::Failed).reason(reason);
                 self.enter(host, now, i, change.took(took).detail(detail));
+                self.note_failure(i, Cause::Other);
             }
             None => self.enter(host, now, i, Change::to(Phase::Stopped).took(took)),
         }

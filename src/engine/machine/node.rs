@@ -64,6 +64,9 @@ pub struct Node {
     /// loader reads it nowhere else; see [`Node::watchdog`]). 32 bits: it
     /// fits the node's padding, so a node costs no byte more.
     pub watchdog_ms: Option<std::num::NonZeroU32>,
+    /// `restart-limit` and `on-failure`; `None` for a service with
+    /// neither (boxed: rare, and nothing is allocated without them).
+    pub failure: Option<Box<crate::engine::failure::Policy>>,
 }
 
 impl Node {
@@ -81,6 +84,7 @@ impl Node {
             probe: None,
             grouping: false,
             watchdog_ms: None,
+            failure: None,
         }
     }
 

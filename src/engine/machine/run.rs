@@ -9,7 +9,8 @@ use super::{
     restart_delay, seconds, Change, Engine, Host, Millis, Node, Phase, Role, Spawned,
     BACKOFF_FIRST_MS, STABLE_MS,
 };
-use crate::engine::state::Reason;
+use crate::engine::failure::Cause;
+use crate::engine::state::{Reason, SpawnError};
 use crate::sys::process::ExitStatus;
 
 impl Engine {
@@ -91,8 +92,13 @@ impl Engine {
                 self.enter(host, now, i, change.detail(detail));
             }
             Err(err) => {
+                let cause = match err {
+                    SpawnError::Exec { errno, .. } => Cause::Exec(errno),
+                    _ => Cause::Other,
+                };
                 let reason = Reason::Spawn(err);
                 self.end(host, now, i, Phase::Failed, reason);
+                self.note_failure(i, cause);
             }
         }
     }
@@ -117,24 +123,32 @@ impl Engine {
         status: ExitStatus,
     ) {
         let reason = exit_reason(host, i, status);
-        self.respawn_after(host, now, i, reason);
+        self.respawn_after(host, now, i, reason, Cause::Exit(status));
     }
 
     /// A respawn service's main process is gone for `reason` (an exit, or
     /// the end of a watchdog's kill): restart it at once or after a
-    /// backoff, or leave it `stopped` while the system goes down.
+    /// backoff, or leave it `stopped` while the system goes down; `cause`
+    /// is what a `restart-limit` it reaches hands to `on-failure`.
     pub(super) fn respawn_after(
         &mut self,
         host: &mut dyn Host,
         now: Millis,
         i: usize,
         reason: Reason,
+        cause: Cause,
     ) {
         let uptime = self.svcs.get(i).map(|s| now.saturating_sub(s.spawned_at));
         if self.halting {
             let detail = format!("{reason}; not restarted: the system is going down");
             let change = Change::to(Phase::Stopped).took(uptime);
             self.enter(host, now, i, change.detail(detail));
+            return;
+        }
+        if let Some(limit) = self.count_exit(i, now) {
+            let failed = Reason::RestartLimit(limit.exits, limit.within_ms);
+            self.end(host, now, i, Phase::Failed, failed);
+            self.note_failure(i, cause);
             return;
         }
         let quick = self.bump_quick_deaths(i, now, true);

@@ -99,6 +99,10 @@ fn without_appended(e: &Engine, cuts: &[(u8, usize)]) -> Sections {
     old
 }
 
+/// Bytes of the failure policy appended to a NODE section, for a
+/// service without one (`restart-limit`, `on-failure`).
+const POLICY: usize = 4 + 8 + 1 + 4;
+
 fn load(s: &Sections) -> (Engine, Vec<String>) {
     Engine::load(s, |l| crate::config::probe::parse_line(l).ok())
 }
@@ -109,10 +113,11 @@ fn load(s: &Sections) -> (Engine, Vec<String>) {
 /// encoder; a changed field order, width or phase number fails here.
 #[test]
 fn every_phase_saves_the_same_bytes_as_before() {
-    // Up to the fields the watchdog appended (9 bytes at the end of each
-    // NODE and SERVICE section, read back in their own tests).
+    // Up to the fields the watchdog and the failure policy appended (9
+    // bytes at the end of each NODE and SERVICE section for the watchdog,
+    // read back in their own tests; no policy: 17 more in NODE).
     let mut body = Out::default();
-    without_appended(&every_phase(), &[(TAG_NODE, 9), (TAG_SERVICE, 9)]).write(&mut body);
+    without_appended(&every_phase(), &[(TAG_NODE, 9 + POLICY), (TAG_SERVICE, 9)]).write(&mut body);
     let bytes = body.0;
     assert_eq!((bytes.len(), fnv1a(&bytes)), (1262, 0x7438_d04a_7903_5e38));
 }
@@ -137,7 +142,10 @@ fn every_phase_reads_back_exactly() {
 #[test]
 fn a_writer_without_readiness_is_read_with_defaults() {
     let mut e = every_phase();
-    let (back, lost) = load(&without_appended(&e, &[(TAG_NODE, 32), (TAG_SERVICE, 27)]));
+    let (back, lost) = load(&without_appended(
+        &e,
+        &[(TAG_NODE, 32 + POLICY), (TAG_SERVICE, 27)],
+    ));
     assert!(lost.is_empty(), "{lost:?}");
     for n in &mut e.nodes {
         n.notify_fd = None;
@@ -161,7 +169,10 @@ fn a_writer_without_readiness_is_read_with_defaults() {
 #[test]
 fn a_writer_without_groupings_is_read_with_defaults() {
     let mut e = every_phase();
-    let (back, lost) = load(&without_appended(&e, &[(TAG_NODE, 10), (TAG_SERVICE, 18)]));
+    let (back, lost) = load(&without_appended(
+        &e,
+        &[(TAG_NODE, 10 + POLICY), (TAG_SERVICE, 18)],
+    ));
     assert!(lost.is_empty(), "{lost:?}");
     assert!(e.nodes.iter().any(|n| n.grouping));
     assert!(e.svcs.iter().any(|s| s.park_for.is_some()));
@@ -195,7 +206,7 @@ fn a_ready_probe_round_trips_and_an_older_writer_has_none() {
         n.grouping = false;
         n.watchdog_ms = None;
     }
-    let (back, lost) = load(&without_appended(&e, &[(TAG_NODE, 14)]));
+    let (back, lost) = load(&without_appended(&e, &[(TAG_NODE, 14 + POLICY)]));
     assert!(lost.is_empty(), "{lost:?}");
     assert_eq!(back.nodes, e.nodes);
 }
