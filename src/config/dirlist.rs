@@ -43,7 +43,7 @@ pub use kept::{Kept, Listing};
 
 /// Every name cinit reads in a service directory; the listing keeps one
 /// bit per entry of this table.
-pub const KNOWN: [&str; 28] = [
+pub const KNOWN: [&str; 29] = [
     "on",
     "off",
     "on.params",
@@ -72,6 +72,7 @@ pub const KNOWN: [&str; 28] = [
     "reload-signal",
     "cgroup",
     "kill-mode",
+    "notify-socket",
 ];
 
 /// Bytes of one `getdents64` buffer: a service directory's dozen entries
@@ -121,6 +122,7 @@ fn bit(name: &[u8]) -> Option<u32> {
         b"reload-signal" => 25,
         b"cgroup" => 26,
         b"kill-mode" => 27,
+        b"notify-socket" => 28,
         _ => return None,
     };
     Some(1u32 << i)

@@ -57,6 +57,8 @@ pub struct RealHost {
     pub(super) cg: super::contain::Contain,
     /// Each service's cgroup, as its starts gave it ([`super::svccg`]).
     pub(super) cgroups: super::svccg::SvcCgroups,
+    /// The sd_notify socket and what `notify-socket` services said.
+    pub notify: super::notify::Notify,
 }
 
 /// The most bytes of a report's line buffer kept between reports.
@@ -78,6 +80,7 @@ impl RealHost {
             sigs: Default::default(),
             cg: Default::default(),
             cgroups: Default::default(),
+            notify: Default::default(),
         }
     }
 
@@ -205,7 +208,7 @@ impl RealHost {
             Some(listing) => ServiceDir::from_listing(dir, listing),
             None => ServiceDir::open(dir),
         };
-        let spec = match read_exec(&files, which) {
+        let mut spec = match read_exec(&files, which) {
             Ok(Some(spec)) => spec,
             // No program: nothing to run, a success (a grouping service) —
             // unless the service directory itself is gone since it was loaded.
@@ -224,6 +227,17 @@ impl RealHost {
         };
         let (sockets, sigs) = match role {
             Role::On => {
+                // sd_notify: NOTIFY_SOCKET replaces any the service's
+                // environment names.
+                if let Some(env) = self
+                    .notify
+                    .for_start(svc, &files)
+                    .map_err(SpawnError::Config)?
+                {
+                    spec.envp
+                        .retain(|e| !e.as_bytes().starts_with(b"NOTIFY_SOCKET="));
+                    spec.envp.push(env);
+                }
                 // A bad signal file fails the start: a service is never
                 // stopped with a signal its author did not ask for.
                 let sigs =
@@ -505,6 +519,12 @@ impl crate::control::commands::Host for RealHost {
         super::svcsig::send(main, sig, all)
             .map(|()| sig)
             .map_err(|e| nix::errno::Errno::from_raw(e).desc().to_string())
+    }
+
+    fn notify_said(&self, svc: usize) -> (Option<String>, Option<String>) {
+        self.notify
+            .said(svc)
+            .map_or((None, None), |s| (s.status.clone(), s.words()))
     }
 }
 

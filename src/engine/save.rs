@@ -123,6 +123,8 @@ impl Node {
         o.str(&self.probe.as_deref().map(Probe::line).unwrap_or_default());
         // Appended: a grouping (no `on`, no `off`), parked by a cascade.
         o.bool(self.grouping);
+        // Appended: `notify-socket`.
+        o.bool(self.notify_socket);
     }
 
     /// Read the NODE section's payload; `None` if it is damaged. The
@@ -152,6 +154,8 @@ impl Node {
         // Absent from an older writer: not known as a grouping, so a cascade
         // stops it as that writer did (doc/DESIGN.md, "Groupings").
         n.grouping = p.bool().unwrap_or(false);
+        // Absent from an older writer: no `notify-socket`.
+        n.notify_socket = p.bool().unwrap_or(false);
         Some(n)
     }
 }

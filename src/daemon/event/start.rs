@@ -171,6 +171,8 @@ impl Daemon {
         signals: Option<SignalSource>,
         control: Option<Control>,
     ) -> Daemon {
+        let mut host = host;
+        host.notify.set_dir(&paths.ctl);
         Daemon {
             host,
             engine,

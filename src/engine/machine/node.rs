@@ -59,6 +59,9 @@ pub struct Node {
     /// needs parks it in `waiting` instead of stopping it (see
     /// `engine/machine/stop.rs`).
     pub grouping: bool,
+    /// `notify-socket`: the process says it is ready with sd_notify's
+    /// `READY=1` on `NOTIFY_SOCKET`. Only a respawn service uses it.
+    pub notify_socket: bool,
 }
 
 impl Node {
@@ -75,6 +78,7 @@ impl Node {
             ready_timeout_ms: None,
             probe: None,
             grouping: false,
+            notify_socket: false,
         }
     }
 

@@ -114,7 +114,7 @@ fn load(s: &Sections) -> (Engine, Vec<String>) {
 #[test]
 fn every_phase_saves_the_same_bytes_as_before() {
     let bytes = saved(&every_phase());
-    assert_eq!((bytes.len(), fnv1a(&bytes)), (1262, 0x7438_d04a_7903_5e38));
+    assert_eq!((bytes.len(), fnv1a(&bytes)), (1271, 0x7429_47ae_2da1_58af));
 }
 
 /// Proves a service in every phase reads back exactly: its typed phase,
@@ -137,12 +137,13 @@ fn every_phase_reads_back_exactly() {
 #[test]
 fn a_writer_without_readiness_is_read_with_defaults() {
     let mut e = every_phase();
-    let (back, lost) = load(&without_appended(&e, &[(TAG_NODE, 23), (TAG_SERVICE, 18)]));
+    let (back, lost) = load(&without_appended(&e, &[(TAG_NODE, 24), (TAG_SERVICE, 18)]));
     assert!(lost.is_empty(), "{lost:?}");
     for n in &mut e.nodes {
         n.notify_fd = None;
         n.ready_timeout_ms = None;
         n.grouping = false;
+        n.notify_socket = false;
     }
     for s in &mut e.svcs {
         if let Phase::Stopping(st) = &mut s.phase {
@@ -160,18 +161,37 @@ fn a_writer_without_readiness_is_read_with_defaults() {
 #[test]
 fn a_writer_without_groupings_is_read_with_defaults() {
     let mut e = every_phase();
-    let (back, lost) = load(&without_appended(&e, &[(TAG_NODE, 1), (TAG_SERVICE, 9)]));
+    let (back, lost) = load(&without_appended(&e, &[(TAG_NODE, 2), (TAG_SERVICE, 9)]));
     assert!(lost.is_empty(), "{lost:?}");
     assert!(e.nodes.iter().any(|n| n.grouping));
     assert!(e.svcs.iter().any(|s| s.park_for.is_some()));
     for n in &mut e.nodes {
         n.grouping = false;
+        n.notify_socket = false;
     }
     for s in &mut e.svcs {
         s.park_for = None;
     }
     assert_eq!(back.nodes, e.nodes);
     assert_eq!(back.svcs, e.svcs);
+}
+
+/// A snapshot of a cinit from before `notify-socket` (no flag at the end
+/// of its nodes) reads without losses, no service speaking sd_notify; a
+/// flag written reads back.
+#[test]
+fn a_writer_without_notify_socket_is_read_with_defaults() {
+    let mut e = every_phase();
+    e.nodes[5].notify_socket = true;
+    let (back, lost) = reload(&e);
+    assert!(lost.is_empty(), "{lost:?}");
+    assert_eq!(back.nodes, e.nodes, "the flag reads back");
+    let (back, lost) = load(&without_appended(&e, &[(TAG_NODE, 1)]));
+    assert!(lost.is_empty(), "{lost:?}");
+    for n in &mut e.nodes {
+        n.notify_socket = false;
+    }
+    assert_eq!(back.nodes, e.nodes);
 }
 
 /// A node's `ready-probe` survives the round trip (the new cinit probes
