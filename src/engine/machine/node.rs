@@ -89,10 +89,10 @@ impl Node {
     }
 
     /// Whether a spawn of this service is `starting` until something says
-    /// it is ready: a respawn service with `notification-fd` or
-    /// `ready-probe`.
+    /// it is ready: a respawn service with `notification-fd`,
+    /// `notify-socket` or `ready-probe`.
     pub fn gated(&self) -> bool {
-        self.respawn && (self.notify_fd.is_some() || self.probe.is_some())
+        self.respawn && (self.notify_fd.is_some() || self.notify_socket || self.probe.is_some())
     }
 }
 
