@@ -170,7 +170,11 @@ time.sleep(1000)
     .file("ready-timeout", "1\n");
     fx.service("init").needs("db");
     let c = fx.boot_ctl();
-    c.expect_failed_with("db", "not ready within 1s");
+    let failed = c.wait_state_for("failed", "db", LONG);
+    c.check(
+        failed.line.contains("not ready within 1s"),
+        &format!("the failure: {}", failed.line),
+    );
     std::thread::sleep(Duration::from_secs(1));
     c.check(fx.read_mark("db-runs") == "x", "db was started again");
 }
@@ -339,21 +343,19 @@ mark("db-child", "%d" % child)
 time.sleep(1000)
 "#,
     );
-    let send_ready = format!(
-        r#"wait("db-sock")
+    let send_ready = r#"wait("db-sock")
 path = open(os.path.join(M, "db-sock")).read()
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.sendto(b"READY=1", path)
 mark(os.path.basename(os.getcwd()) + "-sent")
 time.sleep(1000)
-"#
-    );
+"#;
     // The intruder has no notify-socket: an ordinary respawn service.
     fx.service("intruder")
         .respawn()
         .file("on.py", &format!("{}{send_ready}", prelude(&fx)))
         .script(&format!("exec {PYTHON} on.py"));
-    py_service(&fx, "other", &send_ready);
+    py_service(&fx, "other", send_ready);
     fx.service("init")
         .wants("db")
         .wants("intruder")
