@@ -322,7 +322,8 @@ while True:
 /// (said on the console), `other`'s makes `other` ready, and `db` stays
 /// `starting`. `db` then sends `MAINPID=` of the intruder's process
 /// (refused, said on the console, not shown) and of its own child
-/// (accepted: `status` shows `main pid N`).
+/// (accepted: `status` shows `main pid N`); once that child has left
+/// db's session, `cinit-ctl reload db` still reaches it.
 #[test]
 fn only_a_process_of_the_service_speaks_for_it() {
     let fx = Fixture::new();
@@ -334,10 +335,16 @@ fn only_a_process_of_the_service_speaks_for_it() {
 wait("mainpid")
 intruder = int(open(os.path.join(M, "intruder-pid")).read().split()[0])
 daemon.notify("MAINPID=%d" % intruder)
+import signal
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
 child = os.fork()
 if child == 0:
-    time.sleep(1000)
-    os._exit(0)
+    signal.signal(signal.SIGHUP, lambda *a: mark("child-hup"))
+    wait("setsid")
+    os.setsid()
+    mark("child-setsid")
+    while True:
+        time.sleep(0.05)
 daemon.notify("MAINPID=%d" % child)
 mark("db-child", "%d" % child)
 time.sleep(1000)
@@ -393,6 +400,16 @@ time.sleep(1000)
         line.starts_with("db: starting"),
         &format!("db at the end: {line}"),
     );
+    // The main pid is a target of reload signals even out of the group.
+    std::fs::write(fx.mark("setsid"), "").unwrap();
+    c.wait_until("db's child in a session of its own", LONG, |_| {
+        fx.has_mark("child-setsid")
+    });
+    let out = c.ctl(&["reload", "db"]);
+    c.check(out.code() == Some(0), &format!("reload: {}", out.dump()));
+    c.wait_until("SIGHUP at db's main pid", LONG, |_| {
+        fx.has_mark("child-hup")
+    });
 }
 
 /// Proves oversized and malformed datagrams are dropped and counted, and

@@ -516,6 +516,8 @@ impl crate::control::commands::Host for RealHost {
                 return sent.map(|()| sig);
             }
         }
+        // sd_notify's MAINPID, when it is another process: it too.
+        self.notify.signal_main(svc, main, all, sig);
         super::svcsig::send(main, sig, all)
             .map(|()| sig)
             .map_err(|e| nix::errno::Errno::from_raw(e).desc().to_string())
@@ -559,6 +561,8 @@ impl Host for RealHost {
     fn signal_stop(&mut self, svc: usize, pgid: Pid) {
         let sig = self.signals_of(svc).0;
         let _ = super::svcsig::send(pgid, sig, true);
+        // sd_notify's MAINPID, when it left the group.
+        self.notify.signal_main(svc, pgid, true, sig);
     }
 
     fn exit_reason(

@@ -61,6 +61,9 @@ pub struct Notify {
     dir: PathBuf,
     /// By service index, only for the services with `notify-socket`.
     said: Vec<(usize, Said)>,
+    /// Each accepted `MAINPID=`, pinned: its service, pid and pidfd, so a
+    /// signal sent to it later reaches that process or none.
+    mains: Vec<(usize, Pid, OwnedFd)>,
     /// Datagrams dropped (cut, malformed, or from a process that is not
     /// of a `notify-socket` service) since boot, across updates.
     pub dropped: u64,
@@ -133,6 +136,7 @@ impl Notify {
     /// Service `svc` (with `notify-socket`) starts: what its last process
     /// said is forgotten.
     pub fn started(&mut self, svc: usize) {
+        self.mains.retain(|(i, _, _)| *i != svc);
         match self.said.iter_mut().find(|(i, _)| *i == svc) {
             Some((_, s)) => *s = Said::default(),
             None => self.said.push((svc, Said::default())),
@@ -163,6 +167,54 @@ impl Notify {
     }
 }
 
+impl Notify {
+    /// Service `svc`'s `MAINPID=pid` was found to be a process of it
+    /// while `pinned` held it: record it, shown by `status` and signalled
+    /// by stops and reloads ([`Notify::signal_main`]).
+    pub fn set_main(&mut self, svc: usize, pid: Pid, pinned: OwnedFd) {
+        self.mains.retain(|(i, _, _)| *i != svc);
+        self.mains.push((svc, pid, pinned));
+        if let Some(s) = self.said_mut(svc) {
+            s.mainpid = Some(pid);
+        }
+    }
+
+    /// Send `sig` to service `svc`'s recorded `MAINPID` through its pidfd
+    /// (a process that is gone gets nothing, whatever has its pid now),
+    /// unless it is `main` or in the process group `group` (already
+    /// signalled). Returns whether a signal went.
+    pub fn signal_main(&self, svc: usize, main: Pid, group: bool, sig: i32) -> bool {
+        let Some((_, pid, fd)) = self.mains.iter().find(|(i, _, _)| *i == svc) else {
+            return false;
+        };
+        if *pid == main {
+            return false;
+        }
+        if group {
+            let pgid = nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(*pid)));
+            if pgid.is_ok_and(|g| g.as_raw() == main) {
+                return false;
+            }
+        }
+        send(fd, sig)
+    }
+}
+
+/// `pidfd_send_signal(fd, sig)`; whether it went.
+fn send(fd: &OwnedFd, sig: i32) -> bool {
+    // SAFETY: a signal through our own pidfd reaches that process only.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    r == 0
+}
+
 /// A pidfd for `pid`, pinning the process: what is read about `pid` while
 /// [`alive`] holds for it was that process's.
 pub fn pin(pid: Pid) -> Option<OwnedFd> {
@@ -179,17 +231,7 @@ pub fn pin(pid: Pid) -> Option<OwnedFd> {
 /// Whether the pinned process has not been reaped (its pid was not
 /// reused): `pidfd_send_signal(pidfd, 0)`.
 pub fn alive(pidfd: &OwnedFd) -> bool {
-    // SAFETY: signal 0 through our own pidfd only checks the process.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            0,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        )
-    };
-    r == 0
+    send(pidfd, 0)
 }
 
 #[cfg(test)]
@@ -231,5 +273,42 @@ mod tests {
         child.wait().unwrap();
         assert!(!alive(&fd));
         assert!(pin(1).is_none() && pin(0).is_none());
+    }
+
+    /// Proves a recorded main pid is signalled through its pidfd, unless
+    /// it is the main process or in its group, and forgotten at a start.
+    #[test]
+    fn a_recorded_main_pid_is_signalled_through_its_pidfd() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("10")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let mut n = Notify::new(Path::new("/nowhere"));
+        n.started(2);
+        assert!(
+            !n.signal_main(2, 99, false, libc::SIGTERM),
+            "nothing recorded"
+        );
+        n.set_main(2, pid, pin(pid).unwrap());
+        assert_eq!(n.said(2).and_then(|s| s.mainpid), Some(pid));
+        assert!(
+            !n.signal_main(2, pid, false, libc::SIGTERM),
+            "it is the main process"
+        );
+        // Our test process's group is the child's: signalled already.
+        let own_group = nix::unistd::getpgrp().as_raw();
+        assert!(!n.signal_main(2, own_group, true, libc::SIGTERM));
+        assert!(n.signal_main(2, 99, false, libc::SIGTERM));
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGTERM));
+        assert!(
+            !n.signal_main(2, 99, false, libc::SIGTERM),
+            "gone: nothing sent"
+        );
+        n.started(2);
+        assert_eq!(n.said(2).and_then(|s| s.mainpid), None);
+        assert!(n.mains.is_empty());
     }
 }

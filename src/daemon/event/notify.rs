@@ -80,6 +80,11 @@ impl Daemon {
     /// The `notify-socket` service process `pid` belongs to (see the
     /// module doc), if any.
     fn notify_sender(&self, pid: Pid) -> Option<usize> {
+        self.notify_member(pid).map(|(svc, _)| svc)
+    }
+
+    /// [`Daemon::notify_sender`], with the pidfd that pinned the process.
+    fn notify_member(&self, pid: Pid) -> Option<(usize, std::os::fd::OwnedFd)> {
         let pinned = pin(pid)?;
         let svc = match self.host.cgroup_of_pid(pid) {
             Some(path) => {
@@ -93,7 +98,7 @@ impl Daemon {
             }
             None => session_leader(pid).and_then(|sid| self.engine.notifier_led_by(sid)),
         };
-        svc.filter(|_| alive(&pinned))
+        svc.filter(|_| alive(&pinned)).map(|svc| (svc, pinned))
     }
 
     /// Act on one message from a process of service `svc`; `fds` came
@@ -105,14 +110,13 @@ impl Daemon {
             .map(|s| s.name.to_string())
             .unwrap_or_default();
         if let Some(pid) = msg.mainpid {
-            if self.notify_sender(pid) == Some(svc) {
-                if let Some(s) = self.host.notify.said_mut(svc) {
-                    s.mainpid = Some(pid);
+            match self.notify_member(pid) {
+                Some((of, pinned)) if of == svc => self.host.notify.set_main(svc, pid, pinned),
+                _ => {
+                    self.host.log(&format!(
+                        "{name}: MAINPID={pid} refused: not a process of {name}"
+                    ));
                 }
-            } else {
-                self.host.log(&format!(
-                    "{name}: MAINPID={pid} refused: not a process of {name}"
-                ));
             }
         }
         if let Some(s) = self.host.notify.said_mut(svc) {
