@@ -148,6 +148,8 @@ impl Engine {
             _ => return false,
         };
         self.set_phase(i, phase);
+        // A public call: the heap's top is live again when it returns.
+        self.settle_deadlines();
         true
     }
 }
