@@ -16,8 +16,8 @@ use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
-use crate::config::dirlist::ServiceDir;
-use crate::config::ready::read_notify_socket;
+use crate::config::dirlist::{Seen, ServiceDir};
+use crate::config::ready::{read_notify_socket, NOTIFY_SOCKET};
 use crate::ready::notify_sock;
 use crate::sys::process::Pid;
 
@@ -36,20 +36,31 @@ impl Said {
     /// The words `status` shows beside the `STATUS=` text: `reloading`,
     /// `stopping`, `errno N`, `main pid N`; `None` when there are none.
     pub fn words(&self) -> Option<String> {
-        let mut w: Vec<String> = Vec::new();
+        use std::fmt::Write;
+        let mut w = String::new();
+        let mut word = |text: &str, n: Option<i64>| {
+            if !w.is_empty() {
+                w.push_str(", ");
+            }
+            w.push_str(text);
+            if let Some(n) = n {
+                // Writing into a String cannot fail.
+                let _ = write!(w, " {n}");
+            }
+        };
         if self.reloading {
-            w.push("reloading".into());
+            word("reloading", None);
         }
         if self.stopping {
-            w.push("stopping".into());
+            word("stopping", None);
         }
         if let Some(e) = self.errno {
-            w.push(format!("errno {e}"));
+            word("errno", Some(i64::from(e)));
         }
         if let Some(p) = self.mainpid {
-            w.push(format!("main pid {p}"));
+            word("main pid", Some(i64::from(p)));
         }
-        (!w.is_empty()).then(|| w.join(", "))
+        (!w.is_empty()).then_some(w)
     }
 }
 
@@ -107,10 +118,17 @@ impl Notify {
     /// At a start of `on` of service `svc`: when its directory (`files`)
     /// has `notify-socket`, bind the socket if it is not yet, forget what
     /// the service said, and return `NOTIFY_SOCKET=PATH` for its
-    /// environment. A service without the file pays one look at the
-    /// listing its start made anyway (no system call).
+    /// environment. Its presence is told by the listing the start made
+    /// anyway: no system call, with the file or without it.
     pub fn for_start(&mut self, svc: usize, files: &ServiceDir) -> Result<Option<CString>, String> {
-        if !matches!(read_notify_socket(files), Ok(true)) {
+        // The load checked the file's content; its presence is the
+        // setting, and the start's listing tells it without a call.
+        let here = match files.seen(NOTIFY_SOCKET) {
+            Seen::Here => true,
+            Seen::Absent => false,
+            Seen::Unknown => matches!(read_notify_socket(files), Ok(true)),
+        };
+        if !here {
             return Ok(None);
         }
         let path = self.path();

@@ -71,6 +71,26 @@ pub enum Malformed {
     BadValue(&'static str),
 }
 
+impl Malformed {
+    /// In words, for cinit's log (the key of a bad value is said by
+    /// [`Malformed::key`]).
+    pub fn why(self) -> &'static str {
+        match self {
+            Malformed::NotText => "malformed: not text",
+            Malformed::NoEquals => "malformed: a line without =",
+            Malformed::BadValue(_) => "malformed: a value cinit cannot use for ",
+        }
+    }
+
+    /// The key whose value was bad, if that was it.
+    pub fn key(self) -> &'static str {
+        match self {
+            Malformed::BadValue(k) => k,
+            _ => "",
+        }
+    }
+}
+
 /// Parse one datagram's bytes.
 pub fn parse(data: &[u8]) -> Result<Message, Malformed> {
     if data.contains(&0) {

@@ -48,33 +48,36 @@ impl Daemon {
             // closes it on this thread.
             let fds: Vec<Foreign> = d.fds.into_iter().map(Foreign::new).collect();
             if d.truncated {
-                self.notify_dropped(
-                    d.pid,
-                    "cut by the kernel (too long, or too many descriptors)",
-                );
+                let why = "cut by the kernel (too long, or too many descriptors)";
+                self.notify_dropped(d.pid, why, "");
                 continue;
             }
             let Some(svc) = self.notify_sender(d.pid) else {
-                self.notify_dropped(d.pid, "not a process of a notify-socket service");
+                self.notify_dropped(d.pid, "not a process of a notify-socket service", "");
                 continue;
             };
             match parse(buf.get(..d.bytes).unwrap_or(&[])) {
                 Ok(msg) => self.notify_act(now, svc, msg, fds),
-                Err(e) => self.notify_dropped(d.pid, &format!("malformed ({e:?})")),
+                Err(e) => self.notify_dropped(d.pid, e.why(), e.key()),
             }
         }
     }
 
     /// Count a dropped datagram; a line in cinit's log at the 1st, 2nd,
     /// 4th, 8th… drop, so a flood cannot fill the log.
-    fn notify_dropped(&mut self, pid: Pid, why: &str) {
+    fn notify_dropped(&mut self, pid: Pid, why: &str, key: &str) {
         let n = self.host.notify.dropped.saturating_add(1);
         self.host.notify.dropped = n;
         if n.is_power_of_two() {
             self.host.log(&format!(
-                "notify socket: dropped a datagram from pid {pid}: {why} ({n} dropped in all)"
+                "notify socket: dropped a datagram from pid {pid}: {why}{key} ({n} dropped in all)"
             ));
         }
+    }
+
+    /// A line about what service `name` asked for over sd_notify.
+    fn notify_note(&mut self, name: &str, what: &str, why: &dyn std::fmt::Display) {
+        self.host.log(&format!("{name}: {what}: {why}"));
     }
 
     /// The `notify-socket` service process `pid` belongs to (see the
@@ -113,9 +116,8 @@ impl Daemon {
             match self.notify_member(pid) {
                 Some((of, pinned)) if of == svc => self.host.notify.set_main(svc, pid, pinned),
                 _ => {
-                    self.host.log(&format!(
-                        "{name}: MAINPID={pid} refused: not a process of {name}"
-                    ));
+                    let why = format!("not a process of {name}");
+                    self.notify_note(&name, &format!("MAINPID={pid} refused"), &why);
                 }
             }
         }
@@ -136,7 +138,7 @@ impl Daemon {
         if msg.fdstore_remove {
             // Removed descriptors go to the closer as they drop.
             if let Err(e) = self.host.fds.drop_stored(svc, msg.fd_name()) {
-                self.host.log(&format!("{name}: FDSTOREREMOVE: {e}"));
+                self.notify_note(&name, "FDSTOREREMOVE", &e);
             }
         }
         if let Some(ms) = msg.extend_ms {
@@ -157,31 +159,25 @@ impl Daemon {
         drop(fds);
     }
 
-    /// `FDSTORE=1`: the descriptors into service `svc`'s store under
-    /// `fd_name` (the first one) with `cinit-ctl fdstore put`'s limits and
-    /// duplicate check; the others are named `fd_name-2`, `fd_name-3`, ….
+    /// `FDSTORE=1`: the first descriptor into service `svc`'s store under
+    /// `fd_name`, with `cinit-ctl fdstore put`'s limits and duplicate check
+    /// (a name holds one descriptor there); any others are dropped.
     fn notify_store(&mut self, svc: usize, name: &str, fd_name: &str, fds: &mut Vec<Foreign>) {
-        let capacity = match self.host.dir(svc).map(store::read_capacity) {
-            Some(Ok(n)) => n,
-            Some(Err(e)) => {
-                self.host.log(&format!("{name}: FDSTORE refused: {e}"));
-                return;
-            }
-            None => 0,
+        if fds.is_empty() {
+            return;
+        }
+        let fd = fds.remove(0);
+        let stored = match self.host.dir(svc).map(store::read_capacity) {
+            Some(Ok(n)) => self.host.fds.store(svc, fd_name, fd, n, store::same_file),
+            Some(Err(e)) => return self.notify_note(name, "FDSTORE refused", &e),
+            None => return,
         };
-        for (k, fd) in std::mem::take(fds).into_iter().enumerate() {
-            let stored_as = match k {
-                0 => fd_name.to_string(),
-                _ => format!("{fd_name}-{}", k + 1),
-            };
-            if let Err(e) = self
-                .host
-                .fds
-                .store(svc, &stored_as, fd, capacity, store::same_file)
-            {
-                self.host
-                    .log(&format!("{name}: FDSTORE of {stored_as} refused: {e}"));
-            }
+        if let Err(e) = stored {
+            self.notify_note(name, "FDSTORE refused", &e);
+        }
+        if !fds.is_empty() {
+            let why = "one descriptor per name; the others are closed";
+            self.notify_note(name, "FDSTORE", &why);
         }
     }
 
