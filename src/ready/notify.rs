@@ -91,7 +91,8 @@ impl Malformed {
     }
 }
 
-/// Parse one datagram's bytes.
+/// Parse one datagram's bytes. Out of line (see `daemon/event/notify.rs`).
+#[inline(never)]
 pub fn parse(data: &[u8]) -> Result<Message, Malformed> {
     if data.contains(&0) {
         return Err(Malformed::NotText);

@@ -85,6 +85,7 @@ pub fn bind(path: &Path) -> Result<OwnedFd, Errno> {
 /// Receive one datagram into `buf` without waiting (`EAGAIN`: none).
 // The lengths are `size_t` in glibc and `socklen_t` in musl.
 #[allow(clippy::unnecessary_cast)]
+#[inline(never)]
 pub fn recv(sock: BorrowedFd<'_>, buf: &mut [u8]) -> Result<Datagram, Errno> {
     let mut control = [0u64; CONTROL_WORDS];
     let mut iov = libc::iovec {
