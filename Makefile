@@ -336,7 +336,7 @@ bench: bench-deps bench-build initramfs
 # `make fuzz` runs each target for FUZZ_SECONDS on one core, after seeding
 # its corpus from the golden encodings (fuzz/seeds.sh); a crash fails it and
 # leaves the input in fuzz/artifacts/TARGET/.
-FUZZ_TARGETS := proto_decode proto_stream svc_config snapshot_decode
+FUZZ_TARGETS := proto_decode proto_stream svc_config snapshot_decode notify_msg
 FUZZ_SECONDS ?= 60
 FUZZ_LOGS    := target/fuzz
 FUZZ_CARGO   := $(CARGO) +nightly fuzz

@@ -68,6 +68,14 @@ text svc_config restart-limit '# crash loop\n3 10.5\n'
 text svc_config on-failure 'start getty/1\n'
 text svc_config sockets-bad 'http tcp:80\nhttp unix:/run/x mod=0660\n'
 text svc_config profile 'quiet cprofile:a ro cprofile:net/min'
+text svc_config notify-socket ' \n'
+
+# sd_notify datagrams (ready/notify.rs unit tests).
+text notify_msg ready 'READY=1\nSTATUS=Serving 3\nX_FOO=bar\nMAINPID=42\n'
+text notify_msg flags 'STOPPING=1\nRELOADING=1\nERRNO=5\nWATCHDOG=1'
+text notify_msg fdstore 'FDSTORE=1\nFDNAME=conn-7'
+text notify_msg extend 'EXTEND_TIMEOUT_USEC=5000000'
+text notify_msg bad 'READY=1\nnoequals'
 
 # The sample snapshot of snapshot_tests.rs, as encode() writes it (with a
 # readiness pipe, a log and a log reader, the timeline and held descriptors:

@@ -342,6 +342,76 @@ fn check_reports_watchdog_files() {
     );
 }
 
+/// Proves `cinit-ctl check` validates `notify-socket` with file and
+/// reason: text in it (it must be empty), together with
+/// `notification-fd` or `ready-probe` (one way to say ready), and in a
+/// once service (ignored); an empty one in a respawn service is fine.
+#[test]
+fn check_reports_bad_notify_socket_files() {
+    let fx = Fixture::new();
+    fx.service("good")
+        .respawn()
+        .script("exit 0")
+        .file("notify-socket", " \n");
+    fx.service("text")
+        .respawn()
+        .script("exit 0")
+        .file("notify-socket", "yes\n");
+    fx.service("both")
+        .respawn()
+        .script("exit 0")
+        .file("notify-socket", "")
+        .file("notification-fd", "5\n");
+    fx.service("probed")
+        .respawn()
+        .script("exit 0")
+        .file("notify-socket", "")
+        .file("ready-probe", "tcp:127.0.0.1:80\n");
+    fx.service("once")
+        .script("exit 0")
+        .file("notify-socket", "");
+    let init = fx.service("init");
+    for s in ["good", "text", "both", "probed", "once"] {
+        init.wants(s);
+    }
+    let etc = fx.etc();
+    let out = ctl(&fx, &["check", etc.to_str().unwrap()], &[]);
+    assert_eq!(out.code(), Some(1), "expected exit 1\n{}", out.dump());
+    let text = out.all();
+    let line = |svc: &str, why: &str| {
+        let file = fx.svc_path(svc).join("notify-socket");
+        format!("{}: {svc}: {why}", file.display())
+    };
+    for want in [
+        line(
+            "text",
+            "not empty; the file's presence is the setting: leave it empty",
+        ),
+        line(
+            "both",
+            "notification-fd is there too: choose one way to say the service is ready",
+        ),
+        line(
+            "probed",
+            "ready-probe is there too: choose one way to say the service is ready",
+        ),
+        line(
+            "once",
+            "ignored: not a respawn service (a once service is up when on exits 0)",
+        ),
+    ] {
+        assert!(text.contains(&want), "missing {want:?}\n{}", out.dump());
+    }
+    assert!(
+        !text.contains("good:"),
+        "the good one is reported\n{}",
+        out.dump()
+    );
+    assert!(out.stderr.contains("4 problem(s)"), "{}", out.dump());
+}
+
+/// Proves `cinit-ctl check` on a directory that does not exist exits 2 with a
+/// message on stderr.
 /// Proves `cinit-ctl check` on a directory that does not exist exits 2 with a
 /// message on stderr.
 #[test]

@@ -19,6 +19,8 @@
 //!   seconds that fits a u32, and nothing else;
 //! - `parse_notification_fd` (`src/config/ready.rs`) accepts exactly a number
 //!   from 3 to 1023 (leading zeros and surrounding blanks allowed);
+//! - `parse_notify_socket` accepts exactly a file of white space (its
+//!   presence is the setting), and a refusal names the file;
 //! - `parse_ready_timeout` accepts a blank file, or seconds with up to three
 //!   decimals up to one day, and gives their exact milliseconds (`None`
 //!   for zero);
@@ -71,7 +73,8 @@ use cinit::config::failure::{parse_on_failure, parse_restart_limit};
 use cinit::config::paths::profile_from_args;
 use cinit::config::probe::{parse_line, parse_probe};
 use cinit::config::ready::{
-    parse_notification_fd, parse_ready_timeout, MAX_NOTIFY_FD, MAX_READY_TIMEOUT_MS, MIN_NOTIFY_FD,
+    parse_notification_fd, parse_notify_socket, parse_ready_timeout, MAX_NOTIFY_FD,
+    MAX_READY_TIMEOUT_MS, MIN_NOTIFY_FD,
 };
 use cinit::config::sockets::{parse as parse_sockets, valid_name, MAX_SOCKETS};
 use cinit::config::svcdir::{parse_delay, parse_env, parse_params, split_lines};
@@ -178,6 +181,17 @@ fn check_notification_fd(data: &[u8]) {
         Ok(fd) => assert_eq!(Some(fd), expected),
         Err(e) => {
             assert_eq!(expected, None, "refused {text:?}: {e}");
+            assert_eq!(e.file, path);
+        }
+    }
+}
+
+fn check_notify_socket(data: &[u8]) {
+    let path = Path::new("svc/x/notify-socket");
+    match parse_notify_socket(path, data) {
+        Ok(()) => assert!(data.iter().all(u8::is_ascii_whitespace)),
+        Err(e) => {
+            assert!(!data.iter().all(u8::is_ascii_whitespace));
             assert_eq!(e.file, path);
         }
     }
@@ -435,6 +449,7 @@ fuzz_target!(|data: &[u8]| {
     check_env(data, &lines);
     check_delay(data);
     check_notification_fd(data);
+    check_notify_socket(data);
     check_ready_timeout(data);
     check_watchdog(data);
     check_probe(data);

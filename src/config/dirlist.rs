@@ -43,7 +43,7 @@ pub use kept::{Kept, Listing};
 
 /// Every name cinit reads in a service directory; the listing keeps one
 /// bit per entry of this table.
-pub const KNOWN: [&str; 32] = [
+pub const KNOWN: [&str; 33] = [
     "on",
     "off",
     "on.params",
@@ -76,6 +76,7 @@ pub const KNOWN: [&str; 32] = [
     "condition",
     "restart-limit",
     "on-failure",
+    "notify-socket",
 ];
 
 /// Bytes of one `getdents64` buffer: a service directory's dozen entries
@@ -129,6 +130,7 @@ fn bit(name: &[u8]) -> Option<u64> {
         b"condition" => 29,
         b"restart-limit" => 30,
         b"on-failure" => 31,
+        b"notify-socket" => 32,
         _ => return None,
     };
     Some(1u64 << i)

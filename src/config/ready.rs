@@ -11,6 +11,12 @@
 //!   `30`), at most [`MAX_READY_TIMEOUT_MS`] (one day); `0` or an empty file
 //!   means no timeout, like an empty `delay` means the default.
 //!
+//! - `notify-socket`: present (empty, or only white space: it has no
+//!   settings). A respawn service with it gets `NOTIFY_SOCKET` and is
+//!   `starting` until it sends sd_notify's `READY=1` there. With
+//!   `notification-fd` or `ready-probe` too it is refused
+//!   ([`notify_conflict`]): one way to say "ready", never a guess.
+//!
 //! Invariants: the readers go through [`read_small_file`](crate::config::svcdir::read_small_file) (regular files of
 //! at most 64 KiB, opened non-blocking); every error names the file and
 //! says what is wanted; nothing here touches process state.
@@ -25,6 +31,8 @@ use crate::sys::clock::Millis;
 pub const NOTIFICATION_FD: &str = "notification-fd";
 /// The file holding the longest time a service may stay `starting`.
 pub const READY_TIMEOUT: &str = "ready-timeout";
+/// The file asking for sd_notify's `NOTIFY_SOCKET`.
+pub const NOTIFY_SOCKET: &str = "notify-socket";
 /// Lowest `notification-fd` (0–2 are stdin, stdout and stderr).
 pub const MIN_NOTIFY_FD: i32 = 3;
 /// Highest `notification-fd`.
@@ -108,6 +116,40 @@ pub fn read_notification_fd(dir: &ServiceDir) -> Result<Option<i32>, FileError> 
     match dir.read_small(NOTIFICATION_FD)? {
         Some(data) => parse_notification_fd(&dir.join(NOTIFICATION_FD), &data).map(Some),
         None => Ok(None),
+    }
+}
+
+/// Parse a `notify-socket` file: it must be empty (white space allowed),
+/// so that a setting written there is not silently ignored.
+pub fn parse_notify_socket(path: &Path, data: &[u8]) -> Result<(), FileError> {
+    if data.iter().all(u8::is_ascii_whitespace) {
+        Ok(())
+    } else {
+        Err(FileError::new(
+            path,
+            "not empty; the file's presence is the setting: leave it empty",
+        ))
+    }
+}
+
+/// Whether a service has a (valid) `notify-socket`. Nothing is read when
+/// the listing says there is none.
+pub fn read_notify_socket(dir: &ServiceDir) -> Result<bool, FileError> {
+    match dir.read_small(NOTIFY_SOCKET)? {
+        Some(data) => parse_notify_socket(&dir.join(NOTIFY_SOCKET), &data).map(|()| true),
+        None => Ok(false),
+    }
+}
+
+/// Why `notify-socket` cannot be used beside the service's other
+/// readiness files (`notification-fd`: `fd`, `ready-probe`: `probe`).
+pub fn notify_conflict(fd: bool, probe: bool) -> Option<&'static str> {
+    if fd {
+        Some("notification-fd is there too: choose one way to say the service is ready")
+    } else if probe {
+        Some("ready-probe is there too: choose one way to say the service is ready")
+    } else {
+        None
     }
 }
 

@@ -359,6 +359,10 @@ impl Tree {
                 node.broken = Some(Box::new(Reason::Config(e.to_string())));
             }
         }
+        // sd_notify: a respawn service's other way to say "ready".
+        if node.respawn {
+            self.load_notify_socket(&name, &files, &mut node);
+        }
         for kind in ["needs", "wants"] {
             // Two entries may name the same service; a set keeps the check
             // linear in the entries (a root may want thousands).
@@ -505,6 +509,7 @@ pub fn cycle_text(names: &[&str]) -> String {
 }
 
 mod index;
+mod notify;
 use index::DirIndex;
 mod roots;
 pub use roots::load;

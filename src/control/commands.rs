@@ -59,6 +59,12 @@ pub trait Host: crate::engine::Host {
         sig: Option<i32>,
         all: bool,
     ) -> Result<i32, String>;
+    /// What `notify-socket` service `svc` said last over sd_notify: its
+    /// `STATUS=` text and the other words ([`ServiceInfo::notify`]).
+    fn notify_said(&self, svc: usize) -> (Option<String>, Option<String>) {
+        let _ = svc;
+        (None, None)
+    }
 }
 
 /// Everything a request may touch.
@@ -319,7 +325,10 @@ pub fn execute<H: Host>(
                     Err(outcome) => return outcome,
                 }
             };
-            let services = infos(sv.engine, now, &svcs, false);
+            let mut services = infos(sv.engine, now, &svcs, false);
+            for (s, &i) in services.iter_mut().zip(&svcs) {
+                (s.status_text, s.notify) = sv.host.notify_said(i);
+            }
             // A shortage that keeps services from starting heads the whole
             // list (asked by name, each service's reason says it, and the
             // first line stays the service's).

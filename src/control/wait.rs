@@ -69,6 +69,8 @@ pub fn info(engine: &Engine, now: Millis, i: usize, dependent: bool) -> ServiceI
             reason: st.reason.map(|r| r.to_string()),
             respawn: st.respawn,
             dependent,
+            status_text: None,
+            notify: None,
         },
         None => ServiceInfo::default(),
     }

@@ -37,7 +37,7 @@ use crate::config::conf::read_conf;
 use crate::config::dirlist::ServiceDir;
 use crate::config::logconf::read_log_config;
 use crate::config::probe::READY_PROBE;
-use crate::config::ready::{NOTIFICATION_FD, READY_TIMEOUT};
+use crate::config::ready::{NOTIFICATION_FD, NOTIFY_SOCKET, READY_TIMEOUT};
 use crate::config::sockets::{self, Address};
 use crate::config::svcdir::{describe_io, read_exec};
 use crate::config::tree::{load, service_name, Problem, MAX_SERVICES};
@@ -167,17 +167,27 @@ fn check_readiness(node: &Node, files: &ServiceDir, problems: &mut Vec<Problem>)
             "ignored: not a respawn service (only a respawn service's process is watched)",
         );
     }
+    if !node.respawn && has(NOTIFY_SOCKET) {
+        add(
+            NOTIFY_SOCKET,
+            "ignored: not a respawn service (a once service is up when on exits 0)",
+        );
+    }
     if let Some(crate::engine::probe::Probe::Exec(argv)) = node.probe.as_deref() {
         if let Some(why) = argv.first().and_then(|p| probe_program(dir, p)) {
             add(READY_PROBE, &why);
         }
     }
-    if node.respawn && !has(NOTIFICATION_FD) && !has(READY_PROBE) && node.ready_timeout_ms.is_some()
+    if node.respawn
+        && !has(NOTIFICATION_FD)
+        && !has(READY_PROBE)
+        && !has(NOTIFY_SOCKET)
+        && node.ready_timeout_ms.is_some()
     {
         add(
             READY_TIMEOUT,
-            "has no effect: a respawn service without notification-fd or ready-probe is up \
-             when it is spawned",
+            "has no effect: a respawn service without notification-fd, notify-socket or \
+             ready-probe is up when it is spawned",
         );
     }
 }

@@ -14,7 +14,7 @@ use crate::sys::console::one_line;
 pub fn json_service(s: &ServiceInfo, stats: Option<&Stats>) -> String {
     let opt = |v: Option<String>| v.unwrap_or_else(|| "null".to_string());
     format!(
-        "{{\"name\":{},\"state\":{},\"pid\":{},\"since_ms\":{},\"restarts\":{},\"reason\":{},\"respawn\":{}{}}}",
+        "{{\"name\":{},\"state\":{},\"pid\":{},\"since_ms\":{},\"restarts\":{},\"reason\":{},\"respawn\":{}{}{}}}",
         json_string(&s.name),
         json_string(&s.state),
         opt(s.pid.map(|p| p.to_string())),
@@ -22,8 +22,21 @@ pub fn json_service(s: &ServiceInfo, stats: Option<&Stats>) -> String {
         s.restarts,
         opt(s.reason.as_deref().map(json_string)),
         s.respawn,
+        notify_members(s),
         stats.map(Stats::json_members).unwrap_or_default()
     )
+}
+
+/// sd_notify's members of a service's JSON object (`status_text`,
+/// `notify`), only for a service that said something.
+fn notify_members(s: &ServiceInfo) -> String {
+    let mut out = String::new();
+    for (key, value) in [("status_text", &s.status_text), ("notify", &s.notify)] {
+        if let Some(v) = value {
+            let _ = write!(out, ",\"{key}\":{}", json_string(v));
+        }
+    }
+    out
 }
 
 /// The list as a JSON array; with `stats` (one per service, `status`),
@@ -76,6 +89,13 @@ pub fn describe(s: &ServiceInfo) -> String {
     let _ = write!(line, ", for {}", secs(s.since_ms));
     if s.restarts > 0 {
         let _ = write!(line, ", {} restarts", s.restarts);
+    }
+    // sd_notify: what the service says of itself.
+    if let Some(words) = &s.notify {
+        let _ = write!(line, ", {}", one_line(words));
+    }
+    if let Some(text) = &s.status_text {
+        let _ = write!(line, ", status \"{}\"", one_line(text));
     }
     if let Some(reason) = &s.reason {
         let _ = write!(line, ": {}", one_line(reason));

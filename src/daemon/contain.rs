@@ -163,3 +163,19 @@ impl RealHost {
         })
     }
 }
+
+impl RealHost {
+    /// The cgroup of service `svc` as `/proc/PID/cgroup` names it; `None`
+    /// without cgroups.
+    pub(super) fn cgroup_path(&self, svc: usize) -> Option<String> {
+        self.dir(svc).and_then(|d| self.cg.of(d)).map(|(_, p)| p)
+    }
+
+    /// The cgroup of process `pid` (from `/proc/PID/cgroup`), when cinit
+    /// has cgroups; `None` without them or when it cannot be read.
+    pub(super) fn cgroup_of_pid(&self, pid: i32) -> Option<String> {
+        self.cg.base.as_ref()?;
+        let text = file::read(&format!("/proc/{pid}/cgroup"), 4096).ok()?;
+        crate::sys::cgroup::find::own_cgroup(&text).map(str::to_string)
+    }
+}

@@ -12,7 +12,8 @@
 //!    descriptor carries its owner's token and results are sorted by token,
 //!    never by position (`daemon/event/wake.rs`).
 //! 2. Drain the signalfd, if poll says it has something; read the
-//!    readiness pipes poll reported (`notification-fd`).
+//!    readiness pipes poll reported (`notification-fd`) and the notify
+//!    socket (`notify-socket`, `daemon/event/notify.rs`).
 //! 3. Reap every exited child (known services and orphans alike), if a
 //!    SIGCHLD came (or without a signalfd: on every wakeup).
 //! 4. Control: accept clients, read requests, carry them out.
@@ -61,6 +62,8 @@ mod system;
 mod hot;
 
 mod ready;
+
+mod notify;
 
 mod fds;
 
@@ -200,6 +203,7 @@ impl Daemon {
             ready: ready_events,
             probes: probe_events,
             preflight: preflight_event,
+            notify: notify_event,
         } = self.wait(now, timeout);
         // The wait may have lasted the whole idle time: lines read now are
         // stamped with the time they were read, not the time the loop slept.
@@ -211,6 +215,9 @@ impl Daemon {
         }
         let now = now_ms();
         self.read_readiness(now, &ready_events);
+        if notify_event {
+            self.read_notify(now);
+        }
         if preflight_event {
             if let Some(p) = self.preflight.as_mut() {
                 p.read();

@@ -57,6 +57,8 @@ pub struct RealHost {
     pub(super) cg: super::contain::Contain,
     /// Each service's cgroup, as its starts gave it ([`super::svccg`]).
     pub(super) cgroups: super::svccg::SvcCgroups,
+    /// The sd_notify socket and what `notify-socket` services said.
+    pub notify: super::notify::Notify,
 }
 
 /// The most bytes of a report's line buffer kept between reports.
@@ -78,6 +80,7 @@ impl RealHost {
             sigs: Default::default(),
             cg: Default::default(),
             cgroups: Default::default(),
+            notify: Default::default(),
         }
     }
 
@@ -218,7 +221,7 @@ impl RealHost {
                 return Ok(Spawned::Skipped(failed));
             }
         }
-        let spec = match read_exec(&files, which) {
+        let mut spec = match read_exec(&files, which) {
             Ok(Some(mut spec)) => {
                 if let Some(ms) = watchdog {
                     super::svcdog::add_env(&mut spec.envp, ms);
@@ -242,6 +245,17 @@ impl RealHost {
         };
         let (sockets, sigs) = match role {
             Role::On => {
+                // sd_notify: NOTIFY_SOCKET replaces any the service's
+                // environment names.
+                if let Some(env) = self
+                    .notify
+                    .for_start(svc, &files)
+                    .map_err(SpawnError::Config)?
+                {
+                    spec.envp
+                        .retain(|e| !e.as_bytes().starts_with(b"NOTIFY_SOCKET="));
+                    spec.envp.push(env);
+                }
                 // A bad signal file fails the start: a service is never
                 // stopped with a signal its author did not ask for.
                 let sigs =
@@ -538,9 +552,17 @@ impl crate::control::commands::Host for RealHost {
                 return sent.map(|()| sig);
             }
         }
+        // sd_notify's MAINPID, when it is another process: it too.
+        self.notify.signal_main(svc, main, all, sig);
         super::svcsig::send(main, sig, all)
             .map(|()| sig)
             .map_err(|e| nix::errno::Errno::from_raw(e).desc().to_string())
+    }
+
+    fn notify_said(&self, svc: usize) -> (Option<String>, Option<String>) {
+        self.notify
+            .said(svc)
+            .map_or((None, None), |s| (s.status.clone(), s.words()))
     }
 }
 
@@ -597,6 +619,8 @@ impl Host for RealHost {
     fn signal_stop(&mut self, svc: usize, pgid: Pid) {
         let sig = self.signals_of(svc).0;
         let _ = super::svcsig::send(pgid, sig, true);
+        // sd_notify's MAINPID, when it left the group.
+        self.notify.signal_main(svc, pgid, true, sig);
     }
 
     fn exit_reason(

@@ -13,6 +13,7 @@ pub mod emergency;
 mod event;
 pub mod host;
 pub mod lifecycle;
+mod notify;
 mod svccg;
 mod svcdog;
 mod svcsig;

@@ -172,6 +172,8 @@ impl Node {
         // Appended: `restart-limit` (0 exits: none) and `on-failure` (a
         // kind, 0 none, and the name of `start NAME`).
         save_policy(o, self.failure.as_deref());
+        // Appended: `notify-socket`.
+        o.bool(self.notify_socket);
     }
 
     /// Read the NODE section's payload; `None` if it is damaged. The
@@ -209,6 +211,8 @@ impl Node {
             .and_then(std::num::NonZeroU32::new);
         // Absent from an older writer: no failure policy.
         n.failure = load_policy(p).map(Box::new);
+        // Absent from an older writer: no `notify-socket`.
+        n.notify_socket = p.bool().unwrap_or(false);
         Some(n)
     }
 }

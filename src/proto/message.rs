@@ -122,6 +122,12 @@ pub mod tag {
     pub const NOTE: u8 = 40;
     /// u8: the signal number of a SIGNAL request.
     pub const SIGNAL: u8 = 41;
+    /// SERVICE: the text of the last sd_notify `STATUS=` (at most 256
+    /// bytes, no control characters).
+    pub const STATUS_TEXT: u8 = 42;
+    /// SERVICE: what else sd_notify said, in words (`reloading`,
+    /// `stopping`, `errno N`, `main pid N`).
+    pub const NOTIFY: u8 = 43;
 }
 
 /// `FLAGS` bit of a start request: do not start needs and wants.
@@ -299,6 +305,10 @@ pub struct ServiceInfo {
     pub respawn: bool,
     /// Acted on because it depends on a requested service (stop/restart).
     pub dependent: bool,
+    /// sd_notify's last `STATUS=` text (`notify-socket` services).
+    pub status_text: Option<String>,
+    /// What else sd_notify said, in words.
+    pub notify: Option<String>,
 }
 
 /// One service in a TIMELINE reply. Times are absolute milliseconds on

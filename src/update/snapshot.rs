@@ -38,6 +38,7 @@ use crate::fds::store::TAG_HELD;
 use crate::logs::snap::TAG_LOG;
 pub use crate::proto::wire::Lost;
 use crate::proto::wire::{Out, Sections};
+use crate::ready::notify_sock::TAG_NOTIFY;
 use crate::ready::pipe::TAG_READY;
 
 pub const MAGIC: [u8; 8] = *b"cinitsnp";
@@ -74,7 +75,7 @@ pub const TAG_WAITER: u8 = 9;
 /// the groups in the order the format always had; sections of one group
 /// keep the order their owner put them in. Every owner's tags are here; a
 /// tag missing here is dropped by both writing and reading.
-const ORDER: [&[u8]; 12] = [
+const ORDER: [&[u8]; 13] = [
     &[TAG_TREE],
     &[TAG_NODE],
     &[TAG_SERVICE],
@@ -87,6 +88,7 @@ const ORDER: [&[u8]; 12] = [
     &[TAG_READY],
     &[TAG_TIMELINE],
     &[TAG_HELD],
+    &[TAG_NOTIFY],
 ];
 
 /// Where sections of each tag go in the body (the index of its group in

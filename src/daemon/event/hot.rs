@@ -46,6 +46,7 @@ impl Daemon {
         fds.extend(self.host.logs.raw_fds());
         fds.extend(self.host.ready.raw_fds());
         fds.extend(self.host.fds.raw_fds());
+        fds.extend(self.host.notify.raw_fd());
         fds
     }
 
@@ -139,6 +140,9 @@ impl Daemon {
         self.host.logs.save(&mut sections);
         self.host.ready.save(&mut sections);
         self.host.fds.save(&mut sections);
+        if let Some(fd) = self.host.notify.raw_fd() {
+            crate::ready::notify_sock::save(fd, self.host.notify.dropped, &mut sections);
+        }
         for &w in &self.update_waiters {
             sections.put(TAG_WAITER, |o| o.u64(w));
         }
@@ -246,6 +250,10 @@ impl Daemon {
                 taken.extend(host.ready.raw_fds());
                 taken.extend(host.logs.raw_fds());
                 host.fds = FdTable::load(&snap.sections, services, is_open, &taken, &mut lost);
+                taken.extend(host.fds.raw_fds());
+                let (sock, dropped) =
+                    crate::ready::notify_sock::load(&snap.sections, &taken, is_open, &mut lost);
+                host.notify.adopt(sock, dropped);
                 (engine, tree)
             }
             _ => {

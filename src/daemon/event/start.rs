@@ -147,6 +147,8 @@ impl Daemon {
             super::super::contain::Contain::setup(&paths.svc, &paths.ctl, lost_state.is_some());
         host.cg = cg;
         host.log(&line);
+        // Where the notify socket is bound, before the first start.
+        host.notify.set_dir(&paths.ctl);
         let start_root = lost_state.is_none();
         let loaded = catch_unwind(AssertUnwindSafe(|| {
             boot_tree(&mut host, &paths, start_root)
@@ -171,6 +173,8 @@ impl Daemon {
         signals: Option<SignalSource>,
         control: Option<Control>,
     ) -> Daemon {
+        let mut host = host;
+        host.notify.set_dir(&paths.ctl);
         Daemon {
             host,
             engine,

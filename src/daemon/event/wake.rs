@@ -38,6 +38,8 @@ enum Token {
     Log(crate::logs::PollKey),
     /// The new image's preflight answer pipe.
     Preflight,
+    /// The sd_notify socket.
+    Notify,
 }
 
 /// What one `poll()` found, by owner: whether the signalfd may have
@@ -53,6 +55,8 @@ pub(super) struct Woken {
     pub probes: Vec<(RawFd, PollFlags)>,
     /// The preflight's answer pipe has something (or hung up).
     pub preflight: bool,
+    /// The notify socket has datagrams.
+    pub notify: bool,
 }
 
 impl Woken {
@@ -66,6 +70,7 @@ impl Woken {
             Token::Control(key) => self.control.push((key, ev)),
             Token::Log(key) => self.logs.push((key, ev)),
             Token::Preflight => self.preflight = true,
+            Token::Notify => self.notify = true,
         }
     }
 }
@@ -101,6 +106,9 @@ impl Daemon {
         }
         for (fd, flags, key) in self.host.logs.poll_interest() {
             set.add(fd, flags, Token::Log(key));
+        }
+        if let Some(fd) = self.host.notify.fd() {
+            set.add(fd, PollFlags::POLLIN, Token::Notify);
         }
         if let Some(out) = self.preflight.as_ref().and_then(|p| p.out.as_ref()) {
             set.add(out.as_fd(), PollFlags::POLLIN, Token::Preflight);
@@ -150,6 +158,7 @@ mod tests {
             (Token::Console, PollFlags::POLLOUT),
             (Token::Log(LogKey::Pipe(2)), PollFlags::POLLHUP),
             (Token::Preflight, PollFlags::POLLIN),
+            (Token::Notify, PollFlags::POLLIN),
             (Token::Control(ControlKey::Listener), PollFlags::POLLIN),
         ];
         let mut forward = Woken::default();
@@ -161,7 +170,7 @@ mod tests {
             backward.file(t, ev);
         }
         for w in [&forward, &backward] {
-            assert!(w.signalled && w.preflight);
+            assert!(w.signalled && w.preflight && w.notify);
             assert_eq!(w.ready, vec![(9, PollFlags::POLLIN)]);
             assert_eq!(w.probes, vec![(11, PollFlags::POLLOUT)]);
             let mut control = w.control.clone();

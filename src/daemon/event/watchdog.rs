@@ -10,10 +10,8 @@
 use super::Daemon;
 use crate::sys::clock::Millis;
 
-// Called by the reader of the services' notifications (`NOTIFY_SOCKET`),
-// which comes with its own change; until then nothing in the loop calls
-// them, and the release build leaves them out.
-#[allow(dead_code)]
+// Called by the reader of the services' notifications
+// (`daemon/event/notify.rs`).
 impl Daemon {
     /// Service `svc` said `WATCHDOG=1` at `now`: its watchdog is armed
     /// again for a full interval. `false` (and nothing done) when it has no

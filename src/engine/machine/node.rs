@@ -67,6 +67,9 @@ pub struct Node {
     /// `restart-limit` and `on-failure`; `None` for a service with
     /// neither (boxed: rare, and nothing is allocated without them).
     pub failure: Option<Box<crate::engine::failure::Policy>>,
+    /// `notify-socket`: the process says it is ready with sd_notify's
+    /// `READY=1` on `NOTIFY_SOCKET`. Only a respawn service uses it.
+    pub notify_socket: bool,
 }
 
 impl Node {
@@ -85,6 +88,7 @@ impl Node {
             grouping: false,
             watchdog_ms: None,
             failure: None,
+            notify_socket: false,
         }
     }
 
@@ -102,10 +106,10 @@ impl Node {
     }
 
     /// Whether a spawn of this service is `starting` until something says
-    /// it is ready: a respawn service with `notification-fd` or
-    /// `ready-probe`.
+    /// it is ready: a respawn service with `notification-fd`,
+    /// `notify-socket` or `ready-probe`.
     pub fn gated(&self) -> bool {
-        self.respawn && (self.notify_fd.is_some() || self.probe.is_some())
+        self.respawn && (self.notify_fd.is_some() || self.notify_socket || self.probe.is_some())
     }
 }
 

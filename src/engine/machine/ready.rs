@@ -127,3 +127,51 @@ impl Engine {
         self.term_step(host, now, i);
     }
 }
+
+impl Engine {
+    /// Service `i`'s process asked for more time (sd_notify's
+    /// `EXTEND_TIMEOUT_USEC`): a `starting` service's `ready-timeout`
+    /// deadline, or a stop's next step, moves to `now + ms` when that is
+    /// later; an earlier one is kept (an extension never shortens).
+    /// Returns whether there was a deadline to move.
+    pub fn extend_deadline(&mut self, i: usize, now: Millis, ms: Millis) -> bool {
+        let until = now.saturating_add(ms);
+        let phase = match self.phase(i) {
+            Some(Phase::Starting {
+                pid,
+                deadline: Some(d),
+                watchdog,
+            }) => Phase::Starting {
+                pid,
+                deadline: Some(d.max(until)),
+                watchdog,
+            },
+            Some(Phase::Stopping(mut st)) if st.deadline.is_some() => {
+                st.deadline = st.deadline.map(|d| d.max(until));
+                Phase::Stopping(st)
+            }
+            _ => return false,
+        };
+        self.set_phase(i, phase);
+        // A public call: the heap's top is live again when it returns.
+        self.settle_deadlines();
+        true
+    }
+}
+
+impl Engine {
+    /// The service whose main process (`on`) is `pid` and which has
+    /// `notify-socket` (a respawn service): who may speak sd_notify.
+    pub fn notifier_led_by(&self, pid: Pid) -> Option<usize> {
+        let &(i, role) = self.pids.get(&pid)?;
+        let i = i as usize;
+        (role == Role::On && self.notifies(i)).then_some(i)
+    }
+
+    /// Whether service `i` has `notify-socket` (and respawns).
+    pub fn notifies(&self, i: usize) -> bool {
+        self.nodes
+            .get(i)
+            .is_some_and(|n| n.respawn && n.notify_socket)
+    }
+}

@@ -193,6 +193,8 @@ fn decode_service(payload: &[u8]) -> Result<ServiceInfo, DecodeError> {
             tag::REASON => s.reason = Some(text(v)?),
             tag::RESPAWN => s.respawn = byte(v)? != 0,
             tag::DEPENDENT => s.dependent = byte(v)? != 0,
+            tag::STATUS_TEXT => s.status_text = Some(text(v)?),
+            tag::NOTIFY => s.notify = Some(text(v)?),
             _ => {}
         }
     }

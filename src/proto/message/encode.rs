@@ -84,6 +84,12 @@ fn encode_service(f: &mut Out, s: &ServiceInfo) {
     if s.dependent {
         f.field_u8(tag::DEPENDENT, 1);
     }
+    if let Some(t) = &s.status_text {
+        f.field_bytes(tag::STATUS_TEXT, t.as_bytes());
+    }
+    if let Some(t) = &s.notify {
+        f.field_bytes(tag::NOTIFY, t.as_bytes());
+    }
     f.end(at);
 }
 

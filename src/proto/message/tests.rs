@@ -118,6 +118,7 @@ fn golden_replies() {
         reason: None,
         respawn: true,
         dependent: false,
+        ..ServiceInfo::default()
     };
     let mut expect = vec![b'c', b'i', 1, 0x84, 0, 0, 0, 46, 3, 0, 43];
     expect.extend([1, 0, 1, b'x']);
@@ -461,6 +462,7 @@ fn service() -> impl Strategy<Value = ServiceInfo> {
                 reason,
                 respawn,
                 dependent,
+                ..ServiceInfo::default()
             },
         )
 }

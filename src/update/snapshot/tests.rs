@@ -479,10 +479,11 @@ proptest! {
 fn the_sample_encodes_to_the_same_bytes_as_before() {
     let bytes = encode(&sample());
     // 1662 bytes before the watchdog appended a field to each NODE and
-    // SERVICE section (9 bytes each) and the failure policy one to each
-    // NODE section (17 bytes); older readers skip appended fields.
-    assert_eq!(bytes.len(), 1740);
-    assert_eq!(fnv1a(&bytes), 0x5c74_9511_8e17_a0e1);
+    // SERVICE section (9 bytes each), the failure policy one to each NODE
+    // section (17 bytes) and `notify-socket` one to each NODE section (1
+    // byte); older readers skip appended fields.
+    assert_eq!(bytes.len(), 1743);
+    assert_eq!(fnv1a(&bytes), 0x0745_81a7_8426_3fb3);
 }
 
 /// Proves every owner's section tags are distinct from each other and from
@@ -496,7 +497,7 @@ fn every_owners_tags_are_distinct() {
     tags.sort_unstable();
     tags.dedup();
     assert_eq!(tags.len(), n, "a tag is used twice: {tags:?}");
-    assert_eq!(n, 14);
+    assert_eq!(n, 15);
     assert!(tags
         .iter()
         .all(|&t| t == TAG_META || ranks().get(usize::from(t)).copied().flatten().is_some()));

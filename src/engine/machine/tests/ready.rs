@@ -361,3 +361,61 @@ fn a_probed_service_is_starting_until_its_probe_holds() {
     e.requeue_probes();
     assert!(!e.has_probe_starts(), "a running service is not probed");
 }
+
+/// A `notify-socket` service is gated like a `notification-fd` one but
+/// spawned without a readiness pipe (sd_notify comes over the shared
+/// socket): `starting` until `ready` with its main pid, and known as a
+/// notifier by that pid only while it is its `on`.
+#[test]
+fn a_notify_socket_service_is_gated_without_a_pipe() {
+    let mut nodes = graph(2, &[(0, 1, true)]);
+    nodes[1].respawn = true;
+    nodes[1].notify_socket = true;
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run; 2]);
+    e.start(&mut h, 0, 0);
+    let pid = h.pid_of(1, Role::On);
+    assert_eq!(e.state(1), Some(State::Starting));
+    assert!(h.ready_fds.is_empty(), "no pipe for sd_notify");
+    assert_eq!(e.state(0), Some(State::Waiting), "the needer waits");
+    assert!(e.notifies(1) && !e.notifies(0));
+    assert_eq!(e.notifier_led_by(pid), Some(1));
+    assert_eq!(e.notifier_led_by(pid + 1000), None);
+    assert!(e.ready(&mut h, 10, pid));
+    assert_eq!(e.state(1), Some(State::Running));
+    assert_ne!(e.state(0), Some(State::Waiting));
+}
+
+/// `EXTEND_TIMEOUT_USEC` moves a `starting` service's ready-timeout
+/// deadline later, never earlier, and a stop's SIGKILL likewise; a
+/// service without a deadline has nothing to move.
+#[test]
+fn an_extension_moves_deadlines_later_only() {
+    let mut nodes = graph(1, &[]);
+    nodes[0].respawn = true;
+    nodes[0].notify_socket = true;
+    nodes[0].ready_timeout_ms = Some(1000);
+    nodes[0].delay_s = Some(1);
+    let mut e = Engine::new(nodes);
+    let mut h = Fake::new(vec![Plan::Run]);
+    e.start(&mut h, 0, 0);
+    assert_eq!(e.next_deadline(), Some(1000));
+    assert!(e.extend_deadline(0, 500, 2000));
+    assert_eq!(e.next_deadline(), Some(2500));
+    assert!(e.extend_deadline(0, 600, 100));
+    assert_eq!(e.next_deadline(), Some(2500), "never shortened");
+    e.tick(&mut h, 1000);
+    assert_eq!(e.state(0), Some(State::Starting));
+    e.tick(&mut h, 2500);
+    assert_eq!(e.state(0), Some(State::Stopping));
+    assert_eq!(e.next_deadline(), Some(3500));
+    assert!(e.extend_deadline(0, 2600, 5000));
+    assert_eq!(e.next_deadline(), Some(7600));
+    e.tick(&mut h, 3500);
+    let pid = h.pid_of(0, Role::On);
+    assert!(!h.signals.contains(&(pid, Signal::SIGKILL)), "not yet");
+    e.tick(&mut h, 7600);
+    assert!(h.signals.contains(&(pid, Signal::SIGKILL)));
+    exit(&mut e, &mut h, 7700, pid, 0);
+    assert!(!e.extend_deadline(0, 8000, 1000), "failed: no deadline");
+}

@@ -115,9 +115,14 @@ fn load(s: &Sections) -> (Engine, Vec<String>) {
 fn every_phase_saves_the_same_bytes_as_before() {
     // Up to the fields the watchdog and the failure policy appended (9
     // bytes at the end of each NODE and SERVICE section for the watchdog,
-    // read back in their own tests; no policy: 17 more in NODE).
+    // read back in their own tests; no policy: 17 more in NODE; the
+    // `notify-socket` flag: 1 more).
     let mut body = Out::default();
-    without_appended(&every_phase(), &[(TAG_NODE, 9 + POLICY), (TAG_SERVICE, 9)]).write(&mut body);
+    without_appended(
+        &every_phase(),
+        &[(TAG_NODE, 9 + POLICY + 1), (TAG_SERVICE, 9)],
+    )
+    .write(&mut body);
     let bytes = body.0;
     assert_eq!((bytes.len(), fnv1a(&bytes)), (1262, 0x7438_d04a_7903_5e38));
 }
@@ -144,7 +149,7 @@ fn a_writer_without_readiness_is_read_with_defaults() {
     let mut e = every_phase();
     let (back, lost) = load(&without_appended(
         &e,
-        &[(TAG_NODE, 32 + POLICY), (TAG_SERVICE, 27)],
+        &[(TAG_NODE, 33 + POLICY), (TAG_SERVICE, 27)],
     ));
     assert!(lost.is_empty(), "{lost:?}");
     for n in &mut e.nodes {
@@ -152,6 +157,7 @@ fn a_writer_without_readiness_is_read_with_defaults() {
         n.ready_timeout_ms = None;
         n.grouping = false;
         n.watchdog_ms = None;
+        n.notify_socket = false;
     }
     for s in &mut e.svcs {
         if let Phase::Stopping(st) = &mut s.phase {
@@ -171,7 +177,7 @@ fn a_writer_without_groupings_is_read_with_defaults() {
     let mut e = every_phase();
     let (back, lost) = load(&without_appended(
         &e,
-        &[(TAG_NODE, 10 + POLICY), (TAG_SERVICE, 18)],
+        &[(TAG_NODE, 11 + POLICY), (TAG_SERVICE, 18)],
     ));
     assert!(lost.is_empty(), "{lost:?}");
     assert!(e.nodes.iter().any(|n| n.grouping));
@@ -179,12 +185,31 @@ fn a_writer_without_groupings_is_read_with_defaults() {
     for n in &mut e.nodes {
         n.grouping = false;
         n.watchdog_ms = None;
+        n.notify_socket = false;
     }
     for s in &mut e.svcs {
         s.park_for = None;
     }
     assert_eq!(back.nodes, e.nodes);
     assert_eq!(back.svcs, e.svcs);
+}
+
+/// A snapshot of a cinit from before `notify-socket` (no flag at the end
+/// of its nodes) reads without losses, no service speaking sd_notify; a
+/// flag written reads back.
+#[test]
+fn a_writer_without_notify_socket_is_read_with_defaults() {
+    let mut e = every_phase();
+    e.nodes[5].notify_socket = true;
+    let (back, lost) = reload(&e);
+    assert!(lost.is_empty(), "{lost:?}");
+    assert_eq!(back.nodes, e.nodes, "the flag reads back");
+    let (back, lost) = load(&without_appended(&e, &[(TAG_NODE, 1)]));
+    assert!(lost.is_empty(), "{lost:?}");
+    for n in &mut e.nodes {
+        n.notify_socket = false;
+    }
+    assert_eq!(back.nodes, e.nodes);
 }
 
 /// A node's `ready-probe` survives the round trip (the new cinit probes
@@ -206,7 +231,7 @@ fn a_ready_probe_round_trips_and_an_older_writer_has_none() {
         n.grouping = false;
         n.watchdog_ms = None;
     }
-    let (back, lost) = load(&without_appended(&e, &[(TAG_NODE, 14 + POLICY)]));
+    let (back, lost) = load(&without_appended(&e, &[(TAG_NODE, 15 + POLICY)]));
     assert!(lost.is_empty(), "{lost:?}");
     assert_eq!(back.nodes, e.nodes);
 }
