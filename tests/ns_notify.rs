@@ -8,7 +8,8 @@
 //! back after a crash and after a hot update; a datagram from a process
 //! that is not of a `notify-socket` service is ignored, a `MAINPID=` of a
 //! foreign process refused; oversized and malformed datagrams are dropped
-//! and counted while PID 1 goes on.
+//! and counted while PID 1 goes on; `WATCHDOG=1` keeps a watched service
+//! and `WATCHDOG=trigger` restarts it.
 //!
 //! Services order themselves through marker files (a service waits for a
 //! marker the test creates), so the order is proved by what they saw.
@@ -451,4 +452,64 @@ time.sleep(1000)
         &format!("the cut STATUS was used: {line}"),
     );
     c.assert_alive();
+}
+
+/// The pids service `name`'s runs recorded (the prelude's marker).
+fn runs(fx: &Fixture, name: &str) -> Vec<String> {
+    fx.read_mark(&format!("{name}-pid"))
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Proves the watchdog hears libsystemd's `sd_notify`: `dog` (`watchdog`
+/// 1 s) says `WATCHDOG=1` every 0.2 s for 3 s, three intervals, and is
+/// still its first run when it goes quiet; then it is killed and
+/// restarted with `watchdog timeout (1s)`. `trig` (`watchdog` 30 s) says
+/// `WATCHDOG=trigger` once the test says `go`, and is restarted at once
+/// with `watchdog timeout (30s)`, long before its interval.
+#[test]
+fn watchdog_pings_keep_a_service_and_a_trigger_restarts_it() {
+    let fx = Fixture::new();
+    py_service(
+        &fx,
+        "dog",
+        r#"daemon.notify("READY=1")
+end = time.time() + 3
+while time.time() < end:
+    daemon.notify("WATCHDOG=1")
+    time.sleep(0.2)
+mark("dog-quiet", "%d\n" % os.getpid())
+time.sleep(1000)
+"#,
+    )
+    .file("watchdog", "1\n");
+    py_service(
+        &fx,
+        "trig",
+        r#"daemon.notify("READY=1")
+if not os.path.exists(os.path.join(M, "triggered")):
+    wait("go")
+    mark("triggered")
+    daemon.notify("WATCHDOG=trigger")
+time.sleep(1000)
+"#,
+    )
+    .file("watchdog", "30\n");
+    fx.service("init").wants("dog").wants("trig");
+    let c = fx.boot_ctl();
+    c.wait_until("dog goes quiet", LONG, |_| fx.has_mark("dog-quiet"));
+    let first = runs(&fx, "dog");
+    c.check(
+        first.len() == 1 && fx.read_mark("dog-quiet") == format!("{}\n", first[0]),
+        &format!("pings kept dog's first run for 3 s: runs {first:?}"),
+    );
+    let line = wait_status(&c, "dog", "watchdog timeout (1s)");
+    c.wait_until("dog's second run", LONG, |_| runs(&fx, "dog").len() >= 2);
+    c.check(line.starts_with("dog: "), &format!("dog: {line}"));
+
+    c.wait_state_for("running", "trig", LONG);
+    std::fs::write(fx.mark("go"), "").unwrap();
+    wait_status(&c, "trig", "watchdog timeout (30s)");
+    c.wait_until("trig's second run", LONG, |_| runs(&fx, "trig").len() == 2);
 }

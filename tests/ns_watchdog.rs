@@ -33,7 +33,8 @@ fn never_pings(fx: &Fixture, who: &str) -> String {
     let env = fx.mark(&format!("{who}-env"));
     format!(
         "echo $$ >> '{pids}'\n\
-         env | grep '^WATCHDOG_' | sort > '{env}'.$$\n\
+         env | grep '^WATCHDOG_' | sort > '{env}'.tmp.$$\n\
+         mv '{env}'.tmp.$$ '{env}'.$$\n\
          trap 'echo $$ >> {abrt}' ABRT\n\
          while :; do sleep 0.1; done",
         pids = pids.display(),
