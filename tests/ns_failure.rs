@@ -11,9 +11,7 @@
 mod common;
 
 use common::*;
-use std::ffi::OsString;
 use std::os::unix::process::ExitStatusExt;
-use std::path::Path;
 use std::thread::sleep;
 use std::time::Duration;
 
@@ -30,35 +28,14 @@ fn runs(fx: &Fixture, name: &str) -> usize {
     fx.read_mark(name).lines().count()
 }
 
-/// Boots cinit (PID 1, with a control socket) through `setpriv
-/// --bounding-set=-sys_boot`, so reboot(2) fails with EPERM as in a
-/// container; `None` (and a printed reason) without setpriv.
+/// Boots cinit (PID 1, with a control socket) as a container's init: no
+/// CAP_SYS_BOOT, so reboot(2) fails with EPERM; `None` without setpriv.
 fn boot_container(fx: &Fixture) -> Option<Cinit> {
-    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
-        .into_iter()
-        .find(|p| Path::new(p).exists());
-    let Some(setpriv) = setpriv else {
-        eprintln!("skipped: setpriv(1) is not installed");
-        return None;
+    let opts = LaunchOpts {
+        ctl_dir: Some(fx.ctl_dir()),
+        ..LaunchOpts::default()
     };
-    let c = Cinit::launch_with(
-        fx,
-        &[],
-        &[],
-        &LaunchOpts {
-            ctl_dir: Some(fx.ctl_dir()),
-            wrapper: vec![
-                OsString::from(setpriv),
-                OsString::from("--bounding-set=-sys_boot"),
-                OsString::from("--"),
-            ],
-            ..LaunchOpts::default()
-        },
-    );
-    c.check(
-        c.proc().ns_pid() == Some(1),
-        "cinit is not PID 1 behind setpriv",
-    );
+    let c = Cinit::launch_without_sys_boot(fx, opts)?;
     c.wait_listening();
     Some(c)
 }

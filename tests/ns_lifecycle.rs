@@ -15,7 +15,6 @@
 mod common;
 
 use common::*;
-use std::ffi::OsString;
 use std::fs;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
@@ -1393,51 +1392,13 @@ fn the_rescue_shell_may_start_and_stop_services() {
 // Container mode
 // ---------------------------------------------------------------------------
 
-/// Bit of CAP_SYS_BOOT in the capability masks of `/proc/PID/status`.
-const CAP_SYS_BOOT: u32 = 22;
-
-/// Boots cinit (PID 1) through `setpriv --bounding-set=-sys_boot`, so
-/// reboot(2) fails with EPERM; `None` (and a printed reason) without
-/// setpriv.
-fn boot_without_sys_boot(fx: &Fixture) -> Option<Cinit> {
-    let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"]
-        .into_iter()
-        .find(|p| Path::new(p).exists());
-    let Some(setpriv) = setpriv else {
-        eprintln!("skipped: setpriv(1) is not installed");
-        return None;
-    };
-    let c = Cinit::launch_with(
-        fx,
-        &[],
-        &[],
-        &LaunchOpts {
-            wrapper: vec![
-                OsString::from(setpriv),
-                OsString::from("--bounding-set=-sys_boot"),
-                OsString::from("--"),
-            ],
-            ..LaunchOpts::default()
-        },
-    );
-    let p = c.proc();
-    let eff = p.status_field("CapEff").unwrap_or_default();
-    let caps = signals_in_mask(&eff); // bit b → b + 1
-    c.check(p.ns_pid() == Some(1), "cinit is not PID 1 behind setpriv");
-    c.check(
-        !caps.contains(&(CAP_SYS_BOOT + 1)),
-        &format!("cinit still has CAP_SYS_BOOT (CapEff {eff})"),
-    );
-    Some(c)
-}
-
 /// Asserts the container fallback for `goal`: the sequence ran, reboot(2)
 /// was refused and cinit exited with `code` (an exit code, not a signal).
 fn container_exit(sig: libc::c_int, goal: Goal, code: i32) {
     let fx = Fixture::new();
     sleeper(&fx, "r", "1001");
     fx.service("init").needs("r");
-    let Some(mut c) = boot_without_sys_boot(&fx) else {
+    let Some(mut c) = Cinit::launch_without_sys_boot(&fx, LaunchOpts::default()) else {
         return;
     };
     c.wait_state("running", "r");
@@ -1582,7 +1543,7 @@ fn emergency_poweroff_in_a_container_exits_0() {
     let fx = Fixture::new();
     sleeper(&fx, "r", "1001");
     fx.service("init").needs("r");
-    let Some(mut c) = boot_without_sys_boot(&fx) else {
+    let Some(mut c) = Cinit::launch_without_sys_boot(&fx, LaunchOpts::default()) else {
         return;
     };
     c.wait_state("running", "r");

@@ -34,6 +34,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 pub mod cgroup;
+mod container;
 mod diag;
 
 /// Default deadline for a single wait.
